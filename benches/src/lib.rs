@@ -1,0 +1,1 @@
+//! Benchmarks of cad live in `benches/benches/`; this library is empty.

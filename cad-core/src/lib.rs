@@ -1,0 +1,33 @@
+//! # cad-core
+//!
+//! Recognise what service a Kubernetes container runs from how it behaves,
+//! and flag the pods that do not behave like what they claim to be.
+//!
+//! This crate holds everything that does not talk to a real backend:
+//!
+//! * the domain types — [`PodInfo`], [`ContainerId`], [`Metric`], [`Sample`];
+//! * the traits adapters implement — [`PodSource`], [`MetricSource`] — and the
+//!   learning traits [`Fit`] and [`Classifier`];
+//! * labeling ([`label`]): which class a pod claims to be;
+//! * time ([`time`], [`clock`]): engines take a [`Clock`] so tests never sleep.
+//!
+//! See `DESIGN.md`-style overview in the repository README for the data flow.
+#![warn(missing_docs)]
+
+pub mod classifier;
+pub mod clock;
+pub mod dataset;
+pub mod label;
+pub mod metric;
+pub mod pod;
+pub mod source;
+pub mod time;
+
+pub use classifier::{Classifier, Fit, FitError, Prediction};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use dataset::{Dataset, DatasetError};
+pub use label::Labeler;
+pub use metric::{Metric, MetricBatch, MetricKind, MetricScope, Sample};
+pub use pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
+pub use source::{BoxError, MetricSource, PodEvent, PodSource, SourceError};
+pub use time::{TimeWindow, Timestamp};

@@ -1,0 +1,271 @@
+//! The catalogue of metrics cad knows, and the samples sources return.
+//!
+//! Names follow Telegraf's `kubernetes` and `docker` inputs, which fed the old
+//! system. Each metric is either a [`MetricKind::Gauge`] (a level, used as it
+//! is or aggregated over a window) or a [`MetricKind::Counter`] (cumulative
+//! since the container started; only its rate says anything).
+
+use crate::pod::ContainerId;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// How a metric's values behave over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MetricKind {
+    /// A level that can go up and down (memory in use, CPU nanocores now).
+    Gauge,
+    /// A cumulative total that only grows, except when the container restarts.
+    Counter,
+}
+
+/// Where a metric is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MetricScope {
+    /// Per container.
+    Container,
+    /// Per pod (network, volumes): every container of the pod sees the same value.
+    Pod,
+    /// Not fetched from a [`MetricSource`](crate::MetricSource) but derived
+    /// from [`PodInfo`](crate::PodInfo) (image size, running time).
+    PodInfo,
+}
+
+macro_rules! catalogue {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, $kind:ident, $scope:ident; )*) => {
+        /// A metric cad can use. See the module documentation.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[non_exhaustive]
+        pub enum Metric {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Metric {
+            /// Every metric in the catalogue, in a fixed order.
+            pub const ALL: &'static [Metric] = &[$(Metric::$variant),*];
+
+            /// The metric's name (Telegraf's field name where Telegraf has one).
+            pub const fn name(self) -> &'static str {
+                match self { $(Metric::$variant => $name,)* }
+            }
+
+            /// Whether the metric is a gauge or a counter.
+            pub const fn kind(self) -> MetricKind {
+                match self { $(Metric::$variant => MetricKind::$kind,)* }
+            }
+
+            /// Where the metric is measured.
+            pub const fn scope(self) -> MetricScope {
+                match self { $(Metric::$variant => MetricScope::$scope,)* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    /// CPU in use now, in nanocores (`kubernetes_pod_container`).
+    CpuUsageNanocores => "cpu_usage_nanocores", Gauge, Container;
+    /// CPU time used since start, in core-nanoseconds (`kubernetes_pod_container`).
+    CpuUsageCoreNanoseconds => "cpu_usage_core_nanoseconds", Counter, Container;
+    /// Memory in use, page cache included (`kubernetes_pod_container`).
+    MemoryUsageBytes => "memory_usage_bytes", Gauge, Container;
+    /// Working-set memory, what the kubelet evicts on (`kubernetes_pod_container`).
+    MemoryWorkingSetBytes => "memory_working_set_bytes", Gauge, Container;
+    /// Resident anonymous memory (`kubernetes_pod_container`).
+    MemoryRssBytes => "memory_rss_bytes", Gauge, Container;
+    /// Page faults since start (`kubernetes_pod_container`).
+    MemoryPageFaults => "memory_page_faults", Counter, Container;
+    /// Major page faults since start (`kubernetes_pod_container`).
+    MemoryMajorPageFaults => "memory_major_page_faults", Counter, Container;
+    /// Bytes used by the container's writable layer (`kubernetes_pod_container`).
+    RootfsUsedBytes => "rootfs_used_bytes", Gauge, Container;
+    /// Bytes used by the container's logs (`kubernetes_pod_container`).
+    LogsfsUsedBytes => "logsfs_used_bytes", Gauge, Container;
+    /// Bytes received by the pod since start (`kubernetes_pod_network`).
+    RxBytes => "rx_bytes", Counter, Pod;
+    /// Bytes sent by the pod since start (`kubernetes_pod_network`).
+    TxBytes => "tx_bytes", Counter, Pod;
+    /// Receive errors since start (`kubernetes_pod_network`).
+    RxErrors => "rx_errors", Counter, Pod;
+    /// Transmit errors since start (`kubernetes_pod_network`).
+    TxErrors => "tx_errors", Counter, Pod;
+    /// Bytes used on the pod's volumes, summed (`kubernetes_pod_volume`).
+    VolumeUsedBytes => "used_bytes", Gauge, Pod;
+    /// Bytes read from block devices since start (`docker_container_blkio`, `io_service_bytes_recursive_read`).
+    BlkioReadBytes => "io_service_bytes_recursive_read", Counter, Container;
+    /// Bytes written to block devices since start (`docker_container_blkio`, `io_service_bytes_recursive_write`).
+    BlkioWriteBytes => "io_service_bytes_recursive_write", Counter, Container;
+    /// Size of the container's image on its node, from the node's status.
+    ImageSizeBytes => "image_size_bytes", Gauge, PodInfo;
+    /// Seconds since the pod started; grows by one per second.
+    RunningTimeSeconds => "running_time_seconds", Counter, PodInfo;
+}
+
+impl Metric {
+    /// The metric with this [`name`](Metric::name), if any.
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.iter().copied().find(|m| m.name() == name)
+    }
+
+    /// Every metric a [`MetricSource`](crate::MetricSource) is asked for
+    /// (those not derived from pod info).
+    pub fn fetched() -> impl Iterator<Item = Metric> {
+        Metric::ALL
+            .iter()
+            .copied()
+            .filter(|m| m.scope() != MetricScope::PodInfo)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One measured value of one metric at one time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// When the value was measured.
+    pub time: Timestamp,
+    /// What was measured.
+    pub metric: Metric,
+    /// The value, in the metric's unit. Sources pass on what they read;
+    /// the feature extractor copes with NaN, infinities and negatives.
+    pub value: f64,
+}
+
+impl Sample {
+    /// A sample from its parts.
+    pub const fn new(time: Timestamp, metric: Metric, value: f64) -> Self {
+        Sample { time, metric, value }
+    }
+}
+
+/// The answer of one [`MetricSource::fetch`](crate::MetricSource::fetch):
+/// samples per container, in no particular order.
+///
+/// A container the source knows nothing about is simply absent (or present
+/// with no samples); that is not an error.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricBatch {
+    series: HashMap<ContainerId, Vec<Sample>>,
+}
+
+impl MetricBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one sample for `container`.
+    pub fn push(&mut self, container: &ContainerId, sample: Sample) {
+        match self.series.get_mut(container) {
+            Some(v) => v.push(sample),
+            None => {
+                self.series.insert(container.clone(), vec![sample]);
+            }
+        }
+    }
+
+    /// Adds many samples for `container`.
+    pub fn extend(&mut self, container: &ContainerId, samples: impl IntoIterator<Item = Sample>) {
+        let v = match self.series.get_mut(container) {
+            Some(v) => v,
+            None => self.series.entry(container.clone()).or_default(),
+        };
+        v.extend(samples);
+    }
+
+    /// The samples of `container` (empty if there are none).
+    pub fn samples(&self, container: &ContainerId) -> &[Sample] {
+        self.series.get(container).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Removes and returns the samples of `container`.
+    pub fn take(&mut self, container: &ContainerId) -> Vec<Sample> {
+        self.series.remove(container).unwrap_or_default()
+    }
+
+    /// Every container with its samples.
+    pub fn iter(&self) -> impl Iterator<Item = (&ContainerId, &[Sample])> {
+        self.series.iter().map(|(k, v)| (k, v.as_slice()))
+    }
+
+    /// How many containers have an entry.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether no container has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Total number of samples over all containers.
+    pub fn sample_count(&self) -> usize {
+        self.series.values().map(Vec::len).sum()
+    }
+
+    /// Sorts every container's samples by time (stable, so equal times keep
+    /// their order).
+    pub fn sort_by_time(&mut self) {
+        for v in self.series.values_mut() {
+            v.sort_by_key(|s| s.time);
+        }
+    }
+}
+
+impl FromIterator<(ContainerId, Sample)> for MetricBatch {
+    fn from_iter<I: IntoIterator<Item = (ContainerId, Sample)>>(iter: I) -> Self {
+        let mut b = MetricBatch::new();
+        for (c, s) in iter {
+            b.push(&c, s);
+        }
+        b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pod::PodId;
+
+    #[test]
+    fn catalogue_names_are_unique_and_round_trip() {
+        for m in Metric::ALL {
+            assert_eq!(Metric::from_name(m.name()), Some(*m));
+        }
+        let mut names: Vec<_> = Metric::ALL.iter().map(|m| m.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Metric::ALL.len());
+        assert_eq!(Metric::from_name("no_such_metric"), None);
+    }
+
+    #[test]
+    fn counters_and_gauges_are_marked() {
+        assert_eq!(Metric::RxBytes.kind(), MetricKind::Counter);
+        assert_eq!(Metric::BlkioWriteBytes.kind(), MetricKind::Counter);
+        assert_eq!(Metric::MemoryUsageBytes.kind(), MetricKind::Gauge);
+        assert_eq!(Metric::CpuUsageNanocores.kind(), MetricKind::Gauge);
+        assert!(Metric::fetched().all(|m| m.scope() != MetricScope::PodInfo));
+    }
+
+    #[test]
+    fn batch_groups_samples_by_container() {
+        let a = PodId::new("ns", "a", "1").container("c");
+        let b = PodId::new("ns", "b", "2").container("c");
+        let mut batch = MetricBatch::new();
+        batch.push(&a, Sample::new(Timestamp(2), Metric::RxBytes, 2.0));
+        batch.push(&a, Sample::new(Timestamp(1), Metric::RxBytes, 1.0));
+        batch.extend(&b, [Sample::new(Timestamp(1), Metric::TxBytes, 5.0)]);
+        batch.sort_by_time();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.sample_count(), 3);
+        assert_eq!(batch.samples(&a)[0].time, Timestamp(1));
+        let missing = PodId::new("ns", "z", "9").container("c");
+        assert!(batch.samples(&missing).is_empty());
+    }
+}

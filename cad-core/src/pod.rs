@@ -1,0 +1,159 @@
+//! Pods and containers: who a metric belongs to and what we know about it.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A pod's identity: namespace, name and the UID Kubernetes gave it.
+///
+/// Two pods with the same name but different UIDs (a pod deleted and
+/// created again) are different pods.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PodId {
+    /// The namespace the pod lives in.
+    pub namespace: String,
+    /// The pod's name.
+    pub name: String,
+    /// The pod's UID (may be empty where a source does not know it).
+    pub uid: String,
+}
+
+impl PodId {
+    /// A pod identity from its parts.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<String>) -> Self {
+        PodId {
+            namespace: namespace.into(),
+            name: name.into(),
+            uid: uid.into(),
+        }
+    }
+
+    /// The identity of one of this pod's containers.
+    pub fn container(&self, container: impl Into<String>) -> ContainerId {
+        ContainerId {
+            pod: self.clone(),
+            container: container.into(),
+        }
+    }
+}
+
+impl fmt::Display for PodId {
+    /// `namespace/name`, as `kubectl` shows it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A container's identity: its pod and its name within the pod.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ContainerId {
+    /// The pod the container belongs to.
+    pub pod: PodId,
+    /// The container's name within its pod.
+    pub container: String,
+}
+
+impl fmt::Display for ContainerId {
+    /// `namespace/pod/container`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.pod, self.container)
+    }
+}
+
+/// A pod's lifecycle phase, as Kubernetes reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PodPhase {
+    /// Accepted, but not all containers run yet.
+    Pending,
+    /// Bound to a node, all containers created, at least one running.
+    Running,
+    /// All containers ended successfully.
+    Succeeded,
+    /// All containers ended, at least one in failure.
+    Failed,
+    /// The phase could not be obtained.
+    #[default]
+    Unknown,
+}
+
+impl PodPhase {
+    /// Parses Kubernetes' spelling (`"Running"`, …); anything else is `Unknown`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+
+    /// Whether the pod has ended (succeeded or failed).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, PodPhase::Succeeded | PodPhase::Failed)
+    }
+}
+
+/// One container of a pod as the pod's spec and the node describe it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// The container's name within the pod.
+    pub name: String,
+    /// The image reference from the pod spec (e.g. `nginx:1.25`).
+    pub image: String,
+    /// The image's size in bytes on the node, where known.
+    pub image_size_bytes: Option<u64>,
+}
+
+impl ContainerInfo {
+    /// A container with a name and image, size unknown.
+    pub fn new(name: impl Into<String>, image: impl Into<String>) -> Self {
+        ContainerInfo {
+            name: name.into(),
+            image: image.into(),
+            image_size_bytes: None,
+        }
+    }
+}
+
+/// What a [`PodSource`](crate::PodSource) knows about a pod.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodInfo {
+    /// The pod's identity.
+    pub id: PodId,
+    /// The node the pod is scheduled on, once scheduled.
+    pub node: Option<String>,
+    /// When the pod started (its `status.startTime`), once started.
+    pub start_time: Option<Timestamp>,
+    /// The pod's phase.
+    pub phase: PodPhase,
+    /// The pod's labels.
+    pub labels: BTreeMap<String, String>,
+    /// The pod's (application) containers, in spec order.
+    pub containers: Vec<ContainerInfo>,
+}
+
+impl PodInfo {
+    /// A pod with an identity and nothing else known yet.
+    pub fn new(id: PodId) -> Self {
+        PodInfo {
+            id,
+            node: None,
+            start_time: None,
+            phase: PodPhase::Unknown,
+            labels: BTreeMap::new(),
+            containers: Vec::new(),
+        }
+    }
+
+    /// The identities of all containers of this pod.
+    pub fn container_ids(&self) -> impl Iterator<Item = ContainerId> + '_ {
+        self.containers.iter().map(|c| self.id.container(c.name.clone()))
+    }
+
+    /// The container with this name, if the pod has one.
+    pub fn container(&self, name: &str) -> Option<&ContainerInfo> {
+        self.containers.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,183 @@
+//! Where pods and metrics come from: the [`PodSource`] and [`MetricSource`] traits.
+//!
+//! Engines hold these as trait objects (`Arc<dyn PodSource>`), so adapters for
+//! other backends can be written outside this crate; see `examples/` for one.
+
+use crate::metric::MetricBatch;
+use crate::pod::{ContainerId, PodId, PodInfo};
+use crate::time::TimeWindow;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+/// A boxed error from a backend, kept as the cause of a [`SourceError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a pod or metric source could not answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The backend could not be reached or did not answer in time; trying
+    /// again later may work.
+    #[error("{backend} is unavailable: {source}")]
+    Unavailable {
+        /// Which backend (`"InfluxDB at http://…"`, `"Kubernetes API"`).
+        backend: String,
+        /// The underlying cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The backend refused us (wrong password, RBAC); trying again will not help.
+    #[error("{backend} refused access: {message}")]
+    Denied {
+        /// Which backend.
+        backend: String,
+        /// What it said.
+        message: String,
+    },
+    /// The backend answered with something we cannot use.
+    #[error("{backend} gave an answer cad cannot use: {message}")]
+    Protocol {
+        /// Which backend.
+        backend: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
+    /// The request itself was invalid (for example a name the backend cannot accept).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+}
+
+impl SourceError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SourceError::Unavailable { .. })
+    }
+}
+
+/// A change to the set of pods, as a [`PodSource::watch`] stream reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PodEvent {
+    /// A pod seen for the first time on this stream (including every pod that
+    /// already existed when the stream started).
+    Added(PodInfo),
+    /// A pod already reported changed (phase, start time, node, containers).
+    Updated(PodInfo),
+    /// A pod is gone.
+    Deleted(PodId),
+}
+
+impl PodEvent {
+    /// The identity of the pod the event is about.
+    pub fn pod_id(&self) -> &PodId {
+        match self {
+            PodEvent::Added(p) | PodEvent::Updated(p) => &p.id,
+            PodEvent::Deleted(id) => id,
+        }
+    }
+}
+
+/// Lists pods and follows their creation and deletion.
+///
+/// The Kubernetes adapter (`cad-k8s`) and the simulated cluster
+/// ([`crate::sim`]) implement it.
+///
+/// # Example
+///
+/// A fixed set of pods that never changes:
+///
+/// ```
+/// use cad_core::{PodEvent, PodId, PodInfo, PodSource, SourceError};
+/// use futures::stream::{self, BoxStream, StreamExt};
+///
+/// struct Fixed(Vec<PodInfo>);
+///
+/// #[async_trait::async_trait]
+/// impl PodSource for Fixed {
+///     async fn list(&self) -> Result<Vec<PodInfo>, SourceError> {
+///         Ok(self.0.clone())
+///     }
+///     fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>> {
+///         let added: Vec<_> = self.0.iter().cloned().map(|p| Ok(PodEvent::Added(p))).collect();
+///         stream::iter(added).chain(stream::pending()).boxed()
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let src = Fixed(vec![PodInfo::new(PodId::new("default", "nginx-1", "u1"))]);
+/// let pods = src.list().await.unwrap();
+/// assert_eq!(pods[0].id.name, "nginx-1");
+/// let first = src.watch().next().await.unwrap().unwrap();
+/// assert!(matches!(first, PodEvent::Added(p) if p.id.name == "nginx-1"));
+/// # });
+/// ```
+#[async_trait]
+pub trait PodSource: Send + Sync {
+    /// Every pod the source can see now.
+    async fn list(&self) -> Result<Vec<PodInfo>, SourceError>;
+
+    /// A stream of pod events. It starts by reporting every existing pod as
+    /// [`PodEvent::Added`], then reports changes as they happen. An `Err` item
+    /// is a failure the stream may recover from (it goes on after it, as
+    /// `kube`'s watcher does); the stream ends only if the source cannot go on.
+    fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>>;
+}
+
+/// Returns metric samples for many containers at once.
+///
+/// Batched by design: one call covers every container the caller is
+/// interested in, and an implementation must not turn it into one backend
+/// query per container.
+///
+/// # Example
+///
+/// A source that knows one constant gauge for every container:
+///
+/// ```
+/// use cad_core::{ContainerId, Metric, MetricBatch, MetricSource, PodId, Sample,
+///                SourceError, TimeWindow, Timestamp};
+///
+/// struct Flat;
+///
+/// #[async_trait::async_trait]
+/// impl MetricSource for Flat {
+///     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow)
+///         -> Result<MetricBatch, SourceError>
+///     {
+///         let mut batch = MetricBatch::new();
+///         for c in containers {
+///             batch.push(c, Sample::new(window.start, Metric::MemoryUsageBytes, 8e6));
+///         }
+///         Ok(batch)
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let c = PodId::new("default", "nginx-1", "u1").container("nginx");
+/// let w = TimeWindow::new(Timestamp::from_secs(0), Timestamp::from_secs(60));
+/// let batch = Flat.fetch(&[c.clone()], w).await.unwrap();
+/// assert_eq!(batch.samples(&c).len(), 1);
+/// # });
+/// ```
+#[async_trait]
+pub trait MetricSource: Send + Sync {
+    /// Samples of every metric the source has for `containers` within `window`.
+    /// Containers without data are absent from (or empty in) the batch.
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError>;
+}
+
+#[async_trait]
+impl<T: PodSource + ?Sized> PodSource for std::sync::Arc<T> {
+    async fn list(&self) -> Result<Vec<PodInfo>, SourceError> {
+        (**self).list().await
+    }
+    fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>> {
+        (**self).watch()
+    }
+}
+
+#[async_trait]
+impl<T: MetricSource + ?Sized> MetricSource for std::sync::Arc<T> {
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
+        (**self).fetch(containers, window).await
+    }
+}

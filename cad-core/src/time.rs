@@ -1,0 +1,156 @@
+//! Points in time as used throughout cad: milliseconds since the Unix epoch.
+//!
+//! A plain integer keeps samples small and comparisons cheap; conversions to
+//! [`std::time::SystemTime`] and seconds are provided for adapters.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A point in time, in milliseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The Unix epoch.
+    pub const EPOCH: Timestamp = Timestamp(0);
+
+    /// From milliseconds since the epoch.
+    pub const fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// From whole seconds since the epoch (saturating).
+    pub const fn from_secs(s: i64) -> Self {
+        Timestamp(s.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn as_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Seconds since the epoch, with fraction.
+    pub fn as_secs_f64(self) -> f64 {
+        self.0 as f64 / 1000.0
+    }
+
+    /// The current wall-clock time (times before 1970 read as the epoch).
+    pub fn now() -> Self {
+        Self::from(SystemTime::now())
+    }
+
+    /// The time from `earlier` to `self`, zero if `earlier` is later.
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
+    /// Seconds from `earlier` to `self`; negative if `earlier` is later.
+    pub fn secs_since(self, earlier: Timestamp) -> f64 {
+        (self.0 as f64 - earlier.0 as f64) / 1000.0
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+    /// This time plus `d`, saturating at the end of time.
+    fn add(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    /// This time minus `d`, saturating at the start of time.
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(t: SystemTime) -> Self {
+        match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => Timestamp(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            Err(e) => Timestamp(-i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(t: Timestamp) -> Self {
+        if t.0 >= 0 {
+            UNIX_EPOCH + Duration::from_millis(t.0 as u64)
+        } else {
+            UNIX_EPOCH - Duration::from_millis(t.0.unsigned_abs())
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// Seconds since the epoch with millisecond precision, e.g. `1700000000.250`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let a = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:03}", a / 1000, a % 1000)
+    }
+}
+
+/// A half-open time interval `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TimeWindow {
+    /// First instant inside the window.
+    pub start: Timestamp,
+    /// First instant after the window.
+    pub end: Timestamp,
+}
+
+impl TimeWindow {
+    /// The window `[start, end)`; an inverted pair gives an empty window at `start`.
+    pub fn new(start: Timestamp, end: Timestamp) -> Self {
+        TimeWindow {
+            start,
+            end: end.max(start),
+        }
+    }
+
+    /// The window of length `d` that ends at `end`.
+    pub fn ending_at(end: Timestamp, d: Duration) -> Self {
+        TimeWindow::new(end - d, end)
+    }
+
+    /// Whether `t` lies inside the window.
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    /// The window's length.
+    pub fn duration(&self) -> Duration {
+        self.end.since(self.start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_time_round_trip_and_display() {
+        let t = Timestamp::from_millis(1_700_000_000_250);
+        assert_eq!(Timestamp::from(SystemTime::from(t)), t);
+        assert_eq!(t.to_string(), "1700000000.250");
+        assert_eq!(Timestamp::from_millis(-1500).to_string(), "-1.500");
+        assert_eq!(Timestamp::from(SystemTime::from(Timestamp(-1500))), Timestamp(-1500));
+    }
+
+    #[test]
+    fn windows_are_half_open_and_never_inverted() {
+        let w = TimeWindow::new(Timestamp(10), Timestamp(20));
+        assert!(w.contains(Timestamp(10)) && !w.contains(Timestamp(20)));
+        let inv = TimeWindow::new(Timestamp(20), Timestamp(10));
+        assert_eq!(inv.duration(), Duration::ZERO);
+        assert!(!inv.contains(Timestamp(20)));
+        assert_eq!(Timestamp(5).since(Timestamp(9)), Duration::ZERO);
+        assert_eq!(Timestamp(i64::MAX) + Duration::from_secs(1), Timestamp(i64::MAX));
+        assert_eq!(Timestamp(i64::MIN) - Duration::from_secs(1), Timestamp(i64::MIN));
+    }
+}

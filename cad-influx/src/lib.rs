@@ -1,0 +1,1 @@
+//! cad-influx: placeholder until its issue lands.

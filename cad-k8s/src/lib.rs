@@ -1,0 +1,1 @@
+//! cad-k8s: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! Examples of using cad-core; see the `examples/` directory of this crate.
