@@ -17,6 +17,7 @@
 pub mod classifier;
 pub mod clock;
 pub mod dataset;
+pub mod features;
 pub mod label;
 pub mod metric;
 pub mod pod;
@@ -26,6 +27,7 @@ pub mod time;
 pub use classifier::{Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dataset::{Dataset, DatasetError};
+pub use features::{ContainerInput, FeatureRow, FeatureSet};
 pub use label::Labeler;
 pub use metric::{Metric, MetricBatch, MetricKind, MetricScope, Sample};
 pub use pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
