@@ -17,12 +17,15 @@
 pub mod classifier;
 pub mod clock;
 pub mod dataset;
+pub mod engine;
 pub mod features;
 pub mod label;
 pub mod metric;
 pub mod pod;
+pub mod sink;
 pub mod source;
 pub mod time;
+pub mod verdict;
 
 pub use classifier::{Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
@@ -31,5 +34,7 @@ pub use features::{ContainerInput, FeatureRow, FeatureSet};
 pub use label::Labeler;
 pub use metric::{Metric, MetricBatch, MetricKind, MetricScope, Sample};
 pub use pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
+pub use sink::{JsonLinesSink, LogSink, MemorySink, PrometheusSink, SinkError, VerdictSink};
 pub use source::{BoxError, MetricSource, PodEvent, PodSource, SourceError};
 pub use time::{TimeWindow, Timestamp};
+pub use verdict::{AnomalyReason, Outcome, Verdict};

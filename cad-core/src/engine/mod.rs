@@ -1,0 +1,9 @@
+//! The engines: the collector (pods → data set → model) and the watcher
+//! (new pods → verdicts). Both are generic over the source traits, so they run
+//! unchanged on the simulated cluster and on the real adapters.
+
+pub mod collector;
+pub mod watcher;
+
+pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
+pub use watcher::{ActiveModel, ModelHandle, WatchStats, Watcher, WatcherConfig};
