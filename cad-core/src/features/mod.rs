@@ -24,7 +24,7 @@
 //!    depend on what else a source returns. Samples with a NaN, infinite or
 //!    negative value are dropped (logged at debug level with the reason).
 //!    Samples of metrics derived from pod info (scope
-//!    [`MetricScope::PodInfo`](crate::MetricScope::PodInfo)) are ignored too.
+//!    [`MetricScope::PodInfo`]) are ignored too.
 //! 2. The rest are sorted by time (stably; any input order is fine).
 //! 3. A sample joins the current snapshot unless it is more than
 //!    [`FeatureSet::align_tolerance_ms`] (default 5,000 ms) after the
