@@ -5,7 +5,7 @@
 //! carries its feature set, so the watcher computes exactly the columns the
 //! model was trained on.
 //!
-//! Named sets:
+//! Named sets (defined together in one place, the `sets` module source):
 //! * `legacy` — the old system's 15 columns in the old order (identity
 //!   hashes, raw gauges, raw cumulative counters), so the old ARFF files can
 //!   be used. It leaks the label through the pod-name hash: comparison only.
@@ -13,10 +13,93 @@
 //!   per-second rates, gauges aggregated over the window (mean, max, standard
 //!   deviation), no names, namespaces or image hashes.
 //!
-//! STATUS: skeleton — the extraction bodies are being implemented.
+//! # Alignment: from samples to snapshots
+//!
+//! Telegraf writes each measurement (`kubernetes_pod_container`,
+//! `kubernetes_pod_network`, `docker_container_blkio`, …) every ~10 s, but
+//! with slightly different timestamps, up to a couple of seconds apart. The
+//! extractor regroups them into [`Snapshot`]s, one per scrape:
+//!
+//! 1. Samples of metrics the set does not read are ignored, so rows do not
+//!    depend on what else a source returns. Samples with a NaN, infinite or
+//!    negative value are dropped (logged at debug level with the reason).
+//!    Samples of metrics derived from pod info (scope
+//!    [`MetricScope::PodInfo`]) are ignored too.
+//! 2. The rest are sorted by time (stably; any input order is fine).
+//! 3. A sample joins the current snapshot unless it is more than
+//!    [`FeatureSet::align_tolerance_ms`] (default 5,000 ms) after the
+//!    snapshot's first sample, or its metric already has a value there; then
+//!    it starts a new snapshot. The exception is an exact duplicate — the
+//!    same metric at the same time as the value already there — which
+//!    replaces it: the last value wins.
+//! 4. A snapshot's time is its first sample's time.
+//! 5. Derived metrics are filled in: `image_size_bytes` from
+//!    [`ContainerInfo::image_size_bytes`], `running_time_seconds` = snapshot
+//!    time − [`PodInfo::start_time`] (none if unknown or not positive).
+//! 6. A snapshot is *complete* when it has every metric of
+//!    [`FeatureSet::required`]. Only complete snapshots make rows.
+//!
+//! # Windows and rows
+//!
+//! A row is computed from `window` consecutive complete snapshots; training
+//! rows ([`FeatureSet::rows`]) start every `stride` complete snapshots, so a
+//! container with `n ≥ window` complete snapshots gives
+//! `(n − window) / stride + 1` rows (none if `n < window`). The watcher uses
+//! [`FeatureSet::first_row`], the row of the first `window` complete
+//! snapshots. A `window` or `stride` of 0 (possible in a deserialised set)
+//! is treated as 1.
+//!
+//! Per column ([`Feature`]):
+//! * `Last` — the value in the window's last snapshot.
+//! * `Mean`, `Max`, `StdDev` (population) — over the window's snapshots that
+//!   have the metric.
+//! * `Rate` — for counters: the sum of the increases between consecutive
+//!   snapshots that have the counter (a decrease means a restart, and the
+//!   new value is the increase, as in Prometheus' `rate()`), divided by the
+//!   seconds between the first and the last of them. With only one such
+//!   snapshot: the lifetime average `value / seconds since the pod started`
+//!   if the start is known and earlier, else none.
+//! * `IdentityHash` — [`java_string_hash`] of the string, as the old system did.
+//!
+//! A value that cannot be computed is `None`, never 0. No NaN or infinity
+//! ever leaves the extractor: an arithmetic result that is not finite
+//! becomes `None`.
+//!
+//! # Example
+//!
+//! ```
+//! use cad_core::{ContainerInfo, ContainerInput, FeatureSet, Metric, PodId, PodInfo, Sample, Timestamp};
+//!
+//! let pod = PodInfo::new(PodId::new("default", "nginx-1", "u1"));
+//! let container = ContainerInfo::new("nginx", "nginx:1.25");
+//! let mut samples = Vec::new();
+//! for i in 0..4 {
+//!     let t = i * 10_000;
+//!     samples.push(Sample::new(Timestamp(t), Metric::MemoryUsageBytes, 8e6));
+//!     samples.push(Sample::new(Timestamp(t + 300), Metric::CpuUsageNanocores, 2e6));
+//!     samples.push(Sample::new(Timestamp(t + 1_500), Metric::RxBytes, 1000.0 * i as f64));
+//! }
+//! let input = ContainerInput { pod: &pod, container: &container, samples: &samples };
+//! let set = FeatureSet::behaviour();
+//! let rows = set.rows(&input);
+//! assert_eq!(rows.len(), 2); // windows of 3 snapshots out of 4
+//! let rx = set.column_names().iter().position(|n| n == "rate(rx_bytes)").unwrap();
+//! assert_eq!(rows[0][rx], Some(100.0)); // 2000 bytes in 20 s
+//! assert_eq!(set.first_row(&input), Some(rows[0].clone()));
+//! ```
 
-use crate::metric::{Metric, Sample};
+mod align;
+mod extract;
+mod java_hash;
+mod sets;
+
+pub use align::Snapshot;
+pub use java_hash::java_string_hash;
+pub use sets::DEFAULT_ALIGN_TOLERANCE_MS;
+
+use crate::metric::{Metric, MetricScope, Sample};
 use crate::pod::{ContainerInfo, PodInfo};
+use align::{AlignSpec, MetricMask};
 use serde::{Deserialize, Serialize};
 
 /// An identity string whose Java `String.hashCode()` the legacy set uses.
@@ -90,31 +173,132 @@ pub struct ContainerInput<'a> {
 /// Never holds NaN or infinity.
 pub type FeatureRow = Vec<Option<f64>>;
 
-// TEMPORARY stubs so dependants compile while extraction is written on its branch.
-#[allow(missing_docs, unused_variables)]
-impl FeatureSet {
-    pub fn legacy() -> FeatureSet {
-        unimplemented!()
+impl Feature {
+    /// The metric the feature reads, if any (identity hashes read none).
+    pub fn metric(self) -> Option<Metric> {
+        match self {
+            Feature::IdentityHash(_) => None,
+            Feature::Last(m) | Feature::Mean(m) | Feature::Max(m) | Feature::StdDev(m) | Feature::Rate(m) => Some(m),
+        }
     }
-    pub fn behaviour() -> FeatureSet {
-        unimplemented!()
-    }
-    pub fn by_name(name: &str) -> Option<FeatureSet> {
-        unimplemented!()
-    }
-    pub fn column_names(&self) -> Vec<String> {
-        unimplemented!()
-    }
-    pub fn metrics(&self) -> Vec<Metric> {
-        unimplemented!()
-    }
-    pub fn complete_snapshots(&self, input: &ContainerInput<'_>) -> usize {
-        unimplemented!()
-    }
-    pub fn rows(&self, input: &ContainerInput<'_>) -> Vec<FeatureRow> {
-        unimplemented!()
-    }
-    pub fn first_row(&self, input: &ContainerInput<'_>) -> Option<FeatureRow> {
-        unimplemented!()
+
+    /// The column name the `behaviour` set gives the feature:
+    /// `mean(memory_usage_bytes)`, `rate(rx_bytes)`, `hash(pod_name)`, ….
+    pub fn default_name(self) -> String {
+        let (op, arg) = match self {
+            Feature::IdentityHash(id) => (
+                "hash",
+                match id {
+                    Identity::PodName => "pod_name",
+                    Identity::Namespace => "namespace",
+                    Identity::ImageName => "image_name",
+                    Identity::ContainerName => "container_name",
+                },
+            ),
+            Feature::Last(m) => ("last", m.name()),
+            Feature::Mean(m) => ("mean", m.name()),
+            Feature::Max(m) => ("max", m.name()),
+            Feature::StdDev(m) => ("stddev", m.name()),
+            Feature::Rate(m) => ("rate", m.name()),
+        };
+        format!("{op}({arg})")
     }
 }
+
+impl FeatureSet {
+    /// The columns' names, in order.
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Every metric the set reads (its columns' and its required metrics),
+    /// in [`Metric::ALL`] order, including those derived from pod info;
+    /// see [`FeatureSet::fetched_metrics`] for the ones to ask a source for.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mask = self.mask();
+        Metric::ALL.iter().copied().filter(|m| mask.contains(*m)).collect()
+    }
+
+    /// The metrics of [`FeatureSet::metrics`] that a
+    /// [`MetricSource`](crate::MetricSource) provides (those not derived from
+    /// pod info).
+    pub fn fetched_metrics(&self) -> Vec<Metric> {
+        let mut v = self.metrics();
+        v.retain(|m| m.scope() != MetricScope::PodInfo);
+        v
+    }
+
+    /// All aligned snapshots of `input` (complete or not), oldest first;
+    /// see the [module documentation](self) for the rule.
+    pub fn snapshots(&self, input: &ContainerInput<'_>) -> Vec<Snapshot> {
+        align::align(input, &self.align_spec(false, usize::MAX))
+    }
+
+    /// The complete snapshots of `input`, oldest first.
+    pub fn complete_snapshot_list(&self, input: &ContainerInput<'_>) -> Vec<Snapshot> {
+        align::align(input, &self.align_spec(true, usize::MAX))
+    }
+
+    /// How many complete snapshots `input` has.
+    pub fn complete_snapshots(&self, input: &ContainerInput<'_>) -> usize {
+        self.complete_snapshot_list(input).len()
+    }
+
+    /// The training rows of `input`: one per window of `window` consecutive
+    /// complete snapshots, windows starting every `stride` snapshots.
+    pub fn rows(&self, input: &ContainerInput<'_>) -> Vec<FeatureRow> {
+        let snaps = self.complete_snapshot_list(input);
+        let (window, stride) = (self.window_len(), self.stride.max(1));
+        if snaps.len() < window {
+            return Vec::new();
+        }
+        (0..=snaps.len() - window)
+            .step_by(stride)
+            .map(|start| self.row_from(input, &snaps[start..start + window]))
+            .collect()
+    }
+
+    /// The row of the first `window` complete snapshots of `input`, as the
+    /// watcher classifies a new container; `None` until there are that many.
+    pub fn first_row(&self, input: &ContainerInput<'_>) -> Option<FeatureRow> {
+        let window = self.window_len();
+        let snaps = align::align(input, &self.align_spec(true, window));
+        (snaps.len() == window).then(|| self.row_from(input, &snaps))
+    }
+
+    /// The row computed from `snapshots` (oldest first) as one window,
+    /// whatever its length. `input` supplies the identity strings and the
+    /// pod's start time; its samples are not read.
+    pub fn row_from(&self, input: &ContainerInput<'_>, snapshots: &[Snapshot]) -> FeatureRow {
+        self.columns
+            .iter()
+            .map(|c| extract::compute(c.feature, input, snapshots))
+            .collect()
+    }
+
+    fn window_len(&self) -> usize {
+        self.window.max(1)
+    }
+
+    fn mask(&self) -> MetricMask {
+        MetricMask::of(
+            self.columns
+                .iter()
+                .filter_map(|c| c.feature.metric())
+                .chain(self.required.iter().copied()),
+        )
+    }
+
+    fn align_spec(&self, only_complete: bool, limit: usize) -> AlignSpec<'_> {
+        AlignSpec {
+            reads: self.mask(),
+            required: &self.required,
+            tolerance_ms: self.align_tolerance_ms,
+            only_complete,
+            limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
