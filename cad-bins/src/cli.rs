@@ -1,0 +1,318 @@
+//! Command-line arguments of the programs. Every flag is also an environment
+//! variable `CAD_…`; secrets can also come from a file (`…_FILE`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn duration(s: &str) -> Result<Duration, String> {
+    // Plain numbers are seconds, as in the old system's properties.
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 120, 90s, 5m, 1h30m)"))
+}
+
+/// Options every program has.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "CAD_LOG_JSON", global = true)]
+    pub log_json: bool,
+}
+
+/// Where pods and metrics come from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The embedded simulated cluster (no cluster, no InfluxDB needed).
+    Sim,
+    /// A real cluster: pods from the Kubernetes API, metrics from InfluxDB.
+    Cluster,
+}
+
+/// The simulated cluster's knobs.
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Seed of the simulated cluster.
+    #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
+    pub sim_seed: u64,
+    /// Pods running in the simulated cluster at the start.
+    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60)]
+    pub sim_pods: usize,
+    /// Share of simulated pods named like one class but behaving like another.
+    #[arg(long, env = "CAD_SIM_IMPOSTORS", default_value_t = 0.1)]
+    pub sim_impostors: f64,
+}
+
+/// How models are trained and evaluated.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Learning algorithm: tree, forest or smartcore-tree.
+    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree")]
+    pub algorithm: String,
+    /// Maximum tree depth (none by default).
+    #[arg(long, env = "CAD_MAX_DEPTH")]
+    pub max_depth: Option<usize>,
+    /// Trees in a forest.
+    #[arg(long, env = "CAD_TREES", default_value_t = 100)]
+    pub trees: usize,
+    /// Threads for forest training.
+    #[arg(long, env = "CAD_THREADS", default_value_t = 1)]
+    pub threads: usize,
+    /// Seed for training and splits.
+    #[arg(long, env = "CAD_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Evaluation: grouped-kfold (default), grouped-split, or leaky-split
+    /// (the old system's random row split, which puts rows of one container
+    /// on both sides; for comparison only).
+    #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold")]
+    pub eval: String,
+    /// Folds of grouped k-fold.
+    #[arg(long, env = "CAD_FOLDS", default_value_t = 5)]
+    pub folds: usize,
+    /// Share of rows (or containers) for training in a split (old `training.ratio`).
+    #[arg(long, env = "CAD_TRAINING_RATIO", default_value_t = 0.7)]
+    pub training_ratio: f64,
+    /// Largest training-set size on the learning curve (old `training.maxNumber`;
+    /// default: all training rows).
+    #[arg(long, env = "CAD_TRAINING_MAX_ROWS")]
+    pub training_max_rows: Option<usize>,
+    /// Points on the learning curve.
+    #[arg(long, env = "CAD_CURVE_POINTS", default_value_t = 12)]
+    pub curve_points: usize,
+}
+
+/// Where the collector's results go.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Directory for the model, report, tree and plots.
+    #[arg(long, env = "CAD_OUT_DIR", default_value = "cad-out")]
+    pub out_dir: PathBuf,
+    /// Model file (old `path.serialized.model`); default `<out-dir>/model.cadm`.
+    #[arg(long, env = "CAD_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Also print the model on stdout: as base64, or as a ConfigMap manifest.
+    #[arg(long, env = "CAD_PRINT", value_enum)]
+    pub print: Option<PrintAs>,
+    /// Namespace/name of the model ConfigMap.
+    #[arg(long, env = "CAD_CONFIGMAP", default_value = "cad/cad-model")]
+    pub configmap: String,
+    /// Key of the model in the ConfigMap's binaryData.
+    #[arg(long, env = "CAD_CONFIGMAP_KEY", default_value = "model.cadm")]
+    pub configmap_key: String,
+}
+
+/// How to print a model.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrintAs {
+    /// Base64 of the model bytes.
+    Base64,
+    /// A ConfigMap manifest with the model in binaryData.
+    Configmap,
+}
+
+/// `cad-collector`: collect data from a cluster (or read a file), train,
+/// evaluate, write the model.
+#[derive(Args, Debug, Clone)]
+pub struct CollectArgs {
+    /// Where pods and metrics come from.
+    #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
+    pub source: Source,
+    /// Train from an ARFF or CSV file instead of collecting.
+    #[arg(long, env = "CAD_FROM_FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Classes, in priority order (old `data.aggregator.decision.tree.classifier.list`).
+    #[arg(long, env = "CAD_CLASSES", default_value = "mysql,nginx,apache,postgres,mongo")]
+    pub classes: String,
+    /// Take the class from this pod label where present (e.g. app.kubernetes.io/name).
+    #[arg(long, env = "CAD_LABEL_KEY")]
+    pub label_key: Option<String>,
+    /// Feature set: behaviour (default) or legacy.
+    #[arg(long, env = "CAD_FEATURE_SET", default_value = "behaviour")]
+    pub feature_set: String,
+    /// How far back to read metrics.
+    #[arg(long, env = "CAD_WINDOW", value_parser = duration, default_value = "10m")]
+    pub window: Duration,
+    /// Containers per metrics query batch.
+    #[arg(long, env = "CAD_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub train: TrainArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// `cad-watcher`: classify every new pod with a trained model.
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Where pods and metrics come from.
+    #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
+    pub source: Source,
+    /// Model file (a mounted ConfigMap works as is).
+    #[arg(long, env = "CAD_MODEL", default_value = "cad-out/model.cadm")]
+    pub model: PathBuf,
+    /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`).
+    #[arg(long, env = "CAD_TIMEOUT", value_parser = duration, default_value = "120s")]
+    pub timeout: Duration,
+    /// Time between metric fetches.
+    #[arg(long, env = "CAD_POLL_INTERVAL", value_parser = duration, default_value = "5s")]
+    pub poll_interval: Duration,
+    /// Complete metric snapshots needed before classifying (default: the model's window).
+    #[arg(long, env = "CAD_MIN_SNAPSHOTS")]
+    pub min_snapshots: Option<usize>,
+    /// Verdicts less confident than this are anomalies.
+    #[arg(long, env = "CAD_CONFIDENCE_THRESHOLD", default_value_t = 0.6)]
+    pub confidence_threshold: f64,
+    /// Take the claimed class from this pod label where present.
+    #[arg(long, env = "CAD_LABEL_KEY")]
+    pub label_key: Option<String>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, env = "CAD_LISTEN", default_value = "0.0.0.0:9090")]
+    pub listen: SocketAddr,
+    /// Also write every outcome as a JSON line to this file ("-" for stdout).
+    #[arg(long, env = "CAD_VERDICTS_JSON")]
+    pub verdicts_json: Option<PathBuf>,
+    /// Stop after this long (default: run until interrupted).
+    #[arg(long, env = "CAD_RUN_FOR", value_parser = duration)]
+    pub run_for: Option<Duration>,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// `cad demo`: the whole mission on the simulated cluster.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Simulated time to watch newly spawning pods after training.
+    #[arg(long, env = "CAD_DEMO_WATCH_FOR", value_parser = duration, default_value = "10m")]
+    pub watch_for: Duration,
+    /// Directory for the model, report and plots.
+    #[arg(long, env = "CAD_OUT_DIR", default_value = "cad-out")]
+    pub out_dir: PathBuf,
+    /// Seed for training and splits.
+    #[arg(long, env = "CAD_SEED", default_value_t = 42)]
+    pub seed: u64,
+    /// Learning algorithm: tree, forest or smartcore-tree.
+    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree")]
+    pub algorithm: String,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// `cad inspect`: show a model file.
+#[derive(Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// The model file.
+    #[arg(env = "CAD_MODEL")]
+    pub model: PathBuf,
+    /// What to show.
+    #[arg(long, env = "CAD_SHOW", value_enum, default_value_t = InspectAs::Summary)]
+    pub show: InspectAs,
+    /// Namespace/name for `--show configmap`.
+    #[arg(long, env = "CAD_CONFIGMAP", default_value = "cad/cad-model")]
+    pub configmap: String,
+    /// Key for `--show configmap`.
+    #[arg(long, env = "CAD_CONFIGMAP_KEY", default_value = "model.cadm")]
+    pub configmap_key: String,
+}
+
+/// Views of a model.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InspectAs {
+    /// Classes, features, evaluation.
+    Summary,
+    /// The tree as text (like Weka's J48 listing).
+    Tree,
+    /// The tree as Graphviz DOT.
+    Dot,
+    /// Base64 of the model bytes.
+    Base64,
+    /// A ConfigMap manifest with the model in binaryData.
+    Configmap,
+}
+
+/// The `cad` front door.
+#[derive(Parser, Debug)]
+#[command(name = "cad", version, about = "Recognise what Kubernetes containers run from how they behave")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `cad`.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the whole mission on the embedded simulated cluster.
+    Demo(DemoArgs),
+    /// Collect data, train and evaluate a model (same as `cad-collector`).
+    Collect(Box<CollectArgs>),
+    /// Classify new pods with a model (same as `cad-watcher`).
+    Watch(Box<WatchArgs>),
+    /// Show a model file.
+    Inspect(InspectArgs),
+}
+
+/// `cad-collector`'s arguments.
+#[derive(Parser, Debug)]
+#[command(name = "cad-collector", version, about = "Collect container metrics, train and evaluate a model")]
+pub struct CollectorCli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(flatten)]
+    pub args: CollectArgs,
+}
+
+/// `cad-watcher`'s arguments.
+#[derive(Parser, Debug)]
+#[command(name = "cad-watcher", version, about = "Classify every new pod and flag anomalies")]
+pub struct WatcherCli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(flatten)]
+    pub args: WatchArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+        CollectorCli::command().debug_assert();
+        WatcherCli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        fn check(cmd: &clap::Command, path: &str) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_positional() {
+                    continue;
+                }
+                assert!(arg.get_env().is_some(), "{path} --{id} has no CAD_ environment variable");
+                let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
+                assert!(env.starts_with("CAD_"), "{path} --{id}: {env}");
+            }
+            for sub in cmd.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        check(&Cli::command(), "cad");
+        check(&CollectorCli::command(), "cad-collector");
+        check(&WatcherCli::command(), "cad-watcher");
+    }
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(duration("120").unwrap(), Duration::from_secs(120));
+        assert_eq!(duration("5m").unwrap(), Duration::from_secs(300));
+        assert!(duration("soon").is_err());
+    }
+}
