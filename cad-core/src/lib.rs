@@ -17,11 +17,14 @@
 pub mod classifier;
 pub mod clock;
 pub mod dataset;
+pub mod eval;
 pub mod features;
+pub mod io;
 pub mod label;
 pub mod metric;
 pub mod pod;
 pub mod source;
+pub mod split;
 pub mod time;
 
 pub use classifier::{Classifier, Fit, FitError, Prediction};
