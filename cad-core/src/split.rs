@@ -213,3 +213,119 @@ pub fn grouped_k_fold(data: &Dataset, k: usize, seed: u64) -> Result<Vec<TrainTe
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A data set with `groups[i] = (class, rows)` groups, rows in group order.
+    fn data(groups: &[(usize, usize)]) -> Dataset {
+        let mut d = Dataset::new(vec!["x".into()], vec!["a".into(), "b".into(), "c".into()]);
+        for (g, &(class, rows)) in groups.iter().enumerate() {
+            for r in 0..rows {
+                d.push(&[Some(r as f64)], ["a", "b", "c"][class % 3], &format!("g{g}"))
+                    .unwrap();
+            }
+        }
+        d
+    }
+
+    fn groups_strategy() -> impl Strategy<Value = Vec<(usize, usize)>> {
+        proptest::collection::vec((0usize..3, 1usize..6), 1..30)
+    }
+
+    fn groups_of(d: &Dataset, rows: &[usize]) -> std::collections::HashSet<usize> {
+        rows.iter().map(|&r| d.group(r)).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn leaky_split_is_a_partition(n in 1usize..500, ratio in 0.01f64..0.99, seed: u64) {
+            let (train, test) = random_row_split(n, ratio, seed).unwrap();
+            let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, (0..n).collect::<Vec<_>>());
+            prop_assert!(!train.is_empty());
+            prop_assert_eq!(random_row_split(n, ratio, seed).unwrap(), (train, test));
+        }
+
+        #[test]
+        fn grouped_split_never_puts_a_group_on_both_sides(
+            groups in groups_strategy(), ratio in 0.05f64..0.95, seed: u64
+        ) {
+            let d = data(&groups);
+            match grouped_split(&d, ratio, seed) {
+                Ok((train, test)) => {
+                    prop_assert!(groups_of(&d, &train).is_disjoint(&groups_of(&d, &test)));
+                    prop_assert_eq!(train.len() + test.len(), d.n_rows());
+                    prop_assert!(!test.is_empty());
+                    prop_assert!(!train.is_empty());
+                }
+                Err(e) => prop_assert_eq!(e, SplitError::TooFewGroups { needed: 2, groups: 1 }),
+            }
+        }
+
+        #[test]
+        fn k_fold_tests_every_row_exactly_once(groups in groups_strategy(), k in 2usize..8, seed: u64) {
+            let d = data(&groups);
+            let n_groups = groups.len();
+            match grouped_k_fold(&d, k, seed) {
+                Ok(folds) => {
+                    prop_assert_eq!(folds.len(), k);
+                    let mut tested = vec![0usize; d.n_rows()];
+                    for (train, test) in &folds {
+                        prop_assert!(!test.is_empty());
+                        prop_assert!(groups_of(&d, train).is_disjoint(&groups_of(&d, test)));
+                        prop_assert_eq!(train.len() + test.len(), d.n_rows());
+                        test.iter().for_each(|&r| tested[r] += 1);
+                    }
+                    prop_assert!(tested.iter().all(|&t| t == 1));
+                    // Each class with at least k groups is in every test fold.
+                    for class in 0..3 {
+                        if groups.iter().filter(|g| g.0 == class).count() >= k {
+                            for (_, test) in &folds {
+                                prop_assert!(test.iter().any(|&r| d.label(r) == class));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(n_groups < k);
+                    prop_assert_eq!(e, SplitError::TooFewGroups { needed: k, groups: n_groups });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let d = data(&[(0, 2), (1, 2)]);
+        assert_eq!(grouped_k_fold(&d, 1, 0), Err(SplitError::TooFewFolds(1)));
+        assert_eq!(
+            grouped_k_fold(&d, 3, 0),
+            Err(SplitError::TooFewGroups { needed: 3, groups: 2 })
+        );
+        let empty = data(&[]);
+        assert_eq!(grouped_k_fold(&empty, 2, 0), Err(SplitError::Empty));
+        assert_eq!(grouped_split(&empty, 0.5, 0), Err(SplitError::Empty));
+        assert_eq!(random_row_split(0, 0.5, 0), Err(SplitError::Empty));
+        assert_eq!(grouped_split(&d, 1.0, 0), Err(SplitError::InvalidRatio(1.0)));
+        assert!(matches!(
+            random_row_split(5, f64::NAN, 0),
+            Err(SplitError::InvalidRatio(_))
+        ));
+    }
+
+    #[test]
+    fn grouped_split_stratifies_by_class() {
+        // Four groups of class a, four of b: a 25 % test side takes one of each.
+        let d = data(&[(0, 3), (0, 3), (0, 3), (0, 3), (1, 2), (1, 2), (1, 2), (1, 2)]);
+        for seed in 0..20 {
+            let (_, test) = grouped_split(&d, 0.25, seed).unwrap();
+            let g = groups_of(&d, &test);
+            assert_eq!(g.len(), 2);
+            assert_eq!(g.iter().filter(|&&g| g < 4).count(), 1);
+        }
+    }
+}

@@ -618,3 +618,310 @@ pub fn write<W: Write>(data: &Dataset, relation: &str, writer: W) -> Result<(), 
     }
     w.flush().map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(s: &str) -> Result<Arff, ArffError> {
+        read(s.as_bytes())
+    }
+
+    const SAMPLE: &str = "% a comment\n\
+        @RELATION 'my data'\n\
+        \n\
+        @attribute 'cpu usage' NUMERIC\n\
+        @Attribute \"mem bytes\" real % trailing comment\n\
+        @attribute runningTimeSeconds integer\n\
+        @attribute class {mysql, 'my sql', nginx}\n\
+        @DATA\n\
+        1.5, 2, 10, mysql\n\
+        % comment between rows\n\
+        \n\
+        ?, 3e2, 20, 'my sql'\n\
+        4,?,30,nginx % trailing\n";
+
+    #[test]
+    fn parses_quoted_names_comments_missing_values_and_keywords_in_any_case() {
+        let a = parse(SAMPLE).unwrap();
+        assert_eq!(a.relation, "my data");
+        let d = &a.data;
+        assert_eq!(d.feature_names(), ["cpu usage", "mem bytes", "runningTimeSeconds"]);
+        assert_eq!(d.classes(), ["mysql", "my sql", "nginx"]);
+        assert_eq!(d.n_rows(), 3);
+        assert_eq!(d.row(0), [Some(1.5), Some(2.0), Some(10.0)]);
+        assert_eq!(d.row(1), [None, Some(300.0), Some(20.0)]);
+        assert_eq!(d.row(2), [Some(4.0), None, Some(30.0)]);
+        assert_eq!(d.labels(), [0, 1, 2]);
+        assert_eq!(a.group_rule, GroupRule::ClassAndTimeRuns);
+        // Every row has a different class: three runs.
+        assert_eq!(d.group_names(), ["run1-mysql", "run2-my sql", "run3-nginx"]);
+    }
+
+    #[test]
+    fn crlf_and_bom_are_accepted() {
+        let crlf = format!("\u{feff}{}", SAMPLE.replace('\n', "\r\n"));
+        let a = parse(&crlf).unwrap();
+        assert_eq!(a.data, parse(SAMPLE).unwrap().data);
+    }
+
+    #[test]
+    fn errors_name_their_line() {
+        let bad_number = SAMPLE.replace("4,?,30", "4,x1,30");
+        match parse(&bad_number) {
+            Err(ArffError::BadNumber { line, attribute, value }) => {
+                assert_eq!((line, attribute.as_str(), value.as_str()), (13, "mem bytes", "x1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let inf = SAMPLE.replace("1.5, 2", "1.5, inf");
+        assert!(matches!(parse(&inf), Err(ArffError::BadNumber { line: 9, .. })));
+        let count = SAMPLE.replace("?, 3e2, 20, 'my sql'", "?, 3e2, 'my sql'");
+        assert!(matches!(
+            parse(&count),
+            Err(ArffError::WrongValueCount {
+                line: 12,
+                expected: 4,
+                got: 3
+            })
+        ));
+        let class = SAMPLE.replace("30,nginx", "30,apache");
+        assert!(matches!(parse(&class), Err(ArffError::UnknownClass { line: 13, .. })));
+        let missing = SAMPLE.replace("30,nginx", "30,?");
+        assert!(matches!(parse(&missing), Err(ArffError::MissingClass { line: 13 })));
+        let no_data: String = SAMPLE.lines().take(7).collect::<Vec<_>>().join("\n");
+        assert!(matches!(parse(&no_data), Err(ArffError::NoData)));
+        let unterminated = SAMPLE.replace("'my sql'\n", "'my sql\n");
+        assert!(matches!(parse(&unterminated), Err(ArffError::Syntax { line: 12, .. })));
+        let keyword = SAMPLE.replace("@DATA", "@dta");
+        assert!(matches!(parse(&keyword), Err(ArffError::Syntax { line: 8, .. })));
+        let ty = SAMPLE.replace("real %", "float %");
+        assert!(matches!(parse(&ty), Err(ArffError::Syntax { line: 5, .. })));
+        let sparse = SAMPLE.replace("4,?,30,nginx", "{0 4, 3 nginx}");
+        assert!(matches!(parse(&sparse), Err(ArffError::Syntax { line: 13, .. })));
+        let dup = SAMPLE.replace("runningTimeSeconds", "'cpu usage'");
+        assert!(matches!(
+            parse(&dup),
+            Err(ArffError::DuplicateAttribute { line: 6, .. })
+        ));
+        let utf8 = [SAMPLE.as_bytes(), b"\xff\xfe,1,2,mysql\n"].concat();
+        assert!(matches!(read(&utf8[..]), Err(ArffError::InvalidUtf8 { line: 14 })));
+    }
+
+    #[test]
+    fn a_string_or_nominal_feature_is_an_error_naming_it() {
+        let s = SAMPLE.replace("\"mem bytes\" real", "host string");
+        match parse(&s) {
+            Err(e @ ArffError::UnsupportedAttribute { line: 5, .. }) => assert!(e.to_string().contains("\"host\"")),
+            other => panic!("{other:?}"),
+        }
+        let n = SAMPLE.replace("\"mem bytes\" real", "zone {a,b}");
+        assert!(matches!(parse(&n), Err(ArffError::UnsupportedAttribute { line: 5, ref name, .. }) if name == "zone"));
+        let none = "@relation r\n@attribute a numeric\n@data\n1\n";
+        assert!(matches!(parse(none), Err(ArffError::NoClass)));
+    }
+
+    #[test]
+    fn the_class_is_the_attribute_named_class_else_the_last_nominal() {
+        let named = "@relation r\n@attribute class {x,y}\n@attribute a numeric\n@attribute group {g1,g2}\n\
+                     @data\nx,1,g1\ny,2,g2\ny,3,g1\n";
+        let a = parse(named).unwrap();
+        assert_eq!(a.data.feature_names(), ["a"]);
+        assert_eq!(a.data.labels(), [0, 1, 1]);
+        assert_eq!(a.group_rule, GroupRule::Column);
+        assert_eq!(a.data.groups(), [0, 1, 0]);
+        let last = "@relation r\n@attribute a numeric\n@attribute kind{x,y}\n@data\n1,y\n";
+        let a = parse(last).unwrap();
+        assert_eq!(a.data.classes(), ["x", "y"]);
+        assert_eq!(a.data.labels(), [1]);
+    }
+
+    #[test]
+    fn legacy_identity_columns_make_the_groups() {
+        let s = "@relation r\n@attribute podName numeric\n@attribute containerName numeric\n@attribute x numeric\n\
+                 @attribute class {a,b}\n@data\n5,7,1,a\n5,8,1,a\n6,7,1,b\n5,7,2,a\n";
+        let a = parse(s).unwrap();
+        assert_eq!(a.group_rule, GroupRule::LegacyIdentity);
+        assert_eq!(a.data.group_names(), ["5/7", "5/8", "6/7"]);
+        assert_eq!(a.data.groups(), [0, 1, 2, 0]);
+        // The identity columns stay features.
+        assert_eq!(a.data.n_features(), 3);
+    }
+
+    #[test]
+    fn round_trip_arff_dataset_arff_dataset() {
+        let a = parse(SAMPLE).unwrap();
+        let mut out = Vec::new();
+        write(&a.data, &a.relation, &mut out).unwrap();
+        let b = read(&out[..]).unwrap();
+        assert_eq!(b.relation, a.relation);
+        assert_eq!(b.group_rule, GroupRule::Column);
+        assert_eq!(b.data, a.data);
+        let mut again = Vec::new();
+        write(&b.data, &b.relation, &mut again).unwrap();
+        assert_eq!(again, out);
+    }
+
+    #[test]
+    fn awkward_names_survive_a_round_trip() {
+        let mut d = Dataset::new(vec!["a b".into(), "it's".into(), "x,y%z".into()], vec![]);
+        d.push(&[Some(1e300), None, Some(-0.125)], "?", "pod 'q'\\/c\n")
+            .unwrap();
+        d.push(&[Some(5e-324), Some(0.1), None], "{odd}", "@g").unwrap();
+        let mut out = Vec::new();
+        write(&d, "rel ation", &mut out).unwrap();
+        let b = read(&out[..]).unwrap();
+        assert_eq!(b.data, d);
+        let reserved = Dataset::new(vec!["Class".into()], vec![]);
+        assert!(matches!(
+            write(&reserved, "r", Vec::new()),
+            Err(ArffError::ReservedName(_))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let _ = read(&bytes[..]);
+        }
+
+        #[test]
+        fn mutated_files_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..20)
+        ) {
+            let mut bytes = SAMPLE.as_bytes().to_vec();
+            for (at, byte, op) in edits {
+                let i = at.index(bytes.len() + 1);
+                match op {
+                    0 => bytes.insert(i, byte),
+                    1 if i < bytes.len() => { bytes.remove(i); }
+                    _ if i < bytes.len() => bytes[i] = byte,
+                    _ => {}
+                }
+            }
+            if let Ok(a) = read(&bytes[..]) {
+                // Whatever parses must write and parse back to the same data.
+                // (A numeric feature named `class` cannot be written.)
+                let mut out = Vec::new();
+                if write(&a.data, &a.relation, &mut out).is_ok() {
+                    prop_assert_eq!(read(&out[..]).unwrap().data, a.data);
+                }
+            }
+        }
+
+        #[test]
+        fn mutated_real_file_never_panics(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..10)
+        ) {
+            let Some(dir) = real_data_dir() else { return Ok(()); };
+            let Ok(text) = std::fs::read(dir.join("container-metrics-all.arff")) else { return Ok(()); };
+            // The header and the first rows are enough to reach every state.
+            let mut bytes: Vec<u8> = text.into_iter().take(4000).collect();
+            for (at, byte) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
+            }
+            let _ = read(&bytes[..]);
+        }
+    }
+
+    /// `../shared/data/original` beside the workspace, if present.
+    pub(crate) fn real_data_dir() -> Option<std::path::PathBuf> {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
+        dir.is_dir().then(|| dir.to_path_buf())
+    }
+
+    /// What the test itself counts in an ARFF text: attributes, data rows and
+    /// rows per value of the last column.
+    fn count_text(text: &str) -> (usize, usize, std::collections::BTreeMap<String, usize>) {
+        let mut attributes = 0;
+        let mut in_data = false;
+        let mut rows = 0;
+        let mut classes = std::collections::BTreeMap::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('%') {
+                continue;
+            }
+            let lower = line.to_ascii_lowercase();
+            if !in_data {
+                attributes += usize::from(lower.starts_with("@attribute"));
+                in_data = lower.starts_with("@data");
+            } else {
+                rows += 1;
+                *classes.entry(line.rsplit(',').next().unwrap().to_string()).or_insert(0) += 1;
+            }
+        }
+        (attributes, rows, classes)
+    }
+
+    /// Groups per class name, as a sorted map.
+    fn groups_by_class(d: &Dataset) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for g in crate::split::groups_with_rows(d) {
+            *out.entry(d.classes()[g.class].clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn the_old_systems_files_load_and_their_groups_agree() {
+        let Some(dir) = real_data_dir() else {
+            println!("skipped: ../shared/data/original is absent");
+            return;
+        };
+        let mut identity_partition = None;
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "arff"))
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 4, "{files:?}");
+        let mut partitions = Vec::new();
+        for path in &files {
+            let text = std::fs::read_to_string(path).unwrap();
+            let (attributes, rows, classes) = count_text(&text);
+            let a = from_path(path).unwrap();
+            let d = &a.data;
+            assert_eq!(d.n_rows(), rows, "{path:?}");
+            assert_eq!(d.n_features() + 1, attributes, "{path:?}");
+            let mut got = std::collections::BTreeMap::new();
+            for &l in d.labels() {
+                *got.entry(d.classes()[l as usize].clone()).or_insert(0) += 1;
+            }
+            assert_eq!(got, classes, "{path:?}");
+            // The group partition: for each row, the index of the first row of its group.
+            let mut first = vec![usize::MAX; d.group_names().len()];
+            let partition: Vec<usize> = (0..d.n_rows())
+                .map(|i| {
+                    let f = &mut first[d.group(i)];
+                    if *f == usize::MAX {
+                        *f = i;
+                    }
+                    *f
+                })
+                .collect();
+            println!(
+                "{}: {} rows, {} features, rule {:?}, {} groups: {:?}",
+                path.file_name().unwrap().to_string_lossy(),
+                d.n_rows(),
+                d.n_features(),
+                a.group_rule,
+                d.group_names().len(),
+                groups_by_class(d)
+            );
+            if a.group_rule == GroupRule::LegacyIdentity && d.n_features() > 10 {
+                identity_partition = Some(partition.clone());
+            }
+            partitions.push((path.clone(), a.group_rule, partition));
+        }
+        // The files hold the same rows in the same order, so the inferred
+        // groups of the files without identity columns must be the identity
+        // groups of the file with them.
+        let identity = identity_partition.expect("a file with podName");
+        for (path, rule, p) in &partitions {
+            assert_eq!(p, &identity, "{path:?} ({rule:?})");
+        }
+    }
+}

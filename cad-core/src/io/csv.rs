@@ -241,3 +241,134 @@ pub fn write<W: Write>(data: &Dataset, writer: W) -> Result<(), CsvError> {
     w.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_quoted_fields_missing_values_and_groups() {
+        let text =
+            "cpu,\"mem, bytes\", Class ,group\n1,2,mysql,\"pod a/c\"\n,?,\"ng,inx\",pod-b\n3.5,4,mysql,\"pod a/c\"\n";
+        let c = read(text.as_bytes()).unwrap();
+        let d = &c.data;
+        assert_eq!(c.group_rule, GroupRule::Column);
+        assert_eq!(d.feature_names(), ["cpu", "mem, bytes"]);
+        assert_eq!(d.classes(), ["mysql", "ng,inx"]);
+        assert_eq!(d.group_names(), ["pod a/c", "pod-b"]);
+        assert_eq!(d.row(1), [None, None]);
+        assert_eq!(d.row(2), [Some(3.5), Some(4.0)]);
+        assert_eq!(d.labels(), [0, 1, 0]);
+        assert_eq!(d.groups(), [0, 1, 0]);
+    }
+
+    #[test]
+    fn round_trip_csv_dataset_csv_dataset() {
+        let mut d = Dataset::new(vec!["a b".into(), "x,\"y\"".into()], vec![]);
+        d.push(&[Some(1e300), None], "mysql", "pod 1/c").unwrap();
+        d.push(&[Some(-0.1), Some(5e-324)], "ng\"inx", "pod,2").unwrap();
+        d.push(&[None, Some(3.0)], "mysql", "pod 1/c").unwrap();
+        let mut out = Vec::new();
+        write(&d, &mut out).unwrap();
+        let back = read(&out[..]).unwrap();
+        assert_eq!(back.data, d);
+        let mut again = Vec::new();
+        write(&back.data, &mut again).unwrap();
+        assert_eq!(again, out);
+        let reserved = Dataset::new(vec!["group".into()], vec![]);
+        assert!(matches!(write(&reserved, Vec::new()), Err(CsvError::ReservedName(_))));
+    }
+
+    #[test]
+    fn without_a_group_column_groups_are_inferred() {
+        let text = "runningTimeSeconds,class\n10,a\n20,a\n500,a\n510,b\n";
+        let c = read(text.as_bytes()).unwrap();
+        assert_eq!(c.group_rule, GroupRule::ClassAndTimeRuns);
+        assert_eq!(c.data.groups(), [0, 0, 1, 2]);
+        let text = "podName,containerName,x,class\n1,2,0,a\n1,3,0,a\n1,2,0,a\n";
+        let c = read(text.as_bytes()).unwrap();
+        assert_eq!(c.group_rule, GroupRule::LegacyIdentity);
+        assert_eq!(c.data.group_names(), ["1/2", "1/3"]);
+        assert_eq!(c.data.groups(), [0, 1, 0]);
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert!(matches!(read("a,b\n1,2\n".as_bytes()), Err(CsvError::NoClassColumn)));
+        assert!(matches!(
+            read("a,a,class\n1,2,x\n".as_bytes()),
+            Err(CsvError::DuplicateColumn(_))
+        ));
+        match read("a,class\n1,x\n2,x\nzz,x\n".as_bytes()) {
+            Err(CsvError::BadNumber { line, column, value }) => {
+                assert_eq!((line, column.as_str(), value.as_str()), (4, "a", "zz"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read("a,class\nNaN,x\n".as_bytes()),
+            Err(CsvError::BadNumber { line: 2, .. })
+        ));
+        assert!(matches!(
+            read("a,class\n1,?\n".as_bytes()),
+            Err(CsvError::MissingClass { line: 2 })
+        ));
+        assert!(matches!(read("a,class\n1,x,3\n".as_bytes()), Err(CsvError::Csv(_))));
+        assert!(matches!(
+            read(&b"a,class\n1,\xff\n"[..]),
+            Err(CsvError::InvalidUtf8 { line: 2 })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let _ = read(&bytes[..]);
+        }
+
+        #[test]
+        fn written_data_reads_back(
+            rows in proptest::collection::vec(
+                (proptest::collection::vec(proptest::option::of(-1e12f64..1e12), 3), 0usize..3, 0usize..4),
+                1..50,
+            )
+        ) {
+            let mut d = Dataset::new(vec!["f0".into(), "f 1".into(), "f,2".into()], vec![]);
+            for (vals, c, g) in &rows {
+                d.push(vals, ["a", "b c", "d,e"][*c], &format!("g{g}")).unwrap();
+            }
+            let mut out = Vec::new();
+            write(&d, &mut out).unwrap();
+            prop_assert_eq!(read(&out[..]).unwrap().data, d);
+        }
+    }
+
+    /// A million rows of 15 features, streamed. Ignored by default (slow in
+    /// debug builds); run with `cargo test --release -- --ignored million`.
+    #[test]
+    #[ignore]
+    fn reads_a_million_rows() {
+        let n = 1_000_000;
+        let mut text = Vec::new();
+        let header: Vec<String> = (0..15)
+            .map(|i| format!("f{i}"))
+            .chain(["class".into(), "group".into()])
+            .collect();
+        text.extend_from_slice(header.join(",").as_bytes());
+        text.push(b'\n');
+        for i in 0..n {
+            use std::io::Write as _;
+            for j in 0..15 {
+                write!(text, "{}.{},", i * 7 + j, j).unwrap();
+            }
+            writeln!(text, "c{},g{}", i % 5, i / 60).unwrap();
+        }
+        let start = std::time::Instant::now();
+        let c = read(&text[..]).unwrap();
+        println!("read {} rows in {:?}", c.data.n_rows(), start.elapsed());
+        assert_eq!(c.data.n_rows(), n);
+        assert_eq!(c.data.n_features(), 15);
+        assert_eq!(c.data.group_names().len(), n.div_ceil(60));
+    }
+}
