@@ -580,3 +580,282 @@ pub fn learning_curve<F: Fit>(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::Prediction;
+
+    /// 1-nearest-neighbour on standardised features (missing = the mean): a
+    /// tiny classifier for testing the evaluation without a real backend.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct OneNn;
+
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct OneNnModel {
+        n_classes: usize,
+        mean: Vec<f64>,
+        scale: Vec<f64>,
+        rows: Vec<Vec<f64>>,
+        labels: Vec<usize>,
+    }
+
+    impl OneNnModel {
+        fn scaled(&self, row: &[Option<f64>]) -> Vec<f64> {
+            (0..self.mean.len())
+                .map(|j| match row.get(j).copied().flatten() {
+                    Some(v) => (v - self.mean[j]) / self.scale[j],
+                    None => 0.0,
+                })
+                .collect()
+        }
+    }
+
+    impl Fit for OneNn {
+        type Model = OneNnModel;
+        fn fit(&self, data: &Dataset) -> Result<OneNnModel, FitError> {
+            if data.is_empty() {
+                return Err(FitError::Empty);
+            }
+            let w = data.n_features();
+            let mut mean = vec![0.0; w];
+            let mut scale = vec![0.0; w];
+            for j in 0..w {
+                let vals: Vec<f64> = (0..data.n_rows()).filter_map(|i| data.value(i, j)).collect();
+                let n = vals.len().max(1) as f64;
+                mean[j] = vals.iter().sum::<f64>() / n;
+                let var = vals.iter().map(|v| (v - mean[j]).powi(2)).sum::<f64>() / n;
+                scale[j] = if var > 0.0 { var.sqrt() } else { 1.0 };
+            }
+            let mut m = OneNnModel {
+                n_classes: data.classes().len(),
+                mean,
+                scale,
+                rows: Vec::new(),
+                labels: data.labels().iter().map(|&l| l as usize).collect(),
+            };
+            m.rows = (0..data.n_rows()).map(|i| m.scaled(&data.row(i))).collect();
+            Ok(m)
+        }
+    }
+
+    impl Classifier for OneNnModel {
+        fn n_features(&self) -> usize {
+            self.mean.len()
+        }
+        fn n_classes(&self) -> usize {
+            self.n_classes
+        }
+        fn predict(&self, row: &[Option<f64>]) -> Prediction {
+            let x = self.scaled(row);
+            let dist = |r: &Vec<f64>| r.iter().zip(&x).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            let best = (0..self.rows.len())
+                .min_by(|&a, &b| dist(&self.rows[a]).total_cmp(&dist(&self.rows[b])))
+                .unwrap_or(0);
+            Prediction {
+                class: self.labels.get(best).copied().unwrap_or(0),
+                confidence: 1.0,
+            }
+        }
+        fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
+            let c = self.predict(row).class;
+            out.iter_mut()
+                .enumerate()
+                .for_each(|(i, p)| *p = f64::from(u8::from(i == c)));
+        }
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn metrics_on_a_hand_checked_matrix() {
+        // truth a: 3 → a, 1 → b; truth b: 2 → b; truth c: 1 → a. No row is predicted c.
+        let pairs = [(0, 0), (0, 0), (0, 0), (0, 1), (1, 1), (1, 1), (2, 0)];
+        let m = ConfusionMatrix::from_pairs(names(&["a", "b", "c", "d"]), pairs).unwrap();
+        assert_eq!(m.total(), 7);
+        assert_eq!(m.correct(), 5);
+        assert_eq!(m.accuracy(), Some(5.0 / 7.0));
+        let cm = m.class_metrics();
+        // a: tp 3, support 4, predicted 4.
+        assert_eq!((cm[0].support, cm[0].predicted, cm[0].true_positives), (4, 4, 3));
+        assert_eq!(cm[0].precision, Some(0.75));
+        assert_eq!(cm[0].recall, Some(0.75));
+        assert_eq!(cm[0].f1, Some(0.75));
+        // b: tp 2, support 2, predicted 3: precision 2/3, recall 1, F1 0.8.
+        assert_eq!(cm[1].precision, Some(2.0 / 3.0));
+        assert_eq!(cm[1].recall, Some(1.0));
+        assert!((cm[1].f1.unwrap() - 0.8).abs() < 1e-12);
+        // c: support 1, never predicted: precision undefined, F1 0.
+        assert_eq!(cm[2].precision, None);
+        assert_eq!(cm[2].recall, Some(0.0));
+        assert_eq!(cm[2].f1, Some(0.0));
+        // d: no support, no predictions: excluded from macro F1.
+        assert_eq!(cm[3].f1, None);
+        assert!((m.macro_f1().unwrap() - (0.75 + 0.8 + 0.0) / 3.0).abs() < 1e-12);
+        assert_eq!(
+            ConfusionMatrix::from_pairs(names(&["a"]), [(0, 1)]),
+            Err(EvalError::ClassOutOfRange { class: 1, n_classes: 1 })
+        );
+        assert_eq!(ConfusionMatrix::new(names(&["a"])).accuracy(), None);
+        assert_eq!(ConfusionMatrix::new(names(&["a"])).macro_f1(), None);
+    }
+
+    #[test]
+    fn the_matrix_renders_like_weka() {
+        let m = ConfusionMatrix::from_pairs(names(&["mysql", "nginx"]), [(0, 0), (0, 1), (1, 1)]).unwrap();
+        let text = m.to_string();
+        assert_eq!(
+            text,
+            "=== Confusion Matrix ===\n\n  a  b   <-- classified as\n  1  1 |  a = mysql\n  0  1 |  b = nginx\n"
+        );
+        let table = m.per_class_table().to_string();
+        assert!(
+            table.contains("mysql          1.000   0.500   0.667         2          1"),
+            "{table}"
+        );
+        let mut widths = table.lines().skip(2).map(str::len);
+        let first = widths.next().unwrap();
+        assert!(widths.take(2).all(|w| w == first), "{table}");
+    }
+
+    /// Data with `groups[i] = (class, rows)`; feature = class * 100 + small noise.
+    fn data(groups: &[(usize, usize)]) -> Dataset {
+        let classes = ["a", "b", "c"];
+        let mut d = Dataset::new(vec!["x".into()], names(&classes));
+        for (g, &(c, rows)) in groups.iter().enumerate() {
+            for r in 0..rows {
+                d.push(&[Some(c as f64 * 100.0 + r as f64)], classes[c], &format!("g{g}"))
+                    .unwrap();
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn classes_with_few_groups_are_warned_about() {
+        // a: 3 groups, b: 2 groups, c: 1 group.
+        let d = data(&[(0, 4), (0, 4), (0, 4), (1, 4), (1, 4), (2, 4)]);
+        let r = evaluate(&OneNn, &d, Method::GroupedKFold { k: 2, seed: 7 }).unwrap();
+        assert_eq!(r.matrix.total() as usize, d.n_rows());
+        assert_eq!(r.groups_per_class, [3, 2, 1]);
+        assert!(!r.warnings.iter().any(|w| w.contains("class a ")), "{:?}", r.warnings);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("class b has only 2")),
+            "{:?}",
+            r.warnings
+        );
+        let c = r.warnings.iter().find(|w| w.contains("class c ")).unwrap();
+        assert!(
+            c.contains("never both trained and tested") && c.contains("only tested"),
+            "{c}"
+        );
+        // The single c group is always tested without training: its rows are all wrong.
+        assert_eq!(r.matrix.count(2, 2), 0);
+
+        let r = evaluate(
+            &OneNn,
+            &d,
+            Method::GroupedSplit {
+                test_ratio: 0.3,
+                seed: 1,
+            },
+        )
+        .unwrap();
+        let c = r.warnings.iter().find(|w| w.contains("class c ")).unwrap();
+        assert!(c.contains("only trained on"), "{c}");
+        assert_eq!(r.matrix.support(2), 0);
+
+        let r = evaluate(
+            &OneNn,
+            &d,
+            Method::LeakyRowSplit {
+                train_ratio: 0.7,
+                seed: 1,
+            },
+        )
+        .unwrap();
+        assert!(r.warnings[0].starts_with("LEAKY"));
+        assert!(
+            r.warnings.iter().any(|w| w.contains("class c has only 1")),
+            "{:?}",
+            r.warnings
+        );
+    }
+
+    #[test]
+    fn reports_round_trip_through_serde_and_render() {
+        let d = data(&[(0, 3), (0, 3), (1, 3), (1, 3)]);
+        let r = evaluate(&OneNn, &d, Method::GroupedKFold { k: 2, seed: 3 }).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        let text = r.to_string();
+        for part in [
+            "grouped 2-fold",
+            "=== Confusion Matrix ===",
+            "=== Detailed Accuracy By Class ===",
+            "Warnings:",
+        ] {
+            assert!(text.contains(part), "{part} missing in\n{text}");
+        }
+        // A stored matrix whose counts do not fit its classes is rejected, not trusted.
+        let bad = json.replacen("\"counts\":[", "\"counts\":[1,", 1);
+        assert!(serde_json::from_str::<Report>(&bad).is_err());
+    }
+
+    #[test]
+    fn learning_curve_grows_to_the_training_side() {
+        let d = data(&[(0, 10), (0, 10), (0, 10), (1, 10), (1, 10), (1, 10)]);
+        let (train, _) = split::grouped_split(&d, 0.34, 5).unwrap();
+        let pts = learning_curve(&OneNn, &d, &CurveSizes::About(5), 0.34, 5).unwrap();
+        assert_eq!(pts.first().unwrap().train_rows, 1);
+        assert_eq!(pts.last().unwrap().train_rows, train.len());
+        assert!(pts.windows(2).all(|w| w[0].train_rows < w[1].train_rows));
+        assert!(pts.iter().all(|p| (0.0..=1.0).contains(&p.accuracy)));
+        // Classes are far apart: with the whole training side 1-NN is perfect.
+        assert_eq!(pts.last().unwrap().accuracy, 1.0);
+        let exact = learning_curve(&OneNn, &d, &CurveSizes::Exact(vec![0, 3, 3, 10_000]), 0.34, 5).unwrap();
+        assert_eq!(exact.iter().map(|p| p.train_rows).collect::<Vec<_>>(), [3, train.len()]);
+        assert_eq!(
+            learning_curve(&OneNn, &d, &CurveSizes::Exact(vec![0]), 0.34, 5),
+            Err(EvalError::NoSizes)
+        );
+        assert_eq!(spaced_sizes(1000, 4), [1, 10, 100, 1000]);
+        assert_eq!(spaced_sizes(3, 10), [1, 2, 3]);
+        assert_eq!(spaced_sizes(0, 10), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_old_systems_data_grouped_versus_leaky() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
+        let path = dir.join("container-metrics-only-numbers-no-image-size.arff");
+        if !path.is_file() {
+            println!("skipped: {} is absent", path.display());
+            return;
+        }
+        let d = crate::io::arff::from_path(&path).unwrap().data;
+        let grouped = evaluate(&OneNn, &d, Method::GroupedKFold { k: 3, seed: 42 }).unwrap();
+        let leaky = evaluate(
+            &OneNn,
+            &d,
+            Method::LeakyRowSplit {
+                train_ratio: 0.66,
+                seed: 42,
+            },
+        )
+        .unwrap();
+        println!("{grouped}\n{leaky}");
+        assert_eq!(grouped.matrix.total() as usize, d.n_rows());
+        let (_, test) = split::random_row_split(d.n_rows(), 0.66, 42).unwrap();
+        assert_eq!(leaky.matrix.total() as usize, test.len());
+        assert!(leaky.accuracy.unwrap() >= grouped.accuracy.unwrap());
+        // Every class with fewer than 3 containers is named in a warning.
+        let gpc = groups_per_class(&d);
+        for (c, name) in d.classes().iter().enumerate() {
+            let warned = grouped.warnings.iter().any(|w| w.contains(&format!("class {name} ")));
+            assert_eq!(warned, gpc[c] < MIN_GROUPS_PER_CLASS, "{name}: {:?}", grouped.warnings);
+        }
+    }
+}
