@@ -235,7 +235,11 @@ pub enum InspectAs {
 
 /// The `cad` front door.
 #[derive(Parser, Debug)]
-#[command(name = "cad", version, about = "Recognise what Kubernetes containers run from how they behave")]
+#[command(
+    name = "cad",
+    version,
+    about = "Recognise what Kubernetes containers run from how they behave"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -258,7 +262,11 @@ pub enum Command {
 
 /// `cad-collector`'s arguments.
 #[derive(Parser, Debug)]
-#[command(name = "cad-collector", version, about = "Collect container metrics, train and evaluate a model")]
+#[command(
+    name = "cad-collector",
+    version,
+    about = "Collect container metrics, train and evaluate a model"
+)]
 pub struct CollectorCli {
     #[command(flatten)]
     pub global: Global,
@@ -296,7 +304,10 @@ mod tests {
                 if matches!(id, "help" | "version") || arg.is_positional() {
                     continue;
                 }
-                assert!(arg.get_env().is_some(), "{path} --{id} has no CAD_ environment variable");
+                assert!(
+                    arg.get_env().is_some(),
+                    "{path} --{id} has no CAD_ environment variable"
+                );
                 let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default();
                 assert!(env.starts_with("CAD_"), "{path} --{id}: {env}");
             }

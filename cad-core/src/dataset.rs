@@ -28,7 +28,7 @@ pub enum DatasetError {
 /// Internally rows are stored row-major in one `Vec<f64>` with NaN marking a
 /// missing value, which keeps a million rows compact; [`Dataset::raw_row`]
 /// exposes that encoding to classifiers that want it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Dataset {
     feature_names: Vec<String>,
     classes: Vec<String>,
@@ -38,6 +38,26 @@ pub struct Dataset {
     group_names: Vec<String>,
     #[serde(skip)]
     group_index: std::collections::HashMap<String, u32>,
+}
+
+/// Equal when features, classes, groups and rows are equal; two missing
+/// values are equal (a derived `PartialEq` would make a data set with a
+/// missing value unequal to itself, since NaN != NaN, and would compare the
+/// lazily rebuilt group lookup table).
+impl PartialEq for Dataset {
+    fn eq(&self, other: &Self) -> bool {
+        self.feature_names == other.feature_names
+            && self.classes == other.classes
+            && self.labels == other.labels
+            && self.groups == other.groups
+            && self.group_names == other.group_names
+            && self.values.len() == other.values.len()
+            && self
+                .values
+                .iter()
+                .zip(&other.values)
+                .all(|(a, b)| a == b || (a.is_nan() && b.is_nan()))
+    }
 }
 
 impl Dataset {

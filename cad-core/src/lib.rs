@@ -18,12 +18,15 @@ pub mod classifier;
 pub mod clock;
 pub mod dataset;
 pub mod engine;
+pub mod eval;
 pub mod features;
+pub mod io;
 pub mod label;
 pub mod metric;
 pub mod pod;
 pub mod sink;
 pub mod source;
+pub mod split;
 pub mod time;
 pub mod verdict;
 

@@ -1,0 +1,374 @@
+//! CSV files: a header row; the column `class` is the label, the optional
+//! column `group` the container, every other column a numeric feature. An
+//! empty cell or `?` is a missing value; fields may be quoted. Column names
+//! `class` and `group` are matched ignoring ASCII case and surrounding spaces.
+//!
+//! Without a `group` column the groups are inferred as for ARFF, see
+//! [`GroupRule`](super::GroupRule). Classes are numbered in order of first
+//! appearance.
+//!
+//! The reader streams [`csv::ByteRecord`]s and parses numbers straight from
+//! the bytes, so a million rows cost no per-field allocation.
+
+use super::{CLASS, CONTAINER_NAME, GROUP, GroupRule, POD_NAME, RUNNING_TIME, RunInference};
+use crate::dataset::{Dataset, DatasetError};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// Why a CSV file could not be read or written. Line numbers count from 1.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CsvError {
+    /// The CSV layer failed (I/O, unequal row lengths, …); its message has the position.
+    #[error("CSV: {0}")]
+    Csv(#[from] ::csv::Error),
+    /// Opening the file failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The header has no `class` column.
+    #[error("the header has no `class` column")]
+    NoClassColumn,
+    /// The header names a column twice.
+    #[error("the header has the column {0:?} twice")]
+    DuplicateColumn(String),
+    /// A header field or a class/group value is not UTF-8.
+    #[error("line {line}: not valid UTF-8")]
+    InvalidUtf8 {
+        /// The line.
+        line: u64,
+    },
+    /// A feature value that is not a finite number.
+    #[error("line {line}: column {column:?}: {value:?} is not a finite number")]
+    BadNumber {
+        /// The line.
+        line: u64,
+        /// The column.
+        column: String,
+        /// The text found (lossily decoded).
+        value: String,
+    },
+    /// A row without a class.
+    #[error("line {line}: the class is missing")]
+    MissingClass {
+        /// The line.
+        line: u64,
+    },
+    /// A feature is named like the class or group column the writer adds.
+    #[error("cannot write feature {0:?}: `class` and `group` are reserved names")]
+    ReservedName(String),
+    /// The data set was inconsistent (should not happen).
+    #[error("line {line}: {source}")]
+    Dataset {
+        /// The line.
+        line: u64,
+        /// The underlying error.
+        #[source]
+        source: DatasetError,
+    },
+}
+
+/// A CSV file read into a [`Dataset`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csv {
+    /// The rows.
+    pub data: Dataset,
+    /// How the groups were found.
+    pub group_rule: GroupRule,
+}
+
+/// Reads a CSV file from `path`.
+pub fn from_path(path: impl AsRef<Path>) -> Result<Csv, CsvError> {
+    read(std::fs::File::open(path)?)
+}
+
+enum Col {
+    Feature(usize),
+    Class,
+    Group,
+}
+
+fn utf8_field(b: &[u8], line: u64) -> Result<&str, CsvError> {
+    std::str::from_utf8(b.trim_ascii()).map_err(|_| CsvError::InvalidUtf8 { line })
+}
+
+fn is_missing(b: &[u8]) -> bool {
+    b.is_empty() || b == b"?"
+}
+
+/// Reads CSV from `reader` (buffered internally). Never panics.
+pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
+    let mut rdr = ::csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    let headers = rdr.byte_headers()?.clone();
+    let mut names = Vec::new();
+    for h in headers.iter() {
+        let name = std::str::from_utf8(h.trim_ascii()).map_err(|_| CsvError::InvalidUtf8 { line: 1 })?;
+        if names.contains(&name) {
+            return Err(CsvError::DuplicateColumn(name.to_string()));
+        }
+        names.push(name);
+    }
+    let find = |n: &str| names.iter().position(|h| h.eq_ignore_ascii_case(n));
+    let class_col = find(CLASS).ok_or(CsvError::NoClassColumn)?;
+    let group_col = find(GROUP);
+    let mut features = Vec::new();
+    let cols: Vec<Col> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if i == class_col {
+                Col::Class
+            } else if Some(i) == group_col {
+                Col::Group
+            } else {
+                features.push(n.to_string());
+                Col::Feature(features.len() - 1)
+            }
+        })
+        .collect();
+    let pod = find(POD_NAME).filter(|&i| matches!(cols[i], Col::Feature(_)));
+    let container = find(CONTAINER_NAME).filter(|&i| matches!(cols[i], Col::Feature(_)));
+    let time = find(RUNNING_TIME).and_then(|i| match cols[i] {
+        Col::Feature(j) => Some(j),
+        _ => None,
+    });
+    let rule = if group_col.is_some() {
+        GroupRule::Column
+    } else if pod.is_some() {
+        GroupRule::LegacyIdentity
+    } else {
+        GroupRule::ClassAndTimeRuns
+    };
+    let mut data = Dataset::new(features, Vec::new());
+    let mut runs = RunInference::default();
+    let mut rec = ::csv::ByteRecord::new();
+    let mut row: Vec<Option<f64>> = vec![None; data.n_features()];
+    let mut identity = String::new();
+    while rdr.read_byte_record(&mut rec)? {
+        let line = rec.position().map_or(0, |p| p.line());
+        let utf8 = |b| utf8_field(b, line);
+        let mut class = None;
+        let mut group = None;
+        for (field, col) in rec.iter().zip(&cols) {
+            match *col {
+                Col::Feature(j) => {
+                    let b = field.trim_ascii();
+                    let v = if is_missing(b) {
+                        None
+                    } else {
+                        let v = std::str::from_utf8(b)
+                            .ok()
+                            .and_then(|s| s.parse::<f64>().ok())
+                            .filter(|v| v.is_finite());
+                        Some(v.ok_or_else(|| CsvError::BadNumber {
+                            line,
+                            column: data.feature_names().get(j).cloned().unwrap_or_default(),
+                            value: String::from_utf8_lossy(b).into_owned(),
+                        })?)
+                    };
+                    if let Some(slot) = row.get_mut(j) {
+                        *slot = v;
+                    }
+                }
+                Col::Class => {
+                    let s = utf8(field)?;
+                    if is_missing(s.as_bytes()) {
+                        return Err(CsvError::MissingClass { line });
+                    }
+                    class = Some(data.class_index(s));
+                }
+                Col::Group => group = Some(utf8(field)?),
+            }
+        }
+        let Some(class) = class else {
+            return Err(CsvError::MissingClass { line });
+        };
+        let g = match rule {
+            GroupRule::Column => data.group_index(group.unwrap_or("?")),
+            GroupRule::LegacyIdentity => {
+                let text = |i: Option<usize>| -> Result<Option<&str>, CsvError> {
+                    i.and_then(|i| rec.get(i)).map(utf8).transpose()
+                };
+                identity.clear();
+                identity.push_str(text(pod)?.unwrap_or("?"));
+                if let Some(c) = text(container)? {
+                    identity.push('/');
+                    identity.push_str(c);
+                }
+                data.group_index(&identity)
+            }
+            GroupRule::ClassAndTimeRuns => {
+                let t = time.and_then(|j| row.get(j).copied().flatten());
+                let class_name = data.classes().get(class).map(String::as_str).unwrap_or("");
+                let name = runs.next(class, class_name, t);
+                data.group_index(name)
+            }
+        };
+        data.push_indexed(&row, class, g)
+            .map_err(|source| CsvError::Dataset { line, source })?;
+    }
+    Ok(Csv { data, group_rule: rule })
+}
+
+/// Writes `data` as CSV: a header of the feature names, `class` and `group`,
+/// then one line per row; a missing value is an empty cell.
+pub fn write<W: Write>(data: &Dataset, writer: W) -> Result<(), CsvError> {
+    if let Some(n) = data
+        .feature_names()
+        .iter()
+        .find(|n| n.trim().eq_ignore_ascii_case(CLASS) || n.trim().eq_ignore_ascii_case(GROUP))
+    {
+        return Err(CsvError::ReservedName(n.clone()));
+    }
+    let mut w = ::csv::Writer::from_writer(writer);
+    for n in data.feature_names() {
+        w.write_field(n)?;
+    }
+    w.write_record([CLASS, GROUP])?;
+    let mut num = String::new();
+    for i in 0..data.n_rows() {
+        for &v in data.raw_row(i) {
+            num.clear();
+            if !v.is_nan() {
+                use std::fmt::Write as _;
+                let _ = write!(num, "{v}");
+            }
+            w.write_field(&num)?;
+        }
+        let class = data.classes().get(data.label(i)).map(String::as_str).unwrap_or("?");
+        let group = data.group_names().get(data.group(i)).map(String::as_str).unwrap_or("?");
+        w.write_record([class, group])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reads_quoted_fields_missing_values_and_groups() {
+        let text =
+            "cpu,\"mem, bytes\", Class ,group\n1,2,mysql,\"pod a/c\"\n,?,\"ng,inx\",pod-b\n3.5,4,mysql,\"pod a/c\"\n";
+        let c = read(text.as_bytes()).unwrap();
+        let d = &c.data;
+        assert_eq!(c.group_rule, GroupRule::Column);
+        assert_eq!(d.feature_names(), ["cpu", "mem, bytes"]);
+        assert_eq!(d.classes(), ["mysql", "ng,inx"]);
+        assert_eq!(d.group_names(), ["pod a/c", "pod-b"]);
+        assert_eq!(d.row(1), [None, None]);
+        assert_eq!(d.row(2), [Some(3.5), Some(4.0)]);
+        assert_eq!(d.labels(), [0, 1, 0]);
+        assert_eq!(d.groups(), [0, 1, 0]);
+    }
+
+    #[test]
+    fn round_trip_csv_dataset_csv_dataset() {
+        let mut d = Dataset::new(vec!["a b".into(), "x,\"y\"".into()], vec![]);
+        d.push(&[Some(1e300), None], "mysql", "pod 1/c").unwrap();
+        d.push(&[Some(-0.1), Some(5e-324)], "ng\"inx", "pod,2").unwrap();
+        d.push(&[None, Some(3.0)], "mysql", "pod 1/c").unwrap();
+        let mut out = Vec::new();
+        write(&d, &mut out).unwrap();
+        let back = read(&out[..]).unwrap();
+        assert_eq!(back.data, d);
+        let mut again = Vec::new();
+        write(&back.data, &mut again).unwrap();
+        assert_eq!(again, out);
+        let reserved = Dataset::new(vec!["group".into()], vec![]);
+        assert!(matches!(write(&reserved, Vec::new()), Err(CsvError::ReservedName(_))));
+    }
+
+    #[test]
+    fn without_a_group_column_groups_are_inferred() {
+        let text = "runningTimeSeconds,class\n10,a\n20,a\n500,a\n510,b\n";
+        let c = read(text.as_bytes()).unwrap();
+        assert_eq!(c.group_rule, GroupRule::ClassAndTimeRuns);
+        assert_eq!(c.data.groups(), [0, 0, 1, 2]);
+        let text = "podName,containerName,x,class\n1,2,0,a\n1,3,0,a\n1,2,0,a\n";
+        let c = read(text.as_bytes()).unwrap();
+        assert_eq!(c.group_rule, GroupRule::LegacyIdentity);
+        assert_eq!(c.data.group_names(), ["1/2", "1/3"]);
+        assert_eq!(c.data.groups(), [0, 1, 0]);
+    }
+
+    #[test]
+    fn errors_are_clear() {
+        assert!(matches!(read("a,b\n1,2\n".as_bytes()), Err(CsvError::NoClassColumn)));
+        assert!(matches!(
+            read("a,a,class\n1,2,x\n".as_bytes()),
+            Err(CsvError::DuplicateColumn(_))
+        ));
+        match read("a,class\n1,x\n2,x\nzz,x\n".as_bytes()) {
+            Err(CsvError::BadNumber { line, column, value }) => {
+                assert_eq!((line, column.as_str(), value.as_str()), (4, "a", "zz"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read("a,class\nNaN,x\n".as_bytes()),
+            Err(CsvError::BadNumber { line: 2, .. })
+        ));
+        assert!(matches!(
+            read("a,class\n1,?\n".as_bytes()),
+            Err(CsvError::MissingClass { line: 2 })
+        ));
+        assert!(matches!(read("a,class\n1,x,3\n".as_bytes()), Err(CsvError::Csv(_))));
+        assert!(matches!(
+            read(&b"a,class\n1,\xff\n"[..]),
+            Err(CsvError::InvalidUtf8 { line: 2 })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            let _ = read(&bytes[..]);
+        }
+
+        #[test]
+        fn written_data_reads_back(
+            rows in proptest::collection::vec(
+                (proptest::collection::vec(proptest::option::of(-1e12f64..1e12), 3), 0usize..3, 0usize..4),
+                1..50,
+            )
+        ) {
+            let mut d = Dataset::new(vec!["f0".into(), "f 1".into(), "f,2".into()], vec![]);
+            for (vals, c, g) in &rows {
+                d.push(vals, ["a", "b c", "d,e"][*c], &format!("g{g}")).unwrap();
+            }
+            let mut out = Vec::new();
+            write(&d, &mut out).unwrap();
+            prop_assert_eq!(read(&out[..]).unwrap().data, d);
+        }
+    }
+
+    /// A million rows of 15 features, streamed. Ignored by default (slow in
+    /// debug builds); run with `cargo test --release -- --ignored million`.
+    #[test]
+    #[ignore]
+    fn reads_a_million_rows() {
+        let n = 1_000_000;
+        let mut text = Vec::new();
+        let header: Vec<String> = (0..15)
+            .map(|i| format!("f{i}"))
+            .chain(["class".into(), "group".into()])
+            .collect();
+        text.extend_from_slice(header.join(",").as_bytes());
+        text.push(b'\n');
+        for i in 0..n {
+            use std::io::Write as _;
+            for j in 0..15 {
+                write!(text, "{}.{},", i * 7 + j, j).unwrap();
+            }
+            writeln!(text, "c{},g{}", i % 5, i / 60).unwrap();
+        }
+        let start = std::time::Instant::now();
+        let c = read(&text[..]).unwrap();
+        println!("read {} rows in {:?}", c.data.n_rows(), start.elapsed());
+        assert_eq!(c.data.n_rows(), n);
+        assert_eq!(c.data.n_features(), 15);
+        assert_eq!(c.data.group_names().len(), n.div_ceil(60));
+    }
+}

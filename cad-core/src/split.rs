@@ -1,0 +1,331 @@
+//! Train/test splits of a [`Dataset`], all deterministic from a seed
+//! (ChaCha8). Every split returns row indices, sorted ascending.
+//!
+//! Rows of one container are strongly correlated (consecutive samples of the
+//! same process), so an honest estimate of how well a model recognises a
+//! *new* container keeps all rows of a group on one side:
+//! [`grouped_split`] and [`grouped_k_fold`]. [`random_row_split`] does not
+//! and is kept only to compare with the old system.
+
+use crate::dataset::Dataset;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// Training row indices and test row indices.
+pub type TrainTest = (Vec<usize>, Vec<usize>);
+
+/// Why a split could not be made.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SplitError {
+    /// There are no rows.
+    #[error("cannot split an empty data set")]
+    Empty,
+    /// A ratio outside its range.
+    #[error("ratio {0} is out of range (must be strictly between 0 and 1)")]
+    InvalidRatio(f64),
+    /// Fewer than two folds.
+    #[error("k-fold needs k >= 2, got {0}")]
+    TooFewFolds(usize),
+    /// Not enough groups for the split.
+    #[error("{needed} groups needed, the data has {groups}")]
+    TooFewGroups {
+        /// Groups needed.
+        needed: usize,
+        /// Groups present in the rows.
+        groups: usize,
+    },
+}
+
+fn check_ratio(r: f64) -> Result<(), SplitError> {
+    if r.is_finite() && r > 0.0 && r < 1.0 {
+        Ok(())
+    } else {
+        Err(SplitError::InvalidRatio(r))
+    }
+}
+
+/// Splits rows `0..n` at random into `round(n * train_ratio)` training rows
+/// (at least one and at most `n - 1` when `n >= 2`) and the rest.
+///
+/// **LEAKY**: rows of one container land on both sides, so a model is tested
+/// on near-copies of rows it was trained on and the accuracy says little
+/// about new containers. Kept only to compare with the old system, which
+/// evaluated this way. Use [`grouped_split`] or [`grouped_k_fold`].
+pub fn random_row_split(n: usize, train_ratio: f64, seed: u64) -> Result<TrainTest, SplitError> {
+    check_ratio(train_ratio)?;
+    if n == 0 {
+        return Err(SplitError::Empty);
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let n_train = ((n as f64 * train_ratio).round() as usize).clamp(1, (n - 1).max(1));
+    let mut test = idx.split_off(n_train.min(n));
+    idx.sort_unstable();
+    test.sort_unstable();
+    Ok((idx, test))
+}
+
+/// A group that has rows: its index, its class (the most frequent class of
+/// its rows, lowest index on ties) and its rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRows {
+    /// Index into [`Dataset::group_names`].
+    pub group: usize,
+    /// The group's class (majority of its rows).
+    pub class: usize,
+    /// Its rows, ascending.
+    pub rows: Vec<usize>,
+}
+
+/// The groups that have rows, in group-index order.
+pub fn groups_with_rows(data: &Dataset) -> Vec<GroupRows> {
+    let mut rows: Vec<Vec<usize>> = vec![Vec::new(); data.group_names().len()];
+    for (i, &g) in data.groups().iter().enumerate() {
+        if let Some(r) = rows.get_mut(g as usize) {
+            r.push(i);
+        }
+    }
+    let n_classes = data.classes().len();
+    rows.into_iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_empty())
+        .map(|(group, rows)| {
+            let mut counts = vec![0usize; n_classes];
+            for &r in &rows {
+                if let Some(c) = counts.get_mut(data.label(r)) {
+                    *c += 1;
+                }
+            }
+            // max_by_key returns the last maximum; iterate reversed to get the first.
+            let class = counts
+                .iter()
+                .enumerate()
+                .rev()
+                .max_by_key(|(_, c)| **c)
+                .map_or(0, |(i, _)| i);
+            GroupRows { group, class, rows }
+        })
+        .collect()
+}
+
+/// Groups (indices into the `groups` slice) per class, each list shuffled.
+fn shuffled_by_class(groups: &[GroupRows], n_classes: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes.max(1)];
+    for (i, g) in groups.iter().enumerate() {
+        if let Some(v) = by_class.get_mut(g.class) {
+            v.push(i);
+        }
+    }
+    for v in &mut by_class {
+        v.shuffle(rng);
+    }
+    by_class
+}
+
+fn collect_rows(groups: &[GroupRows], chosen: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut rows: Vec<usize> = chosen.flat_map(|g| groups[g].rows.iter().copied()).collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// Splits by group: every group's rows are all on one side.
+///
+/// Stratified by class: of each class's groups, `round(n * test_ratio)` go to
+/// the test side, clamped so that a class with at least two groups has at
+/// least one on each side. A class with a single group goes to training (it
+/// cannot be both trained and tested). If that leaves the test side empty,
+/// one group chosen at random is moved to it. Needs at least two groups.
+pub fn grouped_split(data: &Dataset, test_ratio: f64, seed: u64) -> Result<TrainTest, SplitError> {
+    check_ratio(test_ratio)?;
+    if data.is_empty() {
+        return Err(SplitError::Empty);
+    }
+    let groups = groups_with_rows(data);
+    if groups.len() < 2 {
+        return Err(SplitError::TooFewGroups {
+            needed: 2,
+            groups: groups.len(),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let by_class = shuffled_by_class(&groups, data.classes().len(), &mut rng);
+    let mut is_test = vec![false; groups.len()];
+    for class_groups in &by_class {
+        let n = class_groups.len();
+        if n < 2 {
+            continue;
+        }
+        let n_test = ((n as f64 * test_ratio).round() as usize).clamp(1, n - 1);
+        for &g in &class_groups[..n_test] {
+            is_test[g] = true;
+        }
+    }
+    if !is_test.iter().any(|&t| t) {
+        let mut all: Vec<usize> = (0..groups.len()).collect();
+        all.shuffle(&mut rng);
+        is_test[all[0]] = true;
+    }
+    let train = collect_rows(&groups, (0..groups.len()).filter(|&g| !is_test[g]));
+    let test = collect_rows(&groups, (0..groups.len()).filter(|&g| is_test[g]));
+    Ok((train, test))
+}
+
+/// Grouped k-fold cross-validation: `k` (train, test) pairs; every group is
+/// in exactly one test fold, so every row is tested exactly once, and the
+/// training side of a fold is every row not in its test side.
+///
+/// Stratified by class: each class's groups are shuffled and dealt to the
+/// folds in turn, the deal continuing where the previous class stopped, so
+/// every fold sees each class that has at least `k` groups and the folds
+/// differ by at most one group in size. Errors for `k < 2`, empty data, or
+/// fewer groups than `k`.
+pub fn grouped_k_fold(data: &Dataset, k: usize, seed: u64) -> Result<Vec<TrainTest>, SplitError> {
+    if k < 2 {
+        return Err(SplitError::TooFewFolds(k));
+    }
+    if data.is_empty() {
+        return Err(SplitError::Empty);
+    }
+    let groups = groups_with_rows(data);
+    if groups.len() < k {
+        return Err(SplitError::TooFewGroups {
+            needed: k,
+            groups: groups.len(),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let by_class = shuffled_by_class(&groups, data.classes().len(), &mut rng);
+    let mut fold_of = vec![0usize; groups.len()];
+    let mut next = 0usize;
+    for class_groups in &by_class {
+        for &g in class_groups {
+            fold_of[g] = next;
+            next = (next + 1) % k;
+        }
+    }
+    Ok((0..k)
+        .map(|f| {
+            let train = collect_rows(&groups, (0..groups.len()).filter(|&g| fold_of[g] != f));
+            let test = collect_rows(&groups, (0..groups.len()).filter(|&g| fold_of[g] == f));
+            (train, test)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A data set with `groups[i] = (class, rows)` groups, rows in group order.
+    fn data(groups: &[(usize, usize)]) -> Dataset {
+        let mut d = Dataset::new(vec!["x".into()], vec!["a".into(), "b".into(), "c".into()]);
+        for (g, &(class, rows)) in groups.iter().enumerate() {
+            for r in 0..rows {
+                d.push(&[Some(r as f64)], ["a", "b", "c"][class % 3], &format!("g{g}"))
+                    .unwrap();
+            }
+        }
+        d
+    }
+
+    fn groups_strategy() -> impl Strategy<Value = Vec<(usize, usize)>> {
+        proptest::collection::vec((0usize..3, 1usize..6), 1..30)
+    }
+
+    fn groups_of(d: &Dataset, rows: &[usize]) -> std::collections::HashSet<usize> {
+        rows.iter().map(|&r| d.group(r)).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn leaky_split_is_a_partition(n in 1usize..500, ratio in 0.01f64..0.99, seed: u64) {
+            let (train, test) = random_row_split(n, ratio, seed).unwrap();
+            let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
+            all.sort_unstable();
+            prop_assert_eq!(all, (0..n).collect::<Vec<_>>());
+            prop_assert!(!train.is_empty());
+            prop_assert_eq!(random_row_split(n, ratio, seed).unwrap(), (train, test));
+        }
+
+        #[test]
+        fn grouped_split_never_puts_a_group_on_both_sides(
+            groups in groups_strategy(), ratio in 0.05f64..0.95, seed: u64
+        ) {
+            let d = data(&groups);
+            match grouped_split(&d, ratio, seed) {
+                Ok((train, test)) => {
+                    prop_assert!(groups_of(&d, &train).is_disjoint(&groups_of(&d, &test)));
+                    prop_assert_eq!(train.len() + test.len(), d.n_rows());
+                    prop_assert!(!test.is_empty());
+                    prop_assert!(!train.is_empty());
+                }
+                Err(e) => prop_assert_eq!(e, SplitError::TooFewGroups { needed: 2, groups: 1 }),
+            }
+        }
+
+        #[test]
+        fn k_fold_tests_every_row_exactly_once(groups in groups_strategy(), k in 2usize..8, seed: u64) {
+            let d = data(&groups);
+            let n_groups = groups.len();
+            match grouped_k_fold(&d, k, seed) {
+                Ok(folds) => {
+                    prop_assert_eq!(folds.len(), k);
+                    let mut tested = vec![0usize; d.n_rows()];
+                    for (train, test) in &folds {
+                        prop_assert!(!test.is_empty());
+                        prop_assert!(groups_of(&d, train).is_disjoint(&groups_of(&d, test)));
+                        prop_assert_eq!(train.len() + test.len(), d.n_rows());
+                        test.iter().for_each(|&r| tested[r] += 1);
+                    }
+                    prop_assert!(tested.iter().all(|&t| t == 1));
+                    // Each class with at least k groups is in every test fold.
+                    for class in 0..3 {
+                        if groups.iter().filter(|g| g.0 == class).count() >= k {
+                            for (_, test) in &folds {
+                                prop_assert!(test.iter().any(|&r| d.label(r) == class));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(n_groups < k);
+                    prop_assert_eq!(e, SplitError::TooFewGroups { needed: k, groups: n_groups });
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let d = data(&[(0, 2), (1, 2)]);
+        assert_eq!(grouped_k_fold(&d, 1, 0), Err(SplitError::TooFewFolds(1)));
+        assert_eq!(
+            grouped_k_fold(&d, 3, 0),
+            Err(SplitError::TooFewGroups { needed: 3, groups: 2 })
+        );
+        let empty = data(&[]);
+        assert_eq!(grouped_k_fold(&empty, 2, 0), Err(SplitError::Empty));
+        assert_eq!(grouped_split(&empty, 0.5, 0), Err(SplitError::Empty));
+        assert_eq!(random_row_split(0, 0.5, 0), Err(SplitError::Empty));
+        assert_eq!(grouped_split(&d, 1.0, 0), Err(SplitError::InvalidRatio(1.0)));
+        assert!(matches!(
+            random_row_split(5, f64::NAN, 0),
+            Err(SplitError::InvalidRatio(_))
+        ));
+    }
+
+    #[test]
+    fn grouped_split_stratifies_by_class() {
+        // Four groups of class a, four of b: a 25 % test side takes one of each.
+        let d = data(&[(0, 3), (0, 3), (0, 3), (0, 3), (1, 2), (1, 2), (1, 2), (1, 2)]);
+        for seed in 0..20 {
+            let (_, test) = grouped_split(&d, 0.25, seed).unwrap();
+            let g = groups_of(&d, &test);
+            assert_eq!(g.len(), 2);
+            assert_eq!(g.iter().filter(|&&g| g < 4).count(), 1);
+        }
+    }
+}
