@@ -21,6 +21,7 @@ pub mod features;
 pub mod label;
 pub mod metric;
 pub mod pod;
+pub mod sim;
 pub mod source;
 pub mod time;
 
