@@ -336,6 +336,8 @@ pub(crate) struct Wave {
     a2: f64,
     w2: f64,
     p2: f64,
+    /// `a1 / w1 * sin(p1) + a2 / w2 * sin(p2)`: makes the integral 0 at `t = 0`.
+    offset: f64,
 }
 
 /// The sum of the wave amplitudes never exceeds this, so the rate stays at
@@ -351,14 +353,23 @@ impl Wave {
             0.0
         };
         let tau = std::f64::consts::TAU;
+        let base = if base.is_finite() { base.max(0.0) } else { 0.0 };
+        let a1 = MAX_SWING * 0.6 * v * rng.random::<f64>();
+        let w1 = tau / (300.0 + 1_500.0 * rng.random::<f64>());
+        let p1 = tau * rng.random::<f64>();
+        let a2 = MAX_SWING * 0.4 * v * rng.random::<f64>();
+        let w2 = tau / (30.0 + 90.0 * rng.random::<f64>());
+        let p2 = tau * rng.random::<f64>();
+        let offset = a1 / w1 * p1.sin() + a2 / w2 * p2.sin();
         Wave {
-            base: if base.is_finite() { base.max(0.0) } else { 0.0 },
-            a1: MAX_SWING * 0.6 * v * rng.random::<f64>(),
-            w1: tau / (300.0 + 1_500.0 * rng.random::<f64>()),
-            p1: tau * rng.random::<f64>(),
-            a2: MAX_SWING * 0.4 * v * rng.random::<f64>(),
-            w2: tau / (30.0 + 90.0 * rng.random::<f64>()),
-            p2: tau * rng.random::<f64>(),
+            base,
+            a1,
+            w1,
+            p1,
+            a2,
+            w2,
+            p2,
+            offset,
         }
     }
 
@@ -380,9 +391,9 @@ impl Wave {
 
     /// The integral of the rate from 0 to `t` seconds (0 at `t = 0`).
     pub(crate) fn integral(&self, t: f64) -> f64 {
-        let s1 = self.a1 / self.w1 * ((self.w1 * t + self.p1).sin() - self.p1.sin());
-        let s2 = self.a2 / self.w2 * ((self.w2 * t + self.p2).sin() - self.p2.sin());
-        self.base * (t + s1 + s2)
+        let s1 = self.a1 / self.w1 * (self.w1 * t + self.p1).sin();
+        let s2 = self.a2 / self.w2 * (self.w2 * t + self.p2).sin();
+        self.base * (t + s1 + s2 - self.offset)
     }
 }
 

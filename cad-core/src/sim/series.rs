@@ -271,3 +271,106 @@ impl Series {
         out.extend(values.into_iter().map(|(m, v)| Sample::new(t, m, v)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::{MetricKind, MetricScope};
+    use crate::sim::profile::ClassProfile;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn series(seed: u64, class: usize, restarts_per_hour: f64, interval_ms: i64) -> Series {
+        let classes = ClassProfile::defaults();
+        let class = &classes[class % classes.len()];
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        Series {
+            seed,
+            start: Timestamp::from_secs(1_000),
+            first: Timestamp::from_secs(1_015),
+            interval_ms,
+            restart_p_epoch: Series::restart_p_epoch(restarts_per_hour),
+            silent: false,
+            params: PodParams::draw(class, &mut rng),
+        }
+    }
+
+    fn window(s: &Series, from: i64, to: i64) -> Vec<Sample> {
+        let mut v = Vec::new();
+        s.samples(Timestamp(from), Timestamp(to), &mut v);
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Fetching [a, c) gives the same samples as [a, b) then [b, c):
+        /// no stored history, yet consistent across windows.
+        #[test]
+        fn windows_compose(seed in any::<u64>(), class in 0usize..5, a in 0i64..4_000_000, l1 in 0i64..600_000, l2 in 0i64..600_000) {
+            let s = series(seed, class, 0.5, 10_000);
+            let (a, b, c) = (a, a + l1, a + l1 + l2);
+            let whole = window(&s, a, c);
+            let mut parts = window(&s, a, b);
+            parts.extend(window(&s, b, c));
+            prop_assert_eq!(whole.len(), parts.len());
+            let key = |x: &Sample| (x.time, x.metric);
+            let mut w = whole.clone();
+            w.sort_by_key(key);
+            parts.sort_by_key(key);
+            prop_assert_eq!(w, parts);
+            prop_assert!(whole.iter().all(|x| x.time >= s.first && Timestamp(a) <= x.time && x.time < Timestamp(c)));
+        }
+
+        /// Counters never decrease while the same container runs; pod-level
+        /// counters never decrease at all. Gauges are finite and non-negative.
+        #[test]
+        fn counters_monotone_between_restarts(
+            seed in any::<u64>(), class in 0usize..5, restarts in 0.0f64..1.0, interval_ms in 1i64..30_000,
+        ) {
+            let s = series(seed, class, restarts, interval_ms);
+            let to = 1_000_000 + 400 * interval_ms.max(1_000);
+            let samples = window(&s, 0, to);
+            prop_assert!(!samples.is_empty());
+            for m in Metric::fetched() {
+                let mut v: Vec<_> = samples.iter().filter(|x| x.metric == m).copied().collect();
+                v.sort_by_key(|x| x.time);
+                prop_assert!(v.iter().all(|x| x.value.is_finite() && x.value >= 0.0), "{} negative", m);
+                if m.kind() != MetricKind::Counter {
+                    continue;
+                }
+                for p in v.windows(2) {
+                    let same = s.container_start(p[0].time) == s.container_start(p[1].time);
+                    if same || m.scope() == MetricScope::Pod {
+                        prop_assert!(p[0].value <= p[1].value, "{} fell from {} to {}", m, p[0].value, p[1].value);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn silent_series_and_empty_windows_give_nothing() {
+        let mut s = series(1, 0, 0.0, 10_000);
+        assert!(window(&s, 5_000_000, 4_000_000).is_empty());
+        assert!(window(&s, 0, 1_014_999).is_empty(), "nothing before the first sample");
+        assert!(!window(&s, 0, 2_000_000).is_empty());
+        s.silent = true;
+        assert!(window(&s, 0, 2_000_000).is_empty());
+    }
+
+    #[test]
+    fn families_have_their_own_jitter() {
+        let s = series(2, 3, 0.0, 10_000);
+        let v = window(&s, 0, 2_000_000);
+        let time_of = |m: Metric| v.iter().filter(|x| x.metric == m).map(|x| x.time).collect::<Vec<_>>();
+        let (cpu, rx) = (time_of(Metric::CpuUsageNanocores), time_of(Metric::RxBytes));
+        assert_eq!(cpu, time_of(Metric::MemoryUsageBytes), "one family, one timestamp");
+        assert_ne!(cpu, rx, "network is collected apart from container gauges");
+        for w in cpu.windows(2) {
+            let gap = w[1].0 - w[0].0;
+            assert!((8_000..=12_000).contains(&gap), "gap {gap} ms");
+        }
+    }
+}
