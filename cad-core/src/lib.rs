@@ -25,6 +25,7 @@ pub mod label;
 pub mod metric;
 pub mod pod;
 pub mod sink;
+pub mod sim;
 pub mod source;
 pub mod split;
 pub mod time;

@@ -1,0 +1,449 @@
+//! The simulated cluster's state: pods alive and gone, the churn schedule,
+//! naming, and the subscribers of watch streams.
+
+use super::profile::PodParams;
+use super::series::{Series, mix};
+use super::{ImpostorImage, PodSpec, SimConfig, SimError, Truth};
+use crate::pod::{ContainerInfo, PodId, PodInfo, PodPhase};
+use crate::source::PodEvent;
+use crate::time::Timestamp;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
+
+/// Name prefixes of pods named like no class.
+const UNNAMED_PREFIXES: &[&str] = &["redis", "web", "api", "worker", "cache", "frontend", "backend", "queue"];
+/// Characters Kubernetes uses in generated name suffixes (no vowels, no 0/1/3).
+const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+/// Streams of pod seeds: churn pods and explicitly spawned pods draw from
+/// separate streams, so explicit spawns do not change the churn.
+const STREAM_CHURN: u64 = 1;
+const STREAM_EXPLICIT: u64 = 2;
+
+/// One simulated pod: what sources show of it, the truth, its metrics.
+#[derive(Debug)]
+pub(crate) struct SimPod {
+    pub info: PodInfo,
+    pub truth: Truth,
+    pub series: Series,
+}
+
+/// A pod ever created, with when it was deleted (if it was).
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub serial: u64,
+    pub pod: Arc<SimPod>,
+    pub deleted_at: Option<Timestamp>,
+}
+
+/// How a new pod is named.
+#[derive(Clone, Debug)]
+enum Naming {
+    /// After the class at this index.
+    Class(usize),
+    /// With one of [`UNNAMED_PREFIXES`] or a caller's prefix.
+    Unnamed(String),
+}
+
+/// A pod to create, decided before its own random draws.
+#[derive(Clone, Debug)]
+struct Plan {
+    behaves_as: usize,
+    naming: Naming,
+    exact_name: Option<String>,
+    namespace: String,
+    node: String,
+    silent: bool,
+    deletion: Option<Timestamp>,
+}
+
+/// Everything behind the cluster's mutex.
+pub(crate) struct State {
+    pub all: HashMap<PodId, Entry>,
+    /// Live pods by serial (creation order).
+    pub live: BTreeMap<u64, PodId>,
+    names: HashSet<(String, String)>,
+    ordinals: HashMap<(String, String), u32>,
+    deletions: BTreeSet<(Timestamp, u64)>,
+    next_spawn: Option<Timestamp>,
+    churn_rng: ChaCha8Rng,
+    serial: u64,
+    churn_count: u64,
+    explicit_count: u64,
+    subscribers: Vec<UnboundedSender<PodEvent>>,
+}
+
+/// A draw from an exponential distribution with this mean, at least 1 ms.
+fn exp_draw(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
+    let u: f64 = rng.random();
+    let secs = -(1.0 - u).ln() * mean.as_secs_f64();
+    Duration::from_secs_f64(secs.clamp(0.001, 1e12))
+}
+
+/// A stable hash of a string, for names that must depend only on the seed
+/// (std's `DefaultHasher` is not guaranteed stable across Rust versions).
+fn str_hash(seed: u64, parts: &[&str]) -> u64 {
+    parts.iter().fold(mix(seed), |h, p| {
+        p.bytes().fold(mix(h ^ 0xFF), |h, b| mix(h ^ u64::from(b)))
+    })
+}
+
+fn suffix_from_hash(mut h: u64, len: usize) -> String {
+    let n = NAME_ALPHABET.len() as u64;
+    (0..len)
+        .map(|_| {
+            let c = NAME_ALPHABET[(h % n) as usize];
+            h /= n;
+            if h == 0 {
+                h = mix(c as u64);
+            }
+            c as char
+        })
+        .collect()
+}
+
+fn random_suffix(rng: &mut ChaCha8Rng, len: usize) -> String {
+    (0..len)
+        .map(|_| NAME_ALPHABET[rng.random_range(0..NAME_ALPHABET.len())] as char)
+        .collect()
+}
+
+fn uid(rng: &mut ChaCha8Rng) -> String {
+    let a: u64 = rng.random();
+    let b: u64 = rng.random();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xFFFF,
+        a & 0xFFF,
+        0x8000 | ((b >> 48) & 0x3FFF),
+        b & 0xFFFF_FFFF_FFFF
+    )
+}
+
+impl State {
+    pub(crate) fn new(config: &SimConfig, now: Timestamp) -> Self {
+        let mut churn_rng = ChaCha8Rng::seed_from_u64(mix(config.seed ^ 0x5EED));
+        let next_spawn = (!config.spawn_every.is_zero()).then(|| now + exp_draw(&mut churn_rng, config.spawn_every));
+        let mut s = State {
+            all: HashMap::new(),
+            live: BTreeMap::new(),
+            names: HashSet::new(),
+            ordinals: HashMap::new(),
+            deletions: BTreeSet::new(),
+            next_spawn,
+            churn_rng,
+            serial: 0,
+            churn_count: 0,
+            explicit_count: 0,
+            subscribers: Vec::new(),
+        };
+        for _ in 0..config.initial_pods {
+            let age = config.initial_max_age.mul_f64(s.churn_rng.random::<f64>());
+            let plan = s.churn_plan(config, now);
+            s.create(config, plan, now - age, STREAM_CHURN);
+        }
+        s
+    }
+
+    /// The next scheduled spawn or deletion.
+    pub(crate) fn next_event(&self) -> Option<Timestamp> {
+        let del = self.deletions.first().map(|(t, _)| *t);
+        match (del, self.next_spawn) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Plays every scheduled spawn and deletion up to `now`, in time order
+    /// (deletions first on ties), telling the subscribers.
+    pub(crate) fn advance(&mut self, config: &SimConfig, now: Timestamp) {
+        loop {
+            let del = self.deletions.first().copied().filter(|(t, _)| *t <= now);
+            let spawn = self.next_spawn.filter(|t| *t <= now);
+            match (del, spawn) {
+                (Some((t, serial)), s) if s.is_none_or(|s| t <= s) => {
+                    self.deletions.remove(&(t, serial));
+                    if let Some(id) = self.live.get(&serial).cloned() {
+                        self.remove(&id, t);
+                    }
+                }
+                (_, Some(t)) => {
+                    let plan = self.churn_plan(config, t);
+                    let pod = self.create(config, plan, t, STREAM_CHURN);
+                    self.broadcast(PodEvent::Added(pod.info.clone()));
+                    self.next_spawn = Some(t + exp_draw(&mut self.churn_rng, config.spawn_every));
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Marks a live pod deleted at `t` and tells the subscribers. Returns
+    /// whether the pod was live.
+    pub(crate) fn remove(&mut self, id: &PodId, t: Timestamp) -> bool {
+        let Some(entry) = self.all.get_mut(id) else {
+            return false;
+        };
+        if entry.deleted_at.is_some() {
+            return false;
+        }
+        entry.deleted_at = Some(t);
+        let serial = entry.serial;
+        self.live.remove(&serial);
+        self.names.remove(&(id.namespace.clone(), id.name.clone()));
+        self.broadcast(PodEvent::Deleted(id.clone()));
+        true
+    }
+
+    pub(crate) fn subscribe(&mut self, tx: UnboundedSender<PodEvent>) {
+        self.subscribers.push(tx);
+    }
+
+    fn broadcast(&mut self, event: PodEvent) {
+        self.subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    /// The live pods in creation order.
+    pub(crate) fn live_pods(&self) -> Vec<PodInfo> {
+        self.live
+            .values()
+            .filter_map(|id| self.all.get(id))
+            .map(|e| e.pod.info.clone())
+            .collect()
+    }
+
+    fn pick_class(rng: &mut ChaCha8Rng, config: &SimConfig, except: Option<usize>) -> usize {
+        let w = |i: usize, x: f64| {
+            if Some(i) == except || !x.is_finite() || x <= 0.0 {
+                0.0
+            } else {
+                x
+            }
+        };
+        let total: f64 = config.classes.iter().enumerate().map(|(i, c)| w(i, c.weight)).sum();
+        if total <= 0.0 {
+            // all weights zero: pick uniformly among the allowed
+            let allowed: Vec<usize> = (0..config.classes.len()).filter(|i| Some(*i) != except).collect();
+            return allowed
+                .get(rng.random_range(0..allowed.len().max(1)))
+                .copied()
+                .unwrap_or(0);
+        }
+        let mut pick = rng.random::<f64>() * total;
+        for (i, c) in config.classes.iter().enumerate() {
+            let x = w(i, c.weight);
+            if pick < x {
+                return i;
+            }
+            pick -= x;
+        }
+        0
+    }
+
+    /// Decides a churn pod spawned at `now`, or an initial pod that exists at `now`.
+    fn churn_plan(&mut self, config: &SimConfig, now: Timestamp) -> Plan {
+        let rng = &mut self.churn_rng;
+        let u: f64 = rng.random();
+        let many = config.classes.len() > 1;
+        let (behaves_as, naming) = if u < config.impostor_fraction && many {
+            let named = Self::pick_class(rng, config, None);
+            (Self::pick_class(rng, config, Some(named)), Naming::Class(named))
+        } else if u < config.impostor_fraction + config.unnamed_fraction {
+            let prefix = UNNAMED_PREFIXES[rng.random_range(0..UNNAMED_PREFIXES.len())];
+            (Self::pick_class(rng, config, None), Naming::Unnamed(prefix.to_string()))
+        } else {
+            let c = Self::pick_class(rng, config, None);
+            (c, Naming::Class(c))
+        };
+        let namespace = config.namespaces[rng.random_range(0..config.namespaces.len())].clone();
+        let node = config.nodes[rng.random_range(0..config.nodes.len())].clone();
+        let silent = rng.random::<f64>() < config.silent_fraction;
+        let deletion = (!config.mean_lifetime.is_zero()).then(|| {
+            let life = exp_draw(rng, config.mean_lifetime);
+            // an initial pod is already old; lifetimes are memoryless, so count from now
+            now + life
+        });
+        Plan {
+            behaves_as,
+            naming,
+            exact_name: None,
+            namespace,
+            node,
+            silent,
+            deletion,
+        }
+    }
+
+    /// Decides an explicitly spawned pod.
+    pub(crate) fn explicit_plan(
+        &mut self,
+        config: &SimConfig,
+        spec: &PodSpec,
+        now: Timestamp,
+    ) -> Result<PlanHandle, SimError> {
+        let class = |name: &str| config.classes.iter().position(|c| c.name == name);
+        let behaves_as = class(&spec.behaves_as).ok_or_else(|| SimError::UnknownClass(spec.behaves_as.clone()))?;
+        let naming = match &spec.named_as {
+            Some(n) => match class(n) {
+                Some(i) => Naming::Class(i),
+                None => Naming::Unnamed(n.clone()),
+            },
+            None => {
+                let h = str_hash(config.seed, &["unnamed", &self.explicit_count.to_string()]);
+                Naming::Unnamed(UNNAMED_PREFIXES[(h % UNNAMED_PREFIXES.len() as u64) as usize].to_string())
+            }
+        };
+        let namespace = spec.namespace.clone().unwrap_or_else(|| {
+            config.namespaces[(self.explicit_count % config.namespaces.len() as u64) as usize].clone()
+        });
+        if let Some(name) = &spec.name
+            && self.names.contains(&(namespace.clone(), name.clone()))
+        {
+            return Err(SimError::NameTaken(format!("{namespace}/{name}")));
+        }
+        let node = spec
+            .node
+            .clone()
+            .unwrap_or_else(|| config.nodes[(self.explicit_count % config.nodes.len() as u64) as usize].clone());
+        Ok(PlanHandle(Plan {
+            behaves_as,
+            naming,
+            exact_name: spec.name.clone(),
+            namespace,
+            node,
+            silent: spec.silent,
+            deletion: spec.lifetime.map(|d| now + d.max(Duration::from_millis(1))),
+        }))
+    }
+
+    /// Creates an explicitly planned pod and tells the subscribers.
+    pub(crate) fn spawn_planned(&mut self, config: &SimConfig, plan: PlanHandle, now: Timestamp) -> PodInfo {
+        let pod = self.create(config, plan.0, now, STREAM_EXPLICIT);
+        self.broadcast(PodEvent::Added(pod.info.clone()));
+        pod.info.clone()
+    }
+
+    fn unique_name(
+        &mut self,
+        config: &SimConfig,
+        ns: &str,
+        prefix: &str,
+        stateful: bool,
+        rng: &mut ChaCha8Rng,
+    ) -> (String, BTreeMap<String, String>) {
+        let mut labels = BTreeMap::new();
+        labels.insert("app.kubernetes.io/name".to_string(), prefix.to_string());
+        if stateful {
+            let next = self.ordinals.entry((ns.to_string(), prefix.to_string())).or_insert(0);
+            loop {
+                let name = format!("{prefix}-{next}");
+                *next = next.saturating_add(1);
+                if !self.names.contains(&(ns.to_string(), name.clone())) {
+                    labels.insert("statefulset.kubernetes.io/pod-name".to_string(), name.clone());
+                    return (name, labels);
+                }
+            }
+        }
+        let h = str_hash(config.seed, &[ns, prefix]);
+        let template = suffix_from_hash(h, 9 + (h % 2) as usize);
+        labels.insert("pod-template-hash".to_string(), template.clone());
+        loop {
+            let name = format!("{prefix}-{template}-{}", random_suffix(rng, 5));
+            if !self.names.contains(&(ns.to_string(), name.clone())) {
+                return (name, labels);
+            }
+        }
+    }
+
+    /// Creates a pod from a plan: its own random draws come from its seed.
+    fn create(&mut self, config: &SimConfig, plan: Plan, start: Timestamp, stream: u64) -> Arc<SimPod> {
+        let count = match stream {
+            STREAM_CHURN => &mut self.churn_count,
+            _ => &mut self.explicit_count,
+        };
+        let pod_seed = mix(mix(config.seed ^ mix(stream)).wrapping_add(*count));
+        *count += 1;
+        let mut rng = ChaCha8Rng::seed_from_u64(pod_seed);
+        let behaves = &config.classes[plan.behaves_as];
+        let (prefix, named_class, stateful) = match &plan.naming {
+            Naming::Class(i) => {
+                let c = &config.classes[*i];
+                (c.name.clone(), Some(*i), c.stateful)
+            }
+            Naming::Unnamed(p) => (p.clone(), None, false),
+        };
+        let (name, labels) = match plan.exact_name.clone() {
+            Some(n) => {
+                let mut l = BTreeMap::new();
+                l.insert("app.kubernetes.io/name".to_string(), prefix.clone());
+                (n, l)
+            }
+            None => self.unique_name(config, &plan.namespace, &prefix, stateful, &mut rng),
+        };
+        let id = PodId::new(plan.namespace.clone(), name.clone(), uid(&mut rng));
+        let image_class = match (named_class, config.impostor_image) {
+            (Some(i), ImpostorImage::Claimed) => &config.classes[i],
+            _ => behaves,
+        };
+        let image = image_class.image(rng.random());
+        let container = ContainerInfo {
+            name: prefix.clone(),
+            image: image.reference,
+            image_size_bytes: (image.size_bytes > 0).then_some(image.size_bytes),
+        };
+        let (d0, d1) = config.metrics_delay;
+        let delay = d0 + d1.saturating_sub(d0).mul_f64(rng.random::<f64>());
+        let series_seed: u64 = rng.random();
+        let params = PodParams::draw(behaves, &mut rng);
+        let series = Series {
+            seed: series_seed,
+            start,
+            first: start + delay,
+            interval_ms: i64::try_from(config.sample_interval.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            restart_p_epoch: Series::restart_p_epoch(config.restart_probability),
+            silent: plan.silent,
+            params,
+        };
+        let named_as = named_class.map(|i| config.classes[i].name.clone());
+        let truth = Truth {
+            impostor: named_as.as_ref().is_some_and(|n| *n != behaves.name),
+            behaves_as: behaves.name.clone(),
+            named_as,
+            silent: plan.silent,
+        };
+        let info = PodInfo {
+            id: id.clone(),
+            node: Some(plan.node.clone()),
+            start_time: Some(start),
+            phase: PodPhase::Running,
+            labels,
+            containers: vec![container],
+        };
+        let serial = self.serial;
+        self.serial += 1;
+        let pod = Arc::new(SimPod { info, truth, series });
+        self.names.insert((id.namespace.clone(), id.name.clone()));
+        self.live.insert(serial, id.clone());
+        if let Some(d) = plan.deletion {
+            self.deletions.insert((d, serial));
+        }
+        self.all.insert(
+            id,
+            Entry {
+                serial,
+                pod: pod.clone(),
+                deleted_at: None,
+            },
+        );
+        pod
+    }
+}
+
+/// A validated plan for an explicit spawn.
+pub(crate) struct PlanHandle(Plan);

@@ -1,0 +1,477 @@
+use super::*;
+use crate::clock::TokioClock;
+use crate::metric::{Metric, MetricKind, Sample};
+use futures::StreamExt;
+use std::collections::HashMap;
+
+const T0: i64 = 1_700_000_000;
+
+fn clock() -> Arc<TokioClock> {
+    Arc::new(TokioClock::starting_at(Timestamp::from_secs(T0)))
+}
+
+fn quiet(seed: u64) -> SimConfig {
+    SimConfig {
+        restart_probability: 0.0,
+        ..SimConfig::default().with_seed(seed).without_churn()
+    }
+}
+
+fn series(batch: &MetricBatch, c: &ContainerId, m: Metric) -> Vec<Sample> {
+    let mut v: Vec<Sample> = batch.samples(c).iter().copied().filter(|s| s.metric == m).collect();
+    v.sort_by_key(|s| s.time);
+    v
+}
+
+fn mean(v: &[Sample]) -> f64 {
+    v.iter().map(|s| s.value).sum::<f64>() / v.len().max(1) as f64
+}
+
+fn all_containers(pods: &[PodInfo]) -> Vec<ContainerId> {
+    pods.iter().flat_map(|p| p.container_ids()).collect()
+}
+
+type Flat = Vec<(ContainerId, Vec<(i64, Metric, u64)>)>;
+
+fn sorted(batch: &MetricBatch) -> Flat {
+    let mut v: Vec<_> = batch
+        .iter()
+        .map(|(c, s)| {
+            let mut s: Vec<_> = s.iter().map(|s| (s.time.0, s.metric, s.value.to_bits())).collect();
+            s.sort();
+            (c.clone(), s)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+#[tokio::test(start_paused = true)]
+async fn same_seed_same_cluster_and_samples_other_seed_differs() {
+    let clock = clock();
+    let a = SimCluster::new(SimConfig::default().with_seed(1), clock.clone());
+    let b = SimCluster::new(SimConfig::default().with_seed(1), clock.clone());
+    let c = SimCluster::new(SimConfig::default().with_seed(2), clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let (pa, pb, pc) = (
+        a.list().await.unwrap(),
+        b.list().await.unwrap(),
+        c.list().await.unwrap(),
+    );
+    assert!(!pa.is_empty());
+    assert_eq!(pa, pb);
+    assert_ne!(pa, pc);
+    let w = TimeWindow::ending_at(clock.now(), Duration::from_secs(300));
+    let ba = a.fetch(&all_containers(&pa), w).await.unwrap();
+    let bb = b.fetch(&all_containers(&pb), w).await.unwrap();
+    assert!(ba.sample_count() > 0);
+    assert_eq!(sorted(&ba), sorted(&bb));
+    let id = &pa[0].id;
+    assert_eq!(a.truth(id), b.truth(id));
+}
+
+#[tokio::test(start_paused = true)]
+async fn classes_follow_their_profiles_on_average() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(3), clock.clone());
+    let mut by_class: HashMap<String, Vec<PodInfo>> = HashMap::new();
+    for class in sim.class_names() {
+        for _ in 0..12 {
+            by_class
+                .entry(class.clone())
+                .or_default()
+                .push(sim.spawn(PodSpec::new(&class)));
+        }
+    }
+    clock.sleep(Duration::from_secs(900)).await;
+    let all: Vec<_> = by_class.values().flatten().cloned().collect();
+    let batch = sim
+        .fetch(
+            &all_containers(&all),
+            TimeWindow::ending_at(clock.now(), Duration::from_secs(600)),
+        )
+        .await
+        .unwrap();
+    let class_mean = |class: &str, m: Metric| {
+        let pods = &by_class[class];
+        pods.iter()
+            .map(|p| mean(&series(&batch, &p.container_ids().next().unwrap(), m)))
+            .sum::<f64>()
+            / pods.len() as f64
+    };
+    for profile in &sim.config().classes {
+        let m = class_mean(&profile.name, Metric::MemoryUsageBytes);
+        let (lo, hi) = match profile.memory_bytes {
+            Dist::Uniform { min, max } => (min, max),
+            Dist::Mix(_) => unreachable!("default memory profiles are uniform"),
+        };
+        assert!(
+            lo * 0.8 <= m && m <= hi * 1.2,
+            "{}: mean memory {m} outside {lo}..{hi}",
+            profile.name
+        );
+        let cpu = class_mean(&profile.name, Metric::CpuUsageNanocores);
+        let want = profile.cpu_nanocores.mean();
+        assert!(
+            cpu > want * 0.5 && cpu < want * 1.5,
+            "{}: mean cpu {cpu} vs {want}",
+            profile.name
+        );
+    }
+    assert!(class_mean("mysql", Metric::MemoryUsageBytes) > 10.0 * class_mean("nginx", Metric::MemoryUsageBytes));
+    assert!(class_mean("mongodb", Metric::CpuUsageNanocores) > 20.0 * class_mean("nginx", Metric::CpuUsageNanocores));
+    assert!(class_mean("mongodb", Metric::LogsfsUsedBytes) > 100e6);
+    // mongodb logs grow; working set and rss sit under usage
+    for p in &by_class["mongodb"] {
+        let c = p.container_ids().next().unwrap();
+        let logs = series(&batch, &c, Metric::LogsfsUsedBytes);
+        assert!(logs.len() > 50);
+        assert!(logs.last().unwrap().value > logs[0].value + 1e6);
+        let usage = mean(&series(&batch, &c, Metric::MemoryUsageBytes));
+        let ws = mean(&series(&batch, &c, Metric::MemoryWorkingSetBytes));
+        let rss = mean(&series(&batch, &c, Metric::MemoryRssBytes));
+        assert!(rss < ws && ws < usage);
+        assert!(!series(&batch, &c, Metric::VolumeUsedBytes).is_empty());
+    }
+    // cpu counter consistent with the nanocores gauge
+    for p in &by_class["mysql"] {
+        let c = p.container_ids().next().unwrap();
+        let ns = series(&batch, &c, Metric::CpuUsageCoreNanoseconds);
+        let (first, last) = (ns[0], *ns.last().unwrap());
+        let rate = (last.value - first.value) / last.time.secs_since(first.time);
+        let gauge = mean(&series(&batch, &c, Metric::CpuUsageNanocores));
+        assert!((rate / gauge - 1.0).abs() < 0.3, "counter rate {rate} vs gauge {gauge}");
+    }
+}
+
+fn counters_of(batch: &MetricBatch) -> Vec<(ContainerId, Metric, Vec<Sample>)> {
+    let mut out = Vec::new();
+    for (c, _) in batch.iter() {
+        for m in Metric::fetched().filter(|m| m.kind() == MetricKind::Counter) {
+            out.push((c.clone(), m, series(batch, c, m)));
+        }
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn counters_are_monotone_without_restarts_and_reset_on_restart() {
+    let clock = clock();
+    let steady = SimCluster::new(
+        SimConfig {
+            initial_pods: 30,
+            ..quiet(4)
+        },
+        clock.clone(),
+    );
+    let restarting = SimCluster::new(
+        SimConfig {
+            initial_pods: 30,
+            restart_probability: 1.0,
+            ..quiet(4)
+        },
+        clock.clone(),
+    );
+    clock.sleep(Duration::from_secs(3_600)).await;
+    let w = TimeWindow::ending_at(clock.now(), Duration::from_secs(3_600));
+    let b = steady.fetch(&all_containers(&steady.pods()), w).await.unwrap();
+    for (c, m, s) in counters_of(&b) {
+        assert!(s.windows(2).all(|p| p[0].value <= p[1].value), "{c} {m} not monotone");
+    }
+    let b = restarting.fetch(&all_containers(&restarting.pods()), w).await.unwrap();
+    let mut resets = 0;
+    for (c, m, s) in counters_of(&b) {
+        let max_step = s.windows(2).map(|p| p[1].value - p[0].value).fold(0.0, f64::max);
+        for p in s.windows(2).filter(|p| p[1].value < p[0].value) {
+            assert!(
+                m.scope() == crate::metric::MetricScope::Container,
+                "{m} is per pod and must not reset"
+            );
+            assert!(
+                p[1].value <= 10.0 * max_step + 1.0,
+                "{c} {m} reset to {} not ~0",
+                p[1].value
+            );
+            resets += 1;
+        }
+    }
+    assert!(resets > 0, "restart_probability 1 must restart containers");
+}
+
+#[tokio::test(start_paused = true)]
+async fn samples_stay_between_start_now_and_deletion() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(5), clock.clone());
+    let pod = sim.spawn(PodSpec::new("mysql"));
+    let c = pod.container_ids().next().unwrap();
+    let start = pod.start_time.unwrap();
+    let everything = || TimeWindow::new(Timestamp::from_secs(0), Timestamp::from_secs(T0 * 2));
+    clock.sleep(Duration::from_secs(5)).await;
+    assert!(
+        sim.fetch(std::slice::from_ref(&c), everything())
+            .await
+            .unwrap()
+            .samples(&c)
+            .is_empty()
+    );
+    clock.sleep(Duration::from_secs(120)).await;
+    let b = sim.fetch(std::slice::from_ref(&c), everything()).await.unwrap();
+    let now = clock.now();
+    assert!(!b.samples(&c).is_empty());
+    assert!(
+        b.samples(&c)
+            .iter()
+            .all(|s| s.time <= now && s.time >= start + Duration::from_secs(10))
+    );
+    assert!(sim.delete(&pod.id));
+    assert!(!sim.delete(&pod.id));
+    let deleted = clock.now();
+    clock.sleep(Duration::from_secs(600)).await;
+    let after = sim.fetch(std::slice::from_ref(&c), everything()).await.unwrap();
+    assert!(after.samples(&c).iter().all(|s| s.time < deleted));
+    assert!(after.sample_count() >= b.sample_count());
+    assert!(sim.list().await.unwrap().is_empty());
+    assert!(sim.truth(&pod.id).is_some(), "truth outlives the pod");
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_pods_report_nothing() {
+    let clock = clock();
+    let sim = SimCluster::new(
+        SimConfig {
+            initial_pods: 20,
+            silent_fraction: 1.0,
+            ..quiet(6)
+        },
+        clock.clone(),
+    );
+    let loud = sim.spawn(PodSpec::new("nginx"));
+    let quiet_pod = sim.spawn(PodSpec::new("nginx").silent(true));
+    clock.sleep(Duration::from_secs(300)).await;
+    let pods = sim.pods();
+    assert_eq!(pods.len(), 22);
+    let b = sim
+        .fetch(
+            &all_containers(&pods),
+            TimeWindow::ending_at(clock.now(), Duration::from_secs(300)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1, "only the one non-silent pod reports");
+    assert!(!b.samples(&loud.container_ids().next().unwrap()).is_empty());
+    assert!(sim.truth(&quiet_pod.id).unwrap().silent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn watch_reports_initial_pods_then_churn() {
+    let clock = clock();
+    let sim = SimCluster::new(
+        SimConfig {
+            initial_pods: 5,
+            spawn_every: Duration::from_secs(30),
+            mean_lifetime: Duration::from_secs(120),
+            ..SimConfig::default().with_seed(7)
+        },
+        clock.clone(),
+    );
+    let initial = sim.list().await.unwrap();
+    let mut w = sim.watch();
+    for p in &initial {
+        assert_eq!(w.next().await.unwrap().unwrap(), PodEvent::Added(p.clone()));
+    }
+    let mut live: HashSet<PodId> = initial.iter().map(|p| p.id.clone()).collect();
+    let (mut added, mut deleted) = (0, 0);
+    for _ in 0..40 {
+        match w.next().await.unwrap().unwrap() {
+            PodEvent::Added(p) => {
+                assert!(p.start_time.unwrap() <= clock.now());
+                assert!(live.insert(p.id.clone()));
+                added += 1;
+            }
+            PodEvent::Deleted(id) => {
+                assert!(live.remove(&id), "deleted a pod never added");
+                deleted += 1;
+            }
+            PodEvent::Updated(_) => panic!("the simulator sends no updates"),
+        }
+        let listed: HashSet<PodId> = sim.pods().into_iter().map(|p| p.id).collect();
+        assert_eq!(listed, live, "the stream agrees with list()");
+    }
+    assert!(added > 0 && deleted > 0);
+    assert!(
+        clock.now() > Timestamp::from_secs(T0 + 60),
+        "time advanced through the schedule"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn explicit_spawn_and_delete_reach_every_stream() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(8), clock.clone());
+    let mut w1 = sim.watch();
+    let mut w2 = sim.watch();
+    let p = sim.spawn(PodSpec::impostor("nginx", "mongodb").in_namespace("shop"));
+    assert_eq!(w1.next().await.unwrap().unwrap(), PodEvent::Added(p.clone()));
+    assert_eq!(w2.next().await.unwrap().unwrap(), PodEvent::Added(p.clone()));
+    sim.delete(&p.id);
+    assert_eq!(w1.next().await.unwrap().unwrap(), PodEvent::Deleted(p.id.clone()));
+    let q = sim.spawn(PodSpec::new("apache").with_lifetime(Duration::from_secs(90)));
+    assert_eq!(w1.next().await.unwrap().unwrap(), PodEvent::Added(q.clone()));
+    assert_eq!(w1.next().await.unwrap().unwrap(), PodEvent::Deleted(q.id.clone()));
+    assert_eq!(clock.now(), Timestamp::from_secs(T0 + 90));
+    drop(w1);
+    assert_eq!(w2.next().await.unwrap().unwrap(), PodEvent::Deleted(p.id.clone()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn impostors_behave_like_their_behaves_as_class() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(9), clock.clone());
+    let fake = sim.spawn(PodSpec::impostor("nginx", "mysql"));
+    let nginx = sim.spawn(PodSpec::new("nginx"));
+    assert!(fake.id.name.starts_with("nginx-"));
+    assert_eq!(fake.labels["app.kubernetes.io/name"], "nginx");
+    assert_eq!(fake.containers[0].name, "nginx");
+    let t = sim.truth(&fake.id).unwrap();
+    assert_eq!(
+        (t.behaves_as.as_str(), t.named_as.as_deref(), t.impostor),
+        ("mysql", Some("nginx"), true)
+    );
+    assert!(!sim.truth(&nginx.id).unwrap().impostor);
+    clock.sleep(Duration::from_secs(120)).await;
+    let b = sim
+        .fetch(
+            &all_containers(&[fake.clone(), nginx.clone()]),
+            TimeWindow::ending_at(clock.now(), Duration::from_secs(120)),
+        )
+        .await
+        .unwrap();
+    let mem = |p: &PodInfo| {
+        mean(&series(
+            &b,
+            &p.container_ids().next().unwrap(),
+            Metric::MemoryUsageBytes,
+        ))
+    };
+    assert!(mem(&fake) > 150.0 * 1024.0 * 1024.0, "behaves like mysql");
+    assert!(mem(&nginx) < 10.0 * 1024.0 * 1024.0);
+
+    let all_fake = SimCluster::new(
+        SimConfig {
+            initial_pods: 30,
+            impostor_fraction: 1.0,
+            ..quiet(9)
+        },
+        clock.clone(),
+    );
+    for p in all_fake.pods() {
+        let t = all_fake.truth(&p.id).unwrap();
+        assert!(t.impostor && t.named_as.as_deref() != Some(t.behaves_as.as_str()));
+        assert!(p.id.name.starts_with(t.named_as.as_deref().unwrap()));
+    }
+    let unnamed = SimCluster::new(
+        SimConfig {
+            initial_pods: 30,
+            unnamed_fraction: 1.0,
+            impostor_fraction: 0.0,
+            ..quiet(9)
+        },
+        clock.clone(),
+    );
+    let labeler = crate::label::Labeler::new(unnamed.class_names());
+    for p in unnamed.pods() {
+        assert_eq!(labeler.class_of_name(&p.id.name), None, "{} claims a class", p.id.name);
+        assert_eq!(unnamed.truth(&p.id).unwrap().named_as, None);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_fetch_returns_only_the_requested_containers() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(10), clock.clone());
+    let pods: Vec<_> = (0..50)
+        .map(|i| sim.spawn(PodSpec::new(&sim.class_names()[i % 5])))
+        .collect();
+    clock.sleep(Duration::from_secs(60)).await;
+    let mut wanted = all_containers(&pods[..10]);
+    wanted.push(PodId::new("default", "nope", "x").container("nginx"));
+    wanted.push(pods[11].id.container("not-a-container"));
+    wanted.push(wanted[0].clone());
+    let before = sim.fetch_calls();
+    let b = sim
+        .fetch(&wanted, TimeWindow::ending_at(clock.now(), Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(sim.fetch_calls(), before + 1);
+    assert_eq!(b.len(), 10);
+    assert!(b.iter().all(|(c, _)| wanted[..10].contains(c)));
+    let once = series(&b, &wanted[0], Metric::MemoryUsageBytes).len();
+    assert!(
+        (2..=4).contains(&once),
+        "{once} memory samples of one container in 30 s (asked twice)"
+    );
+    assert_eq!(sim.list_calls(), 0);
+    sim.list().await.unwrap();
+    assert_eq!(sim.list_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_pods_in_one_fetch() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(11), clock.clone());
+    let names = sim.class_names();
+    let pods: Vec<_> = (0..10_000)
+        .map(|i| sim.spawn(PodSpec::new(&names[i % names.len()])))
+        .collect();
+    let uids: HashSet<_> = pods.iter().map(|p| p.id.uid.clone()).collect();
+    assert_eq!(uids.len(), 10_000);
+    clock.sleep(Duration::from_secs(60)).await;
+    let b = sim
+        .fetch(
+            &all_containers(&pods),
+            TimeWindow::ending_at(clock.now(), Duration::from_secs(30)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 10_000);
+    assert_eq!(sim.fetch_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_look_like_kubernetes_pods() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(12), clock.clone());
+    let n = sim.spawn(PodSpec::new("nginx").in_namespace("web"));
+    let m0 = sim.spawn(PodSpec::new("mysql").in_namespace("db"));
+    let m1 = sim.spawn(PodSpec::new("mysql").in_namespace("db"));
+    let parts: Vec<_> = n.id.name.split('-').collect();
+    assert_eq!(parts.len(), 3, "{}", n.id.name);
+    assert_eq!(parts[0], "nginx");
+    assert_eq!(parts[2].len(), 5);
+    assert_eq!(n.labels["pod-template-hash"], parts[1]);
+    assert_eq!((m0.id.name.as_str(), m1.id.name.as_str()), ("mysql-0", "mysql-1"));
+    assert_eq!(n.phase, crate::pod::PodPhase::Running);
+    assert_eq!(n.start_time, Some(clock.now()));
+    assert!(n.containers[0].image.contains("nginx"));
+    assert!(n.containers[0].image_size_bytes.is_some_and(|s| s > 50_000_000));
+    assert!(sim.config().nodes.contains(n.node.as_ref().unwrap()));
+    assert_eq!(
+        sim.try_spawn(PodSpec::new("mysql").with_name("mysql-0").in_namespace("db")),
+        Err(SimError::NameTaken("db/mysql-0".into()))
+    );
+    assert_eq!(
+        sim.try_spawn(PodSpec::new("redis")),
+        Err(SimError::UnknownClass("redis".into()))
+    );
+    let fallback = sim.spawn(PodSpec::new("redis"));
+    assert_eq!(sim.truth(&fallback.id).unwrap().behaves_as, "nginx");
+    let bad = SimConfig {
+        classes: vec![],
+        ..SimConfig::default()
+    };
+    assert!(matches!(
+        SimCluster::try_new(bad.clone(), clock.clone()),
+        Err(SimError::InvalidConfig(_))
+    ));
+    assert_eq!(SimCluster::new(bad, clock.clone()).class_names().len(), 5);
+}
