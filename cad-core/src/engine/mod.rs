@@ -7,3 +7,6 @@ pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
 pub use watcher::{ActiveModel, ModelHandle, WatchStats, Watcher, WatcherConfig};
+
+#[cfg(test)]
+mod tests;

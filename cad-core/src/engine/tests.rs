@@ -1,0 +1,285 @@
+//! Engine tests on the simulated cluster, under tokio's paused time: a
+//! simulated hour runs in milliseconds and nothing sleeps for real.
+
+use super::*;
+use crate::classifier::{Classifier, Prediction};
+use crate::clock::{Clock, TokioClock};
+use crate::features::FeatureSet;
+use crate::label::Labeler;
+use crate::sim::{PodSpec, SimCluster, SimConfig};
+use crate::sink::MemorySink;
+use crate::time::Timestamp;
+use crate::verdict::Outcome;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Predicts the class whose name the test gives for every row.
+struct Always(usize, f64, usize);
+
+impl Classifier for Always {
+    fn n_features(&self) -> usize {
+        self.2
+    }
+    fn n_classes(&self) -> usize {
+        5
+    }
+    fn predict(&self, _row: &[Option<f64>]) -> Prediction {
+        Prediction {
+            class: self.0,
+            confidence: self.1,
+        }
+    }
+    fn predict_proba_into(&self, _row: &[Option<f64>], out: &mut [f64]) {
+        out.iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = if i == self.0 { self.1 } else { 0.0 });
+    }
+}
+
+fn setup() -> (Arc<TokioClock>, SimCluster) {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let sim = SimCluster::new(SimConfig::default().with_seed(11).without_churn(), clock.clone());
+    (clock, sim)
+}
+
+fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
+    let features = FeatureSet::behaviour();
+    ActiveModel {
+        classifier: Arc::new(Always(class, confidence, features.columns.len())),
+        classes: sim.class_names(),
+        features,
+        description: format!("always class {class}"),
+    }
+}
+
+fn model(sim: &SimCluster, class: usize, confidence: f64) -> ModelHandle {
+    ModelHandle::new(active(sim, class, confidence))
+}
+
+fn watcher(sim: &SimCluster, clock: &Arc<TokioClock>, model: ModelHandle, sink: Arc<MemorySink>) -> Watcher {
+    Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        model,
+        WatcherConfig::default(),
+    )
+    .with_sink(sink)
+}
+
+fn per_container(outcomes: &[Outcome]) -> HashMap<(String, String), Vec<&Outcome>> {
+    let mut m: HashMap<_, Vec<_>> = HashMap::new();
+    for o in outcomes {
+        m.entry((o.pod().uid.clone(), o.container().to_string()))
+            .or_default()
+            .push(o);
+    }
+    m
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_pod_ends_in_exactly_one_outcome() {
+    let (clock, sim) = setup();
+    let normal: Vec<_> = (0..20)
+        .map(|i| sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone())))
+        .collect();
+    let silent: Vec<_> = (0..5).map(|_| sim.spawn(PodSpec::new("nginx").silent(true))).collect();
+    let doomed: Vec<_> = (0..5).map(|_| sim.spawn(PodSpec::new("mysql"))).collect();
+    let sink = Arc::new(MemorySink::new());
+    let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
+    let c = clock.clone();
+    let (stats, ()) = tokio::join!(w.run_until(c.sleep(Duration::from_secs(400))), async {
+        // Deleted long before the metrics delay (10–20 s) is over.
+        clock.sleep(Duration::from_secs(3)).await;
+        for p in &doomed {
+            assert!(sim.delete(&p.id));
+        }
+    });
+    let outcomes = sink.outcomes();
+    let by = per_container(&outcomes);
+    assert_eq!(by.len(), 30, "every container of every pod gets an outcome");
+    assert!(by.values().all(|v| v.len() == 1), "and exactly one");
+    for p in &normal {
+        assert!(matches!(
+            by[&(p.id.uid.clone(), p.containers[0].name.clone())][0],
+            Outcome::Classified(_)
+        ));
+    }
+    for p in &silent {
+        match by[&(p.id.uid.clone(), p.containers[0].name.clone())][0] {
+            Outcome::TimedOut { waited, .. } => assert!(*waited >= Duration::from_secs(120)),
+            other => panic!("silent pod must time out, got {other:?}"),
+        }
+    }
+    for p in &doomed {
+        assert!(matches!(
+            by[&(p.id.uid.clone(), p.containers[0].name.clone())][0],
+            Outcome::Deleted { .. }
+        ));
+    }
+    assert_eq!(
+        (stats.classified, stats.timed_out, stats.deleted, stats.still_pending),
+        (20, 5, 5, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_fetch_per_tick_whatever_the_number_of_pending_pods() {
+    for pods in [3usize, 300] {
+        let (clock, sim) = setup();
+        for i in 0..pods {
+            sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+        }
+        let sink = Arc::new(MemorySink::new());
+        let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
+        let stats = w.run_until(clock.sleep(Duration::from_secs(60))).await;
+        assert!(stats.ticks >= 12, "a tick every 5 s: {stats:?}");
+        assert!(stats.fetches <= stats.ticks, "{pods} pods: {stats:?}");
+        assert_eq!(sim.fetch_calls(), stats.fetches, "the watcher is the only caller");
+        assert_eq!(stats.max_pending, pods as u64);
+        assert_eq!(
+            stats.classified, pods as u64,
+            "all classified within a minute: {stats:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn verdicts_wait_for_the_feature_window_and_flag_mismatches() {
+    let (clock, sim) = setup();
+    let start = clock.now();
+    let honest = sim.spawn(PodSpec::new("mysql"));
+    let classes = sim.class_names();
+    let mysql = classes.iter().position(|c| c == "mysql").unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let impostor = sim.spawn(PodSpec::impostor("nginx", "mysql"));
+    let unsure = sim.spawn(PodSpec::unnamed("mysql"));
+    let w = watcher(&sim, &clock, model(&sim, mysql, 0.55), sink.clone());
+    w.run_until(clock.sleep(Duration::from_secs(120))).await;
+    let outcomes = sink.outcomes();
+    let verdict = |id: &crate::pod::PodId| {
+        outcomes
+            .iter()
+            .find_map(|o| match o {
+                Outcome::Classified(v) if &v.pod == id => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let v = verdict(&honest.id);
+    assert_eq!(v.claimed.as_deref(), Some("mysql"));
+    assert_eq!(v.predicted, "mysql");
+    // 0.55 is under the default threshold of 0.6
+    assert_eq!(v.anomaly, Some(crate::AnomalyReason::LowConfidence));
+    // Three complete snapshots (behaviour window) take at least 10 s delay + 2 × 10 s.
+    assert!(v.time_to_verdict >= Duration::from_secs(30), "{:?}", v.time_to_verdict);
+    assert!(v.time >= start + Duration::from_secs(30));
+    let v = verdict(&impostor.id);
+    assert_eq!(v.claimed.as_deref(), Some("nginx"));
+    assert_eq!(v.anomaly, Some(crate::AnomalyReason::Mismatch));
+    let v = verdict(&unsure.id);
+    assert_eq!(v.claimed, None);
+    assert_eq!(v.anomaly, Some(crate::AnomalyReason::LowConfidence));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pods_running_before_the_watcher_starts_are_classified_and_a_restart_loses_none() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(3).without_churn();
+    config.initial_pods = 25;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(30)).await;
+    for _round in 0..2 {
+        // A fresh watcher each round: what a process restart looks like.
+        let sink = Arc::new(MemorySink::new());
+        let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
+        let stats = w.run_until(clock.sleep(Duration::from_secs(90))).await;
+        let outcomes = sink.outcomes();
+        let by = per_container(&outcomes);
+        assert_eq!(by.len(), 25, "{stats:?}");
+        assert!(
+            by.values()
+                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_)))
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_model_is_used_for_later_verdicts() {
+    let (clock, sim) = setup();
+    let handle = model(&sim, 0, 1.0);
+    let sink = Arc::new(MemorySink::new());
+    let first = sim.spawn(PodSpec::new("nginx"));
+    let w = watcher(&sim, &clock, handle.clone(), sink.clone());
+    let c = clock.clone();
+    let sim2 = sim.clone();
+    let (_, second) = tokio::join!(w.run_until(c.sleep(Duration::from_secs(200))), async {
+        clock.sleep(Duration::from_secs(80)).await;
+        handle.replace(active(&sim2, 3, 1.0));
+        sim2.spawn(PodSpec::new("nginx"))
+    });
+    let outcomes = sink.outcomes();
+    let predicted = |id: &crate::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.predicted.clone()),
+            _ => None,
+        })
+    };
+    let classes = sim.class_names();
+    assert_eq!(predicted(&first.id), Some(classes[0].clone()));
+    assert_eq!(predicted(&second.id), Some(classes[3].clone()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_builds_one_group_per_labelled_container_in_batches() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(5).without_churn();
+    config.initial_pods = 50;
+    config.unnamed_fraction = 0.2;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let cfg = CollectConfig {
+        window: Duration::from_secs(300),
+        batch_size: 16,
+    };
+    let mut calls = Vec::new();
+    let (data, stats) = collect_dataset(&sim, &sim, clock.as_ref(), &labeler, &features, &cfg, &mut |d, t| {
+        calls.push((d, t))
+    })
+    .await
+    .unwrap();
+    let labelled = sim.pods().iter().filter(|p| labeler.claimed_class(p).is_some()).count();
+    assert!(labelled < 50, "some pods are named like no class");
+    assert_eq!(stats.labelled_pods, labelled);
+    assert_eq!(stats.fetches, labelled.div_ceil(16));
+    assert_eq!(calls.last(), Some(&(labelled, labelled)));
+    assert_eq!(data.group_names().len(), stats.containers_with_rows);
+    assert_eq!(data.n_rows(), stats.rows);
+    assert_eq!(data.n_features(), features.columns.len());
+    // ~30 snapshots in 5 minutes, windows of 3 with stride 1 → ~28 rows per container
+    assert!(stats.rows >= stats.containers_with_rows * 20, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_without_any_rows_says_why() {
+    let (clock, sim) = setup();
+    sim.spawn(PodSpec::new("nginx").silent(true));
+    let labeler = Labeler::new(sim.class_names());
+    let err = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &FeatureSet::behaviour(),
+        &CollectConfig::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("1 with a class"), "{err}");
+}
