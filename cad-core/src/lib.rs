@@ -23,6 +23,7 @@ pub mod metric;
 pub mod pod;
 pub mod source;
 pub mod time;
+pub mod tree;
 
 pub use classifier::{Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
