@@ -14,13 +14,18 @@
 //! See `DESIGN.md`-style overview in the repository README for the data flow.
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod classifier;
 pub mod clock;
 pub mod dataset;
 pub mod features;
+pub mod forest;
 pub mod label;
 pub mod metric;
+pub mod model;
 pub mod pod;
+pub mod render;
+pub mod smartcore_backend;
 pub mod source;
 pub mod time;
 pub mod tree;

@@ -32,7 +32,7 @@
 //! cannot be split), with no depth limit.
 
 pub(crate) mod bins;
-mod grow;
+pub(crate) mod grow;
 #[cfg(test)]
 pub(crate) mod synth;
 
