@@ -13,7 +13,7 @@
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
 use crate::tree::bins::Binned;
-use crate::tree::{DecisionTree, TreeParams, check_data};
+use crate::tree::{BLOCK, DecisionTree, TreeParams, check_data};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -244,13 +244,31 @@ impl Classifier for RandomForest {
         )
     }
 
+    /// Tree by tree over blocks of rows: one tree's nodes stay in cache
+    /// while a block of rows walks it (see [`DecisionTree::predict_raw_rows`]).
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
-        (0..data.n_rows())
-            .map(|i| {
-                let row = data.raw_row(i);
-                self.with_proba(|t| t.leaf_of_raw(row), Self::best)
-            })
-            .collect()
+        let (n, k) = (data.n_rows(), self.n_classes);
+        let mut out = Vec::with_capacity(n);
+        let mut leaves = [0u32; BLOCK];
+        let mut acc = vec![0.0; BLOCK * k];
+        let n_trees = self.trees.len() as f64;
+        let mut start = 0;
+        while start < n {
+            let len = BLOCK.min(n - start);
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for t in &self.trees {
+                t.leaves_into(data, start, &mut leaves[..len]);
+                for (&l, a) in leaves[..len].iter().zip(acc.chunks_exact_mut(k)) {
+                    t.add_leaf_proba(l as usize, a);
+                }
+            }
+            out.extend(acc.chunks_exact_mut(k).take(len).map(|a| {
+                a.iter_mut().for_each(|p| *p /= n_trees);
+                Self::best(a)
+            }));
+            start += len;
+        }
+        out
     }
 }
 
@@ -275,7 +293,11 @@ mod tests {
         let three = ForestParams { threads: 3, ..small() }.fit(&d).unwrap();
         assert_eq!(one, two);
         assert_eq!(one, three);
-        assert_eq!(one.predict_dataset(&d), two.predict_dataset(&d));
+        let batch = one.predict_dataset(&d);
+        assert_eq!(batch, two.predict_dataset(&d));
+        for (i, p) in batch.iter().enumerate() {
+            assert_eq!(*p, one.predict(&d.row(i)), "row {i}");
+        }
     }
 
     #[test]

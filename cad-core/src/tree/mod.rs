@@ -136,6 +136,27 @@ impl Fit for TreeParams {
     }
 }
 
+/// Rows walked together by [`DecisionTree::leaves_into`].
+const LANES: usize = 8;
+/// Rows per block of batch prediction.
+pub(crate) const BLOCK: usize = 256;
+
+/// Depth of the deepest leaf of a checked node array.
+fn max_depth(nodes: &[Node]) -> usize {
+    let mut depth = vec![0usize; nodes.len()];
+    let mut max = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        // Children always come after their parent, so one pass suffices.
+        if n.feature != LEAF {
+            let d = depth[i] + 1;
+            depth[n.next as usize] = d;
+            depth[n.next as usize + 1] = d;
+            max = max.max(d);
+        }
+    }
+    max
+}
+
 /// `Node::feature` of a leaf.
 const LEAF: u32 = u32::MAX;
 /// Flag in `Node::feature`: missing values go left.
@@ -196,6 +217,13 @@ pub struct DecisionTree {
     leaf_counts: Vec<u32>,
     /// Per leaf: majority class (lowest index on ties) and its share.
     leaf_pred: Vec<Prediction>,
+    /// `n_leaves × n_classes` class distributions (counts / total).
+    leaf_proba: Vec<f64>,
+    /// `nodes` for batch prediction: each leaf loops to itself (threshold +∞,
+    /// missing left), so several rows can step in lock-step without branches.
+    lanes: Vec<Node>,
+    /// Depth of the deepest leaf.
+    depth: usize,
 }
 
 impl From<DecisionTree> for RawTree {
@@ -253,11 +281,13 @@ impl DecisionTree {
             }
         }
         let mut leaf_pred = Vec::with_capacity(n_leaves);
+        let mut leaf_proba = Vec::with_capacity(leaf_counts.len());
         for counts in leaf_counts.chunks_exact(n_classes) {
             let total: u64 = counts.iter().map(|&c| c as u64).sum();
             if total == 0 {
                 return Err("a leaf has no training rows".into());
             }
+            leaf_proba.extend(counts.iter().map(|&c| c as f64 / total as f64));
             let (class, best) = counts
                 .iter()
                 .enumerate()
@@ -267,12 +297,31 @@ impl DecisionTree {
                 confidence: best as f64 / total as f64,
             });
         }
+        let lanes = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if n.feature == LEAF {
+                    Node {
+                        threshold: f64::INFINITY,
+                        feature: MISSING_LEFT,
+                        next: i as u32,
+                    }
+                } else {
+                    *n
+                }
+            })
+            .collect();
+        let depth = max_depth(&nodes);
         Ok(DecisionTree {
             n_features,
             n_classes,
             nodes,
             leaf_counts,
             leaf_pred,
+            leaf_proba,
+            lanes,
+            depth,
         })
     }
 
@@ -288,18 +337,7 @@ impl DecisionTree {
 
     /// Depth of the deepest leaf (a single leaf has depth 0).
     pub fn depth(&self) -> usize {
-        let mut depth = vec![0usize; self.nodes.len()];
-        let mut max = 0;
-        for (i, n) in self.nodes.iter().enumerate() {
-            // Children always come after their parent, so one pass suffices.
-            if n.feature != LEAF {
-                let d = depth[i] + 1;
-                depth[n.next as usize] = d;
-                depth[n.next as usize + 1] = d;
-                max = max.max(d);
-            }
-        }
-        max
+        self.depth
     }
 
     /// Node `i` (0 is the root); `None` past the end.
@@ -348,24 +386,80 @@ impl DecisionTree {
     }
 
     /// The class counts of leaf `l`.
+    #[cfg(test)]
     pub(crate) fn leaf_counts(&self, l: usize) -> &[u32] {
         &self.leaf_counts[l * self.n_classes..(l + 1) * self.n_classes]
     }
 
     /// Adds leaf `l`'s class distribution to `acc` (forest averaging).
     pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
-        let counts = self.leaf_counts(l);
-        let total: f64 = counts.iter().map(|&c| c as f64).sum();
-        for (a, &c) in acc.iter_mut().zip(counts) {
-            *a += c as f64 / total;
+        for (a, &p) in acc.iter_mut().zip(self.leaf_proba(l)) {
+            *a += p;
         }
     }
 
-    /// Predicts every row of `data` from its raw rows (NaN = missing).
+    /// Writes the leaf index of rows `start..start + out.len()` of `data` into `out`.
+    ///
+    /// Rows are walked [`LANES`] at a time in lock-step over the self-looping
+    /// `lanes` nodes: the walks' load–compare chains overlap instead of
+    /// waiting on each other, and no lane needs a branch to stop at its leaf.
+    ///
+    /// # Panics
+    /// If the rows are out of range of `data`.
+    pub(crate) fn leaves_into(&self, data: &Dataset, start: usize, out: &mut [u32]) {
+        let mut chunks = out.chunks_exact_mut(LANES);
+        let mut r = start;
+        for chunk in &mut chunks {
+            let rows: [&[f64]; LANES] = std::array::from_fn(|j| data.raw_row(r + j));
+            let mut idx = [0usize; LANES];
+            let mut steps = 0;
+            while steps < self.depth {
+                for _ in 0..4 {
+                    for (i, row) in idx.iter_mut().zip(&rows) {
+                        let nd = &self.lanes[*i];
+                        let v = row
+                            .get((nd.feature & FEATURE_MASK) as usize)
+                            .copied()
+                            .unwrap_or(f64::NAN);
+                        let left = (v <= nd.threshold) | (v.is_nan() & (nd.feature & MISSING_LEFT != 0));
+                        *i = nd.next as usize + usize::from(!left);
+                    }
+                }
+                steps += 4;
+                if idx.iter().all(|&i| self.nodes[i].feature == LEAF) {
+                    break;
+                }
+            }
+            for (o, &i) in chunk.iter_mut().zip(&idx) {
+                *o = self.nodes[i].next;
+            }
+            r += LANES;
+        }
+        for o in chunks.into_remainder() {
+            *o = self.leaf_of_raw(data.raw_row(r)) as u32;
+            r += 1;
+        }
+    }
+
+    /// Leaf `l`'s class distribution.
+    pub(crate) fn leaf_proba(&self, l: usize) -> &[f64] {
+        &self.leaf_proba[l * self.n_classes..(l + 1) * self.n_classes]
+    }
+
+    /// Predicts every row of `data` from its raw rows (NaN = missing), in
+    /// blocks through [`DecisionTree::leaves_into`].
     pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
-        (0..data.n_rows())
-            .map(|i| self.leaf_pred[self.leaf_of_raw(data.raw_row(i))])
-            .collect()
+        let n = data.n_rows();
+        let mut out = Vec::with_capacity(n);
+        let mut leaves = [0u32; BLOCK];
+        let mut start = 0;
+        while start < n {
+            let len = BLOCK.min(n - start);
+            self.leaves_into(data, start, &mut leaves[..len]);
+            out.extend(leaves[..len].iter().map(|&l| self.leaf_pred[l as usize]));
+            start += len;
+        }
+        out
     }
 }
 

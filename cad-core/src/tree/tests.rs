@@ -229,3 +229,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn batch_prediction_matches_row_by_row() {
+    // Overlapping classes and missing values give a deep, uneven tree; 1003
+    // rows leave a partial batch at the end.
+    let d = make(1003, 5, 4, 10, 0.8, 0.1, 12);
+    let t = TreeParams::default().fit(&d).unwrap();
+    assert!(t.depth() > 8, "depth {}", t.depth());
+    let batch = t.predict_dataset(&d);
+    assert_eq!(batch.len(), d.n_rows());
+    for (i, p) in batch.iter().enumerate() {
+        assert_eq!(*p, t.predict(&d.row(i)), "row {i}");
+    }
+    // A narrower data set: absent features count as missing.
+    let mut narrow = Dataset::new(vec!["f0".into()], d.classes().to_vec());
+    let g = narrow.group_index("g");
+    for i in 0..20 {
+        narrow.push_indexed(&[d.value(i, 0)], d.label(i), g).unwrap();
+    }
+    for (i, p) in t.predict_dataset(&narrow).iter().enumerate() {
+        assert_eq!(*p, t.predict(&[d.value(i, 0)]));
+    }
+}
