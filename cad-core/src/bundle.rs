@@ -529,6 +529,17 @@ mod tests {
         }
 
         #[test]
+        fn round_trip_reproduces_predictions(seed in 0u64..1000, spread in 0.3f64..3.0, missing in 0.0f64..0.3, forest in any::<bool>()) {
+            let d = make(120, 4, 3, 10, spread, missing, seed);
+            let alg = if forest { small_forest() } else { Algorithm::Tree(TreeParams::default()) };
+            let b = ModelBundle::new(d.classes().to_vec(), feature_set(4), alg.fit(&d).unwrap(), Timestamp::EPOCH, "prop");
+            let c = ModelBundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
+            prop_assert_eq!(c.model.predict_dataset(&d), b.model.predict_dataset(&d));
+            let probe = [None, Some(spread), None, Some(-spread)];
+            prop_assert_eq!(c.model.predict(&probe), b.model.predict(&probe));
+        }
+
+        #[test]
         fn single_byte_mutations_are_rejected(pos in 0usize..100_000, x in 1u8..=255) {
             let mut bad = blob().to_vec();
             let pos = pos % bad.len();

@@ -447,7 +447,7 @@ impl DecisionTree {
     }
 
     /// Predicts every row of `data` from its raw rows (NaN = missing), in
-    /// blocks through [`DecisionTree::leaves_into`].
+    /// blocks of rows walked eight at a time in lock-step.
     pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
         let n = data.n_rows();
         let mut out = Vec::with_capacity(n);
