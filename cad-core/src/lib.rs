@@ -14,21 +14,27 @@
 //! See `DESIGN.md`-style overview in the repository README for the data flow.
 #![warn(missing_docs)]
 
+pub mod bundle;
 pub mod classifier;
 pub mod clock;
 pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod features;
+pub mod forest;
 pub mod io;
 pub mod label;
 pub mod metric;
+pub mod model;
 pub mod pod;
+pub mod render;
 pub mod sim;
 pub mod sink;
+pub mod smartcore_backend;
 pub mod source;
 pub mod split;
 pub mod time;
+pub mod tree;
 pub mod verdict;
 
 pub use classifier::{Classifier, Fit, FitError, Prediction};

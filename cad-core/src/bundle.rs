@@ -1,0 +1,550 @@
+//! The model bundle: what is stored and shipped — format version, class list,
+//! feature set, the fitted model, how it was evaluated.
+//!
+//! # Bytes
+//!
+//! ```text
+//! b"CADMODEL" | format version u16 LE | payload length u64 LE | payload | CRC-32 of payload u32 LE
+//! ```
+//!
+//! The payload is [postcard](https://docs.rs/postcard) (a stable, documented
+//! format; bincode is unmaintained). Decoding checks, in order: length, magic,
+//! version, payload length against the bytes actually present (before
+//! anything is allocated from it), checksum, postcard, and that the model
+//! agrees with the class list and feature set. Every failure is a
+//! [`BundleError`], never a panic. [`ModelBundle::to_base64`] wraps the same
+//! bytes for a ConfigMap.
+
+use crate::classifier::Classifier;
+use crate::features::FeatureSet;
+use crate::model::Model;
+use crate::time::Timestamp;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The first eight bytes of every bundle.
+pub const MAGIC: &[u8; 8] = b"CADMODEL";
+/// The format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER: usize = 8 + 2 + 8;
+const TRAILER: usize = 4;
+
+/// Why a bundle could not be encoded, decoded, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Fewer bytes than an empty bundle has.
+    #[error("{0} bytes is too short for a model bundle")]
+    TooShort(usize),
+    /// The bytes do not start with the magic: not a model bundle.
+    #[error("not a cad model bundle (bad magic)")]
+    BadMagic,
+    /// Written by a newer cad.
+    #[error("model bundle format {found} is newer than the supported {supported}; upgrade cad")]
+    NewerVersion {
+        /// Version in the bundle.
+        found: u16,
+        /// Newest version this build reads.
+        supported: u16,
+    },
+    /// Fewer bytes than the header announces.
+    #[error("model bundle is truncated: expected {expected} bytes, got {got}")]
+    Truncated {
+        /// Bytes the header announces (saturating).
+        expected: u64,
+        /// Bytes present.
+        got: u64,
+    },
+    /// The payload does not match its checksum.
+    #[error("model bundle checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    ChecksumMismatch {
+        /// CRC-32 stored in the bundle.
+        stored: u32,
+        /// CRC-32 of the payload present.
+        computed: u32,
+    },
+    /// The payload does not decode.
+    #[error("model bundle payload is corrupt: {0}")]
+    Corrupt(String),
+    /// The parts disagree (model vs class list or feature set).
+    #[error("model bundle is inconsistent: {0}")]
+    Inconsistent(String),
+    /// The bundle could not be serialised.
+    #[error("cannot encode the model bundle: {0}")]
+    Encode(String),
+    /// The text is not base64.
+    #[error("model bundle is not valid base64: {0}")]
+    Base64(String),
+    /// Reading or writing the file failed.
+    #[error("model bundle file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// How a model was evaluated, as stored in its bundle.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationSummary {
+    /// The method, e.g. `"grouped 70/30 split, seed 0"` or `"grouped 10-fold"`.
+    pub method: String,
+    /// Share of test rows predicted right, when computed.
+    pub accuracy: Option<f64>,
+    /// Unweighted mean of the per-class F1 scores, when computed.
+    pub macro_f1: Option<f64>,
+    /// Rows trained on.
+    pub train_rows: usize,
+    /// Rows tested on.
+    pub test_rows: usize,
+    /// Groups (containers) in the data.
+    pub groups: usize,
+    /// Warnings raised during evaluation (e.g. a class with one group).
+    pub warnings: Vec<String>,
+    /// The full text report.
+    pub report: String,
+}
+
+/// A fitted model with everything needed to use it elsewhere.
+#[derive(Debug)]
+pub struct ModelBundle {
+    /// Format version (set to [`FORMAT_VERSION`] when built or decoded).
+    pub format_version: u16,
+    /// Class names; the model's class `i` is `classes[i]`.
+    pub classes: Vec<String>,
+    /// The feature columns the model reads, in order.
+    pub feature_set: FeatureSet,
+    /// The fitted model.
+    pub model: Model,
+    /// How it was evaluated, if it was.
+    pub evaluation: Option<EvaluationSummary>,
+    /// When it was trained.
+    pub created_at: Timestamp,
+    /// Free text on the training data, e.g. `"simulated cluster, seed 7"`.
+    pub trained_on: String,
+}
+
+#[derive(Serialize)]
+struct PayloadRef<'a> {
+    classes: &'a [String],
+    feature_set: &'a FeatureSet,
+    model: &'a Model,
+    evaluation: &'a Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+}
+
+impl ModelBundle {
+    /// A bundle of the current format without an evaluation.
+    pub fn new(
+        classes: Vec<String>,
+        feature_set: FeatureSet,
+        model: Model,
+        created_at: Timestamp,
+        trained_on: impl Into<String>,
+    ) -> ModelBundle {
+        ModelBundle {
+            format_version: FORMAT_VERSION,
+            classes,
+            feature_set,
+            model,
+            evaluation: None,
+            created_at,
+            trained_on: trained_on.into(),
+        }
+    }
+
+    /// Checks that the model agrees with the class list and feature set.
+    pub fn check(&self) -> Result<(), BundleError> {
+        if self.model.n_classes() != self.classes.len() {
+            return Err(BundleError::Inconsistent(format!(
+                "the model has {} classes, the class list {}",
+                self.model.n_classes(),
+                self.classes.len()
+            )));
+        }
+        if self.model.n_features() != self.feature_set.columns.len() {
+            return Err(BundleError::Inconsistent(format!(
+                "the model reads {} features, the feature set {:?} has {} columns",
+                self.model.n_features(),
+                self.feature_set.name,
+                self.feature_set.columns.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The bundle's bytes (always written in [`FORMAT_VERSION`]).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BundleError> {
+        self.check()?;
+        let payload = postcard::to_allocvec(&PayloadRef {
+            classes: &self.classes,
+            feature_set: &self.feature_set,
+            model: &self.model,
+            evaluation: &self.evaluation,
+            created_at: self.created_at,
+            trained_on: &self.trained_on,
+        })
+        .map_err(|e| BundleError::Encode(e.to_string()))?;
+        let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        Ok(out)
+    }
+
+    /// Decodes and checks bundle bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<ModelBundle, BundleError> {
+        let magic_len = bytes.len().min(MAGIC.len());
+        if bytes[..magic_len] != MAGIC[..magic_len] {
+            return Err(BundleError::BadMagic);
+        }
+        if bytes.len() < HEADER + TRAILER {
+            return Err(BundleError::TooShort(bytes.len()));
+        }
+        let (header, rest) = bytes.split_at(HEADER);
+        let version = u16::from_le_bytes([header[8], header[9]]);
+        if version > FORMAT_VERSION {
+            return Err(BundleError::NewerVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(BundleError::Corrupt("format version 0 does not exist".into()));
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&header[10..18]);
+        let len = u64::from_le_bytes(len);
+        let expected = len.saturating_add((HEADER + TRAILER) as u64);
+        let got = bytes.len() as u64;
+        if expected > got {
+            return Err(BundleError::Truncated { expected, got });
+        }
+        if expected < got {
+            return Err(BundleError::Corrupt(format!(
+                "{} bytes after the checksum",
+                got - expected
+            )));
+        }
+        // `len` fits: it is at most the slice's length.
+        let (payload, crc) = rest.split_at(len as usize);
+        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let computed = crc32fast::hash(payload);
+        if stored != computed {
+            return Err(BundleError::ChecksumMismatch { stored, computed });
+        }
+        let (p, left): (Payload, _) =
+            postcard::take_from_bytes(payload).map_err(|e| BundleError::Corrupt(e.to_string()))?;
+        if !left.is_empty() {
+            return Err(BundleError::Corrupt(format!("{} unread payload bytes", left.len())));
+        }
+        let bundle = ModelBundle {
+            format_version: version,
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+        };
+        bundle.check()?;
+        Ok(bundle)
+    }
+
+    /// The bytes in standard base64 (for a ConfigMap's text data).
+    pub fn to_base64(&self) -> Result<String, BundleError> {
+        Ok(base64::engine::general_purpose::STANDARD.encode(self.to_bytes()?))
+    }
+
+    /// Decodes base64 text (standard alphabet; whitespace and line breaks anywhere are ignored).
+    pub fn from_base64(text: &str) -> Result<ModelBundle, BundleError> {
+        let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .map_err(|e| BundleError::Base64(e.to_string()))?;
+        ModelBundle::from_bytes(&bytes)
+    }
+
+    /// Reads a bundle file.
+    pub fn read_from(path: impl AsRef<Path>) -> Result<ModelBundle, BundleError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| io(path, source))?;
+        ModelBundle::from_bytes(&bytes)
+    }
+
+    /// Writes a bundle file atomically: a temporary file beside it, synced, then renamed.
+    pub fn write_to(&self, path: impl AsRef<Path>) -> Result<(), BundleError> {
+        let path = path.as_ref();
+        let bytes = self.to_bytes()?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| io(path, std::io::Error::other("the path has no file name")))?;
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(format!(".tmp.{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let result = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(source) = result {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(path, source));
+        }
+        Ok(())
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> BundleError {
+    BundleError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dataset;
+    use crate::features::{Column, Feature};
+    use crate::forest::ForestParams;
+    use crate::metric::Metric;
+    use crate::model::Algorithm;
+    use crate::tree::TreeParams;
+    use crate::tree::synth::make;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn feature_set(n: usize) -> FeatureSet {
+        FeatureSet {
+            name: "test".into(),
+            columns: (0..n)
+                .map(|i| Column {
+                    name: format!("f{i}"),
+                    feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
+                })
+                .collect(),
+            required: vec![],
+            window: 3,
+            stride: 1,
+            align_tolerance_ms: 500,
+        }
+    }
+
+    fn data() -> Dataset {
+        make(300, 4, 3, 20, 1.0, 0.05, 41)
+    }
+
+    fn bundle(alg: &Algorithm) -> ModelBundle {
+        let d = data();
+        let mut b = ModelBundle::new(
+            d.classes().to_vec(),
+            feature_set(4),
+            alg.fit(&d).unwrap(),
+            Timestamp::from_millis(1_700_000_000_000),
+            "synthetic, seed 41",
+        );
+        b.evaluation = Some(EvaluationSummary {
+            method: "grouped 70/30".into(),
+            accuracy: Some(0.9),
+            macro_f1: None,
+            train_rows: 210,
+            test_rows: 90,
+            groups: 15,
+            warnings: vec!["few groups".into()],
+            report: "…".into(),
+        });
+        b
+    }
+
+    fn blob() -> &'static [u8] {
+        static BLOB: OnceLock<Vec<u8>> = OnceLock::new();
+        BLOB.get_or_init(|| bundle(&Algorithm::Tree(TreeParams::default())).to_bytes().unwrap())
+    }
+
+    fn small_forest() -> Algorithm {
+        Algorithm::Forest(ForestParams {
+            n_trees: 4,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn round_trip_keeps_everything_and_predictions() {
+        let d = data();
+        for alg in [
+            Algorithm::Tree(TreeParams::default()),
+            small_forest(),
+            Algorithm::by_name("smartcore-tree").unwrap(),
+        ] {
+            let b = bundle(&alg);
+            let bytes = b.to_bytes().unwrap();
+            assert_eq!(&bytes[..8], MAGIC);
+            let c = ModelBundle::from_bytes(&bytes).unwrap();
+            assert_eq!(c.classes, b.classes);
+            assert_eq!(c.feature_set, b.feature_set);
+            assert_eq!(c.evaluation, b.evaluation);
+            assert_eq!((c.created_at, &c.trained_on), (b.created_at, &b.trained_on));
+            assert_eq!(c.model.predict_dataset(&d), b.model.predict_dataset(&d));
+            assert_eq!(c.to_bytes().unwrap(), bytes);
+            let text = b.to_base64().unwrap();
+            let wrapped: String = text
+                .as_bytes()
+                .chunks(76)
+                .map(|l| format!("{}\n", String::from_utf8_lossy(l)))
+                .collect();
+            let e = ModelBundle::from_base64(&format!("\n  {wrapped}  \n")).unwrap();
+            assert_eq!(e.model.predict_dataset(&d), b.model.predict_dataset(&d));
+        }
+    }
+
+    #[test]
+    fn same_seed_gives_identical_bytes() {
+        for alg in [Algorithm::Tree(TreeParams::default()), small_forest()] {
+            assert_eq!(bundle(&alg).to_bytes().unwrap(), bundle(&alg).to_bytes().unwrap());
+        }
+    }
+
+    #[test]
+    fn each_failure_has_its_variant() {
+        let good = blob();
+        assert!(matches!(
+            ModelBundle::from_bytes(b"CADMOD"),
+            Err(BundleError::TooShort(6))
+        ));
+        assert!(matches!(
+            ModelBundle::from_bytes(b"PK\x03\x04 zip file"),
+            Err(BundleError::BadMagic)
+        ));
+        assert!(matches!(ModelBundle::from_bytes(b""), Err(BundleError::TooShort(0))));
+
+        let mut newer = good.to_vec();
+        newer[8..10].copy_from_slice(&7u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&newer),
+            Err(BundleError::NewerVersion {
+                found: 7,
+                supported: FORMAT_VERSION
+            })
+        ));
+
+        let cut = &good[..good.len() - 10];
+        assert!(
+            matches!(ModelBundle::from_bytes(cut), Err(BundleError::Truncated { got, .. }) if got == cut.len() as u64)
+        );
+        let mut huge = good.to_vec();
+        huge[10..18].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&huge),
+            Err(BundleError::Truncated { expected: u64::MAX, .. })
+        ));
+
+        let mut flipped = good.to_vec();
+        flipped[HEADER + 3] ^= 0x40;
+        assert!(matches!(
+            ModelBundle::from_bytes(&flipped),
+            Err(BundleError::ChecksumMismatch { .. })
+        ));
+
+        // A payload that is not a bundle, with a right checksum.
+        let payload = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+        let mut junk = MAGIC.to_vec();
+        junk.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        junk.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        junk.extend_from_slice(payload);
+        junk.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        assert!(matches!(ModelBundle::from_bytes(&junk), Err(BundleError::Corrupt(_))));
+
+        let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
+        b.classes.push("extra".into());
+        assert!(matches!(b.to_bytes(), Err(BundleError::Inconsistent(_))));
+        b.classes.pop();
+        b.feature_set = feature_set(5);
+        assert!(matches!(b.to_bytes(), Err(BundleError::Inconsistent(_))));
+
+        assert!(matches!(
+            ModelBundle::from_base64("not base64!"),
+            Err(BundleError::Base64(_))
+        ));
+        assert!(matches!(
+            ModelBundle::read_from("/nonexistent/cad/model.bin"),
+            Err(BundleError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn files_are_written_atomically_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("cad-bundle-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.cad");
+        let b = bundle(&small_forest());
+        b.write_to(&path).unwrap();
+        b.write_to(&path).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("model.cad")]);
+        let c = ModelBundle::read_from(&path).unwrap();
+        assert_eq!(c.model.predict_dataset(&data()), b.model.predict_dataset(&data()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_are_rejected(bytes in prop::collection::vec(any::<u8>(), 0..400), magic in any::<bool>()) {
+            let mut bytes = bytes;
+            if magic {
+                let mut b = MAGIC.to_vec();
+                b.extend_from_slice(&bytes);
+                bytes = b;
+            }
+            prop_assert!(ModelBundle::from_bytes(&bytes).is_err());
+        }
+
+        #[test]
+        fn truncations_are_rejected(cut in 0usize..10_000) {
+            let good = blob();
+            let cut = cut % good.len();
+            prop_assert!(ModelBundle::from_bytes(&good[..cut]).is_err());
+        }
+
+        #[test]
+        fn round_trip_reproduces_predictions(seed in 0u64..1000, spread in 0.3f64..3.0, missing in 0.0f64..0.3, forest in any::<bool>()) {
+            let d = make(120, 4, 3, 10, spread, missing, seed);
+            let alg = if forest { small_forest() } else { Algorithm::Tree(TreeParams::default()) };
+            let b = ModelBundle::new(d.classes().to_vec(), feature_set(4), alg.fit(&d).unwrap(), Timestamp::EPOCH, "prop");
+            let c = ModelBundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
+            prop_assert_eq!(c.model.predict_dataset(&d), b.model.predict_dataset(&d));
+            let probe = [None, Some(spread), None, Some(-spread)];
+            prop_assert_eq!(c.model.predict(&probe), b.model.predict(&probe));
+        }
+
+        #[test]
+        fn single_byte_mutations_are_rejected(pos in 0usize..100_000, x in 1u8..=255) {
+            let mut bad = blob().to_vec();
+            let pos = pos % bad.len();
+            bad[pos] ^= x;
+            prop_assert!(ModelBundle::from_bytes(&bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Pre-binning: every feature is cut once into at most 255 quantile bins
+//! (stored as `u8`, column-major) plus a bin for missing values, so split
+//! search works on small histograms instead of sorted values.
+
+use crate::dataset::Dataset;
+
+/// The bin of a missing value (never a value bin: `max_bins` is at most 255).
+pub(crate) const MISSING_BIN: u8 = 255;
+
+/// Histogram slots per feature: 255 value bins and the missing bin.
+pub(crate) const SLOTS: usize = 256;
+
+/// At most this many values of a column are sorted to find its cut points
+/// (a deterministic stride sample above it, as LightGBM does).
+const QUANTILE_SAMPLE: usize = 200_000;
+
+/// A data set's features, binned.
+#[derive(Debug, Clone)]
+pub(crate) struct Binned {
+    /// Number of rows.
+    pub n_rows: usize,
+    /// `bins[f * n_rows + r]`: the bin of row `r`'s feature `f`.
+    pub bins: Vec<u8>,
+    /// Per feature the upper edges: bin `b < len` holds `x <= edges[b]` (and
+    /// `x > edges[b - 1]`); bin `len` holds everything above the last edge.
+    pub edges: Vec<Vec<f64>>,
+}
+
+impl Binned {
+    /// Bins every feature of `data` into at most `max_bins` (2..=255) value bins.
+    pub fn new(data: &Dataset, max_bins: usize) -> Binned {
+        let n = data.n_rows();
+        let w = data.n_features();
+        let max_bins = max_bins.clamp(2, 255);
+        let mut bins = vec![0u8; n * w];
+        let mut edges = Vec::with_capacity(w);
+        let stride = n.div_ceil(QUANTILE_SAMPLE).max(1);
+        let mut sample = Vec::with_capacity(n.min(QUANTILE_SAMPLE) + 1);
+        for f in 0..w {
+            sample.clear();
+            sample.extend(
+                (0..n)
+                    .step_by(stride)
+                    .map(|r| data.raw_row(r)[f])
+                    .filter(|v| !v.is_nan()),
+            );
+            let e = cut_points(&mut sample, max_bins);
+            let col = &mut bins[f * n..(f + 1) * n];
+            for (r, b) in col.iter_mut().enumerate() {
+                *b = bin_of(&e, data.raw_row(r)[f]);
+            }
+            edges.push(e);
+        }
+        Binned { n_rows: n, bins, edges }
+    }
+
+    /// Number of value bins of feature `f`.
+    pub fn n_bins(&self, f: usize) -> usize {
+        self.edges[f].len() + 1
+    }
+
+    /// The bins of feature `f`, one per row.
+    pub fn column(&self, f: usize) -> &[u8] {
+        &self.bins[f * self.n_rows..(f + 1) * self.n_rows]
+    }
+
+    /// Number of features.
+    pub fn n_features(&self) -> usize {
+        self.edges.len()
+    }
+}
+
+/// The bin of `x` given the upper edges (`x <= edges[b]`), [`MISSING_BIN`] for NaN.
+pub(crate) fn bin_of(edges: &[f64], x: f64) -> u8 {
+    if x.is_nan() {
+        MISSING_BIN
+    } else {
+        // At most 254 edges, so the index fits in a u8 below MISSING_BIN.
+        edges.partition_point(|&e| e < x) as u8
+    }
+}
+
+/// Upper bin edges for the (non-NaN) `values`: midpoints between consecutive
+/// distinct values, all of them if there are few, else at the quantiles.
+fn cut_points(values: &mut [f64], max_bins: usize) -> Vec<f64> {
+    values.sort_unstable_by(f64::total_cmp);
+    // Distinct values with their counts.
+    let mut distinct: Vec<(f64, usize)> = Vec::new();
+    for &v in values.iter() {
+        match distinct.last_mut() {
+            Some((last, c)) if *last == v => *c += 1,
+            _ => distinct.push((v, 1)),
+        }
+    }
+    if distinct.len() <= 1 {
+        return Vec::new();
+    }
+    if distinct.len() <= max_bins {
+        return distinct.windows(2).map(|p| midpoint(p[0].0, p[1].0)).collect();
+    }
+    let total = values.len() as f64;
+    let per_bin = total / max_bins as f64;
+    let mut cuts = Vec::with_capacity(max_bins - 1);
+    let mut acc = 0usize;
+    let mut next = 1usize;
+    for j in 0..distinct.len() - 1 {
+        acc += distinct[j].1;
+        if acc as f64 >= next as f64 * per_bin {
+            cuts.push(midpoint(distinct[j].0, distinct[j + 1].0));
+            while (next as f64) * per_bin <= acc as f64 {
+                next += 1;
+            }
+            if cuts.len() == max_bins - 1 {
+                break;
+            }
+        }
+    }
+    cuts
+}
+
+/// A value `m` with `a <= m < b` (for `a < b`), the midpoint where representable.
+fn midpoint(a: f64, b: f64) -> f64 {
+    let m = a / 2.0 + b / 2.0;
+    if m >= b || m < a { a } else { m }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_get_one_bin_each() {
+        let mut v = vec![3.0, 1.0, 2.0, 2.0, 1.0];
+        let e = cut_points(&mut v, 255);
+        assert_eq!(e, vec![1.5, 2.5]);
+        assert_eq!(bin_of(&e, 1.0), 0);
+        assert_eq!(bin_of(&e, 1.5), 0);
+        assert_eq!(bin_of(&e, 2.0), 1);
+        assert_eq!(bin_of(&e, 3.0), 2);
+        assert_eq!(bin_of(&e, f64::NAN), MISSING_BIN);
+    }
+
+    #[test]
+    fn many_values_are_cut_at_quantiles() {
+        let mut v: Vec<f64> = (0..10_000).map(|i| i as f64).collect();
+        let e = cut_points(&mut v, 4);
+        assert_eq!(e.len(), 3);
+        assert!((e[0] - 2499.5).abs() < 1.0, "{e:?}");
+        assert!((e[2] - 7499.5).abs() < 1.0, "{e:?}");
+        let mut v: Vec<f64> = (0..100_000).map(|i| (i % 1000) as f64).collect();
+        assert_eq!(cut_points(&mut v, 255).len(), 254);
+    }
+
+    #[test]
+    fn midpoint_stays_between_adjacent_floats() {
+        let a = 1.0f64;
+        let b = f64::from_bits(a.to_bits() + 1);
+        let m = midpoint(a, b);
+        assert!(a <= m && m < b);
+    }
+}

@@ -1,0 +1,492 @@
+//! Our own decision tree: CART on pre-binned features, with class counts in
+//! every leaf.
+//!
+//! # Why our own
+//!
+//! smartcore 0.7's CART (kept as a second backend in
+//! [`crate::smartcore_backend`]) returns 0/1 from `predict_proba` even in
+//! mixed leaves, so it gives no per-verdict confidence, and its training time
+//! grows about quadratically with the rows. The watcher needs a confidence
+//! (the class share of the leaf a row lands in) and the collector needs to fit
+//! a million rows in seconds (target: under half of scikit-learn's time on one
+//! thread, at the same grouped accuracy).
+//!
+//! # How
+//!
+//! * Every feature is cut once into at most 255 quantile bins (`u8`,
+//!   column-major) plus a bin for missing values.
+//! * Split search scans per-node histograms `feature × bin × class` (Gini or
+//!   entropy). Only the smaller child's histogram is built from its rows; the
+//!   larger child's is the parent's minus the smaller one's.
+//! * Rows are partitioned in place by index (stably, which keeps the gathers
+//!   roughly sequential).
+//! * Missing values go to the side learned at the split: the one that lowers
+//!   impurity more, or the larger child when the node had no missing values.
+//! * Thresholds are real values (the midpoint between the bins' neighbouring
+//!   values), so prediction reads raw `f64` / `Option<f64>` rows: `x <= t`
+//!   goes left.
+//! * Prediction walks a flat node array (children of a node are adjacent, so
+//!   the step is branch-free), without recursion or allocation.
+//!
+//! Like scikit-learn's default, the tree grows until its leaves are pure (or
+//! cannot be split), with no depth limit.
+
+pub(crate) mod bins;
+pub(crate) mod grow;
+#[cfg(test)]
+pub(crate) mod synth;
+
+use crate::classifier::{Classifier, Fit, FitError, Prediction};
+use crate::dataset::Dataset;
+use serde::{Deserialize, Serialize};
+
+/// How the quality of a split is measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Criterion {
+    /// Gini impurity (scikit-learn's default).
+    #[default]
+    Gini,
+    /// Shannon entropy (information gain).
+    Entropy,
+}
+
+/// Parameters of a [`DecisionTree`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TreeParams {
+    /// Deepest level of a split (the root is depth 0); `None` grows until pure.
+    pub max_depth: Option<usize>,
+    /// A node with fewer rows is not split (at least 2).
+    pub min_samples_split: usize,
+    /// Each child of a split has at least this many rows (at least 1).
+    pub min_samples_leaf: usize,
+    /// Value bins per feature, 2..=255.
+    pub max_bins: usize,
+    /// Split quality measure.
+    pub criterion: Criterion,
+    /// Seed for the random feature subsets (only used with `max_features`).
+    pub seed: u64,
+    /// Features considered per split, drawn at random; `None` means all
+    /// (forests use the square root of the feature count).
+    pub max_features: Option<usize>,
+}
+
+impl Default for TreeParams {
+    fn default() -> Self {
+        TreeParams {
+            max_depth: None,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_bins: 255,
+            criterion: Criterion::Gini,
+            seed: 0,
+            max_features: None,
+        }
+    }
+}
+
+impl TreeParams {
+    pub(crate) fn check(&self) -> Result<(), FitError> {
+        if self.min_samples_split < 2 {
+            return Err(FitError::InvalidParameter(
+                "min_samples_split must be at least 2".into(),
+            ));
+        }
+        if self.min_samples_leaf < 1 {
+            return Err(FitError::InvalidParameter("min_samples_leaf must be at least 1".into()));
+        }
+        if !(2..=255).contains(&self.max_bins) {
+            return Err(FitError::InvalidParameter("max_bins must be in 2..=255".into()));
+        }
+        if self.max_features == Some(0) {
+            return Err(FitError::InvalidParameter("max_features must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Checks what every learner needs of a data set.
+pub(crate) fn check_data(data: &Dataset) -> Result<(), FitError> {
+    if data.is_empty() {
+        return Err(FitError::Empty);
+    }
+    if data.n_features() == 0 {
+        return Err(FitError::NoFeatures);
+    }
+    if data.classes().is_empty() {
+        return Err(FitError::InvalidParameter("the data set has no classes".into()));
+    }
+    if data.n_features() >= FEATURE_MASK as usize {
+        return Err(FitError::InvalidParameter("too many features".into()));
+    }
+    if data.n_rows() > u32::MAX as usize {
+        return Err(FitError::InvalidParameter("too many rows".into()));
+    }
+    Ok(())
+}
+
+impl Fit for TreeParams {
+    type Model = DecisionTree;
+
+    fn fit(&self, data: &Dataset) -> Result<DecisionTree, FitError> {
+        self.check()?;
+        check_data(data)?;
+        let binned = bins::Binned::new(data, self.max_bins);
+        let rows: Vec<u32> = (0..data.n_rows() as u32).collect();
+        grow::grow(&binned, data.labels(), data.classes().len(), rows, self, self.seed)
+    }
+}
+
+/// Rows walked together by [`DecisionTree::leaves_into`].
+const LANES: usize = 8;
+/// Rows per block of batch prediction.
+pub(crate) const BLOCK: usize = 256;
+
+/// Depth of the deepest leaf of a checked node array.
+fn max_depth(nodes: &[Node]) -> usize {
+    let mut depth = vec![0usize; nodes.len()];
+    let mut max = 0;
+    for (i, n) in nodes.iter().enumerate() {
+        // Children always come after their parent, so one pass suffices.
+        if n.feature != LEAF {
+            let d = depth[i] + 1;
+            depth[n.next as usize] = d;
+            depth[n.next as usize + 1] = d;
+            max = max.max(d);
+        }
+    }
+    max
+}
+
+/// `Node::feature` of a leaf.
+const LEAF: u32 = u32::MAX;
+/// Flag in `Node::feature`: missing values go left.
+const MISSING_LEFT: u32 = 1 << 31;
+/// The feature index bits of `Node::feature`.
+const FEATURE_MASK: u32 = !MISSING_LEFT;
+
+/// One node, 16 bytes. A split sends `x <= threshold` to node `next` and the
+/// rest to `next + 1`; a leaf's `next` indexes the leaf tables.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Node {
+    threshold: f64,
+    feature: u32,
+    next: u32,
+}
+
+/// A read-only view of one node of a [`DecisionTree`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TreeNode<'a> {
+    /// An inner node.
+    Split {
+        /// The feature tested.
+        feature: usize,
+        /// Rows with `value <= threshold` go to `left`.
+        threshold: f64,
+        /// Node index of the `<=` side.
+        left: usize,
+        /// Node index of the `>` side.
+        right: usize,
+        /// Whether missing values go left (else right).
+        missing_left: bool,
+    },
+    /// A leaf with the training rows of each class that reached it.
+    Leaf {
+        /// Training row count per class.
+        counts: &'a [u32],
+    },
+}
+
+/// The serialised form, checked into a [`DecisionTree`] on deserialisation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct RawTree {
+    n_features: u32,
+    n_classes: u32,
+    nodes: Vec<Node>,
+    leaf_counts: Vec<u32>,
+}
+
+/// A fitted decision tree. Deserialising checks the structure (indices in
+/// range, children after parents), so a decoded tree cannot loop or panic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawTree", into = "RawTree")]
+pub struct DecisionTree {
+    n_features: usize,
+    n_classes: usize,
+    nodes: Vec<Node>,
+    /// `n_leaves × n_classes` training counts.
+    leaf_counts: Vec<u32>,
+    /// Per leaf: majority class (lowest index on ties) and its share.
+    leaf_pred: Vec<Prediction>,
+    /// `n_leaves × n_classes` class distributions (counts / total).
+    leaf_proba: Vec<f64>,
+    /// `nodes` for batch prediction: each leaf loops to itself (threshold +∞,
+    /// missing left), so several rows can step in lock-step without branches.
+    lanes: Vec<Node>,
+    /// Depth of the deepest leaf.
+    depth: usize,
+}
+
+impl From<DecisionTree> for RawTree {
+    fn from(t: DecisionTree) -> RawTree {
+        RawTree {
+            n_features: t.n_features as u32,
+            n_classes: t.n_classes as u32,
+            nodes: t.nodes,
+            leaf_counts: t.leaf_counts,
+        }
+    }
+}
+
+impl TryFrom<RawTree> for DecisionTree {
+    type Error = String;
+
+    fn try_from(r: RawTree) -> Result<DecisionTree, String> {
+        DecisionTree::from_parts(r.n_features as usize, r.n_classes as usize, r.nodes, r.leaf_counts)
+    }
+}
+
+impl DecisionTree {
+    fn from_parts(
+        n_features: usize,
+        n_classes: usize,
+        nodes: Vec<Node>,
+        leaf_counts: Vec<u32>,
+    ) -> Result<DecisionTree, String> {
+        if n_classes == 0 {
+            return Err("a tree needs at least one class".into());
+        }
+        if nodes.is_empty() {
+            return Err("a tree needs at least one node".into());
+        }
+        if leaf_counts.len() % n_classes != 0 {
+            return Err("leaf counts do not match the class count".into());
+        }
+        let n_leaves = leaf_counts.len() / n_classes;
+        for (i, n) in nodes.iter().enumerate() {
+            if n.feature == LEAF {
+                if n.next as usize >= n_leaves {
+                    return Err(format!("node {i}: leaf index out of range"));
+                }
+            } else {
+                if (n.feature & FEATURE_MASK) as usize >= n_features {
+                    return Err(format!("node {i}: feature out of range"));
+                }
+                let next = n.next as usize;
+                if next <= i || next + 1 >= nodes.len() {
+                    return Err(format!("node {i}: child index out of range"));
+                }
+                if n.threshold.is_nan() {
+                    return Err(format!("node {i}: threshold is NaN"));
+                }
+            }
+        }
+        let mut leaf_pred = Vec::with_capacity(n_leaves);
+        let mut leaf_proba = Vec::with_capacity(leaf_counts.len());
+        for counts in leaf_counts.chunks_exact(n_classes) {
+            let total: u64 = counts.iter().map(|&c| c as u64).sum();
+            if total == 0 {
+                return Err("a leaf has no training rows".into());
+            }
+            leaf_proba.extend(counts.iter().map(|&c| c as f64 / total as f64));
+            let (class, best) = counts
+                .iter()
+                .enumerate()
+                .fold((0, 0), |(bi, bc), (i, &c)| if c > bc { (i, c) } else { (bi, bc) });
+            leaf_pred.push(Prediction {
+                class,
+                confidence: best as f64 / total as f64,
+            });
+        }
+        let lanes = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if n.feature == LEAF {
+                    Node {
+                        threshold: f64::INFINITY,
+                        feature: MISSING_LEFT,
+                        next: i as u32,
+                    }
+                } else {
+                    *n
+                }
+            })
+            .collect();
+        let depth = max_depth(&nodes);
+        Ok(DecisionTree {
+            n_features,
+            n_classes,
+            nodes,
+            leaf_counts,
+            leaf_pred,
+            leaf_proba,
+            lanes,
+            depth,
+        })
+    }
+
+    /// Number of nodes (splits and leaves).
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of leaves.
+    pub fn n_leaves(&self) -> usize {
+        self.leaf_pred.len()
+    }
+
+    /// Depth of the deepest leaf (a single leaf has depth 0).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Node `i` (0 is the root); `None` past the end.
+    pub fn node(&self, i: usize) -> Option<TreeNode<'_>> {
+        let n = self.nodes.get(i)?;
+        Some(if n.feature == LEAF {
+            let k = self.n_classes;
+            let l = n.next as usize;
+            TreeNode::Leaf {
+                counts: &self.leaf_counts[l * k..(l + 1) * k],
+            }
+        } else {
+            TreeNode::Split {
+                feature: (n.feature & FEATURE_MASK) as usize,
+                threshold: n.threshold,
+                left: n.next as usize,
+                right: n.next as usize + 1,
+                missing_left: n.feature & MISSING_LEFT != 0,
+            }
+        })
+    }
+
+    /// The leaf index of a row given by `value(feature)` (NaN = missing).
+    #[inline]
+    fn leaf_of(&self, value: impl Fn(usize) -> f64) -> usize {
+        let mut i = 0usize;
+        loop {
+            let n = &self.nodes[i];
+            if n.feature == LEAF {
+                return n.next as usize;
+            }
+            let v = value((n.feature & FEATURE_MASK) as usize);
+            let left = (v <= n.threshold) | (v.is_nan() & (n.feature & MISSING_LEFT != 0));
+            i = n.next as usize + usize::from(!left);
+        }
+    }
+
+    /// Leaf index for an optional-valued row (absent entries are missing).
+    pub(crate) fn leaf_of_row(&self, row: &[Option<f64>]) -> usize {
+        self.leaf_of(|f| row.get(f).copied().flatten().unwrap_or(f64::NAN))
+    }
+
+    /// Leaf index for a raw row (NaN = missing; absent entries are missing).
+    pub(crate) fn leaf_of_raw(&self, row: &[f64]) -> usize {
+        self.leaf_of(|f| row.get(f).copied().unwrap_or(f64::NAN))
+    }
+
+    /// The class counts of leaf `l`.
+    #[cfg(test)]
+    pub(crate) fn leaf_counts(&self, l: usize) -> &[u32] {
+        &self.leaf_counts[l * self.n_classes..(l + 1) * self.n_classes]
+    }
+
+    /// Adds leaf `l`'s class distribution to `acc` (forest averaging).
+    pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
+        for (a, &p) in acc.iter_mut().zip(self.leaf_proba(l)) {
+            *a += p;
+        }
+    }
+
+    /// Writes the leaf index of rows `start..start + out.len()` of `data` into `out`.
+    ///
+    /// Rows are walked [`LANES`] at a time in lock-step over the self-looping
+    /// `lanes` nodes: the walks' load–compare chains overlap instead of
+    /// waiting on each other, and no lane needs a branch to stop at its leaf.
+    ///
+    /// # Panics
+    /// If the rows are out of range of `data`.
+    pub(crate) fn leaves_into(&self, data: &Dataset, start: usize, out: &mut [u32]) {
+        let mut chunks = out.chunks_exact_mut(LANES);
+        let mut r = start;
+        for chunk in &mut chunks {
+            let rows: [&[f64]; LANES] = std::array::from_fn(|j| data.raw_row(r + j));
+            let mut idx = [0usize; LANES];
+            let mut steps = 0;
+            while steps < self.depth {
+                for _ in 0..4 {
+                    for (i, row) in idx.iter_mut().zip(&rows) {
+                        let nd = &self.lanes[*i];
+                        let v = row
+                            .get((nd.feature & FEATURE_MASK) as usize)
+                            .copied()
+                            .unwrap_or(f64::NAN);
+                        let left = (v <= nd.threshold) | (v.is_nan() & (nd.feature & MISSING_LEFT != 0));
+                        *i = nd.next as usize + usize::from(!left);
+                    }
+                }
+                steps += 4;
+                if idx.iter().all(|&i| self.nodes[i].feature == LEAF) {
+                    break;
+                }
+            }
+            for (o, &i) in chunk.iter_mut().zip(&idx) {
+                *o = self.nodes[i].next;
+            }
+            r += LANES;
+        }
+        for o in chunks.into_remainder() {
+            *o = self.leaf_of_raw(data.raw_row(r)) as u32;
+            r += 1;
+        }
+    }
+
+    /// Leaf `l`'s class distribution.
+    pub(crate) fn leaf_proba(&self, l: usize) -> &[f64] {
+        &self.leaf_proba[l * self.n_classes..(l + 1) * self.n_classes]
+    }
+
+    /// Predicts every row of `data` from its raw rows (NaN = missing), in
+    /// blocks of rows walked eight at a time in lock-step.
+    pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
+        let n = data.n_rows();
+        let mut out = Vec::with_capacity(n);
+        let mut leaves = [0u32; BLOCK];
+        let mut start = 0;
+        while start < n {
+            let len = BLOCK.min(n - start);
+            self.leaves_into(data, start, &mut leaves[..len]);
+            out.extend(leaves[..len].iter().map(|&l| self.leaf_pred[l as usize]));
+            start += len;
+        }
+        out
+    }
+}
+
+impl Classifier for DecisionTree {
+    fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    fn predict(&self, row: &[Option<f64>]) -> Prediction {
+        self.leaf_pred[self.leaf_of_row(row)]
+    }
+
+    fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
+        out.iter_mut().for_each(|p| *p = 0.0);
+        let l = self.leaf_of_row(row);
+        let n = out.len().min(self.n_classes);
+        self.add_leaf_proba(l, &mut out[..n]);
+    }
+
+    fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
+        self.predict_raw_rows(data)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+use super::synth::{accuracy, grouped_split, make};
+use super::*;
+use crate::dataset::Dataset;
+use proptest::prelude::*;
+
+fn ds(rows: &[(&[Option<f64>], &str)]) -> Dataset {
+    let w = rows[0].0.len();
+    let mut d = Dataset::new((0..w).map(|i| format!("x{i}")).collect(), vec![]);
+    for (i, (r, c)) in rows.iter().enumerate() {
+        d.push(r, c, &format!("g{i}")).unwrap();
+    }
+    d
+}
+
+#[test]
+fn learns_a_separable_data_set_exactly() {
+    let d = make(3000, 6, 4, 30, 3.0, 0.0, 1);
+    let t = TreeParams::default().fit(&d).unwrap();
+    assert_eq!(accuracy(&t, &d), 1.0);
+    for p in t.predict_dataset(&d) {
+        assert_eq!(p.confidence, 1.0);
+    }
+    // The Option path agrees with the raw-row path.
+    for i in (0..d.n_rows()).step_by(7) {
+        assert_eq!(t.predict(&d.row(i)), t.predict_dataset(&d)[i]);
+    }
+}
+
+#[test]
+fn generalises_across_groups() {
+    let d = make(20_000, 8, 5, 50, 3.0, 0.02, 2);
+    let (train, test) = grouped_split(&d);
+    let t = TreeParams::default().fit(&train).unwrap();
+    let acc = accuracy(&t, &test);
+    assert!(acc > 0.95, "grouped accuracy {acc}");
+}
+
+#[test]
+fn confidence_in_a_mixed_leaf_is_the_class_share() {
+    // Four identical rows (3 a, 1 b) cannot be split: one leaf.
+    let one = [Some(1.0)];
+    let two = [Some(5.0)];
+    let d = ds(&[
+        (&one, "a"),
+        (&one, "a"),
+        (&one, "b"),
+        (&one, "a"),
+        (&two, "b"),
+        (&two, "b"),
+    ]);
+    let t = TreeParams::default().fit(&d).unwrap();
+    assert_eq!(t.n_leaves(), 2);
+    let p = t.predict(&[Some(1.0)]);
+    assert_eq!(p.class, 0);
+    assert_eq!(p.confidence, 0.75);
+    let mut proba = [9.0; 3];
+    t.predict_proba_into(&[Some(0.5)], &mut proba);
+    assert_eq!(proba, [0.75, 0.25, 0.0]);
+    assert_eq!(
+        t.predict(&[Some(6.0)]),
+        Prediction {
+            class: 1,
+            confidence: 1.0
+        }
+    );
+}
+
+#[test]
+fn threshold_lies_between_the_classes() {
+    let d = ds(&[(&[Some(1.0)], "a"), (&[Some(2.0)], "a"), (&[Some(4.0)], "b")]);
+    let t = TreeParams::default().fit(&d).unwrap();
+    match t.node(0) {
+        Some(TreeNode::Split { feature, threshold, .. }) => {
+            assert_eq!(feature, 0);
+            assert_eq!(threshold, 3.0);
+        }
+        other => panic!("root is not a split: {other:?}"),
+    }
+    assert_eq!(t.predict(&[Some(2.9)]).class, 0);
+    assert_eq!(t.predict(&[Some(3.1)]).class, 1);
+}
+
+#[test]
+fn missing_values_go_to_the_learned_side() {
+    // Missing values in training all belong to class b, which lies on the high
+    // side: missing must go right. Mirror it: missing with a → left.
+    let mut rows: Vec<(Vec<Option<f64>>, &str)> = Vec::new();
+    for i in 0..10 {
+        rows.push((vec![Some(i as f64)], "a"));
+        rows.push((vec![Some(100.0 + i as f64)], "b"));
+    }
+    rows.push((vec![None], "b"));
+    rows.push((vec![None], "b"));
+    let refs: Vec<(&[Option<f64>], &str)> = rows.iter().map(|(r, c)| (r.as_slice(), *c)).collect();
+    let t = TreeParams::default().fit(&ds(&refs)).unwrap();
+    assert!(matches!(
+        t.node(0),
+        Some(TreeNode::Split {
+            missing_left: false,
+            ..
+        })
+    ));
+    assert_eq!(t.predict(&[None]).class, 1);
+    assert_eq!(t.predict(&[]).class, 1, "absent values count as missing");
+
+    let mut rows2 = rows.clone();
+    rows2.truncate(20);
+    rows2.push((vec![None], "a"));
+    rows2.push((vec![None], "a"));
+    let refs: Vec<(&[Option<f64>], &str)> = rows2.iter().map(|(r, c)| (r.as_slice(), *c)).collect();
+    let t = TreeParams::default().fit(&ds(&refs)).unwrap();
+    assert!(matches!(t.node(0), Some(TreeNode::Split { missing_left: true, .. })));
+    assert_eq!(t.predict(&[None]).class, 0);
+}
+
+#[test]
+fn without_missing_in_training_missing_goes_to_the_larger_child() {
+    let mut rows: Vec<(Vec<Option<f64>>, &str)> = Vec::new();
+    for i in 0..3 {
+        rows.push((vec![Some(i as f64)], "a"));
+    }
+    for i in 0..7 {
+        rows.push((vec![Some(10.0 + i as f64)], "b"));
+    }
+    let refs: Vec<(&[Option<f64>], &str)> = rows.iter().map(|(r, c)| (r.as_slice(), *c)).collect();
+    let t = TreeParams::default().fit(&ds(&refs)).unwrap();
+    assert_eq!(t.predict(&[None]).class, 1);
+}
+
+#[test]
+fn depth_and_leaf_limits_are_respected() {
+    let d = make(5000, 5, 5, 10, 0.7, 0.0, 3);
+    let t = TreeParams {
+        max_depth: Some(3),
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
+    assert!(t.depth() <= 3);
+    assert!(t.n_leaves() <= 8);
+    let t = TreeParams {
+        min_samples_leaf: 50,
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
+    for i in 0..t.n_nodes() {
+        if let Some(TreeNode::Leaf { counts }) = t.node(i) {
+            assert!(counts.iter().sum::<u32>() >= 50);
+        }
+    }
+    let full = TreeParams::default().fit(&d).unwrap();
+    assert!(full.depth() > 3);
+}
+
+#[test]
+fn entropy_and_feature_subsets_also_learn() {
+    let d = make(4000, 6, 3, 20, 3.0, 0.0, 4);
+    for p in [
+        TreeParams {
+            criterion: Criterion::Entropy,
+            ..Default::default()
+        },
+        TreeParams {
+            max_features: Some(2),
+            seed: 9,
+            ..Default::default()
+        },
+    ] {
+        let t = p.fit(&d).unwrap();
+        assert_eq!(accuracy(&t, &d), 1.0);
+    }
+}
+
+#[test]
+fn rejects_bad_input() {
+    let empty = Dataset::new(vec!["a".into()], vec!["x".into()]);
+    assert_eq!(TreeParams::default().fit(&empty), Err(FitError::Empty));
+    let d = make(10, 2, 2, 5, 1.0, 0.0, 0);
+    let bad = TreeParams {
+        max_bins: 256,
+        ..Default::default()
+    };
+    assert!(matches!(bad.fit(&d), Err(FitError::InvalidParameter(_))));
+}
+
+#[test]
+fn deterministic_given_params() {
+    let d = make(3000, 6, 4, 10, 1.0, 0.05, 5);
+    let p = TreeParams {
+        max_features: Some(3),
+        seed: 11,
+        ..Default::default()
+    };
+    assert_eq!(p.fit(&d).unwrap(), p.fit(&d).unwrap());
+}
+
+#[test]
+fn deserialising_rejects_broken_structure() {
+    let t = TreeParams::default().fit(&make(200, 3, 2, 10, 3.0, 0.0, 6)).unwrap();
+    let mut raw = RawTree::from(t.clone());
+    assert_eq!(DecisionTree::try_from(raw.clone()).unwrap(), t);
+    if let Some(n) = raw.nodes.iter_mut().find(|n| n.feature != LEAF) {
+        n.next = 0; // a loop back to the root
+    }
+    assert!(DecisionTree::try_from(raw).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+    #[test]
+    fn any_small_data_set_fits_and_predicts_in_range(
+        rows in prop::collection::vec((prop::option::of(-5.0f64..5.0), prop::option::of(0.0f64..3.0), 0usize..3), 1..60),
+        probe in (prop::option::of(-10.0f64..10.0), prop::option::of(-10.0f64..10.0)),
+    ) {
+        let mut d = Dataset::new(vec!["a".into(), "b".into()], vec!["x".into(), "y".into(), "z".into()]);
+        let g = d.group_index("g");
+        for (a, b, c) in &rows {
+            d.push_indexed(&[*a, *b], *c, g).unwrap();
+        }
+        let t = TreeParams::default().fit(&d).unwrap();
+        let p = t.predict(&[probe.0, probe.1]);
+        prop_assert!(p.class < 3);
+        prop_assert!(p.confidence > 0.0 && p.confidence <= 1.0);
+        // Every training row lands in a leaf that saw its class.
+        for i in 0..d.n_rows() {
+            let l = t.leaf_of_row(&d.row(i));
+            prop_assert!(t.leaf_counts(l)[d.label(i)] > 0);
+        }
+    }
+}
+
+#[test]
+fn batch_prediction_matches_row_by_row() {
+    // Overlapping classes and missing values give a deep, uneven tree; 1003
+    // rows leave a partial batch at the end.
+    let d = make(1003, 5, 4, 10, 0.8, 0.1, 12);
+    let t = TreeParams::default().fit(&d).unwrap();
+    assert!(t.depth() > 8, "depth {}", t.depth());
+    let batch = t.predict_dataset(&d);
+    assert_eq!(batch.len(), d.n_rows());
+    for (i, p) in batch.iter().enumerate() {
+        assert_eq!(*p, t.predict(&d.row(i)), "row {i}");
+    }
+    // A narrower data set: absent features count as missing.
+    let mut narrow = Dataset::new(vec!["f0".into()], d.classes().to_vec());
+    let g = narrow.group_index("g");
+    for i in 0..20 {
+        narrow.push_indexed(&[d.value(i, 0)], d.label(i), g).unwrap();
+    }
+    for (i, p) in t.predict_dataset(&narrow).iter().enumerate() {
+        assert_eq!(*p, t.predict(&[d.value(i, 0)]));
+    }
+}
