@@ -145,6 +145,29 @@ impl InfluxMetricSource {
         if let Some(e) = resp.error {
             return Err(self.protocol(format!("query failed: {e}")));
         }
+        // A failing statement may cut the answer short ("database not found"
+        // comes back as one result for the whole request): errors first.
+        // InfluxDB 1.x answers a multi-statement request on a missing database
+        // with one `"error": "not executed"`; prefer any other error, and say
+        // what "not executed" usually means.
+        let errors: Vec<(usize, &str)> = resp
+            .results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.error.as_deref().map(|e| (r.statement_id.unwrap_or(i), e)))
+            .collect();
+        if let Some(&(id, e)) = errors.iter().find(|(_, e)| *e != "not executed").or(errors.first()) {
+            let what = plan
+                .statements
+                .get(id)
+                .map_or_else(|| "query".to_owned(), |s| format!("statement on {:?}", s.kind));
+            let hint = if e == "not executed" {
+                format!(" (does database {:?} exist, and may this user read it?)", self.database)
+            } else {
+                String::new()
+            };
+            return Err(self.protocol(format!("{what} failed: {e}{hint}")));
+        }
         if resp.results.len() != plan.statements.len() {
             return Err(self.protocol(format!(
                 "{} statement(s) sent, {} result(s) returned",
@@ -157,9 +180,6 @@ impl InfluxMetricSource {
             let Some(stmt) = plan.statements.get(stmt_idx) else {
                 return Err(self.protocol(format!("result for unknown statement {stmt_idx}")));
             };
-            if let Some(e) = result.error {
-                return Err(self.protocol(format!("statement on {:?} failed: {e}", stmt.kind)));
-            }
             if result.partial || result.series.iter().any(|s| s.partial) {
                 return Err(self.protocol(format!(
                     "the server truncated the {:?} result (max-row-limit); lower chunk_size or the window",
