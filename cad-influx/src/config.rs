@@ -1,0 +1,348 @@
+//! Configuration: where InfluxDB is, how to authenticate, which schema to read.
+
+use crate::secret::Secret;
+use cad_core::{Clock, Metric, SystemClock};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to authenticate to InfluxDB.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No credentials (a server with `auth-enabled = false`).
+    #[default]
+    None,
+    /// InfluxDB 1.x user and password, sent as HTTP basic auth (not as `u`/`p`
+    /// URL parameters, which end up in proxies' access logs).
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+    /// An API token, sent as `Authorization: Token …` (InfluxDB 2's v1-compatible API).
+    Token(Secret),
+}
+
+impl Auth {
+    /// User and password.
+    pub fn basic(username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        Auth::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// An API token.
+    pub fn token(token: impl Into<Secret>) -> Self {
+        Auth::Token(token.into())
+    }
+
+    /// The secret part, if any (to scrub it from server messages).
+    pub(crate) fn secret(&self) -> Option<&Secret> {
+        match self {
+            Auth::None => None,
+            Auth::Basic { password, .. } => Some(password),
+            Auth::Token(t) => Some(t),
+        }
+    }
+}
+
+/// Names of one per-container measurement (Telegraf's `kubernetes_pod_container`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerMeasurement {
+    /// Measurement name.
+    pub measurement: String,
+    /// Tag holding the namespace.
+    pub namespace_tag: String,
+    /// Tag holding the pod name.
+    pub pod_tag: String,
+    /// Tag holding the container name.
+    pub container_tag: String,
+    /// Which field feeds which metric. Only these fields are selected.
+    pub fields: Vec<(Metric, String)>,
+}
+
+/// Names of one per-pod measurement (Telegraf's `kubernetes_pod_network`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodMeasurement {
+    /// Measurement name.
+    pub measurement: String,
+    /// Tag holding the namespace.
+    pub namespace_tag: String,
+    /// Tag holding the pod name.
+    pub pod_tag: String,
+    /// Which field feeds which metric.
+    pub fields: Vec<(Metric, String)>,
+}
+
+/// Names of the per-volume measurement (Telegraf's `kubernetes_pod_volume`); the
+/// used bytes of all a pod's volumes are summed per timestamp into
+/// [`Metric::VolumeUsedBytes`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeMeasurement {
+    /// Measurement name.
+    pub measurement: String,
+    /// Tag holding the namespace.
+    pub namespace_tag: String,
+    /// Tag holding the pod name.
+    pub pod_tag: String,
+    /// Tag holding the volume name.
+    pub volume_tag: String,
+    /// Field with the bytes used on the volume.
+    pub used_field: String,
+}
+
+/// Names of the block-I/O measurement (Telegraf's `docker` input,
+/// `docker_container_blkio`), matched by pod UID and container name taken from
+/// the Docker labels Kubernetes sets. Per timestamp the device named
+/// [`total_device`](Self::total_device) is used where present, otherwise the
+/// devices are summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlkioMeasurement {
+    /// Measurement name.
+    pub measurement: String,
+    /// Tag holding the pod UID.
+    pub pod_uid_tag: String,
+    /// Tag holding the container name.
+    pub container_tag: String,
+    /// Tag holding the device (`8:0`, or `total`).
+    pub device_tag: String,
+    /// Value of the device tag on Telegraf's per-container total.
+    pub total_device: String,
+    /// Which field feeds which metric.
+    pub fields: Vec<(Metric, String)>,
+}
+
+/// Measurement, tag and field names to read. `Default` is Telegraf's
+/// `kubernetes` and `docker` inputs. A measurement set to `None` is not queried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schema {
+    /// Per-container CPU, memory and file-system metrics.
+    pub container: ContainerMeasurement,
+    /// Per-pod network counters, attributed to every requested container of the pod.
+    pub network: Option<PodMeasurement>,
+    /// Per-pod volume usage, summed over volumes.
+    pub volume: Option<VolumeMeasurement>,
+    /// Per-container block I/O; absent on nodes without Docker, which is fine.
+    pub blkio: Option<BlkioMeasurement>,
+}
+
+fn fields(metrics: &[Metric]) -> Vec<(Metric, String)> {
+    metrics.iter().map(|m| (*m, m.name().to_owned())).collect()
+}
+
+impl Default for Schema {
+    fn default() -> Self {
+        use Metric::*;
+        Schema {
+            container: ContainerMeasurement {
+                measurement: "kubernetes_pod_container".into(),
+                namespace_tag: "namespace".into(),
+                pod_tag: "pod_name".into(),
+                container_tag: "container_name".into(),
+                fields: fields(&[
+                    CpuUsageNanocores,
+                    CpuUsageCoreNanoseconds,
+                    MemoryUsageBytes,
+                    MemoryWorkingSetBytes,
+                    MemoryRssBytes,
+                    MemoryPageFaults,
+                    MemoryMajorPageFaults,
+                    RootfsUsedBytes,
+                    LogsfsUsedBytes,
+                ]),
+            },
+            network: Some(PodMeasurement {
+                measurement: "kubernetes_pod_network".into(),
+                namespace_tag: "namespace".into(),
+                pod_tag: "pod_name".into(),
+                fields: fields(&[RxBytes, TxBytes, RxErrors, TxErrors]),
+            }),
+            volume: Some(VolumeMeasurement {
+                measurement: "kubernetes_pod_volume".into(),
+                namespace_tag: "namespace".into(),
+                pod_tag: "pod_name".into(),
+                volume_tag: "volume_name".into(),
+                used_field: "used_bytes".into(),
+            }),
+            blkio: Some(BlkioMeasurement {
+                measurement: "docker_container_blkio".into(),
+                pod_uid_tag: "io.kubernetes.pod.uid".into(),
+                container_tag: "io.kubernetes.container.name".into(),
+                device_tag: "device".into(),
+                total_device: "total".into(),
+                fields: fields(&[BlkioReadBytes, BlkioWriteBytes]),
+            }),
+        }
+    }
+}
+
+/// Retries on transient failures (connection refused, timeouts, HTTP 5xx and 429):
+/// exponential backoff from `initial_backoff`, doubling up to `max_backoff`,
+/// at most `max_attempts` attempts in all. 401/403 and other 4xx are never retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Wait before the second attempt.
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Everything [`InfluxMetricSource`](crate::InfluxMetricSource) and
+/// [`InfluxVerdictWriter`](crate::InfluxVerdictWriter) need.
+///
+/// Build it with [`InfluxConfig::new`] and set fields directly; the defaults
+/// suit a Telegraf-fed InfluxDB 1.x.
+#[derive(Clone)]
+pub struct InfluxConfig {
+    /// Base URL, e.g. `http://influxdb.monitoring:8086` or `https://…` (rustls).
+    /// Must not carry credentials; use [`auth`](Self::auth).
+    pub url: String,
+    /// Database to read metrics from and write verdicts to.
+    pub database: String,
+    /// Retention policy; `None` is the database's default.
+    pub retention_policy: Option<String>,
+    /// Credentials.
+    pub auth: Auth,
+    /// Names to read.
+    pub schema: Schema,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole request (sending, waiting, reading the answer).
+    pub timeout: Duration,
+    /// Retries on transient errors.
+    pub retries: RetryPolicy,
+    /// Most pods per InfluxQL statement; one HTTP request carries one statement per
+    /// measurement for one chunk of pods.
+    pub chunk_size: usize,
+    /// Soft upper bound on one statement's length in bytes; a chunk is closed
+    /// early rather than exceed it (a single pod's condition always fits).
+    pub max_statement_bytes: usize,
+    /// Measurement verdicts are written to.
+    pub verdict_measurement: String,
+    /// Clock used for the waits between retries (tests pass one that does not sleep).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl InfluxConfig {
+    /// A configuration for `url` and `database` with defaults for everything else:
+    /// no auth, Telegraf's schema, 5 s connect / 30 s request timeouts, 4 attempts,
+    /// 200 pods and 32 KiB per statement.
+    pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
+        InfluxConfig {
+            url: url.into(),
+            database: database.into(),
+            retention_policy: None,
+            auth: Auth::None,
+            schema: Schema::default(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+            retries: RetryPolicy::default(),
+            chunk_size: 200,
+            max_statement_bytes: 32 * 1024,
+            verdict_measurement: "cad_verdict".into(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Sets the credentials.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+}
+
+impl fmt::Debug for InfluxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfluxConfig")
+            .field("url", &self.url)
+            .field("database", &self.database)
+            .field("retention_policy", &self.retention_policy)
+            .field("auth", &self.auth)
+            .field("schema", &self.schema)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
+            .field("chunk_size", &self.chunk_size)
+            .field("max_statement_bytes", &self.max_statement_bytes)
+            .field("verdict_measurement", &self.verdict_measurement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an [`InfluxConfig`] cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The URL does not parse or is not http(s).
+    #[error("invalid InfluxDB URL: {0}")]
+    Url(String),
+    /// The URL carries a user name or password.
+    #[error("the InfluxDB URL must not carry credentials; set them in the auth settings")]
+    CredentialsInUrl,
+    /// A setting has a value that cannot work.
+    #[error("invalid InfluxDB setting: {0}")]
+    Invalid(String),
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        let waits: Vec<_> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
+        assert_eq!(waits, vec![100, 200, 400, 500, 500]);
+        assert_eq!(p.backoff(u32::MAX), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn debug_output_hides_password() {
+        let c = InfluxConfig::new("http://x:8086", "telegraf").with_auth(Auth::basic("u", "pa55-w0rd-xyz"));
+        let d = format!("{c:?}");
+        assert!(!d.contains("pa55-w0rd-xyz"), "{d}");
+        assert!(d.contains("Secret(***)"));
+    }
+
+    #[test]
+    fn default_schema_covers_every_fetched_metric() {
+        let s = Schema::default();
+        let mut covered: Vec<Metric> = s.container.fields.iter().map(|(m, _)| *m).collect();
+        covered.extend(s.network.iter().flat_map(|n| n.fields.iter().map(|(m, _)| *m)));
+        covered.extend(s.blkio.iter().flat_map(|b| b.fields.iter().map(|(m, _)| *m)));
+        covered.push(Metric::VolumeUsedBytes);
+        for m in Metric::fetched() {
+            assert!(covered.contains(&m), "{m} not read by the default schema");
+        }
+    }
+}

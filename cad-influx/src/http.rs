@@ -1,0 +1,259 @@
+//! The HTTP layer shared by the reader and the verdict writer: one `reqwest`
+//! client (rustls), authentication, timeouts, bounded retries with exponential
+//! backoff, and the mapping of failures to [`SourceError`].
+
+use crate::config::{Auth, ConfigError, InfluxConfig, RetryPolicy};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cad_core::{BoxError, Clock, SourceError};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// An HTTP answer the server gave with a status we treat as a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("HTTP {status}: {message}")]
+pub struct HttpStatusError {
+    /// The status code.
+    pub status: u16,
+    /// The server's `error` text (or the start of its body).
+    pub message: String,
+}
+
+/// The last failure after every allowed attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up after {attempts} attempt(s): {last}")]
+pub struct GaveUp {
+    /// Attempts made.
+    pub attempts: u32,
+    /// The failure of the last attempt.
+    #[source]
+    pub last: BoxError,
+}
+
+/// Outcome of one attempt.
+enum Attempt {
+    Done(Vec<u8>),
+    Transient(BoxError),
+    Fatal(SourceError),
+}
+
+/// Client, base URL, credentials and retry policy.
+pub(crate) struct Http {
+    client: reqwest::Client,
+    base: Url,
+    auth_header: Option<HeaderValue>,
+    auth: Auth,
+    retries: RetryPolicy,
+    clock: Arc<dyn Clock>,
+    requests: AtomicU64,
+    backend: String,
+}
+
+impl Http {
+    pub fn new(config: &InfluxConfig) -> Result<Self, ConfigError> {
+        let base = Url::parse(&config.url).map_err(|e| ConfigError::Url(format!("{}: {e}", config.url)))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(ConfigError::Url(format!(
+                "{}: scheme must be http or https",
+                config.url
+            )));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(ConfigError::CredentialsInUrl);
+        }
+        if config.retries.max_attempts == 0 {
+            return Err(ConfigError::Invalid("retries.max_attempts must be at least 1".into()));
+        }
+        let auth_header = match &config.auth {
+            Auth::None => None,
+            Auth::Basic { username, password } => {
+                let raw = format!("{username}:{}", password.expose());
+                Some(format!("Basic {}", BASE64.encode(raw.as_bytes())))
+            }
+            Auth::Token(t) => Some(format!("Token {}", t.expose())),
+        }
+        .map(|v| {
+            HeaderValue::from_str(&v)
+                .map(|mut h| {
+                    h.set_sensitive(true);
+                    h
+                })
+                .map_err(|_| ConfigError::Invalid("credentials contain characters not allowed in a header".into()))
+        })
+        .transpose()?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
+            .build()
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let mut shown = base.clone();
+        shown.set_query(None);
+        let backend = format!("InfluxDB at {}", shown.as_str().trim_end_matches('/'));
+        Ok(Http {
+            client,
+            base,
+            auth_header,
+            auth: config.auth.clone(),
+            retries: config.retries,
+            clock: config.clock.clone(),
+            requests: AtomicU64::new(0),
+            backend,
+        })
+    }
+
+    /// `"InfluxDB at http://…"`, for errors.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// HTTP requests sent so far (every attempt counts).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `base` + `path` with the given query parameters.
+    pub fn url(&self, path: &str, params: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
+        url.set_path(&joined);
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+        }
+        url
+    }
+
+    /// Removes the secret from text that came from the server, in case it echoes it.
+    fn scrub(&self, text: &str) -> String {
+        match self.auth.secret() {
+            Some(s) if !s.is_empty() => text.replace(s.expose(), "***"),
+            _ => text.to_owned(),
+        }
+    }
+
+    /// The server's `{"error": "..."}` text, or the start of the body.
+    fn server_message(&self, body: &[u8]) -> String {
+        #[derive(serde::Deserialize)]
+        struct ErrBody {
+            error: Option<String>,
+            message: Option<String>,
+        }
+        let text = match serde_json::from_slice::<ErrBody>(body) {
+            Ok(ErrBody { error: Some(e), .. }) | Ok(ErrBody { message: Some(e), .. }) => e,
+            _ => {
+                let s = String::from_utf8_lossy(body);
+                s.chars().take(300).collect()
+            }
+        };
+        self.scrub(text.trim())
+    }
+
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<&str>) -> Attempt {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.client.request(method.clone(), url.clone());
+        if let Some(h) = &self.auth_header {
+            req = req.header(AUTHORIZATION, h.clone());
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_owned());
+        }
+        // URLs carry the whole query text; keep them out of error messages.
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) if e.is_builder() => {
+                return Attempt::Fatal(SourceError::Invalid(format!(
+                    "cannot build request: {}",
+                    e.without_url()
+                )));
+            }
+            Err(e) => return Attempt::Transient(Box::new(e.without_url())),
+        };
+        let status = resp.status();
+        let bytes = match resp.bytes().await {
+            Ok(b) => b.to_vec(),
+            Err(e) => return Attempt::Transient(Box::new(e.without_url())),
+        };
+        if status.is_success() {
+            return Attempt::Done(bytes);
+        }
+        let message = self.server_message(&bytes);
+        match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(SourceError::Denied {
+                backend: self.backend.clone(),
+                message: format!(
+                    "HTTP {status}: {message} (check the configured user name and password or token, and the user's privileges on the database)"
+                ),
+            }),
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
+                Attempt::Transient(Box::new(HttpStatusError {
+                    status: s.as_u16(),
+                    message,
+                }))
+            }
+            s => Attempt::Fatal(SourceError::Protocol {
+                backend: self.backend.clone(),
+                message: format!("HTTP {s}: {message}"),
+            }),
+        }
+    }
+
+    /// Sends a request, retrying transient failures; returns the body of a 2xx answer.
+    pub async fn send(&self, method: Method, url: Url, body: Option<&str>) -> Result<Vec<u8>, SourceError> {
+        let max = self.retries.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match self.attempt(&method, &url, body).await {
+                Attempt::Done(b) => return Ok(b),
+                Attempt::Fatal(e) => return Err(e),
+                Attempt::Transient(e) if attempt >= max => {
+                    return Err(SourceError::Unavailable {
+                        backend: self.backend.clone(),
+                        source: Box::new(GaveUp {
+                            attempts: attempt,
+                            last: e,
+                        }),
+                    });
+                }
+                Attempt::Transient(e) => {
+                    let wait = self.retries.backoff(attempt);
+                    tracing::warn!(
+                        backend = %self.backend, attempt, max_attempts = max, wait_ms = wait.as_millis() as u64,
+                        error = %e, "InfluxDB request failed; retrying"
+                    );
+                    self.clock.sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_joins_path_and_encodes_params() {
+        let c = InfluxConfig::new("http://127.0.0.1:8086/prefix/", "db");
+        let h = Http::new(&c).unwrap();
+        let u = h.url("query", &[("db", "db"), ("q", "SELECT 'a b'&x=1;")]);
+        assert_eq!(u.path(), "/prefix/query");
+        let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        assert_eq!(pairs[1], ("q".into(), "SELECT 'a b'&x=1;".into()));
+        assert_eq!(h.backend(), "InfluxDB at http://127.0.0.1:8086/prefix");
+    }
+
+    #[test]
+    fn credentials_in_url_are_refused() {
+        let c = InfluxConfig::new("http://admin:pw@127.0.0.1:8086", "db");
+        assert!(matches!(Http::new(&c), Err(ConfigError::CredentialsInUrl)));
+        assert!(matches!(
+            Http::new(&InfluxConfig::new("ftp://x", "db")),
+            Err(ConfigError::Url(_))
+        ));
+    }
+}

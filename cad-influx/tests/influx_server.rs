@@ -1,0 +1,562 @@
+//! Tests of cad-influx against a real InfluxDB 1.x (`influxd`), started per test.
+
+mod common;
+
+use cad_core::{ContainerId, Metric, MetricSource, PodId, Sample, SourceError, TimeWindow, Timestamp};
+use cad_influx::{Auth, InfluxMetricSource, InfluxVerdictWriter, VerdictPoint};
+use common::{InfluxServer, RecordingClock};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DB: &str = "telegraf";
+const T0: i64 = 1_700_000_000_000;
+const STEP: i64 = 10_000;
+
+/// Deterministic jitter (a linear congruential generator), 0–2 s.
+struct Jitter(u64);
+impl Jitter {
+    fn next(&mut self) -> i64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % 2001) as i64
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Blkio {
+    None,
+    PerDevice,
+    TotalOnly,
+    TotalAndDevices,
+}
+
+struct PodSpec {
+    id: PodId,
+    node: &'static str,
+    containers: Vec<&'static str>,
+    volumes: Vec<&'static str>,
+    network: bool,
+    blkio: Blkio,
+    /// Leave out memory_rss_bytes on odd intervals.
+    gappy: bool,
+}
+
+impl PodSpec {
+    fn new(ns: &str, name: &str, uid: &str, containers: &[&'static str]) -> Self {
+        PodSpec {
+            id: PodId::new(ns, name, uid),
+            node: "node-1",
+            containers: containers.to_vec(),
+            volumes: vec!["default-token-abcde"],
+            network: true,
+            blkio: Blkio::None,
+            gappy: false,
+        }
+    }
+    fn ids(&self) -> Vec<ContainerId> {
+        self.containers.iter().map(|c| self.id.container(*c)).collect()
+    }
+}
+
+/// Line-protocol escaping for tag values in the test data (comma, equals, space).
+fn tag(s: &str) -> String {
+    s.replace(',', "\\,").replace('=', "\\=").replace(' ', "\\ ")
+}
+
+type Expected = HashMap<ContainerId, Vec<(Timestamp, Metric, f64)>>;
+
+/// Telegraf-shaped line protocol for `pods` over intervals -1..=n (only 0..n
+/// fall in the window) and the samples the adapter should return.
+fn telegraf(pods: &[PodSpec], n: i64, seed: u64) -> (String, Expected) {
+    let mut j = Jitter(seed);
+    let mut lines = Vec::new();
+    let mut exp: Expected = HashMap::new();
+    for (pi, p) in pods.iter().enumerate() {
+        let (ns, name, uid) = (tag(&p.id.namespace), tag(&p.id.name), tag(&p.id.uid));
+        let base = 1_000_000 * (pi as i64 + 1);
+        for k in -1..=n {
+            let in_window = (0..n).contains(&k);
+            let mut push = |c: &ContainerId, t: i64, m: Metric, v: i64| {
+                if in_window {
+                    exp.entry(c.clone()).or_default().push((Timestamp(t), m, v as f64));
+                }
+            };
+            let kk = k + 1;
+            for (ci, cname) in p.containers.iter().enumerate() {
+                let cid = p.id.container(*cname);
+                let t = T0 + k * STEP + j.next();
+                let ci = ci as i64;
+                let mut fields = vec![
+                    (
+                        Some(Metric::CpuUsageNanocores),
+                        "cpu_usage_nanocores",
+                        5_000_000 + base + 37_000 * (kk % 7) + ci,
+                    ),
+                    (
+                        Some(Metric::CpuUsageCoreNanoseconds),
+                        "cpu_usage_core_nanoseconds",
+                        900_000_000_000 + kk * 61_000_000 + ci,
+                    ),
+                    (
+                        Some(Metric::MemoryUsageBytes),
+                        "memory_usage_bytes",
+                        60_000_000 + base + 4096 * kk,
+                    ),
+                    (
+                        Some(Metric::MemoryWorkingSetBytes),
+                        "memory_working_set_bytes",
+                        50_000_000 + base + 4096 * kk,
+                    ),
+                    (Some(Metric::MemoryPageFaults), "memory_page_faults", 120_000 + 31 * kk),
+                    (
+                        Some(Metric::MemoryMajorPageFaults),
+                        "memory_major_page_faults",
+                        12 + kk / 3,
+                    ),
+                    (Some(Metric::RootfsUsedBytes), "rootfs_used_bytes", 40_960 + 8 * ci),
+                    (None, "rootfs_available_bytes", 121_128_271_872),
+                    (None, "rootfs_capacity_bytes", 153_567_944_704),
+                    (Some(Metric::LogsfsUsedBytes), "logsfs_used_bytes", 20_480 + 512 * kk),
+                    (None, "logsfs_avaialble_bytes", 121_128_271_872),
+                ];
+                if !(p.gappy && k % 2 != 0) {
+                    fields.push((Some(Metric::MemoryRssBytes), "memory_rss_bytes", 30_000_000 + base));
+                }
+                let fl: Vec<String> = fields.iter().map(|(_, f, v)| format!("{f}={v}i")).collect();
+                lines.push(format!(
+                    "kubernetes_pod_container,container_name={},namespace={ns},node_name={},pod_name={name} {} {t}",
+                    tag(cname),
+                    p.node,
+                    fl.join(",")
+                ));
+                for (m, _, v) in fields {
+                    if let Some(m) = m {
+                        push(&cid, t, m, v);
+                    }
+                }
+            }
+            if p.network {
+                let t = T0 + k * STEP + j.next();
+                let vals = [
+                    (Metric::RxBytes, 1_000_000 + kk * 3_300 + base),
+                    (Metric::TxBytes, 2_000_000 + kk * 7_100 + base),
+                    (Metric::RxErrors, kk / 4),
+                    (Metric::TxErrors, 0),
+                ];
+                let fl: Vec<String> = vals.iter().map(|(m, v)| format!("{}={v}i", m.name())).collect();
+                lines.push(format!(
+                    "kubernetes_pod_network,namespace={ns},node_name={},pod_name={name} {} {t}",
+                    p.node,
+                    fl.join(",")
+                ));
+                for c in p.ids() {
+                    for (m, v) in vals {
+                        push(&c, t, m, v);
+                    }
+                }
+            }
+            if !p.volumes.is_empty() {
+                let t = T0 + k * STEP + j.next();
+                let mut sum = 0;
+                for (vi, v) in p.volumes.iter().enumerate() {
+                    let used = 12_288 + 4_096 * vi as i64 + 100 * kk;
+                    sum += used;
+                    lines.push(format!(
+                        "kubernetes_pod_volume,namespace={ns},node_name={},pod_name={name},volume_name={} available_bytes=8415240192i,capacity_bytes=8415252480i,used_bytes={used}i {t}",
+                        p.node,
+                        tag(v)
+                    ));
+                }
+                for c in p.ids() {
+                    push(&c, t, Metric::VolumeUsedBytes, sum);
+                }
+            }
+            if p.blkio != Blkio::None {
+                for cname in &p.containers {
+                    let cid = p.id.container(*cname);
+                    let t = T0 + k * STEP + j.next();
+                    let devices: Vec<(&str, i64, i64)> =
+                        vec![("8:0", 4096 * kk, 8192 * kk), ("8:16", 1000 + kk, 2000 + kk)];
+                    let total = (
+                        "total",
+                        devices.iter().map(|d| d.1).sum::<i64>(),
+                        devices.iter().map(|d| d.2).sum::<i64>(),
+                    );
+                    let written: Vec<(&str, i64, i64)> = match p.blkio {
+                        Blkio::PerDevice => devices.clone(),
+                        Blkio::TotalOnly => vec![total],
+                        _ => devices.iter().copied().chain([total]).collect(),
+                    };
+                    for (dev, r, w) in written {
+                        lines.push(format!(
+                            "docker_container_blkio,container_image=docker.io/library/nginx,container_name=k8s_{cn}_{name}_{ns}_{uid}_0,device={dev},io.kubernetes.container.name={cn},io.kubernetes.pod.name={name},io.kubernetes.pod.namespace={ns},io.kubernetes.pod.uid={uid} io_service_bytes_recursive_read={r}i,io_service_bytes_recursive_write={w}i,io_service_bytes_recursive_total={}i,io_serviced_recursive_read=3i {t}",
+                            r + w,
+                            cn = tag(cname)
+                        ));
+                    }
+                    push(&cid, t, Metric::BlkioReadBytes, total.1);
+                    push(&cid, t, Metric::BlkioWriteBytes, total.2);
+                }
+            }
+        }
+    }
+    (lines.join("\n"), exp)
+}
+
+fn window(n: i64) -> TimeWindow {
+    TimeWindow::new(Timestamp(T0), Timestamp(T0 + n * STEP))
+}
+
+fn sorted(samples: &[Sample]) -> Vec<(Timestamp, Metric, f64)> {
+    let mut v: Vec<_> = samples.iter().map(|s| (s.time, s.metric, s.value)).collect();
+    v.sort_by_key(|a| (a.0, a.1));
+    v
+}
+
+fn check(batch: &cad_core::MetricBatch, exp: &Expected, ids: &[ContainerId]) {
+    for id in ids {
+        let mut want = exp.get(id).cloned().unwrap_or_default();
+        want.sort_by_key(|a| (a.0, a.1));
+        let got = sorted(batch.samples(id));
+        assert_eq!(got.len(), want.len(), "{id}: sample count");
+        assert_eq!(got, want, "{id}");
+    }
+}
+
+async fn server_with_db() -> Option<InfluxServer> {
+    let s = InfluxServer::start().await?;
+    s.create_database(DB).await;
+    Some(s)
+}
+
+#[tokio::test]
+async fn reads_back_telegraf_shaped_data() {
+    let Some(server) = server_with_db().await else { return };
+    let mut web = PodSpec::new("shop", "nginx-7f9c-x2", "uid-web", &["nginx", "istio-proxy"]);
+    web.volumes = vec!["default-token-abcde", "html", "cache"];
+    web.blkio = Blkio::PerDevice;
+    let mut db = PodSpec::new("shop", "mysql-0", "uid-db", &["mysql"]);
+    db.blkio = Blkio::TotalOnly;
+    db.gappy = true;
+    let mut pg = PodSpec::new("data", "postgres-0", "uid-pg", &["postgres"]);
+    pg.blkio = Blkio::TotalAndDevices;
+    pg.volumes.clear();
+    let other = PodSpec::new("shop", "not-requested", "uid-x", &["app"]);
+    let pods = [web, db, pg, other];
+    let (lines, exp) = telegraf(&pods, 12, 7);
+    server.write(DB, &lines).await;
+
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    // Ask for nginx but not its sidecar; every container of the other pods but `other`.
+    let wanted = vec![
+        pods[0].id.container("nginx"),
+        pods[1].id.container("mysql"),
+        pods[2].id.container("postgres"),
+    ];
+    let batch = source.fetch(&wanted, window(12)).await.unwrap();
+    check(&batch, &exp, &wanted);
+    assert_eq!(batch.len(), 3, "only requested containers are in the batch");
+    assert!(batch.samples(&pods[0].id.container("istio-proxy")).is_empty());
+    // Each measurement shows up: spot-check the pod-level and block-I/O metrics.
+    let nginx = batch.samples(&wanted[0]);
+    for m in [
+        Metric::RxBytes,
+        Metric::VolumeUsedBytes,
+        Metric::BlkioReadBytes,
+        Metric::CpuUsageNanocores,
+    ] {
+        assert_eq!(nginx.iter().filter(|s| s.metric == m).count(), 12, "{m}");
+    }
+    let mysql_rss = batch
+        .samples(&wanted[1])
+        .iter()
+        .filter(|s| s.metric == Metric::MemoryRssBytes)
+        .count();
+    assert_eq!(mysql_rss, 6, "null fields are skipped, not read as zero");
+    assert_eq!(source.request_count(), 1);
+}
+
+#[tokio::test]
+async fn many_containers_cost_a_fixed_number_of_requests() {
+    let Some(server) = server_with_db().await else { return };
+    let pods: Vec<PodSpec> = (0..120)
+        .map(|i| {
+            let mut p = PodSpec::new("load", &format!("svc-{i}"), &format!("uid-{i}"), &["app", "sidecar"]);
+            p.blkio = if i % 2 == 0 { Blkio::PerDevice } else { Blkio::None };
+            p
+        })
+        .collect();
+    let (lines, exp) = telegraf(&pods, 3, 11);
+    server.write(DB, &lines).await;
+    let ids: Vec<ContainerId> = pods.iter().flat_map(PodSpec::ids).collect();
+    assert_eq!(ids.len(), 240);
+
+    let one = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let batch = one.fetch(&ids, window(3)).await.unwrap();
+    assert_eq!(one.request_count(), 1, "240 containers of 120 pods in one request");
+    check(&batch, &exp, &ids);
+
+    let mut cfg = server.config(DB, Arc::default());
+    cfg.chunk_size = 50;
+    let chunked = InfluxMetricSource::new(cfg).unwrap();
+    let batch = chunked.fetch(&ids, window(3)).await.unwrap();
+    assert_eq!(chunked.request_count(), 3, "120 pods in chunks of 50");
+    check(&batch, &exp, &ids);
+}
+
+#[tokio::test]
+async fn wrong_password_is_denied_at_once_without_leaking_it() {
+    let Some(server) = server_with_db().await else { return };
+    const WRONG: &str = "Wr0ng-pa55-Zq9-not-the-one";
+    let mut cfg = server.config(DB, Arc::default());
+    cfg.auth = Auth::basic(common::ADMIN, WRONG);
+    let config_debug = format!("{cfg:?}");
+    let source = InfluxMetricSource::new(cfg).unwrap();
+    let c = PodId::new("ns", "p", "u").container("c");
+    let err = source.fetch(&[c], window(1)).await.unwrap_err();
+    assert!(matches!(err, SourceError::Denied { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(source.request_count(), 1, "no retries on 401");
+    let shown = format!("{err} | {err:?} | {config_debug} | {source:?}");
+    assert!(!shown.contains(WRONG), "password leaked: {shown}");
+    assert!(!shown.contains(common::ADMIN_PASSWORD), "{shown}");
+    assert!(err.to_string().contains("401"), "{err}");
+    assert!(
+        err.to_string().contains("password"),
+        "message should say what to check: {err}"
+    );
+
+    // A token is sent as `Authorization: Token …`; InfluxDB 1.6 refuses it as well.
+    let mut cfg = server.config(DB, Arc::default());
+    cfg.auth = Auth::token(WRONG);
+    let source = InfluxMetricSource::new(cfg).unwrap();
+    let err = source.ping().await.and(Ok(())).and(
+        source
+            .fetch(&[PodId::new("a", "b", "c").container("d")], window(1))
+            .await
+            .map(|_| ()),
+    );
+    let err = err.unwrap_err();
+    assert!(matches!(err, SourceError::Denied { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains(WRONG));
+}
+
+#[tokio::test]
+async fn server_stopped_then_restarted() {
+    let Some(mut server) = server_with_db().await else {
+        return;
+    };
+    let pods = [PodSpec::new("ns", "nginx-1", "u1", &["nginx"])];
+    let (lines, exp) = telegraf(&pods, 4, 3);
+    server.write(DB, &lines).await;
+    let clock = Arc::new(RecordingClock::default());
+    let source = InfluxMetricSource::new(server.config(DB, clock.clone())).unwrap();
+    let ids = pods[0].ids();
+    check(&source.fetch(&ids, window(4)).await.unwrap(), &exp, &ids);
+    assert_eq!(source.request_count(), 1);
+
+    server.stop();
+    let err = source.fetch(&ids, window(4)).await.unwrap_err();
+    assert!(matches!(err, SourceError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert_eq!(source.request_count(), 1 + 4, "4 attempts in all");
+    let ms: Vec<u128> = clock.slept().iter().map(Duration::as_millis).collect();
+    assert_eq!(ms, vec![100, 200, 400], "exponential backoff between attempts");
+    let chain = format!("{err} / {:?}", std::error::Error::source(&err));
+    assert!(chain.contains("4 attempt"), "{chain}");
+    assert!(!chain.contains(common::ADMIN_PASSWORD));
+
+    server.restart().await;
+    let batch = source.fetch(&ids, window(4)).await.unwrap();
+    check(&batch, &exp, &ids);
+}
+
+#[tokio::test]
+async fn missing_measurements_and_fields_are_fine() {
+    let Some(server) = server_with_db().await else { return };
+    // Only a few container fields, no network, no volumes, no block I/O at all.
+    server
+        .write(
+            DB,
+            &format!(
+                "kubernetes_pod_container,container_name=redis,namespace=cache,node_name=n1,pod_name=redis-0 memory_usage_bytes=7340032i,some_future_field=1i {}\n\
+                 kubernetes_pod_container,container_name=redis,namespace=cache,node_name=n1,pod_name=redis-0 cpu_usage_nanocores=1200000i {}",
+                T0 + 1_500,
+                T0 + 11_200
+            ),
+        )
+        .await;
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let c = PodId::new("cache", "redis-0", "uid-r").container("redis");
+    let batch = source.fetch(std::slice::from_ref(&c), window(2)).await.unwrap();
+    assert_eq!(
+        sorted(batch.samples(&c)),
+        vec![
+            (Timestamp(T0 + 1_500), Metric::MemoryUsageBytes, 7_340_032.0),
+            (Timestamp(T0 + 11_200), Metric::CpuUsageNanocores, 1_200_000.0),
+        ]
+    );
+    // A container nobody wrote anything for is simply absent.
+    let none = PodId::new("cache", "ghost", "uid-g").container("x");
+    let batch = source.fetch(std::slice::from_ref(&none), window(2)).await.unwrap();
+    assert!(batch.samples(&none).is_empty());
+    // So is everything in an empty database.
+    server.create_database("empty").await;
+    let empty = InfluxMetricSource::new(server.config("empty", Arc::default())).unwrap();
+    assert!(empty.fetch(&[c], window(2)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn statement_errors_are_reported_not_dropped() {
+    let Some(server) = server_with_db().await else { return };
+    let source = InfluxMetricSource::new(server.config("no_such_db", Arc::default())).unwrap();
+    let err = source
+        .fetch(&[PodId::new("a", "b", "c").container("d")], window(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("no_such_db"), "names the database: {err}");
+    assert_eq!(source.request_count(), 1, "a statement error is not retried");
+}
+
+#[tokio::test]
+async fn hostile_names_inject_nothing() {
+    let Some(server) = server_with_db().await else { return };
+    let pods = [PodSpec::new("default", "web-1", "u-web", &["nginx"])];
+    let (lines, exp) = telegraf(&pods, 3, 5);
+    server.write(DB, &lines).await;
+    // A pod whose (odd but writable) name looks like an injection, with real data.
+    let mut odd = PodSpec::new(
+        "odd-ns",
+        "x' OR 1=1 --",
+        "u-odd\"; DROP",
+        &["c'; DROP DATABASE telegraf --"],
+    );
+    odd.blkio = Blkio::PerDevice;
+    let (odd_lines, odd_exp) = telegraf(std::slice::from_ref(&odd), 3, 9);
+    server.write(DB, &odd_lines).await;
+
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let hostile = [
+        "x' OR 1=1 --",
+        "x' OR '1'='1",
+        "\"; DROP DATABASE telegraf",
+        "'; DROP DATABASE \"telegraf\"; --",
+        "back\\slash\\",
+        "\\' OR 1=1 --",
+        "new\nline'; DROP DATABASE telegraf\n",
+        "web-1' OR \"pod_name\" =~ /.*/ --",
+    ];
+    let ids: Vec<ContainerId> = hostile
+        .iter()
+        .flat_map(|h| {
+            [
+                PodId::new("default", *h, "u").container("nginx"),
+                PodId::new(*h, "web-1", *h).container(*h),
+                PodId::new("default", "nowhere", "u-none").container(*h),
+            ]
+        })
+        .collect();
+    let batch = source.fetch(&ids, window(3)).await.unwrap();
+    assert_eq!(batch.sample_count(), 0, "hostile names match nothing");
+    // A hostile container name in a real pod gets the pod's network and volume
+    // samples (pod-level metrics go to every requested container) and nothing else.
+    let in_web: Vec<ContainerId> = hostile.iter().map(|h| pods[0].id.container(*h)).collect();
+    let batch = source.fetch(&in_web, window(3)).await.unwrap();
+    for id in &in_web {
+        let s = batch.samples(id);
+        assert!(!s.is_empty(), "{id:?}");
+        assert!(
+            s.iter().all(|s| s.metric.scope() == cad_core::MetricScope::Pod),
+            "{id:?}: {s:?}"
+        );
+    }
+    assert!(
+        server.databases().await.contains(&DB.to_owned()),
+        "database still exists"
+    );
+
+    // The real pods read back intact, the odd one included.
+    let mut all = pods[0].ids();
+    all.extend(odd.ids());
+    let batch = source.fetch(&all, window(3)).await.unwrap();
+    check(&batch, &exp, &pods[0].ids());
+    check(&batch, &odd_exp, &odd.ids());
+    assert!(
+        batch
+            .samples(&odd.ids()[0])
+            .iter()
+            .any(|s| s.metric == Metric::BlkioWriteBytes)
+    );
+}
+
+#[tokio::test]
+async fn verdict_writer_round_trip() {
+    let Some(server) = server_with_db().await else { return };
+    let points = vec![
+        VerdictPoint {
+            namespace: "shop".into(),
+            pod: "nginx-7f9c".into(),
+            container: "nginx".into(),
+            predicted: "mysql".into(),
+            claimed: Some("nginx".into()),
+            anomaly: true,
+            confidence: 0.875,
+            seconds_to_verdict: 42.5,
+            time: Timestamp(T0 + 1),
+        },
+        VerdictPoint {
+            namespace: "shop".into(),
+            pod: "worker, no=claim".into(),
+            container: "main app".into(),
+            predicted: "apache".into(),
+            claimed: None,
+            anomaly: false,
+            confidence: 0.99,
+            seconds_to_verdict: 61.0,
+            time: Timestamp(T0 + 2),
+        },
+    ];
+    let writer = InfluxVerdictWriter::new(server.config(DB, Arc::default())).unwrap();
+    writer.write(&points).await.unwrap();
+    assert_eq!(writer.request_count(), 1);
+
+    let v = server
+        .admin_query(
+            Some(DB),
+            "SELECT \"confidence\", \"seconds_to_verdict\", \"namespace\", \"pod\", \"container\", \"predicted\", \"claimed\", \"anomaly\" FROM \"cad_verdict\"",
+        )
+        .await;
+    let series = &v["results"][0]["series"][0];
+    let cols: Vec<&str> = series["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    let rows = series["values"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let col = |row: &serde_json::Value, name: &str| row[cols.iter().position(|c| *c == name).unwrap()].clone();
+    for (row, p) in rows.iter().zip(&points) {
+        assert_eq!(col(row, "time").as_i64(), Some(p.time.0));
+        assert_eq!(col(row, "confidence").as_f64(), Some(p.confidence));
+        assert_eq!(col(row, "seconds_to_verdict").as_f64(), Some(p.seconds_to_verdict));
+        assert_eq!(col(row, "namespace").as_str(), Some(p.namespace.as_str()));
+        assert_eq!(col(row, "pod").as_str(), Some(p.pod.as_str()));
+        assert_eq!(col(row, "container").as_str(), Some(p.container.as_str()));
+        assert_eq!(col(row, "predicted").as_str(), Some(p.predicted.as_str()));
+        assert_eq!(col(row, "claimed").as_str(), p.claimed.as_deref());
+        assert_eq!(
+            col(row, "anomaly").as_str(),
+            Some(if p.anomaly { "true" } else { "false" })
+        );
+    }
+
+    // The source's writer shares its client and counts requests with it.
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    source.verdict_writer().write(&points[..1]).await.unwrap();
+    assert_eq!(source.request_count(), 1);
+}
