@@ -356,8 +356,41 @@ pub struct Report {
     pub groups_per_class: Vec<usize>,
     /// Number of train/test rounds (1, or k).
     pub rounds: usize,
+    /// Rows trained on, summed over rounds.
+    #[serde(default)]
+    pub train_rows: usize,
+    /// Rows tested on, summed over rounds.
+    #[serde(default)]
+    pub test_rows: usize,
+    /// Wall time spent fitting, summed over rounds (a measurement, not a test).
+    #[serde(default)]
+    pub fit_seconds: f64,
+    /// Wall time spent predicting the test rows, summed over rounds.
+    #[serde(default)]
+    pub predict_seconds: f64,
     /// What the figures cannot be trusted for.
     pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Mean prediction time per test row, in nanoseconds (`None` if nothing was tested).
+    pub fn predict_ns_per_row(&self) -> Option<f64> {
+        (self.test_rows > 0).then(|| self.predict_seconds * 1e9 / self.test_rows as f64)
+    }
+
+    /// The short form stored in a model bundle.
+    pub fn summary(&self) -> crate::bundle::EvaluationSummary {
+        crate::bundle::EvaluationSummary {
+            method: self.method.to_string(),
+            accuracy: self.accuracy,
+            macro_f1: self.macro_f1,
+            train_rows: self.train_rows,
+            test_rows: self.test_rows,
+            groups: self.groups,
+            warnings: self.warnings.clone(),
+            report: self.to_string(),
+        }
+    }
 }
 
 impl fmt::Display for Report {
@@ -448,11 +481,20 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
     // Whether some round both trained on and tested a class.
     let mut trained_and_tested = vec![false; n_classes];
     let mut tested = vec![false; n_classes];
+    let (mut train_rows, mut test_rows, mut fit_seconds, mut predict_seconds) = (0, 0, 0.0, 0.0);
     for (train, test) in &splits {
         tracing::debug!(train = train.len(), test = test.len(), "evaluation round");
-        let model = params.fit(&data.select(train))?;
+        let train_data = data.select(train);
+        let started = std::time::Instant::now();
+        let model = params.fit(&train_data)?;
+        fit_seconds += started.elapsed().as_secs_f64();
         let test_data = data.select(test);
-        for (i, p) in model.predict_dataset(&test_data).iter().enumerate() {
+        let started = std::time::Instant::now();
+        let predictions = model.predict_dataset(&test_data);
+        predict_seconds += started.elapsed().as_secs_f64();
+        train_rows += train.len();
+        test_rows += test.len();
+        for (i, p) in predictions.iter().enumerate() {
             matrix.add(test_data.label(i), p.class)?;
         }
         let in_train = class_flags(data, train);
@@ -502,6 +544,10 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
         groups,
         groups_per_class: gpc,
         rounds: splits.len(),
+        train_rows,
+        test_rows,
+        fit_seconds,
+        predict_seconds,
         warnings,
     })
 }

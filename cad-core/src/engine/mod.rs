@@ -3,9 +3,11 @@
 //! unchanged on the simulated cluster and on the real adapters.
 
 pub mod collector;
+pub mod train;
 pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
+pub use train::{TrainConfig, TrainError, TrainStep, Trained, train};
 pub use watcher::{ActiveModel, ModelHandle, WatchStats, Watcher, WatcherConfig};
 
 #[cfg(test)]

@@ -283,3 +283,79 @@ async fn collector_without_any_rows_says_why() {
     .unwrap_err();
     assert!(err.to_string().contains("1 with a class"), "{err}");
 }
+
+/// The whole mission with the real tree: collect on one simulated cluster,
+/// train, then watch new pods — honest ones and impostors — on it.
+#[tokio::test(start_paused = true)]
+async fn trained_tree_recognises_classes_and_flags_impostors() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(21).without_churn();
+    config.initial_pods = 80;
+    config.initial_max_age = Duration::from_secs(3600);
+    config.impostor_fraction = 0.0;
+    config.unnamed_fraction = 0.0;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let (data, _) = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &features,
+        &CollectConfig::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let cfg = TrainConfig {
+        trained_on: "test".into(),
+        curve_points: 4,
+        ..TrainConfig::default()
+    };
+    let trained = train(&data, &features, &cfg, clock.now(), &mut |_| {}).unwrap();
+    let report = trained.report.as_ref().unwrap();
+    assert!(report.method.is_grouped());
+    assert!(report.accuracy.unwrap() > 0.9, "{report}");
+    assert_eq!(trained.curve.len(), 4);
+    // The bundle survives its byte form.
+    let bundle = crate::bundle::ModelBundle::from_bytes(&trained.bundle.to_bytes().unwrap()).unwrap();
+
+    let honest: Vec<_> = (0..10)
+        .map(|i| sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone())))
+        .collect();
+    let impostors = [
+        sim.spawn(PodSpec::impostor("nginx", "mysql")),
+        sim.spawn(PodSpec::impostor("nginx", "mongodb")),
+        sim.spawn(PodSpec::impostor("postgresql", "nginx")),
+    ];
+    let sink = Arc::new(MemorySink::new());
+    let w = Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        ModelHandle::new(ActiveModel::from_bundle(bundle)),
+        WatcherConfig::default(),
+    )
+    .with_sink(sink.clone());
+    w.run_until(clock.sleep(Duration::from_secs(180))).await;
+    let outcomes = sink.outcomes();
+    let verdict = |id: &crate::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.clone()),
+            _ => None,
+        })
+    };
+    let right = honest
+        .iter()
+        .filter(|p| verdict(&p.id).is_some_and(|v| !v.is_anomaly()))
+        .count();
+    assert!(right >= 8, "{right} of 10 honest pods recognised: {outcomes:#?}");
+    for p in &impostors {
+        let v = verdict(&p.id).unwrap();
+        assert_eq!(v.predicted, sim.truth(&p.id).unwrap().behaves_as, "{v:?}");
+        assert_eq!(v.anomaly, Some(crate::AnomalyReason::Mismatch), "{v:?}");
+    }
+}

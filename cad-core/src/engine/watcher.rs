@@ -82,6 +82,30 @@ pub struct ActiveModel {
     pub description: String,
 }
 
+impl ActiveModel {
+    /// The model of a bundle: its classifier, its classes and its feature set.
+    pub fn from_bundle(bundle: crate::bundle::ModelBundle) -> Self {
+        let description = format!(
+            "{} over feature set {} with classes [{}], trained on {} at {}",
+            bundle.model.algorithm_name(),
+            bundle.feature_set.name,
+            bundle.classes.join(", "),
+            if bundle.trained_on.is_empty() {
+                "unknown data"
+            } else {
+                &bundle.trained_on
+            },
+            bundle.created_at,
+        );
+        ActiveModel {
+            classifier: Arc::new(bundle.model),
+            classes: bundle.classes,
+            features: bundle.feature_set,
+            description,
+        }
+    }
+}
+
 impl std::fmt::Debug for ActiveModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActiveModel")

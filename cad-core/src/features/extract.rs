@@ -25,6 +25,7 @@ pub(crate) fn compute(feature: Feature, input: &ContainerInput<'_>, window: &[Sn
         Feature::Max(m) => stats(m, window).map(|s| s.max),
         Feature::StdDev(m) => stats(m, window).map(|s| s.std_dev),
         Feature::Rate(m) => rate(m, window, input.pod.start_time),
+        Feature::External => None,
     }
 }
 

@@ -130,6 +130,9 @@ pub enum Feature {
     StdDev(Metric),
     /// The per-second rate of a counter over the window.
     Rate(Metric),
+    /// A column that came with a data file (ARFF/CSV) and that cad cannot
+    /// compute from metrics: always missing when extracted.
+    External,
 }
 
 /// One named column of a feature set.
@@ -177,7 +180,7 @@ impl Feature {
     /// The metric the feature reads, if any (identity hashes read none).
     pub fn metric(self) -> Option<Metric> {
         match self {
-            Feature::IdentityHash(_) => None,
+            Feature::IdentityHash(_) | Feature::External => None,
             Feature::Last(m) | Feature::Mean(m) | Feature::Max(m) | Feature::StdDev(m) | Feature::Rate(m) => Some(m),
         }
     }
@@ -200,6 +203,7 @@ impl Feature {
             Feature::Max(m) => ("max", m.name()),
             Feature::StdDev(m) => ("stddev", m.name()),
             Feature::Rate(m) => ("rate", m.name()),
+            Feature::External => return "external".to_owned(),
         };
         format!("{op}({arg})")
     }

@@ -48,8 +48,10 @@ fn legacy_columns() -> Vec<Column> {
 /// The behaviour set's columns; each is named by [`Feature::default_name`]
 /// (`mean(memory_usage_bytes)`, `rate(rx_bytes)`, …).
 ///
-/// No identity hashes and no running time: a model must learn what a
-/// container *does*, not what it is called or how old it is.
+/// No identity hashes, no image size and no running time: a model must learn
+/// what a container *does*, not what it is called, which image it was started
+/// from (an nginx image running a crypto miner is what we want to catch) or
+/// how old it is.
 const BEHAVIOUR: &[Feature] = {
     use Feature::*;
     use Metric::*;
@@ -69,7 +71,6 @@ const BEHAVIOUR: &[Feature] = {
         Mean(RootfsUsedBytes),
         Mean(LogsfsUsedBytes),
         Mean(VolumeUsedBytes),
-        Last(ImageSizeBytes),
         // Counters, as per-second rates.
         Rate(RxBytes),
         Rate(TxBytes),
@@ -128,6 +129,47 @@ impl FeatureSet {
     pub fn names() -> &'static [&'static str] {
         NAMES
     }
+
+    /// The feature set of a data file's columns (an ARFF or CSV file to train
+    /// from): a column named like a `legacy` or `behaviour` column is computed
+    /// the same way; any other column is [`Feature::External`] (cannot be
+    /// computed from metrics, so always missing for the watcher). If every
+    /// column is a legacy one this is the legacy set's windowing, else the
+    /// behaviour set's. Named after the built-in set it equals, else `file`.
+    pub fn for_columns(names: &[String]) -> FeatureSet {
+        let legacy = FeatureSet::legacy();
+        let behaviour = FeatureSet::behaviour();
+        for set in [&legacy, &behaviour] {
+            if set.column_names() == names {
+                return set.clone();
+            }
+        }
+        let find = |set: &FeatureSet, n: &str| set.columns.iter().find(|c| c.name == n).map(|c| c.feature);
+        let all_legacy = names.iter().all(|n| find(&legacy, n).is_some());
+        let base = if all_legacy { legacy.clone() } else { behaviour.clone() };
+        FeatureSet {
+            name: "file".to_owned(),
+            columns: names
+                .iter()
+                .map(|n| Column {
+                    name: n.clone(),
+                    feature: find(&legacy, n)
+                        .or_else(|| find(&behaviour, n))
+                        .unwrap_or(Feature::External),
+                })
+                .collect(),
+            ..base
+        }
+    }
+
+    /// Names of the columns cad cannot compute from metrics ([`Feature::External`]).
+    pub fn external_columns(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .filter(|c| c.feature == Feature::External)
+            .map(|c| c.name.as_str())
+            .collect()
+    }
 }
 
 impl Default for FeatureSet {
@@ -150,6 +192,27 @@ mod tests {
         }
         assert_eq!(FeatureSet::by_name("nope"), None);
         assert_eq!(FeatureSet::default(), FeatureSet::behaviour());
+    }
+
+    #[test]
+    fn file_columns_map_to_known_features_or_external() {
+        let legacy = FeatureSet::legacy();
+        assert_eq!(FeatureSet::for_columns(&legacy.column_names()), legacy);
+        let names: Vec<String> = ["memoryUsageBytes", "cpuUsageNanocores", "f7"]
+            .map(String::from)
+            .to_vec();
+        let set = FeatureSet::for_columns(&names);
+        assert_eq!(set.name, "file");
+        assert_eq!(set.columns[0].feature, Feature::Last(Metric::MemoryUsageBytes));
+        assert_eq!(set.columns[2].feature, Feature::External);
+        assert_eq!(set.external_columns(), ["f7"]);
+        assert_eq!(
+            set.window,
+            FeatureSet::behaviour().window,
+            "not all legacy: behaviour windowing"
+        );
+        let names: Vec<String> = ["memoryUsageBytes", "rx_bytes"].map(String::from).to_vec();
+        assert_eq!(FeatureSet::for_columns(&names).window, 1);
     }
 
     #[test]
@@ -204,7 +267,10 @@ mod tests {
         assert_eq!(names[0], "mean(memory_usage_bytes)");
         assert!(names.contains(&"rate(rx_bytes)".to_owned()));
         assert!(names.contains(&"stddev(cpu_usage_nanocores)".to_owned()));
-        assert!(names.contains(&"last(image_size_bytes)".to_owned()));
+        assert!(
+            !names.iter().any(|n| n.contains("image_size")),
+            "the image is identity, not behaviour"
+        );
         assert!(
             !set.columns
                 .iter()
