@@ -258,7 +258,7 @@ impl DecisionTree {
         if nodes.is_empty() {
             return Err("a tree needs at least one node".into());
         }
-        if leaf_counts.len() % n_classes != 0 {
+        if !leaf_counts.len().is_multiple_of(n_classes) {
             return Err("leaf counts do not match the class count".into());
         }
         let n_leaves = leaf_counts.len() / n_classes;
