@@ -177,10 +177,10 @@ bind-address = "127.0.0.1:{rpc_port}"
         let deadline = Instant::now() + Duration::from_secs(60);
         let ping = format!("{}/ping", self.url());
         loop {
-            if let Ok(r) = self.client.get(&ping).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.client.get(&ping).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("influxd exited with {status}: {}", self.log());
