@@ -45,6 +45,52 @@ pub struct SimArgs {
     pub sim_impostors: f64,
 }
 
+/// How to reach InfluxDB (where Telegraf writes the metrics).
+#[derive(Args, Debug, Clone)]
+pub struct InfluxArgs {
+    /// InfluxDB URL (old `influxdb.server.url`), e.g. http://influxdb.monitoring:8086.
+    #[arg(long, env = "CAD_INFLUX_URL")]
+    pub influx_url: Option<String>,
+    /// Database Telegraf writes to (old `influxdb.database`).
+    #[arg(long, env = "CAD_INFLUX_DB", default_value = "telegraf")]
+    pub influx_db: String,
+    /// User name (old `influxdb.username`).
+    #[arg(long, env = "CAD_INFLUX_USER")]
+    pub influx_user: Option<String>,
+    /// Password (old `influxdb.password`); prefer --influx-password-file.
+    #[arg(long, env = "CAD_INFLUX_PASSWORD", hide_env_values = true)]
+    pub influx_password: Option<String>,
+    /// File holding the password (a mounted Secret).
+    #[arg(long, env = "CAD_INFLUX_PASSWORD_FILE")]
+    pub influx_password_file: Option<PathBuf>,
+    /// Token for InfluxDB 2's v1-compatible API; prefer --influx-token-file.
+    #[arg(long, env = "CAD_INFLUX_TOKEN", hide_env_values = true)]
+    pub influx_token: Option<String>,
+    /// File holding the token.
+    #[arg(long, env = "CAD_INFLUX_TOKEN_FILE")]
+    pub influx_token_file: Option<PathBuf>,
+    /// Timeout of one InfluxDB request.
+    #[arg(long, env = "CAD_INFLUX_TIMEOUT", value_parser = duration, default_value = "30s")]
+    pub influx_timeout: Duration,
+    /// Attempts per InfluxDB request on transient errors.
+    #[arg(long, env = "CAD_INFLUX_RETRIES", default_value_t = 4)]
+    pub influx_retries: u32,
+}
+
+/// How to reach the Kubernetes API (kubeconfig or in-cluster, as kubectl does).
+#[derive(Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// Namespaces to watch, comma-separated (default: all).
+    #[arg(long, env = "CAD_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Only pods on this node (DaemonSet mode; set from the downward API).
+    #[arg(long, env = "CAD_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// API server URL to use instead of kubeconfig / in-cluster config (e.g. `kubectl proxy`'s http://127.0.0.1:8001).
+    #[arg(long, env = "CAD_KUBE_URL")]
+    pub kube_url: Option<String>,
+}
+
 /// How models are trained and evaluated.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -101,6 +147,9 @@ pub struct OutputArgs {
     /// Key of the model in the ConfigMap's binaryData.
     #[arg(long, env = "CAD_CONFIGMAP_KEY", default_value = "model.cadm")]
     pub configmap_key: String,
+    /// Create or replace the model ConfigMap through the Kubernetes API.
+    #[arg(long, env = "CAD_PUBLISH")]
+    pub publish: bool,
 }
 
 /// How to print a model.
@@ -143,6 +192,10 @@ pub struct CollectArgs {
     pub output: OutputArgs,
     #[command(flatten)]
     pub sim: SimArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 /// `cad-watcher`: classify every new pod with a trained model.
@@ -154,6 +207,22 @@ pub struct WatchArgs {
     /// Model file (a mounted ConfigMap works as is).
     #[arg(long, env = "CAD_MODEL", default_value = "cad-out/model.cadm")]
     pub model: PathBuf,
+    /// Load the model from this ConfigMap (namespace/name) instead, and follow
+    /// it: a new model is used without a restart, a bad one is rejected.
+    #[arg(long, env = "CAD_MODEL_CONFIGMAP")]
+    pub model_configmap: Option<String>,
+    /// Key of the model in the ConfigMap's binaryData.
+    #[arg(long, env = "CAD_CONFIGMAP_KEY", default_value = "model.cadm")]
+    pub configmap_key: String,
+    /// Record a Kubernetes Event on every classified pod.
+    #[arg(long, env = "CAD_EVENTS")]
+    pub events: bool,
+    /// Also annotate classified pods with `cad.io/predicted-class`.
+    #[arg(long, env = "CAD_ANNOTATE")]
+    pub annotate: bool,
+    /// Write every verdict as a `cad_verdict` point to InfluxDB.
+    #[arg(long, env = "CAD_INFLUX_VERDICTS")]
+    pub influx_verdicts: bool,
     /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`).
     #[arg(long, env = "CAD_TIMEOUT", value_parser = duration, default_value = "120s")]
     pub timeout: Duration,
@@ -180,6 +249,10 @@ pub struct WatchArgs {
     pub run_for: Option<Duration>,
     #[command(flatten)]
     pub sim: SimArgs,
+    #[command(flatten)]
+    pub influx: InfluxArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
 }
 
 /// `cad demo`: the whole mission on the simulated cluster.

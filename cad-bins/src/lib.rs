@@ -3,6 +3,17 @@
 //! is done by the engines in `cad-core`.
 
 pub mod cli;
+pub mod collect;
+pub mod demo;
+pub mod inspect;
 pub mod plot;
+pub mod progress;
 pub mod serve;
+pub mod sources;
 pub mod telemetry;
+pub mod watch;
+
+/// The multi-threaded runtime the programs run on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}

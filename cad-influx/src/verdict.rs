@@ -189,6 +189,45 @@ impl InfluxVerdictWriter {
     }
 }
 
+impl VerdictPoint {
+    /// The point for a classification outcome; `None` for timeouts and deletions.
+    pub fn from_outcome(outcome: &cad_core::Outcome) -> Option<VerdictPoint> {
+        match outcome {
+            cad_core::Outcome::Classified(v) => Some(VerdictPoint {
+                namespace: v.pod.namespace.clone(),
+                pod: v.pod.name.clone(),
+                container: v.container.clone(),
+                predicted: v.predicted.clone(),
+                claimed: v.claimed.clone(),
+                anomaly: v.is_anomaly(),
+                confidence: v.confidence,
+                seconds_to_verdict: v.time_to_verdict.as_secs_f64(),
+                time: v.time,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Writes every classification as a `cad_verdict` point (one request per
+/// verdict; verdicts are rare next to Telegraf's own writes).
+#[async_trait::async_trait]
+impl cad_core::VerdictSink for InfluxVerdictWriter {
+    fn name(&self) -> &str {
+        "influxdb"
+    }
+
+    async fn record(&self, outcome: &cad_core::Outcome) -> Result<(), cad_core::SinkError> {
+        match VerdictPoint::from_outcome(outcome) {
+            Some(p) => self
+                .write(&[p])
+                .await
+                .map_err(|e| cad_core::SinkError::new("influxdb", e)),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

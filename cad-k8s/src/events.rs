@@ -185,6 +185,42 @@ fn truncate(mut s: String, max: usize) -> String {
     s
 }
 
+impl VerdictNote {
+    /// The note for a classification outcome; `None` for timeouts and deletions
+    /// (nothing to record on a pod that has no verdict or is gone).
+    pub fn from_outcome(outcome: &cad_core::Outcome) -> Option<VerdictNote> {
+        match outcome {
+            cad_core::Outcome::Classified(v) => Some(VerdictNote {
+                pod: v.pod.clone(),
+                container: v.container.clone(),
+                predicted: v.predicted.clone(),
+                claimed: v.claimed.clone(),
+                anomaly: v.is_anomaly(),
+                confidence: v.confidence,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Records every classification as an Event on its pod (and the annotations,
+/// if enabled); timeouts and deletions are not recorded.
+#[async_trait::async_trait]
+impl cad_core::VerdictSink for KubeEventRecorder {
+    fn name(&self) -> &str {
+        "kubernetes-events"
+    }
+
+    async fn record(&self, outcome: &cad_core::Outcome) -> Result<(), cad_core::SinkError> {
+        match VerdictNote::from_outcome(outcome) {
+            Some(note) => KubeEventRecorder::record(self, &note)
+                .await
+                .map_err(|e| cad_core::SinkError::new("kubernetes-events", e)),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

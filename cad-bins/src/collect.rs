@@ -1,0 +1,376 @@
+//! `cad-collector`: collect data from a cluster (or read an ARFF/CSV file),
+//! train, evaluate, and write the model, the report and the plots.
+
+use crate::cli::{CollectArgs, OutputArgs, PrintAs, Source, TrainArgs};
+use crate::{plot, progress, sources};
+use anyhow::{Context, Result, bail};
+use cad_core::bundle::ModelBundle;
+use cad_core::engine::{CollectConfig, CollectStats, TrainConfig, TrainStep, Trained, collect_dataset, train};
+use cad_core::eval::Method;
+use cad_core::model::Algorithm;
+use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The training configuration from the arguments.
+pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig> {
+    let Some(mut algorithm) = Algorithm::by_name(&args.algorithm) else {
+        bail!(
+            "unknown algorithm {:?}; choose one of {}",
+            args.algorithm,
+            Algorithm::NAMES.join(", ")
+        )
+    };
+    match &mut algorithm {
+        Algorithm::Tree(p) => {
+            p.max_depth = args.max_depth;
+            p.seed = args.seed;
+        }
+        Algorithm::Forest(p) => {
+            p.n_trees = args.trees.max(1);
+            p.threads = args.threads.max(1);
+            p.tree.max_depth = args.max_depth;
+            p.seed = args.seed;
+        }
+        Algorithm::Smartcore(p) => {
+            p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+            p.seed = args.seed;
+        }
+    }
+    if !(args.training_ratio > 0.0 && args.training_ratio < 1.0) {
+        bail!("--training-ratio must be between 0 and 1, got {}", args.training_ratio);
+    }
+    let method = match args.eval.as_str() {
+        "grouped-kfold" => Method::GroupedKFold {
+            k: args.folds,
+            seed: args.seed,
+        },
+        "grouped-split" => Method::GroupedSplit {
+            test_ratio: 1.0 - args.training_ratio,
+            seed: args.seed,
+        },
+        "leaky-split" => Method::LeakyRowSplit {
+            train_ratio: args.training_ratio,
+            seed: args.seed,
+        },
+        other => bail!("unknown evaluation {other:?}; choose grouped-kfold, grouped-split or leaky-split"),
+    };
+    Ok(TrainConfig {
+        algorithm,
+        method,
+        curve_points: args.curve_points,
+        curve_max_rows: args.training_max_rows,
+        curve_test_ratio: 1.0 - args.training_ratio,
+        seed: args.seed,
+        trained_on,
+    })
+}
+
+/// Reads an ARFF or CSV file (by extension) into a data set.
+pub fn read_dataset(path: &Path) -> Result<Dataset> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let data = match ext.as_deref() {
+        Some("arff") => {
+            cad_core::io::arff::from_path(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .data
+        }
+        Some("csv") => {
+            cad_core::io::csv::from_path(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .data
+        }
+        _ => bail!("{}: the file must end in .arff or .csv", path.display()),
+    };
+    tracing::info!(
+        rows = data.n_rows(),
+        features = data.n_features(),
+        classes = data.classes().len(),
+        groups = data.group_names().len(),
+        "read {}",
+        path.display()
+    );
+    Ok(data)
+}
+
+/// Trains with a spinner showing the current step.
+pub fn train_with_progress(
+    data: &Dataset,
+    features: &FeatureSet,
+    config: &TrainConfig,
+    now: Timestamp,
+) -> Result<Trained> {
+    let spin = progress::spinner("evaluating");
+    let trained = train(data, features, config, now, &mut |step| {
+        let msg = match step {
+            TrainStep::Evaluating => "evaluating",
+            TrainStep::LearningCurve => "learning curve",
+            TrainStep::Fitting => "fitting the final model",
+        };
+        tracing::info!("{msg}");
+        spin.set_message(msg);
+    });
+    spin.finish_and_clear();
+    Ok(trained?)
+}
+
+/// What the collector writes: model, report (text and JSON), tree (text and
+/// DOT), learning curve and confusion matrix (SVG and PNG).
+pub struct Written {
+    /// The model file.
+    pub model: PathBuf,
+    /// The text report.
+    pub report: PathBuf,
+}
+
+/// Writes everything to `out_dir` (and the model to `model`, if given).
+pub fn write_outputs(
+    out_dir: &Path,
+    model: Option<&Path>,
+    trained: &Trained,
+    stats: Option<&CollectStats>,
+) -> Result<Written> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let model_path = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.join("model.cadm"));
+    if let Some(parent) = model_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    trained
+        .bundle
+        .write_to(&model_path)
+        .with_context(|| format!("writing {}", model_path.display()))?;
+    let tree_text = cad_core::render::bundle_text(&trained.bundle);
+    let mut report = String::new();
+    match (&trained.report, &trained.evaluation_skipped) {
+        (Some(r), _) => report.push_str(&r.to_string()),
+        (None, Some(why)) => report.push_str(&format!("No evaluation: {why}\n")),
+        (None, None) => {}
+    }
+    if !trained.curve.is_empty() {
+        report.push_str("\n=== Learning curve (held-out containers) ===\n");
+        for p in &trained.curve {
+            report.push_str(&format!("{:>10} rows  {:6.2} %\n", p.train_rows, p.accuracy * 100.0));
+        }
+    }
+    report.push_str("\n=== Model ===\n");
+    report.push_str(&tree_text);
+    let report_path = out_dir.join("report.txt");
+    write(&report_path, report.as_bytes())?;
+    write(&out_dir.join("tree.txt"), tree_text.as_bytes())?;
+    write(
+        &out_dir.join("tree.dot"),
+        cad_core::render::bundle_dot(&trained.bundle).as_bytes(),
+    )?;
+    let r = trained.report.as_ref();
+    let summary = json!({
+        "model": model_path,
+        "algorithm": trained.bundle.model.algorithm_name(),
+        "feature_set": trained.bundle.feature_set.name,
+        "classes": trained.bundle.classes,
+        "method": r.map(|r| r.method.to_string()),
+        "accuracy": r.and_then(|r| r.accuracy),
+        "macro_f1": r.and_then(|r| r.macro_f1),
+        "fit_seconds": r.map(|r| r.fit_seconds),
+        "predict_ns_per_row": r.and_then(|r| r.predict_ns_per_row()),
+        "train_rows": r.map(|r| r.train_rows),
+        "test_rows": r.map(|r| r.test_rows),
+        "rows": r.map(|r| r.rows),
+        "groups": r.map(|r| r.groups),
+        "warnings": r.map(|r| r.warnings.clone()).unwrap_or_default(),
+        "evaluation_skipped": trained.evaluation_skipped,
+        "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
+        "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
+        "collected": stats.map(|s| json!({
+            "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
+            "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
+        })),
+    });
+    write(
+        &out_dir.join("report.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    if !trained.curve.is_empty() {
+        let pts: Vec<(usize, f64)> = trained.curve.iter().map(|p| (p.train_rows, p.accuracy)).collect();
+        for ext in ["svg", "png"] {
+            plot::learning_curve(&pts, "Learning curve", &out_dir.join(format!("learning-curve.{ext}")))?;
+        }
+    }
+    if let Some(r) = r {
+        for ext in ["svg", "png"] {
+            plot::confusion_matrix(
+                r.matrix.classes(),
+                &matrix_rows(&r.matrix),
+                &format!("Confusion matrix — {}", short_method(&r.method)),
+                &out_dir.join(format!("confusion-matrix.{ext}")),
+            )?;
+        }
+    }
+    Ok(Written {
+        model: model_path,
+        report: report_path,
+    })
+}
+
+fn short_method(m: &Method) -> String {
+    match m {
+        Method::LeakyRowSplit { .. } => "leaky row split".into(),
+        Method::GroupedSplit { .. } => "grouped split".into(),
+        Method::GroupedKFold { k, .. } => format!("grouped {k}-fold"),
+    }
+}
+
+fn matrix_rows(m: &cad_core::eval::ConfusionMatrix) -> Vec<Vec<u64>> {
+    let n = m.classes().len();
+    (0..n).map(|t| (0..n).map(|p| m.count(t, p)).collect()).collect()
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// A ConfigMap manifest holding the model in `binaryData`.
+pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str) -> Result<String> {
+    let (ns, name) = sources::namespaced(namespaced_name)?;
+    let b64 = bundle.to_base64()?;
+    let description = format!(
+        "{} model over feature set {}, classes {}, trained on {} at {}",
+        bundle.model.algorithm_name(),
+        bundle.feature_set.name,
+        bundle.classes.join(","),
+        bundle.trained_on,
+        bundle.created_at
+    );
+    Ok(format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/name: cad\n    app.kubernetes.io/component: model\n  annotations:\n    cad.io/description: {}\nbinaryData:\n  {key}: {b64}\n",
+        serde_json::to_string(&description)?
+    ))
+}
+
+/// Prints the model as asked (base64 or a ConfigMap manifest) on stdout.
+pub fn print_model(bundle: &ModelBundle, output: &OutputArgs) -> Result<()> {
+    match output.print {
+        Some(PrintAs::Base64) => println!("{}", bundle.to_base64()?),
+        Some(PrintAs::Configmap) => print!(
+            "{}",
+            configmap_manifest(bundle, &output.configmap, &output.configmap_key)?
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Runs the collector.
+pub async fn run(args: &CollectArgs) -> Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (data, features, stats, trained_on) = if let Some(path) = &args.from_file {
+        let data = read_dataset(path)?;
+        let features = FeatureSet::for_columns(data.feature_names());
+        let external = features.external_columns();
+        if !external.is_empty() {
+            tracing::warn!(
+                columns = ?external,
+                "these columns cannot be computed from live metrics: a watcher using this model sees them as missing"
+            );
+        }
+        (data, features, None, format!("file {}", path.display()))
+    } else {
+        let Some(features) = FeatureSet::by_name(&args.feature_set) else {
+            bail!(
+                "unknown feature set {:?}; choose one of {}",
+                args.feature_set,
+                FeatureSet::names().join(", ")
+            )
+        };
+        let mut labeler = Labeler::from_list(&args.classes);
+        if labeler.classes().is_empty() {
+            bail!("--classes (CAD_CLASSES) is empty");
+        }
+        if let Some(k) = &args.label_key {
+            labeler = labeler.with_label_key(k.clone());
+        }
+        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, Arc<dyn cad_core::MetricSource>, String) =
+            match args.source {
+                Source::Sim => {
+                    let sim = sources::sim(&args.sim, clock.clone());
+                    // The simulated classes are spelled mysql, postgresql, mongodb, …
+                    labeler = Labeler::new(sim.class_names());
+                    (
+                        Arc::new(sim.clone()),
+                        Arc::new(sim),
+                        format!("simulated cluster, seed {}", args.sim.sim_seed),
+                    )
+                }
+                Source::Cluster => {
+                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, clock.clone()).await?;
+                    (p, m, "cluster".to_string())
+                }
+            };
+        let config = CollectConfig {
+            window: args.window,
+            batch_size: args.batch_size,
+        };
+        let bar = progress::bar(0, "collecting metrics");
+        let (data, stats) = collect_dataset(
+            pods.as_ref(),
+            metrics.as_ref(),
+            clock.as_ref(),
+            &labeler,
+            &features,
+            &config,
+            &mut |d, t| {
+                bar.set_length(t as u64);
+                bar.set_position(d as u64);
+            },
+        )
+        .await?;
+        bar.finish_and_clear();
+        tracing::info!(
+            pods = stats.pods,
+            labelled = stats.labelled_pods,
+            containers = stats.containers_with_rows,
+            rows = stats.rows,
+            fetches = stats.fetches,
+            "collected"
+        );
+        (data, features, Some(stats), trained_on)
+    };
+    let config = train_config(&args.train, trained_on)?;
+    let trained = train_with_progress(&data, &features, &config, clock.now())?;
+    let written = write_outputs(
+        &args.output.out_dir,
+        args.output.model.as_deref(),
+        &trained,
+        stats.as_ref(),
+    )?;
+    // The report goes to stdout, unless stdout carries the model itself.
+    let report = match &trained.report {
+        Some(r) => r.to_string(),
+        None => trained.evaluation_skipped.clone().unwrap_or_default(),
+    };
+    if args.output.print.is_some() {
+        eprintln!("{report}");
+    } else {
+        println!("{report}");
+    }
+    tracing::info!(model = %written.model.display(), report = %written.report.display(), "written");
+    print_model(&trained.bundle, &args.output)?;
+    if args.output.publish {
+        publish(&trained.bundle, args).await?;
+    }
+    Ok(())
+}
+
+async fn publish(bundle: &ModelBundle, args: &CollectArgs) -> Result<()> {
+    let (ns, name) = sources::namespaced(&args.output.configmap)?;
+    let client = sources::kube_client(&args.kube).await?;
+    let store = cad_k8s::ConfigMapModelStore::new(client, ns.clone(), name.clone(), args.output.configmap_key.clone());
+    store
+        .publish_bytes(&bundle.to_bytes()?)
+        .await
+        .with_context(|| format!("publishing the model to ConfigMap {ns}/{name}"))?;
+    tracing::info!(configmap = %format!("{ns}/{name}"), key = %args.output.configmap_key, "model published");
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! `cad inspect`: show a model file — summary, tree, DOT, base64, ConfigMap.
+
+use crate::cli::{InspectArgs, InspectAs};
+use anyhow::{Context, Result};
+use cad_core::bundle::ModelBundle;
+
+/// Prints the requested view of the model on stdout.
+pub fn run(args: &InspectArgs) -> Result<()> {
+    let bundle =
+        ModelBundle::read_from(&args.model).with_context(|| format!("reading the model {}", args.model.display()))?;
+    match args.show {
+        InspectAs::Summary => print!("{}", summary(&bundle)),
+        InspectAs::Tree => print!("{}", cad_core::render::bundle_text(&bundle)),
+        InspectAs::Dot => print!("{}", cad_core::render::bundle_dot(&bundle)),
+        InspectAs::Base64 => println!("{}", bundle.to_base64()?),
+        InspectAs::Configmap => {
+            print!(
+                "{}",
+                crate::collect::configmap_manifest(&bundle, &args.configmap, &args.configmap_key)?
+            )
+        }
+    }
+    Ok(())
+}
+
+/// A short description: format, algorithm, classes, features, evaluation.
+pub fn summary(b: &ModelBundle) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("format version: {}\n", b.format_version));
+    s.push_str(&format!("algorithm:      {}\n", b.model.algorithm_name()));
+    s.push_str(&format!("trained on:     {}\n", b.trained_on));
+    s.push_str(&format!("created at:     {} (seconds since the epoch)\n", b.created_at));
+    s.push_str(&format!("classes:        {}\n", b.classes.join(", ")));
+    s.push_str(&format!(
+        "feature set:    {} ({} columns, window of {} snapshots)\n",
+        b.feature_set.name,
+        b.feature_set.columns.len(),
+        b.feature_set.window
+    ));
+    for c in &b.feature_set.columns {
+        s.push_str(&format!("  - {}\n", c.name));
+    }
+    match &b.evaluation {
+        Some(e) => {
+            s.push_str(&format!("evaluation:     {}\n", e.method));
+            s.push_str(&format!(
+                "  accuracy {}  macro-F1 {}  ({} test rows, {} containers)\n",
+                e.accuracy.map_or("-".into(), |a| format!("{:.2} %", a * 100.0)),
+                e.macro_f1.map_or("-".into(), |f| format!("{f:.3}")),
+                e.test_rows,
+                e.groups
+            ));
+            for w in &e.warnings {
+                s.push_str(&format!("  warning: {w}\n"));
+            }
+        }
+        None => s.push_str("evaluation:     none\n"),
+    }
+    s
+}

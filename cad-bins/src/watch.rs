@@ -1,0 +1,155 @@
+//! `cad-watcher`: load a model, follow new pods, classify each once, and send
+//! every outcome to the configured sinks; serve `/metrics`, `/healthz`,
+//! `/readyz`.
+
+use crate::cli::{Source, WatchArgs};
+use crate::serve::Endpoints;
+use crate::sources;
+use anyhow::{Context, Result};
+use cad_core::bundle::ModelBundle;
+use cad_core::engine::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
+use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
+use futures::StreamExt;
+use prometheus_client::registry::Registry;
+use std::io::Write;
+use std::sync::Arc;
+
+/// The watcher configuration from the arguments.
+pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
+    WatcherConfig {
+        poll_interval: args.poll_interval,
+        timeout: args.timeout,
+        min_snapshots: args.min_snapshots,
+        confidence_threshold: args.confidence_threshold,
+        late_data: args.poll_interval,
+        label_key: args.label_key.clone(),
+        ..WatcherConfig::default()
+    }
+}
+
+fn describe(model: &ActiveModel) {
+    tracing::info!(model = %model.description, "model loaded");
+    let external = model.features.external_columns();
+    if !external.is_empty() {
+        tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
+    }
+}
+
+/// Runs the watcher until interrupted (or `--run-for` has passed).
+pub async fn run(args: &WatchArgs) -> Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut kube_client = None;
+    let (pods, metrics): (Arc<dyn PodSource>, Arc<dyn MetricSource>) = match args.source {
+        Source::Sim => {
+            let sim = sources::sim(&args.sim, clock.clone());
+            (Arc::new(sim.clone()), Arc::new(sim))
+        }
+        Source::Cluster => {
+            let (p, m, c) = sources::cluster(&args.kube, &args.influx, clock.clone()).await?;
+            kube_client = Some(c);
+            (p, m)
+        }
+    };
+
+    // The model: from the ConfigMap (followed for updates) or from a file.
+    let handle = if let Some(cm) = &args.model_configmap {
+        let (ns, name) = sources::namespaced(cm)?;
+        let client = match &kube_client {
+            Some(c) => c.clone(),
+            None => sources::kube_client(&args.kube).await?,
+        };
+        let store = cad_k8s::ConfigMapModelStore::new(client, ns.clone(), name.clone(), args.configmap_key.clone());
+        let bundle = store
+            .load_with(ModelBundle::from_bytes)
+            .await
+            .with_context(|| format!("loading the model from ConfigMap {ns}/{name}"))?;
+        let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
+        describe(&handle.current());
+        let follow = handle.clone();
+        tokio::spawn(async move {
+            let mut updates = store.watch_with(ModelBundle::from_bytes);
+            while let Some(update) = updates.next().await {
+                match update {
+                    Ok(bundle) => {
+                        follow.replace(ActiveModel::from_bundle(bundle));
+                        tracing::info!("model ConfigMap changed: new model in use");
+                        describe(&follow.current());
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the new model in the ConfigMap was rejected; the previous model stays in use")
+                    }
+                }
+            }
+        });
+        handle
+    } else {
+        let bundle = ModelBundle::read_from(&args.model).with_context(|| {
+            format!(
+                "loading the model from {} (train one with cad-collector)",
+                args.model.display()
+            )
+        })?;
+        let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
+        describe(&handle.current());
+        handle
+    };
+
+    // Sinks.
+    let mut registry = Registry::with_prefix("");
+    let prometheus = PrometheusSink::new(&mut registry);
+    let mut sinks: Vec<Arc<dyn VerdictSink>> = vec![Arc::new(LogSink), Arc::new(prometheus)];
+    if let Some(path) = &args.verdicts_json {
+        let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )
+        };
+        sinks.push(Arc::new(JsonLinesSink::new(out)));
+    }
+    if args.events || args.annotate {
+        let client = match &kube_client {
+            Some(c) => c.clone(),
+            None => sources::kube_client(&args.kube).await?,
+        };
+        let instance = std::env::var("HOSTNAME").unwrap_or_else(|_| "cad-watcher".into());
+        sinks.push(Arc::new(
+            cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate),
+        ));
+    }
+    if args.influx_verdicts {
+        let writer = sources::influx(&args.influx, clock.clone())?.verdict_writer();
+        sinks.push(Arc::new(writer));
+    }
+
+    let endpoints = Endpoints::new(registry);
+    let (addr, _server) = endpoints
+        .serve(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
+
+    let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
+    for s in sinks {
+        watcher = watcher.with_sink(s);
+    }
+    endpoints.set_ready(true);
+    let run_for = args.run_for;
+    let stop = async move {
+        match run_for {
+            Some(d) => tokio::select! { _ = tokio::time::sleep(d) => {}, _ = tokio::signal::ctrl_c() => {} },
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    let stats = watcher.run_until(stop).await;
+    endpoints.set_ready(false);
+    tracing::info!(?stats, "watcher stopped");
+    Ok(())
+}
