@@ -125,6 +125,9 @@ for path in sorted(glob.glob(f"{out_dir}/*.yaml")):
         for obj in yaml.safe_load_all(f):
             if not obj:
                 continue
+            if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] == "cad-model":
+                if "model.cadm" not in (obj.get("binaryData") or {}):
+                    print(f"WARN {path.rsplit('/', 1)[-1]}: ConfigMap cad-model holds no model yet (placeholder)")
             spec = pod_spec(obj)
             if spec is None:
                 continue
