@@ -9,12 +9,13 @@
 #   4. parses deploy/telegraf/telegraf.conf as TOML (Python's tomllib).
 # Fails on the first kind of problem found, after reporting all of that kind.
 #
-# Environment: K8S_VERSION (schemas, default 1.33.0), CAD_KV_VENV (virtualenv
+# Environment: K8S_VERSIONS (schemas to check against, default "1.30.0 1.37.0":
+# the oldest and the newest Kubernetes cad supports), CAD_KV_VENV (virtualenv
 # for kubernetes-validate, default /tmp/cad-kv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-K8S_VERSION="${K8S_VERSION:-1.33.0}"
+read -r -a K8S_VERSIONS <<<"${K8S_VERSIONS:-1.30.0 1.37.0}"
 VENV="${CAD_KV_VENV:-/tmp/cad-kv}"
 KV_PIN="kubernetes-validate==1.37.0"
 
@@ -70,13 +71,15 @@ for t in "${targets[@]}"; do
     failed=$((failed + 1))
     continue
   fi
-  if "$VENV/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$file"; then
-    echo "ok   schema $t ($(grep -c '^kind:' "$file") objects, Kubernetes $K8S_VERSION)"
-    passed=$((passed + 1))
-  else
-    echo "FAIL schema $t"
-    failed=$((failed + 1))
-  fi
+  for v in "${K8S_VERSIONS[@]}"; do
+    if "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "$file"; then
+      echo "ok   schema $t ($(grep -c '^kind:' "$file") objects, Kubernetes $v)"
+      passed=$((passed + 1))
+    else
+      echo "FAIL schema $t (Kubernetes $v)"
+      failed=$((failed + 1))
+    fi
+  done
 done
 
 # cad's own rules on the rendered objects, and the Telegraf configuration.
