@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 
 # --- system packages the tests need (installed only when missing) -----------
 need=()
-# (adapters add their packages here, e.g. influxdb for cad-influx's tests)
 # cad-influx's tests start a real InfluxDB 1.x (Debian's `influxdb`, /usr/bin/influxd);
 # with CI=true a missing influxd fails them. The installed service is not started:
 # the tests run their own server on free loopback ports.
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+# scripts/validate-manifests.sh renders deploy/ with kubectl (Debian's kubernetes-client)
+# and validates it with kubernetes-validate in a Python venv.
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if ((${#need[@]})); then
   echo "==> installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -23,6 +26,9 @@ cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> manifests (kubectl kustomize + Kubernetes schemas + hardening)"
+bash scripts/validate-manifests.sh
 
 echo "==> cargo test"
 cargo test --workspace --all-targets --locked

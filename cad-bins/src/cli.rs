@@ -270,8 +270,15 @@ pub struct DemoArgs {
     /// Learning algorithm: tree, forest or smartcore-tree.
     #[arg(long, env = "CAD_ALGORITHM", default_value = "tree")]
     pub algorithm: String,
-    #[command(flatten)]
-    pub sim: SimArgs,
+    /// Seed of the simulated cluster.
+    #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
+    pub sim_seed: u64,
+    /// Pods running in the simulated cluster when the demo starts (the training pods).
+    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60)]
+    pub sim_pods: usize,
+    /// Impostors spawned while watching (named like one class, behaving like another).
+    #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5)]
+    pub impostors: usize,
 }
 
 /// `cad inspect`: show a model file.

@@ -14,7 +14,6 @@ use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::{Clock, FeatureSet, Labeler, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Prints the outcomes of pods spawned after training, with the ground truth,
 /// and counts how well the verdicts match it.
@@ -109,14 +108,17 @@ pub fn run(args: &DemoArgs) -> Result<()> {
 
 async fn demo(args: &DemoArgs) -> Result<()> {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::now()));
-    let mut config = SimConfig::default().with_seed(args.sim.sim_seed);
-    config.initial_pods = args.sim.sim_pods;
-    config.impostor_fraction = args.sim.sim_impostors.clamp(0.0, 1.0);
+    // The training pods are trusted (as with scripts/training-pods.sh on a
+    // real cluster): impostors only appear once the watcher runs. Impostors
+    // in the training data would be learnt under the class they claim.
+    let mut config = SimConfig::default().with_seed(args.sim_seed);
+    config.initial_pods = args.sim_pods;
+    config.impostor_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     let pods = sim.pods();
     println!(
         "== cad demo: a simulated cluster (seed {}) with {} running pods of {} classes ({})",
-        args.sim.sim_seed,
+        args.sim_seed,
         pods.len(),
         sim.class_names().len(),
         sim.class_names().join(", ")
@@ -155,7 +157,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     };
     let config = train_config(
         &train_args,
-        format!("simulated cluster, seed {} (demo model)", args.sim.sim_seed),
+        format!("simulated cluster, seed {} (demo model)", args.sim_seed),
     )?;
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     match &trained.report {
@@ -170,7 +172,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     );
 
     // 3. Watch: pods already running are classified first (not printed: they
-    // were the training data); new pods spawn, three of them impostors.
+    // were the training data); new pods spawn, and `--impostors` impostors among them.
     let before: HashSet<String> = sim.pods().into_iter().map(|p| p.id.uid).collect();
     let sink = Arc::new(DemoSink {
         sim: sim.clone(),
@@ -191,16 +193,19 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         humantime::format_duration(args.watch_for),
         features.window
     );
+    let impostors = if sim.class_names().len() > 2 { args.impostors } else { 0 };
+    let interval = args.watch_for / (impostors as u32 + 2);
     let spawner = {
         let sim = sim.clone();
         let clock = clock.clone();
         async move {
-            for (i, (named, behaves)) in [("nginx", "mysql"), ("postgresql", "nginx"), ("apache", "mongodb")]
-                .iter()
-                .enumerate()
-            {
-                clock.sleep(Duration::from_secs(45 + 60 * i as u64)).await;
-                sim.spawn(PodSpec::impostor(*named, *behaves));
+            let classes = sim.class_names();
+            let n = classes.len();
+            for i in 0..impostors {
+                clock.sleep(interval).await;
+                // Named like class i, behaving like the class two further on.
+                let (named, behaves) = (&classes[i % n], &classes[(i + 2) % n]);
+                sim.spawn(PodSpec::impostor(named.clone(), behaves.clone()));
             }
         }
     };
