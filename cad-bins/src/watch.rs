@@ -95,7 +95,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     };
 
     // Sinks.
-    let mut registry = Registry::with_prefix("");
+    let mut registry = Registry::default();
     let prometheus = PrometheusSink::new(&mut registry);
     let mut sinks: Vec<Arc<dyn VerdictSink>> = vec![Arc::new(LogSink), Arc::new(prometheus)];
     if let Some(path) = &args.verdicts_json {
@@ -139,15 +139,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         watcher = watcher.with_sink(s);
     }
     endpoints.set_ready(true);
-    let run_for = args.run_for;
-    let stop = async move {
-        match run_for {
-            Some(d) => tokio::select! { _ = tokio::time::sleep(d) => {}, _ = tokio::signal::ctrl_c() => {} },
-            None => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    };
+    let stop = crate::shutdown(args.run_for);
     let stats = watcher.run_until(stop).await;
     endpoints.set_ready(false);
     tracing::info!(?stats, "watcher stopped");
