@@ -35,6 +35,35 @@ fn describe(model: &ActiveModel) {
     }
 }
 
+/// Re-reads the model file every 30 s (a mounted ConfigMap is updated in
+/// place by the kubelet); a changed, valid model replaces the current one, an
+/// invalid one is logged and ignored.
+async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelHandle) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let Ok(bytes) = tokio::fs::read(&path).await else {
+            continue;
+        };
+        if bytes == last {
+            continue;
+        }
+        match ModelBundle::from_bytes(&bytes) {
+            Ok(bundle) => {
+                handle.replace(ActiveModel::from_bundle(bundle));
+                tracing::info!(path = %path.display(), "model file changed: new model in use");
+                describe(&handle.current());
+            }
+            Err(e) => tracing::error!(
+                path = %path.display(), error = %e,
+                "the changed model file was rejected; the previous model stays in use"
+            ),
+        }
+        last = bytes;
+    }
+}
+
 /// Runs the watcher until interrupted (or `--run-for` has passed).
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -83,14 +112,17 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         });
         handle
     } else {
-        let bundle = ModelBundle::read_from(&args.model).with_context(|| {
+        let bytes = std::fs::read(&args.model).with_context(|| {
             format!(
                 "loading the model from {} (train one with cad-collector)",
                 args.model.display()
             )
         })?;
+        let bundle = ModelBundle::from_bytes(&bytes)
+            .with_context(|| format!("loading the model from {}", args.model.display()))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current());
+        tokio::spawn(follow_file(args.model.clone(), bytes, handle.clone()));
         handle
     };
 
