@@ -9,7 +9,7 @@
 use cad_benches::scaled;
 use cad_benches::simdata::{TEN_MINUTES, aged_cluster, collect, paused_runtime, trained_model, watcher_burst};
 use cad_core::engine::ModelHandle;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -20,8 +20,9 @@ fn watcher(c: &mut Criterion) {
     let mut group = c.benchmark_group("watcher");
     group
         .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(30))
+        .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(pods as u64));
     group.bench_function(format!("burst_{pods}_pods_until_all_classified"), |b| {
         b.iter_custom(|iters| {

@@ -92,7 +92,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ns.push(t.elapsed().as_nanos() as f64 / test.n_rows().max(1) as f64);
     }
     ns.sort_by(f64::total_cmp);
-    let correct = predictions.iter().enumerate().filter(|(i, p)| p.class == test.label(*i)).count();
+    let correct = predictions
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| p.class == test.label(*i))
+        .count();
     let report = serde_json::json!({
         "program": "cad-benches example train_csv (stand-in for cad-collector --from-file)",
         "algorithm": algorithm.name(),
