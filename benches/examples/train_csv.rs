@@ -97,6 +97,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enumerate()
         .filter(|(i, p)| p.class == test.label(*i))
         .count();
+    let (leaves, depth) = match &model {
+        cad_core::model::Model::Tree(t) => (Some(t.n_leaves()), Some(t.depth())),
+        _ => (None, None),
+    };
+    // The watcher's path: one row at a time through `Classifier::predict`.
+    let rows: Vec<_> = (0..test.n_rows().min(20_000)).map(|i| test.row(i)).collect();
+    let t = Instant::now();
+    let classes: usize = rows.iter().map(|r| model.predict(std::hint::black_box(r)).class).sum();
+    let single_ns = t.elapsed().as_nanos() as f64 / rows.len().max(1) as f64;
+    std::hint::black_box(classes);
     let report = serde_json::json!({
         "program": "cad-benches example train_csv (stand-in for cad-collector --from-file)",
         "algorithm": algorithm.name(),
@@ -105,6 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "read_seconds": read_s,
         "fit_seconds": fit_s,
         "predict_ns_per_row": ns[ns.len() / 2],
+        "single_row_predict_ns": single_ns,
+        "tree_leaves": leaves,
+        "tree_depth": depth,
         "accuracy": correct as f64 / test.n_rows().max(1) as f64,
         "train_rows": train.n_rows(),
         "test_rows": test.n_rows(),
