@@ -91,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         predictions = model.predict_dataset(&test);
         ns.push(t.elapsed().as_nanos() as f64 / test.n_rows().max(1) as f64);
     }
+    let runs = ns.clone();
     ns.sort_by(f64::total_cmp);
     let correct = predictions
         .iter()
@@ -115,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "read_seconds": read_s,
         "fit_seconds": fit_s,
         "predict_ns_per_row": ns[ns.len() / 2],
+        "predict_runs_ns_per_row": runs,
         "single_row_predict_ns": single_ns,
         "tree_leaves": leaves,
         "tree_depth": depth,
