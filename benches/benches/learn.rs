@@ -104,6 +104,7 @@ fn predict(c: &mut Criterion) {
     let dyn_model: &dyn Classifier = &tree_model;
     let mut group = c.benchmark_group("predict");
     group
+        .sample_size(20)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
 
