@@ -1,0 +1,196 @@
+//! Learning: tree training (10k, 100k, 1M rows × 15 features), a forest of 100
+//! trees on 100k rows with 1 and 2 threads, prediction in ns per row (one row
+//! at a time through `Classifier::predict`, and a whole data set through
+//! `predict_dataset`), and model bundle encoding and decoding.
+//!
+//! The data is `cad_benches::synth` (the distribution of
+//! `shared/bench/make_dataset.py`), generated in memory.
+
+use cad_benches::{full_run, scaled, synth};
+use cad_core::bundle::ModelBundle;
+use cad_core::features::{Column, Feature};
+use cad_core::forest::{ForestParams, RandomForest};
+use cad_core::model::Model;
+use cad_core::tree::{DecisionTree, TreeParams};
+use cad_core::{Classifier, Dataset, FeatureSet, Fit, Metric, Timestamp};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Rows of the prediction and bundle benchmarks' training data.
+fn predict_rows() -> usize {
+    scaled(100_000, 3_000)
+}
+
+fn forest_params(threads: usize) -> ForestParams {
+    ForestParams {
+        n_trees: scaled(100, 4),
+        threads,
+        ..ForestParams::default()
+    }
+}
+
+/// The 100k-row split, a tree and a forest on it: built once, shared.
+struct Fitted {
+    train: Dataset,
+    test: Dataset,
+    tree: DecisionTree,
+    forest: RandomForest,
+}
+
+fn fitted() -> Option<&'static Fitted> {
+    static F: OnceLock<Option<Fitted>> = OnceLock::new();
+    F.get_or_init(|| {
+        let (train, test) = synth::split(predict_rows(), 7);
+        let tree = TreeParams::default().fit(&train).ok()?;
+        let forest = forest_params(2).fit(&train).ok()?;
+        Some(Fitted {
+            train,
+            test,
+            tree,
+            forest,
+        })
+    })
+    .as_ref()
+}
+
+fn train(c: &mut Criterion) {
+    // Flat sampling: ten fits of equal count, rather than criterion's linear
+    // 1+2+…+10 = 55, keeps the slow fits within the suite's time.
+    let mut group = c.benchmark_group("train/tree");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1));
+    for (full, quick, secs) in [(10_000, 600, 3), (100_000, 1_200, 8), (1_000_000, 2_400, 10)] {
+        let rows = scaled(full, quick);
+        let data = synth::dataset(rows, 1);
+        group.throughput(Throughput::Elements(data.n_rows() as u64));
+        group.measurement_time(Duration::from_secs(secs));
+        group.bench_function(format!("{full}_rows"), |b| {
+            b.iter(|| TreeParams::default().fit(black_box(&data)).map(|t| t.n_nodes()))
+        });
+    }
+    group.finish();
+
+    let rows = predict_rows();
+    let data = synth::dataset(rows, 1);
+    let mut group = c.benchmark_group("train/forest100");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20))
+        .throughput(Throughput::Elements(data.n_rows() as u64));
+    for threads in [1, 2] {
+        let params = forest_params(threads);
+        group.bench_function(format!("100000_rows/threads_{threads}"), |b| {
+            b.iter(|| params.fit(black_box(&data)).map(|f| f.trees().len()))
+        });
+    }
+    group.finish();
+}
+
+/// Up to 4,096 test rows as the watcher hands them to a classifier.
+fn rows_of(test: &Dataset) -> Vec<Vec<Option<f64>>> {
+    (0..test.n_rows().min(4_096)).map(|i| test.row(i)).collect()
+}
+
+fn predict(c: &mut Criterion) {
+    let Some(f) = fitted() else { return };
+    let rows = rows_of(&f.test);
+    let tree_model = Model::Tree(f.tree.clone());
+    let dyn_model: &dyn Classifier = &tree_model;
+    let mut group = c.benchmark_group("predict");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("tree/single_row", |b| {
+        b.iter(|| rows.iter().map(|r| f.tree.predict(black_box(r)).class).sum::<usize>())
+    });
+    group.bench_function("tree/single_row_via_dyn_model", |b| {
+        b.iter(|| {
+            rows.iter()
+                .map(|r| dyn_model.predict(black_box(r)).class)
+                .sum::<usize>()
+        })
+    });
+    group.bench_function("forest100/single_row", |b| {
+        b.iter(|| rows.iter().map(|r| f.forest.predict(black_box(r)).class).sum::<usize>())
+    });
+
+    group.throughput(Throughput::Elements(f.test.n_rows() as u64));
+    group.bench_function("tree/batch", |b| b.iter(|| f.tree.predict_dataset(black_box(&f.test))));
+    group.bench_function("forest100/batch", |b| {
+        b.iter(|| f.forest.predict_dataset(black_box(&f.test)))
+    });
+    group.finish();
+}
+
+/// A feature set with the synthetic data's 15 columns, so the bundle checks pass.
+fn synth_features(data: &Dataset) -> FeatureSet {
+    FeatureSet {
+        name: "bench".into(),
+        columns: data
+            .feature_names()
+            .iter()
+            .map(|name| Column {
+                name: name.clone(),
+                feature: Feature::Mean(Metric::ALL[0]),
+            })
+            .collect(),
+        required: Vec::new(),
+        window: 1,
+        stride: 1,
+        align_tolerance_ms: 0,
+    }
+}
+
+fn bundle(c: &mut Criterion) {
+    let Some(f) = fitted() else { return };
+    let models = [
+        ("tree", Model::Tree(f.tree.clone())),
+        ("forest100", Model::Forest(f.forest.clone())),
+    ];
+    let mut group = c.benchmark_group("bundle");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (name, model) in models {
+        let b = ModelBundle::new(
+            f.train.classes().to_vec(),
+            synth_features(&f.train),
+            model,
+            Timestamp::from_secs(1_700_000_000),
+            "synthetic data, cad-benches",
+        );
+        let (Ok(bytes), Ok(text)) = (b.to_bytes(), b.to_base64()) else {
+            return;
+        };
+        if full_run() {
+            println!(
+                "bundle size: {name} trained on {} rows: {} bytes, {} bytes of base64",
+                f.train.n_rows(),
+                bytes.len(),
+                text.len()
+            );
+        }
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("{name}/to_bytes"), |bn| bn.iter(|| black_box(&b).to_bytes()));
+        group.bench_function(format!("{name}/from_bytes"), |bn| {
+            bn.iter(|| ModelBundle::from_bytes(black_box(&bytes)))
+        });
+        group.bench_function(format!("{name}/to_base64"), |bn| bn.iter(|| black_box(&b).to_base64()));
+        group.bench_function(format!("{name}/from_base64"), |bn| {
+            bn.iter(|| ModelBundle::from_base64(black_box(&text)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train, predict, bundle);
+criterion_main!(benches);
