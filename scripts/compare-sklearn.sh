@@ -62,7 +62,8 @@ done
 CAD=()
 if cargo build -q --release -p cad-bins --bin cad-collector 2>/dev/null \
   && "$ROOT/target/release/cad-collector" --help 2>/dev/null | grep -q -- '--from-file'; then
-  CAD=("$ROOT/target/release/cad-collector")
+  # No learning curve: only the evaluation's fit and predict are compared.
+  CAD=("$ROOT/target/release/cad-collector" --curve-points 0)
   CAD_NAME="cad-collector (cad-bins)"
 else
   cargo build -q --release -p cad-benches --example train_csv
