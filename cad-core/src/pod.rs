@@ -132,6 +132,10 @@ pub struct PodInfo {
     pub labels: BTreeMap<String, String>,
     /// The pod's (application) containers, in spec order.
     pub containers: Vec<ContainerInfo>,
+    /// The pod's annotations (the watcher reads
+    /// [`ANNOTATION_PREDICTED`](crate::verdict::ANNOTATION_PREDICTED) from them).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl PodInfo {
@@ -144,6 +148,7 @@ impl PodInfo {
             phase: PodPhase::Unknown,
             labels: BTreeMap::new(),
             containers: Vec::new(),
+            annotations: BTreeMap::new(),
         }
     }
 

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
+/// The pod annotation holding the class cad predicted for it (written by the
+/// Kubernetes verdict sink). A watcher that first sees a pod already carrying
+/// it treats the pod as done: it was classified before a restart.
+pub const ANNOTATION_PREDICTED: &str = "cad.io/predicted-class";
+
 /// Why a verdict is an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AnomalyReason {

@@ -11,8 +11,8 @@ use kube::{Api, Client};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Annotation holding the predicted class.
-pub const ANNOTATION_PREDICTED: &str = "cad.io/predicted-class";
+/// Annotation holding the predicted class (a watcher restarted later skips pods carrying it).
+pub use cad_core::verdict::ANNOTATION_PREDICTED;
 /// Annotation holding the whole verdict as JSON.
 pub const ANNOTATION_VERDICT: &str = "cad.io/verdict";
 

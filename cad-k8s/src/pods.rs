@@ -366,6 +366,7 @@ fn pod_id(pod: &Pod) -> Option<PodId> {
 pub fn pod_info(pod: &Pod) -> Option<PodInfo> {
     let mut info = PodInfo::new(pod_id(pod)?);
     info.labels = pod.metadata.labels.clone().unwrap_or_default();
+    info.annotations = pod.metadata.annotations.clone().unwrap_or_default();
     if let Some(spec) = &pod.spec {
         info.node = spec.node_name.clone().filter(|n| !n.is_empty());
         info.containers = spec

@@ -17,7 +17,11 @@
 //! (no start time) wait without a deadline until they start or are deleted.
 //! Pods running when the watcher starts are classified too: the pod stream
 //! begins by reporting every existing pod. After a watcher restart, every
-//! running pod is therefore seen (and classified) again — none is lost.
+//! running pod is therefore seen again — none is lost — but a pod that already
+//! carries the annotation [`ANNOTATION_PREDICTED`] (written by the Kubernetes
+//! verdict sink with annotations on) when first seen was classified before the
+//! restart: it is treated as done and gets no second verdict
+//! ([`WatchStats::already_classified`] counts them).
 
 use crate::classifier::Classifier;
 use crate::clock::Clock;
@@ -28,7 +32,7 @@ use crate::pod::{ContainerId, PodInfo};
 use crate::sink::VerdictSink;
 use crate::source::{MetricSource, PodEvent, PodSource};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{AnomalyReason, Outcome, Verdict};
+use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, Verdict};
 use futures::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
@@ -173,6 +177,9 @@ pub struct WatchStats {
     pub max_pending: u64,
     /// Sink calls that failed.
     pub sink_errors: u64,
+    /// Pods skipped when first seen because they already carried
+    /// [`ANNOTATION_PREDICTED`] (classified before a restart).
+    pub already_classified: u64,
 }
 
 struct Waiting {
@@ -283,6 +290,13 @@ impl Watcher {
                     return;
                 }
                 if p.phase.is_terminal() || p.containers.is_empty() {
+                    return;
+                }
+                if p.annotations.contains_key(ANNOTATION_PREDICTED) {
+                    // Classified by an earlier run: remember it as done.
+                    self.stats.already_classified += 1;
+                    tracing::debug!(pod = %p.id, "pod already classified (annotation present); skipped");
+                    self.known.insert(p.id.uid.clone(), PodState { info: p, waiting: 0 });
                     return;
                 }
                 for c in &p.containers {

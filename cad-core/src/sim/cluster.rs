@@ -424,6 +424,7 @@ impl State {
             phase: PodPhase::Running,
             labels,
             containers: vec![container],
+            annotations: Default::default(),
         };
         let serial = self.serial;
         self.serial += 1;
