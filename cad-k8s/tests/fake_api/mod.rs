@@ -247,6 +247,10 @@ struct Inner {
     stale_updates: usize,
     metrics_api: bool,
     next_uid: u64,
+    /// Paginated lists in progress: id → (resourceVersion, the full result).
+    /// Like the real API server, every page of a list comes from one
+    /// consistent snapshot and reports its resourceVersion.
+    list_snapshots: HashMap<u64, (u64, Vec<Value>)>,
 }
 
 struct Shared {
@@ -415,6 +419,7 @@ impl FakeApi {
         let (changes, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
+                list_snapshots: HashMap::new(),
                 rv: 100,
                 objects: BTreeMap::new(),
                 history: Vec::new(),
@@ -550,6 +555,8 @@ impl FakeApi {
         let mut inner = self.shared.lock();
         inner.compacted_at = inner.rv;
         inner.history.clear();
+        // Continue tokens of lists in progress expire with the history.
+        inner.list_snapshots.clear();
     }
 
     /// Sends a BOOKMARK with the current resourceVersion to watchers that asked for bookmarks.
@@ -799,29 +806,56 @@ fn list(app: &App, t: &Target, q: &HashMap<String, String>) -> Response {
         Ok(s) => s,
         Err(m) => return status_response(400, "BadRequest", &m, json!({})),
     };
-    let inner = app.0.lock();
-    let items: Vec<Value> = inner
-        .objects
-        .iter()
-        .filter(|(k, v)| in_scope(t, k) && sel.matches(v))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let offset: usize = q
-        .get("continue")
-        .and_then(|c| c.split_once(':'))
-        .and_then(|(_, o)| o.parse().ok())
-        .unwrap_or(0);
+    let mut inner = app.0.lock();
     let limit: usize = q
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
+    // A continue token is "<snapshot id>:<offset>"; later pages are served from
+    // the snapshot the first page was taken from, as the real server does.
+    let (snapshot, offset) = match q.get("continue").and_then(|c| c.split_once(':')) {
+        Some((id, off)) => {
+            let (Ok(id), Ok(off)) = (id.parse::<u64>(), off.parse::<usize>()) else {
+                return status_response(400, "BadRequest", "invalid continue token", json!({}));
+            };
+            if !inner.list_snapshots.contains_key(&id) {
+                return status_response(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. \
+                     You can start a new list without the continue parameter.",
+                    json!({}),
+                );
+            }
+            (id, off)
+        }
+        None => {
+            let items: Vec<Value> = inner
+                .objects
+                .iter()
+                .filter(|(k, v)| in_scope(t, k) && sel.matches(v))
+                .map(|(_, v)| v.clone())
+                .collect();
+            let id = inner.rv * 1_000_000 + inner.list_snapshots.len() as u64;
+            let rv = inner.rv;
+            inner.list_snapshots.insert(id, (rv, items));
+            (id, 0)
+        }
+    };
+    let Some((rv, items)) = inner.list_snapshots.get(&snapshot) else {
+        return status_response(500, "InternalError", "list snapshot vanished", json!({}));
+    };
+    let rv = *rv;
     let page: Vec<Value> = items.iter().skip(offset).take(limit).cloned().collect();
-    let mut meta = json!({"resourceVersion": inner.rv.to_string()});
+    let total = items.len();
+    let mut meta = json!({"resourceVersion": rv.to_string()});
     let next = offset.saturating_add(page.len());
-    if next < items.len() {
-        meta["continue"] = json!(format!("{}:{next}", inner.rv));
-        meta["remainingItemCount"] = json!(items.len() - next);
+    if next < total {
+        meta["continue"] = json!(format!("{snapshot}:{next}"));
+        meta["remainingItemCount"] = json!(total - next);
+    } else {
+        inner.list_snapshots.remove(&snapshot);
     }
     json_response(
         StatusCode::OK,
