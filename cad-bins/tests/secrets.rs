@@ -233,3 +233,45 @@ fn metrics_endpoint_and_logs_of_a_working_watcher_hold_no_password() {
     assert_hidden("/metrics", &metrics, &s);
     assert_hidden("watcher logs", &logs, &s);
 }
+
+/// The path where InfluxDB itself answers 401 and echoes the credentials: a
+/// watcher on the simulated cluster writing its verdicts to it.
+#[test]
+fn a_401_answer_echoing_the_credentials_does_not_leak_them() {
+    let (echo_url, hits) = echo_401_server();
+    let cm = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/base/model-configmap.yaml"
+    ))
+    .expect("deploy/base/model-configmap.yaml");
+    let b64_model = cm
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("model.cadm:"))
+        .expect("model.cadm");
+    let bundle = cad_core::bundle::ModelBundle::from_base64(b64_model).expect("demo model");
+    let dir = tmp_dir("echo401");
+    let model = dir.join("model.cadm");
+    bundle.write_to(&model).expect("write model");
+    let s = secret("echo");
+    let out = Command::new(WATCHER)
+        .args(["--source", "sim", "--log-json", "--run-for", "4s", "--influx-verdicts"])
+        .args(["--influx-url", &echo_url, "--influx-user", "cad"])
+        .args(["--model", model.to_str().expect("utf-8")])
+        .args(["--listen", &format!("127.0.0.1:{}", closed_port())])
+        .env("CAD_INFLUX_PASSWORD", &s)
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run the watcher");
+    let logs = text(&out);
+    let contacted = hits.load(Ordering::SeqCst);
+    println!(
+        "secrets: the 401-echoing InfluxDB was contacted {contacted} times; logs {} bytes",
+        logs.len()
+    );
+    assert!(
+        contacted > 0,
+        "the verdict writer must have reached the server:\n{logs}"
+    );
+    assert!(logs.contains("sink failed"), "the refusal is reported:\n{logs}");
+    assert_hidden("watcher writing verdicts to a 401-echoing InfluxDB", &logs, &s);
+}

@@ -127,12 +127,21 @@ impl Http {
         url
     }
 
-    /// Removes the secret from text that came from the server, in case it echoes it.
+    /// Removes the secret from text that came from the server, in case it
+    /// echoes it: the password or token itself, and the Authorization header's
+    /// credentials (base64 of `user:password` for basic auth).
     fn scrub(&self, text: &str) -> String {
-        match self.auth.secret() {
+        let mut out = match self.auth.secret() {
             Some(s) if !s.is_empty() => text.replace(s.expose(), "***"),
             _ => text.to_owned(),
+        };
+        if let Some(h) = self.auth_header.as_ref().and_then(|h| h.to_str().ok()) {
+            let credentials = h.split_once(' ').map_or(h, |(_, c)| c);
+            if !credentials.is_empty() {
+                out = out.replace(credentials, "***");
+            }
         }
+        out
     }
 
     /// The server's `{"error": "..."}` text, or the start of the body.
