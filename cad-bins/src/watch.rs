@@ -64,6 +64,14 @@ async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelH
     }
 }
 
+/// The cluster's client if the pod source already made one, else a new one.
+async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Result<kube::Client> {
+    match client {
+        Some(c) => Ok(c.clone()),
+        None => sources::kube_client(&args.kube).await,
+    }
+}
+
 /// Runs the watcher until interrupted (or `--run-for` has passed).
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -83,10 +91,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     // The model: from the ConfigMap (followed for updates) or from a file.
     let handle = if let Some(cm) = &args.model_configmap {
         let (ns, name) = sources::namespaced(cm)?;
-        let client = match &kube_client {
-            Some(c) => c.clone(),
-            None => sources::kube_client(&args.kube).await?,
-        };
+        let client = reuse_or_connect(&kube_client, args).await?;
         let store = cad_k8s::ConfigMapModelStore::new(client, ns.clone(), name.clone(), args.configmap_key.clone());
         let bundle = store
             .load_with(ModelBundle::from_bytes)
@@ -145,10 +150,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         sinks.push(Arc::new(JsonLinesSink::new(out)));
     }
     if args.events || args.annotate {
-        let client = match &kube_client {
-            Some(c) => c.clone(),
-            None => sources::kube_client(&args.kube).await?,
-        };
+        let client = reuse_or_connect(&kube_client, args).await?;
         let instance = std::env::var("HOSTNAME").unwrap_or_else(|_| "cad-watcher".into());
         sinks.push(Arc::new(
             cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate),

@@ -77,6 +77,24 @@ fn echo_401_server() -> (String, Arc<AtomicUsize>) {
     (url, hits)
 }
 
+/// The demo model shipped in deploy/ (behaviour features, simulated cluster),
+/// written to a temporary file for a watcher to load.
+fn demo_model(tag: &str) -> PathBuf {
+    let cm = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/base/model-configmap.yaml"
+    ))
+    .expect("deploy/base/model-configmap.yaml");
+    let b64_model = cm
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("model.cadm:"))
+        .expect("model.cadm");
+    let bundle = cad_core::bundle::ModelBundle::from_base64(b64_model).expect("demo model");
+    let model = tmp_dir(tag).join("model.cadm");
+    bundle.write_to(&model).expect("write model");
+    model
+}
+
 fn tmp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("cad-secrets-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
@@ -179,20 +197,7 @@ fn get_metrics(port: u16) -> Option<String> {
 
 #[test]
 fn metrics_endpoint_and_logs_of_a_working_watcher_hold_no_password() {
-    // The demo model shipped in deploy/ (behaviour features, simulated cluster).
-    let cm = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/base/model-configmap.yaml"
-    ))
-    .expect("deploy/base/model-configmap.yaml");
-    let b64_model = cm
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("model.cadm:"))
-        .expect("model.cadm");
-    let bundle = cad_core::bundle::ModelBundle::from_base64(b64_model).expect("demo model");
-    let dir = tmp_dir("metrics");
-    let model = dir.join("model.cadm");
-    bundle.write_to(&model).expect("write model");
+    let model = demo_model("metrics");
 
     let s = secret("metrics");
     let port = closed_port();
@@ -239,19 +244,7 @@ fn metrics_endpoint_and_logs_of_a_working_watcher_hold_no_password() {
 #[test]
 fn a_401_answer_echoing_the_credentials_does_not_leak_them() {
     let (echo_url, hits) = echo_401_server();
-    let cm = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/base/model-configmap.yaml"
-    ))
-    .expect("deploy/base/model-configmap.yaml");
-    let b64_model = cm
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("model.cadm:"))
-        .expect("model.cadm");
-    let bundle = cad_core::bundle::ModelBundle::from_base64(b64_model).expect("demo model");
-    let dir = tmp_dir("echo401");
-    let model = dir.join("model.cadm");
-    bundle.write_to(&model).expect("write model");
+    let model = demo_model("echo401");
     let s = secret("echo");
     let out = Command::new(WATCHER)
         .args(["--source", "sim", "--log-json", "--run-for", "4s", "--influx-verdicts"])
