@@ -27,6 +27,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cargo doc (broken or private links in the API docs fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+
 echo "==> manifests (kubectl kustomize + Kubernetes schemas + hardening)"
 bash scripts/validate-manifests.sh
 

@@ -2,6 +2,10 @@
 //! argument parsing, logging, plots and the HTTP endpoints. The work itself
 //! is done by the engines in `cad-core`.
 
+// The doc comments of the clap structs are also the programs' `--help` text,
+// where a bare URL reads better than a Markdown link.
+#![allow(rustdoc::bare_urls)]
+
 pub mod cli;
 pub mod collect;
 pub mod demo;

@@ -190,9 +190,19 @@ impl Dataset {
     ///
     /// # Panics
     /// If `i` is out of range.
+    #[inline]
     pub fn raw_row(&self, i: usize) -> &[f64] {
         let w = self.n_features();
         &self.values[i * w..(i + 1) * w]
+    }
+
+    /// Rows `start..start + len`, row-major, in the encoding of [`Dataset::raw_row`].
+    ///
+    /// # Panics
+    /// If the rows are out of range.
+    pub(crate) fn raw_rows(&self, start: usize, len: usize) -> &[f64] {
+        let w = self.n_features();
+        &self.values[start * w..(start + len) * w]
     }
 
     /// The class index of row `i`.

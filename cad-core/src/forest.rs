@@ -12,8 +12,9 @@
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
+use crate::tree::batch::{BLOCK, RowBlock};
 use crate::tree::bins::Binned;
-use crate::tree::{BLOCK, DecisionTree, TreeParams, check_data};
+use crate::tree::{DecisionTree, TreeParams, check_data};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -244,11 +245,13 @@ impl Classifier for RandomForest {
         )
     }
 
-    /// Tree by tree over blocks of rows: one tree's nodes stay in cache
-    /// while a block of rows walks it (see [`DecisionTree::predict_raw_rows`]).
+    /// Tree by tree over blocks of rows: a block is laid out once for all
+    /// trees, and one tree's nodes stay in cache while the block walks it (see
+    /// [`DecisionTree::predict_raw_rows`]).
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
         let (n, k) = (data.n_rows(), self.n_classes);
         let mut out = Vec::with_capacity(n);
+        let mut block = RowBlock::new(self.n_features);
         let mut leaves = [0u32; BLOCK];
         let mut acc = vec![0.0; BLOCK * k];
         let n_trees = self.trees.len() as f64;
@@ -256,8 +259,10 @@ impl Classifier for RandomForest {
         while start < n {
             let len = BLOCK.min(n - start);
             acc.iter_mut().for_each(|a| *a = 0.0);
+            block.fill(data, start, len);
+            block.scan();
             for t in &self.trees {
-                t.leaves_into(data, start, &mut leaves[..len]);
+                t.leaves_of_block(&mut block, &mut leaves);
                 for (&l, a) in leaves[..len].iter().zip(acc.chunks_exact_mut(k)) {
                     t.add_leaf_proba(l as usize, a);
                 }

@@ -11,7 +11,7 @@
 //! * the class is the nominal attribute named `class` (ASCII case ignored), or
 //!   else the last nominal attribute that is not the group;
 //! * the group is the attribute named `group` (any type); see
-//!   [`GroupRule`](super::GroupRule) for files without one;
+//!   [`GroupRule`] for files without one;
 //! * every other attribute must be numeric and is a feature. A string, date or
 //!   other nominal attribute is an error naming it.
 //!

@@ -4,7 +4,7 @@
 //! `class` and `group` are matched ignoring ASCII case and surrounding spaces.
 //!
 //! Without a `group` column the groups are inferred as for ARFF, see
-//! [`GroupRule`](super::GroupRule). Classes are numbered in order of first
+//! [`GroupRule`]. Classes are numbered in order of first
 //! appearance.
 //!
 //! The reader streams [`csv::ByteRecord`]s and parses numbers straight from

@@ -31,6 +31,7 @@
 //! Like scikit-learn's default, the tree grows until its leaves are pure (or
 //! cannot be split), with no depth limit.
 
+pub(crate) mod batch;
 pub(crate) mod bins;
 pub(crate) mod grow;
 #[cfg(test)]
@@ -136,11 +137,6 @@ impl Fit for TreeParams {
     }
 }
 
-/// Rows walked together by [`DecisionTree::leaves_into`].
-const LANES: usize = 8;
-/// Rows per block of batch prediction.
-pub(crate) const BLOCK: usize = 256;
-
 /// Depth of the deepest leaf of a checked node array.
 fn max_depth(nodes: &[Node]) -> usize {
     let mut depth = vec![0usize; nodes.len()];
@@ -167,7 +163,7 @@ const FEATURE_MASK: u32 = !MISSING_LEFT;
 /// One node, 16 bytes. A split sends `x <= threshold` to node `next` and the
 /// rest to `next + 1`; a leaf's `next` indexes the leaf tables.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-struct Node {
+pub(crate) struct Node {
     threshold: f64,
     feature: u32,
     next: u32,
@@ -219,9 +215,10 @@ pub struct DecisionTree {
     leaf_pred: Vec<Prediction>,
     /// `n_leaves × n_classes` class distributions (counts / total).
     leaf_proba: Vec<f64>,
-    /// `nodes` for batch prediction: each leaf loops to itself (threshold +∞,
-    /// missing left), so several rows can step in lock-step without branches.
-    lanes: Vec<Node>,
+    /// `nodes` for batch prediction of copied rows (see [`batch`]).
+    lanes: Vec<batch::LaneNode>,
+    /// `nodes` for batch prediction of rows without missing values.
+    dense_lanes: Vec<batch::LaneNode>,
     /// Depth of the deepest leaf.
     depth: usize,
 }
@@ -297,21 +294,8 @@ impl DecisionTree {
                 confidence: best as f64 / total as f64,
             });
         }
-        let lanes = nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                if n.feature == LEAF {
-                    Node {
-                        threshold: f64::INFINITY,
-                        feature: MISSING_LEFT,
-                        next: i as u32,
-                    }
-                } else {
-                    *n
-                }
-            })
-            .collect();
+        let lanes = batch::lane_nodes(&nodes, n_features, false);
+        let dense_lanes = batch::lane_nodes(&nodes, n_features, true);
         let depth = max_depth(&nodes);
         Ok(DecisionTree {
             n_features,
@@ -321,6 +305,7 @@ impl DecisionTree {
             leaf_pred,
             leaf_proba,
             lanes,
+            dense_lanes,
             depth,
         })
     }
@@ -380,11 +365,6 @@ impl DecisionTree {
         self.leaf_of(|f| row.get(f).copied().flatten().unwrap_or(f64::NAN))
     }
 
-    /// Leaf index for a raw row (NaN = missing; absent entries are missing).
-    pub(crate) fn leaf_of_raw(&self, row: &[f64]) -> usize {
-        self.leaf_of(|f| row.get(f).copied().unwrap_or(f64::NAN))
-    }
-
     /// The class counts of leaf `l`.
     #[cfg(test)]
     pub(crate) fn leaf_counts(&self, l: usize) -> &[u32] {
@@ -398,64 +378,23 @@ impl DecisionTree {
         }
     }
 
-    /// Writes the leaf index of rows `start..start + out.len()` of `data` into `out`.
-    ///
-    /// Rows are walked [`LANES`] at a time in lock-step over the self-looping
-    /// `lanes` nodes: the walks' load–compare chains overlap instead of
-    /// waiting on each other, and no lane needs a branch to stop at its leaf.
-    ///
-    /// # Panics
-    /// If the rows are out of range of `data`.
-    pub(crate) fn leaves_into(&self, data: &Dataset, start: usize, out: &mut [u32]) {
-        let mut chunks = out.chunks_exact_mut(LANES);
-        let mut r = start;
-        for chunk in &mut chunks {
-            let rows: [&[f64]; LANES] = std::array::from_fn(|j| data.raw_row(r + j));
-            let mut idx = [0usize; LANES];
-            let mut steps = 0;
-            while steps < self.depth {
-                for _ in 0..4 {
-                    for (i, row) in idx.iter_mut().zip(&rows) {
-                        let nd = &self.lanes[*i];
-                        let v = row
-                            .get((nd.feature & FEATURE_MASK) as usize)
-                            .copied()
-                            .unwrap_or(f64::NAN);
-                        let left = (v <= nd.threshold) | (v.is_nan() & (nd.feature & MISSING_LEFT != 0));
-                        *i = nd.next as usize + usize::from(!left);
-                    }
-                }
-                steps += 4;
-                if idx.iter().all(|&i| self.nodes[i].feature == LEAF) {
-                    break;
-                }
-            }
-            for (o, &i) in chunk.iter_mut().zip(&idx) {
-                *o = self.nodes[i].next;
-            }
-            r += LANES;
-        }
-        for o in chunks.into_remainder() {
-            *o = self.leaf_of_raw(data.raw_row(r)) as u32;
-            r += 1;
-        }
-    }
-
     /// Leaf `l`'s class distribution.
     pub(crate) fn leaf_proba(&self, l: usize) -> &[f64] {
         &self.leaf_proba[l * self.n_classes..(l + 1) * self.n_classes]
     }
 
     /// Predicts every row of `data` from its raw rows (NaN = missing), in
-    /// blocks of rows walked eight at a time in lock-step.
+    /// blocks of rows walked several at a time in lock-step.
     pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
         let n = data.n_rows();
         let mut out = Vec::with_capacity(n);
-        let mut leaves = [0u32; BLOCK];
+        let mut block = batch::RowBlock::new(self.n_features);
+        let mut leaves = [0u32; batch::BLOCK];
         let mut start = 0;
         while start < n {
-            let len = BLOCK.min(n - start);
-            self.leaves_into(data, start, &mut leaves[..len]);
+            let len = batch::BLOCK.min(n - start);
+            block.fill(data, start, len);
+            self.leaves_of_block(&mut block, &mut leaves);
             out.extend(leaves[..len].iter().map(|&l| self.leaf_pred[l as usize]));
             start += len;
         }

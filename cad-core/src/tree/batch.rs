@@ -1,0 +1,208 @@
+//! Batch prediction: blocks of rows walk a tree several at a time.
+//!
+//! A block's rows are copied once into a [`RowBlock`], which holds each row
+//! twice: as it is (NaN = missing) and with NaN replaced by −∞. A split whose
+//! missing values go right reads the first copy, one whose missing values go
+//! left reads the second, so every step is the same single comparison,
+//! `!(value <= threshold)` picks the right child (true for NaN, false for
+//! −∞), with no test for missing values. Leaves loop to themselves by reading
+//! a column that is always 0.0 against a threshold of +∞, so [`LANES`] rows
+//! step in lock-step without branches: their load–compare chains overlap
+//! instead of waiting on each other. A forest fills the block once for all
+//! its trees.
+
+use super::{DecisionTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
+use crate::dataset::Dataset;
+
+/// Rows walked together in lock-step.
+pub(crate) const LANES: usize = 8;
+/// Rows per block of batch prediction.
+pub(crate) const BLOCK: usize = 256;
+
+/// A node of the batch walk: a row goes to `next + 1` if
+/// `!(row[col] <= threshold)`, else to `next`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LaneNode {
+    threshold: f64,
+    col: u32,
+    next: u32,
+}
+
+/// The lane nodes of a checked node array of a tree over `n_features`
+/// features, for rows laid out by [`RowBlock`] (`dense: false`: raw values,
+/// then values with NaN as −∞, then 0.0) or for raw rows without NaN
+/// (`dense: true`, where a leaf reads column 0 and never leaves).
+pub(crate) fn lane_nodes(nodes: &[Node], n_features: usize, dense: bool) -> Vec<LaneNode> {
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            if n.feature == LEAF {
+                LaneNode {
+                    threshold: f64::INFINITY,
+                    col: if dense { 0 } else { 2 * n_features as u32 },
+                    next: i as u32,
+                }
+            } else {
+                let f = n.feature & FEATURE_MASK;
+                let missing_left = n.feature & MISSING_LEFT != 0;
+                LaneNode {
+                    threshold: n.threshold,
+                    col: if missing_left && !dense {
+                        n_features as u32 + f
+                    } else {
+                        f
+                    },
+                    next: n.next,
+                }
+            }
+        })
+        .collect()
+}
+
+/// Up to [`BLOCK`] rows of a data set, ready for [`DecisionTree::leaves_of_block`].
+///
+/// The rows are read where they are, [`LANES`] at a time. A group of rows
+/// with a missing value (and the last, short group) is first copied into
+/// `scratch` with, per row, the `n_features` raw values, the same with NaN
+/// replaced by −∞, then 0.0 (see the module docs).
+#[derive(Clone, Debug)]
+pub(crate) struct RowBlock<'a> {
+    n_features: usize,
+    /// The rows, `width` values each.
+    rows: &'a [f64],
+    width: usize,
+    len: usize,
+    /// Per full group, whether it has a missing value, when [`RowBlock::scan`]
+    /// has been called (else each walk checks).
+    has_nan: Vec<bool>,
+    scratch: Vec<f64>,
+}
+
+impl<'a> RowBlock<'a> {
+    /// An empty block for models over `n_features` features.
+    pub(crate) fn new(n_features: usize) -> RowBlock<'a> {
+        RowBlock {
+            n_features,
+            rows: &[],
+            width: 0,
+            len: 0,
+            has_nan: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Values per copied row.
+    fn stride(&self) -> usize {
+        2 * self.n_features + 1
+    }
+
+    /// Takes rows `start..start + len` of `data` (at most [`BLOCK`]).
+    ///
+    /// # Panics
+    /// If the rows are out of range of `data`.
+    pub(crate) fn fill(&mut self, data: &'a Dataset, start: usize, len: usize) {
+        self.width = data.n_features();
+        self.rows = data.raw_rows(start, len);
+        self.len = len;
+        self.has_nan.clear();
+    }
+
+    /// Notes once which groups have a missing value, for a block that several
+    /// trees will walk.
+    pub(crate) fn scan(&mut self) {
+        let group = (LANES * self.width).max(1);
+        self.has_nan = self.rows.chunks(group).map(has_nan).collect();
+    }
+
+    /// Copies the `count` rows (at most [`LANES`]) of `rows` into `scratch`
+    /// in the layout of the module docs, padded to [`LANES`] rows of zeros.
+    /// Columns the rows lack are missing; extra columns are ignored.
+    fn copy(&mut self, rows: &[f64], count: usize) {
+        let (nf, w, stride) = (self.n_features, self.width, self.stride());
+        let shared = nf.min(w);
+        self.scratch.clear();
+        self.scratch.resize(LANES * stride, 0.0);
+        for (j, dst) in self.scratch.chunks_exact_mut(stride).take(count).enumerate() {
+            let row = &rows[j * w..(j + 1) * w];
+            let (raw, rest) = dst.split_at_mut(nf);
+            for ((a, b), &v) in raw.iter_mut().zip(rest.iter_mut()).zip(&row[..shared]) {
+                *a = v;
+                *b = if v.is_nan() { f64::NEG_INFINITY } else { v };
+            }
+            raw[shared..].fill(f64::NAN);
+            rest[shared..nf].fill(f64::NEG_INFINITY);
+        }
+    }
+}
+
+/// Whether any value is NaN (`v != v`, which vectorises).
+#[allow(clippy::eq_op)]
+fn has_nan(values: &[f64]) -> bool {
+    values.iter().fold(false, |acc, &v| acc | (v != v))
+}
+
+/// Walks [`LANES`] rows in lock-step from the root until all are at a leaf
+/// (checked every 4 steps; a row at its leaf stays there) and returns their
+/// node indices.
+// `!(v <= t)` on purpose: it is true for NaN, which goes right.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
+#[inline(always)]
+fn walk(tree: &DecisionTree, lanes: &[LaneNode], rows: [&[f64]; LANES]) -> [usize; LANES] {
+    let mut idx = [0usize; LANES];
+    let mut steps = 0;
+    while steps < tree.depth {
+        for _ in 0..4 {
+            for (i, row) in idx.iter_mut().zip(&rows) {
+                let nd = &lanes[*i];
+                *i = nd.next as usize + usize::from(!(row[nd.col as usize] <= nd.threshold));
+            }
+        }
+        steps += 4;
+        if idx.iter().all(|&i| tree.nodes[i].feature == LEAF) {
+            break;
+        }
+    }
+    idx
+}
+
+impl DecisionTree {
+    /// Writes the leaf index of each row of `block` into `out[..len]` (`len`
+    /// the block's row count).
+    ///
+    /// # Panics
+    /// If `block` was made for another feature count or `out` is too short.
+    pub(crate) fn leaves_of_block(&self, block: &mut RowBlock<'_>, out: &mut [u32]) {
+        assert_eq!(block.n_features, self.n_features, "row block of another model");
+        let (w, stride) = (block.width, block.stride());
+        // A dense walk reads columns below n_features of rows as they are.
+        let dense_ok = w >= self.n_features;
+        let rows = block.rows;
+        for (g, o) in out[..block.len].chunks_mut(LANES).enumerate() {
+            let group = &rows[g * LANES * w..(g * LANES + o.len()) * w];
+            let full = o.len() == LANES;
+            let nan = match block.has_nan.get(g) {
+                Some(&nan) => nan,
+                None => has_nan(group),
+            };
+            let idx = if full && dense_ok && !nan {
+                walk(
+                    self,
+                    &self.dense_lanes,
+                    std::array::from_fn(|j| &group[j * w..(j + 1) * w]),
+                )
+            } else {
+                block.copy(group, o.len());
+                let s = &block.scratch;
+                walk(
+                    self,
+                    &self.lanes,
+                    std::array::from_fn(|j| &s[j * stride..(j + 1) * stride]),
+                )
+            };
+            for (o, i) in o.iter_mut().zip(idx) {
+                *o = self.nodes[i].next;
+            }
+        }
+    }
+}
