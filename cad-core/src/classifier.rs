@@ -90,6 +90,14 @@ pub trait Classifier: Send + Sync {
             })
             .collect()
     }
+
+    /// The predicted class of every row of `data`, as class indices like
+    /// [`Dataset::labels`]: [`predict_dataset`](Classifier::predict_dataset)
+    /// without the confidences (a quarter of the output), which is all an
+    /// evaluation needs. Batch learners override it to skip the confidences.
+    fn predict_classes(&self, data: &Dataset) -> Vec<u32> {
+        self.predict_dataset(data).iter().map(|p| p.class as u32).collect()
+    }
 }
 
 /// Learning parameters that fit a data set into a serialisable [`Classifier`].

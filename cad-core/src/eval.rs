@@ -365,7 +365,9 @@ pub struct Report {
     /// Wall time spent fitting, summed over rounds (a measurement, not a test).
     #[serde(default)]
     pub fit_seconds: f64,
-    /// Wall time spent predicting the test rows, summed over rounds.
+    /// Wall time spent predicting the test rows' classes
+    /// ([`Classifier::predict_classes`](crate::Classifier::predict_classes)),
+    /// summed over rounds.
     #[serde(default)]
     pub predict_seconds: f64,
     /// What the figures cannot be trusted for.
@@ -490,12 +492,12 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
         fit_seconds += started.elapsed().as_secs_f64();
         let test_data = data.select(test);
         let started = std::time::Instant::now();
-        let predictions = model.predict_dataset(&test_data);
+        let predictions = model.predict_classes(&test_data);
         predict_seconds += started.elapsed().as_secs_f64();
         train_rows += train.len();
         test_rows += test.len();
-        for (i, p) in predictions.iter().enumerate() {
-            matrix.add(test_data.label(i), p.class)?;
+        for (i, &p) in predictions.iter().enumerate() {
+            matrix.add(test_data.label(i), p as usize)?;
         }
         let in_train = class_flags(data, train);
         let in_test = class_flags(data, test);
@@ -616,8 +618,8 @@ pub fn learning_curve<F: Fit>(
         .map(|s| {
             let model = params.fit(&data.select(&train[..s]))?;
             let mut m = ConfusionMatrix::new(data.classes().to_vec());
-            for (i, p) in model.predict_dataset(&test_data).iter().enumerate() {
-                m.add(test_data.label(i), p.class)?;
+            for (i, &p) in model.predict_classes(&test_data).iter().enumerate() {
+                m.add(test_data.label(i), p as usize)?;
             }
             Ok(CurvePoint {
                 train_rows: s,

@@ -245,10 +245,21 @@ impl Classifier for RandomForest {
         )
     }
 
-    /// Tree by tree over blocks of rows: a block is laid out once for all
-    /// trees, and one tree's nodes stay in cache while the block walks it (see
-    /// [`DecisionTree::predict_raw_rows`]).
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
+        self.map_probas(data, Self::best)
+    }
+
+    fn predict_classes(&self, data: &Dataset) -> Vec<u32> {
+        self.map_probas(data, |p| Self::best(p).class as u32)
+    }
+}
+
+impl RandomForest {
+    /// `f(class probabilities)` for every row of `data`. Tree by tree over
+    /// blocks of rows: a block is laid out once for all trees, and one
+    /// tree's nodes stay in cache while the block walks it (see
+    /// [`DecisionTree::predict_raw_rows`]).
+    fn map_probas<T>(&self, data: &Dataset, f: impl Fn(&[f64]) -> T) -> Vec<T> {
         let (n, k) = (data.n_rows(), self.n_classes);
         let mut out = Vec::with_capacity(n);
         let mut block = RowBlock::new(self.n_features);
@@ -269,7 +280,7 @@ impl Classifier for RandomForest {
             }
             out.extend(acc.chunks_exact_mut(k).take(len).map(|a| {
                 a.iter_mut().for_each(|p| *p /= n_trees);
-                Self::best(a)
+                f(a)
             }));
             start += len;
         }

@@ -57,6 +57,10 @@ impl Classifier for Model {
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
         self.inner().predict_dataset(data)
     }
+
+    fn predict_classes(&self, data: &Dataset) -> Vec<u32> {
+        self.inner().predict_classes(data)
+    }
 }
 
 /// How to fit a [`Model`]: a backend with its parameters.

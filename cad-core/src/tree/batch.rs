@@ -159,7 +159,8 @@ fn walk(tree: &DecisionTree, lanes: &[LaneNode], rows: [&[f64]; LANES]) -> [usiz
             }
         }
         steps += 4;
-        if idx.iter().all(|&i| tree.nodes[i].feature == LEAF) {
+        // Only a leaf loops to itself (a split's children come after it).
+        if idx.iter().all(|&i| lanes[i].next as usize == i) {
             break;
         }
     }

@@ -386,6 +386,11 @@ impl DecisionTree {
     /// Predicts every row of `data` from its raw rows (NaN = missing), in
     /// blocks of rows walked several at a time in lock-step.
     pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
+        self.map_leaves(data, |l| self.leaf_pred[l as usize])
+    }
+
+    /// `f(leaf)` for the leaf of every row of `data`, by blocks.
+    fn map_leaves<T>(&self, data: &Dataset, f: impl Fn(u32) -> T) -> Vec<T> {
         let n = data.n_rows();
         let mut out = Vec::with_capacity(n);
         let mut block = batch::RowBlock::new(self.n_features);
@@ -395,7 +400,7 @@ impl DecisionTree {
             let len = batch::BLOCK.min(n - start);
             block.fill(data, start, len);
             self.leaves_of_block(&mut block, &mut leaves);
-            out.extend(leaves[..len].iter().map(|&l| self.leaf_pred[l as usize]));
+            out.extend(leaves[..len].iter().map(|&l| f(l)));
             start += len;
         }
         out
@@ -424,6 +429,10 @@ impl Classifier for DecisionTree {
 
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
         self.predict_raw_rows(data)
+    }
+
+    fn predict_classes(&self, data: &Dataset) -> Vec<u32> {
+        self.map_leaves(data, |l| self.leaf_pred[l as usize].class as u32)
     }
 }
 

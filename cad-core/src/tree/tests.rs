@@ -287,6 +287,9 @@ proptest! {
         let (tb, fb) = (tree.predict_dataset(&test), forest.predict_dataset(&test));
         prop_assert_eq!(tb.len(), rows);
         prop_assert_eq!(fb.len(), rows);
+        let classes = |p: &[Prediction]| p.iter().map(|p| p.class as u32).collect::<Vec<_>>();
+        prop_assert_eq!(tree.predict_classes(&test), classes(&tb));
+        prop_assert_eq!(forest.predict_classes(&test), classes(&fb));
         for i in 0..rows {
             let row = test.row(i);
             prop_assert_eq!(tb[i], tree.predict(&row), "tree, row {}", i);
