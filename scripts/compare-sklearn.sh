@@ -10,10 +10,8 @@
 #    5 classes, 60 rows per group) into $CAD_COMPARE_DIR (default /tmp/cad-compare);
 # 3. times scikit-learn with ../shared/bench/sklearn_baseline.py (single
 #    thread, median of 3 fits) and cad through its program, on the same CSV:
-#    `cad-collector --from-file FILE.csv ...` (cad-bins) when it exists and
-#    has --from-file, else the stand-in example `train_csv` of cad-benches,
-#    which reads the CSV with cad_core::io::csv the same way; the output says
-#    which one ran. cad also fits $REPEAT times (default 3) and reports medians;
+#    `cad-collector --from-file FILE.csv ...` (cad-bins). cad also runs
+#    $REPEAT times (default 3) and reports medians;
 # 4. prints both sides, the ratios and whether the targets of the performance
 #    issue are met.
 #
@@ -58,18 +56,11 @@ for rows in "${TREE_ROWS[@]}" "$FOREST_ROWS"; do
   fi
 done
 
-# 3. cad's program: the product when it can read a CSV, else the stand-in.
-CAD=()
-if cargo build -q --release -p cad-bins --bin cad-collector 2>/dev/null \
-  && "$ROOT/target/release/cad-collector" --help 2>/dev/null | grep -q -- '--from-file'; then
-  # No learning curve: only the evaluation's fit and predict are compared.
-  CAD=("$ROOT/target/release/cad-collector" --curve-points 0)
-  CAD_NAME="cad-collector (cad-bins)"
-else
-  cargo build -q --release -p cad-benches --example train_csv
-  CAD=("$ROOT/target/release/examples/train_csv")
-  CAD_NAME="stand-in: cad-benches example train_csv (cad-collector --from-file not available)"
-fi
+# 3. cad's program, the product itself.
+cargo build -q --release -p cad-bins --bin cad-collector
+# No learning curve: only the evaluation's fit and predict are compared.
+CAD=("$ROOT/target/release/cad-collector" --curve-points 0)
+CAD_NAME="cad-collector (cad-bins)"
 log "cad side: $CAD_NAME"
 
 RESULTS="$WORK/results.jsonl"

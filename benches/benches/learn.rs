@@ -1,7 +1,8 @@
 //! Learning: tree training (10k, 100k, 1M rows × 15 features), a forest of 100
 //! trees on 100k rows with 1 and 2 threads, prediction in ns per row (one row
 //! at a time through `Classifier::predict`, and a whole data set through
-//! `predict_dataset`), and model bundle encoding and decoding.
+//! `predict_dataset`, and through `predict_classes` as the evaluation times
+//! it), and model bundle encoding and decoding.
 //!
 //! The data is `cad_benches::synth` (the distribution of
 //! `shared/bench/make_dataset.py`), generated in memory.
@@ -125,8 +126,14 @@ fn predict(c: &mut Criterion) {
 
     group.throughput(Throughput::Elements(f.test.n_rows() as u64));
     group.bench_function("tree/batch", |b| b.iter(|| f.tree.predict_dataset(black_box(&f.test))));
+    group.bench_function("tree/batch_classes", |b| {
+        b.iter(|| f.tree.predict_classes(black_box(&f.test)))
+    });
     group.bench_function("forest100/batch", |b| {
         b.iter(|| f.forest.predict_dataset(black_box(&f.test)))
+    });
+    group.bench_function("forest100/batch_classes", |b| {
+        b.iter(|| f.forest.predict_classes(black_box(&f.test)))
     });
     group.finish();
 }

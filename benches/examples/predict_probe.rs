@@ -1,5 +1,6 @@
-//! Why batch prediction costs what it does: fits a tree on a CSV (as
-//! `train_csv`), reports the depth of the leaves the held-out rows reach (mean,
+//! Why batch prediction costs what it does: fits a tree on a CSV (with the
+//! grouped 70/30 split of `cad-collector --from-file … --eval grouped-split
+//! --seed 0`), reports the depth of the leaves the held-out rows reach (mean,
 //! and mean of the deepest per block of 8 rows, which is what the lock-step
 //! batch walk of `DecisionTree::predict_dataset` pays), and times, on a copy
 //! of the tree made through its public `node()` view, the lock-step walk
@@ -7,7 +8,10 @@
 //! It also times one cold `predict_classes` call, as the programs' evaluation
 //! measures it, with the page faults it took.
 //!
-//! `cargo run --release -p cad-benches --example predict_probe -- FILE.csv`
+//! With a tree count as second argument, it times a forest's batch
+//! prediction instead.
+//!
+//! `cargo run --release -p cad-benches --example predict_probe -- FILE.csv [TREES]`
 
 // `!(v <= t)` on purpose: a NaN goes right, as in cad's tree without the missing-left flag.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
