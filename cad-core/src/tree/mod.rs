@@ -26,7 +26,9 @@
 //!   values), so prediction reads raw `f64` / `Option<f64>` rows: `x <= t`
 //!   goes left.
 //! * Prediction walks a flat node array (children of a node are adjacent, so
-//!   the step is branch-free), without recursion or allocation.
+//!   the step is branch-free), without recursion or allocation. Batch
+//!   prediction (`batch.rs`) walks 8 rows in lock-step, reading them where
+//!   they are when none of them is missing a value.
 //!
 //! Like scikit-learn's default, the tree grows until its leaves are pure (or
 //! cannot be split), with no depth limit.
