@@ -366,7 +366,7 @@ pub struct Report {
     #[serde(default)]
     pub fit_seconds: f64,
     /// Wall time spent predicting the test rows' classes
-    /// ([`Classifier::predict_classes`](crate::Classifier::predict_classes)),
+    /// ([`Classifier::predict_classes`]),
     /// summed over rounds.
     #[serde(default)]
     pub predict_seconds: f64,

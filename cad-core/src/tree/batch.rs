@@ -1,15 +1,24 @@
-//! Batch prediction: blocks of rows walk a tree several at a time.
+//! Batch prediction: blocks of rows walk a tree [`LANES`] rows at a time.
 //!
-//! A block's rows are copied once into a [`RowBlock`], which holds each row
-//! twice: as it is (NaN = missing) and with NaN replaced by −∞. A split whose
-//! missing values go right reads the first copy, one whose missing values go
-//! left reads the second, so every step is the same single comparison,
-//! `!(value <= threshold)` picks the right child (true for NaN, false for
-//! −∞), with no test for missing values. Leaves loop to themselves by reading
-//! a column that is always 0.0 against a threshold of +∞, so [`LANES`] rows
-//! step in lock-step without branches: their load–compare chains overlap
-//! instead of waiting on each other. A forest fills the block once for all
-//! its trees.
+//! The rows of a group step in lock-step. A leaf loops to itself (it reads
+//! some column against a threshold of +∞), so no lane needs a branch to stop,
+//! and the lanes' load–compare chains overlap instead of waiting on each
+//! other. Every step is the one comparison `!(value <= threshold)`, which
+//! picks the right child.
+//!
+//! * A group with no missing value (the common case) is read where it lies in
+//!   the data set, through the tree's `dense_lanes`. Its NaN check runs just
+//!   before its walk, so the memory reads overlap the previous group's walk.
+//! * A group with a missing value, and the short last group, is first copied
+//!   into [`RowBlock`]'s scratch. Each row is copied twice: as it is (NaN =
+//!   missing), and with NaN replaced by −∞, followed by a 0.0 that leaves
+//!   read. A split whose missing values go right reads the first copy, where
+//!   the comparison is true for NaN. A split whose missing values go left
+//!   reads the second, where −∞ goes left. So there is no test for missing
+//!   values in the walk.
+//!
+//! A forest checks a block for missing values once, for all its trees
+//! ([`RowBlock::scan`]).
 
 use super::{DecisionTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 use crate::dataset::Dataset;
@@ -73,7 +82,7 @@ pub(crate) struct RowBlock<'a> {
     rows: &'a [f64],
     width: usize,
     len: usize,
-    /// Per full group, whether it has a missing value, when [`RowBlock::scan`]
+    /// Per group, whether it has a missing value, when [`RowBlock::scan`]
     /// has been called (else each walk checks).
     has_nan: Vec<bool>,
     scratch: Vec<f64>,
