@@ -1,5 +1,6 @@
 //! Learning: tree training (10k, 100k, 1M rows × 15 features), a forest of 100
-//! trees on 100k rows with 1 and 2 threads, prediction in ns per row (one row
+//! trees on 10k and 100k rows with 1 and 2 threads and on 1M rows with 2,
+//! prediction in ns per row (one row
 //! at a time through `Classifier::predict`, and a whole data set through
 //! `predict_dataset`, and through `predict_classes` as the evaluation times
 //! it), and model bundle encoding and decoding.
@@ -75,20 +76,28 @@ fn train(c: &mut Criterion) {
     }
     group.finish();
 
-    let rows = predict_rows();
-    let data = synth::dataset(rows, 1);
     let mut group = c.benchmark_group("train/forest100");
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(20))
-        .throughput(Throughput::Elements(data.n_rows() as u64));
-    for threads in [1, 2] {
-        let params = forest_params(threads);
-        group.bench_function(format!("100000_rows/threads_{threads}"), |b| {
-            b.iter(|| params.fit(black_box(&data)).map(|f| f.trees().len()))
-        });
+        .warm_up_time(Duration::from_secs(1));
+    // 1M rows on 2 threads only: ten fits take ~110 s already.
+    let sizes: [(usize, usize, &[usize], u64); 3] = [
+        (10_000, 600, &[1, 2], 5),
+        (100_000, 3_000, &[1, 2], 20),
+        (1_000_000, 2_400, &[2], 120),
+    ];
+    for (full, quick, threads, secs) in sizes {
+        let data = synth::dataset(scaled(full, quick), 1);
+        group
+            .throughput(Throughput::Elements(data.n_rows() as u64))
+            .measurement_time(Duration::from_secs(secs));
+        for &threads in threads {
+            let params = forest_params(threads);
+            group.bench_function(format!("{full}_rows/threads_{threads}"), |b| {
+                b.iter(|| params.fit(black_box(&data)).map(|f| f.trees().len()))
+            });
+        }
     }
     group.finish();
 }
