@@ -3,6 +3,9 @@
 //! the simulator's):
 //! * `watcher/burst`: a watcher run in which 10,000 pods spawn at once and
 //!   all get a verdict (about 8–10 ticks of 5 s; one runtime per iteration);
+//! * `watcher/slowest_tick`: the slowest tick of that run, the one with all
+//!   10,000 containers pending that fetches and classifies them
+//!   (`WatchStats::slowest_tick`, wall time);
 //! * `collector/build_dataset`: the collector's data set (behaviour features)
 //!   from 1,000 containers × 10 minutes (60 samples each).
 
@@ -30,6 +33,17 @@ fn watcher(c: &mut Criterion) {
             for _ in 0..iters {
                 if let Ok(r) = watcher_burst(black_box(pods), &model) {
                     total += r.wall;
+                }
+            }
+            total
+        })
+    });
+    group.bench_function(format!("slowest_tick_{pods}_pods_pending"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                if let Ok(r) = watcher_burst(black_box(pods), &model) {
+                    total += r.stats.slowest_tick;
                 }
             }
             total

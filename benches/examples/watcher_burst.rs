@@ -38,10 +38,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.max_pending
     );
     println!(
-        "simulated_s={:.0} wall_s={:.3} wall_ms_per_tick={:.1}",
+        "simulated_s={:.0} wall_s={:.3} wall_ms_per_tick={:.1} slowest_tick_ms={:.1} pending_at_slowest_tick={}",
         r.simulated.as_secs_f64(),
         r.wall.as_secs_f64(),
-        r.wall.as_secs_f64() * 1e3 / s.ticks.max(1) as f64
+        r.wall.as_secs_f64() * 1e3 / s.ticks.max(1) as f64,
+        s.slowest_tick.as_secs_f64() * 1e3,
+        s.slowest_tick_pending
     );
     let all = s.classified + s.timed_out + s.deleted;
     if all != r.containers as u64 || s.still_pending != 0 {

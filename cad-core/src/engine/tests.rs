@@ -142,6 +142,9 @@ async fn one_fetch_per_tick_whatever_the_number_of_pending_pods() {
             stats.classified, pods as u64,
             "all classified within a minute: {stats:?}"
         );
+        // The slowest tick is measured in real time and had pods waiting.
+        assert!(stats.slowest_tick > Duration::ZERO, "{stats:?}");
+        assert!((1..=pods as u64).contains(&stats.slowest_tick_pending), "{stats:?}");
     }
 }
 

@@ -180,6 +180,11 @@ pub struct WatchStats {
     /// Pods skipped when first seen because they already carried
     /// [`ANNOTATION_PREDICTED`] (classified before a restart).
     pub already_classified: u64,
+    /// Real (wall-clock) time of the slowest tick: fetch, features,
+    /// classification and sinks. A measurement, whatever the [`Clock`].
+    pub slowest_tick: Duration,
+    /// Containers waiting when the slowest tick began.
+    pub slowest_tick_pending: u64,
 }
 
 struct Waiting {
@@ -356,6 +361,16 @@ impl Watcher {
     /// One scheduling step: one batched fetch for every waiting container that
     /// can have metrics, then verdicts and timeouts.
     async fn tick(&mut self) {
+        let (started, pending) = (std::time::Instant::now(), self.waiting.len());
+        self.tick_inner().await;
+        let took = started.elapsed();
+        if took > self.stats.slowest_tick {
+            self.stats.slowest_tick = took;
+            self.stats.slowest_tick_pending = pending as u64;
+        }
+    }
+
+    async fn tick_inner(&mut self) {
         self.stats.ticks += 1;
         let now = self.clock.now();
         let model = self.model.current();
