@@ -12,7 +12,7 @@
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
-use crate::tree::batch::{BLOCK, RowBlock};
+use crate::tree::batch::{BLOCK, for_each_block};
 use crate::tree::bins::Binned;
 use crate::tree::{DecisionTree, TreeParams, check_data};
 use rand::{Rng, SeedableRng};
@@ -260,20 +260,16 @@ impl RandomForest {
     /// tree's nodes stay in cache while the block walks it (see
     /// [`DecisionTree::predict_raw_rows`]).
     fn map_probas<T>(&self, data: &Dataset, f: impl Fn(&[f64]) -> T) -> Vec<T> {
-        let (n, k) = (data.n_rows(), self.n_classes);
-        let mut out = Vec::with_capacity(n);
-        let mut block = RowBlock::new(self.n_features);
+        let k = self.n_classes;
+        let mut out = Vec::with_capacity(data.n_rows());
         let mut leaves = [0u32; BLOCK];
         let mut acc = vec![0.0; BLOCK * k];
         let n_trees = self.trees.len() as f64;
-        let mut start = 0;
-        while start < n {
-            let len = BLOCK.min(n - start);
+        for_each_block(data, self.n_features, |block, len| {
             acc.iter_mut().for_each(|a| *a = 0.0);
-            block.fill(data, start, len);
             block.scan();
             for t in &self.trees {
-                t.leaves_of_block(&mut block, &mut leaves);
+                t.leaves_of_block(block, &mut leaves);
                 for (&l, a) in leaves[..len].iter().zip(acc.chunks_exact_mut(k)) {
                     t.add_leaf_proba(l as usize, a);
                 }
@@ -282,8 +278,7 @@ impl RandomForest {
                 a.iter_mut().for_each(|p| *p /= n_trees);
                 f(a)
             }));
-            start += len;
-        }
+        });
         out
     }
 }

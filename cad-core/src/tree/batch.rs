@@ -90,7 +90,7 @@ pub(crate) struct RowBlock<'a> {
 
 impl<'a> RowBlock<'a> {
     /// An empty block for models over `n_features` features.
-    pub(crate) fn new(n_features: usize) -> RowBlock<'a> {
+    fn new(n_features: usize) -> RowBlock<'a> {
         RowBlock {
             n_features,
             rows: &[],
@@ -110,7 +110,7 @@ impl<'a> RowBlock<'a> {
     ///
     /// # Panics
     /// If the rows are out of range of `data`.
-    pub(crate) fn fill(&mut self, data: &'a Dataset, start: usize, len: usize) {
+    fn fill(&mut self, data: &'a Dataset, start: usize, len: usize) {
         self.width = data.n_features();
         self.rows = data.raw_rows(start, len);
         self.len = len;
@@ -142,6 +142,21 @@ impl<'a> RowBlock<'a> {
             raw[shared..].fill(f64::NAN);
             rest[shared..nf].fill(f64::NEG_INFINITY);
         }
+    }
+}
+
+/// Calls `f` with each block of [`BLOCK`] rows of `data` (the last one
+/// shorter) in order, laid out for models over `n_features` features, and
+/// the block's row count.
+pub(crate) fn for_each_block<'a>(data: &'a Dataset, n_features: usize, mut f: impl FnMut(&mut RowBlock<'a>, usize)) {
+    let n = data.n_rows();
+    let mut block = RowBlock::new(n_features);
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        block.fill(data, start, len);
+        f(&mut block, len);
+        start += len;
     }
 }
 
@@ -190,12 +205,10 @@ impl DecisionTree {
         let rows = block.rows;
         for (g, o) in out[..block.len].chunks_mut(LANES).enumerate() {
             let group = &rows[g * LANES * w..(g * LANES + o.len()) * w];
-            let full = o.len() == LANES;
-            let nan = match block.has_nan.get(g) {
-                Some(&nan) => nan,
-                None => has_nan(group),
-            };
-            let idx = if full && dense_ok && !nan {
+            // Checked only for a full group that could be read in place.
+            let in_place =
+                o.len() == LANES && dense_ok && !block.has_nan.get(g).copied().unwrap_or_else(|| has_nan(group));
+            let idx = if in_place {
                 walk(
                     self,
                     &self.dense_lanes,

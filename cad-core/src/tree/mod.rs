@@ -393,18 +393,12 @@ impl DecisionTree {
 
     /// `f(leaf)` for the leaf of every row of `data`, by blocks.
     fn map_leaves<T>(&self, data: &Dataset, f: impl Fn(u32) -> T) -> Vec<T> {
-        let n = data.n_rows();
-        let mut out = Vec::with_capacity(n);
-        let mut block = batch::RowBlock::new(self.n_features);
+        let mut out = Vec::with_capacity(data.n_rows());
         let mut leaves = [0u32; batch::BLOCK];
-        let mut start = 0;
-        while start < n {
-            let len = batch::BLOCK.min(n - start);
-            block.fill(data, start, len);
-            self.leaves_of_block(&mut block, &mut leaves);
+        batch::for_each_block(data, self.n_features, |block, len| {
+            self.leaves_of_block(block, &mut leaves);
             out.extend(leaves[..len].iter().map(|&l| f(l)));
-            start += len;
-        }
+        });
         out
     }
 }
