@@ -94,42 +94,6 @@ fn lockstep(nodes: &[N], lanes: &[N], data: &Dataset, out: &mut Vec<u32>) {
     }
 }
 
-/// The lock-step walk with cad's missing-value rule (NaN goes to the side the
-/// split's flag says) and its output (a 16-byte prediction per row).
-fn lockstep_missing(
-    nodes: &[N],
-    lanes: &[N],
-    preds: &[cad_core::Prediction],
-    data: &Dataset,
-) -> Vec<cad_core::Prediction> {
-    let n = data.n_rows();
-    let mut out = Vec::with_capacity(n);
-    let mut r = 0;
-    while r + LANES <= n {
-        let rows: [&[f64]; LANES] = std::array::from_fn(|j| data.raw_row(r + j));
-        let mut idx = [0usize; LANES];
-        loop {
-            for _ in 0..4 {
-                for (i, row) in idx.iter_mut().zip(&rows) {
-                    let nd = &lanes[*i];
-                    let v = row
-                        .get((nd.feature & 0x7fff_ffff) as usize)
-                        .copied()
-                        .unwrap_or(f64::NAN);
-                    let left = (v <= nd.threshold) | (v.is_nan() & (nd.feature & (1 << 31) != 0));
-                    *i = nd.next as usize + usize::from(!left);
-                }
-            }
-            if idx.iter().all(|&i| nodes[i].feature == u32::MAX) {
-                break;
-            }
-        }
-        out.extend(idx.iter().map(|&i| preds[nodes[i].next as usize]));
-        r += LANES;
-    }
-    out
-}
-
 /// Refilled lanes: a lane whose row reached a leaf writes it and takes the next row.
 fn refill(nodes: &[N], data: &Dataset, out: &mut Vec<u32>) {
     let n = data.n_rows();
@@ -257,16 +221,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let check = out.clone();
     let rf = best_ns(n, || refill(&nodes, black_box(&test), &mut out));
     let same = out[..check.len()] == check[..];
-    let preds: Vec<cad_core::Prediction> = (0..tree.n_leaves())
-        .map(|_| cad_core::Prediction {
-            class: 0,
-            confidence: 1.0,
-        })
-        .collect();
-    let lm = best_ns(n, || {
-        black_box(lockstep_missing(&nodes, &lanes, &preds, black_box(&test)));
-    });
-    println!("ns/row: lock-step copy with the missing-value rule and Vec<Prediction> output {lm:.1}");
     println!(
         "ns/row: cad predict_dataset {cad:.1}, lock-step copy {ls:.1}, refilled lanes {rf:.1} (same leaves: {same})"
     );
