@@ -863,14 +863,19 @@ fn list(app: &App, t: &Target, q: &HashMap<String, String>) -> Response {
     )
 }
 
+/// The API server's 400 for a request body it cannot read.
+fn unreadable_body() -> Response {
+    status_response(
+        400,
+        "BadRequest",
+        "the body of the request was in an unknown format",
+        json!({}),
+    )
+}
+
 fn create(app: &App, t: &Target, body: &[u8]) -> Response {
     let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
-        return status_response(
-            400,
-            "BadRequest",
-            "the body of the request was in an unknown format",
-            json!({}),
-        );
+        return unreadable_body();
     };
     let ns = t.ns.clone().unwrap_or_default();
     if t.res.namespaced() {
@@ -911,12 +916,7 @@ fn create(app: &App, t: &Target, body: &[u8]) -> Response {
 
 fn replace(app: &App, t: &Target, name: &str, body: &[u8]) -> Response {
     let Ok(mut obj) = serde_json::from_slice::<Value>(body) else {
-        return status_response(
-            400,
-            "BadRequest",
-            "the body of the request was in an unknown format",
-            json!({}),
-        );
+        return unreadable_body();
     };
     let ns = t.ns.clone().unwrap_or_default();
     let key = (t.res, ns.clone(), name.to_owned());
