@@ -1,6 +1,6 @@
 //! [`PrometheusMetricSource`]: cad's [`MetricSource`] over `/api/v1/query`.
 
-use crate::config::{Catalogue, Chunking, ConfigError, PrometheusConfig};
+use crate::config::{Catalogue, Chunking, ConfigError, PrometheusConfig, SeriesMap};
 use crate::error::PrometheusError;
 use crate::http::Http;
 use crate::plan::{Group, Planner, PodKey, Query, QueryKind};
@@ -304,10 +304,7 @@ impl PrometheusMetricSource {
                 s.label(&l.pod).to_owned(),
                 container.to_owned(),
             );
-            let points = g.containers.entry(key).or_default();
-            for p in &s.values {
-                *points.entry((map.metric, p.millis)).or_default() += map.unit.convert(p.value);
-            }
+            add(g.containers.entry(key).or_default(), map, &s);
         }
     }
 
@@ -326,9 +323,7 @@ impl PrometheusMetricSource {
                 .or_default()
                 .entry(source_key(&s, group))
                 .or_default();
-            for p in &s.values {
-                *points.entry((map.metric, p.millis)).or_default() += map.unit.convert(p.value);
-            }
+            add(points, map, &s);
         }
     }
 
@@ -370,57 +365,54 @@ impl PrometheusMetricSource {
 
     /// Turns one chunk's gathered points into samples of the requested containers.
     fn emit(&self, g: Gathered, index: &Index, window: TimeWindow, batch: &mut MetricBatch) {
-        let inside = |t: i64| window.contains(Timestamp::from_millis(t));
         let derive = self.catalogue.derives_nanocores();
         for (key, mut points) in g.containers {
+            // Absent: a requested pod name in another requested namespace, or an unrequested container.
             let Some(ids) = index.by_container.get(&key) else {
-                continue; // a requested pod name in another requested namespace, or an unrequested container
+                continue;
             };
             if derive {
                 derive_nanocores(&mut points);
             }
-            let samples: Vec<Sample> = points
-                .into_iter()
-                .filter(|((_, t), _)| inside(*t))
-                .map(|((m, t), v)| Sample::new(Timestamp::from_millis(t), m, v))
-                .collect();
-            for id in ids {
-                batch.extend(id, samples.iter().copied());
-            }
+            put(batch, ids, window, points);
         }
         for (key, sources) in g.pods {
             let Some(ids) = index.by_pod.get(&key) else { continue };
-            let Some(chosen) = choose_pod_source(sources, &self.catalogue.pause_containers) else {
-                continue;
-            };
-            let samples: Vec<Sample> = chosen
-                .into_iter()
-                .filter(|((_, t), _)| inside(*t))
-                .map(|((m, t), v)| Sample::new(Timestamp::from_millis(t), m, v))
-                .collect();
-            for id in ids {
-                batch.extend(id, samples.iter().copied());
+            if let Some(points) = choose_pod_source(sources, &self.catalogue.pause_containers) {
+                put(batch, ids, window, points);
             }
         }
         for ((ns, pod), claims) in &g.claims {
             let Some(ids) = index.by_pod.get(&(ns.clone(), pod.clone())) else {
                 continue;
             };
-            let mut used: BTreeMap<i64, f64> = BTreeMap::new();
+            let mut used = Points::new();
             for claim in claims {
                 for (t, v) in g.volume_usage.get(&(ns.clone(), claim.clone())).into_iter().flatten() {
-                    *used.entry(*t).or_default() += v;
+                    *used.entry((Metric::VolumeUsedBytes, *t)).or_default() += v;
                 }
             }
-            let samples: Vec<Sample> = used
-                .into_iter()
-                .filter(|(t, _)| inside(*t))
-                .map(|(t, v)| Sample::new(Timestamp::from_millis(t), Metric::VolumeUsedBytes, v))
-                .collect();
-            for id in ids {
-                batch.extend(id, samples.iter().copied());
-            }
+            put(batch, ids, window, used);
         }
+    }
+}
+
+/// Adds a series' points to `points`, converted; points at the same time sum.
+fn add(points: &mut Points, map: &SeriesMap, s: &Series) {
+    for p in &s.values {
+        *points.entry((map.metric, p.millis)).or_default() += map.unit.convert(p.value);
+    }
+}
+
+/// Gives every container in `ids` the points inside `window` as samples.
+fn put(batch: &mut MetricBatch, ids: &[ContainerId], window: TimeWindow, points: Points) {
+    let samples: Vec<Sample> = points
+        .into_iter()
+        .filter(|((_, t), _)| window.contains(Timestamp::from_millis(*t)))
+        .map(|((m, t), v)| Sample::new(Timestamp::from_millis(t), m, v))
+        .collect();
+    for id in ids {
+        batch.extend(id, samples.iter().copied());
     }
 }
 
