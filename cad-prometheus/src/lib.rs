@@ -29,8 +29,8 @@
 //! | `container_memory_failures_total{failure_type="pgmajfault",scope="container"}` | `memory_major_page_faults` | |
 //! | `container_fs_usage_bytes` | `rootfs_used_bytes` | summed over devices |
 //! | `container_fs_reads_bytes_total`, `container_fs_writes_bytes_total` | `io_service_bytes_recursive_read`, `…_write` | summed over devices (cAdvisor reads both from the blkio/io cgroup) |
-//! | `container_network_{receive,transmit}_{bytes,errors}_total{interface="eth0"}` | `rx_bytes`, `tx_bytes`, `rx_errors`, `tx_errors` | pod level, from the pod's sandbox series (`container=""` or `"POD"`); `eth0` as the kubelet's summary API (Telegraf's source) reports |
-//! | `kubelet_volume_stats_used_bytes` via `kube_pod_spec_volumes_persistentvolumeclaims_info` | `used_bytes` | persistent volume claims only; see [`VolumeSeries`] |
+//! | `container_network_{receive,transmit}_{bytes,errors}_total{interface="eth0"}` | `rx_bytes`, `tx_bytes`, `rx_errors`, `tx_errors` | pod level, from the pod's sandbox series (`container=""` or `"POD"`), else from one container's where a runtime reports the network there; a restarted sandbox's instances merged by time; `eth0`, as the kubelet's summary API (Telegraf's source) reports |
+//! | `kubelet_volume_stats_used_bytes` via `kube_pod_spec_volumes_persistentvolumeclaims_info` | `used_bytes` | persistent volume claims only, summed per timestamp over a pod's claims (the kubelet's series of one scrape share a timestamp); see [`VolumeSeries`] |
 //!
 //! Not read, and why:
 //! * `container_memory_cache`: cad's catalogue has no page-cache metric, and
@@ -45,6 +45,10 @@
 //!
 //! Series of the pause container (`container=""` or `"POD"`, and the pod-level
 //! cgroup) are never read as a container's; the network is read from them.
+//!
+//! cAdvisor's series carry no pod UID label: a pod deleted and recreated under
+//! the same name (a StatefulSet's `postgres-0`) within one window reads as one
+//! pod, as with InfluxDB's per-container measurement.
 //! The label names are configurable ([`LabelNames::legacy`] for clusters
 //! before Kubernetes 1.16), as is every mapping ([`SeriesMap`]).
 //!

@@ -567,8 +567,16 @@ async fn https_with_a_private_ca_and_client_certificates() {
         let text = chain(&err);
         assert!(matches!(err, SourceError::Denied { .. }), "{what}: {text}");
         assert!(text.contains("TLS"), "{what}: {text}");
-        // A failed handshake is not retried: every query of the chunk tried once.
-        assert_eq!(source.request_count(), source.query_count(), "{what}");
+        if what == "no client certificate" {
+            // TLS 1.3: the server refuses a missing client certificate after
+            // the client has finished its side of the handshake, so a request
+            // may meet a reset connection (transient, retried) before the
+            // server's alert (a refusal); it ends refused all the same.
+            assert!(source.request_count() <= source.query_count() * 4, "{what}");
+        } else {
+            // Our own verification fails: not retried, one request per query.
+            assert_eq!(source.request_count(), source.query_count(), "{what}");
+        }
     }
 }
 
