@@ -6,13 +6,11 @@
 mod common;
 
 use cad_core::sim::{PodSpec, SimCluster, SimConfig};
-use cad_core::{
-    Clock, ContainerId, ContainerInput, FeatureSet, Metric, MetricBatch, MetricSource, PodInfo, TimeWindow, Timestamp,
-};
+use cad_core::{Clock, ContainerId, ContainerInput, FeatureSet, Metric, MetricSource, PodInfo, TimeWindow, Timestamp};
 use cad_influx::InfluxMetricSource;
 use cad_prometheus::PrometheusMetricSource;
 use common::influx::InfluxServer;
-use common::{PromOptions, PromServer, RecordingClock, SeriesData, VmOptions, VmServer};
+use common::{PromOptions, PromServer, RecordingClock, SeriesData, VmOptions, VmServer, flatten};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -248,19 +246,6 @@ fn cadvisor_series(pods: &[PodInfo], data: &BTreeMap<ContainerId, Vec<(i64, Metr
             )
             .points((0..30).map(|k| (start + k * 30_000 + 123, 1.0))),
         );
-    }
-    out
-}
-
-fn flatten(batch: &MetricBatch) -> BTreeMap<ContainerId, Vec<(i64, Metric, f64)>> {
-    let mut out = BTreeMap::new();
-    for (id, samples) in batch.iter() {
-        let mut v: Vec<(i64, Metric, f64)> = samples
-            .iter()
-            .map(|s| (s.time.as_millis(), s.metric, s.value))
-            .collect();
-        v.sort_by_key(|s| (s.0, s.1));
-        out.insert(id.clone(), v);
     }
     out
 }

@@ -5,28 +5,11 @@ mod common;
 
 use cad_core::{ContainerId, Metric, MetricSource, PodId, SourceError, TimeWindow, Timestamp};
 use cad_prometheus::{Auth, Catalogue, Chunking, PrometheusMetricSource};
-use common::{Certs, PromOptions, PromServer, RecordingClock, SeriesData, VmAuth, VmOptions, VmServer, config};
-use std::collections::BTreeMap;
+use common::{
+    Certs, Expected, PromOptions, PromServer, RecordingClock, SeriesData, VmAuth, VmOptions, VmServer, config, flatten,
+};
 use std::sync::Arc;
 use std::time::Duration;
-
-type Expected = BTreeMap<ContainerId, Vec<(i64, Metric, f64)>>;
-
-/// The batch as sorted `(ms, metric, value)` per container, bit-exact values.
-fn flatten(batch: &cad_core::MetricBatch) -> Expected {
-    let mut out = Expected::new();
-    for (id, samples) in batch.iter() {
-        let mut v: Vec<(i64, Metric, f64)> = samples
-            .iter()
-            .map(|s| (s.time.as_millis(), s.metric, s.value))
-            .collect();
-        v.sort_by_key(|a| (a.0, a.1));
-        if !v.is_empty() {
-            out.insert(id.clone(), v);
-        }
-    }
-    out
-}
 
 fn sorted(mut e: Expected) -> Expected {
     for v in e.values_mut() {

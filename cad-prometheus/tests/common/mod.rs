@@ -16,7 +16,7 @@ pub mod influx;
 
 pub use influx::RecordingClock;
 
-use cad_core::{RetryPolicy, Timestamp};
+use cad_core::{ContainerId, Metric, MetricBatch, RetryPolicy, Timestamp};
 use cad_prometheus::{Auth, PrometheusConfig, TlsConfig};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -554,4 +554,23 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write file");
     p
+}
+
+/// Samples per container as sorted `(ms, metric, value)`.
+pub type Expected = std::collections::BTreeMap<ContainerId, Vec<(i64, Metric, f64)>>;
+
+/// The batch as [`Expected`]: bit-exact values, containers without samples left out.
+pub fn flatten(batch: &MetricBatch) -> Expected {
+    let mut out = Expected::new();
+    for (id, samples) in batch.iter() {
+        let mut v: Vec<(i64, Metric, f64)> = samples
+            .iter()
+            .map(|s| (s.time.as_millis(), s.metric, s.value))
+            .collect();
+        v.sort_by_key(|a| (a.0, a.1));
+        if !v.is_empty() {
+            out.insert(id.clone(), v);
+        }
+    }
+    out
 }
