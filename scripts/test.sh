@@ -10,6 +10,11 @@ need=()
 # with CI=true a missing influxd fails them. The installed service is not started:
 # the tests run their own server on free loopback ports.
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+# cad-prometheus's tests start a real Prometheus (backfilled with promtool) and a
+# real VictoriaMetrics (with vmauth in front of it for the bearer-token tests);
+# with CI=true missing binaries fail them. Their services are not used either.
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+{ command -v victoria-metrics && command -v vmauth; } >/dev/null 2>&1 || need+=(victoria-metrics)
 # scripts/validate-manifests.sh renders deploy/ with kubectl (Debian's kubernetes-client)
 # and validates it with kubernetes-validate in a Python venv.
 command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
@@ -18,7 +23,8 @@ if ((${#need[@]})); then
   echo "==> installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+  # No recommends: prometheus would pull in (and start) a node exporter.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
 echo "==> cargo fmt --check"

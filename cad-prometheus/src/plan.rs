@@ -1,0 +1,462 @@
+//! Planning a fetch: which queries, over which chunks of pods.
+//!
+//! Series mappings of one scope are grouped by the set of labels their
+//! filters look at; each group is one query per chunk:
+//!
+//! ```text
+//! {__name__=~"container_memory_rss|container_memory_usage_bytes|…",
+//!  namespace="shop", pod=~"cart-0|cart-1|…", container=~"cart|istio-proxy"}[600001ms]
+//! ```
+//!
+//! A group's filter labels become matchers allowing the union of the values
+//! its mappings allow; the exact per-mapping filter is applied again to
+//! every series that comes back. Grouping by label set keeps that sound: a
+//! series of a mapping that does not constrain label `L` is never dropped by a
+//! matcher on `L`.
+//!
+//! Pods are sorted by namespace and name and cut into chunks of at most
+//! [`Chunking::max_pods_per_request`] pods whose largest query stays under
+//! [`Chunking::max_request_bytes`]. A chunk that spans namespaces matches
+//! `namespace=~"a|b"` and `pod=~"…"` independently, so a pod named like a
+//! requested one in another of the chunk's namespaces comes back too; such
+//! series are dropped on arrival (sorting keeps most chunks in one namespace).
+
+use crate::config::{Catalogue, Chunking, SeriesMap};
+use crate::promql::{Matcher, form_len, quote, range, regex_escape, selector};
+use cad_core::{Metric, TimeWindow};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// Series mappings read by one query.
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub maps: Vec<SeriesMap>,
+    /// Matchers from the filters (union of allowed values per label).
+    filters: Vec<Matcher>,
+    /// Whether the range reaches back by the counter lookbehind (the group
+    /// reads the CPU counter and nanocores are derived from it).
+    pub lookbehind: bool,
+}
+
+impl Group {
+    /// Groups `maps` by the labels their filters look at.
+    pub fn of(maps: &[SeriesMap], lookbehind_for: Option<Metric>) -> Vec<Group> {
+        let mut by_labels: BTreeMap<BTreeSet<&str>, Vec<&SeriesMap>> = BTreeMap::new();
+        for m in maps {
+            let labels = m.filters.iter().map(|f| f.label.as_str()).collect();
+            by_labels.entry(labels).or_default().push(m);
+        }
+        by_labels
+            .into_iter()
+            .map(|(labels, maps)| {
+                let filters = labels
+                    .into_iter()
+                    .map(|l| {
+                        let values: BTreeSet<&str> = maps
+                            .iter()
+                            .flat_map(|m| m.filters.iter().filter(|f| f.label == l))
+                            .flat_map(|f| f.values.iter().map(String::as_str))
+                            .collect();
+                        Matcher::new(l, values)
+                    })
+                    .collect();
+                Group {
+                    lookbehind: maps.iter().any(|m| Some(m.metric) == lookbehind_for),
+                    maps: maps.into_iter().cloned().collect(),
+                    filters,
+                }
+            })
+            .collect()
+    }
+
+    fn name_matcher(&self) -> Matcher {
+        let names: BTreeSet<&str> = self.maps.iter().map(|m| m.series.as_str()).collect();
+        Matcher::new("__name__", names)
+    }
+
+    /// The mapping a series with this name and these labels belongs to.
+    pub fn mapping<'a>(&self, name: &str, label: impl Fn(&str) -> &'a str + Copy) -> Option<&SeriesMap> {
+        self.maps.iter().find(|m| m.accepts(name, label))
+    }
+}
+
+/// One pod of a fetch and the containers wanted from it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct PodKey {
+    pub namespace: String,
+    pub name: String,
+    pub containers: BTreeSet<String>,
+}
+
+/// What a query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum QueryKind {
+    /// Container group `i`.
+    Container(usize),
+    /// Pod group `i`.
+    Pod(usize),
+    /// The pod-to-claim info series.
+    Claims,
+    /// The claims' used bytes.
+    VolumeUsage,
+}
+
+/// One query: its PromQL and the form it is sent as.
+#[derive(Clone, Debug)]
+pub(crate) struct Query {
+    pub kind: QueryKind,
+    pub promql: String,
+    /// `query=…&time=…` (`application/x-www-form-urlencoded`).
+    pub form: String,
+}
+
+/// Builds the queries of one fetch.
+pub(crate) struct Planner<'a> {
+    pub catalogue: &'a Catalogue,
+    pub container_groups: &'a [Group],
+    pub pod_groups: &'a [Group],
+    pub chunking: Chunking,
+    pub window: TimeWindow,
+    pub lookbehind: Duration,
+    pub deny_partial_response: bool,
+}
+
+/// `|` once form-encoded (`%7C`).
+const BAR: usize = 3;
+
+impl Planner<'_> {
+    /// The range of a query: the window, plus the lookbehind where asked,
+    /// plus 1 ms so that a sample at the window's first instant is inside
+    /// whether the server's range is closed (Prometheus 2) or left-open
+    /// (Prometheus 3, VictoriaMetrics) at the start. Samples outside the
+    /// window are dropped on arrival.
+    fn range_ms(&self, lookbehind: bool) -> u64 {
+        let d = self.window.duration() + if lookbehind { self.lookbehind } else { Duration::ZERO };
+        u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2) + 1
+    }
+
+    fn form(&self, promql: &str) -> String {
+        let time = self.window.end.to_string();
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        s.append_pair("query", promql).append_pair("time", &time);
+        if self.deny_partial_response {
+            s.append_pair("partial_response", "false");
+        }
+        s.finish()
+    }
+
+    fn query(&self, kind: QueryKind, promql: String) -> Query {
+        Query {
+            kind,
+            form: self.form(&promql),
+            promql,
+        }
+    }
+
+    fn pod_matchers(&self, ns_label: &str, pod_label: &str, pods: &[&PodKey]) -> [Matcher; 2] {
+        let ns: BTreeSet<&str> = pods.iter().map(|p| p.namespace.as_str()).collect();
+        let names: BTreeSet<&str> = pods.iter().map(|p| p.name.as_str()).collect();
+        [Matcher::new(ns_label, ns), Matcher::new(pod_label, names)]
+    }
+
+    fn container_query(&self, i: usize, pods: &[&PodKey]) -> Query {
+        let g = &self.container_groups[i];
+        let l = &self.catalogue.labels;
+        let containers: BTreeSet<&str> = pods
+            .iter()
+            .flat_map(|p| p.containers.iter().map(String::as_str))
+            .collect();
+        let mut m = vec![g.name_matcher()];
+        m.extend(self.pod_matchers(&l.namespace, &l.pod, pods));
+        m.push(Matcher::new(l.container.as_str(), containers));
+        m.extend(g.filters.iter().cloned());
+        self.query(
+            QueryKind::Container(i),
+            range(&selector(&m), self.range_ms(g.lookbehind)),
+        )
+    }
+
+    fn pod_query(&self, i: usize, pods: &[&PodKey]) -> Query {
+        let g = &self.pod_groups[i];
+        let l = &self.catalogue.labels;
+        let mut m = vec![g.name_matcher()];
+        m.extend(self.pod_matchers(&l.namespace, &l.pod, pods));
+        m.extend(g.filters.iter().cloned());
+        self.query(QueryKind::Pod(i), range(&selector(&m), self.range_ms(g.lookbehind)))
+    }
+
+    /// `last_over_time(info{ns, pod}[window])`: which claims the pods mounted
+    /// during the window (an instant vector of info series).
+    fn claims_query(&self, pods: &[&PodKey]) -> Option<Query> {
+        let v = self.catalogue.volumes.as_ref()?;
+        let mut m = vec![Matcher::new("__name__", [v.pod_claims.as_str()])];
+        m.extend(self.pod_matchers(&v.pod_claims_namespace_label, &v.pod_claims_pod_label, pods));
+        let promql = format!("last_over_time({})", range(&selector(&m), self.range_ms(false)));
+        Some(self.query(QueryKind::Claims, promql))
+    }
+
+    /// Every query of a chunk whose answers do not depend on another one's.
+    pub fn chunk_queries(&self, pods: &[&PodKey]) -> Vec<Query> {
+        let mut out: Vec<Query> = (0..self.container_groups.len())
+            .map(|i| self.container_query(i, pods))
+            .collect();
+        out.extend((0..self.pod_groups.len()).map(|i| self.pod_query(i, pods)));
+        out.extend(self.claims_query(pods));
+        out
+    }
+
+    /// The used-bytes queries for `claims` (namespace, claim), split so that
+    /// none exceeds the byte limit.
+    pub fn volume_queries(&self, claims: &BTreeSet<(String, String)>) -> Vec<Query> {
+        let Some(v) = &self.catalogue.volumes else {
+            return Vec::new();
+        };
+        let render = |part: &[&(String, String)]| {
+            let ns: BTreeSet<&str> = part.iter().map(|(n, _)| n.as_str()).collect();
+            let names: BTreeSet<&str> = part.iter().map(|(_, c)| c.as_str()).collect();
+            let m = [
+                Matcher::new("__name__", [v.used_bytes.as_str()]),
+                Matcher::new(v.namespace_label.as_str(), ns),
+                Matcher::new(v.claim_label.as_str(), names),
+            ];
+            self.query(QueryKind::VolumeUsage, range(&selector(&m), self.range_ms(false)))
+        };
+        let all: Vec<&(String, String)> = claims.iter().collect();
+        let overhead = render(&[]).form.len() + 64;
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut bytes = overhead;
+        for (i, (ns, claim)) in all.iter().enumerate() {
+            let cost = cost(ns) + cost(claim);
+            if i > start && bytes + cost > self.chunking.max_request_bytes {
+                out.push(render(&all[start..i]));
+                start = i;
+                bytes = overhead;
+            }
+            bytes += cost;
+        }
+        if start < all.len() {
+            out.push(render(&all[start..]));
+        }
+        out
+    }
+
+    /// Cuts `pods` (sorted) into chunks by count and by the estimated size
+    /// of their largest query.
+    pub fn chunks<'p>(&self, pods: &'p [PodKey]) -> Vec<Vec<&'p PodKey>> {
+        // Fixed part of the largest query: the queries over no pods, plus the
+        // `~` (`%7E`) each pod matcher gains once it has two values.
+        let overhead = self.chunk_queries(&[]).iter().map(|q| q.form.len()).max().unwrap_or(0) + 3 * 3 + 64;
+        let max_pods = self.chunking.max_pods_per_request.max(1);
+        let mut chunks = Vec::new();
+        let mut current: Vec<&PodKey> = Vec::new();
+        let mut namespaces: BTreeSet<&str> = BTreeSet::new();
+        let mut containers: BTreeSet<&str> = BTreeSet::new();
+        let mut bytes = overhead;
+        for pod in pods {
+            // Upper bound of what the pod adds to its chunk's largest query.
+            let new_ns = !namespaces.contains(pod.namespace.as_str());
+            let mut add = cost(&pod.name) + if new_ns { cost(&pod.namespace) } else { 0 };
+            add += pod
+                .containers
+                .iter()
+                .filter(|c| !containers.contains(c.as_str()))
+                .map(|c| cost(c))
+                .sum::<usize>();
+            if !current.is_empty() && (current.len() >= max_pods || bytes + add > self.chunking.max_request_bytes) {
+                chunks.push(std::mem::take(&mut current));
+                namespaces.clear();
+                containers.clear();
+                bytes = overhead;
+                add = cost(&pod.name) + cost(&pod.namespace) + pod.containers.iter().map(|c| cost(c)).sum::<usize>();
+            }
+            bytes += add;
+            namespaces.insert(&pod.namespace);
+            containers.extend(pod.containers.iter().map(String::as_str));
+            current.push(pod);
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks
+    }
+}
+
+/// Bytes one value adds to an alternation: escaped for RE2, quoted for
+/// PromQL, form-encoded, plus its `|`.
+fn cost(value: &str) -> usize {
+    let q = quote(&regex_escape(value));
+    form_len(&q[1..q.len() - 1]) + BAR
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LabelFilter;
+    use cad_core::Timestamp;
+
+    fn window() -> TimeWindow {
+        TimeWindow::new(Timestamp::from_secs(1_700_000_000), Timestamp::from_secs(1_700_000_600))
+    }
+
+    fn pod(ns: &str, name: &str, containers: &[&str]) -> PodKey {
+        PodKey {
+            namespace: ns.into(),
+            name: name.into(),
+            containers: containers.iter().map(|c| (*c).to_owned()).collect(),
+        }
+    }
+
+    struct Fixture {
+        catalogue: Catalogue,
+        container_groups: Vec<Group>,
+        pod_groups: Vec<Group>,
+    }
+
+    impl Fixture {
+        fn new(catalogue: Catalogue) -> Self {
+            Fixture {
+                container_groups: Group::of(&catalogue.container, Some(Metric::CpuUsageCoreNanoseconds)),
+                pod_groups: Group::of(&catalogue.pod, None),
+                catalogue,
+            }
+        }
+        fn planner(&self, chunking: Chunking) -> Planner<'_> {
+            Planner {
+                catalogue: &self.catalogue,
+                container_groups: &self.container_groups,
+                pod_groups: &self.pod_groups,
+                chunking,
+                window: window(),
+                lookbehind: Duration::from_secs(120),
+                deny_partial_response: false,
+            }
+        }
+    }
+
+    #[test]
+    fn default_catalogue_queries() {
+        let f = Fixture::new(Catalogue::default());
+        // No filter; cpu; failure_type + scope.
+        assert_eq!(f.container_groups.len(), 3);
+        assert_eq!(f.pod_groups.len(), 1);
+        let p = f.planner(Chunking::default());
+        let pods = [
+            pod("shop", "cart-0", &["cart", "istio-proxy"]),
+            pod("shop", "cart.1", &["cart"]),
+        ];
+        let refs: Vec<&PodKey> = pods.iter().collect();
+        let q: Vec<String> = p.chunk_queries(&refs).into_iter().map(|q| q.promql).collect();
+        assert_eq!(
+            q,
+            [
+                r#"{__name__=~"container_fs_reads_bytes_total|container_fs_usage_bytes|container_fs_writes_bytes_total|container_memory_rss|container_memory_usage_bytes|container_memory_working_set_bytes",namespace="shop",pod=~"cart-0|cart\\.1",container=~"cart|istio-proxy"}[600001ms]"#,
+                r#"{__name__="container_cpu_usage_seconds_total",namespace="shop",pod=~"cart-0|cart\\.1",container=~"cart|istio-proxy",cpu=~"|total"}[720001ms]"#,
+                r#"{__name__="container_memory_failures_total",namespace="shop",pod=~"cart-0|cart\\.1",container=~"cart|istio-proxy",failure_type=~"pgfault|pgmajfault",scope="container"}[600001ms]"#,
+                r#"{__name__=~"container_network_receive_bytes_total|container_network_receive_errors_total|container_network_transmit_bytes_total|container_network_transmit_errors_total",namespace="shop",pod=~"cart-0|cart\\.1",interface="eth0"}[600001ms]"#,
+                r#"last_over_time({__name__="kube_pod_spec_volumes_persistentvolumeclaims_info",namespace="shop",pod=~"cart-0|cart\\.1"}[600001ms])"#,
+            ]
+        );
+        let form = &p.chunk_queries(&refs)[0].form;
+        assert!(
+            form.starts_with("query=%7B__name__%3D%7E%22container_fs") && form.ends_with("&time=1700000600.000"),
+            "{form}"
+        );
+    }
+
+    #[test]
+    fn groups_never_drop_series_of_unconstrained_mappings() {
+        let mut c = Catalogue::default();
+        c.container
+            .push(SeriesMap::new("x_logs", Metric::LogsfsUsedBytes).with_filter(LabelFilter::new("cpu", ["a"])));
+        let f = Fixture::new(c);
+        let cpu = f
+            .container_groups
+            .iter()
+            .find(|g| g.maps.iter().any(|m| m.series == "x_logs"))
+            .unwrap();
+        // The CPU counter and x_logs share the `cpu` label: one group, with
+        // the union of the values, and each series checked exactly later.
+        assert_eq!(cpu.maps.len(), 2);
+        assert_eq!(cpu.filters, [Matcher::new("cpu", ["", "a", "total"])]);
+        let label = |l: &str| if l == "cpu" { "a" } else { "" };
+        assert_eq!(
+            cpu.mapping("x_logs", label).map(|m| m.metric),
+            Some(Metric::LogsfsUsedBytes)
+        );
+        assert!(cpu.mapping("container_cpu_usage_seconds_total", label).is_none());
+    }
+
+    #[test]
+    fn queries_per_fetch_grow_with_chunks_not_pods() {
+        let f = Fixture::new(Catalogue::default());
+        let p = f.planner(Chunking::default());
+        for n in [1usize, 199, 200, 201, 1000, 5000] {
+            let pods: Vec<PodKey> = (0..n)
+                .map(|i| {
+                    pod(
+                        &format!("ns-{}", i % 7),
+                        &format!("pending-{i:05}-7f9c6d5b8-xk2lp"),
+                        &["app"],
+                    )
+                })
+                .collect();
+            let mut sorted = pods.clone();
+            sorted.sort();
+            let chunks = p.chunks(&sorted);
+            assert_eq!(chunks.len(), n.div_ceil(200), "{n} pods");
+            assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), n);
+        }
+    }
+
+    #[test]
+    fn chunks_respect_the_byte_limit() {
+        let f = Fixture::new(Catalogue::default());
+        let chunking = Chunking {
+            max_request_bytes: 4096,
+            ..Chunking::default()
+        };
+        let p = f.planner(chunking);
+        let mut pods: Vec<PodKey> = (0..300)
+            .map(|i| {
+                pod(
+                    &format!("team-{}", i % 3),
+                    &format!("svc-ÿ\"|.{i}"),
+                    &[&format!("c{}", i % 5), "sidecar"],
+                )
+            })
+            .collect();
+        pods.sort();
+        let chunks = p.chunks(&pods);
+        assert!(chunks.len() > 2);
+        for c in &chunks {
+            for q in p.chunk_queries(c) {
+                assert!(q.form.len() <= 4096, "{} bytes", q.form.len());
+            }
+        }
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), 300);
+        // A pod too large for the limit on its own still gets a chunk.
+        let huge = [pod("ns", &"x".repeat(5000), &["c"])];
+        assert_eq!(p.chunks(&huge).len(), 1);
+    }
+
+    #[test]
+    fn volume_queries_split_by_bytes() {
+        let f = Fixture::new(Catalogue::default());
+        let p = f.planner(Chunking {
+            max_request_bytes: 2048,
+            ..Chunking::default()
+        });
+        let claims: BTreeSet<(String, String)> = (0..200).map(|i| ("ns".to_owned(), format!("data-db-{i}"))).collect();
+        let qs = p.volume_queries(&claims);
+        assert!(qs.len() > 1);
+        assert!(
+            qs.iter()
+                .all(|q| q.form.len() <= 2048 && q.kind == QueryKind::VolumeUsage)
+        );
+        assert!(qs[0].promql.starts_with(
+            r#"{__name__="kubelet_volume_stats_used_bytes",namespace="ns",persistentvolumeclaim=~"data-db-0|"#
+        ));
+        assert!(p.volume_queries(&BTreeSet::new()).is_empty());
+    }
+}
