@@ -15,8 +15,7 @@ Sub-commands:
 """
 
 import argparse
-import csv
-import ctypes
+import gzip
 import os
 import random
 import shutil
@@ -134,7 +133,9 @@ def whole_disk(dev):
 
 
 class Instance:
-    def __init__(self, pod, index, root, duration, seed):
+    def __init__(self, pod, index, root, duration, seed, log_max_bytes, log_max_files):
+        self.log_max_bytes = log_max_bytes
+        self.log_max_files = log_max_files
         self.pod = pod
         self.cls, self.container, self.shape, self.batch = INSTANCES[pod]
         self.index = index
@@ -160,6 +161,7 @@ class Instance:
         self.failed = None
         self.done = threading.Event()
         self.last_cpu = None
+        self.log_writer = None  # set in setup
 
     # ----------------------------------------------------------------- set-up
     def event(self, name, detail=""):
@@ -193,6 +195,8 @@ class Instance:
         for f in ("blkio.throttle.read_bps_device", "blkio.throttle.write_bps_device"):
             with open(os.path.join(self.cgroups["blkio"], f), "w") as fh:
                 fh.write(f"{disk} {NO_LIMIT}\n")
+        self.log_writer = CriLogWriter(os.path.join(self.logs, "container.log"), self.log_max_bytes,
+                                       self.log_max_files)
         self.write_config()
 
     def teardown_leftovers(self):
@@ -222,13 +226,13 @@ class Instance:
             conf = f"""user www-data;
 worker_processes auto;
 pid {self.rootfs}/run/nginx.pid;
-error_log {self.logs}/error.log notice;
+error_log /dev/stderr notice;
 events {{ worker_connections 1024; }}
 http {{
   include /etc/nginx/mime.types;
   default_type application/octet-stream;
   log_format main '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for"';
-  access_log {self.logs}/access.log main;
+  access_log /dev/stdout main;
 {temps}
   sendfile on;
   keepalive_timeout 65;
@@ -262,10 +266,10 @@ DocumentRoot {html}
   Require all granted
 </Directory>
 DirectoryIndex index.html
-ErrorLog {self.logs}/error.log
+ErrorLog /proc/self/fd/2
 LogLevel warn
 LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{{Referer}}i\\" \\"%{{User-Agent}}i\\"" combined
-CustomLog {self.logs}/access.log combined
+CustomLog /proc/self/fd/1 combined
 """
             with open(os.path.join(self.image, "httpd.conf"), "w") as f:
                 f.write(conf)
@@ -289,18 +293,25 @@ CustomLog {self.logs}/access.log combined
         return join
 
     def run_in_container(self, cmd, wait):
-        """Runs cmd in the instance's cgroups and netns, output to its container log."""
-        out = open(os.path.join(self.logs, "container.log"), "ab")
+        """Runs cmd in the instance's cgroups and netns; its stdout and stderr go
+        through pipes to the log writer (the runtime's shim), outside the cgroup."""
         p = subprocess.Popen(
             ["ip", "netns", "exec", self.ns] + cmd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             preexec_fn=self.in_cgroup(self.cgroups.values()),
         )
-        out.close()
+        readers = [
+            threading.Thread(target=self.log_writer.copy, args=(p.stdout, "stdout"), daemon=True),
+            threading.Thread(target=self.log_writer.copy, args=(p.stderr, "stderr"), daemon=True),
+        ]
+        for r in readers:
+            r.start()
         if wait:
             rc = p.wait()
+            for r in readers:
+                r.join()
             if rc != 0:
                 raise RuntimeError(f"{cmd[0]} exited with {rc}")
         else:
@@ -310,7 +321,7 @@ CustomLog {self.logs}/access.log combined
     def init_and_server(self):
         """The container's entrypoint: initialise the data directory, then the server."""
         if self.cls == "nginx":
-            return ["nginx", "-e", f"{self.logs}/error.log", "-c", f"{self.image}/nginx.conf", "-g", "daemon off;"]
+            return ["nginx", "-e", "/dev/stderr", "-c", f"{self.image}/nginx.conf", "-g", "daemon off;"]
         if self.cls == "apache":
             return ["apache2", "-f", f"{self.image}/httpd.conf", "-DFOREGROUND"]
         if self.cls == "mysql":
@@ -492,6 +503,55 @@ CustomLog {self.logs}/access.log combined
         }
 
 
+class CriLogWriter:
+    """The container runtime's side of a container's stdout and stderr.
+
+    Writes each line as containerd's CRI log format (`<RFC3339Nano> <stream> F
+    <line>`, the files under /var/log/pods that the kubelet's logs stats
+    measure) from this process, outside the container's cgroup, as the shim
+    does; so the log's page cache and write-back are not charged to the
+    container. Rotates as the kubelet does: past max_bytes the file is renamed
+    with a timestamp, older rotated files are gzipped, and at most max_files
+    files are kept.
+    """
+
+    def __init__(self, path, max_bytes, max_files):
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.lock = threading.Lock()
+        self.f = open(path, "ab")
+
+    def copy(self, pipe, stream):
+        tag = f" {stream} F ".encode()
+        for line in iter(pipe.readline, b""):
+            ns = time.time_ns()
+            ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)).encode() + b".%09dZ" % (ns % 10**9)
+            with self.lock:
+                self.f.write(ts + tag + line.rstrip(b"\n") + b"\n")
+                self.f.flush()
+                if self.f.tell() >= self.max_bytes:
+                    self.rotate()
+        pipe.close()
+
+    def rotate(self):
+        self.f.close()
+        os.replace(self.path, f"{self.path}.{time.strftime('%Y%m%d-%H%M%S')}.{time.time_ns() % 10**9:09d}")
+        d, base = os.path.split(self.path)
+        rotated = sorted(n for n in os.listdir(d) if n.startswith(base + "."))
+        # the newest rotated file stays plain; older ones are compressed
+        for n in rotated[:-1]:
+            if not n.endswith(".gz"):
+                src = os.path.join(d, n)
+                with open(src, "rb") as fi, gzip.open(src + ".gz", "wb") as fo:
+                    shutil.copyfileobj(fi, fo)
+                os.remove(src)
+        rotated = sorted(n for n in os.listdir(d) if n.startswith(base + "."))
+        for n in rotated[: max(0, len(rotated) - (self.max_files - 1))]:
+            os.remove(os.path.join(d, n))
+        self.f = open(self.path, "ab")
+
+
 def kill_cgroup(path):
     if not os.path.isdir(path):
         return
@@ -564,6 +624,8 @@ def cmd_record(args):
             sys.exit(f"unknown instance {p!r}; known: {' '.join(INSTANCES)}")
     if not 60 <= args.duration <= 86400:
         sys.exit("--duration must be 60..86400 seconds")
+    if not 2**16 <= args.log_max_bytes <= 2**30 or not 2 <= args.log_max_files <= 100:
+        sys.exit("--log-max-bytes must be 64 KiB..1 GiB and --log-max-files 2..100")
     if not 1 <= args.interval <= 60:
         sys.exit("--interval must be 1..60 seconds")
     os.makedirs(args.out, exist_ok=True)
@@ -574,7 +636,8 @@ def cmd_record(args):
         os.makedirs(os.path.join(CG, c, CG_PARENT), exist_ok=True)
     os.makedirs(args.root, exist_ok=True)
     os.chmod(args.root, 0o755)
-    insts = [Instance(p, list(INSTANCES).index(p) + 1, args.root, args.duration, args.seed + i)
+    insts = [Instance(p, list(INSTANCES).index(p) + 1, args.root, args.duration, args.seed + i,
+                      args.log_max_bytes, args.log_max_files)
              for i, p in enumerate(pods)]
     tag = args.tag or time.strftime("%Y%m%dT%H%M%S")
     paths = {k: os.path.join(args.out, f"{k}-{tag}.{ext}") for k, ext in
@@ -866,6 +929,10 @@ def main():
     r.add_argument("--seed", type=int, default=1, help="seed of the load schedules")
     r.add_argument("--tag", help="suffix of the output file names (default: the start time)")
     r.add_argument("--keep", action="store_true", help="keep the instance directories")
+    r.add_argument("--log-max-bytes", type=int, default=10 * 2**20,
+                   help="rotate the container log at this size (the kubelet's containerLogMaxSize, 10Mi)")
+    r.add_argument("--log-max-files", type=int, default=5,
+                   help="container log files kept, rotated ones gzipped (the kubelet's containerLogMaxFiles, 5)")
     l_ = sub.add_parser("load", help="(internal) load driver of one instance")
     l_.add_argument("--cls", required=True, choices=sorted(PORTS))
     l_.add_argument("--shape", required=True, choices=["idle", "steady", "bursty", "batch"])
