@@ -390,7 +390,6 @@ CustomLog /proc/self/fd/1 combined
     def lifecycle(self, script):
         """Starts the instance, waits for it, runs its load until the duration is up."""
         try:
-            self.t0 = time.time()
             self.event("start", f"shape={self.shape}")
             server = self.init_and_server()
             self.run_in_container(server, wait=False)
@@ -729,7 +728,8 @@ def sample_due(insts, next_sample, fcsv, flp, node, interval):
     now = time.time()
     for inst in insts:
         due = next_sample.get(inst.pod)
-        if due is None or inst.done.is_set() or now < due:
+        # samples at 0, 10, ... s up to but excluding the duration
+        if due is None or inst.done.is_set() or now < due or due >= inst.t0 + inst.duration:
             continue
         write_sample(inst, fcsv, flp, node)
         while next_sample[inst.pod] <= now:
