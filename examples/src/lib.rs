@@ -1,1 +1,7 @@
 //! Examples of using cad-core; see the `examples/` directory of this crate.
+//!
+//! [`csv_source`] is a complete [`MetricSource`](cad_core::MetricSource) over a
+//! CSV file, used by the `csv_metric_source` example and by the test that
+//! reads the recordings of real servers in `data/recordings/`.
+
+pub mod csv_source;
