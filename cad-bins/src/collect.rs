@@ -311,6 +311,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         let config = CollectConfig {
             window: args.window,
             batch_size: args.batch_size,
+            ..CollectConfig::default()
         };
         let bar = progress::bar(0, "collecting metrics");
         let (data, stats) = collect_dataset(
