@@ -4,15 +4,23 @@
 //! contains the text "error" as a failure (a pod called `error-page` would
 //! break it), `json_query` silently drops a failed statement's `error`, and it
 //! cannot ask for `epoch=ms`, so times come back as RFC 3339 text to re-parse.
-//! This reader sends `GET /query?db=…&epoch=ms&q=…` itself and checks the
-//! top-level `error`, every statement's `error`, and `partial` explicitly.
+//! This reader sends `POST /query?db=…&epoch=ms` with the statements in a form
+//! body (`q=…`) itself and checks the top-level `error`, every statement's
+//! `error`, and `partial` explicitly.
+//!
+//! Why POST: a GET carries the query in its URL, and the `http` crate refuses
+//! URLs over 64 KiB — about 140 pods' worth of the old statements. InfluxDB
+//! 1.x reads `q` from a form body as well (up to about 10 MB), so the size of
+//! a request is a choice ([`InfluxConfig::max_request_bytes`]), not a limit
+//! that makes a fetch impossible.
 
 use crate::config::{ConfigError, InfluxConfig, Schema};
-use crate::http::Http;
-use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, quote_ident};
+use crate::http::{Body, Http, Traffic};
+use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, form_body, quote_ident};
 use crate::verdict::InfluxVerdictWriter;
 use cad_core::{ContainerId, Metric, MetricBatch, MetricSource, Sample, SourceError, TimeWindow, Timestamp};
-use reqwest::Method;
+use futures::StreamExt;
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -21,16 +29,25 @@ use std::sync::Arc;
 /// Reads Telegraf's `kubernetes` and `docker` measurements from InfluxDB 1.x
 /// (or InfluxDB 2's v1-compatible API) for many containers per call.
 ///
-/// One [`fetch`](MetricSource::fetch) sends one HTTP request per chunk of
-/// [`chunk_size`](InfluxConfig::chunk_size) pods, each carrying one statement
-/// per measurement; the cost does not grow with one query per container.
+/// One [`fetch`](MetricSource::fetch) sends one `POST /query` per chunk of
+/// at most [`chunk_size`](InfluxConfig::chunk_size) pods and
+/// [`max_request_bytes`](InfluxConfig::max_request_bytes) bytes, each carrying
+/// one statement per measurement, at most
+/// [`concurrency`](InfluxConfig::concurrency) at a time; the cost does not
+/// grow with one query per container.
+///
+/// A failed request costs only its own pods: the fetch answers for the others
+/// and [marks](MetricBatch::mark_unavailable) the containers of the failed
+/// one unavailable, with the error. If every request fails, the fetch fails
+/// with the first request's error.
 pub struct InfluxMetricSource {
     http: Arc<Http>,
     schema: Schema,
     database: String,
     retention_policy: Option<String>,
     chunk_size: usize,
-    max_statement_bytes: usize,
+    max_request_bytes: usize,
+    concurrency: usize,
     verdict_measurement: String,
 }
 
@@ -40,9 +57,15 @@ impl std::fmt::Debug for InfluxMetricSource {
             .field("backend", &self.http.backend())
             .field("database", &self.database)
             .field("chunk_size", &self.chunk_size)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
+
+/// The smallest [`InfluxConfig::max_request_bytes`] accepted: room for the
+/// statements' fixed parts and a few pods.
+pub const MIN_REQUEST_BYTES: usize = 4096;
 
 /// Checks that every configured name can be quoted (no NUL) and is not empty.
 fn validate(config: &InfluxConfig) -> Result<(), ConfigError> {
@@ -51,6 +74,15 @@ fn validate(config: &InfluxConfig) -> Result<(), ConfigError> {
     }
     if config.chunk_size == 0 {
         return Err(ConfigError::Invalid("chunk_size must be at least 1".into()));
+    }
+    if config.concurrency == 0 {
+        return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
+    }
+    if config.max_request_bytes < MIN_REQUEST_BYTES {
+        return Err(ConfigError::Invalid(format!(
+            "max_request_bytes must be at least {MIN_REQUEST_BYTES}, got {}",
+            config.max_request_bytes
+        )));
     }
     let s = &config.schema;
     let mut names: Vec<&str> = vec![
@@ -100,7 +132,8 @@ impl InfluxMetricSource {
             database: config.database,
             retention_policy: config.retention_policy,
             chunk_size: config.chunk_size,
-            max_statement_bytes: config.max_statement_bytes,
+            max_request_bytes: config.max_request_bytes,
+            concurrency: config.concurrency,
             verdict_measurement: config.verdict_measurement,
         })
     }
@@ -108,6 +141,12 @@ impl InfluxMetricSource {
     /// How many HTTP requests this source (and writers made from it) sent, retries included.
     pub fn request_count(&self) -> u64 {
         self.http.request_count()
+    }
+
+    /// Requests and bytes sent so far and the most requests in flight at once
+    /// (writers made from this source included).
+    pub fn traffic(&self) -> Traffic {
+        self.http.traffic()
     }
 
     /// `"InfluxDB at <url>"`, as errors name it.
@@ -133,15 +172,26 @@ impl InfluxMetricSource {
         )
     }
 
-    async fn run(&self, plan: &RequestPlan, idx: &Index<'_>, out: &mut Collect) -> Result<(), SourceError> {
-        let q = plan.query();
-        let mut params = vec![("db", self.database.as_str()), ("epoch", "ms"), ("q", q.as_str())];
+    /// `…/query?db=…&epoch=ms[&rp=…]`: everything but the statements.
+    fn query_url(&self) -> Url {
+        let mut params = vec![("db", self.database.as_str()), ("epoch", "ms")];
         if let Some(rp) = &self.retention_policy {
             params.push(("rp", rp.as_str()));
         }
-        let url = self.http.url("query", &params);
-        let body = self.http.send(Method::GET, url, None).await?;
-        let resp: QueryResponse = serde_json::from_slice(&body).map_err(|e| self.protocol(format!("bad JSON: {e}")))?;
+        self.http.url("query", &params)
+    }
+
+    /// Sends one request and checks its answer for errors.
+    async fn request(&self, plan: &RequestPlan, url: Url) -> Result<QueryResponse, SourceError> {
+        let body = form_body(&plan.query());
+        debug_assert_eq!(body.len(), plan.body_bytes, "the planner counts the body exactly");
+        let body = Body {
+            content_type: "application/x-www-form-urlencoded",
+            text: &body,
+        };
+        let bytes = self.http.send(Method::POST, url, Some(body)).await?;
+        let resp: QueryResponse =
+            serde_json::from_slice(&bytes).map_err(|e| self.protocol(format!("bad JSON: {e}")))?;
         if let Some(e) = resp.error {
             return Err(self.protocol(format!("query failed: {e}")));
         }
@@ -168,6 +218,17 @@ impl InfluxMetricSource {
             };
             return Err(self.protocol(format!("{what} failed: {e}{hint}")));
         }
+        Ok(resp)
+    }
+
+    /// Adds the samples of a checked answer to `out`.
+    fn absorb(
+        &self,
+        plan: &RequestPlan,
+        resp: QueryResponse,
+        idx: &Index<'_>,
+        out: &mut Collect,
+    ) -> Result<(), SourceError> {
         if resp.results.len() != plan.statements.len() {
             return Err(self.protocol(format!(
                 "{} statement(s) sent, {} result(s) returned",
@@ -175,19 +236,24 @@ impl InfluxMetricSource {
                 resp.results.len()
             )));
         }
-        for (i, result) in resp.results.into_iter().enumerate() {
+        // Check every result before taking any sample from the answer.
+        let mut kinds = Vec::with_capacity(resp.results.len());
+        for (i, result) in resp.results.iter().enumerate() {
             let stmt_idx = result.statement_id.unwrap_or(i);
             let Some(stmt) = plan.statements.get(stmt_idx) else {
                 return Err(self.protocol(format!("result for unknown statement {stmt_idx}")));
             };
             if result.partial || result.series.iter().any(|s| s.partial) {
                 return Err(self.protocol(format!(
-                    "the server truncated the {:?} result (max-row-limit); lower chunk_size or the window",
+                    "the server truncated the {:?} result (max-row-limit); lower the pods per request or the window",
                     stmt.kind
                 )));
             }
+            kinds.push(stmt.kind);
+        }
+        for (result, kind) in resp.results.iter().zip(kinds) {
             for series in &result.series {
-                self.collect(stmt.kind, series, idx, out)?;
+                self.collect(kind, series, idx, out)?;
             }
         }
         Ok(())
@@ -324,21 +390,51 @@ impl MetricSource for InfluxMetricSource {
             return Ok(MetricBatch::new());
         }
         let pods: Vec<PodGroup> = pods.into_values().collect();
-        let planner = Planner {
-            schema: &self.schema,
-            retention_policy: self.retention_policy.as_deref(),
-            chunk_size: self.chunk_size,
-            max_statement_bytes: self.max_statement_bytes,
-        };
-        let plans = planner.plan(window, &pods);
+        let url = self.query_url();
+        let max_body = self.max_request_bytes.saturating_sub(url.as_str().len());
+        let planner = Planner::new(
+            &self.schema,
+            self.retention_policy.as_deref(),
+            window,
+            self.chunk_size,
+            max_body,
+        );
+        let plans = planner.plan(&pods);
         tracing::debug!(
             pods = pods.len(),
             requests = plans.len(),
+            bytes = plans.iter().map(|p| p.body_bytes + url.as_str().len()).sum::<usize>(),
             "fetching metrics from InfluxDB"
         );
         let mut out = Collect::default();
-        for plan in &plans {
-            self.run(plan, &idx, &mut out).await?;
+        let mut failed: Vec<(usize, SourceError)> = Vec::new();
+        let plans = &plans;
+        let mut answers = futures::stream::iter(0..plans.len())
+            .map(|i| {
+                let url = url.clone();
+                async move { (i, self.request(&plans[i], url).await) }
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((i, answer)) = answers.next().await {
+            if let Err(e) = answer.and_then(|resp| self.absorb(&plans[i], resp, &idx, &mut out)) {
+                tracing::debug!(request = i + 1, of = plans.len(), pods = plans[i].pods.len(), error = %e, "InfluxDB request failed");
+                failed.push((i, e));
+            }
+        }
+        drop(answers);
+        failed.sort_by_key(|(i, _)| *i);
+        if !failed.is_empty() && failed.len() == plans.len() {
+            // Nothing could be read: the fetch fails as a whole, with the first request's error.
+            return Err(failed.swap_remove(0).1);
+        }
+        for (i, e) in failed {
+            let ids = pods[plans[i].pods.clone()].iter().flat_map(|p| {
+                idx.by_pod
+                    .get(&(p.namespace.as_str(), p.name.as_str()))
+                    .into_iter()
+                    .flatten()
+            });
+            out.batch.mark_unavailable(ids, e);
         }
         let Collect {
             mut batch,

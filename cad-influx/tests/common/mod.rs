@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod load;
+
 use cad_core::{Clock, Timestamp};
 use cad_influx::{Auth, InfluxConfig, RetryPolicy};
 use futures::future::BoxFuture;
@@ -202,6 +204,11 @@ bind-address = "127.0.0.1:{rpc_port}"
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn data_dir(&self) -> &Path {
