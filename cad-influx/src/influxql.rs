@@ -6,7 +6,7 @@
 
 use crate::config::Schema;
 use cad_core::{Metric, TimeWindow};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 /// Quotes `value` as an InfluxQL token delimited by `delimiter`: `'` for a
@@ -75,14 +75,17 @@ pub(crate) fn form_body(query: &str) -> String {
         .finish()
 }
 
-/// One pod of a request with the containers wanted from it.
+/// One pod of a request with the containers wanted from it, borrowing the
+/// names from the request (a fetch of 10,000 pods holds 10,000 of these).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct PodGroup {
-    pub namespace: String,
-    pub name: String,
-    /// UIDs of the requested pods with this namespace/name (normally one).
-    pub uids: BTreeSet<String>,
-    pub containers: BTreeSet<String>,
+pub(crate) struct PodGroup<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    /// Non-empty UIDs of the requested pods with this namespace/name
+    /// (normally one), sorted and distinct.
+    pub uids: Vec<&'a str>,
+    /// Sorted and distinct.
+    pub containers: Vec<&'a str>,
 }
 
 /// Which measurement a statement reads.
@@ -183,7 +186,11 @@ struct BlkioStatement {
 impl BlkioStatement {
     /// `head(`, `) AND (`, `)` and `tail`.
     fn fixed_len(&self) -> usize {
-        form_len(&self.head) + form_len("(") + form_len(LIST_CLOSE) + form_len(AND_OPEN) + form_len(LIST_CLOSE)
+        form_len(&self.head)
+            + form_len("(")
+            + form_len(LIST_CLOSE)
+            + form_len(AND_OPEN)
+            + form_len(LIST_CLOSE)
             + form_len(&self.tail)
     }
 }
@@ -218,7 +225,11 @@ impl Planner {
         );
         let head = |fields: &[(Metric, String)], measurement: &str| {
             let fields: Vec<String> = fields.iter().map(|(_, f)| ident(f)).collect();
-            format!("SELECT {} FROM {} WHERE {time} AND ", fields.join(", "), from(measurement))
+            format!(
+                "SELECT {} FROM {} WHERE {time} AND ",
+                fields.join(", "),
+                from(measurement)
+            )
         };
         let tail = |group: &[&str]| {
             let group: Vec<String> = group.iter().map(|g| ident(g)).collect();
@@ -277,7 +288,7 @@ impl Planner {
 
     /// Splits `pods` into requests. Pods of one namespace should be next to
     /// each other (the caller sorts them), so most requests hold one group.
-    pub fn plan(&self, pods: &[PodGroup]) -> Vec<RequestPlan> {
+    pub fn plan(&self, pods: &[PodGroup<'_>]) -> Vec<RequestPlan> {
         let mut plans = Vec::new();
         let mut chunk = Chunk::default();
         let mut start = 0;
@@ -297,7 +308,7 @@ impl Planner {
         plans
     }
 
-    fn render(&self, pods: &[PodGroup], offset: usize, body_bytes: usize) -> RequestPlan {
+    fn render(&self, pods: &[PodGroup<'_>], offset: usize, body_bytes: usize) -> RequestPlan {
         // Namespace groups in order of first appearance, names in order.
         let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
         let mut group_of: HashMap<&str, usize> = HashMap::new();
@@ -305,16 +316,15 @@ impl Planner {
         let mut uids = Distinct::default();
         let mut blkio_containers = Distinct::default();
         for p in pods {
-            let g = *group_of.entry(&p.namespace).or_insert_with(|| {
-                groups.push((&p.namespace, Vec::new()));
+            let g = *group_of.entry(p.namespace).or_insert_with(|| {
+                groups.push((p.namespace, Vec::new()));
                 groups.len() - 1
             });
-            groups[g].1.push(&p.name);
-            containers.extend(&p.containers);
-            let real: Vec<&String> = p.uids.iter().filter(|u| !u.is_empty()).collect();
-            if !real.is_empty() {
-                uids.extend(real);
-                blkio_containers.extend(&p.containers);
+            groups[g].1.push(p.name);
+            containers.extend(p.containers.iter().copied());
+            if !p.uids.is_empty() {
+                uids.extend(p.uids.iter().copied());
+                blkio_containers.extend(p.containers.iter().copied());
             }
         }
         let mut statements = Vec::new();
@@ -366,7 +376,7 @@ struct Distinct<'a> {
 }
 
 impl<'a> Distinct<'a> {
-    fn extend(&mut self, values: impl IntoIterator<Item = &'a String>) {
+    fn extend(&mut self, values: impl IntoIterator<Item = &'a str>) {
         for v in values {
             if self.seen.insert(v) {
                 self.order.push(v);
@@ -398,11 +408,11 @@ struct Chunk<'a> {
 
 /// Bytes that `tag = 'value'` terms for `values` add to an `OR` list already
 /// holding the terms of `have`, counting each new value once.
-fn terms_len<'a>(tag: &str, have: &HashSet<&'a str>, values: impl IntoIterator<Item = &'a String>) -> usize {
+fn terms_len<'a>(tag: &str, have: &HashSet<&'a str>, values: impl IntoIterator<Item = &'a str>) -> usize {
     let mut added: HashSet<&str> = HashSet::new();
     let mut bytes = 0;
     for v in values {
-        if have.contains(v.as_str()) || !added.insert(v) {
+        if have.contains(v) || !added.insert(v) {
             continue;
         }
         if !have.is_empty() || added.len() > 1 {
@@ -415,7 +425,7 @@ fn terms_len<'a>(tag: &str, have: &HashSet<&'a str>, values: impl IntoIterator<I
 
 impl<'a> Chunk<'a> {
     /// Bytes `pod` would add to the form body.
-    fn cost(&self, planner: &Planner, pod: &'a PodGroup) -> usize {
+    fn cost(&self, planner: &Planner, pod: &PodGroup<'a>) -> usize {
         let mut bytes = 0;
         let mut statements = self.statements;
         let mut add_statement = |fixed: usize| {
@@ -429,11 +439,11 @@ impl<'a> Chunk<'a> {
                 bytes += add_statement(s.fixed_len());
             }
         }
-        let new_namespace = !self.namespaces.contains(pod.namespace.as_str());
+        let new_namespace = !self.namespaces.contains(pod.namespace);
         for s in &planner.pod_statements {
-            bytes += form_len(&term(&s.pod_tag, &pod.name));
+            bytes += form_len(&term(&s.pod_tag, pod.name));
             if new_namespace {
-                bytes += form_len(&s.group_open(&pod.namespace)) + form_len(GROUP_CLOSE);
+                bytes += form_len(&s.group_open(pod.namespace)) + form_len(GROUP_CLOSE);
                 if !self.namespaces.is_empty() {
                     bytes += form_len(OR);
                 }
@@ -441,36 +451,34 @@ impl<'a> Chunk<'a> {
                 bytes += form_len(OR);
             }
             if let Some(tag) = &s.container_tag {
-                bytes += terms_len(tag, &self.containers, &pod.containers);
+                bytes += terms_len(tag, &self.containers, pod.containers.iter().copied());
             }
         }
-        let uids: Vec<&String> = pod.uids.iter().filter(|u| !u.is_empty()).collect();
-        if let Some(b) = planner.blkio.as_ref().filter(|_| !uids.is_empty()) {
+        if let Some(b) = planner.blkio.as_ref().filter(|_| !pod.uids.is_empty()) {
             if self.uids.is_empty() {
                 bytes += add_statement(b.fixed_len());
             }
-            bytes += terms_len(&b.uid_tag, &self.uids, uids);
-            bytes += terms_len(&b.container_tag, &self.blkio_containers, &pod.containers);
+            bytes += terms_len(&b.uid_tag, &self.uids, pod.uids.iter().copied());
+            bytes += terms_len(&b.container_tag, &self.blkio_containers, pod.containers.iter().copied());
         }
         bytes
     }
 
     /// Adds `pod`, whose [`cost`](Self::cost) is `cost`.
-    fn push(&mut self, planner: &Planner, pod: &'a PodGroup, cost: usize) {
+    fn push(&mut self, planner: &Planner, pod: &PodGroup<'a>, cost: usize) {
         if self.pods == 0 {
             self.statements = planner.pod_statements.len();
         }
         self.pods += 1;
         self.bytes += cost;
-        self.namespaces.insert(&pod.namespace);
-        self.containers.extend(pod.containers.iter().map(String::as_str));
-        let uids: Vec<&str> = pod.uids.iter().filter(|u| !u.is_empty()).map(String::as_str).collect();
-        if planner.blkio.is_some() && !uids.is_empty() {
+        self.namespaces.insert(pod.namespace);
+        self.containers.extend(pod.containers.iter().copied());
+        if planner.blkio.is_some() && !pod.uids.is_empty() {
             if self.uids.is_empty() {
                 self.statements += 1;
             }
-            self.uids.extend(uids);
-            self.blkio_containers.extend(pod.containers.iter().map(String::as_str));
+            self.uids.extend(pod.uids.iter().copied());
+            self.blkio_containers.extend(pod.containers.iter().copied());
         }
     }
 }
@@ -557,12 +565,17 @@ mod tests {
         TimeWindow::new(Timestamp::from_secs(1_700_000_000), Timestamp::from_secs(1_700_000_600))
     }
 
-    fn pod(ns: &str, name: &str, uid: &str, containers: &[&str]) -> PodGroup {
+    /// A pod as the source builds it (names leaked: tests build many from `format!`).
+    fn pod(ns: &str, name: &str, uid: &str, containers: &[&str]) -> PodGroup<'static> {
+        let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+        let mut containers: Vec<&'static str> = containers.iter().map(|c| leak(c)).collect();
+        containers.sort_unstable();
+        containers.dedup();
         PodGroup {
-            namespace: ns.into(),
-            name: name.into(),
-            uids: [uid.to_owned()].into_iter().collect(),
-            containers: containers.iter().map(|c| (*c).to_owned()).collect(),
+            namespace: leak(ns),
+            name: leak(name),
+            uids: if uid.is_empty() { Vec::new() } else { vec![leak(uid)] },
+            containers,
         }
     }
 
@@ -743,12 +756,10 @@ mod tests {
         ) {
             let schema = Schema::default();
             let mut groups: Vec<PodGroup> = pods
-                .into_iter()
-                .map(|(ns, name, uid, containers)| PodGroup {
-                    namespace: format!("ns-{ns}"),
-                    name,
-                    uids: [uid].into_iter().collect(),
-                    containers,
+                .iter()
+                .map(|(ns, name, uid, containers)| {
+                    let containers: Vec<&str> = containers.iter().map(String::as_str).collect();
+                    pod(&format!("ns-{ns}"), name, uid, &containers)
                 })
                 .collect();
             groups.sort();
@@ -782,7 +793,7 @@ mod tests {
                 }
             }
             // Literals are exactly the names, in the order the planner uses them.
-            let cs: Vec<String> = real.containers.iter().cloned().collect();
+            let cs: Vec<String> = real.containers.iter().map(|c| c.to_string()).collect();
             let mut expected = vec![ns.clone(), name.clone()];
             expected.extend(cs.iter().cloned()); // container
             expected.extend([ns.clone(), name.clone()]); // network

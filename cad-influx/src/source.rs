@@ -222,11 +222,11 @@ impl InfluxMetricSource {
     }
 
     /// Adds the samples of a checked answer to `out`.
-    fn absorb(
+    fn absorb<'a>(
         &self,
         plan: &RequestPlan,
         resp: QueryResponse,
-        idx: &Index<'_>,
+        idx: &Index<'a>,
         out: &mut Collect,
     ) -> Result<(), SourceError> {
         if resp.results.len() != plan.statements.len() {
@@ -266,14 +266,38 @@ impl InfluxMetricSource {
         }
     }
 
-    fn collect(
+    fn collect<'a>(
         &self,
         kind: StatementKind,
         series: &Series,
-        idx: &Index<'_>,
+        idx: &Index<'a>,
         out: &mut Collect,
     ) -> Result<(), SourceError> {
         let tag = |name: &str| series.tags.get(name).map(String::as_str).unwrap_or("");
+        let s = &self.schema;
+        // Where this series' samples go; a series nobody asked for (the
+        // statements may select a little more than asked) is skipped.
+        let target = match kind {
+            StatementKind::Container => {
+                let c = &s.container;
+                let key = (tag(&c.namespace_tag), tag(&c.pod_tag), tag(&c.container_tag));
+                idx.by_container.get(&key).map(|&l| Target::Containers(l))
+            }
+            StatementKind::Network => s.network.as_ref().and_then(|n| {
+                let key = (tag(&n.namespace_tag), tag(&n.pod_tag));
+                idx.by_pod.get(&key).map(|&l| Target::Containers(l))
+            }),
+            StatementKind::Volume => s.volume.as_ref().and_then(|v| {
+                let key = (tag(&v.namespace_tag), tag(&v.pod_tag));
+                idx.by_pod.get(&key).map(|&l| Target::Volume(l))
+            }),
+            StatementKind::Blkio => s.blkio.as_ref().and_then(|b| {
+                let key = (tag(&b.pod_uid_tag), tag(&b.container_tag));
+                let total = tag(&b.device_tag) == b.total_device;
+                idx.by_uid_container.get(&key).map(|&l| Target::Blkio(l, total))
+            }),
+        };
+        let Some(target) = target else { return Ok(()) };
         let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
             return Err(self.protocol("series without a time column".into()));
         };
@@ -284,7 +308,6 @@ impl InfluxMetricSource {
             .filter(|(i, _)| *i != time_col)
             .filter_map(|(i, c)| column_metric(&self.schema, kind, c).map(|m| (i, m)))
             .collect();
-        let s = &self.schema;
         for row in &series.values {
             let Some(t) = row.get(time_col).and_then(Value::as_i64) else {
                 return Err(self.protocol("a time that is not an integer (epoch=ms ignored?)".into()));
@@ -294,31 +317,16 @@ impl InfluxMetricSource {
                 let Some(v) = row.get(i).and_then(Value::as_f64) else {
                     continue; // null (field absent at this time) or not a number
                 };
-                match kind {
-                    StatementKind::Container => {
-                        let c = &s.container;
-                        let key = (tag(&c.namespace_tag), tag(&c.pod_tag), tag(&c.container_tag));
-                        for id in idx.by_container.get(&key).into_iter().flatten() {
+                match target {
+                    Target::Containers(l) => {
+                        for id in &idx.lists[l] {
                             out.batch.push(id, Sample::new(time, metric, v));
                         }
                     }
-                    StatementKind::Network => {
-                        let Some(n) = &s.network else { continue };
-                        let key = (tag(&n.namespace_tag), tag(&n.pod_tag));
-                        for id in idx.by_pod.get(&key).into_iter().flatten() {
-                            out.batch.push(id, Sample::new(time, metric, v));
-                        }
-                    }
-                    StatementKind::Volume => {
-                        let Some(vm) = &s.volume else { continue };
-                        let key = (tag(&vm.namespace_tag).to_owned(), tag(&vm.pod_tag).to_owned());
-                        *out.volumes.entry(key).or_default().entry(time).or_default() += v;
-                    }
-                    StatementKind::Blkio => {
-                        let Some(b) = &s.blkio else { continue };
-                        let key = (tag(&b.pod_uid_tag).to_owned(), tag(&b.container_tag).to_owned());
+                    Target::Volume(key) => *out.volumes.entry(key).or_default().entry(time).or_default() += v,
+                    Target::Blkio(key, total) => {
                         let acc = out.blkio.entry(key).or_default().entry((time, metric)).or_default();
-                        if tag(&b.device_tag) == b.total_device {
+                        if total {
                             acc.total = Some(acc.total.unwrap_or(0.0) + v);
                         } else {
                             acc.sum += v;
@@ -331,12 +339,47 @@ impl InfluxMetricSource {
     }
 }
 
-/// Requested containers, looked up by the tags each measurement carries.
+/// Where the samples of one series go (by list of [`Index::lists`]).
+#[derive(Clone, Copy)]
+enum Target {
+    /// To the requested containers of the list.
+    Containers(usize),
+    /// Summed over the pod's volumes, per time, for the pod's list.
+    Volume(usize),
+    /// To the (pod UID, container) list's accumulator; `true` for the total device.
+    Blkio(usize, bool),
+}
+
+/// Requested containers, looked up by the tags each measurement carries
+/// (references into the request: a fetch of 10,000 containers copies none).
+/// Each map points to a list in `lists`.
 #[derive(Default)]
 struct Index<'a> {
-    by_container: HashMap<(&'a str, &'a str, &'a str), Vec<ContainerId>>,
-    by_pod: HashMap<(&'a str, &'a str), Vec<ContainerId>>,
-    by_uid_container: HashMap<(&'a str, &'a str), Vec<ContainerId>>,
+    lists: Vec<Vec<&'a ContainerId>>,
+    by_container: HashMap<(&'a str, &'a str, &'a str), usize>,
+    by_pod: HashMap<(&'a str, &'a str), usize>,
+    by_uid_container: HashMap<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Index<'a> {
+    /// Adds `c` to the list of `key` in `map`.
+    fn add<K: std::hash::Hash + Eq>(
+        lists: &mut Vec<Vec<&'a ContainerId>>,
+        map: &mut HashMap<K, usize>,
+        key: K,
+        c: &'a ContainerId,
+    ) {
+        let l = *map.entry(key).or_insert_with(|| {
+            lists.push(Vec::new());
+            lists.len() - 1
+        });
+        lists[l].push(c);
+    }
+
+    /// The containers of the pod `(namespace, name)`.
+    fn pod(&self, namespace: &str, name: &str) -> &[&'a ContainerId] {
+        self.by_pod.get(&(namespace, name)).map_or(&[], |&l| &self.lists[l])
+    }
 }
 
 #[derive(Default)]
@@ -349,10 +392,10 @@ struct BlkioAcc {
 #[derive(Default)]
 struct Collect {
     batch: MetricBatch,
-    /// (namespace, pod) → time → used bytes summed over volumes.
-    volumes: HashMap<(String, String), BTreeMap<Timestamp, f64>>,
-    /// (pod uid, container) → (time, metric) → total device or sum over devices.
-    blkio: HashMap<(String, String), BTreeMap<(Timestamp, Metric), BlkioAcc>>,
+    /// The (namespace, pod) list of the index → time → used bytes summed over volumes.
+    volumes: HashMap<usize, BTreeMap<Timestamp, f64>>,
+    /// The (pod uid, container) list → (time, metric) → total device or sum over devices.
+    blkio: HashMap<usize, BTreeMap<(Timestamp, Metric), BlkioAcc>>,
 }
 
 #[async_trait::async_trait]
@@ -372,24 +415,33 @@ impl MetricSource for InfluxMetricSource {
                 c.pod.uid.as_str(),
                 c.container.as_str(),
             );
-            idx.by_container.entry((ns, name, cn)).or_default().push(c.clone());
-            idx.by_pod.entry((ns, name)).or_default().push(c.clone());
-            if !uid.is_empty() {
-                idx.by_uid_container.entry((uid, cn)).or_default().push(c.clone());
-            }
+            Index::add(&mut idx.lists, &mut idx.by_container, (ns, name, cn), c);
+            Index::add(&mut idx.lists, &mut idx.by_pod, (ns, name), c);
             let g = pods.entry((ns, name)).or_insert_with(|| PodGroup {
-                namespace: ns.to_owned(),
-                name: name.to_owned(),
-                uids: Default::default(),
-                containers: Default::default(),
+                namespace: ns,
+                name,
+                uids: Vec::new(),
+                containers: Vec::new(),
             });
-            g.uids.insert(uid.to_owned());
-            g.containers.insert(cn.to_owned());
+            if !uid.is_empty() {
+                Index::add(&mut idx.lists, &mut idx.by_uid_container, (uid, cn), c);
+                g.uids.push(uid);
+            }
+            g.containers.push(cn);
         }
         if pods.is_empty() || window.duration().is_zero() {
             return Ok(MetricBatch::new());
         }
-        let pods: Vec<PodGroup> = pods.into_values().collect();
+        let pods: Vec<PodGroup> = pods
+            .into_values()
+            .map(|mut p| {
+                for v in [&mut p.uids, &mut p.containers] {
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                p
+            })
+            .collect();
         let url = self.query_url();
         let max_body = self.max_request_bytes.saturating_sub(url.as_str().len());
         let planner = Planner::new(
@@ -428,12 +480,9 @@ impl MetricSource for InfluxMetricSource {
             return Err(failed.swap_remove(0).1);
         }
         for (i, e) in failed {
-            let ids = pods[plans[i].pods.clone()].iter().flat_map(|p| {
-                idx.by_pod
-                    .get(&(p.namespace.as_str(), p.name.as_str()))
-                    .into_iter()
-                    .flatten()
-            });
+            let ids = pods[plans[i].pods.clone()]
+                .iter()
+                .flat_map(|p| idx.pod(p.namespace, p.name).iter().copied());
             out.batch.mark_unavailable(ids, e);
         }
         let Collect {
@@ -441,21 +490,16 @@ impl MetricSource for InfluxMetricSource {
             volumes,
             blkio,
         } = out;
-        for ((ns, pod), series) in volumes {
-            for id in idx.by_pod.get(&(ns.as_str(), pod.as_str())).into_iter().flatten() {
+        for (l, series) in volumes {
+            for id in &idx.lists[l] {
                 batch.extend(
                     id,
                     series.iter().map(|(t, v)| Sample::new(*t, Metric::VolumeUsedBytes, *v)),
                 );
             }
         }
-        for ((uid, cn), series) in blkio {
-            for id in idx
-                .by_uid_container
-                .get(&(uid.as_str(), cn.as_str()))
-                .into_iter()
-                .flatten()
-            {
+        for (l, series) in blkio {
+            for id in &idx.lists[l] {
                 batch.extend(
                     id,
                     series
