@@ -14,7 +14,7 @@
 mod common;
 
 use cad_core::engine::{ActiveModel, ModelHandle, TrainConfig, WatcherConfig, train};
-use cad_core::{FeatureSet, Outcome, SystemClock, Timestamp};
+use cad_core::{FeatureSet, SystemClock, Timestamp};
 use cad_influx::{DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, DEFAULT_MAX_REQUEST_BYTES};
 use common::InfluxServer;
 use common::load::{Burst, History, collect_at_scale, watch_burst};
@@ -122,8 +122,8 @@ async fn collector_trains_from_3000_pods_then_the_watcher_classifies_a_burst_of_
     println!("{}", run.report(chunk, cap));
     let s = &run.stats;
     assert_eq!(s.classified as usize, PODS, "every pod gets a verdict");
-    assert_eq!(run.outcomes.len(), PODS, "and exactly one outcome");
-    assert!(run.outcomes.iter().all(|o| matches!(o, Outcome::Classified(_))));
+    assert_eq!((run.outcomes, run.classified), (PODS, PODS), "and exactly one outcome");
+    assert_eq!(run.first_sample_to_verdict.len(), PODS);
     assert_eq!((s.fetch_errors, s.partial_fetches), (0, 0));
     assert!(
         run.as_claimed * 10 >= PODS * 9,

@@ -7,7 +7,7 @@
 //! are written to InfluxDB and known to the pod source of the test; the
 //! watcher and the collector then read them back through the real adapter.
 
-use super::InfluxServer;
+use super::{InfluxServer, admin_config, write_lines};
 use cad_core::engine::{
     CollectConfig, CollectError, CollectStats, ModelHandle, WatchStats, Watcher, WatcherConfig, collect_dataset,
 };
@@ -221,10 +221,59 @@ where
     written
 }
 
+/// An InfluxDB the load goes to: the harness's own server, or one that
+/// another process started (`Remote`).
+#[async_trait::async_trait]
+pub trait Store: Sync {
+    /// `http://127.0.0.1:PORT`.
+    fn url(&self) -> String;
+    /// The server's process id, where known (for its CPU time).
+    fn pid(&self) -> Option<u32>;
+    /// Writes line protocol as the admin.
+    async fn write(&self, db: &str, lines: &str);
+    /// A source configuration for `db` as the admin, with the adapter's
+    /// default request sizes and concurrency.
+    fn config(&self, db: &str) -> InfluxConfig {
+        admin_config(&self.url(), db)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for InfluxServer {
+    fn url(&self) -> String {
+        InfluxServer::url(self)
+    }
+    fn pid(&self) -> Option<u32> {
+        InfluxServer::pid(self)
+    }
+    async fn write(&self, db: &str, lines: &str) {
+        InfluxServer::write(self, db, lines).await
+    }
+}
+
+/// A server started by another process.
+pub struct Remote {
+    pub url: String,
+    pub client: reqwest::Client,
+}
+
+#[async_trait::async_trait]
+impl Store for Remote {
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+    fn pid(&self) -> Option<u32> {
+        None
+    }
+    async fn write(&self, db: &str, lines: &str) {
+        write_lines(&self.client, &self.url, db, lines).await
+    }
+}
+
 /// Writes `pods`' samples between `from` and `to` to `server`'s `db`, two
 /// requests of 50 pods in flight.
 pub async fn write_to(
-    server: &InfluxServer,
+    server: &dyn Store,
     db: &str,
     sim: &SimCluster,
     clock: &ManualClock,
@@ -312,11 +361,17 @@ impl PodSource for FixedPods {
     }
 }
 
-/// Counts outcomes as they come, so a run can stop once every container has one.
+/// Counts outcomes as they come (so a run can stop once every container has
+/// one) and keeps, per verdict, only the seconds from the container's first
+/// sample: a few bytes each, so 10,000 verdicts do not weigh on the
+/// watcher's measured memory.
 #[derive(Default)]
 pub struct Outcomes {
-    pub all: Mutex<Vec<Outcome>>,
+    first_sample: HashMap<ContainerId, Timestamp>,
     pub count: AtomicUsize,
+    pub classified: AtomicUsize,
+    pub as_claimed: AtomicUsize,
+    pub first_sample_to_verdict: Mutex<Vec<f64>>,
 }
 
 #[async_trait::async_trait]
@@ -325,7 +380,19 @@ impl VerdictSink for Outcomes {
         "outcomes"
     }
     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
-        self.all.lock().unwrap_or_else(|e| e.into_inner()).push(outcome.clone());
+        if let Outcome::Classified(v) = outcome {
+            self.classified.fetch_add(1, Ordering::SeqCst);
+            if v.claimed.as_deref() == Some(v.predicted.as_str()) {
+                self.as_claimed.fetch_add(1, Ordering::SeqCst);
+            }
+            if let Some(first) = self.first_sample.get(&v.pod.container(v.container.clone())) {
+                let secs = v.time.secs_since(*first);
+                self.first_sample_to_verdict
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(secs);
+            }
+        }
         self.count.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
@@ -358,7 +425,7 @@ pub struct History {
 /// Writes the pods of `h` to InfluxDB, then builds the collector's data set
 /// through the real adapter (configured by `config`).
 pub async fn collect_at_scale(
-    server: &InfluxServer,
+    server: &dyn Store,
     db: &str,
     h: &History,
     config: InfluxConfig,
@@ -425,12 +492,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
-/// This process's peak resident set size in bytes (`VmHWM`).
-pub fn peak_rss_bytes() -> Option<u64> {
+/// A `kB` figure of this process's `/proc/self/status`, in bytes.
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+/// This process's peak resident set size in bytes (`VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// This process's resident set size now, in bytes (`VmRSS`).
+pub fn rss_bytes() -> Option<u64> {
+    status_bytes("VmRSS:")
 }
 
 /// A pause long enough for InfluxDB to have flushed what was written.
@@ -441,7 +518,7 @@ pub fn own_cpu_seconds() -> f64 {
     cpu_seconds(std::process::id()).unwrap_or(0.0)
 }
 
-fn influx_cpu(server: &InfluxServer) -> f64 {
+fn influx_cpu(server: &dyn Store) -> f64 {
     server.pid().and_then(cpu_seconds).unwrap_or(0.0)
 }
 
@@ -456,7 +533,9 @@ pub fn reset_peak_rss() -> bool {
 pub struct WatchRun {
     pub pods: usize,
     pub stats: WatchStats,
-    pub outcomes: Vec<Outcome>,
+    /// Outcomes the sinks got, of which verdicts.
+    pub outcomes: usize,
+    pub classified: usize,
     pub polls: Vec<Poll>,
     pub traffic: Traffic,
     /// Simulated seconds from each classified container's first sample to its verdict.
@@ -470,6 +549,8 @@ pub struct WatchRun {
     pub influx_cpu_s: f64,
     /// Peak RSS of this process while watching (None where /proc cannot say).
     pub peak_rss: Option<u64>,
+    /// Its RSS when the watch began.
+    pub start_rss: Option<u64>,
 }
 
 /// How a burst runs.
@@ -486,35 +567,59 @@ pub struct Burst {
 }
 
 /// `burst.pods` pods start at once; their Telegraf-shaped metrics for the
-/// next `burst.limit` (plus a minute) are written to InfluxDB first, with
-/// their real timestamps, so a query at simulated time `t` sees exactly
-/// what Telegraf would have written by `t`. Then a watcher on a clock
-/// running `burst.speed` times faster than real time classifies them
-/// through the real adapter; the run stops when every container has an
-/// outcome or after `burst.limit`.
+/// next `burst.limit` (plus a minute) are written to InfluxDB with their
+/// real timestamps, so a query at simulated time `t` sees exactly what
+/// Telegraf would have written by `t`. Returns the pods and what was written.
+pub async fn prepare_burst(server: &dyn Store, db: &str, burst: &Burst) -> (Vec<PodInfo>, Written, Duration) {
+    let (sim, clock, pods) = sim_pods(burst.pods, burst.start, burst.seed);
+    let started = Instant::now();
+    let until = burst.start + burst.limit + Duration::from_secs(60);
+    let written = write_to(server, db, &sim, &clock, &pods, burst.start, until).await;
+    (pods, written, started.elapsed())
+}
+
+/// [`prepare_burst`], then [`run_watch`].
 pub async fn watch_burst(
-    server: &InfluxServer,
+    server: &dyn Store,
     db: &str,
     burst: &Burst,
     config: InfluxConfig,
     model: ModelHandle,
     watcher: WatcherConfig,
 ) -> WatchRun {
-    let (sim, clock, pods) = sim_pods(burst.pods, burst.start, burst.seed);
-    let started = Instant::now();
-    let until = burst.start + burst.limit + Duration::from_secs(60);
-    let written = write_to(server, db, &sim, &clock, &pods, burst.start, until).await;
-    let write = started.elapsed();
-    drop(sim);
+    let (pods, written, write) = prepare_burst(server, db, burst).await;
+    let mut run = run_watch(server, burst, pods, written.first_sample, config, model, watcher).await;
+    run.lines = written.lines;
+    run.write = write;
+    run
+}
+
+/// A watcher on a clock running `burst.speed` times faster than real time
+/// classifies `pods` (whose data is in InfluxDB) through the real adapter;
+/// the run stops when every container has an outcome or after
+/// `burst.limit`. `first_sample` gives each container's first sample time.
+pub async fn run_watch(
+    server: &dyn Store,
+    burst: &Burst,
+    pods: Vec<PodInfo>,
+    first_sample: HashMap<ContainerId, Timestamp>,
+    config: InfluxConfig,
+    model: ModelHandle,
+    watcher: WatcherConfig,
+) -> WatchRun {
     let containers: usize = pods.iter().map(|p| p.containers.len()).sum();
     let source = Arc::new(Metered::new(
         InfluxMetricSource::new(config).expect("a valid InfluxDB configuration"),
     ));
-    let sink = Arc::new(Outcomes::default());
+    let sink = Arc::new(Outcomes {
+        first_sample,
+        ..Outcomes::default()
+    });
     let fast: Arc<FastClock> = Arc::new(FastClock::new(burst.start, burst.speed));
     let w =
         Watcher::new(Arc::new(FixedPods(pods)), source.clone(), fast.clone(), model, watcher).with_sink(sink.clone());
     let rss_reset = reset_peak_rss();
+    let start_rss = rss_bytes();
     let (cpu0, icpu0) = (own_cpu_seconds(), influx_cpu(server));
     let started = Instant::now();
     let stop = {
@@ -530,31 +635,27 @@ pub async fn watch_burst(
     let watch = started.elapsed();
     let (cpu_s, influx_cpu_s) = (own_cpu_seconds() - cpu0, influx_cpu(server) - icpu0);
     let peak_rss = if rss_reset { peak_rss_bytes() } else { None };
-    let outcomes = sink.all.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let mut first_sample_to_verdict = Vec::new();
-    let mut as_claimed = 0;
-    for o in &outcomes {
-        if let Outcome::Classified(v) = o {
-            as_claimed += usize::from(v.claimed.as_deref() == Some(v.predicted.as_str()));
-            if let Some(first) = written.first_sample.get(&v.pod.container(v.container.clone())) {
-                first_sample_to_verdict.push(v.time.secs_since(*first));
-            }
-        }
-    }
+    let first_sample_to_verdict = sink
+        .first_sample_to_verdict
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     WatchRun {
-        pods: burst.pods,
+        pods: containers,
         stats,
-        outcomes,
+        outcomes: sink.count.load(Ordering::SeqCst),
+        classified: sink.classified.load(Ordering::SeqCst),
         polls: source.polls(),
         traffic: source.inner.traffic(),
         first_sample_to_verdict,
-        as_claimed,
-        lines: written.lines,
-        write,
+        as_claimed: sink.as_claimed.load(Ordering::SeqCst),
+        lines: 0,
+        write: Duration::ZERO,
         watch,
         cpu_s,
         influx_cpu_s,
         peak_rss,
+        start_rss,
     }
 }
 
@@ -592,7 +693,7 @@ impl WatchRun {
         );
         let _ = writeln!(
             out,
-            "ticks {} fetches {} (failed {}, partial {}) | requests {} bytes {} largest request {} B (cap {cap}) | peak in flight {} | wrote {} lines in {:.1} s, watched {:.1} s | CPU: watcher {:.1} s, influxd {:.1} s | peak RSS while watching {}",
+            "ticks {} fetches {} (failed {}, partial {}) | requests {} bytes {} largest request {} B (cap {cap}) | peak in flight {} | wrote {} lines in {:.1} s, watched {:.1} s | CPU: watcher {:.1} s, influxd {:.1} s | RSS at the start {}, peak while watching {}",
             s.ticks,
             s.fetches,
             s.fetch_errors,
@@ -606,9 +707,14 @@ impl WatchRun {
             self.watch.as_secs_f64(),
             self.cpu_s,
             self.influx_cpu_s,
-            self.peak_rss
-                .map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0)),
+            mib(self.start_rss),
+            mib(self.peak_rss),
         );
         out
     }
+}
+
+/// `12.3 MiB`, or `unknown`.
+pub fn mib(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
 }
