@@ -5,13 +5,18 @@
 //! time, influxd CPU time, requests, bytes and the series returned.
 //!
 //! ```text
-//! cargo run --release -p cad-influx --example query_shapes -- 3000
+//! cargo run --release -p cad-influx --example query_shapes -- PODS [SHAPES [CHUNKS [PARALLEL [ROUNDS]]]]
+//! cargo run --release -p cad-influx --example query_shapes -- 10000 eq,eq-ns,regex,time 50,100,200,400 1,2,4 3
 //! ```
+//!
+//! Every configuration runs once per round (after a warm-up), rounds
+//! interleaved, and the medians are printed with each round's influxd CPU.
 //!
 //! Shapes (every statement selects only the fields cad reads):
 //! * `eq`    — per pod `(namespace = … AND pod_name = … AND (container_name = …))`, OR'd;
-//! * `eq-ns` — per namespace `(namespace = … AND (pod_name = … OR …))`, containers filtered by the client;
-//! * `regex` — per namespace `(namespace = … AND pod_name =~ /^(?:a|b|…)$/)`;
+//! * `eq-ns` — per namespace `(namespace = … AND (pod_name = … OR …))`, and
+//!   `(container_name = … OR …)` over the chunk's containers: what cad sends;
+//! * `regex` — the same with regexes: per namespace `(namespace = … AND pod_name =~ /^(?:a|b|…)$/)`;
 //! * `time`  — no tag condition at all: every series in the window, filtered by the client.
 
 #[path = "../tests/common/mod.rs"]
@@ -133,17 +138,26 @@ fn statements(shape: &str, pods: &[&PodInfo], w: &Window) -> Vec<String> {
                     format!("(\"namespace\" = {} AND {names})", lit(ns))
                 })
                 .collect();
-            let b = if shape == "regex" {
-                let alts: Vec<String> = pods.iter().map(|p| re(&p.id.uid)).collect();
-                format!("\"io.kubernetes.pod.uid\" =~ /^(?:{})$/", alts.join("|"))
-            } else {
-                let alts: Vec<String> = pods
-                    .iter()
-                    .map(|p| format!("\"io.kubernetes.pod.uid\" = {}", lit(&p.id.uid)))
-                    .collect();
-                alts.join(" OR ")
+            let mut containers: Vec<&str> = pods
+                .iter()
+                .flat_map(|p| p.containers.iter().map(|c| c.name.as_str()))
+                .collect();
+            containers.sort_unstable();
+            containers.dedup();
+            let one_of = |tag: &str, values: &mut dyn Iterator<Item = &str>| {
+                if shape == "regex" {
+                    let alts: Vec<String> = values.map(re).collect();
+                    format!("\"{tag}\" =~ /^(?:{})$/", alts.join("|"))
+                } else {
+                    let terms: Vec<String> = values.map(|v| format!("\"{tag}\" = {}", lit(v))).collect();
+                    format!("({})", terms.join(" OR "))
+                }
             };
-            (k8s.join(" OR "), k8s.join(" OR "), b)
+            let c = one_of("container_name", &mut containers.iter().copied());
+            let bc = one_of("io.kubernetes.container.name", &mut containers.iter().copied());
+            let b = one_of("io.kubernetes.pod.uid", &mut pods.iter().map(|p| p.id.uid.as_str()));
+            let groups = k8s.join(" OR ");
+            (format!("({groups}) AND {c}"), groups, format!("{b} AND {bc}"))
         }
         _ => (String::new(), String::new(), String::new()),
     };
@@ -253,6 +267,7 @@ async fn main() {
         .get(3)
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4]);
+    let rounds: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
 
     let Some(server) = InfluxServer::start().await else {
         eprintln!("influxd not found");
@@ -270,7 +285,15 @@ async fn main() {
     );
     let client = reqwest::Client::new();
     let refs: Vec<&PodInfo> = pods.iter().collect();
-    println!("window shape chunk parallel requests total_kb max_kb series wall_s cpu_s slowest_request_s");
+    // Every configuration once per round, rounds interleaved, so that other
+    // load on the machine spreads over all of them; medians are printed.
+    struct Case {
+        name: String,
+        bodies: Vec<String>,
+        parallel: usize,
+        runs: Vec<Run>,
+    }
+    let mut cases = Vec::new();
     for (wname, w) in [
         ("120s", Window(end.as_millis() - 120_000, end.as_millis())),
         ("10s", Window(end.as_millis() - 10_000, end.as_millis())),
@@ -285,23 +308,46 @@ async fn main() {
                 };
                 let par_list = if shape == "time" { vec![1] } else { parallels.clone() };
                 for &parallel in &par_list {
-                    // Warm-up once, then the best of two.
-                    let _ = run(&server, &client, &bodies, parallel).await;
-                    let a = run(&server, &client, &bodies, parallel).await;
-                    let b = run(&server, &client, &bodies, parallel).await;
-                    let r = if a.wall <= b.wall { a } else { b };
-                    println!(
-                        "{wname} {shape} {chunk} {parallel} {} {:.0} {:.1} {} {:.3} {:.2} {:.3}",
-                        r.requests,
-                        r.bytes as f64 / 1024.0,
-                        r.max_bytes as f64 / 1024.0,
-                        r.series,
-                        r.wall,
-                        r.cpu,
-                        r.max_request_s
-                    );
+                    cases.push(Case {
+                        name: format!("{wname} {shape} {chunk} {parallel}"),
+                        bodies: bodies.clone(),
+                        parallel,
+                        runs: Vec::new(),
+                    });
                 }
             }
         }
+    }
+    for c in &cases {
+        let _ = run(&server, &client, &c.bodies, c.parallel).await; // warm-up
+    }
+    for _ in 0..rounds {
+        for c in &mut cases {
+            let r = run(&server, &client, &c.bodies, c.parallel).await;
+            c.runs.push(r);
+        }
+    }
+    println!(
+        "window shape chunk parallel requests total_kb max_kb series | median of {rounds}: wall_s influxd_cpu_s slowest_request_s | cpu_s of each round"
+    );
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for c in &cases {
+        let r = &c.runs[0];
+        let cpus: Vec<String> = c.runs.iter().map(|r| format!("{:.2}", r.cpu)).collect();
+        println!(
+            "{} {} {:.0} {:.1} {} | {:.3} {:.2} {:.3} | {}",
+            c.name,
+            r.requests,
+            r.bytes as f64 / 1024.0,
+            r.max_bytes as f64 / 1024.0,
+            r.series,
+            median(c.runs.iter().map(|r| r.wall).collect()),
+            median(c.runs.iter().map(|r| r.cpu).collect()),
+            median(c.runs.iter().map(|r| r.max_request_s).collect()),
+            cpus.join(" ")
+        );
     }
 }
