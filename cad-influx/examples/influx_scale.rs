@@ -115,27 +115,7 @@ async fn collect(server: &dyn Store, pods: usize, history: u64, window: u64) -> 
         .await
         .unwrap_or_else(|e| fail("collecting failed", e));
     let peak = if rss { peak_rss_bytes() } else { None };
-    let requests: Vec<u64> = c.polls.iter().map(|p| p.requests).collect();
-    println!(
-        "collector: {} pods, {} containers with rows, {} rows, {} fetch calls (requests per call {:?}), {} retried | {} requests, {} bytes ({} per request), largest {} B, peak in flight {} | wrote {} lines in {:.1} s | collected in {:.2} s | CPU: collector {:.2} s, influxd {:.2} s | peak RSS while writing and collecting {}",
-        c.stats.pods,
-        c.stats.containers_with_rows,
-        c.stats.rows,
-        c.stats.fetches,
-        requests,
-        c.stats.retried,
-        c.traffic.requests,
-        c.traffic.bytes_sent,
-        c.traffic.bytes_sent / c.traffic.requests.max(1),
-        c.traffic.largest_request_bytes,
-        c.traffic.peak_in_flight,
-        c.lines,
-        c.write.as_secs_f64(),
-        c.collect.as_secs_f64(),
-        c.cpu_s,
-        c.influx_cpu_s,
-        mib(peak),
-    );
+    println!("{} | peak RSS while writing and collecting {}", c.report(), mib(peak));
     let started = Instant::now();
     let trained = train(
         &c.data,

@@ -54,23 +54,7 @@ async fn collector_trains_from_3000_pods_then_the_watcher_classifies_a_burst_of_
     let c = collect_at_scale(&server, DB, &history, config())
         .await
         .expect("collecting from 3,000 pods");
-    println!(
-        "collector: {} pods, {} containers with rows, {} rows, {} fetches, {} retried | {} requests, {} bytes, largest {} B, peak in flight {} | wrote {} lines in {:.1} s, collected in {:.1} s | CPU: collector {:.1} s, influxd {:.1} s",
-        c.stats.pods,
-        c.stats.containers_with_rows,
-        c.stats.rows,
-        c.stats.fetches,
-        c.stats.retried,
-        c.traffic.requests,
-        c.traffic.bytes_sent,
-        c.traffic.largest_request_bytes,
-        c.traffic.peak_in_flight,
-        c.lines,
-        c.write.as_secs_f64(),
-        c.collect.as_secs_f64(),
-        c.cpu_s,
-        c.influx_cpu_s,
-    );
+    println!("{}", c.report());
     assert_eq!(c.stats.containers_with_rows, PODS, "every labelled pod yields rows");
     assert_eq!(c.stats.retried, 0);
     let requests: u64 = c.polls.iter().map(|p| p.requests).sum();

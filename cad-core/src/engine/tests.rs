@@ -240,15 +240,22 @@ async fn a_replaced_model_is_used_for_later_verdicts() {
     assert_eq!(predicted(&second.id), Some(classes[3].clone()));
 }
 
-#[tokio::test(start_paused = true)]
-async fn collector_builds_one_group_per_labelled_container_in_batches() {
+/// A cluster of `pods` pods (a share `unnamed` named like no class, none
+/// silent) that have run for ten minutes.
+async fn aged(pods: usize, unnamed: f64) -> (Arc<TokioClock>, SimCluster) {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
     let mut config = SimConfig::default().with_seed(5).without_churn();
-    config.initial_pods = 50;
-    config.unnamed_fraction = 0.2;
+    config.initial_pods = pods;
+    config.unnamed_fraction = unnamed;
     config.silent_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(600)).await;
+    (clock, sim)
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_builds_one_group_per_labelled_container_in_batches() {
+    let (clock, sim) = aged(50, 0.2).await;
     let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
     let cfg = CollectConfig {
@@ -459,13 +466,7 @@ async fn containers_a_fetch_could_not_read_keep_waiting_and_keep_their_history()
 
 #[tokio::test(start_paused = true)]
 async fn collector_fetches_unreadable_containers_again() {
-    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
-    let mut config = SimConfig::default().with_seed(5).without_churn();
-    config.initial_pods = 30;
-    config.unnamed_fraction = 0.0;
-    config.silent_fraction = 0.0;
-    let sim = SimCluster::new(config, clock.clone());
-    clock.sleep(Duration::from_secs(600)).await;
+    let (clock, sim) = aged(30, 0.0).await;
     let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
     let pods = sim.pods();

@@ -399,7 +399,16 @@ impl Watcher {
         if !ask.is_empty() {
             self.stats.fetches += 1;
             let window = TimeWindow::new(from, now + Duration::from_millis(1));
-            match self.metrics.fetch(&ask, window).await {
+            let started = std::time::Instant::now();
+            let fetched = self.metrics.fetch(&ask, window).await;
+            tracing::debug!(
+                containers = ask.len(),
+                window_s = window.duration().as_secs_f64(),
+                took_ms = started.elapsed().as_millis() as u64,
+                ok = fetched.is_ok(),
+                "metric fetch"
+            );
+            match fetched {
                 Ok(mut batch) => {
                     let next_from = now - self.config.late_data;
                     let mut unavailable = 0u64;

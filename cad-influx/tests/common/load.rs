@@ -659,6 +659,32 @@ pub async fn run_watch(
     }
 }
 
+impl CollectRun {
+    /// One line: what was collected and what it cost.
+    pub fn report(&self) -> String {
+        let requests: Vec<u64> = self.polls.iter().map(|p| p.requests).collect();
+        format!(
+            "collector: {} pods, {} containers with rows, {} rows, {} fetch calls (requests per call {:?}), {} retried | {} requests, {} bytes ({} per request), largest {} B, peak in flight {} | wrote {} lines in {:.1} s | collected in {:.2} s | CPU: collector {:.2} s, influxd {:.2} s",
+            self.stats.pods,
+            self.stats.containers_with_rows,
+            self.stats.rows,
+            self.stats.fetches,
+            requests,
+            self.stats.retried,
+            self.traffic.requests,
+            self.traffic.bytes_sent,
+            self.traffic.bytes_sent / self.traffic.requests.max(1),
+            self.traffic.largest_request_bytes,
+            self.traffic.peak_in_flight,
+            self.lines,
+            self.write.as_secs_f64(),
+            self.collect.as_secs_f64(),
+            self.cpu_s,
+            self.influx_cpu_s,
+        )
+    }
+}
+
 impl WatchRun {
     /// One line per poll and a summary, for the test's output and the benchmark.
     pub fn report(&self, chunk: usize, cap: usize) -> String {
