@@ -48,8 +48,9 @@ impl Clock for ManualClock {
 
 /// Wall time sped up `factor` times from `epoch`: the engines see minutes pass
 /// in seconds while InfluxDB answers in real time. Waits are real waits of
-/// the scaled-down length (tokio's timer, not paused time, so network I/O and
-/// timers keep their true order).
+/// the scaled-down length. Not tokio's paused time: that jumps the clock ahead
+/// whenever every task waits, which is all the time while a request waits on
+/// InfluxDB's real I/O, so each poll would look instantaneous or time out.
 pub struct FastClock {
     epoch: Timestamp,
     start: std::time::Instant,
@@ -489,7 +490,7 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+    Some(ticks / 100.0) // USER_HZ, which /proc/<pid>/stat counts in, is 100 on Linux
 }
 
 /// A `kB` figure of this process's `/proc/self/status`, in bytes.
@@ -509,9 +510,6 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn rss_bytes() -> Option<u64> {
     status_bytes("VmRSS:")
 }
-
-/// A pause long enough for InfluxDB to have flushed what was written.
-pub const SETTLE: Duration = Duration::from_millis(200);
 
 /// Process CPU seconds of this process.
 pub fn own_cpu_seconds() -> f64 {
