@@ -77,6 +77,36 @@ pub struct InfluxArgs {
     pub influx_retries: u32,
 }
 
+/// How metric reads are split into requests: the same flags for every
+/// metrics backend (InfluxDB today, the Prometheus adapter when it comes).
+/// Chunks of one read are sent concurrently; a failed chunk costs only its
+/// own pods, which are asked for again.
+#[derive(Args, Debug, Clone)]
+pub struct MetricsQueryArgs {
+    /// Most pods per metrics request.
+    #[arg(long, env = "CAD_BATCH_SIZE", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    pub batch_size: u32,
+    /// Most bytes per metrics request (its URL and body); a pod that alone
+    /// needs more is sent alone.
+    #[arg(long, env = "CAD_MAX_REQUEST_BYTES", default_value_t = 65_536,
+          value_parser = clap::value_parser!(u32).range(4_096..=8_388_608))]
+    pub max_request_bytes: u32,
+    /// Metrics requests in flight at once.
+    #[arg(long, env = "CAD_QUERY_CONCURRENCY", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub query_concurrency: u32,
+}
+
+impl MetricsQueryArgs {
+    /// Containers the collector reads per round: enough to keep every
+    /// request slot busy four times over, and at most 2,000, so the samples
+    /// held at once stay bounded (2,000 containers × 10 min ≈ 2 M samples).
+    pub fn collector_batch(&self) -> usize {
+        (4 * self.batch_size as usize * self.query_concurrency as usize).clamp(1, 2_000)
+    }
+}
+
 /// How to reach the Kubernetes API (kubeconfig or in-cluster, as kubectl does).
 #[derive(Args, Debug, Clone)]
 pub struct KubeArgs {
@@ -183,9 +213,8 @@ pub struct CollectArgs {
     /// How far back to read metrics.
     #[arg(long, env = "CAD_WINDOW", value_parser = duration, default_value = "10m")]
     pub window: Duration,
-    /// Containers per metrics query batch.
-    #[arg(long, env = "CAD_BATCH_SIZE", default_value_t = 500)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub query: MetricsQueryArgs,
     #[command(flatten)]
     pub train: TrainArgs,
     #[command(flatten)]
@@ -247,6 +276,8 @@ pub struct WatchArgs {
     /// Stop after this long (default: run until interrupted).
     #[arg(long, env = "CAD_RUN_FOR", value_parser = duration)]
     pub run_for: Option<Duration>,
+    #[command(flatten)]
+    pub query: MetricsQueryArgs,
     #[command(flatten)]
     pub sim: SimArgs,
     #[command(flatten)]
@@ -398,6 +429,63 @@ mod tests {
         check(&Cli::command(), "cad");
         check(&CollectorCli::command(), "cad-collector");
         check(&WatcherCli::command(), "cad-watcher");
+    }
+
+    #[test]
+    fn both_programs_take_the_metrics_query_flags_with_the_adapter_defaults() {
+        let w = WatcherCli::try_parse_from(["cad-watcher"]).unwrap().args.query;
+        let c = CollectorCli::try_parse_from(["cad-collector"]).unwrap().args.query;
+        for q in [&w, &c] {
+            assert_eq!(q.batch_size as usize, cad_influx::DEFAULT_CHUNK_SIZE);
+            assert_eq!(q.max_request_bytes as usize, cad_influx::DEFAULT_MAX_REQUEST_BYTES);
+            assert_eq!(q.query_concurrency as usize, cad_influx::DEFAULT_CONCURRENCY);
+        }
+        assert!(c.max_request_bytes as usize >= cad_influx::MIN_REQUEST_BYTES);
+        let args = [
+            "--batch-size",
+            "7",
+            "--max-request-bytes",
+            "20000",
+            "--query-concurrency",
+            "3",
+        ];
+        for (name, q) in [
+            (
+                "cad-watcher",
+                WatcherCli::try_parse_from(std::iter::once("cad-watcher").chain(args)).map(|c| c.args.query),
+            ),
+            (
+                "cad-collector",
+                CollectorCli::try_parse_from(std::iter::once("cad-collector").chain(args)).map(|c| c.args.query),
+            ),
+        ] {
+            let q = q.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(
+                (q.batch_size, q.max_request_bytes, q.query_concurrency),
+                (7, 20_000, 3),
+                "{name}"
+            );
+        }
+        for bad in [
+            ["--batch-size", "0"],
+            ["--batch-size", "5001"],
+            ["--max-request-bytes", "4095"],
+            ["--max-request-bytes", "9000000"],
+            ["--query-concurrency", "0"],
+            ["--query-concurrency", "65"],
+            ["--batch-size=-3", "--query-concurrency=1"],
+        ] {
+            let err = WatcherCli::try_parse_from(std::iter::once("cad-watcher").chain(bad)).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad:?}: {err}");
+        }
+        // The collector reads a bounded number of containers per round.
+        assert_eq!(c.collector_batch(), 1_600);
+        let big = MetricsQueryArgs {
+            batch_size: 5_000,
+            max_request_bytes: 65_536,
+            query_concurrency: 64,
+        };
+        assert_eq!(big.collector_batch(), 2_000);
     }
 
     #[test]

@@ -186,6 +186,7 @@ pub fn write_outputs(
         "collected": stats.map(|s| json!({
             "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
             "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
+            "retried": s.retried,
         })),
     });
     write(
@@ -304,13 +305,14 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
                     )
                 }
                 Source::Cluster => {
-                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, clock.clone()).await?;
+                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
                     (p, m, "cluster".to_string())
                 }
             };
         let config = CollectConfig {
             window: args.window,
-            batch_size: args.batch_size,
+            batch_size: args.query.collector_batch(),
+            ..CollectConfig::default()
         };
         let bar = progress::bar(0, "collecting metrics");
         let (data, stats) = collect_dataset(
@@ -333,6 +335,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             containers = stats.containers_with_rows,
             rows = stats.rows,
             fetches = stats.fetches,
+            retried = stats.retried,
             "collected"
         );
         (data, features, Some(stats), trained_on)

@@ -1,6 +1,6 @@
 //! Building the pod and metric sources the command line asks for.
 
-use crate::cli::{InfluxArgs, KubeArgs, SimArgs};
+use crate::cli::{InfluxArgs, KubeArgs, MetricsQueryArgs, SimArgs};
 use anyhow::{Context, Result, bail};
 use cad_core::sim::{SimCluster, SimConfig};
 use cad_core::{Clock, MetricSource, PodSource};
@@ -24,7 +24,7 @@ fn read_secret(path: &Path) -> Result<String> {
 
 /// The InfluxDB configuration from the arguments; the password or token comes
 /// from its file or variable and is never logged.
-pub fn influx_config(args: &InfluxArgs, clock: Arc<dyn Clock>) -> Result<InfluxConfig> {
+pub fn influx_config(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>) -> Result<InfluxConfig> {
     let Some(url) = &args.influx_url else {
         bail!("--influx-url (CAD_INFLUX_URL) is required to read metrics from a cluster")
     };
@@ -49,13 +49,16 @@ pub fn influx_config(args: &InfluxArgs, clock: Arc<dyn Clock>) -> Result<InfluxC
         max_attempts: args.influx_retries.max(1),
         ..RetryPolicy::default()
     };
+    config.chunk_size = query.batch_size as usize;
+    config.max_request_bytes = query.max_request_bytes as usize;
+    config.concurrency = query.query_concurrency as usize;
     config.clock = clock;
     Ok(config)
 }
 
 /// The metric source over InfluxDB.
-pub fn influx(args: &InfluxArgs, clock: Arc<dyn Clock>) -> Result<InfluxMetricSource> {
-    InfluxMetricSource::new(influx_config(args, clock)?).context("configuring InfluxDB")
+pub fn influx(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>) -> Result<InfluxMetricSource> {
+    InfluxMetricSource::new(influx_config(args, query, clock)?).context("configuring InfluxDB")
 }
 
 /// A Kubernetes client: `--kube-url` if given, else kubeconfig or in-cluster.
@@ -90,9 +93,10 @@ pub fn kube_pods(client: kube::Client, args: &KubeArgs) -> cad_k8s::KubePodSourc
 pub async fn cluster(
     kube_args: &KubeArgs,
     influx_args: &InfluxArgs,
+    query: &MetricsQueryArgs,
     clock: Arc<dyn Clock>,
 ) -> Result<(Arc<dyn PodSource>, Arc<dyn MetricSource>, kube::Client)> {
-    let metrics = influx(influx_args, clock)?;
+    let metrics = influx(influx_args, query, clock)?;
     let client = kube_client(kube_args).await?;
     Ok((
         Arc::new(kube_pods(client.clone(), kube_args)),

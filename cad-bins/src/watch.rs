@@ -82,7 +82,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             (Arc::new(sim.clone()), Arc::new(sim))
         }
         Source::Cluster => {
-            let (p, m, c) = sources::cluster(&args.kube, &args.influx, clock.clone()).await?;
+            let (p, m, c) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
             kube_client = Some(c);
             (p, m)
         }
@@ -157,7 +157,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         ));
     }
     if args.influx_verdicts {
-        let writer = sources::influx(&args.influx, clock.clone())?.verdict_writer();
+        let writer = sources::influx(&args.influx, &args.query, clock.clone())?.verdict_writer();
         sinks.push(Arc::new(writer));
     }
 

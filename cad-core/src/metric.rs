@@ -6,10 +6,12 @@
 //! since the container started; only its rate says anything).
 
 use crate::pod::ContainerId;
+use crate::source::SourceError;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 /// How a metric's values behave over time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -147,10 +149,15 @@ impl Sample {
 /// samples per container, in no particular order.
 ///
 /// A container the source knows nothing about is simply absent (or present
-/// with no samples); that is not an error.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// with no samples); that is not an error. A container whose data could not
+/// be read (one of several backend requests failed) is marked
+/// [unavailable](Self::mark_unavailable) with the cause: the engines retry
+/// it instead of taking "no samples" for an answer.
+#[derive(Clone, Debug, Default)]
 pub struct MetricBatch {
     series: HashMap<ContainerId, Vec<Sample>>,
+    unavailable: HashSet<ContainerId>,
+    causes: Vec<Arc<SourceError>>,
 }
 
 impl MetricBatch {
@@ -206,6 +213,34 @@ impl MetricBatch {
     /// Total number of samples over all containers.
     pub fn sample_count(&self) -> usize {
         self.series.values().map(Vec::len).sum()
+    }
+
+    /// Records that the data of `containers` could not be fetched, and why
+    /// (for example: the backend request that carried them failed while
+    /// others succeeded). Their samples, if any, stay in the batch.
+    pub fn mark_unavailable<'a>(&mut self, containers: impl IntoIterator<Item = &'a ContainerId>, cause: SourceError) {
+        self.unavailable.extend(containers.into_iter().cloned());
+        self.causes.push(Arc::new(cause));
+    }
+
+    /// The containers whose data could not be fetched, in no particular order.
+    pub fn unavailable(&self) -> impl Iterator<Item = &ContainerId> {
+        self.unavailable.iter()
+    }
+
+    /// Whether the data of `container` could not be fetched.
+    pub fn is_unavailable(&self, container: &ContainerId) -> bool {
+        self.unavailable.contains(container)
+    }
+
+    /// How many containers could not be fetched.
+    pub fn unavailable_count(&self) -> usize {
+        self.unavailable.len()
+    }
+
+    /// Why: one error per [`mark_unavailable`](Self::mark_unavailable) call, in call order.
+    pub fn unavailable_causes(&self) -> &[Arc<SourceError>] {
+        &self.causes
     }
 
     /// Sorts every container's samples by time (stable, so equal times keep
@@ -267,5 +302,25 @@ mod tests {
         assert_eq!(batch.samples(&a)[0].time, Timestamp(1));
         let missing = PodId::new("ns", "z", "9").container("c");
         assert!(batch.samples(&missing).is_empty());
+        assert_eq!(batch.unavailable_count(), 0);
+    }
+
+    #[test]
+    fn unavailable_containers_are_kept_with_their_cause() {
+        let a = PodId::new("ns", "a", "1").container("c");
+        let b = PodId::new("ns", "b", "2").container("c");
+        let mut batch = MetricBatch::new();
+        batch.push(&a, Sample::new(Timestamp(1), Metric::RxBytes, 1.0));
+        batch.mark_unavailable([&b], SourceError::Invalid("request 2 of 2 failed".into()));
+        batch.mark_unavailable([&b], SourceError::Invalid("again".into()));
+        assert!(batch.is_unavailable(&b) && !batch.is_unavailable(&a));
+        assert_eq!(batch.unavailable().collect::<Vec<_>>(), vec![&b]);
+        assert_eq!(batch.unavailable_count(), 1, "a container counts once");
+        let causes: Vec<String> = batch.unavailable_causes().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            causes,
+            ["invalid request: request 2 of 2 failed", "invalid request: again"]
+        );
+        assert_eq!(batch.samples(&a).len(), 1);
     }
 }

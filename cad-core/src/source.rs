@@ -162,6 +162,11 @@ pub trait PodSource: Send + Sync {
 pub trait MetricSource: Send + Sync {
     /// Samples of every metric the source has for `containers` within `window`.
     /// Containers without data are absent from (or empty in) the batch.
+    ///
+    /// A source that splits the call into several backend requests answers
+    /// what it could: containers of a failed request are
+    /// [marked unavailable](MetricBatch::mark_unavailable) with the error,
+    /// and the engines retry them. `Err` means nothing could be fetched.
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError>;
 }
 

@@ -210,6 +210,14 @@ impl RetryPolicy {
     }
 }
 
+/// Default [`InfluxConfig::chunk_size`]: pods per request (see BENCHMARKS.md
+/// for how it was chosen).
+pub const DEFAULT_CHUNK_SIZE: usize = 100;
+/// Default [`InfluxConfig::max_request_bytes`].
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Default [`InfluxConfig::concurrency`].
+pub const DEFAULT_CONCURRENCY: usize = 4;
+
 /// Everything [`InfluxMetricSource`](crate::InfluxMetricSource) and
 /// [`InfluxVerdictWriter`](crate::InfluxVerdictWriter) need.
 ///
@@ -234,12 +242,16 @@ pub struct InfluxConfig {
     pub timeout: Duration,
     /// Retries on transient errors.
     pub retries: RetryPolicy,
-    /// Most pods per InfluxQL statement; one HTTP request carries one statement per
+    /// Most pods per request; one request carries one statement per
     /// measurement for one chunk of pods.
     pub chunk_size: usize,
-    /// Soft upper bound on one statement's length in bytes; a chunk is closed
-    /// early rather than exceed it (a single pod's condition always fits).
-    pub max_statement_bytes: usize,
+    /// Most bytes per request, counting its URL and its form body: a chunk is
+    /// closed early rather than exceed it. A pod that alone needs more (very
+    /// long names, very many containers) is sent alone. At least
+    /// [`MIN_REQUEST_BYTES`](crate::source::MIN_REQUEST_BYTES).
+    pub max_request_bytes: usize,
+    /// Most requests of one fetch in flight at once.
+    pub concurrency: usize,
     /// Measurement verdicts are written to.
     pub verdict_measurement: String,
     /// Clock used for the waits between retries (tests pass one that does not sleep).
@@ -249,7 +261,8 @@ pub struct InfluxConfig {
 impl InfluxConfig {
     /// A configuration for `url` and `database` with defaults for everything else:
     /// no auth, Telegraf's schema, 5 s connect / 30 s request timeouts, 4 attempts,
-    /// 200 pods and 32 KiB per statement.
+    /// requests of at most [`DEFAULT_CHUNK_SIZE`] pods and
+    /// [`DEFAULT_MAX_REQUEST_BYTES`] bytes, [`DEFAULT_CONCURRENCY`] in flight.
     pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
         InfluxConfig {
             url: url.into(),
@@ -260,8 +273,9 @@ impl InfluxConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
             retries: RetryPolicy::default(),
-            chunk_size: 200,
-            max_statement_bytes: 32 * 1024,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            concurrency: DEFAULT_CONCURRENCY,
             verdict_measurement: "cad_verdict".into(),
             clock: Arc::new(SystemClock),
         }
@@ -286,7 +300,8 @@ impl fmt::Debug for InfluxConfig {
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
             .field("chunk_size", &self.chunk_size)
-            .field("max_statement_bytes", &self.max_statement_bytes)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("concurrency", &self.concurrency)
             .field("verdict_measurement", &self.verdict_measurement)
             .finish_non_exhaustive()
     }

@@ -6,7 +6,7 @@ use crate::config::{Auth, ConfigError, InfluxConfig, RetryPolicy};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use cad_core::{BoxError, Clock, SourceError};
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +32,36 @@ pub struct GaveUp {
     pub last: BoxError,
 }
 
+/// What a source (and the writers made from it) has sent so far; every
+/// attempt counts, retries included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Bytes of their URLs and bodies (headers not counted).
+    pub bytes_sent: u64,
+    /// The largest request's URL and body, in bytes.
+    pub largest_request_bytes: u64,
+    /// The most requests that were in flight at once.
+    pub peak_in_flight: u64,
+}
+
+/// A request body and its media type.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Body<'a> {
+    pub content_type: &'static str,
+    pub text: &'a str,
+}
+
+/// Counts a request in flight until dropped (also when its future is cancelled).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Outcome of one attempt.
 enum Attempt {
     Done(Vec<u8>),
@@ -48,6 +78,10 @@ pub(crate) struct Http {
     retries: RetryPolicy,
     clock: Arc<dyn Clock>,
     requests: AtomicU64,
+    bytes_sent: AtomicU64,
+    largest_request: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
     backend: String,
 }
 
@@ -99,6 +133,10 @@ impl Http {
             retries: config.retries,
             clock: config.clock.clone(),
             requests: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            largest_request: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             backend,
         })
     }
@@ -111,6 +149,16 @@ impl Http {
     /// HTTP requests sent so far (every attempt counts).
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests, bytes and concurrency so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            requests: self.requests.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            largest_request_bytes: self.largest_request.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+        }
     }
 
     /// `base` + `path` with the given query parameters.
@@ -161,16 +209,22 @@ impl Http {
         self.scrub(text.trim())
     }
 
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<&str>) -> Attempt {
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<Body<'_>>) -> Attempt {
         self.requests.fetch_add(1, Ordering::Relaxed);
+        let size = (url.as_str().len() + body.map_or(0, |b| b.text.len())) as u64;
+        self.bytes_sent.fetch_add(size, Ordering::Relaxed);
+        self.largest_request.fetch_max(size, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.in_flight);
         let mut req = self.client.request(method.clone(), url.clone());
         if let Some(h) = &self.auth_header {
             req = req.header(AUTHORIZATION, h.clone());
         }
         if let Some(b) = body {
-            req = req.body(b.to_owned());
+            req = req.header(CONTENT_TYPE, b.content_type).body(b.text.to_owned());
         }
-        // URLs carry the whole query text; keep them out of error messages.
+        // URLs and bodies carry names and query text; keep them out of error messages.
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => {
@@ -211,7 +265,7 @@ impl Http {
     }
 
     /// Sends a request, retrying transient failures; returns the body of a 2xx answer.
-    pub async fn send(&self, method: Method, url: Url, body: Option<&str>) -> Result<Vec<u8>, SourceError> {
+    pub async fn send(&self, method: Method, url: Url, body: Option<Body<'_>>) -> Result<Vec<u8>, SourceError> {
         let max = self.retries.max_attempts.max(1);
         let mut attempt = 1;
         loop {

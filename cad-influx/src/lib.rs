@@ -9,7 +9,7 @@
 //!   Docker) `docker_container_blkio`; names configurable through [`Schema`].
 //! * [`InfluxVerdictWriter`] — writes [`VerdictPoint`]s as line protocol.
 //! * [`InfluxConfig`] — URL, database, [`Auth`] (password or token, kept in a
-//!   redacting [`Secret`]), timeouts, [`RetryPolicy`], chunk sizes.
+//!   redacting [`Secret`]), timeouts, [`RetryPolicy`], request sizes and concurrency.
 //! * [`quote`] — the one function that puts a value into InfluxQL.
 //!
 //! ```no_run
@@ -35,11 +35,11 @@ pub mod source;
 pub mod verdict;
 
 pub use config::{
-    Auth, BlkioMeasurement, ConfigError, ContainerMeasurement, InfluxConfig, PodMeasurement, RetryPolicy, Schema,
-    VolumeMeasurement,
+    Auth, BlkioMeasurement, ConfigError, ContainerMeasurement, DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REQUEST_BYTES, InfluxConfig, PodMeasurement, RetryPolicy, Schema, VolumeMeasurement,
 };
-pub use http::{GaveUp, HttpStatusError};
+pub use http::{GaveUp, HttpStatusError, Traffic};
 pub use influxql::{quote, quote_ident, quote_literal};
 pub use secret::Secret;
-pub use source::InfluxMetricSource;
+pub use source::{InfluxMetricSource, MIN_REQUEST_BYTES};
 pub use verdict::{InfluxVerdictWriter, VerdictPoint, to_line_protocol};

@@ -4,15 +4,23 @@
 //! contains the text "error" as a failure (a pod called `error-page` would
 //! break it), `json_query` silently drops a failed statement's `error`, and it
 //! cannot ask for `epoch=ms`, so times come back as RFC 3339 text to re-parse.
-//! This reader sends `GET /query?db=…&epoch=ms&q=…` itself and checks the
-//! top-level `error`, every statement's `error`, and `partial` explicitly.
+//! This reader sends `POST /query?db=…&epoch=ms` with the statements in a form
+//! body (`q=…`) itself and checks the top-level `error`, every statement's
+//! `error`, and `partial` explicitly.
+//!
+//! Why POST: a GET carries the query in its URL, and the `http` crate refuses
+//! URLs over 64 KiB — about 140 pods' worth of the old statements. InfluxDB
+//! 1.x reads `q` from a form body as well (up to about 10 MB), so the size of
+//! a request is a choice ([`InfluxConfig::max_request_bytes`]), not a limit
+//! that makes a fetch impossible.
 
 use crate::config::{ConfigError, InfluxConfig, Schema};
-use crate::http::Http;
-use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, quote_ident};
+use crate::http::{Body, Http, Traffic};
+use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, form_body, quote_ident};
 use crate::verdict::InfluxVerdictWriter;
 use cad_core::{ContainerId, Metric, MetricBatch, MetricSource, Sample, SourceError, TimeWindow, Timestamp};
-use reqwest::Method;
+use futures::StreamExt;
+use reqwest::{Method, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -21,16 +29,25 @@ use std::sync::Arc;
 /// Reads Telegraf's `kubernetes` and `docker` measurements from InfluxDB 1.x
 /// (or InfluxDB 2's v1-compatible API) for many containers per call.
 ///
-/// One [`fetch`](MetricSource::fetch) sends one HTTP request per chunk of
-/// [`chunk_size`](InfluxConfig::chunk_size) pods, each carrying one statement
-/// per measurement; the cost does not grow with one query per container.
+/// One [`fetch`](MetricSource::fetch) sends one `POST /query` per chunk of
+/// at most [`chunk_size`](InfluxConfig::chunk_size) pods and
+/// [`max_request_bytes`](InfluxConfig::max_request_bytes) bytes, each carrying
+/// one statement per measurement, at most
+/// [`concurrency`](InfluxConfig::concurrency) at a time; the cost does not
+/// grow with one query per container.
+///
+/// A failed request costs only its own pods: the fetch answers for the others
+/// and [marks](MetricBatch::mark_unavailable) the containers of the failed
+/// one unavailable, with the error. If every request fails, the fetch fails
+/// with the first request's error.
 pub struct InfluxMetricSource {
     http: Arc<Http>,
     schema: Schema,
     database: String,
     retention_policy: Option<String>,
     chunk_size: usize,
-    max_statement_bytes: usize,
+    max_request_bytes: usize,
+    concurrency: usize,
     verdict_measurement: String,
 }
 
@@ -40,9 +57,15 @@ impl std::fmt::Debug for InfluxMetricSource {
             .field("backend", &self.http.backend())
             .field("database", &self.database)
             .field("chunk_size", &self.chunk_size)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
 }
+
+/// The smallest [`InfluxConfig::max_request_bytes`] accepted: room for the
+/// statements' fixed parts and a few pods.
+pub const MIN_REQUEST_BYTES: usize = 4096;
 
 /// Checks that every configured name can be quoted (no NUL) and is not empty.
 fn validate(config: &InfluxConfig) -> Result<(), ConfigError> {
@@ -51,6 +74,15 @@ fn validate(config: &InfluxConfig) -> Result<(), ConfigError> {
     }
     if config.chunk_size == 0 {
         return Err(ConfigError::Invalid("chunk_size must be at least 1".into()));
+    }
+    if config.concurrency == 0 {
+        return Err(ConfigError::Invalid("concurrency must be at least 1".into()));
+    }
+    if config.max_request_bytes < MIN_REQUEST_BYTES {
+        return Err(ConfigError::Invalid(format!(
+            "max_request_bytes must be at least {MIN_REQUEST_BYTES}, got {}",
+            config.max_request_bytes
+        )));
     }
     let s = &config.schema;
     let mut names: Vec<&str> = vec![
@@ -100,7 +132,8 @@ impl InfluxMetricSource {
             database: config.database,
             retention_policy: config.retention_policy,
             chunk_size: config.chunk_size,
-            max_statement_bytes: config.max_statement_bytes,
+            max_request_bytes: config.max_request_bytes,
+            concurrency: config.concurrency,
             verdict_measurement: config.verdict_measurement,
         })
     }
@@ -108,6 +141,12 @@ impl InfluxMetricSource {
     /// How many HTTP requests this source (and writers made from it) sent, retries included.
     pub fn request_count(&self) -> u64 {
         self.http.request_count()
+    }
+
+    /// Requests and bytes sent so far and the most requests in flight at once
+    /// (writers made from this source included).
+    pub fn traffic(&self) -> Traffic {
+        self.http.traffic()
     }
 
     /// `"InfluxDB at <url>"`, as errors name it.
@@ -133,15 +172,26 @@ impl InfluxMetricSource {
         )
     }
 
-    async fn run(&self, plan: &RequestPlan, idx: &Index<'_>, out: &mut Collect) -> Result<(), SourceError> {
-        let q = plan.query();
-        let mut params = vec![("db", self.database.as_str()), ("epoch", "ms"), ("q", q.as_str())];
+    /// `…/query?db=…&epoch=ms[&rp=…]`: everything but the statements.
+    fn query_url(&self) -> Url {
+        let mut params = vec![("db", self.database.as_str()), ("epoch", "ms")];
         if let Some(rp) = &self.retention_policy {
             params.push(("rp", rp.as_str()));
         }
-        let url = self.http.url("query", &params);
-        let body = self.http.send(Method::GET, url, None).await?;
-        let resp: QueryResponse = serde_json::from_slice(&body).map_err(|e| self.protocol(format!("bad JSON: {e}")))?;
+        self.http.url("query", &params)
+    }
+
+    /// Sends one request and checks its answer for errors.
+    async fn request(&self, plan: &RequestPlan, url: Url) -> Result<QueryResponse, SourceError> {
+        let body = form_body(&plan.query());
+        debug_assert_eq!(body.len(), plan.body_bytes, "the planner counts the body exactly");
+        let body = Body {
+            content_type: "application/x-www-form-urlencoded",
+            text: &body,
+        };
+        let bytes = self.http.send(Method::POST, url, Some(body)).await?;
+        let resp: QueryResponse =
+            serde_json::from_slice(&bytes).map_err(|e| self.protocol(format!("bad JSON: {e}")))?;
         if let Some(e) = resp.error {
             return Err(self.protocol(format!("query failed: {e}")));
         }
@@ -168,6 +218,17 @@ impl InfluxMetricSource {
             };
             return Err(self.protocol(format!("{what} failed: {e}{hint}")));
         }
+        Ok(resp)
+    }
+
+    /// Adds the samples of a checked answer to `out`.
+    fn absorb<'a>(
+        &self,
+        plan: &RequestPlan,
+        resp: QueryResponse,
+        idx: &Index<'a>,
+        out: &mut Collect,
+    ) -> Result<(), SourceError> {
         if resp.results.len() != plan.statements.len() {
             return Err(self.protocol(format!(
                 "{} statement(s) sent, {} result(s) returned",
@@ -175,19 +236,24 @@ impl InfluxMetricSource {
                 resp.results.len()
             )));
         }
-        for (i, result) in resp.results.into_iter().enumerate() {
+        // Check every result before taking any sample from the answer.
+        let mut kinds = Vec::with_capacity(resp.results.len());
+        for (i, result) in resp.results.iter().enumerate() {
             let stmt_idx = result.statement_id.unwrap_or(i);
             let Some(stmt) = plan.statements.get(stmt_idx) else {
                 return Err(self.protocol(format!("result for unknown statement {stmt_idx}")));
             };
             if result.partial || result.series.iter().any(|s| s.partial) {
                 return Err(self.protocol(format!(
-                    "the server truncated the {:?} result (max-row-limit); lower chunk_size or the window",
+                    "the server truncated the {:?} result (max-row-limit); lower the pods per request or the window",
                     stmt.kind
                 )));
             }
+            kinds.push(stmt.kind);
+        }
+        for (result, kind) in resp.results.iter().zip(kinds) {
             for series in &result.series {
-                self.collect(stmt.kind, series, idx, out)?;
+                self.collect(kind, series, idx, out)?;
             }
         }
         Ok(())
@@ -200,14 +266,38 @@ impl InfluxMetricSource {
         }
     }
 
-    fn collect(
+    fn collect<'a>(
         &self,
         kind: StatementKind,
         series: &Series,
-        idx: &Index<'_>,
+        idx: &Index<'a>,
         out: &mut Collect,
     ) -> Result<(), SourceError> {
         let tag = |name: &str| series.tags.get(name).map(String::as_str).unwrap_or("");
+        let s = &self.schema;
+        // Where this series' samples go; a series nobody asked for (the
+        // statements may select a little more than asked) is skipped.
+        let target = match kind {
+            StatementKind::Container => {
+                let c = &s.container;
+                let key = (tag(&c.namespace_tag), tag(&c.pod_tag), tag(&c.container_tag));
+                idx.by_container.get(&key).map(|&l| Target::Containers(l))
+            }
+            StatementKind::Network => s.network.as_ref().and_then(|n| {
+                let key = (tag(&n.namespace_tag), tag(&n.pod_tag));
+                idx.by_pod.get(&key).map(|&l| Target::Containers(l))
+            }),
+            StatementKind::Volume => s.volume.as_ref().and_then(|v| {
+                let key = (tag(&v.namespace_tag), tag(&v.pod_tag));
+                idx.by_pod.get(&key).map(|&l| Target::Volume(l))
+            }),
+            StatementKind::Blkio => s.blkio.as_ref().and_then(|b| {
+                let key = (tag(&b.pod_uid_tag), tag(&b.container_tag));
+                let total = tag(&b.device_tag) == b.total_device;
+                idx.by_uid_container.get(&key).map(|&l| Target::Blkio(l, total))
+            }),
+        };
+        let Some(target) = target else { return Ok(()) };
         let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
             return Err(self.protocol("series without a time column".into()));
         };
@@ -218,7 +308,6 @@ impl InfluxMetricSource {
             .filter(|(i, _)| *i != time_col)
             .filter_map(|(i, c)| column_metric(&self.schema, kind, c).map(|m| (i, m)))
             .collect();
-        let s = &self.schema;
         for row in &series.values {
             let Some(t) = row.get(time_col).and_then(Value::as_i64) else {
                 return Err(self.protocol("a time that is not an integer (epoch=ms ignored?)".into()));
@@ -228,31 +317,16 @@ impl InfluxMetricSource {
                 let Some(v) = row.get(i).and_then(Value::as_f64) else {
                     continue; // null (field absent at this time) or not a number
                 };
-                match kind {
-                    StatementKind::Container => {
-                        let c = &s.container;
-                        let key = (tag(&c.namespace_tag), tag(&c.pod_tag), tag(&c.container_tag));
-                        for id in idx.by_container.get(&key).into_iter().flatten() {
+                match target {
+                    Target::Containers(l) => {
+                        for id in &idx.lists[l] {
                             out.batch.push(id, Sample::new(time, metric, v));
                         }
                     }
-                    StatementKind::Network => {
-                        let Some(n) = &s.network else { continue };
-                        let key = (tag(&n.namespace_tag), tag(&n.pod_tag));
-                        for id in idx.by_pod.get(&key).into_iter().flatten() {
-                            out.batch.push(id, Sample::new(time, metric, v));
-                        }
-                    }
-                    StatementKind::Volume => {
-                        let Some(vm) = &s.volume else { continue };
-                        let key = (tag(&vm.namespace_tag).to_owned(), tag(&vm.pod_tag).to_owned());
-                        *out.volumes.entry(key).or_default().entry(time).or_default() += v;
-                    }
-                    StatementKind::Blkio => {
-                        let Some(b) = &s.blkio else { continue };
-                        let key = (tag(&b.pod_uid_tag).to_owned(), tag(&b.container_tag).to_owned());
+                    Target::Volume(key) => *out.volumes.entry(key).or_default().entry(time).or_default() += v,
+                    Target::Blkio(key, total) => {
                         let acc = out.blkio.entry(key).or_default().entry((time, metric)).or_default();
-                        if tag(&b.device_tag) == b.total_device {
+                        if total {
                             acc.total = Some(acc.total.unwrap_or(0.0) + v);
                         } else {
                             acc.sum += v;
@@ -265,12 +339,47 @@ impl InfluxMetricSource {
     }
 }
 
-/// Requested containers, looked up by the tags each measurement carries.
+/// Where the samples of one series go (by list of [`Index::lists`]).
+#[derive(Clone, Copy)]
+enum Target {
+    /// To the requested containers of the list.
+    Containers(usize),
+    /// Summed over the pod's volumes, per time, for the pod's list.
+    Volume(usize),
+    /// To the (pod UID, container) list's accumulator; `true` for the total device.
+    Blkio(usize, bool),
+}
+
+/// Requested containers, looked up by the tags each measurement carries
+/// (references into the request: a fetch of 10,000 containers copies none).
+/// Each map points to a list in `lists`.
 #[derive(Default)]
 struct Index<'a> {
-    by_container: HashMap<(&'a str, &'a str, &'a str), Vec<ContainerId>>,
-    by_pod: HashMap<(&'a str, &'a str), Vec<ContainerId>>,
-    by_uid_container: HashMap<(&'a str, &'a str), Vec<ContainerId>>,
+    lists: Vec<Vec<&'a ContainerId>>,
+    by_container: HashMap<(&'a str, &'a str, &'a str), usize>,
+    by_pod: HashMap<(&'a str, &'a str), usize>,
+    by_uid_container: HashMap<(&'a str, &'a str), usize>,
+}
+
+impl<'a> Index<'a> {
+    /// Adds `c` to the list of `key` in `map`.
+    fn add<K: std::hash::Hash + Eq>(
+        lists: &mut Vec<Vec<&'a ContainerId>>,
+        map: &mut HashMap<K, usize>,
+        key: K,
+        c: &'a ContainerId,
+    ) {
+        let l = *map.entry(key).or_insert_with(|| {
+            lists.push(Vec::new());
+            lists.len() - 1
+        });
+        lists[l].push(c);
+    }
+
+    /// The containers of the pod `(namespace, name)`.
+    fn pod(&self, namespace: &str, name: &str) -> &[&'a ContainerId] {
+        self.by_pod.get(&(namespace, name)).map_or(&[], |&l| &self.lists[l])
+    }
 }
 
 #[derive(Default)]
@@ -283,10 +392,10 @@ struct BlkioAcc {
 #[derive(Default)]
 struct Collect {
     batch: MetricBatch,
-    /// (namespace, pod) → time → used bytes summed over volumes.
-    volumes: HashMap<(String, String), BTreeMap<Timestamp, f64>>,
-    /// (pod uid, container) → (time, metric) → total device or sum over devices.
-    blkio: HashMap<(String, String), BTreeMap<(Timestamp, Metric), BlkioAcc>>,
+    /// The (namespace, pod) list of the index → time → used bytes summed over volumes.
+    volumes: HashMap<usize, BTreeMap<Timestamp, f64>>,
+    /// The (pod uid, container) list → (time, metric) → total device or sum over devices.
+    blkio: HashMap<usize, BTreeMap<(Timestamp, Metric), BlkioAcc>>,
 }
 
 #[async_trait::async_trait]
@@ -306,60 +415,91 @@ impl MetricSource for InfluxMetricSource {
                 c.pod.uid.as_str(),
                 c.container.as_str(),
             );
-            idx.by_container.entry((ns, name, cn)).or_default().push(c.clone());
-            idx.by_pod.entry((ns, name)).or_default().push(c.clone());
-            if !uid.is_empty() {
-                idx.by_uid_container.entry((uid, cn)).or_default().push(c.clone());
-            }
+            Index::add(&mut idx.lists, &mut idx.by_container, (ns, name, cn), c);
+            Index::add(&mut idx.lists, &mut idx.by_pod, (ns, name), c);
             let g = pods.entry((ns, name)).or_insert_with(|| PodGroup {
-                namespace: ns.to_owned(),
-                name: name.to_owned(),
-                uids: Default::default(),
-                containers: Default::default(),
+                namespace: ns,
+                name,
+                uids: Vec::new(),
+                containers: Vec::new(),
             });
-            g.uids.insert(uid.to_owned());
-            g.containers.insert(cn.to_owned());
+            if !uid.is_empty() {
+                Index::add(&mut idx.lists, &mut idx.by_uid_container, (uid, cn), c);
+                g.uids.push(uid);
+            }
+            g.containers.push(cn);
         }
         if pods.is_empty() || window.duration().is_zero() {
             return Ok(MetricBatch::new());
         }
-        let pods: Vec<PodGroup> = pods.into_values().collect();
-        let planner = Planner {
-            schema: &self.schema,
-            retention_policy: self.retention_policy.as_deref(),
-            chunk_size: self.chunk_size,
-            max_statement_bytes: self.max_statement_bytes,
-        };
-        let plans = planner.plan(window, &pods);
+        let pods: Vec<PodGroup> = pods
+            .into_values()
+            .map(|mut p| {
+                for v in [&mut p.uids, &mut p.containers] {
+                    v.sort_unstable();
+                    v.dedup();
+                }
+                p
+            })
+            .collect();
+        let url = self.query_url();
+        let max_body = self.max_request_bytes.saturating_sub(url.as_str().len());
+        let planner = Planner::new(
+            &self.schema,
+            self.retention_policy.as_deref(),
+            window,
+            self.chunk_size,
+            max_body,
+        );
+        let plans = planner.plan(&pods);
         tracing::debug!(
             pods = pods.len(),
             requests = plans.len(),
+            bytes = plans.iter().map(|p| p.body_bytes + url.as_str().len()).sum::<usize>(),
             "fetching metrics from InfluxDB"
         );
         let mut out = Collect::default();
-        for plan in &plans {
-            self.run(plan, &idx, &mut out).await?;
+        let mut failed: Vec<(usize, SourceError)> = Vec::new();
+        let plans = &plans;
+        let mut answers = futures::stream::iter(0..plans.len())
+            .map(|i| {
+                let url = url.clone();
+                async move { (i, self.request(&plans[i], url).await) }
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((i, answer)) = answers.next().await {
+            if let Err(e) = answer.and_then(|resp| self.absorb(&plans[i], resp, &idx, &mut out)) {
+                tracing::debug!(request = i + 1, of = plans.len(), pods = plans[i].pods.len(), error = %e, "InfluxDB request failed");
+                failed.push((i, e));
+            }
+        }
+        drop(answers);
+        failed.sort_by_key(|(i, _)| *i);
+        if !failed.is_empty() && failed.len() == plans.len() {
+            // Nothing could be read: the fetch fails as a whole, with the first request's error.
+            return Err(failed.swap_remove(0).1);
+        }
+        for (i, e) in failed {
+            let ids = pods[plans[i].pods.clone()]
+                .iter()
+                .flat_map(|p| idx.pod(p.namespace, p.name).iter().copied());
+            out.batch.mark_unavailable(ids, e);
         }
         let Collect {
             mut batch,
             volumes,
             blkio,
         } = out;
-        for ((ns, pod), series) in volumes {
-            for id in idx.by_pod.get(&(ns.as_str(), pod.as_str())).into_iter().flatten() {
+        for (l, series) in volumes {
+            for id in &idx.lists[l] {
                 batch.extend(
                     id,
                     series.iter().map(|(t, v)| Sample::new(*t, Metric::VolumeUsedBytes, *v)),
                 );
             }
         }
-        for ((uid, cn), series) in blkio {
-            for id in idx
-                .by_uid_container
-                .get(&(uid.as_str(), cn.as_str()))
-                .into_iter()
-                .flatten()
-            {
+        for (l, series) in blkio {
+            for id in &idx.lists[l] {
                 batch.extend(
                     id,
                     series

@@ -7,7 +7,7 @@
 //! with the same series and time overwrites itself.
 
 use crate::config::{ConfigError, InfluxConfig};
-use crate::http::Http;
+use crate::http::{Body, Http};
 use cad_core::{SourceError, Timestamp};
 use reqwest::Method;
 use std::fmt::Write as _;
@@ -183,7 +183,16 @@ impl InfluxVerdictWriter {
                 params.push(("rp", rp.as_str()));
             }
             let url = self.http.url("write", &params);
-            self.http.send(Method::POST, url, Some(&body)).await?;
+            self.http
+                .send(
+                    Method::POST,
+                    url,
+                    Some(Body {
+                        content_type: "text/plain; charset=utf-8",
+                        text: &body,
+                    }),
+                )
+                .await?;
         }
         Ok(())
     }

@@ -14,27 +14,52 @@ use tokio::net::TcpListener;
 /// What the fake server answers, connection by connection (`None`: accept and never answer).
 type Script = Vec<Option<(u16, &'static str)>>;
 
-/// Serves `script` on a loopback port; returns the URL and the request heads it saw.
-async fn fake_server(script: Script) -> (String, Arc<Mutex<Vec<String>>>) {
+/// Reads one request: its head, and its body up to `content-length`.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&buf).into_owned(),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Serves `answer(request)` on a loopback port for every connection; returns
+/// the URL and the requests (head and body) it saw.
+async fn serve_with<F>(answer: F) -> (String, Arc<Mutex<Vec<String>>>)
+where
+    F: Fn(usize, &str) -> Option<(u16, String)> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
-        for answer in script {
+        for n in 0.. {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match sock.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            log.lock().unwrap().push(String::from_utf8_lossy(&buf).into_owned());
-            match answer {
+            let request = read_request(&mut sock).await;
+            log.lock().unwrap().push(request.clone());
+            match answer(n, &request) {
                 Some((status, body)) => {
                     let resp = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -53,6 +78,11 @@ async fn fake_server(script: Script) -> (String, Arc<Mutex<Vec<String>>>) {
         }
     });
     (url, seen)
+}
+
+/// Serves `script` on a loopback port; returns the URL and the requests it saw.
+async fn fake_server(script: Script) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_with(move |n, _| script.get(n).copied().flatten().map(|(s, b)| (s, b.to_owned()))).await
 }
 
 fn config(url: &str, clock: Arc<RecordingClock>) -> InfluxConfig {
@@ -94,8 +124,73 @@ async fn server_errors_are_retried_with_backoff_then_succeed() {
         clock.slept(),
         vec![Duration::from_millis(50), Duration::from_millis(60)]
     );
-    let head = seen.lock().unwrap()[0].clone();
-    assert!(head.starts_with("GET /query?db=telegraf&epoch=ms&q=SELECT"), "{head}");
+    let request = seen.lock().unwrap()[0].clone();
+    assert!(
+        request.starts_with("POST /query?db=telegraf&epoch=ms HTTP/1.1"),
+        "{request}"
+    );
+    assert!(
+        request.contains("content-type: application/x-www-form-urlencoded"),
+        "{request}"
+    );
+    let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert!(body.starts_with("q=SELECT+%22cpu_usage_nanocores%22"), "{body}");
+    assert_eq!(source.traffic().requests, 3);
+}
+
+/// An answer with one sample of memory for the pod `pod_name` in namespace `ns`, container `c`.
+fn one_sample(pod: &str) -> String {
+    format!(
+        r#"{{"results":[{{"statement_id":0,"series":[{{"name":"kubernetes_pod_container","tags":{{"namespace":"ns","pod_name":"{pod}","container_name":"c"}},"columns":["time","memory_usage_bytes"],"values":[[150000,5]]}}]}},{{"statement_id":1}},{{"statement_id":2}},{{"statement_id":3}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_failed_request_costs_only_its_own_pods() {
+    // One pod per request; the request for `doomed` is refused, the others answered.
+    let (url, seen) = serve_with(|_, request| {
+        let pod = ["ok-1", "ok-2", "ok-3", "doomed"]
+            .into_iter()
+            .find(|p| request.contains(p))?;
+        Some(if pod == "doomed" {
+            (400, r#"{"error":"boom"}"#.to_owned())
+        } else {
+            (200, one_sample(pod))
+        })
+    })
+    .await;
+    let mut cfg = config(&url, Arc::default());
+    cfg.chunk_size = 1;
+    cfg.concurrency = 2;
+    let source = InfluxMetricSource::new(cfg).unwrap();
+    let id = |name: &str| PodId::new("ns", name, format!("uid-{name}")).container("c");
+    let ids: Vec<_> = ["ok-1", "doomed", "ok-2", "ok-3"].map(id).to_vec();
+    let w = TimeWindow::new(Timestamp::from_secs(100), Timestamp::from_secs(200));
+    let batch = source.fetch(&ids, w).await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        4,
+        "one request per pod, the refused one not retried"
+    );
+    for ok in ["ok-1", "ok-2", "ok-3"] {
+        assert_eq!(batch.samples(&id(ok)).len(), 1, "{ok}");
+        assert!(!batch.is_unavailable(&id(ok)));
+    }
+    assert!(batch.samples(&id("doomed")).is_empty());
+    assert_eq!(batch.unavailable().collect::<Vec<_>>(), vec![&id("doomed")]);
+    let causes = batch.unavailable_causes();
+    assert_eq!(causes.len(), 1);
+    assert!(matches!(*causes[0], SourceError::Protocol { .. }), "{:?}", causes[0]);
+    assert!(causes[0].to_string().contains("boom"), "{}", causes[0]);
+    assert_eq!(source.traffic().peak_in_flight, 2, "two requests in flight at once");
+
+    // When every request fails, the fetch fails.
+    let before = seen.lock().unwrap().len();
+    let all_doomed: Vec<_> = (1..=3).map(|i| id(&format!("doomed-{i}"))).collect();
+    let err = source.fetch(&all_doomed, w).await.unwrap_err();
+    assert!(matches!(err, SourceError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(seen.lock().unwrap().len() - before, 3);
 }
 
 #[tokio::test]

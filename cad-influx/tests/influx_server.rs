@@ -294,17 +294,61 @@ async fn many_containers_cost_a_fixed_number_of_requests() {
     let ids: Vec<ContainerId> = pods.iter().flat_map(PodSpec::ids).collect();
     assert_eq!(ids.len(), 240);
 
-    let one = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
-    let batch = one.fetch(&ids, window(3)).await.unwrap();
-    assert_eq!(one.request_count(), 1, "240 containers of 120 pods in one request");
+    let default = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let batch = default.fetch(&ids, window(3)).await.unwrap();
+    assert_eq!(
+        default.request_count(),
+        2,
+        "240 containers of 120 pods in chunks of 100"
+    );
     check(&batch, &exp, &ids);
 
+    for (chunk, requests) in [(120, 1), (50, 3)] {
+        let mut cfg = server.config(DB, Arc::default());
+        cfg.chunk_size = chunk;
+        let chunked = InfluxMetricSource::new(cfg).unwrap();
+        let batch = chunked.fetch(&ids, window(3)).await.unwrap();
+        assert_eq!(chunked.request_count(), requests, "120 pods in chunks of {chunk}");
+        check(&batch, &exp, &ids);
+    }
+}
+
+#[tokio::test]
+async fn a_pod_too_big_for_one_request_is_sent_alone_and_read_back() {
+    let Some(server) = server_with_db().await else { return };
+    // 900 containers with long names: one pod's statements take well over
+    // 64 KiB (the old GET's URL limit) and over the request cap set here.
+    let names: Vec<&'static str> = (0..900)
+        .map(|i| &*Box::leak(format!("sidecar-with-a-rather-long-container-name-{i:04}").into_boxed_str()))
+        .collect();
+    let mut big = PodSpec::new("load", "m-big-pod", "uid-big", &names);
+    big.blkio = Blkio::PerDevice;
+    // Requests follow pod names: the big pod comes between the small ones.
+    let mut pods: Vec<PodSpec> = (0..30)
+        .map(|i| {
+            let name = format!("{}-small-{i:02}", if i < 15 { "a" } else { "z" });
+            PodSpec::new("load", &name, &format!("uid-{i}"), &["app"])
+        })
+        .collect();
+    pods.push(big);
+    let (lines, exp) = telegraf(&pods, 2, 13);
+    server.write(DB, &lines).await;
+    let ids: Vec<ContainerId> = pods.iter().flat_map(PodSpec::ids).collect();
+
     let mut cfg = server.config(DB, Arc::default());
-    cfg.chunk_size = 50;
-    let chunked = InfluxMetricSource::new(cfg).unwrap();
-    let batch = chunked.fetch(&ids, window(3)).await.unwrap();
-    assert_eq!(chunked.request_count(), 3, "120 pods in chunks of 50");
+    cfg.max_request_bytes = 16 * 1024;
+    let source = InfluxMetricSource::new(cfg).unwrap();
+    let batch = source.fetch(&ids, window(2)).await.unwrap();
     check(&batch, &exp, &ids);
+    assert_eq!(batch.unavailable_count(), 0);
+    let traffic = source.traffic();
+    assert!(traffic.largest_request_bytes > 64 * 1024, "{traffic:?}");
+    // The big pod alone, and the 30 small ones before and after it in
+    // requests under the cap.
+    let small_requests = traffic.requests - 1;
+    assert_eq!(small_requests, 2, "{traffic:?}");
+    let small_bytes = traffic.bytes_sent - traffic.largest_request_bytes;
+    assert!(small_bytes <= small_requests * 16 * 1024, "{traffic:?}");
 }
 
 #[tokio::test]

@@ -6,12 +6,17 @@ use crate::classifier::{Classifier, Prediction};
 use crate::clock::{Clock, TokioClock};
 use crate::features::FeatureSet;
 use crate::label::Labeler;
+use crate::metric::MetricBatch;
+use crate::pod::ContainerId;
 use crate::sim::{PodSpec, SimCluster, SimConfig};
 use crate::sink::MemorySink;
+use crate::source::{MetricSource, SourceError};
+use crate::time::TimeWindow;
 use crate::time::Timestamp;
 use crate::verdict::Outcome;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Predicts the class whose name the test gives for every row.
@@ -235,20 +240,28 @@ async fn a_replaced_model_is_used_for_later_verdicts() {
     assert_eq!(predicted(&second.id), Some(classes[3].clone()));
 }
 
-#[tokio::test(start_paused = true)]
-async fn collector_builds_one_group_per_labelled_container_in_batches() {
+/// A cluster of `pods` pods (a share `unnamed` named like no class, none
+/// silent) that have run for ten minutes.
+async fn aged(pods: usize, unnamed: f64) -> (Arc<TokioClock>, SimCluster) {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
     let mut config = SimConfig::default().with_seed(5).without_churn();
-    config.initial_pods = 50;
-    config.unnamed_fraction = 0.2;
+    config.initial_pods = pods;
+    config.unnamed_fraction = unnamed;
     config.silent_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(600)).await;
+    (clock, sim)
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_builds_one_group_per_labelled_container_in_batches() {
+    let (clock, sim) = aged(50, 0.2).await;
     let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
     let cfg = CollectConfig {
         window: Duration::from_secs(300),
         batch_size: 16,
+        ..CollectConfig::default()
     };
     let mut calls = Vec::new();
     let (data, stats) = collect_dataset(&sim, &sim, clock.as_ref(), &labeler, &features, &cfg, &mut |d, t| {
@@ -361,4 +374,155 @@ async fn trained_tree_recognises_classes_and_flags_impostors() {
         assert_eq!(v.predicted, sim.truth(&p.id).unwrap().behaves_as, "{v:?}");
         assert_eq!(v.anomaly, Some(crate::AnomalyReason::Mismatch), "{v:?}");
     }
+}
+
+/// The simulated cluster's metrics, except that the first `fail_times` fetches
+/// cannot read the containers in `fail`: they come back marked unavailable
+/// (or, with `whole`, the fetch fails with a transient error).
+struct Flaky {
+    sim: SimCluster,
+    fail: HashSet<ContainerId>,
+    fail_times: AtomicU32,
+    whole: bool,
+    windows: Mutex<Vec<TimeWindow>>,
+}
+
+impl Flaky {
+    fn new(sim: &SimCluster, fail: impl IntoIterator<Item = ContainerId>, fail_times: u32) -> Self {
+        Flaky {
+            sim: sim.clone(),
+            fail: fail.into_iter().collect(),
+            fail_times: AtomicU32::new(fail_times),
+            whole: false,
+            windows: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricSource for Flaky {
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
+        self.windows.lock().unwrap().push(window);
+        let mut batch = self.sim.fetch(containers, window).await?;
+        let failing = self.fail_times.load(Ordering::SeqCst) > 0;
+        let hit: Vec<&ContainerId> = containers.iter().filter(|c| self.fail.contains(*c)).collect();
+        if failing && !hit.is_empty() {
+            self.fail_times.fetch_sub(1, Ordering::SeqCst);
+            let error = SourceError::Unavailable {
+                backend: "flaky".into(),
+                source: "request 2 of 2 timed out".into(),
+            };
+            if self.whole {
+                return Err(error);
+            }
+            for c in &hit {
+                batch.take(c);
+            }
+            batch.mark_unavailable(hit, error);
+        }
+        Ok(batch)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn containers_a_fetch_could_not_read_keep_waiting_and_keep_their_history() {
+    let (clock, sim) = setup();
+    let start = clock.now();
+    let good = sim.spawn(PodSpec::new("nginx"));
+    let flaky = sim.spawn(PodSpec::new("mysql"));
+    // The first 12 fetches (a minute) cannot read the flaky pod.
+    let source = Arc::new(Flaky::new(&sim, flaky.container_ids(), 12));
+    let sink = Arc::new(MemorySink::new());
+    let w = Watcher::new(
+        Arc::new(sim.clone()),
+        source.clone(),
+        clock.clone(),
+        model(&sim, 0, 1.0),
+        WatcherConfig::default(),
+    )
+    .with_sink(sink.clone());
+    let stats = w.run_until(clock.sleep(Duration::from_secs(150))).await;
+    let outcomes = sink.outcomes();
+    let time_of = |id: &crate::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.time),
+            _ => None,
+        })
+    };
+    let good_at = time_of(&good.id).expect("the readable pod is classified meanwhile");
+    let flaky_at = time_of(&flaky.id).expect("the flaky pod is classified once it can be read");
+    assert!(good_at < start + Duration::from_secs(50), "{good_at:?}");
+    assert_eq!((stats.partial_fetches, stats.unavailable), (12, 12), "{stats:?}");
+    assert_eq!(stats.fetch_errors, 0);
+    assert_eq!((stats.classified, stats.timed_out), (2, 0));
+    // Its fetch start did not move while it failed: the first successful
+    // fetch reaches back to its start and brings its whole history, so it is
+    // classified at that very tick rather than three snapshots later.
+    let windows = source.windows.lock().unwrap().clone();
+    let first_ok = &windows[12];
+    assert!(first_ok.start <= start + Duration::from_secs(1), "{first_ok:?}");
+    assert!(flaky_at <= first_ok.end, "{flaky_at:?} vs {first_ok:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_fetches_unreadable_containers_again() {
+    let (clock, sim) = aged(30, 0.0).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let pods = sim.pods();
+    let doomed: Vec<ContainerId> = pods[..7].iter().flat_map(|p| p.container_ids()).collect();
+    let cfg = CollectConfig {
+        window: Duration::from_secs(300),
+        batch_size: 10,
+        ..CollectConfig::default()
+    };
+    let collect = |source: Flaky| {
+        let (sim, clock, labeler, features, cfg) = (&sim, &clock, &labeler, &features, &cfg);
+        async move {
+            let start = clock.now();
+            let r = collect_dataset(sim, &source, clock.as_ref(), labeler, features, cfg, &mut |_, _| {}).await;
+            (r, clock.now().since(start))
+        }
+    };
+
+    // Unreadable in the first round (once per batch that holds some: 1 batch), then fine.
+    let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 1)).await;
+    let (data, stats) = r.unwrap();
+    assert_eq!(stats.retried, 7);
+    assert_eq!(stats.fetches, 3 + 1, "30 containers in batches of 10, then the 7 again");
+    assert_eq!(stats.containers_with_rows, 30);
+    assert_eq!(data.group_names().len(), 30);
+    assert_eq!(waited, Duration::from_secs(2));
+
+    // A whole fetch failing with a transient error is retried the same way.
+    let mut whole = Flaky::new(&sim, doomed.clone(), 1);
+    whole.whole = true;
+    let (r, _) = collect(whole).await;
+    let (_, stats) = r.unwrap();
+    assert_eq!(stats.retried, 10, "the whole first batch");
+    assert_eq!(stats.containers_with_rows, 30);
+
+    // Still unreadable after the 2 retry rounds: no training on the rest.
+    let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 100)).await;
+    let err = r.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CollectError::Incomplete {
+                unavailable: 7,
+                containers: 30,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(waited, Duration::from_secs(2 + 4), "waits double");
+    let msg = err.to_string();
+    assert!(msg.contains("7 of 30 containers"), "{msg}");
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("flaky"), "the cause is kept as the source: {cause}");
+    assert!(!msg.contains("flaky"), "and not repeated in the message: {msg}");
 }

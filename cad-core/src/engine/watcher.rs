@@ -159,6 +159,13 @@ pub struct WatchStats {
     pub fetches: u64,
     /// Fetches that failed (the containers kept waiting).
     pub fetch_errors: u64,
+    /// Fetches that answered for some containers but marked others
+    /// [unavailable](crate::MetricBatch::mark_unavailable).
+    pub partial_fetches: u64,
+    /// Containers marked unavailable, summed over ticks: each kept waiting,
+    /// its next fetch reaching back as far as before, and was asked again at
+    /// the next tick.
+    pub unavailable: u64,
     /// Pod events received.
     pub events: u64,
     /// Errors reported by the pod stream.
@@ -392,15 +399,43 @@ impl Watcher {
         if !ask.is_empty() {
             self.stats.fetches += 1;
             let window = TimeWindow::new(from, now + Duration::from_millis(1));
-            match self.metrics.fetch(&ask, window).await {
+            let started = std::time::Instant::now();
+            let fetched = self.metrics.fetch(&ask, window).await;
+            tracing::debug!(
+                containers = ask.len(),
+                window_s = window.duration().as_secs_f64(),
+                took_ms = started.elapsed().as_millis() as u64,
+                ok = fetched.is_ok(),
+                "metric fetch"
+            );
+            match fetched {
                 Ok(mut batch) => {
                     let next_from = now - self.config.late_data;
+                    let mut unavailable = 0u64;
                     for id in &ask {
                         let new = batch.take(id);
+                        let failed = batch.is_unavailable(id);
+                        unavailable += u64::from(failed);
                         if let Some(w) = self.waiting.get_mut(id) {
                             merge_samples(&mut w.samples, new);
-                            w.need_from = Some(next_from);
+                            // A container whose data could not be read is asked
+                            // again from where it was, not from now.
+                            if !failed {
+                                w.need_from = Some(next_from);
+                            }
                         }
+                    }
+                    if unavailable > 0 {
+                        self.stats.partial_fetches += 1;
+                        self.stats.unavailable += unavailable;
+                        let causes = batch.unavailable_causes();
+                        let first = causes
+                            .first()
+                            .map_or_else(|| "no cause given".to_owned(), |e| e.to_string());
+                        tracing::warn!(
+                            containers = unavailable, of = ask.len(), failures = causes.len(), error = %first,
+                            "metrics of some containers could not be fetched; they keep waiting and are asked again next tick"
+                        );
                     }
                 }
                 Err(e) => {
@@ -525,6 +560,9 @@ fn merge_samples(have: &mut Vec<Sample>, new: Vec<Sample>) {
     if new.is_empty() {
         return;
     }
+    // Exactly what is needed: with 10,000 containers waiting, the slack of a
+    // doubling Vec would be megabytes.
+    have.reserve_exact(new.len());
     have.extend(new);
     have.sort_by(|a, b| a.time.cmp(&b.time).then(a.metric.cmp(&b.metric)));
     have.dedup_by(|a, b| a.time == b.time && a.metric == b.metric);

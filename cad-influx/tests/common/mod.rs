@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod load;
+
 use cad_core::{Clock, Timestamp};
 use cad_influx::{Auth, InfluxConfig, RetryPolicy};
 use futures::future::BoxFuture;
@@ -204,6 +206,11 @@ bind-address = "127.0.0.1:{rpc_port}"
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }
@@ -263,39 +270,50 @@ bind-address = "127.0.0.1:{rpc_port}"
 
     /// Writes line protocol (millisecond timestamps) as the admin.
     pub async fn write(&self, db: &str, lines: &str) {
-        let mut url = Url::parse(&format!("{}/write", self.url())).expect("url");
-        url.query_pairs_mut()
-            .append_pair("db", db)
-            .append_pair("precision", "ms");
-        let r = self
-            .client
-            .post(url)
-            .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
-            .body(lines.to_owned())
-            .send()
-            .await
-            .expect("write");
-        let status = r.status();
-        assert!(
-            status.is_success(),
-            "write: HTTP {status}: {}",
-            r.text().await.unwrap_or_default()
-        );
+        write_lines(&self.client, &self.url(), db, lines).await;
     }
 
     /// A source configuration for `db` as the admin, with retries that do not sleep.
     pub fn config(&self, db: &str, clock: Arc<RecordingClock>) -> InfluxConfig {
-        let mut c = InfluxConfig::new(self.url(), db).with_auth(Auth::basic(ADMIN, ADMIN_PASSWORD));
-        c.retries = RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(2),
-        };
-        c.connect_timeout = Duration::from_secs(5);
-        c.timeout = Duration::from_secs(30);
+        let mut c = admin_config(&self.url(), db);
         c.clock = clock;
         c
     }
+}
+
+/// Writes line protocol (millisecond timestamps) to the server at `url` as the admin.
+pub async fn write_lines(client: &reqwest::Client, url: &str, db: &str, lines: &str) {
+    let mut url = Url::parse(&format!("{url}/write")).expect("url");
+    url.query_pairs_mut()
+        .append_pair("db", db)
+        .append_pair("precision", "ms");
+    let r = client
+        .post(url)
+        .basic_auth(ADMIN, Some(ADMIN_PASSWORD))
+        .body(lines.to_owned())
+        .send()
+        .await
+        .expect("write");
+    let status = r.status();
+    assert!(
+        status.is_success(),
+        "write: HTTP {status}: {}",
+        r.text().await.unwrap_or_default()
+    );
+}
+
+/// A source configuration for `db` on the server at `url` as the admin
+/// (retries wait on the system clock).
+pub fn admin_config(url: &str, db: &str) -> InfluxConfig {
+    let mut c = InfluxConfig::new(url, db).with_auth(Auth::basic(ADMIN, ADMIN_PASSWORD));
+    c.retries = RetryPolicy {
+        max_attempts: 4,
+        initial_backoff: Duration::from_millis(100),
+        max_backoff: Duration::from_secs(2),
+    };
+    c.connect_timeout = Duration::from_secs(5);
+    c.timeout = Duration::from_secs(30);
+    c
 }
 
 impl Drop for InfluxServer {
