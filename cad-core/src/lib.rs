@@ -21,6 +21,7 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod features;
+pub mod files;
 pub mod forest;
 pub mod io;
 pub mod label;
