@@ -23,6 +23,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         confidence_threshold: args.confidence_threshold,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
+        existing_pods: args.existing_pods.into(),
         ..WatcherConfig::default()
     }
 }
@@ -43,7 +44,7 @@ async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelH
     every.tick().await;
     loop {
         every.tick().await;
-        let Ok(bytes) = tokio::fs::read(&path).await else {
+        let Ok(bytes) = cad_core::bundle::read_file_bytes(&path) else {
             continue;
         };
         if bytes == last {
@@ -117,7 +118,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         });
         handle
     } else {
-        let bytes = std::fs::read(&args.model).with_context(|| {
+        let bytes = cad_core::bundle::read_file_bytes(&args.model).with_context(|| {
             format!(
                 "loading the model from {} (train one with cad-collector)",
                 args.model.display()
@@ -157,7 +158,9 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         ));
     }
     if args.influx_verdicts {
-        let writer = sources::influx(&args.influx, clock.clone())?.verdict_writer();
+        let writer = sources::influx_checked(&args.influx, clock.clone())
+            .await?
+            .verdict_writer();
         sinks.push(Arc::new(writer));
     }
 

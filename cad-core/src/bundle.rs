@@ -547,7 +547,10 @@ mod tests {
         // Reads are bounded: a file that is not a bundle stops at its header,
         // a header announcing too much is refused before the rest is read.
         if Path::new("/dev/zero").exists() {
-            assert!(matches!(ModelBundle::read_from("/dev/zero"), Err(BundleError::BadMagic)));
+            assert!(matches!(
+                ModelBundle::read_from("/dev/zero"),
+                Err(BundleError::BadMagic)
+            ));
         }
         let mut huge = blob()[..HEADER].to_vec();
         huge[10..18].copy_from_slice(&(MAX_BUNDLE_BYTES).to_le_bytes());
@@ -560,7 +563,11 @@ mod tests {
         trailing.extend_from_slice(b"junk");
         std::fs::write(dir.join("trailing.cadm"), &trailing).unwrap();
         let bytes = read_file_bytes(&dir.join("trailing.cadm")).unwrap();
-        assert_eq!(bytes.len(), blob().len() + 1, "reads one byte past the announced end, no more");
+        assert_eq!(
+            bytes.len(),
+            blob().len() + 1,
+            "reads one byte past the announced end, no more"
+        );
         assert!(matches!(ModelBundle::from_bytes(&bytes), Err(BundleError::Corrupt(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -74,7 +74,11 @@ pub fn remove_stale_temporaries(path: &Path) -> usize {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
         return 0;
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

@@ -48,4 +48,4 @@ pub use pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
 pub use sink::{JsonLinesSink, LogSink, MemorySink, PrometheusSink, SinkError, VerdictSink};
 pub use source::{BoxError, MetricSource, PodEvent, PodSource, SourceError};
 pub use time::{TimeWindow, Timestamp};
-pub use verdict::{AnomalyReason, Outcome, Verdict};
+pub use verdict::{AnomalyReason, NO_CLASS, Outcome, SkipReason, Verdict};

@@ -1,11 +1,12 @@
 //! `cad-watcher`: classify every new pod with a trained model and flag anomalies.
 
-use anyhow::Result;
 use cad_bins::cli::WatcherCli;
-use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
-    let cli = WatcherCli::parse();
-    cad_bins::telemetry::init(cli.global.log_json);
-    cad_bins::runtime()?.block_on(cad_bins::watch::run(&cli.args))
+fn main() -> ExitCode {
+    let cli: WatcherCli = cad_bins::cli::parse(|c: &WatcherCli| cad_bins::telemetry::init(c.global.log_json));
+    let result = cad_bins::runtime()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(cad_bins::watch::run(&cli.args)));
+    cad_bins::output::exit(result)
 }

@@ -369,7 +369,12 @@ fn parse_attribute(rest: &str, line: usize, fields: &mut Vec<Field>) -> Result<A
             "numeric" | "real" | "integer" => AttrType::Numeric,
             "string" | "date" | "relational" => AttrType::Other(ty.to_string()),
             "" => return Err(syntax(format!("attribute {shown:?} has no type"))),
-            _ => return Err(syntax(format!("attribute {shown:?} has the unknown type {:?}", excerpt(ty)))),
+            _ => {
+                return Err(syntax(format!(
+                    "attribute {shown:?} has the unknown type {:?}",
+                    excerpt(ty)
+                )));
+            }
         }
     };
     Ok(Attr { name, ty, line })

@@ -17,8 +17,7 @@
 //! the bytes, so a million rows cost no per-field allocation.
 
 use super::{
-    CLASS, CONTAINER_NAME, GROUP, GroupRule, MAX_LISTED_LINES, POD_NAME, RUNNING_TIME, RunInference, excerpt,
-    line_list,
+    CLASS, CONTAINER_NAME, GROUP, GroupRule, MAX_LISTED_LINES, POD_NAME, RUNNING_TIME, RunInference, excerpt, line_list,
 };
 use crate::dataset::{Dataset, DatasetError};
 use std::io::{Read, Write};
@@ -402,7 +401,10 @@ mod tests {
             }
         ));
         let text = e.to_string();
-        assert!(text.contains(r#""class" (column 2) and " CLASS " (column 3)"#), "{text}");
+        assert!(
+            text.contains(r#""class" (column 2) and " CLASS " (column 3)"#),
+            "{text}"
+        );
         assert!(matches!(
             read("Group,class,group\n1,x,y\n".as_bytes()),
             Err(CsvError::DuplicateRoleColumn { role: "group", .. })
