@@ -63,7 +63,10 @@ fn csv(path: &Path, classes: usize, groups: usize, rows: usize, edit: impl Fn(us
 fn model(dir: &Path) -> PathBuf {
     let data = dir.join("data.csv");
     csv(&data, 3, 4, 10, |_, l| l);
-    let out = run(COLLECTOR, &["--from-file", s(&data), "--out-dir", s(dir), "--curve-points", "0"]);
+    let out = run(
+        COLLECTOR,
+        &["--from-file", s(&data), "--out-dir", s(dir), "--curve-points", "0"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     dir.join("model.cadm")
 }
@@ -79,11 +82,25 @@ fn a_closed_pipe_ends_the_programs_quietly_with_success() {
     // must meet the closed pipe.
     let out = run(
         COLLECTOR,
-        &["--source", "sim", "--out-dir", s(&dir), "--algorithm", "forest", "--trees", "250", "--curve-points", "0"],
+        &[
+            "--source",
+            "sim",
+            "--out-dir",
+            s(&dir),
+            "--algorithm",
+            "forest",
+            "--trees",
+            "250",
+            "--curve-points",
+            "0",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
     let model = dir.join("model.cadm");
-    assert!(std::fs::metadata(&model).unwrap().len() > 100_000, "the model must outgrow a pipe buffer");
+    assert!(
+        std::fs::metadata(&model).unwrap().len() > 100_000,
+        "the model must outgrow a pipe buffer"
+    );
     for args in [
         vec!["inspect", s(&model), "--show", "base64"],
         vec!["inspect", s(&model), "--show", "tree"],
@@ -97,11 +114,17 @@ fn a_closed_pipe_ends_the_programs_quietly_with_success() {
             .unwrap();
         // `| head -1`: read one line, then close the pipe.
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", text(&out));
         assert!(!first.is_empty());
-        assert!(String::from_utf8_lossy(&out.stderr).is_empty(), "{args:?} is quiet: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).is_empty(),
+            "{args:?} is quiet: {}",
+            text(&out)
+        );
     }
 }
 
@@ -124,17 +147,33 @@ fn a_full_disk_is_a_clear_error() {
             .unwrap();
         assert!(!out.status.success(), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("writing to stdout") && err.contains("No space left"), "{args:?}: {err}");
+        assert!(
+            err.contains("writing to stdout") && err.contains("No space left"),
+            "{args:?}: {err}"
+        );
         no_panic(&out);
     }
     let data = dir.join("data.csv");
     let out = Command::new(COLLECTOR)
-        .args(["--from-file", s(&data), "--out-dir", s(&dir), "--curve-points", "0", "--print", "configmap"])
+        .args([
+            "--from-file",
+            s(&data),
+            "--out-dir",
+            s(&dir),
+            "--curve-points",
+            "0",
+            "--print",
+            "configmap",
+        ])
         .stdout(std::fs::File::create("/dev/full").unwrap())
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("No space left"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("No space left"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// `cad inspect /dev/zero` read 4.8 GB in 6 s; now it stops at the header.
@@ -161,7 +200,11 @@ fn inspecting_an_endless_file_stops_at_its_header() {
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a cad model bundle"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a cad model bundle"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -172,12 +215,24 @@ fn many_classes_are_refused_above_the_limit_and_reported_without_a_panic() {
     let out = run(COLLECTOR, &["--from-file", s(&data), "--out-dir", s(&dir)]);
     assert!(!out.status.success());
     let t = text(&out);
-    assert!(t.contains("250 classes, more than the limit of 100") && t.contains("--max-classes"), "{t}");
+    assert!(
+        t.contains("250 classes, more than the limit of 100") && t.contains("--max-classes"),
+        "{t}"
+    );
     assert!(!dir.join("model.cadm").exists(), "nothing written");
 
     let out = run(
         COLLECTOR,
-        &["--from-file", s(&data), "--out-dir", s(&dir), "--max-classes", "300", "--curve-points", "2"],
+        &[
+            "--from-file",
+            s(&data),
+            "--out-dir",
+            s(&dir),
+            "--max-classes",
+            "300",
+            "--curve-points",
+            "2",
+        ],
     );
     no_panic(&out);
     assert!(out.status.success(), "{}", text(&out));
@@ -193,7 +248,11 @@ fn many_classes_are_refused_above_the_limit_and_reported_without_a_panic() {
 fn data_that_says_nothing_is_refused_with_the_reason() {
     let dir = tempdir("data");
     let cases: Vec<(&str, String, &str)> = vec![
-        ("one-class.csv", "a,b,class,group\n1,2,x,g1\n3,4,x,g2\n".into(), "only one class, x"),
+        (
+            "one-class.csv",
+            "a,b,class,group\n1,2,x,g1\n3,4,x,g2\n".into(),
+            "only one class, x",
+        ),
         ("one-row.csv", "a,b,class,group\n1,2,x,g1\n".into(), "(1 row(s))"),
         (
             "empty-groups.csv",
@@ -234,7 +293,10 @@ fn an_evaluation_asked_for_is_made_or_the_run_fails() {
     let data = dir.join("data.csv");
     // 3 classes × 4 containers = 12 containers.
     csv(&data, 3, 4, 10, |_, l| l);
-    let out = run(COLLECTOR, &["--from-file", s(&data), "--out-dir", s(&dir), "--folds", "13"]);
+    let out = run(
+        COLLECTOR,
+        &["--from-file", s(&data), "--out-dir", s(&dir), "--folds", "13"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let t = text(&out);
     assert!(
@@ -249,7 +311,14 @@ fn an_evaluation_asked_for_is_made_or_the_run_fails() {
     assert!(!dir.join("one").join("model.cadm").exists());
     let out = run(
         COLLECTOR,
-        &["--from-file", s(&one), "--out-dir", s(&dir.join("one")), "--eval", "none"],
+        &[
+            "--from-file",
+            s(&one),
+            "--out-dir",
+            s(&dir.join("one")),
+            "--eval",
+            "none",
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
 }
@@ -263,7 +332,10 @@ fn flags_out_of_range_are_refused_from_the_variable_too() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--trees") && err.contains("must be from 1 to 10000"), "{err}");
+    assert!(
+        err.contains("--trees") && err.contains("must be from 1 to 10000"),
+        "{err}"
+    );
     let out = run(COLLECTOR, &["--from-file", "x.csv", "--feature-set", "bogus"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--feature-set"));
@@ -330,10 +402,17 @@ fn concurrent_collectors_on_one_directory_keep_each_runs_outputs_together() {
         let seed = method.rsplit("seed ").next().unwrap().trim_end_matches(')').to_string();
         let summary = run(CAD, &["inspect", s(&out_dir.join("model.cadm"))]);
         let summary = String::from_utf8_lossy(&summary.stdout);
-        assert!(summary.contains(&method), "round {round}: model vs report.json:\n{summary}\n{method}");
+        assert!(
+            summary.contains(&method),
+            "round {round}: model vs report.json:\n{summary}\n{method}"
+        );
         assert!(read("report.txt").contains(&method), "round {round}: report.txt");
         let tree = run(CAD, &["inspect", s(&out_dir.join("model.cadm")), "--show", "tree"]);
-        assert_eq!(read("tree.txt"), String::from_utf8_lossy(&tree.stdout), "round {round}: tree.txt");
+        assert_eq!(
+            read("tree.txt"),
+            String::from_utf8_lossy(&tree.stdout),
+            "round {round}: tree.txt"
+        );
         for svg in ["confusion-matrix.svg", "learning-curve.svg"] {
             let t = read(svg);
             assert!(t.trim_end().ends_with("</svg>"), "round {round}: {svg} is cut");
@@ -347,7 +426,11 @@ fn concurrent_collectors_on_one_directory_keep_each_runs_outputs_together() {
             .unwrap()
             .read_to_end(&mut png)
             .unwrap();
-        assert_eq!(&png[png.len() - 8..png.len() - 4], b"IEND", "round {round}: the PNG is cut");
+        assert_eq!(
+            &png[png.len() - 8..png.len() - 4],
+            b"IEND",
+            "round {round}: the PNG is cut"
+        );
     }
     let left: Vec<String> = std::fs::read_dir(&out_dir)
         .unwrap()
@@ -383,7 +466,10 @@ fn temporaries_of_killed_writers_are_cleaned_up() {
         std::fs::write(dir.join(format!("report.json.tmp.{pid}")), b"{").unwrap();
         std::fs::write(dir.join(format!("confusion-matrix.png.tmp.{pid}.png")), b"").unwrap();
     }
-    let out = run(COLLECTOR, &["--from-file", s(&data), "--out-dir", s(&dir), "--curve-points", "0"]);
+    let out = run(
+        COLLECTOR,
+        &["--from-file", s(&data), "--out-dir", s(&dir), "--curve-points", "0"],
+    );
     assert!(out.status.success(), "{}", text(&out));
     let left: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
