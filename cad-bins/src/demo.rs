@@ -270,16 +270,18 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         .map(|mut t| std::mem::take(&mut *t))
         .unwrap_or_default();
     let classified = t.new_pods - t.timed_out - t.deleted;
-    output::println(&format!(
-        "\n== {} new pods: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first; {} still waiting when the demo ended (spawned in its last {} s)",
-        t.new_pods,
-        classified,
-        t.right,
-        t.timed_out,
-        t.deleted,
-        stats.still_pending,
-        drain.as_secs()
-    ))?;
+    let mut line = format!(
+        "\n== {} new pods: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first",
+        t.new_pods, classified, t.right, t.timed_out, t.deleted
+    );
+    if stats.still_pending > 0 {
+        line.push_str(&format!(
+            "; {} containers of pods spawned in the last {} s were still waiting when the demo ended",
+            stats.still_pending,
+            drain.as_secs()
+        ));
+    }
+    output::println(&line)?;
     let mut line = format!(
         "== impostors caught: {} of {}; honest pods flagged (mismatch or low confidence): {}",
         t.impostors_flagged, t.impostors, t.honest_flagged
