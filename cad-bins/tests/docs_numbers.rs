@@ -26,7 +26,9 @@ fn default(cmd: clap::Command, sub: Option<&str>, long: &str) -> String {
 }
 
 fn secs(d: &str) -> u64 {
-    humantime::parse_duration(d).map(|d: Duration| d.as_secs()).expect("duration")
+    humantime::parse_duration(d)
+        .map(|d: Duration| d.as_secs())
+        .expect("duration")
 }
 
 const WORDS: [&str; 11] = [
@@ -47,7 +49,11 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let db = default(WatcherCli::command(), None, "influx-db");
     let max_classes = default(CollectorCli::command(), None, "max-classes");
     let engine = cad_core::engine::WatcherConfig::default();
-    assert_eq!(secs(&timeout), engine.timeout.as_secs(), "the program's default is the engine's");
+    assert_eq!(
+        secs(&timeout),
+        engine.timeout.as_secs(),
+        "the program's default is the engine's"
+    );
     assert_eq!(secs(&poll), engine.poll_interval.as_secs());
     assert_eq!(threshold.parse::<f64>().unwrap(), engine.confidence_threshold);
     assert_eq!(max_classes, cad_core::engine::DEFAULT_MAX_CLASSES.to_string());
@@ -67,12 +73,18 @@ fn the_numbers_in_the_docs_are_the_codes() {
             ),
         ),
         ("README.md", format!("over a window of {} snapshots", behaviour.window)),
-        ("README.md", format!("timed out without metrics (default {} s)", secs(&timeout))),
+        (
+            "README.md",
+            format!("timed out without metrics (default {} s)", secs(&timeout)),
+        ),
         ("README.md", format!("`--confidence-threshold` (default {threshold})")),
         ("README.md", format!("`--listen`, default `{listen}`")),
         ("README.md", format!("`--influx-db` (default `{db}`)")),
         ("README.md", format!("`--max-classes` (default {max_classes};")),
-        ("README.md", format!("at most {} characters", cad_core::io::EXCERPT_CHARS)),
+        (
+            "README.md",
+            format!("at most {} characters", cad_core::io::EXCERPT_CHARS),
+        ),
         (
             "README.md",
             format!("after its first {} bytes", cad_core::bundle::MAGIC.len() + 2 + 8),
@@ -81,16 +93,19 @@ fn the_numbers_in_the_docs_are_the_codes() {
         ("README.md", format!("`{poll}`, one batched query per tick")),
         ("README.md", format!("`{window}` of history for training")),
         ("README.md", format!("now the *training* share, default {ratio}")),
-        ("docs/configuration.md", format!("`{timeout}`; no thread per pod any more")),
+        (
+            "docs/configuration.md",
+            format!("`{timeout}`; no thread per pod any more"),
+        ),
         ("docs/configuration.md", format!("`{poll}`; one batched query per tick")),
         ("docs/configuration.md", format!("| `{window}` |")),
-        ("docs/configuration.md", format!("now the *training* share, default `{ratio}`")),
+        (
+            "docs/configuration.md",
+            format!("now the *training* share, default `{ratio}`"),
+        ),
         (
             "docs/operations.md",
-            format!(
-                "at most {} bytes",
-                cad_k8s::MAX_BLOB_BYTES
-            ),
+            format!("at most {} bytes", cad_k8s::MAX_BLOB_BYTES),
         ),
     ];
     let mut missing = Vec::new();
@@ -99,5 +114,9 @@ fn the_numbers_in_the_docs_are_the_codes() {
             missing.push(format!("{file}: {claim:?}"));
         }
     }
-    assert!(missing.is_empty(), "the docs do not say what the code does:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "the docs do not say what the code does:\n{}",
+        missing.join("\n")
+    );
 }

@@ -365,8 +365,8 @@ mod tests {
         let mut s = build(&forward);
         s.sort_classes();
         assert_eq!(s.classes(), ["a", "b", "c"]);
-        for i in 0..s.n_rows() {
-            assert_eq!(s.classes()[s.label(i)], rows[i].1);
+        for (i, (_, class, _)) in rows.iter().enumerate() {
+            assert_eq!(s.classes()[s.label(i)], *class);
         }
     }
 }
