@@ -24,6 +24,11 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
+/// Runs a program's main future on [`runtime`].
+pub fn block_on(program: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    runtime()?.block_on(program)
+}
+
 /// Completes on Ctrl-C, on SIGTERM (what Kubernetes sends to stop a pod), or
 /// after `run_for` if given.
 pub async fn shutdown(run_for: Option<std::time::Duration>) {

@@ -1,6 +1,6 @@
 //! What the programs print and how they end.
 //!
-//! Data goes to stdout through [`print`], which returns the write error
+//! Data goes to stdout through [`print()`], which returns the write error
 //! instead of panicking as `println!` does. A closed pipe (`cad demo | head
 //! -1`) ends the program quietly with success, as `ls | head` does (ripgrep
 //! does the same: it checks for `BrokenPipe` at the top and exits 0); any
@@ -19,7 +19,7 @@ pub fn print(text: &str) -> Result<()> {
         .context("writing to stdout")
 }
 
-/// [`print`] with a line end.
+/// [`print()`] with a line end.
 pub fn println(text: &str) -> Result<()> {
     print(&format!("{text}\n"))
 }

@@ -71,6 +71,15 @@ fn model(dir: &Path) -> PathBuf {
     dir.join("model.cadm")
 }
 
+/// Temporary files left in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp."))
+        .collect()
+}
+
 fn no_panic(out: &Output) {
     assert!(!text(out).contains("panicked"), "{}", text(out));
 }
@@ -432,11 +441,7 @@ fn concurrent_collectors_on_one_directory_keep_each_runs_outputs_together() {
             "round {round}: the PNG is cut"
         );
     }
-    let left: Vec<String> = std::fs::read_dir(&out_dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains(".tmp."))
-        .collect();
+    let left = temporaries(&out_dir);
     assert!(left.is_empty(), "{left:?}");
 }
 
@@ -471,11 +476,7 @@ fn temporaries_of_killed_writers_are_cleaned_up() {
         &["--from-file", s(&data), "--out-dir", s(&dir), "--curve-points", "0"],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let left: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains(".tmp."))
-        .collect();
+    let left = temporaries(&dir);
     assert!(left.is_empty(), "{left:?}");
 }
 

@@ -5,8 +5,5 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli: WatcherCli = cad_bins::cli::parse(|c: &WatcherCli| cad_bins::telemetry::init(c.global.log_json));
-    let result = cad_bins::runtime()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(cad_bins::watch::run(&cli.args)));
-    cad_bins::output::exit(result)
+    cad_bins::output::exit(cad_bins::block_on(cad_bins::watch::run(&cli.args)))
 }

@@ -12,8 +12,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => cad_bins::demo::run(&args),
-        Command::Collect(args) => cad_bins::runtime()?.block_on(cad_bins::collect::run(&args)),
-        Command::Watch(args) => cad_bins::runtime()?.block_on(cad_bins::watch::run(&args)),
+        Command::Collect(args) => cad_bins::block_on(cad_bins::collect::run(&args)),
+        Command::Watch(args) => cad_bins::block_on(cad_bins::watch::run(&args)),
         Command::Inspect(args) => cad_bins::inspect::run(&args),
     }
 }
