@@ -548,3 +548,68 @@ fn an_evaluation_asked_for_is_made_or_the_training_fails() {
     let t = train(&single, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap();
     assert!(t.report.is_none() && t.bundle.evaluation.is_none());
 }
+
+/// The sim's pods, listed in reverse: the same cluster as another API server
+/// (or another page order) would list it.
+struct Reversed(SimCluster);
+
+#[async_trait::async_trait]
+impl crate::source::PodSource for Reversed {
+    async fn list(&self) -> Result<Vec<crate::pod::PodInfo>, crate::source::SourceError> {
+        let mut pods = self.0.list().await?;
+        pods.reverse();
+        Ok(pods)
+    }
+
+    fn watch(
+        &self,
+    ) -> futures::stream::BoxStream<'static, Result<crate::source::PodEvent, crate::source::SourceError>> {
+        self.0.watch()
+    }
+}
+
+/// From the collector's first step: the same cluster listed in another order
+/// gives the same forest and the same evaluation.
+#[tokio::test(start_paused = true)]
+async fn collecting_in_another_listing_order_trains_the_same_forest() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(9).without_churn();
+    config.initial_pods = 30;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let reversed = Reversed(sim.clone());
+    let mut datasets = Vec::new();
+    for pods in [&sim as &dyn crate::source::PodSource, &reversed] {
+        let (data, _) = collect_dataset(
+            pods,
+            &sim,
+            clock.as_ref(),
+            &labeler,
+            &features,
+            &CollectConfig::default(),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        datasets.push(data);
+    }
+    assert_ne!(datasets[0], datasets[1], "the listing order shows in the data set");
+    let mut cfg = TrainConfig {
+        algorithm: crate::model::Algorithm::by_name("forest").unwrap(),
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    if let crate::model::Algorithm::Forest(p) = &mut cfg.algorithm {
+        p.n_trees = 8;
+    }
+    let trained: Vec<_> = datasets
+        .iter()
+        .map(|d| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap())
+        .collect();
+    assert_eq!(
+        trained[0].bundle.to_bytes().unwrap(),
+        trained[1].bundle.to_bytes().unwrap()
+    );
+}
