@@ -179,6 +179,21 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     let stop = crate::shutdown(args.run_for);
     let stats = watcher.run_until(stop).await;
     endpoints.set_ready(false);
-    tracing::info!(?stats, "watcher stopped");
+    // Fields one by one, durations in seconds (not the struct's Debug text).
+    tracing::info!(
+        classified = stats.classified,
+        anomalies = stats.anomalies,
+        timed_out = stats.timed_out,
+        deleted = stats.deleted,
+        still_pending = stats.still_pending,
+        already_classified = stats.already_classified,
+        skipped_at_start = stats.skipped_at_start,
+        ticks = stats.ticks,
+        fetches = stats.fetches,
+        fetch_errors = stats.fetch_errors,
+        sink_errors = stats.sink_errors,
+        slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        "watcher stopped"
+    );
     Ok(())
 }
