@@ -90,13 +90,13 @@ cad() { # CASE ROWS ARGS...
   record "$case" cad "$("$PY" -c '
 import json, statistics, sys
 runs = [json.loads(r) for r in sys.argv[1:]]
-for k in ("fit_seconds", "predict_ns_per_row", "accuracy", "train_rows", "test_rows"):
+for k in ("fit_seconds", "predict_seconds_per_row", "accuracy", "train_rows", "test_rows"):
     if k not in runs[-1]:
         sys.exit(f"report.json has no {k}")
 print(json.dumps({
     "fit_s": statistics.median(r["fit_seconds"] for r in runs),
     "fit_runs": [round(r["fit_seconds"], 3) for r in runs],
-    "predict_ns_per_row": statistics.median(r["predict_ns_per_row"] for r in runs),
+    "predict_ns_per_row": statistics.median(r["predict_seconds_per_row"] * 1e9 for r in runs),
     "accuracy_grouped": runs[-1]["accuracy"],
     "train_rows": runs[-1]["train_rows"], "test_rows": runs[-1]["test_rows"],
 }))' "${runs[@]}")"

@@ -1,9 +1,18 @@
 //! Command-line arguments of the programs. Every flag is also an environment
 //! variable `CAD_…`; secrets can also come from a file (`…_FILE`).
+//!
+//! Every value is checked when the arguments are parsed: a number or a
+//! duration outside its range is refused with a message naming the flag and
+//! the range (from the flag or from its variable), before anything runs. The
+//! ranges are in the help texts, and so in `docs/configuration.md`, which is
+//! generated from these definitions ([`crate::reference`]).
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -13,6 +22,56 @@ fn duration(s: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 120, 90s, 5m, 1h30m)"))
 }
+
+/// A parser of durations from `min` to `max` (both included).
+fn duration_in(min: Duration, max: Duration) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync {
+    move |s| {
+        let d = duration(s)?;
+        if d < min || d > max {
+            return Err(format!(
+                "must be from {} to {}",
+                humantime::format_duration(min),
+                humantime::format_duration(max)
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// A parser of numbers from `min` to `max` (both included; NaN is refused).
+/// clap's own `value_parser!(u64).range(..)` covers 64-bit integers only;
+/// this covers `usize` and `f64` fields alike.
+fn number_in<T>(min: T, max: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync
+where
+    T: FromStr + PartialOrd + Display + Copy + Send + Sync,
+    T::Err: Display,
+{
+    move |s| {
+        let v: T = s.trim().parse().map_err(|e| format!("{e}"))?;
+        // Written so that NaN (unordered) fails too.
+        if !(v >= min && v <= max) {
+            return Err(format!("must be from {min} to {max}"));
+        }
+        Ok(v)
+    }
+}
+
+/// A parser of a share strictly between 0 and 1.
+fn open_ratio(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if !(v > 0.0 && v < 1.0) {
+        return Err("must be greater than 0 and less than 1".into());
+    }
+    Ok(v)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// The evaluation methods `--eval` accepts.
+pub const EVAL_METHODS: [&str; 4] = ["grouped-kfold", "grouped-split", "leaky-split", "none"];
 
 /// Options every program has.
 #[derive(Args, Debug, Clone)]
@@ -37,11 +96,11 @@ pub struct SimArgs {
     /// Seed of the simulated cluster.
     #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
     pub sim_seed: u64,
-    /// Pods running in the simulated cluster at the start.
-    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60)]
+    /// Pods running in the simulated cluster at the start (1 to 100000).
+    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(1usize, 100_000))]
     pub sim_pods: usize,
-    /// Share of simulated pods named like one class but behaving like another.
-    #[arg(long, env = "CAD_SIM_IMPOSTORS", default_value_t = 0.1)]
+    /// Share of simulated pods named like one class but behaving like another (0 to 1).
+    #[arg(long, env = "CAD_SIM_IMPOSTORS", default_value_t = 0.1, value_parser = number_in(0.0, 1.0))]
     pub sim_impostors: f64,
 }
 
@@ -57,23 +116,26 @@ pub struct InfluxArgs {
     /// User name (old `influxdb.username`).
     #[arg(long, env = "CAD_INFLUX_USER")]
     pub influx_user: Option<String>,
-    /// Password (old `influxdb.password`); prefer --influx-password-file.
+    /// Password (old `influxdb.password`). Visible to every user in `ps` when
+    /// given as a flag (a warning says so): prefer --influx-password-file or
+    /// the variable.
     #[arg(long, env = "CAD_INFLUX_PASSWORD", hide_env_values = true)]
     pub influx_password: Option<String>,
     /// File holding the password (a mounted Secret).
     #[arg(long, env = "CAD_INFLUX_PASSWORD_FILE")]
     pub influx_password_file: Option<PathBuf>,
-    /// Token for InfluxDB 2's v1-compatible API; prefer --influx-token-file.
+    /// Token for InfluxDB 2's v1-compatible API. Visible in `ps` as a flag:
+    /// prefer --influx-token-file or the variable.
     #[arg(long, env = "CAD_INFLUX_TOKEN", hide_env_values = true)]
     pub influx_token: Option<String>,
     /// File holding the token.
     #[arg(long, env = "CAD_INFLUX_TOKEN_FILE")]
     pub influx_token_file: Option<PathBuf>,
-    /// Timeout of one InfluxDB request.
-    #[arg(long, env = "CAD_INFLUX_TIMEOUT", value_parser = duration, default_value = "30s")]
+    /// Timeout of one InfluxDB request (1s to 10m).
+    #[arg(long, env = "CAD_INFLUX_TIMEOUT", value_parser = duration_in(SECOND, 10 * MINUTE), default_value = "30s")]
     pub influx_timeout: Duration,
-    /// Attempts per InfluxDB request on transient errors.
-    #[arg(long, env = "CAD_INFLUX_RETRIES", default_value_t = 4)]
+    /// Attempts per InfluxDB request on transient errors (1 to 20).
+    #[arg(long, env = "CAD_INFLUX_RETRIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub influx_retries: u32,
 }
 
@@ -124,39 +186,48 @@ pub struct KubeArgs {
 /// How models are trained and evaluated.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Learning algorithm: tree, forest or smartcore-tree.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree")]
+    /// Learning algorithm.
+    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
+          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
     pub algorithm: String,
-    /// Maximum tree depth (none by default).
-    #[arg(long, env = "CAD_MAX_DEPTH")]
+    /// Maximum tree depth (1 to 1000; none by default).
+    #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
-    /// Trees in a forest.
-    #[arg(long, env = "CAD_TREES", default_value_t = 100)]
+    /// Trees in a forest (1 to 10000).
+    #[arg(long, env = "CAD_TREES", default_value_t = 100, value_parser = number_in(1usize, 10_000))]
     pub trees: usize,
-    /// Threads for forest training.
-    #[arg(long, env = "CAD_THREADS", default_value_t = 1)]
+    /// Threads for forest training (1 to 1024).
+    #[arg(long, env = "CAD_THREADS", default_value_t = 1, value_parser = number_in(1usize, 1024))]
     pub threads: usize,
     /// Seed for training and splits.
     #[arg(long, env = "CAD_SEED", default_value_t = 42)]
     pub seed: u64,
-    /// Evaluation: grouped-kfold (default), grouped-split, or leaky-split
-    /// (the old system's random row split, which puts rows of one container
-    /// on both sides; for comparison only).
-    #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold")]
+    /// Evaluation: grouped-kfold (default), grouped-split, leaky-split (the
+    /// old system's random row split, which puts rows of one container on
+    /// both sides; for comparison only), or none. An evaluation that cannot
+    /// be made fails the run; grouped k-fold with more folds than containers
+    /// becomes leave-one-container-out, with a warning in the report.
+    #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold", value_parser = PossibleValuesParser::new(EVAL_METHODS))]
     pub eval: String,
-    /// Folds of grouped k-fold.
-    #[arg(long, env = "CAD_FOLDS", default_value_t = 5)]
+    /// Folds of grouped k-fold (2 to 1000).
+    #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,
-    /// Share of rows (or containers) for training in a split (old `training.ratio`).
-    #[arg(long, env = "CAD_TRAINING_RATIO", default_value_t = 0.7)]
+    /// Share of rows (or containers) for training in a split (old
+    /// `training.ratio`; greater than 0, less than 1).
+    #[arg(long, env = "CAD_TRAINING_RATIO", default_value_t = 0.7, value_parser = open_ratio)]
     pub training_ratio: f64,
     /// Largest training-set size on the learning curve (old `training.maxNumber`;
-    /// default: all training rows).
-    #[arg(long, env = "CAD_TRAINING_MAX_ROWS")]
+    /// 1 or more; default: all training rows).
+    #[arg(long, env = "CAD_TRAINING_MAX_ROWS", value_parser = number_in(1usize, usize::MAX))]
     pub training_max_rows: Option<usize>,
-    /// Points on the learning curve.
-    #[arg(long, env = "CAD_CURVE_POINTS", default_value_t = 12)]
+    /// Points on the learning curve (0 for none, up to 100).
+    #[arg(long, env = "CAD_CURVE_POINTS", default_value_t = 12, value_parser = number_in(0usize, 100))]
     pub curve_points: usize,
+    /// Refuse data with more classes than this (2 to 1000): more usually
+    /// means the wrong class column, and training cost grows with the classes.
+    #[arg(long, env = "CAD_MAX_CLASSES", default_value_t = cad_core::engine::DEFAULT_MAX_CLASSES,
+          value_parser = number_in(2usize, 1000))]
+    pub max_classes: usize,
 }
 
 /// Where the collector's results go.
@@ -177,7 +248,10 @@ pub struct OutputArgs {
     /// Key of the model in the ConfigMap's binaryData.
     #[arg(long, env = "CAD_CONFIGMAP_KEY", default_value = "model.cadm")]
     pub configmap_key: String,
-    /// Create or replace the model ConfigMap through the Kubernetes API.
+    /// Publish the model to the ConfigMap through the Kubernetes API:
+    /// replace its key in the existing ConfigMap (deploy/ ships it and grants
+    /// get and update of it only), or create the ConfigMap where the account
+    /// may create ConfigMaps.
     #[arg(long, env = "CAD_PUBLISH")]
     pub publish: bool,
 }
@@ -207,11 +281,13 @@ pub struct CollectArgs {
     /// Take the class from this pod label where present (e.g. app.kubernetes.io/name).
     #[arg(long, env = "CAD_LABEL_KEY")]
     pub label_key: Option<String>,
-    /// Feature set: behaviour (default) or legacy.
-    #[arg(long, env = "CAD_FEATURE_SET", default_value = "behaviour")]
-    pub feature_set: String,
-    /// How far back to read metrics.
-    #[arg(long, env = "CAD_WINDOW", value_parser = duration, default_value = "10m")]
+    /// Feature set to compute from metrics (default behaviour). Not with
+    /// --from-file: there the file's columns are the features.
+    #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file",
+          value_parser = PossibleValuesParser::new(cad_core::FeatureSet::names()))]
+    pub feature_set: Option<String>,
+    /// How far back to read metrics (1m to 30d).
+    #[arg(long, env = "CAD_WINDOW", value_parser = duration_in(MINUTE, 30 * DAY), default_value = "10m")]
     pub window: Duration,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
@@ -252,18 +328,25 @@ pub struct WatchArgs {
     /// Write every verdict as a `cad_verdict` point to InfluxDB.
     #[arg(long, env = "CAD_INFLUX_VERDICTS")]
     pub influx_verdicts: bool,
-    /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`).
-    #[arg(long, env = "CAD_TIMEOUT", value_parser = duration, default_value = "120s")]
+    /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`; 10s to 1d).
+    #[arg(long, env = "CAD_TIMEOUT", value_parser = duration_in(10 * SECOND, DAY), default_value = "120s")]
     pub timeout: Duration,
-    /// Time between metric fetches.
-    #[arg(long, env = "CAD_POLL_INTERVAL", value_parser = duration, default_value = "5s")]
+    /// Time between metric fetches (1s to 1h).
+    #[arg(long, env = "CAD_POLL_INTERVAL", value_parser = duration_in(SECOND, HOUR), default_value = "5s")]
     pub poll_interval: Duration,
-    /// Complete metric snapshots needed before classifying (default: the model's window).
-    #[arg(long, env = "CAD_MIN_SNAPSHOTS")]
+    /// Complete metric snapshots needed before classifying (1 to 1000;
+    /// default: the model's window).
+    #[arg(long, env = "CAD_MIN_SNAPSHOTS", value_parser = number_in(1usize, 1000))]
     pub min_snapshots: Option<usize>,
-    /// Verdicts less confident than this are anomalies.
-    #[arg(long, env = "CAD_CONFIDENCE_THRESHOLD", default_value_t = 0.6)]
+    /// Verdicts less confident than this are anomalies (0 to 1).
+    #[arg(long, env = "CAD_CONFIDENCE_THRESHOLD", default_value_t = 0.6, value_parser = number_in(0.0, 1.0))]
     pub confidence_threshold: f64,
+    /// Which pods already running at the start to judge: recent (those
+    /// started less than --timeout before: after a restart, the ones the
+    /// previous watcher may not have decided), all (every one, e.g. a first
+    /// sweep; a restart reports them all again unless --annotate), or none.
+    #[arg(long, env = "CAD_EXISTING_PODS", value_enum, default_value_t = ExistingPodsArg::Recent)]
+    pub existing_pods: ExistingPodsArg,
     /// Take the claimed class from this pod label where present.
     #[arg(long, env = "CAD_LABEL_KEY")]
     pub label_key: Option<String>,
@@ -273,8 +356,8 @@ pub struct WatchArgs {
     /// Also write every outcome as a JSON line to this file ("-" for stdout).
     #[arg(long, env = "CAD_VERDICTS_JSON")]
     pub verdicts_json: Option<PathBuf>,
-    /// Stop after this long (default: run until interrupted).
-    #[arg(long, env = "CAD_RUN_FOR", value_parser = duration)]
+    /// Stop after this long (1s to 365d; default: run until interrupted).
+    #[arg(long, env = "CAD_RUN_FOR", value_parser = duration_in(SECOND, 365 * DAY))]
     pub run_for: Option<Duration>,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
@@ -286,11 +369,33 @@ pub struct WatchArgs {
     pub kube: KubeArgs,
 }
 
+/// Which pods already running when the watcher starts it judges.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExistingPodsArg {
+    /// Those started less than --timeout before the watcher.
+    Recent,
+    /// Every running pod.
+    All,
+    /// None: only pods started after the watcher.
+    None,
+}
+
+impl From<ExistingPodsArg> for cad_core::engine::ExistingPods {
+    fn from(a: ExistingPodsArg) -> Self {
+        match a {
+            ExistingPodsArg::Recent => Self::Recent,
+            ExistingPodsArg::All => Self::All,
+            ExistingPodsArg::None => Self::None,
+        }
+    }
+}
+
 /// `cad demo`: the whole mission on the simulated cluster.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Simulated time to watch newly spawning pods after training.
-    #[arg(long, env = "CAD_DEMO_WATCH_FOR", value_parser = duration, default_value = "10m")]
+    /// Simulated time during which new pods spawn after training (1m to 1d);
+    /// the demo then waits until each has its outcome.
+    #[arg(long, env = "CAD_DEMO_WATCH_FOR", value_parser = duration_in(MINUTE, DAY), default_value = "10m")]
     pub watch_for: Duration,
     /// Directory for the model, report and plots.
     #[arg(long, env = "CAD_OUT_DIR", default_value = "cad-out")]
@@ -298,17 +403,20 @@ pub struct DemoArgs {
     /// Seed for training and splits.
     #[arg(long, env = "CAD_SEED", default_value_t = 42)]
     pub seed: u64,
-    /// Learning algorithm: tree, forest or smartcore-tree.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree")]
+    /// Learning algorithm.
+    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
+          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
     pub algorithm: String,
     /// Seed of the simulated cluster.
     #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
     pub sim_seed: u64,
-    /// Pods running in the simulated cluster when the demo starts (the training pods).
-    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60)]
+    /// Pods running in the simulated cluster when the demo starts (the
+    /// training pods; 10 to 10000).
+    #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(10usize, 10_000))]
     pub sim_pods: usize,
-    /// Impostors spawned while watching (named like one class, behaving like another).
-    #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5)]
+    /// Impostors spawned while watching (named like one class, behaving like
+    /// another; 0 to 1000). All are spawned in the first half of --watch-for.
+    #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5, value_parser = number_in(0usize, 1000))]
     pub impostors: usize,
 }
 
@@ -395,6 +503,48 @@ pub struct WatcherCli {
     pub args: WatchArgs,
 }
 
+/// Flags whose value is a secret: given on the command line, it is
+/// visible to every user of the machine in `ps` and `/proc/<pid>/cmdline`.
+const SECRET_FLAGS: [(&str, &str); 2] = [
+    ("influx_password", "--influx-password-file or CAD_INFLUX_PASSWORD_FILE"),
+    ("influx_token", "--influx-token-file or CAD_INFLUX_TOKEN_FILE"),
+];
+
+/// The secret flags given on the command line (not from their variables),
+/// with the safer form to use, in these matches or a subcommand's.
+pub fn secrets_on_command_line(matches: &clap::ArgMatches) -> Vec<(String, &'static str)> {
+    let mut found = Vec::new();
+    let mut m = Some(matches);
+    while let Some(cur) = m {
+        for (id, instead) in SECRET_FLAGS {
+            if cur.try_contains_id(id).unwrap_or(false)
+                && cur.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+            {
+                found.push((format!("--{}", id.replace('_', "-")), instead));
+            }
+        }
+        m = cur.subcommand().map(|(_, sub)| sub);
+    }
+    found
+}
+
+/// Parses the arguments of program `P`, exiting with clap's message on an
+/// error (a value out of range names the flag and the range), and warns about
+/// secrets given as flags once logging is set up by `init`.
+pub fn parse<P: Parser>(init: impl FnOnce(&P)) -> P {
+    let mut command = P::command();
+    let matches = command.clone().get_matches();
+    let parsed = P::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    init(&parsed);
+    for (flag, instead) in secrets_on_command_line(&matches) {
+        tracing::warn!(
+            "{flag} puts the secret on the command line, where every user of this machine can read it \
+             (ps, /proc); use {instead} instead"
+        );
+    }
+    parsed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,6 +579,113 @@ mod tests {
         check(&Cli::command(), "cad");
         check(&CollectorCli::command(), "cad-collector");
         check(&WatcherCli::command(), "cad-watcher");
+    }
+
+    /// Each case: arguments, then the flag the refusal must name.
+    const OUT_OF_RANGE: &[(&[&str], &str)] = &[
+        (&["--trees", "0"], "--trees"),
+        (&["--trees", "10001"], "--trees"),
+        (&["--max-depth", "0"], "--max-depth"),
+        (&["--threads", "0"], "--threads"),
+        (&["--folds", "0"], "--folds"),
+        (&["--folds", "1"], "--folds"),
+        (&["--sim-impostors", "2"], "--sim-impostors"),
+        (&["--sim-impostors=-1"], "--sim-impostors"),
+        (&["--sim-impostors", "NaN"], "--sim-impostors"),
+        (&["--sim-pods", "0"], "--sim-pods"),
+        (&["--training-ratio", "1"], "--training-ratio"),
+        (&["--training-ratio", "NaN"], "--training-ratio"),
+        (&["--training-max-rows", "0"], "--training-max-rows"),
+        (&["--curve-points", "101"], "--curve-points"),
+        (&["--max-classes", "1"], "--max-classes"),
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--window", "0"], "--window"),
+        (&["--influx-timeout", "0s"], "--influx-timeout"),
+        (&["--influx-retries", "0"], "--influx-retries"),
+        (&["--algorithm", "bogus"], "--algorithm"),
+        (&["--eval", "bogus"], "--eval"),
+        (&["--feature-set", "bogus"], "--feature-set"),
+    ];
+
+    const WATCHER_OUT_OF_RANGE: &[(&[&str], &str)] = &[
+        (&["--confidence-threshold", "2"], "--confidence-threshold"),
+        (&["--confidence-threshold=-1"], "--confidence-threshold"),
+        (&["--confidence-threshold", "NaN"], "--confidence-threshold"),
+        (&["--poll-interval", "0"], "--poll-interval"),
+        (&["--timeout", "0"], "--timeout"),
+        (&["--min-snapshots", "0"], "--min-snapshots"),
+        (&["--run-for", "0"], "--run-for"),
+        (&["--existing-pods", "some"], "--existing-pods"),
+    ];
+
+    fn refused<P: Parser + std::fmt::Debug>(program: &str, args: &[&str], flag: &str) {
+        let argv = std::iter::once(program).chain(args.iter().copied());
+        match P::try_parse_from(argv) {
+            Ok(p) => panic!("{args:?} accepted: {p:?}"),
+            Err(e) => {
+                let text = e.to_string();
+                assert!(text.contains(flag), "{args:?}: {text}");
+                assert!(
+                    text.contains("must be") || text.contains("possible values") || text.contains("not in"),
+                    "{args:?}: the message says what is allowed: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_number_and_duration_is_range_checked_at_parse_time() {
+        for (args, flag) in OUT_OF_RANGE {
+            refused::<CollectorCli>("cad-collector", args, flag);
+        }
+        for (args, flag) in WATCHER_OUT_OF_RANGE {
+            refused::<WatcherCli>("cad-watcher", args, flag);
+        }
+        for (args, flag) in [
+            (&["demo", "--impostors", "1001"][..], "--impostors"),
+            (&["demo", "--sim-pods", "5"], "--sim-pods"),
+            (&["demo", "--watch-for", "1s"], "--watch-for"),
+        ] {
+            refused::<Cli>("cad", args, flag);
+        }
+        // The bounds themselves are accepted.
+        let ok = CollectorCli::try_parse_from([
+            "cad-collector",
+            "--trees",
+            "10000",
+            "--folds",
+            "2",
+            "--sim-impostors",
+            "1",
+            "--training-ratio",
+            "0.999",
+            "--curve-points",
+            "0",
+        ]);
+        assert!(ok.is_ok(), "{ok:?}");
+        let ok = WatcherCli::try_parse_from(["cad-watcher", "--confidence-threshold", "1", "--poll-interval", "1s"]);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+
+    #[test]
+    fn a_feature_set_with_a_file_is_refused_not_ignored() {
+        let e = CollectorCli::try_parse_from(["cad-collector", "--from-file", "x.csv", "--feature-set", "legacy"])
+            .unwrap_err();
+        assert!(e.to_string().contains("--feature-set"), "{e}");
+        assert!(CollectorCli::try_parse_from(["cad-collector", "--feature-set", "legacy"]).is_ok());
+    }
+
+    #[test]
+    fn secrets_given_as_flags_are_found_through_subcommands() {
+        let m =
+            Cli::command().get_matches_from(["cad", "watch", "--influx-password", "pw", "--influx-token-file", "f"]);
+        let found = secrets_on_command_line(&m);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "--influx-password");
+        let m = WatcherCli::command().get_matches_from(["cad-watcher", "--influx-token", "t"]);
+        assert_eq!(secrets_on_command_line(&m)[0].0, "--influx-token");
+        let m = WatcherCli::command().get_matches_from(["cad-watcher"]);
+        assert!(secrets_on_command_line(&m).is_empty());
     }
 
     #[test]

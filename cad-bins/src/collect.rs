@@ -1,19 +1,23 @@
 //! `cad-collector`: collect data from a cluster (or read an ARFF/CSV file),
 //! train, evaluate, and write the model, the report and the plots.
 
-use crate::cli::{CollectArgs, OutputArgs, PrintAs, Source, TrainArgs};
-use crate::{plot, progress, sources};
+use crate::cli::{CollectArgs, EVAL_METHODS, OutputArgs, PrintAs, Source, TrainArgs};
+use crate::{output, plot, progress, sources};
 use anyhow::{Context, Result, bail};
 use cad_core::bundle::ModelBundle;
-use cad_core::engine::{CollectConfig, CollectStats, TrainConfig, TrainStep, Trained, collect_dataset, train};
+use cad_core::engine::{
+    CollectConfig, CollectStats, TrainConfig, TrainError, TrainStep, Trained, collect_dataset, train,
+};
 use cad_core::eval::Method;
 use cad_core::model::Algorithm;
 use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
 use serde_json::json;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The training configuration from the arguments.
+/// The training configuration from the arguments (their ranges are checked
+/// when they are parsed, see [`crate::cli`]).
 pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig> {
     let Some(mut algorithm) = Algorithm::by_name(&args.algorithm) else {
         bail!(
@@ -28,8 +32,8 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
             p.seed = args.seed;
         }
         Algorithm::Forest(p) => {
-            p.n_trees = args.trees.max(1);
-            p.threads = args.threads.max(1);
+            p.n_trees = args.trees;
+            p.threads = args.threads;
             p.tree.max_depth = args.max_depth;
             p.seed = args.seed;
         }
@@ -38,27 +42,29 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
             p.seed = args.seed;
         }
     }
-    if !(args.training_ratio > 0.0 && args.training_ratio < 1.0) {
-        bail!("--training-ratio must be between 0 and 1, got {}", args.training_ratio);
-    }
     let method = match args.eval.as_str() {
-        "grouped-kfold" => Method::GroupedKFold {
+        "grouped-kfold" => Some(Method::GroupedKFold {
             k: args.folds,
             seed: args.seed,
-        },
-        "grouped-split" => Method::GroupedSplit {
+        }),
+        "grouped-split" => Some(Method::GroupedSplit {
             test_ratio: 1.0 - args.training_ratio,
             seed: args.seed,
-        },
-        "leaky-split" => Method::LeakyRowSplit {
+        }),
+        "leaky-split" => Some(Method::LeakyRowSplit {
             train_ratio: args.training_ratio,
             seed: args.seed,
-        },
-        other => bail!("unknown evaluation {other:?}; choose grouped-kfold, grouped-split or leaky-split"),
+        }),
+        "none" => None,
+        other => bail!(
+            "unknown evaluation {other:?}; choose one of {}",
+            EVAL_METHODS.join(", ")
+        ),
     };
     Ok(TrainConfig {
         algorithm,
         method,
+        max_classes: args.max_classes,
         curve_points: args.curve_points,
         curve_max_rows: args.training_max_rows,
         curve_test_ratio: 1.0 - args.training_ratio,
@@ -124,25 +130,35 @@ pub struct Written {
     pub report: PathBuf,
 }
 
-/// Writes everything to `out_dir` (and the model to `model`, if given).
-pub fn write_outputs(
-    out_dir: &Path,
-    model: Option<&Path>,
-    trained: &Trained,
-    stats: Option<&CollectStats>,
-) -> Result<Written> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let model_path = model
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| out_dir.join("model.cadm"));
-    if let Some(parent) = model_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+/// The lock file that keeps one run's outputs together in an output directory.
+pub const LOCK_FILE: &str = ".cad-out.lock";
+
+/// Takes the output directory's lock (waiting for another run that holds
+/// it). Released when the returned file is dropped, or by the kernel when
+/// the process dies (`flock`), so a killed run never leaves it taken.
+fn lock_dir(out_dir: &Path) -> Result<std::fs::File> {
+    let path = out_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::info!(dir = %out_dir.display(), "another run is writing its outputs here; waiting for it");
+            file.lock().with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
     }
-    trained
-        .bundle
-        .write_to(&model_path)
-        .with_context(|| format!("writing {}", model_path.display()))?;
-    let tree_text = cad_core::render::bundle_text(&trained.bundle);
+    Ok(file)
+}
+
+/// The text report: evaluation, learning curve, model.
+pub fn report_text(trained: &Trained) -> String {
     let mut report = String::new();
     match (&trained.report, &trained.evaluation_skipped) {
         (Some(r), _) => report.push_str(&r.to_string()),
@@ -155,11 +171,46 @@ pub fn write_outputs(
             report.push_str(&format!("{:>10} rows  {:6.2} %\n", p.train_rows, p.accuracy * 100.0));
         }
     }
+    if let Some(why) = &trained.curve_skipped {
+        report.push_str(&format!("\nNo learning curve: {why}\n"));
+    }
     report.push_str("\n=== Model ===\n");
-    report.push_str(&tree_text);
+    report.push_str(&cad_core::render::bundle_text(&trained.bundle));
+    report
+}
+
+/// Writes everything to `out_dir` (and the model to `model`, if given).
+///
+/// One run's outputs stay together: the directory's lock ([`LOCK_FILE`]) is
+/// held while they are written, so two collectors writing the same
+/// directory take turns and every file comes from the same run; each file
+/// is written atomically (temporary file, rename), and an output this run
+/// does not produce (a plot it could not draw) is removed rather than left
+/// from an earlier run.
+pub fn write_outputs(
+    out_dir: &Path,
+    model: Option<&Path>,
+    trained: &Trained,
+    stats: Option<&CollectStats>,
+) -> Result<Written> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let _lock = lock_dir(out_dir)?;
+    let model_path = model
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.join("model.cadm"));
+    if let Some(parent) = model_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    trained
+        .bundle
+        .write_to(&model_path)
+        .with_context(|| format!("writing {}", model_path.display()))?;
     let report_path = out_dir.join("report.txt");
-    write(&report_path, report.as_bytes())?;
-    write(&out_dir.join("tree.txt"), tree_text.as_bytes())?;
+    write(&report_path, report_text(trained).as_bytes())?;
+    write(
+        &out_dir.join("tree.txt"),
+        cad_core::render::bundle_text(&trained.bundle).as_bytes(),
+    )?;
     write(
         &out_dir.join("tree.dot"),
         cad_core::render::bundle_dot(&trained.bundle).as_bytes(),
@@ -167,6 +218,7 @@ pub fn write_outputs(
     let r = trained.report.as_ref();
     let summary = json!({
         "model": model_path,
+        "created_at": trained.bundle.created_at.to_rfc3339(),
         "algorithm": trained.bundle.model.algorithm_name(),
         "feature_set": trained.bundle.feature_set.name,
         "classes": trained.bundle.classes,
@@ -174,13 +226,14 @@ pub fn write_outputs(
         "accuracy": r.and_then(|r| r.accuracy),
         "macro_f1": r.and_then(|r| r.macro_f1),
         "fit_seconds": r.map(|r| r.fit_seconds),
-        "predict_ns_per_row": r.and_then(|r| r.predict_ns_per_row()),
+        "predict_seconds_per_row": r.and_then(|r| r.predict_ns_per_row()).map(|ns| ns * 1e-9),
         "train_rows": r.map(|r| r.train_rows),
         "test_rows": r.map(|r| r.test_rows),
         "rows": r.map(|r| r.rows),
         "groups": r.map(|r| r.groups),
         "warnings": r.map(|r| r.warnings.clone()).unwrap_or_default(),
         "evaluation_skipped": trained.evaluation_skipped,
+        "learning_curve_skipped": trained.curve_skipped,
         "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
         "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
         "collected": stats.map(|s| json!({
@@ -193,20 +246,35 @@ pub fn write_outputs(
         &out_dir.join("report.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    if !trained.curve.is_empty() {
-        let pts: Vec<(usize, f64)> = trained.curve.iter().map(|p| (p.train_rows, p.accuracy)).collect();
-        for ext in ["svg", "png"] {
-            plot::learning_curve(&pts, "Learning curve", &out_dir.join(format!("learning-curve.{ext}")))?;
+    for ext in ["svg", "png"] {
+        let path = out_dir.join(format!("learning-curve.{ext}"));
+        if trained.curve.is_empty() {
+            remove_stale(&path)?;
+        } else {
+            let pts: Vec<(usize, f64)> = trained.curve.iter().map(|p| (p.train_rows, p.accuracy)).collect();
+            plot::learning_curve(&pts, "Learning curve", &path)?;
         }
     }
-    if let Some(r) = r {
-        for ext in ["svg", "png"] {
-            plot::confusion_matrix(
+    for ext in ["svg", "png"] {
+        let path = out_dir.join(format!("confusion-matrix.{ext}"));
+        let drawn = match r {
+            Some(r) => plot::confusion_matrix(
                 r.matrix.classes(),
                 &matrix_rows(&r.matrix),
                 &format!("Confusion matrix — {}", short_method(&r.method)),
-                &out_dir.join(format!("confusion-matrix.{ext}")),
-            )?;
+                &path,
+            )?,
+            None => false,
+        };
+        if !drawn {
+            if r.is_some() && ext == "svg" {
+                tracing::warn!(
+                    classes = trained.bundle.classes.len(),
+                    limit = plot::MAX_PLOT_CLASSES,
+                    "too many classes to draw the confusion matrix; report.json has it"
+                );
+            }
+            remove_stale(&path)?;
         }
     }
     Ok(Written {
@@ -215,11 +283,21 @@ pub fn write_outputs(
     })
 }
 
+/// Removes an output an earlier run wrote and this one does not.
+fn remove_stale(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the stale {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn short_method(m: &Method) -> String {
     match m {
-        Method::LeakyRowSplit { .. } => "leaky row split".into(),
-        Method::GroupedSplit { .. } => "grouped split".into(),
-        Method::GroupedKFold { k, .. } => format!("grouped {k}-fold"),
+        Method::LeakyRowSplit { seed, .. } => format!("leaky row split, seed {seed}"),
+        Method::GroupedSplit { seed, .. } => format!("grouped split, seed {seed}"),
+        Method::GroupedKFold { k, seed } => format!("grouped {k}-fold, seed {seed}"),
     }
 }
 
@@ -229,7 +307,7 @@ fn matrix_rows(m: &cad_core::eval::ConfusionMatrix) -> Vec<Vec<u64>> {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+    cad_core::files::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A ConfigMap manifest holding the model in `binaryData`.
@@ -242,7 +320,7 @@ pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str
         bundle.feature_set.name,
         bundle.classes.join(","),
         bundle.trained_on,
-        bundle.created_at
+        bundle.created_at.to_rfc3339()
     );
     Ok(format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/name: cad\n    app.kubernetes.io/component: model\n  annotations:\n    cad.io/description: {}\nbinaryData:\n  {key}: {b64}\n",
@@ -253,14 +331,12 @@ pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str
 /// Prints the model as asked (base64 or a ConfigMap manifest) on stdout.
 pub fn print_model(bundle: &ModelBundle, output: &OutputArgs) -> Result<()> {
     match output.print {
-        Some(PrintAs::Base64) => println!("{}", bundle.to_base64()?),
-        Some(PrintAs::Configmap) => print!(
-            "{}",
-            configmap_manifest(bundle, &output.configmap, &output.configmap_key)?
-        ),
-        None => {}
+        Some(PrintAs::Base64) => output::println(&bundle.to_base64()?),
+        Some(PrintAs::Configmap) => {
+            output::print(&configmap_manifest(bundle, &output.configmap, &output.configmap_key)?)
+        }
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Runs the collector.
@@ -278,10 +354,10 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         }
         (data, features, None, format!("file {}", path.display()))
     } else {
-        let Some(features) = FeatureSet::by_name(&args.feature_set) else {
+        let name = args.feature_set.as_deref().unwrap_or("behaviour");
+        let Some(features) = FeatureSet::by_name(name) else {
             bail!(
-                "unknown feature set {:?}; choose one of {}",
-                args.feature_set,
+                "unknown feature set {name:?}; choose one of {}",
                 FeatureSet::names().join(", ")
             )
         };
@@ -341,6 +417,13 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         (data, features, Some(stats), trained_on)
     };
     let config = train_config(&args.train, trained_on)?;
+    if let Err(e) = cad_core::engine::check_classes(&data, &config) {
+        let hint = match e {
+            TrainError::TooManyClasses { .. } => " (the limit is --max-classes, CAD_MAX_CLASSES)",
+            _ => "",
+        };
+        return Err(anyhow::Error::new(e).context(format!("refusing to train{hint}")));
+    }
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     let written = write_outputs(
         &args.output.out_dir,
@@ -354,9 +437,9 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         None => trained.evaluation_skipped.clone().unwrap_or_default(),
     };
     if args.output.print.is_some() {
-        eprintln!("{report}");
+        let _ = writeln!(std::io::stderr(), "{report}");
     } else {
-        println!("{report}");
+        output::println(&report)?;
     }
     tracing::info!(model = %written.model.display(), report = %written.report.display(), "written");
     print_model(&trained.bundle, &args.output)?;

@@ -7,19 +7,53 @@
 use crate::cli::DemoArgs;
 use crate::cli::TrainArgs;
 use crate::collect::{train_config, train_with_progress, write_outputs};
-use anyhow::Result;
+use crate::output;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
-use cad_core::engine::{ActiveModel, CollectConfig, ModelHandle, Watcher, WatcherConfig, collect_dataset};
+use cad_core::engine::{
+    ActiveModel, CollectConfig, ExistingPods, ModelHandle, Watcher, WatcherConfig, collect_dataset,
+};
 use cad_core::sim::{PodSpec, SimCluster, SimConfig};
-use cad_core::{Clock, FeatureSet, Labeler, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
-use std::collections::HashSet;
+use cad_core::{Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// Lines for stdout from inside the watcher: the first write error is kept
+/// (and the demo stopped) instead of panicking, so `cad demo | head -1` ends
+/// quietly and `cad demo > /dev/full` fails with a clear error.
+#[derive(Default)]
+struct Out {
+    failed: Mutex<Option<std::io::Error>>,
+    stop: Notify,
+}
+
+impl Out {
+    fn line(&self, text: &str) {
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if failed.is_some() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+            *failed = Some(e);
+            self.stop.notify_one();
+        }
+    }
+
+    fn result(&self) -> Result<()> {
+        match self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e).context("writing to stdout"),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Prints the outcomes of pods spawned after training, with the ground truth,
 /// and counts how well the verdicts match it.
 struct DemoSink {
     sim: SimCluster,
-    before: HashSet<String>,
+    out: Arc<Out>,
     tally: Mutex<Tally>,
 }
 
@@ -29,10 +63,11 @@ struct Tally {
     right: usize,
     impostors: usize,
     impostors_flagged: usize,
+    impostors_timed_out: usize,
+    impostors_deleted: usize,
     honest_flagged: usize,
     timed_out: usize,
     deleted: usize,
-    old_pods: usize,
 }
 
 #[async_trait]
@@ -43,12 +78,9 @@ impl VerdictSink for DemoSink {
 
     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
         let mut t = self.tally.lock().map_err(|_| SinkError::new("demo", "poisoned"))?;
-        if self.before.contains(&outcome.pod().uid) {
-            t.old_pods += 1;
-            return Ok(());
-        }
         t.new_pods += 1;
         let truth = self.sim.truth(outcome.pod());
+        let impostor = truth.as_ref().is_some_and(|t| t.impostor);
         match outcome {
             Outcome::Classified(v) => {
                 let Some(truth) = truth else { return Ok(()) };
@@ -73,24 +105,26 @@ impl VerdictSink for DemoSink {
                 let what = if truth.impostor {
                     format!(
                         "impostor: named {}, behaves like {}",
-                        truth.named_as.as_deref().unwrap_or("-"),
+                        truth.named_as.as_deref().unwrap_or(NO_CLASS),
                         truth.behaves_as
                     )
                 } else {
                     format!("behaves like {}", truth.behaves_as)
                 };
-                println!(
+                self.out.line(&format!(
                     "  {mark} {v}   [truth: {what}; {} s after start]",
                     v.time_to_verdict.as_secs()
-                );
+                ));
             }
             Outcome::TimedOut { .. } => {
                 t.timed_out += 1;
-                println!("  timeout  {outcome}");
+                t.impostors_timed_out += usize::from(impostor);
+                self.out.line(&format!("  timeout  {outcome}"));
             }
             Outcome::Deleted { .. } => {
                 t.deleted += 1;
-                println!("  gone     {outcome}");
+                t.impostors_deleted += usize::from(impostor);
+                self.out.line(&format!("  gone     {outcome}"));
             }
         }
         Ok(())
@@ -116,13 +150,13 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     config.impostor_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     let pods = sim.pods();
-    println!(
+    output::println(&format!(
         "== cad demo: a simulated cluster (seed {}) with {} running pods of {} classes ({})",
         args.sim_seed,
         pods.len(),
         sim.class_names().len(),
         sim.class_names().join(", ")
-    );
+    ))?;
 
     // 1. Collect.
     let labeler = Labeler::new(sim.class_names());
@@ -137,10 +171,10 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         &mut |_, _| {},
     )
     .await?;
-    println!(
+    output::println(&format!(
         "== collected {} rows from {} containers ({} pods named like a class, {} metric queries), feature set {}",
         stats.rows, stats.containers_with_rows, stats.labelled_pods, stats.fetches, features.name
-    );
+    ))?;
 
     // 2. Train and evaluate.
     let train_args = TrainArgs {
@@ -154,6 +188,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         training_ratio: 0.7,
         training_max_rows: None,
         curve_points: 10,
+        max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
     };
     let config = train_config(
         &train_args,
@@ -161,40 +196,52 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     )?;
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     match &trained.report {
-        Some(r) => println!("\n{r}"),
-        None => println!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()),
+        Some(r) => output::println(&format!("\n{r}"))?,
+        None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
     }
     let written = write_outputs(&args.out_dir, None, &trained, Some(&stats))?;
-    println!(
+    output::println(&format!(
         "== model, report, tree and plots written to {} (model: {})\n",
         args.out_dir.display(),
         written.model.display()
-    );
+    ))?;
 
-    // 3. Watch: pods already running are classified first (not printed: they
-    // were the training data); new pods spawn, and `--impostors` impostors among them.
-    let before: HashSet<String> = sim.pods().into_iter().map(|p| p.id.uid).collect();
+    // 3. Watch: the pods already running were the training data and are not
+    // judged; new pods spawn, `--impostors` impostors among them, all in the
+    // first half of `--watch-for`; then the watch goes on until every pod
+    // spawned in `--watch-for` has its outcome (at most the timeout after
+    // its start).
+    let out = Arc::new(Out::default());
     let sink = Arc::new(DemoSink {
         sim: sim.clone(),
-        before,
+        out: out.clone(),
         tally: Mutex::new(Tally::default()),
     });
     let bundle = trained.bundle;
+    let watcher_config = WatcherConfig {
+        existing_pods: ExistingPods::None,
+        ..WatcherConfig::default()
+    };
+    let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;
     let watcher = Watcher::new(
         Arc::new(sim.clone()),
         Arc::new(sim.clone()),
         clock.clone(),
         ModelHandle::new(ActiveModel::from_bundle(bundle)),
-        WatcherConfig::default(),
+        watcher_config,
     )
     .with_sink(sink.clone());
-    println!(
-        "== watching newly spawning pods for {} of simulated time (a verdict needs {} complete metric snapshots):",
+    output::println(&format!(
+        "== watching newly spawning pods for {} of simulated time, then until each has an outcome \
+         (a verdict needs {} complete metric snapshots):",
         humantime::format_duration(args.watch_for),
         features.window
-    );
+    ))?;
     let impostors = if sim.class_names().len() > 2 { args.impostors } else { 0 };
-    let interval = args.watch_for / (impostors as u32 + 2);
+    if impostors < args.impostors {
+        tracing::warn!("impostors need at least 3 classes; none spawned");
+    }
+    let interval = (args.watch_for / 2) / (impostors as u32 + 1);
     let spawner = {
         let sim = sim.clone();
         let clock = clock.clone();
@@ -209,24 +256,49 @@ async fn demo(args: &DemoArgs) -> Result<()> {
             }
         }
     };
-    let (stats, ()) = tokio::join!(watcher.run_until(clock.sleep(args.watch_for)), spawner);
+    let stop = async {
+        tokio::select! {
+            _ = clock.sleep(args.watch_for + drain) => {}
+            _ = out.stop.notified() => {}
+        }
+    };
+    let (stats, ()) = tokio::join!(watcher.run_until(stop), spawner);
+    out.result()?;
     let t = sink
         .tally
         .lock()
         .map(|mut t| std::mem::take(&mut *t))
         .unwrap_or_default();
     let classified = t.new_pods - t.timed_out - t.deleted;
-    println!(
+    let mut line = format!(
         "\n== {} new pods: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first",
         t.new_pods, classified, t.right, t.timed_out, t.deleted
     );
-    println!(
+    if stats.still_pending > 0 {
+        line.push_str(&format!(
+            "; {} containers of pods spawned in the last {} s were still waiting when the demo ended",
+            stats.still_pending,
+            drain.as_secs()
+        ));
+    }
+    output::println(&line)?;
+    let mut line = format!(
         "== impostors caught: {} of {}; honest pods flagged (mismatch or low confidence): {}",
         t.impostors_flagged, t.impostors, t.honest_flagged
     );
-    println!(
-        "== plus {} outcomes for the pods that were already running; {} metric queries in {} ticks (one per tick at most)",
-        t.old_pods, stats.fetches, stats.ticks
-    );
+    let unjudged = impostors.saturating_sub(t.impostors);
+    if unjudged > 0 {
+        line.push_str(&format!(
+            "\n== {unjudged} of the {impostors} impostors spawned got no verdict: {} timed out without metrics, {} were deleted first, {} still waiting",
+            t.impostors_timed_out,
+            t.impostors_deleted,
+            unjudged.saturating_sub(t.impostors_timed_out + t.impostors_deleted)
+        ));
+    }
+    output::println(&line)?;
+    output::println(&format!(
+        "== {} metric queries in {} ticks (one per tick at most); the {} pods running at the start were the training data and were not judged",
+        stats.fetches, stats.ticks, stats.skipped_at_start
+    ))?;
     Ok(())
 }

@@ -8,19 +8,14 @@ use cad_core::bundle::ModelBundle;
 pub fn run(args: &InspectArgs) -> Result<()> {
     let bundle =
         ModelBundle::read_from(&args.model).with_context(|| format!("reading the model {}", args.model.display()))?;
-    match args.show {
-        InspectAs::Summary => print!("{}", summary(&bundle)),
-        InspectAs::Tree => print!("{}", cad_core::render::bundle_text(&bundle)),
-        InspectAs::Dot => print!("{}", cad_core::render::bundle_dot(&bundle)),
-        InspectAs::Base64 => println!("{}", bundle.to_base64()?),
-        InspectAs::Configmap => {
-            print!(
-                "{}",
-                crate::collect::configmap_manifest(&bundle, &args.configmap, &args.configmap_key)?
-            )
-        }
-    }
-    Ok(())
+    let text = match args.show {
+        InspectAs::Summary => summary(&bundle),
+        InspectAs::Tree => cad_core::render::bundle_text(&bundle),
+        InspectAs::Dot => cad_core::render::bundle_dot(&bundle),
+        InspectAs::Base64 => format!("{}\n", bundle.to_base64()?),
+        InspectAs::Configmap => crate::collect::configmap_manifest(&bundle, &args.configmap, &args.configmap_key)?,
+    };
+    crate::output::print(&text)
 }
 
 /// A short description: format, algorithm, classes, features, evaluation.
@@ -29,7 +24,7 @@ pub fn summary(b: &ModelBundle) -> String {
     s.push_str(&format!("format version: {}\n", b.format_version));
     s.push_str(&format!("algorithm:      {}\n", b.model.algorithm_name()));
     s.push_str(&format!("trained on:     {}\n", b.trained_on));
-    s.push_str(&format!("created at:     {} (seconds since the epoch)\n", b.created_at));
+    s.push_str(&format!("created at:     {}\n", b.created_at.to_rfc3339()));
     s.push_str(&format!("classes:        {}\n", b.classes.join(", ")));
     s.push_str(&format!(
         "feature set:    {} ({} columns, window of {} snapshots)\n",

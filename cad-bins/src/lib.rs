@@ -10,8 +10,10 @@ pub mod cli;
 pub mod collect;
 pub mod demo;
 pub mod inspect;
+pub mod output;
 pub mod plot;
 pub mod progress;
+pub mod reference;
 pub mod serve;
 pub mod sources;
 pub mod telemetry;
@@ -20,6 +22,11 @@ pub mod watch;
 /// The multi-threaded runtime the programs run on.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// Runs a program's main future on [`runtime`].
+pub fn block_on(program: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    runtime()?.block_on(program)
 }
 
 /// Completes on Ctrl-C, on SIGTERM (what Kubernetes sends to stop a pod), or

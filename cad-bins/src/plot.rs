@@ -1,11 +1,19 @@
 //! Plots people would rather look at than read: the learning curve and the
 //! confusion matrix, as SVG or PNG (chosen by the file extension).
 //!
+//! Each plot is drawn into a temporary file beside its target and renamed
+//! over it when complete, so a reader never sees half a plot. The confusion
+//! matrix shrinks its cells to stay within [`MAX_SIDE`] pixels, drops the
+//! counts and then the class names when cells get small, and is not drawn
+//! past [`MAX_PLOT_CLASSES`] classes (the report and `report.json` still
+//! have the numbers).
+//!
 //! Pure Rust: `plotters` without its `ttf` feature (which links fontconfig and
 //! freetype) and DejaVu Sans bundled with `include_bytes!` (licence in
 //! `assets/DejaVuSans.LICENSE`).
 
 use anyhow::{Context, Result, bail};
+use cad_core::files;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -38,22 +46,42 @@ fn format_of(path: &Path) -> Result<Format> {
     }
 }
 
+/// The longest side of a plot, in pixels.
+pub const MAX_SIDE: u32 = 2400;
+
+/// Classes beyond which no confusion-matrix plot is drawn.
+pub const MAX_PLOT_CLASSES: usize = 200;
+
 macro_rules! on_backend {
     ($path:expr, $size:expr, |$root:ident| $body:block) => {{
         register_font();
-        match format_of($path)? {
-            Format::Svg => {
-                let $root = SVGBackend::new($path, $size).into_drawing_area();
-                $body
-                $root.present().with_context(|| format!("writing {}", $path.display()))?;
+        let path: &Path = $path;
+        let format = format_of(path)?;
+        files::remove_stale_temporaries(path);
+        let ext = path.extension().and_then(|e| e.to_str());
+        let tmp = files::temporary_path(path, ext).with_context(|| format!("writing {}", path.display()))?;
+        let drawn: Result<()> = (|| {
+            match format {
+                Format::Svg => {
+                    let $root = SVGBackend::new(&tmp, $size).into_drawing_area();
+                    $body
+                    $root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                Format::Png => {
+                    let $root = BitMapBackend::new(&tmp, $size).into_drawing_area();
+                    $body
+                    $root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
             }
-            Format::Png => {
-                let $root = BitMapBackend::new($path, $size).into_drawing_area();
-                $body
-                $root.present().with_context(|| format!("writing {}", $path.display()))?;
+            Ok(())
+        })();
+        match drawn {
+            Ok(()) => files::commit(&tmp, path).with_context(|| format!("writing {}", path.display())),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e.context(format!("writing {}", path.display())))
             }
         }
-        Ok(())
     }};
 }
 
@@ -90,65 +118,84 @@ pub fn learning_curve(points: &[(usize, f64)], title: &str, path: &Path) -> Resu
 }
 
 /// Draws a confusion matrix as a heat map: rows are the true classes,
-/// columns the predicted ones, each cell with its count.
-pub fn confusion_matrix(classes: &[String], counts: &[Vec<u64>], title: &str, path: &Path) -> Result<()> {
+/// columns the predicted ones, each cell with its count while cells are big
+/// enough. Returns `false` (and draws nothing) past [`MAX_PLOT_CLASSES`].
+pub fn confusion_matrix(classes: &[String], counts: &[Vec<u64>], title: &str, path: &Path) -> Result<bool> {
     let n = classes.len();
     if n == 0 || counts.len() != n || counts.iter().any(|r| r.len() != n) {
         bail!("the confusion matrix must be square with one row per class");
     }
-    let cell = 90u32;
-    let size = (220 + cell * n as u32, 140 + cell * n as u32);
+    if n > MAX_PLOT_CLASSES {
+        return Ok(false);
+    }
+    let (left, top) = (150u32, 50u32);
+    let cell = ((MAX_SIDE - left - 20) / n as u32).clamp(1, 90);
+    let with_counts = cell >= 40;
+    let with_names = cell >= 12;
+    let font = (cell as f64 * 0.6).clamp(8.0, 15.0);
+    let size = (left + 20 + cell * n as u32, top + 90 + cell * n as u32);
     on_backend!(path, size, |root| {
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         let root = root
             .titled(title, ("sans-serif", 22))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (w, h) = root.dim_in_pixel();
-        let left = 150i32;
-        let top = 50i32;
-        let cw = ((w as i32 - left - 20) / n as i32).max(10);
-        let ch = ((h as i32 - top - 20) / n as i32).max(10);
+        let (left, top, c) = (left as i32, top as i32, cell as i32);
         for (i, row) in counts.iter().enumerate() {
             let total: u64 = row.iter().sum();
-            for (j, &c) in row.iter().enumerate() {
-                let share = if total == 0 { 0.0 } else { c as f64 / total as f64 };
-                let x0 = left + j as i32 * cw;
-                let y0 = top + i as i32 * ch;
+            for (j, &count) in row.iter().enumerate() {
+                let share = if total == 0 { 0.0 } else { count as f64 / total as f64 };
+                let x0 = left + j as i32 * c;
+                let y0 = top + i as i32 * c;
                 let shade = (255.0 * (1.0 - 0.8 * share)) as u8;
                 let color = if i == j {
                     RGBColor(shade, 255, shade)
                 } else {
                     RGBColor(255, shade, shade)
                 };
-                root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], color.filled()))
+                root.draw(&Rectangle::new([(x0, y0), (x0 + c, y0 + c)], color.filled()))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], BLACK.stroke_width(1)))
+                if with_counts {
+                    root.draw(&Rectangle::new([(x0, y0), (x0 + c, y0 + c)], BLACK.stroke_width(1)))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    root.draw(&Text::new(
+                        count.to_string(),
+                        (x0 + c / 2 - 10, y0 + c / 2 - 8),
+                        ("sans-serif", 16),
+                    ))
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+            }
+            if with_names {
                 root.draw(&Text::new(
-                    c.to_string(),
-                    (x0 + cw / 2 - 10, y0 + ch / 2 - 8),
-                    ("sans-serif", 16),
+                    short(&classes[i]),
+                    (10, top + i as i32 * c + c / 2 - font as i32 / 2),
+                    ("sans-serif", font),
                 ))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             }
-            root.draw(&Text::new(
-                classes[i].clone(),
-                (10, top + i as i32 * ch + ch / 2 - 8),
-                ("sans-serif", 15),
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
-        for (j, c) in classes.iter().enumerate() {
-            root.draw(&Text::new(
-                c.clone(),
-                (left + j as i32 * cw + 4, top - 22),
-                ("sans-serif", 15),
-            ))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if with_names {
+            for (j, name) in classes.iter().enumerate() {
+                root.draw(&Text::new(
+                    short(name),
+                    (left + j as i32 * c + 2, top - 22),
+                    ("sans-serif", font),
+                ))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
         }
         root.draw(&Text::new("true ↓  predicted →", (10, top - 22), ("sans-serif", 13)))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-    })
+    })?;
+    Ok(true)
+}
+
+/// A class name cut to fit beside the matrix.
+fn short(name: &str) -> String {
+    match name.char_indices().nth(18) {
+        Some((i, _)) => format!("{}…", &name[..i]),
+        None => name.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -170,8 +217,43 @@ mod tests {
         assert_eq!(&png[1..4], b"PNG");
         assert!(learning_curve(&pts, "x", &dir.join("c.txt")).is_err());
         assert!(confusion_matrix(&classes, &[vec![1]], "x", &dir.join("m.svg")).is_err());
+        // Only the plots are left: no temporaries.
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["c.png", "c.svg", "m.png"]);
         if std::env::var_os("CAD_KEEP_PLOTS").is_none() {
             std::fs::remove_dir_all(&dir).ok();
         }
+    }
+
+    /// 1,000 classes panicked in plotters (an image of 90,220 pixels a side);
+    /// 300 took 2.2 GB for the raster. Now the image stays within MAX_SIDE,
+    /// and past MAX_PLOT_CLASSES nothing is drawn.
+    #[test]
+    fn many_classes_give_a_bounded_plot_or_none() {
+        let dir = std::env::temp_dir().join(format!("cad-plot-many-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in [31, MAX_PLOT_CLASSES, MAX_PLOT_CLASSES + 1, 1000] {
+            let classes: Vec<String> = (0..n).map(|i| format!("class-with-a-long-name-{i}")).collect();
+            let counts: Vec<Vec<u64>> = (0..n)
+                .map(|i| (0..n).map(|j| u64::from(i == j) * 3).collect())
+                .collect();
+            let png = dir.join(format!("m{n}.png"));
+            let drawn = confusion_matrix(&classes, &counts, "many", &png).unwrap();
+            assert_eq!(drawn, n <= MAX_PLOT_CLASSES, "{n}");
+            if drawn {
+                let bytes = std::fs::read(&png).unwrap();
+                // PNG header: width and height, big-endian, at bytes 16..24.
+                let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+                let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+                assert!(w <= MAX_SIDE && h <= MAX_SIDE + 200, "{n} classes: {w}×{h}");
+            } else {
+                assert!(!png.exists());
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -12,13 +12,22 @@ use std::sync::Arc;
 pub fn sim(args: &SimArgs, clock: Arc<dyn Clock>) -> SimCluster {
     let mut config = SimConfig::default().with_seed(args.sim_seed);
     config.initial_pods = args.sim_pods;
-    config.impostor_fraction = args.sim_impostors.clamp(0.0, 1.0);
+    config.impostor_fraction = args.sim_impostors;
     SimCluster::new(config, clock)
 }
 
-/// Reads a secret from a file (a mounted Secret), trimming one trailing newline.
+/// The largest secret file read (a password or token is far shorter).
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Reads a secret from a file (a mounted Secret), at most
+/// [`MAX_SECRET_BYTES`], trimming one trailing newline.
 fn read_secret(path: &Path) -> Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
+    let context = || format!("reading secret file {}", path.display());
+    let file = std::fs::File::open(path).with_context(context)?;
+    let bytes = cad_core::files::read_at_most(file, MAX_SECRET_BYTES).with_context(context)?;
+    let s = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("not UTF-8"))
+        .with_context(context)?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -46,7 +55,7 @@ pub fn influx_config(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn
     let mut config = InfluxConfig::new(url.clone(), args.influx_db.clone()).with_auth(auth);
     config.timeout = args.influx_timeout;
     config.retries = RetryPolicy {
-        max_attempts: args.influx_retries.max(1),
+        max_attempts: args.influx_retries,
         ..RetryPolicy::default()
     };
     config.chunk_size = query.batch_size as usize;
@@ -59,6 +68,23 @@ pub fn influx_config(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn
 /// The metric source over InfluxDB.
 pub fn influx(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>) -> Result<InfluxMetricSource> {
     InfluxMetricSource::new(influx_config(args, query, clock)?).context("configuring InfluxDB")
+}
+
+/// The metric source over InfluxDB, after checking the credentials: wrong
+/// ones end the program at start with an error (an operator notices them
+/// then, not in a warning per tick); a server that cannot be reached yet is
+/// only a warning, since the programs retry at every fetch.
+pub async fn influx_checked(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>) -> Result<InfluxMetricSource> {
+    let source = influx(args, query, clock)?;
+    match source.check_credentials().await {
+        Ok(()) => tracing::info!(influxdb = source.backend(), "InfluxDB accepts the credentials"),
+        Err(e @ cad_core::SourceError::Denied { .. }) => {
+            return Err(anyhow::Error::new(e)
+                .context("InfluxDB refused the credentials (check --influx-user and the password or token file)"));
+        }
+        Err(e) => tracing::warn!(error = %e, "InfluxDB cannot be reached yet; going on and retrying at every fetch"),
+    }
+    Ok(source)
 }
 
 /// A Kubernetes client: `--kube-url` if given, else kubeconfig or in-cluster.
@@ -96,7 +122,7 @@ pub async fn cluster(
     query: &MetricsQueryArgs,
     clock: Arc<dyn Clock>,
 ) -> Result<(Arc<dyn PodSource>, Arc<dyn MetricSource>, kube::Client)> {
-    let metrics = influx(influx_args, query, clock)?;
+    let metrics = influx_checked(influx_args, query, clock).await?;
     let client = kube_client(kube_args).await?;
     Ok((
         Arc::new(kube_pods(client.clone(), kube_args)),

@@ -23,6 +23,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         confidence_threshold: args.confidence_threshold,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
+        existing_pods: args.existing_pods.into(),
         ..WatcherConfig::default()
     }
 }
@@ -43,7 +44,7 @@ async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelH
     every.tick().await;
     loop {
         every.tick().await;
-        let Ok(bytes) = tokio::fs::read(&path).await else {
+        let Ok(bytes) = cad_core::bundle::read_file_bytes(&path) else {
             continue;
         };
         if bytes == last {
@@ -117,7 +118,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         });
         handle
     } else {
-        let bytes = std::fs::read(&args.model).with_context(|| {
+        let bytes = cad_core::bundle::read_file_bytes(&args.model).with_context(|| {
             format!(
                 "loading the model from {} (train one with cad-collector)",
                 args.model.display()
@@ -157,7 +158,9 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         ));
     }
     if args.influx_verdicts {
-        let writer = sources::influx(&args.influx, &args.query, clock.clone())?.verdict_writer();
+        let writer = sources::influx_checked(&args.influx, &args.query, clock.clone())
+            .await?
+            .verdict_writer();
         sinks.push(Arc::new(writer));
     }
 
@@ -176,6 +179,21 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     let stop = crate::shutdown(args.run_for);
     let stats = watcher.run_until(stop).await;
     endpoints.set_ready(false);
-    tracing::info!(?stats, "watcher stopped");
+    // Fields one by one, durations in seconds (not the struct's Debug text).
+    tracing::info!(
+        classified = stats.classified,
+        anomalies = stats.anomalies,
+        timed_out = stats.timed_out,
+        deleted = stats.deleted,
+        still_pending = stats.still_pending,
+        already_classified = stats.already_classified,
+        skipped_at_start = stats.skipped_at_start,
+        ticks = stats.ticks,
+        fetches = stats.fetches,
+        fetch_errors = stats.fetch_errors,
+        sink_errors = stats.sink_errors,
+        slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        "watcher stopped"
+    );
     Ok(())
 }

@@ -16,7 +16,12 @@ fn tempdir(name: &str) -> PathBuf {
 }
 
 fn run(bin: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(bin).args(args).env("RUST_LOG", "warn").output().unwrap();
+    let out = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -147,16 +152,20 @@ fn the_watcher_serves_metrics_health_and_readiness() {
         .local_addr()
         .unwrap()
         .port();
+    let verdicts = dir.join("verdicts.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cad-watcher"))
         .args([
             "--source",
             "sim",
             "--run-for",
             "60s",
+            "--existing-pods",
+            "all",
             "--listen",
             &format!("127.0.0.1:{port}"),
         ])
         .args(["--model", dir.join("model.cadm").to_str().unwrap()])
+        .args(["--verdicts-json", verdicts.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -184,6 +193,19 @@ fn the_watcher_serves_metrics_health_and_readiness() {
     assert!(metrics.contains("cad_pending_containers"));
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    // The pods of the simulated cluster were all running at the start: their
+    // time to verdict is kept apart from new pods'.
+    assert!(
+        metrics.contains(r#"cad_time_to_verdict_seconds_count{pods="at_start"}"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"pods="at_start""#) && metrics.contains("cad_outcomes_total{"));
+    // JSON lines: durations in seconds, no class as null, never {"secs","nanos"}.
+    let lines = std::fs::read_to_string(&verdicts).unwrap();
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().expect("a verdict line")).unwrap();
+    assert!(first["time_to_verdict_seconds"].is_f64(), "{first}");
+    assert_eq!(first["at_start"], true, "{first}");
+    assert!(!lines.contains("\"secs\"") && !lines.contains("\"nanos\""), "{lines}");
 }
 
 #[test]

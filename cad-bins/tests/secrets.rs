@@ -117,7 +117,7 @@ fn assert_hidden(what: &str, output: &str, secret: &str) {
     assert!(!output.contains(&encoded_bare), "{what}: the base64 secret appears");
 }
 
-fn run_cluster(bin: &str, influx_url: &str, password: Option<&str>, password_file: Option<&PathBuf>) -> String {
+fn run_cluster(bin: &str, influx_url: &str, password: Option<&str>, password_file: Option<&PathBuf>) -> Output {
     let mut cmd = Command::new(bin);
     cmd.args(["--source", "cluster", "--log-json"])
         .args(["--kube-url", &format!("http://127.0.0.1:{}", closed_port())])
@@ -136,7 +136,7 @@ fn run_cluster(bin: &str, influx_url: &str, password: Option<&str>, password_fil
     if let Some(f) = password_file {
         cmd.env("CAD_INFLUX_PASSWORD_FILE", f);
     }
-    text(&cmd.output().expect("run the program"))
+    cmd.output().expect("run the program")
 }
 
 #[test]
@@ -149,21 +149,74 @@ fn passwords_never_appear_in_the_output_of_failing_runs() {
         for url in [&unreachable, &echo_url] {
             let s = secret("env");
             let out = run_cluster(bin, url, Some(&s), None);
-            assert_hidden(&format!("{bin} {url} env"), &out, &s);
+            assert!(!out.status.success());
+            if url == &echo_url {
+                // Wrong credentials end the program at start, before Kubernetes is asked.
+                assert!(
+                    text(&out).contains("InfluxDB refused the credentials"),
+                    "{bin}: {}",
+                    text(&out)
+                );
+            }
+            assert_hidden(&format!("{bin} {url} env"), &text(&out), &s);
             let s = secret("file");
             let file = dir.join("password");
             std::fs::write(&file, format!("{s}\n")).expect("write password file");
             let out = run_cluster(bin, url, None, Some(&file));
-            assert_hidden(&format!("{bin} {url} file"), &out, &s);
+            assert_hidden(&format!("{bin} {url} file"), &text(&out), &s);
             runs += 2;
         }
     }
+    let contacted = hits.load(Ordering::SeqCst);
     println!(
         "secrets: {runs} failing runs (watcher and collector, unreachable and 401-echoing InfluxDB, env and file) \
-         leaked nothing; the 401 server was contacted {} times",
-        hits.load(Ordering::SeqCst)
+         leaked nothing; the 401 server was contacted {contacted} times"
     );
     assert_eq!(runs, 8);
+    assert!(
+        contacted >= 4,
+        "the credentials check reached the 401 server in every run against it"
+    );
+}
+
+#[test]
+fn a_password_given_as_a_flag_is_warned_about_and_not_logged() {
+    let model = demo_model("flag");
+    let s = secret("flag");
+    let out = Command::new(WATCHER)
+        .args([
+            "--source",
+            "sim",
+            "--run-for",
+            "1s",
+            "--influx-user",
+            "cad",
+            "--influx-password",
+            &s,
+        ])
+        .args(["--model", model.to_str().expect("utf-8")])
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("CAD_INFLUX_PASSWORD")
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run the watcher");
+    let logs = text(&out);
+    assert!(out.status.success(), "{logs}");
+    assert!(
+        logs.contains("--influx-password puts the secret on the command line")
+            && logs.contains("--influx-password-file"),
+        "{logs}"
+    );
+    assert_hidden("watcher with --influx-password", &logs, &s);
+    // From the variable: no warning (it is not in `ps`).
+    let out = Command::new(WATCHER)
+        .args(["--source", "sim", "--run-for", "1s", "--influx-user", "cad"])
+        .args(["--model", model.to_str().expect("utf-8")])
+        .args(["--listen", "127.0.0.1:0"])
+        .env("CAD_INFLUX_PASSWORD", &s)
+        .output()
+        .expect("run the watcher");
+    assert!(!text(&out).contains("on the command line"), "{}", text(&out));
 }
 
 #[test]
@@ -240,7 +293,9 @@ fn metrics_endpoint_and_logs_of_a_working_watcher_hold_no_password() {
 }
 
 /// The path where InfluxDB itself answers 401 and echoes the credentials: a
-/// watcher on the simulated cluster writing its verdicts to it.
+/// watcher on the simulated cluster asked to write its verdicts to it. Wrong
+/// credentials end it at start, as the README says, with an error that
+/// names the problem and leaks nothing.
 #[test]
 fn a_401_answer_echoing_the_credentials_does_not_leak_them() {
     let (echo_url, hits) = echo_401_server();
@@ -261,10 +316,9 @@ fn a_401_answer_echoing_the_credentials_does_not_leak_them() {
         "secrets: the 401-echoing InfluxDB was contacted {contacted} times; logs {} bytes",
         logs.len()
     );
-    assert!(
-        contacted > 0,
-        "the verdict writer must have reached the server:\n{logs}"
-    );
-    assert!(logs.contains("sink failed"), "the refusal is reported:\n{logs}");
+    assert_eq!(contacted, 1, "one check, no retries on 401:\n{logs}");
+    assert!(!out.status.success(), "wrong credentials fail the start:\n{logs}");
+    assert!(logs.contains("InfluxDB refused the credentials"), "{logs}");
+    assert!(logs.contains("401"), "{logs}");
     assert_hidden("watcher writing verdicts to a 401-echoing InfluxDB", &logs, &s);
 }

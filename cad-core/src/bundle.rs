@@ -29,6 +29,10 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 pub const FORMAT_VERSION: u16 = 1;
 const HEADER: usize = 8 + 2 + 8;
 const TRAILER: usize = 4;
+/// The largest bundle read from a file (header, payload and checksum): a
+/// 100-tree forest on 68k rows is 1.4 MB, a ConfigMap holds under 1 MiB.
+/// Anything larger is refused from its header, before it is read.
+pub const MAX_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why a bundle could not be encoded, decoded, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +77,14 @@ pub enum BundleError {
     /// The bundle could not be serialised.
     #[error("cannot encode the model bundle: {0}")]
     Encode(String),
+    /// The header announces more bytes than [`MAX_BUNDLE_BYTES`].
+    #[error("model bundle of {size} bytes is larger than the {limit} bytes cad reads")]
+    TooLarge {
+        /// Bytes the header announces (saturating).
+        size: u64,
+        /// [`MAX_BUNDLE_BYTES`].
+        limit: u64,
+    },
     /// The text is not base64.
     #[error("model bundle is not valid base64: {0}")]
     Base64(String),
@@ -280,36 +292,63 @@ impl ModelBundle {
         ModelBundle::from_bytes(&bytes)
     }
 
-    /// Reads a bundle file.
+    /// Reads a bundle file (see [`read_file_bytes`]) and decodes it.
     pub fn read_from(path: impl AsRef<Path>) -> Result<ModelBundle, BundleError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| io(path, source))?;
-        ModelBundle::from_bytes(&bytes)
+        ModelBundle::from_bytes(&read_file_bytes(path.as_ref())?)
     }
 
-    /// Writes a bundle file atomically: a temporary file beside it, synced, then renamed.
+    /// Writes a bundle file atomically (see [`crate::files::write_atomic`]):
+    /// a temporary file beside it, synced, then renamed. Temporaries left by
+    /// writers that were killed are removed first.
     pub fn write_to(&self, path: impl AsRef<Path>) -> Result<(), BundleError> {
         let path = path.as_ref();
         let bytes = self.to_bytes()?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| io(path, std::io::Error::other("the path has no file name")))?;
-        let mut tmp_name = name.to_os_string();
-        tmp_name.push(format!(".tmp.{}", std::process::id()));
-        let tmp = path.with_file_name(tmp_name);
-        let result = (|| {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(source) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(path, source));
-        }
-        Ok(())
+        crate::files::write_atomic(path, &bytes).map_err(|source| io(path, source))
     }
+}
+
+/// The bytes of a bundle file, read with a bound: the header first (magic,
+/// version, announced length, at most [`MAX_BUNDLE_BYTES`]), then exactly the
+/// announced bytes. A file that is not a bundle (`/dev/zero`, a text file) is
+/// refused after its first 18 bytes; nothing is read past the announced end.
+/// The bytes still need [`ModelBundle::from_bytes`].
+pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| io(path, source))?;
+    let mut bytes = Vec::with_capacity(HEADER);
+    (&mut f)
+        .take(HEADER as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|source| io(path, source))?;
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(BundleError::BadMagic);
+    }
+    if bytes.len() < HEADER {
+        return Err(BundleError::TooShort(bytes.len()));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version > FORMAT_VERSION {
+        return Err(BundleError::NewerVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[10..18]);
+    let size = u64::from_le_bytes(len).saturating_add((HEADER + TRAILER) as u64);
+    if size > MAX_BUNDLE_BYTES {
+        return Err(BundleError::TooLarge {
+            size,
+            limit: MAX_BUNDLE_BYTES,
+        });
+    }
+    // One byte more than announced, so that trailing garbage is seen.
+    (&mut f)
+        .take(size + 1 - HEADER as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|source| io(path, source))?;
+    Ok(bytes)
 }
 
 fn io(path: &Path, source: std::io::Error) -> BundleError {
@@ -504,6 +543,32 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("model.cad")]);
         let c = ModelBundle::read_from(&path).unwrap();
         assert_eq!(c.model.predict_dataset(&data()), b.model.predict_dataset(&data()));
+
+        // Reads are bounded: a file that is not a bundle stops at its header,
+        // a header announcing too much is refused before the rest is read.
+        if Path::new("/dev/zero").exists() {
+            assert!(matches!(
+                ModelBundle::read_from("/dev/zero"),
+                Err(BundleError::BadMagic)
+            ));
+        }
+        let mut huge = blob()[..HEADER].to_vec();
+        huge[10..18].copy_from_slice(&(MAX_BUNDLE_BYTES).to_le_bytes());
+        std::fs::write(dir.join("huge.cadm"), &huge).unwrap();
+        assert!(matches!(
+            ModelBundle::read_from(dir.join("huge.cadm")),
+            Err(BundleError::TooLarge { .. })
+        ));
+        let mut trailing = blob().to_vec();
+        trailing.extend_from_slice(b"junk");
+        std::fs::write(dir.join("trailing.cadm"), &trailing).unwrap();
+        let bytes = read_file_bytes(&dir.join("trailing.cadm")).unwrap();
+        assert_eq!(
+            bytes.len(),
+            blob().len() + 1,
+            "reads one byte past the announced end, no more"
+        );
+        assert!(matches!(ModelBundle::from_bytes(&bytes), Err(BundleError::Corrupt(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

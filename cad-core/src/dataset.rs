@@ -225,6 +225,69 @@ impl Dataset {
         &self.groups
     }
 
+    /// Sorts the class list by name, renumbering the rows' labels to match.
+    pub fn sort_classes(&mut self) {
+        let mut order: Vec<usize> = (0..self.classes.len()).collect();
+        order.sort_by(|&a, &b| self.classes[a].cmp(&self.classes[b]));
+        let mut new_index = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_index[old] = new as u32;
+        }
+        self.classes = order.iter().map(|&i| self.classes[i].clone()).collect();
+        for l in &mut self.labels {
+            *l = new_index[*l as usize];
+        }
+    }
+
+    /// Whether the rows are in the order [`Dataset::canonical`] gives.
+    fn is_canonical(&self) -> bool {
+        self.group_names.is_sorted()
+            && (1..self.n_rows()).all(|i| self.row_order(i - 1, i) != std::cmp::Ordering::Greater)
+    }
+
+    /// Row `a` against row `b`: by group name, then class, then values
+    /// (compared with `f64::total_cmp`, so missing values sort consistently).
+    fn row_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (ga, gb) = (self.groups[a] as usize, self.groups[b] as usize);
+        self.group_names[ga]
+            .cmp(&self.group_names[gb])
+            .then(self.labels[a].cmp(&self.labels[b]))
+            .then_with(|| {
+                self.raw_row(a)
+                    .iter()
+                    .zip(self.raw_row(b))
+                    .map(|(x, y)| x.total_cmp(y))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+    }
+
+    /// The same rows in an order that depends on their content only: groups
+    /// renumbered by name, rows sorted by group name, class and values. The
+    /// class list is kept as it is (it is configuration: the labeling
+    /// priority). Training on the canonical form makes a model a function of
+    /// the rows and the seed, whatever order they were read or collected in.
+    pub fn canonical(&self) -> Dataset {
+        if self.is_canonical() {
+            return self.clone();
+        }
+        let mut group_order: Vec<usize> = (0..self.group_names.len()).collect();
+        group_order.sort_by(|&a, &b| self.group_names[a].cmp(&self.group_names[b]));
+        let mut new_group = vec![0u32; group_order.len()];
+        for (new, &old) in group_order.iter().enumerate() {
+            new_group[old] = new as u32;
+        }
+        let mut rows: Vec<usize> = (0..self.n_rows()).collect();
+        rows.sort_unstable_by(|&a, &b| self.row_order(a, b));
+        let mut out = self.select(&rows);
+        out.group_names = group_order.iter().map(|&g| self.group_names[g].clone()).collect();
+        out.group_index.clear();
+        for g in &mut out.groups {
+            *g = new_group[*g as usize];
+        }
+        out
+    }
+
     /// A new data set with the given rows (in that order), same features,
     /// classes and groups.
     pub fn select(&self, rows: &[usize]) -> Dataset {
@@ -269,5 +332,41 @@ mod tests {
         assert_eq!(s.n_rows(), 1);
         assert_eq!(s.label(0), 1);
         assert_eq!(s.group_names().len(), 2);
+    }
+
+    #[test]
+    fn the_canonical_form_does_not_depend_on_row_order() {
+        let rows: Vec<(Vec<Option<f64>>, &str, &str)> = (0..40)
+            .map(|i| {
+                let v = vec![Some((i * 7 % 13) as f64), (i % 5 != 0).then_some(i as f64 / 3.0)];
+                (v, ["b", "a", "c"][i % 3], ["g2", "g10", "g1", "g3"][i % 4])
+            })
+            .collect();
+        let build = |order: &[usize]| {
+            let mut d = Dataset::new(vec!["x".into(), "y".into()], vec!["c".into(), "b".into(), "a".into()]);
+            for &i in order {
+                let (v, c, g) = &rows[i];
+                d.push(v, c, g).unwrap();
+            }
+            d
+        };
+        let forward: Vec<usize> = (0..rows.len()).collect();
+        let backward: Vec<usize> = forward.iter().rev().copied().collect();
+        let mixed: Vec<usize> = (0..rows.len()).map(|i| (i * 17) % rows.len()).collect();
+        let c = build(&forward).canonical();
+        assert_ne!(build(&forward), build(&backward));
+        assert_eq!(c, build(&backward).canonical());
+        assert_eq!(c, build(&mixed).canonical());
+        assert_eq!(c.classes(), ["c", "b", "a"], "the class list is configuration: kept");
+        assert_eq!(c.group_names(), ["g1", "g10", "g2", "g3"]);
+        assert!(c.groups().is_sorted());
+        assert_eq!(c.canonical(), c);
+
+        let mut s = build(&forward);
+        s.sort_classes();
+        assert_eq!(s.classes(), ["a", "b", "c"]);
+        for (i, (_, class, _)) in rows.iter().enumerate() {
+            assert_eq!(s.classes()[s.label(i)], *class);
+        }
     }
 }

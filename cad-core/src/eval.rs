@@ -212,10 +212,23 @@ fn letter(i: usize) -> String {
     }
 }
 
+/// Classes up to which [`ConfusionMatrix`]'s text shows the matrix; past it
+/// the text says where the numbers are instead of printing n² of them.
+pub const MAX_TEXT_CLASSES: usize = 30;
+
 /// Like Weka's "=== Confusion Matrix ===": rows are true classes, columns predictions.
 impl fmt::Display for ConfusionMatrix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.classes.len();
+        if n > MAX_TEXT_CLASSES {
+            writeln!(f, "=== Confusion Matrix ===")?;
+            writeln!(f)?;
+            return writeln!(
+                f,
+                "({n} classes are too many to print here; report.json has the matrix, \
+                 the table above has each class's precision and recall)"
+            );
+        }
         let letters: Vec<String> = (0..n).map(letter).collect();
         let w = self
             .counts
@@ -766,6 +779,11 @@ mod tests {
         let mut widths = table.lines().skip(2).map(str::len);
         let first = widths.next().unwrap();
         assert!(widths.take(2).all(|w| w == first), "{table}");
+        // Many classes: a line saying where the numbers are, not n² of them.
+        let many: Vec<String> = (0..=MAX_TEXT_CLASSES).map(|i| format!("c{i}")).collect();
+        let text = ConfusionMatrix::new(many).to_string();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("report.json"), "{text}");
     }
 
     /// Data with `groups[i] = (class, rows)`; feature = class * 100 + small noise.

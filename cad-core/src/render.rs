@@ -26,12 +26,12 @@ fn num(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-fn leaf_label(counts: &[u32], classes: &[String]) -> String {
-    let total: u64 = counts.iter().map(|&c| c as u64).sum();
-    let (best, n) = counts
-        .iter()
-        .enumerate()
-        .fold((0, 0), |(bi, bc), (i, &c)| if c > bc { (i, c) } else { (bi, bc) });
+fn leaf_label(counts: &[(u32, u32)], classes: &[String]) -> String {
+    let total: u64 = counts.iter().map(|&(_, n)| n as u64).sum();
+    let (best, n) = counts.iter().fold(
+        (0, 0),
+        |(bc, bn), &(c, n)| if n > bn { (c as usize, n) } else { (bc, bn) },
+    );
     let wrong = total - n as u64;
     let class = name(classes, best, "class");
     if wrong == 0 {

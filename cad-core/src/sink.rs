@@ -2,7 +2,8 @@
 //! backend — the log line, JSON lines, Prometheus metrics, and an in-memory
 //! collector. Kubernetes Events and InfluxDB points live in their adapters.
 
-use crate::verdict::{AnomalyReason, Outcome};
+use crate::pod::PodId;
+use crate::verdict::{AnomalyReason, NO_CLASS, Outcome, SkipReason};
 use async_trait::async_trait;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -45,6 +46,9 @@ pub trait VerdictSink: Send + Sync {
 
     /// Told after every watcher tick how many containers wait for a verdict.
     fn pending(&self, _containers: usize) {}
+
+    /// Told of a pod the watcher does not judge, and why.
+    fn skipped(&self, _pod: &PodId, _reason: SkipReason) {}
 }
 
 /// Logs each outcome with `tracing`: the old system's line
@@ -64,12 +68,12 @@ impl VerdictSink for LogSink {
         match outcome {
             Outcome::Classified(v) if v.is_anomaly() => tracing::warn!(
                 namespace = %pod.namespace, pod = %pod.name, container = %v.container,
-                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or("-"),
+                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
                 confidence = v.confidence, "{v}"
             ),
             Outcome::Classified(v) => tracing::info!(
                 namespace = %pod.namespace, pod = %pod.name, container = %v.container,
-                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or("-"),
+                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
                 confidence = v.confidence, "{v}"
             ),
             Outcome::TimedOut { .. } => tracing::warn!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
@@ -169,6 +173,27 @@ struct AnomalyLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: String,
+    pods: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PodsLabel {
+    pods: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SkipLabels {
+    reason: &'static str,
+}
+
+/// The `pods` label: `new` for pods that started after the watcher,
+/// `at_start` for those already running when it started.
+fn pods_label(at_start: bool) -> &'static str {
+    if at_start { "at_start" } else { "new" }
+}
+
+fn time_to_verdict_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1.0, 2.0, 12))
 }
 
 /// Prometheus metrics about the watcher's outcomes, registered in a
@@ -176,18 +201,25 @@ struct OutcomeLabels {
 ///
 /// * `cad_verdicts_total{predicted, claimed}` — classifications;
 /// * `cad_anomalies_total{predicted, claimed, reason}` — anomalies;
-/// * `cad_outcomes_total{outcome}` — classified / timed_out / deleted;
+/// * `cad_outcomes_total{outcome, pods}` — classified / timed_out / deleted;
+/// * `cad_skipped_pods_total{reason}` — pods not judged (`already_classified`,
+///   `running_before_start`);
 /// * `cad_pending_containers` — containers waiting for a verdict;
-/// * `cad_time_to_verdict_seconds` — histogram of pod start to verdict.
+/// * `cad_time_to_verdict_seconds{pods}` — histogram of pod start to verdict.
 ///
-/// Labels carry class names only (never pod names), so cardinality stays bounded.
+/// `pods` is `new` for pods that started after the watcher and `at_start`
+/// for those already running when it started (their time to verdict counts
+/// from a start the watcher did not see, so it is kept apart). A claimed class
+/// of none is [`NO_CLASS`]. Labels carry class names only (never pod names),
+/// so cardinality stays bounded.
 #[derive(Clone, Debug)]
 pub struct PrometheusSink {
     verdicts: Family<VerdictLabels, Counter>,
     anomalies: Family<AnomalyLabels, Counter>,
     outcomes: Family<OutcomeLabels, Counter>,
+    skipped: Family<SkipLabels, Counter>,
     pending: Gauge,
-    time_to_verdict: Histogram,
+    time_to_verdict: Family<PodsLabel, Histogram, fn() -> Histogram>,
 }
 
 impl PrometheusSink {
@@ -197,8 +229,9 @@ impl PrometheusSink {
             verdicts: Family::default(),
             anomalies: Family::default(),
             outcomes: Family::default(),
+            skipped: Family::default(),
             pending: Gauge::default(),
-            time_to_verdict: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            time_to_verdict: Family::new_with_constructor(time_to_verdict_histogram),
         };
         registry.register(
             "cad_verdicts",
@@ -207,6 +240,7 @@ impl PrometheusSink {
         );
         registry.register("cad_anomalies", "Verdicts flagged as anomalies", s.anomalies.clone());
         registry.register("cad_outcomes", "Outcomes of the wait for a verdict", s.outcomes.clone());
+        registry.register("cad_skipped_pods", "Pods not judged, by reason", s.skipped.clone());
         registry.register(
             "cad_pending_containers",
             "Containers waiting for a verdict",
@@ -214,7 +248,7 @@ impl PrometheusSink {
         );
         registry.register(
             "cad_time_to_verdict_seconds",
-            "Time from pod start to verdict",
+            "Time from pod start to verdict (pods=new: started after the watcher)",
             s.time_to_verdict.clone(),
         );
         s
@@ -228,13 +262,15 @@ impl VerdictSink for PrometheusSink {
     }
 
     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
+        let pods = pods_label(outcome.at_start());
         self.outcomes
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.kind().to_string(),
+                pods,
             })
             .inc();
         if let Outcome::Classified(v) = outcome {
-            let claimed = v.claimed.clone().unwrap_or_else(|| "none".into());
+            let claimed = v.claimed.clone().unwrap_or_else(|| NO_CLASS.into());
             self.verdicts
                 .get_or_create(&VerdictLabels {
                     predicted: v.predicted.clone(),
@@ -254,13 +290,23 @@ impl VerdictSink for PrometheusSink {
                     })
                     .inc();
             }
-            self.time_to_verdict.observe(v.time_to_verdict.as_secs_f64());
+            self.time_to_verdict
+                .get_or_create(&PodsLabel { pods })
+                .observe(v.time_to_verdict.as_secs_f64());
         }
         Ok(())
     }
 
     fn pending(&self, containers: usize) {
         self.pending.set(i64::try_from(containers).unwrap_or(i64::MAX));
+    }
+
+    fn skipped(&self, _pod: &PodId, reason: SkipReason) {
+        self.skipped
+            .get_or_create(&SkipLabels {
+                reason: reason.as_str(),
+            })
+            .inc();
     }
 }
 
@@ -283,6 +329,7 @@ mod tests {
             anomaly,
             time: Timestamp::from_secs(100),
             time_to_verdict: Duration::from_secs(20),
+            at_start: false,
         })
     }
 
@@ -296,6 +343,7 @@ mod tests {
             claimed: None,
             time: Timestamp(0),
             waited: Duration::from_secs(120),
+            at_start: false,
         };
         sink.record(&timed_out).await.unwrap();
         let text = String::from_utf8(sink.into_inner()).unwrap();
@@ -317,6 +365,13 @@ mod tests {
             .await
             .unwrap();
         sink.pending(7);
+        let mut old = classified("nginx", None, None);
+        if let Outcome::Classified(v) = &mut old {
+            v.at_start = true;
+            v.time_to_verdict = Duration::from_secs(86_400);
+        }
+        sink.record(&old).await.unwrap();
+        sink.skipped(&PodId::new("ns", "p", "u"), SkipReason::RunningBeforeStart);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
@@ -324,8 +379,21 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"cad_anomalies_total{predicted="mysql",claimed="nginx",reason="mismatch"} 2"#));
-        assert!(text.contains(r#"cad_outcomes_total{outcome="classified"} 3"#));
+        assert!(
+            text.contains(r#"cad_outcomes_total{outcome="classified",pods="new"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"cad_outcomes_total{outcome="classified",pods="at_start"} 1"#));
+        assert!(text.contains(r#"cad_verdicts_total{predicted="nginx",claimed="none"} 1"#));
+        assert!(text.contains(r#"cad_skipped_pods_total{reason="running_before_start"} 1"#));
         assert!(text.contains("cad_pending_containers 7"));
-        assert!(text.contains("cad_time_to_verdict_seconds_count 3"));
+        // The pod running for a day before the watcher does not land in the new pods' +Inf.
+        assert!(
+            text.contains(r#"cad_time_to_verdict_seconds_count{pods="new"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="+Inf",pods="new"} 3"#));
+        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="2048.0",pods="new"} 3"#));
+        assert!(text.contains(r#"cad_time_to_verdict_seconds_count{pods="at_start"} 1"#));
     }
 }

@@ -45,6 +45,19 @@ impl Timestamp {
         Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
     }
 
+    /// RFC 3339 in UTC with milliseconds, e.g. `2023-11-14T22:13:20.250Z`.
+    /// Times humantime cannot print (before 1970, after 9999) are given as
+    /// milliseconds since the epoch instead.
+    pub fn to_rfc3339(self) -> String {
+        // 9999-12-31T23:59:59.999Z.
+        const LAST: i64 = 253_402_300_799_999;
+        if (0..=LAST).contains(&self.0) {
+            humantime::format_rfc3339_millis(SystemTime::from(self)).to_string()
+        } else {
+            format!("{} ms since the epoch", self.0)
+        }
+    }
+
     /// Seconds from `earlier` to `self`; negative if `earlier` is later.
     pub fn secs_since(self, earlier: Timestamp) -> f64 {
         (self.0 as f64 - earlier.0 as f64) / 1000.0
@@ -95,6 +108,24 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// Serde for a [`Duration`] as a number of seconds (`42.5`), the one
+/// convention of cad's JSON outputs: `#[serde(with = "cad_core::time::seconds")]`.
+pub mod seconds {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    /// Writes `d` as seconds with fraction.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    /// Reads seconds (finite, not negative).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A half-open time interval `[start, end)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TimeWindow {
@@ -140,6 +171,13 @@ mod tests {
         assert_eq!(t.to_string(), "1700000000.250");
         assert_eq!(Timestamp::from_millis(-1500).to_string(), "-1.500");
         assert_eq!(Timestamp::from(SystemTime::from(Timestamp(-1500))), Timestamp(-1500));
+        assert_eq!(t.to_rfc3339(), "2023-11-14T22:13:20.250Z");
+        assert_eq!(Timestamp(-1).to_rfc3339(), "-1 ms since the epoch");
+        assert_eq!(
+            Timestamp(i64::MAX).to_rfc3339(),
+            format!("{} ms since the epoch", i64::MAX)
+        );
+        assert_eq!(Timestamp(253_402_300_799_999).to_rfc3339(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! What the watcher concludes about each container of each pod it sees.
 //!
-//! Every (pod, container) the watcher sees ends in exactly one [`Outcome`]:
+//! Every (pod, container) the watcher judges ends in exactly one [`Outcome`]:
 //! classified (a [`Verdict`]), timed out without metrics, or gone first.
+//! Pods it does not judge are [skipped](SkipReason), with the reason.
+//!
+//! In JSON, durations are seconds as a number (`time_to_verdict_seconds`,
+//! `waited_seconds`), times milliseconds since the epoch, and "no class" is
+//! `null`; in text (logs, Prometheus labels) "no class" is [`NO_CLASS`].
 
 use crate::pod::PodId;
 use crate::time::Timestamp;
@@ -13,6 +18,31 @@ use std::time::Duration;
 /// Kubernetes verdict sink). A watcher that first sees a pod already carrying
 /// it treats the pod as done: it was classified before a restart.
 pub const ANNOTATION_PREDICTED: &str = "cad.io/predicted-class";
+
+/// How "no class" (a pod that claims none) is spelled in text outputs: log
+/// fields, Prometheus labels. JSON has `null`; InfluxDB points omit the tag.
+pub const NO_CLASS: &str = "none";
+
+/// Why the watcher did not judge a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// It carries [`ANNOTATION_PREDICTED`]: an earlier watcher classified it.
+    AlreadyClassified,
+    /// It was running when the watcher started, and the configuration says
+    /// not to judge such pods (all of them, or those older than the timeout).
+    RunningBeforeStart,
+}
+
+impl SkipReason {
+    /// `already_classified` or `running_before_start`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::AlreadyClassified => "already_classified",
+            SkipReason::RunningBeforeStart => "running_before_start",
+        }
+    }
+}
 
 /// Why a verdict is an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -43,8 +73,13 @@ pub struct Verdict {
     /// When the verdict was reached.
     pub time: Timestamp,
     /// Time from the pod's start (or from when it was first seen, if its
-    /// start time is unknown) to the verdict.
+    /// start time is unknown) to the verdict; in JSON `time_to_verdict_seconds`.
+    #[serde(rename = "time_to_verdict_seconds", with = "crate::time::seconds")]
     pub time_to_verdict: Duration,
+    /// The pod was already running when the watcher started (so the time to
+    /// verdict says nothing about the watcher's speed).
+    #[serde(default)]
+    pub at_start: bool,
 }
 
 impl Verdict {
@@ -89,8 +124,12 @@ pub enum Outcome {
         claimed: Option<String>,
         /// When the watcher gave up.
         time: Timestamp,
-        /// How long it waited.
+        /// How long it waited; in JSON `waited_seconds`.
+        #[serde(rename = "waited_seconds", with = "crate::time::seconds")]
         waited: Duration,
+        /// The pod was already running when the watcher started.
+        #[serde(default)]
+        at_start: bool,
     },
     /// The pod was deleted (or ended) before a verdict.
     Deleted {
@@ -102,6 +141,9 @@ pub enum Outcome {
         claimed: Option<String>,
         /// When the deletion was seen.
         time: Timestamp,
+        /// The pod was already running when the watcher started.
+        #[serde(default)]
+        at_start: bool,
     },
 }
 
@@ -119,6 +161,14 @@ impl Outcome {
         match self {
             Outcome::Classified(v) => &v.container,
             Outcome::TimedOut { container, .. } | Outcome::Deleted { container, .. } => container,
+        }
+    }
+
+    /// Whether the pod was already running when the watcher started.
+    pub fn at_start(&self) -> bool {
+        match self {
+            Outcome::Classified(v) => v.at_start,
+            Outcome::TimedOut { at_start, .. } | Outcome::Deleted { at_start, .. } => *at_start,
         }
     }
 
@@ -170,6 +220,7 @@ mod tests {
             anomaly,
             time: Timestamp(0),
             time_to_verdict: Duration::from_secs(12),
+            at_start: false,
         }
     }
 
@@ -195,5 +246,29 @@ mod tests {
         assert!(json.contains("\"outcome\":\"classified\""), "{json}");
         let back: Outcome = serde_json::from_str(&json).unwrap();
         assert_eq!(back, o);
+    }
+
+    #[test]
+    fn durations_are_seconds_and_no_class_is_null_in_json() {
+        let mut v = verdict(None, "mysql", None);
+        v.time_to_verdict = Duration::from_millis(42_500);
+        let json: serde_json::Value = serde_json::to_value(Outcome::Classified(v)).unwrap();
+        assert_eq!(json["time_to_verdict_seconds"], 42.5, "{json}");
+        assert!(json["claimed"].is_null(), "{json}");
+        let t = Outcome::TimedOut {
+            pod: PodId::new("default", "p", "u"),
+            container: "c".into(),
+            claimed: None,
+            time: Timestamp(0),
+            waited: Duration::from_secs(120),
+            at_start: true,
+        };
+        let json = serde_json::to_value(&t).unwrap();
+        assert_eq!(json["waited_seconds"], 120.0, "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), t);
+        let text = serde_json::to_string(&t).unwrap();
+        assert!(!text.contains("secs") && !text.contains("nanos"), "{text}");
+        let negative = text.replace("120.0", "-1.0");
+        assert!(serde_json::from_str::<Outcome>(&negative).is_err());
     }
 }

@@ -162,6 +162,16 @@ impl InfluxMetricSource {
             .map(|_| ())
     }
 
+    /// Checks that the server answers and takes the credentials, with one
+    /// `SHOW DATABASES` query (any user may run it): wrong credentials give
+    /// [`SourceError::Denied`] at once, an unreachable server
+    /// [`SourceError::Unavailable`] after the retries. It says nothing about
+    /// rights on the database itself.
+    pub async fn check_credentials(&self) -> Result<(), SourceError> {
+        let url = self.http.url("query", &[("q", "SHOW DATABASES")]);
+        self.http.send(Method::GET, url, None).await.map(|_| ())
+    }
+
     /// A verdict writer sharing this source's client, credentials and database.
     pub fn verdict_writer(&self) -> InfluxVerdictWriter {
         InfluxVerdictWriter::from_parts(

@@ -372,6 +372,33 @@ async fn wrong_password_is_denied_at_once_without_leaking_it() {
         err.to_string().contains("password"),
         "message should say what to check: {err}"
     );
+    // The start-up check says the same, in one request.
+    let before = source.request_count();
+    let err = source.check_credentials().await.unwrap_err();
+    assert!(matches!(err, SourceError::Denied { .. }), "{err:?}");
+    assert_eq!(source.request_count(), before + 1, "no retries on 401");
+    // Right credentials pass it, also for a user who may only write (the
+    // watcher's verdict writer) or only read.
+    InfluxMetricSource::new(server.config(DB, Arc::default()))
+        .unwrap()
+        .check_credentials()
+        .await
+        .unwrap();
+    for (user, right) in [("writer", "WRITE"), ("reader", "READ")] {
+        server
+            .admin_query(None, &format!("CREATE USER {user} WITH PASSWORD 'pw-{user}'"))
+            .await;
+        server
+            .admin_query(None, &format!("GRANT {right} ON \"{DB}\" TO {user}"))
+            .await;
+        let mut cfg = server.config(DB, Arc::default());
+        cfg.auth = Auth::basic(user, format!("pw-{user}"));
+        InfluxMetricSource::new(cfg)
+            .unwrap()
+            .check_credentials()
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {e}"));
+    }
 
     // A token is sent as `Authorization: Token …`; InfluxDB 1.6 refuses it as well.
     let mut cfg = server.config(DB, Arc::default());

@@ -9,7 +9,7 @@
 
 mod fake_api;
 
-use cad_core::engine::watcher::{ActiveModel, ModelHandle, WatchStats, Watcher, WatcherConfig};
+use cad_core::engine::watcher::{ActiveModel, ExistingPods, ModelHandle, WatchStats, Watcher, WatcherConfig};
 use cad_core::{
     Classifier, ContainerId, FeatureSet, MemorySink, Metric, MetricBatch, MetricSource, Outcome, Prediction, Sample,
     SourceError, SystemClock, TimeWindow,
@@ -107,6 +107,10 @@ fn config() -> WatcherConfig {
         poll_interval: Duration::from_millis(50),
         timeout: Duration::from_secs(600),
         late_data: Duration::from_millis(50),
+        // The fake API server gives every pod the start time
+        // 2026-01-02T03:04:05Z, long before the watcher starts: judge them
+        // all, as these scenarios (bursts, drops, restarts) need.
+        existing_pods: ExistingPods::All,
         ..WatcherConfig::default()
     }
 }

@@ -1,11 +1,9 @@
 //! `cad-watcher`: classify every new pod with a trained model and flag anomalies.
 
-use anyhow::Result;
 use cad_bins::cli::WatcherCli;
-use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
-    let cli = WatcherCli::parse();
-    cad_bins::telemetry::init(cli.global.log_json);
-    cad_bins::runtime()?.block_on(cad_bins::watch::run(&cli.args))
+fn main() -> ExitCode {
+    let cli: WatcherCli = cad_bins::cli::parse(|c: &WatcherCli| cad_bins::telemetry::init(c.global.log_json));
+    cad_bins::output::exit(cad_bins::block_on(cad_bins::watch::run(&cli.args)))
 }

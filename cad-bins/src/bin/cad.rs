@@ -2,15 +2,18 @@
 
 use anyhow::Result;
 use cad_bins::cli::{Cli, Command};
-use clap::Parser;
+use std::process::ExitCode;
 
-fn main() -> Result<()> {
-    let cli = Cli::parse();
-    cad_bins::telemetry::init(cli.global.log_json);
+fn main() -> ExitCode {
+    let cli: Cli = cad_bins::cli::parse(|c: &Cli| cad_bins::telemetry::init(c.global.log_json));
+    cad_bins::output::exit(run(cli))
+}
+
+fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => cad_bins::demo::run(&args),
-        Command::Collect(args) => cad_bins::runtime()?.block_on(cad_bins::collect::run(&args)),
-        Command::Watch(args) => cad_bins::runtime()?.block_on(cad_bins::watch::run(&args)),
+        Command::Collect(args) => cad_bins::block_on(cad_bins::collect::run(&args)),
+        Command::Watch(args) => cad_bins::block_on(cad_bins::watch::run(&args)),
         Command::Inspect(args) => cad_bins::inspect::run(&args),
     }
 }

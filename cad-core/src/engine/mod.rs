@@ -7,8 +7,8 @@ pub mod train;
 pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
-pub use train::{TrainConfig, TrainError, TrainStep, Trained, train};
-pub use watcher::{ActiveModel, ModelHandle, WatchStats, Watcher, WatcherConfig};
+pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
+pub use watcher::{ActiveModel, ExistingPods, ModelHandle, WatchStats, Watcher, WatcherConfig};
 
 #[cfg(test)]
 mod tests;

@@ -191,26 +191,85 @@ async fn verdicts_wait_for_the_feature_window_and_flag_mismatches() {
     assert_eq!(v.anomaly, Some(crate::AnomalyReason::LowConfidence));
 }
 
+/// Pods running when the watcher starts are judged as `ExistingPods` says;
+/// pods started after it always are, and outcomes say which is which.
 #[tokio::test(start_paused = true)]
-async fn pods_running_before_the_watcher_starts_are_classified_and_a_restart_loses_none() {
+async fn pods_running_at_the_start_are_judged_as_configured_and_a_restart_loses_none() {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
     let mut config = SimConfig::default().with_seed(3).without_churn();
     config.initial_pods = 25;
     config.silent_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(30)).await;
-    for _round in 0..2 {
+    for i in 0..4 {
+        sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+    }
+    clock.sleep(Duration::from_secs(20)).await;
+    let timeout = WatcherConfig::default().timeout;
+    for mode in [
+        ExistingPods::All,
+        ExistingPods::Recent,
+        ExistingPods::Recent,
+        ExistingPods::None,
+    ] {
         // A fresh watcher each round: what a process restart looks like.
+        let start = clock.now();
+        let running = sim.pods();
+        let expected: std::collections::BTreeSet<String> = running
+            .iter()
+            .filter(|p| match mode {
+                ExistingPods::All => true,
+                ExistingPods::Recent => p.start_time.is_some_and(|t| start.since(t) < timeout),
+                ExistingPods::None => false,
+            })
+            .map(|p| p.id.uid.clone())
+            .collect();
         let sink = Arc::new(MemorySink::new());
-        let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
-        let stats = w.run_until(clock.sleep(Duration::from_secs(90))).await;
+        let cfg = WatcherConfig {
+            existing_pods: mode,
+            ..WatcherConfig::default()
+        };
+        let w = Watcher::new(
+            Arc::new(sim.clone()),
+            Arc::new(sim.clone()),
+            clock.clone(),
+            model(&sim, 0, 1.0),
+            cfg,
+        )
+        .with_sink(sink.clone());
+        let sim2 = sim.clone();
+        let c = clock.clone();
+        let (stats, new_pod) = tokio::join!(w.run_until(clock.sleep(Duration::from_secs(90))), async move {
+            c.sleep(Duration::from_secs(5)).await;
+            sim2.spawn(PodSpec::new("nginx"))
+        });
         let outcomes = sink.outcomes();
         let by = per_container(&outcomes);
-        assert_eq!(by.len(), 25, "{stats:?}");
         assert!(
             by.values()
-                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_)))
+                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_))),
+            "{mode:?}"
         );
+        let judged: std::collections::BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| o.at_start())
+            .map(|o| o.pod().uid.clone())
+            .collect();
+        assert_eq!(judged, expected, "{mode:?}: {stats:?}");
+        assert_eq!(
+            stats.skipped_at_start as usize,
+            running.len() - expected.len(),
+            "{mode:?}"
+        );
+        let new: Vec<_> = outcomes.iter().filter(|o| !o.at_start()).collect();
+        assert_eq!(new.len(), 1, "{mode:?}: the pod started after the watcher is judged");
+        assert_eq!(new[0].pod(), &new_pod.id);
+        if mode == ExistingPods::Recent {
+            assert!(
+                !expected.is_empty() && expected.len() < running.len(),
+                "{mode:?}: {expected:?}"
+            );
+        }
     }
 }
 
@@ -395,6 +454,57 @@ impl Flaky {
             fail_times: AtomicU32::new(fail_times),
             whole: false,
             windows: Mutex::default(),
+/// Columns `f0`… as named by the synthetic data sets.
+fn test_features(n: usize) -> FeatureSet {
+    let names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+    FeatureSet::for_columns(&names)
+}
+
+/// `data` with its rows in another order and its groups named in another
+/// order of first appearance: the same samples, listed differently.
+fn permuted(data: &crate::Dataset, seed: u64) -> crate::Dataset {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..data.n_rows()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut out = crate::Dataset::new(data.feature_names().to_vec(), data.classes().to_vec());
+    for i in order {
+        out.push(
+            &data.row(i),
+            &data.classes()[data.label(i)],
+            &data.group_names()[data.group(i)],
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// The same samples in another order train the same model and the same
+/// evaluation, for every algorithm. Before the canonical order, the forest's
+/// bootstrap drew row *positions* and the folds dealt groups in order of
+/// first appearance, so a different listing order gave another forest.
+#[test]
+fn training_is_a_function_of_the_samples_and_the_seed() {
+    let data = crate::tree::synth::make(1500, 4, 3, 25, 0.8, 0.05, 5);
+    let features = test_features(4);
+    for algorithm in ["tree", "forest", "smartcore-tree"] {
+        let mut cfg = TrainConfig {
+            algorithm: crate::model::Algorithm::by_name(algorithm).unwrap(),
+            curve_points: 3,
+            ..TrainConfig::default()
+        };
+        if let crate::model::Algorithm::Forest(p) = &mut cfg.algorithm {
+            p.n_trees = 10;
+        }
+        let run = |d: &crate::Dataset| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap();
+        let a = run(&data);
+        let a_bytes = a.bundle.to_bytes().unwrap();
+        for seed in [1, 2] {
+            let b = run(&permuted(&data, seed));
+            assert_eq!(b.bundle.to_bytes().unwrap(), a_bytes, "{algorithm}: model differs");
+            let (ra, rb) = (a.report.as_ref().unwrap(), b.report.as_ref().unwrap());
+            assert_eq!(ra.matrix, rb.matrix, "{algorithm}: evaluation differs");
+            assert_eq!(a.curve, b.curve, "{algorithm}: learning curve differs");
         }
     }
 }
@@ -525,4 +635,139 @@ async fn collector_fetches_unreadable_containers_again() {
         .unwrap_or_default();
     assert!(cause.contains("flaky"), "the cause is kept as the source: {cause}");
     assert!(!msg.contains("flaky"), "and not repeated in the message: {msg}");
+#[test]
+fn data_that_cannot_be_learnt_from_is_refused() {
+    let features = test_features(2);
+    let cfg = TrainConfig::default();
+    let mut one = crate::Dataset::new(vec!["f0".into(), "f1".into()], vec!["x".into(), "y".into()]);
+    one.push(&[Some(1.0), Some(2.0)], "x", "g1").unwrap();
+    let e = train(&one, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, TrainError::OneClass { rows: 1, .. }), "{e}");
+    assert!(e.to_string().contains("only one class, x"), "{e}");
+    for i in 0..50 {
+        one.push(&[Some(i as f64), None], "x", &format!("g{i}")).unwrap();
+    }
+    assert!(matches!(
+        train(&one, &features, &cfg, Timestamp(0), &mut |_| {}),
+        Err(TrainError::OneClass { rows: 51, .. })
+    ));
+
+    let mut many = crate::Dataset::new(vec!["f0".into(), "f1".into()], vec![]);
+    for i in 0..101 {
+        many.push(&[Some(i as f64), None], &format!("c{i}"), &format!("g{i}"))
+            .unwrap();
+    }
+    let e = train(&many, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            TrainError::TooManyClasses {
+                classes: 101,
+                limit: DEFAULT_MAX_CLASSES
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_evaluation_asked_for_is_made_or_the_training_fails() {
+    let features = test_features(3);
+    // 12 containers.
+    let data = crate::tree::synth::make(120, 3, 2, 10, 2.0, 0.0, 8);
+    assert_eq!(crate::split::groups_with_rows(&data).len(), 12);
+    let cfg = TrainConfig {
+        method: Some(crate::eval::Method::GroupedKFold { k: 13, seed: 1 }),
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let t = train(&data, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap();
+    let r = t.report.unwrap();
+    assert_eq!(r.rounds, 12);
+    assert_eq!(r.method, crate::eval::Method::GroupedKFold { k: 12, seed: 1 });
+    assert!(r.warnings[0].contains("leave-one-container-out"), "{:?}", r.warnings);
+    assert!(r.to_string().contains("leave-one-container-out"));
+
+    // One container: no grouped evaluation can be made, and the run fails.
+    let mut single = crate::Dataset::new(vec!["f0".into(), "f1".into(), "f2".into()], vec![]);
+    for i in 0..20 {
+        single
+            .push(&[Some(i as f64), None, None], ["a", "b"][i % 2], "g")
+            .unwrap();
+    }
+    let cfg = TrainConfig {
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let e = train(&single, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap_err();
+    assert!(matches!(e, TrainError::Evaluation { .. }), "{e}");
+    // Unless no evaluation was asked for.
+    let cfg = TrainConfig { method: None, ..cfg };
+    let t = train(&single, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap();
+    assert!(t.report.is_none() && t.bundle.evaluation.is_none());
+}
+
+/// The sim's pods, listed in reverse: the same cluster as another API server
+/// (or another page order) would list it.
+struct Reversed(SimCluster);
+
+#[async_trait::async_trait]
+impl crate::source::PodSource for Reversed {
+    async fn list(&self) -> Result<Vec<crate::pod::PodInfo>, crate::source::SourceError> {
+        let mut pods = self.0.list().await?;
+        pods.reverse();
+        Ok(pods)
+    }
+
+    fn watch(
+        &self,
+    ) -> futures::stream::BoxStream<'static, Result<crate::source::PodEvent, crate::source::SourceError>> {
+        self.0.watch()
+    }
+}
+
+/// From the collector's first step: the same cluster listed in another order
+/// gives the same forest and the same evaluation.
+#[tokio::test(start_paused = true)]
+async fn collecting_in_another_listing_order_trains_the_same_forest() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(9).without_churn();
+    config.initial_pods = 30;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let reversed = Reversed(sim.clone());
+    let mut datasets = Vec::new();
+    for pods in [&sim as &dyn crate::source::PodSource, &reversed] {
+        let (data, _) = collect_dataset(
+            pods,
+            &sim,
+            clock.as_ref(),
+            &labeler,
+            &features,
+            &CollectConfig::default(),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        datasets.push(data);
+    }
+    assert_ne!(datasets[0], datasets[1], "the listing order shows in the data set");
+    let mut cfg = TrainConfig {
+        algorithm: crate::model::Algorithm::by_name("forest").unwrap(),
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    if let crate::model::Algorithm::Forest(p) = &mut cfg.algorithm {
+        p.n_trees = 8;
+    }
+    let trained: Vec<_> = datasets
+        .iter()
+        .map(|d| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap())
+        .collect();
+    assert_eq!(
+        trained[0].bundle.to_bytes().unwrap(),
+        trained[1].bundle.to_bytes().unwrap()
+    );
 }

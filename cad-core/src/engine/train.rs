@@ -1,10 +1,15 @@
 //! The collector engine's second half: evaluate honestly, draw the learning
 //! curve, fit the final model on all rows and wrap it in a [`ModelBundle`].
+//!
+//! Training is a function of the rows and the seed only: the data set is
+//! first put in its [canonical](Dataset::canonical) order, so the order in
+//! which pods were listed, samples returned or lines written does not change
+//! the folds, the forest's bootstrap samples or the model.
 
-use crate::bundle::{EvaluationSummary, ModelBundle};
+use crate::bundle::ModelBundle;
 use crate::classifier::FitError;
 use crate::dataset::Dataset;
-use crate::eval::{self, CurvePoint, CurveSizes, Method, Report};
+use crate::eval::{self, CurvePoint, CurveSizes, EvalError, Method, Report};
 use crate::features::FeatureSet;
 use crate::model::Algorithm;
 use crate::time::Timestamp;
@@ -14,8 +19,16 @@ use crate::time::Timestamp;
 pub struct TrainConfig {
     /// The learning algorithm and its parameters.
     pub algorithm: Algorithm,
-    /// How to evaluate (default: grouped 5-fold, all rows of a container on one side).
-    pub method: Method,
+    /// How to evaluate (default: grouped 5-fold, all rows of a container on
+    /// one side); `None` trains without an evaluation. An evaluation that
+    /// cannot be made fails the training, except grouped k-fold with more
+    /// folds than containers, which becomes leave-one-container-out with a
+    /// warning in the report.
+    pub method: Option<Method>,
+    /// The most classes a data set may have (default [`DEFAULT_MAX_CLASSES`]).
+    /// More usually means a wrong class column (a container or pod name, a
+    /// number); the cost of training grows with the class count.
+    pub max_classes: usize,
     /// Points on the learning curve (0 for none).
     pub curve_points: usize,
     /// Largest training size on the curve (default: the whole training side).
@@ -28,11 +41,15 @@ pub struct TrainConfig {
     pub trained_on: String,
 }
 
+/// Default of [`TrainConfig::max_classes`].
+pub const DEFAULT_MAX_CLASSES: usize = 100;
+
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             algorithm: Algorithm::by_name("tree").unwrap_or(Algorithm::Tree(Default::default())),
-            method: Method::GroupedKFold { k: 5, seed: 42 },
+            method: Some(Method::GroupedKFold { k: 5, seed: 42 }),
+            max_classes: DEFAULT_MAX_CLASSES,
             curve_points: 12,
             curve_max_rows: None,
             curve_test_ratio: 0.3,
@@ -49,10 +66,12 @@ pub struct Trained {
     pub bundle: ModelBundle,
     /// The full evaluation, if one was possible.
     pub report: Option<Report>,
-    /// Why there is no evaluation, if there is none (for example too few containers).
+    /// Why there is no evaluation, if there is none (none was asked for).
     pub evaluation_skipped: Option<String>,
     /// Accuracy on held-out containers as the training set grows.
     pub curve: Vec<CurvePoint>,
+    /// Why the learning curve is missing, if it was asked for and could not be drawn.
+    pub curve_skipped: Option<String>,
 }
 
 /// Why training failed.
@@ -65,6 +84,37 @@ pub enum TrainError {
     /// The fitted model did not fit its own class list or feature set.
     #[error("the fitted model is inconsistent: {0}")]
     Bundle(#[from] crate::bundle::BundleError),
+    /// More classes than [`TrainConfig::max_classes`].
+    #[error(
+        "the data has {classes} classes, more than the limit of {limit}: is the class column really the class \
+         (not a container or pod name)? Raise the limit if it is"
+    )]
+    TooManyClasses {
+        /// Classes in the data set.
+        classes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Rows of fewer than two classes: nothing to tell apart.
+    #[error(
+        "the data has rows of {} ({rows} row(s)): a model needs rows of at least two classes to tell anything apart",
+        match .class { Some(c) => format!("only one class, {c}"), None => "no class".to_string() }
+    )]
+    OneClass {
+        /// The one class with rows, if any.
+        class: Option<String>,
+        /// Rows in the data set.
+        rows: usize,
+    },
+    /// The evaluation asked for could not be made.
+    #[error("evaluation ({method}) not possible")]
+    Evaluation {
+        /// The method, as text.
+        method: String,
+        /// Why.
+        #[source]
+        source: EvalError,
+    },
     /// The data set's columns differ from the feature set's.
     #[error("the data set has columns {data:?} but the feature set {set} has {expected:?}")]
     Columns {
@@ -88,9 +138,54 @@ pub enum TrainStep {
     Fitting,
 }
 
+/// Checks `data` against the limits of `config`: class count, at least two
+/// classes with rows. Cheap; call it before collecting more or training.
+pub fn check_classes(data: &Dataset, config: &TrainConfig) -> Result<(), TrainError> {
+    let classes = data.classes().len();
+    if classes > config.max_classes {
+        return Err(TrainError::TooManyClasses {
+            classes,
+            limit: config.max_classes,
+        });
+    }
+    let mut seen = vec![false; classes];
+    for &l in data.labels() {
+        if let Some(s) = seen.get_mut(l as usize) {
+            *s = true;
+        }
+    }
+    if seen.iter().filter(|&&s| s).count() < 2 {
+        return Err(TrainError::OneClass {
+            class: seen.iter().position(|&s| s).map(|c| data.classes()[c].clone()),
+            rows: data.n_rows(),
+        });
+    }
+    Ok(())
+}
+
+/// Grouped k-fold with more folds than the data has containers becomes
+/// leave-one-container-out (k = the containers), with a note saying so.
+fn fit_folds(method: Method, data: &Dataset) -> (Method, Option<String>) {
+    if let Method::GroupedKFold { k, seed } = method {
+        let groups = crate::split::groups_with_rows(data).len();
+        if groups >= 2 && groups < k {
+            let note = format!(
+                "{k} folds were asked for but the data has only {groups} containers: \
+                 leave-one-container-out ({groups} folds) instead"
+            );
+            return (Method::GroupedKFold { k: groups, seed }, Some(note));
+        }
+    }
+    (method, None)
+}
+
 /// Evaluates `algorithm` on `data`, draws the learning curve, then fits the
-/// final model on every row. An evaluation or curve that cannot be made (too
-/// few containers for the folds, say) is skipped with the reason, not fatal.
+/// final model on every row.
+///
+/// Fails on data it cannot learn from ([`check_classes`]) and when the
+/// evaluation asked for cannot be made (too few containers). A learning
+/// curve that cannot be drawn is skipped with the reason
+/// ([`Trained::curve_skipped`]).
 pub fn train(
     data: &Dataset,
     features: &FeatureSet,
@@ -105,15 +200,27 @@ pub fn train(
             data: data.feature_names().to_vec(),
         });
     }
-    progress(TrainStep::Evaluating);
-    let (report, evaluation_skipped) = match eval::evaluate(&config.algorithm, data, config.method) {
-        Ok(r) => (Some(r), None),
-        Err(e) => {
-            tracing::warn!(error = %e, "evaluation skipped");
-            (None, Some(format!("evaluation ({}) not possible: {e}", config.method)))
+    check_classes(data, config)?;
+    let data = &data.canonical();
+    let (report, evaluation_skipped) = match config.method {
+        None => (None, Some("no evaluation was asked for".to_string())),
+        Some(method) => {
+            progress(TrainStep::Evaluating);
+            let (method, note) = fit_folds(method, data);
+            let mut report =
+                eval::evaluate(&config.algorithm, data, method).map_err(|source| TrainError::Evaluation {
+                    method: method.to_string(),
+                    source,
+                })?;
+            if let Some(note) = note {
+                tracing::warn!("{note}");
+                report.warnings.insert(0, note);
+            }
+            (Some(report), None)
         }
     };
     let mut curve = Vec::new();
+    let mut curve_skipped = None;
     if config.curve_points > 0 {
         progress(TrainStep::LearningCurve);
         let sizes = match config.curve_max_rows {
@@ -122,7 +229,10 @@ pub fn train(
         };
         match eval::learning_curve(&config.algorithm, data, &sizes, config.curve_test_ratio, config.seed) {
             Ok(c) => curve = c,
-            Err(e) => tracing::warn!(error = %e, "learning curve skipped"),
+            Err(e) => {
+                tracing::warn!(error = %e, "learning curve skipped");
+                curve_skipped = Some(format!("learning curve not possible: {e}"));
+            }
         }
     }
     progress(TrainStep::Fitting);
@@ -134,24 +244,13 @@ pub fn train(
         now,
         config.trained_on.clone(),
     );
-    bundle.evaluation = Some(match (&report, &evaluation_skipped) {
-        (Some(r), _) => r.summary(),
-        (None, reason) => EvaluationSummary {
-            method: config.method.to_string(),
-            accuracy: None,
-            macro_f1: None,
-            train_rows: data.n_rows(),
-            test_rows: 0,
-            groups: data.group_names().len(),
-            warnings: reason.iter().cloned().collect(),
-            report: reason.clone().unwrap_or_default(),
-        },
-    });
+    bundle.evaluation = report.as_ref().map(Report::summary);
     bundle.check()?;
     Ok(Trained {
         bundle,
         report,
         evaluation_skipped,
         curve,
+        curve_skipped,
     })
 }

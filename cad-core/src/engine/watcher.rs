@@ -15,13 +15,19 @@
 //!
 //! Pods that already ended when first seen are ignored; pods not yet started
 //! (no start time) wait without a deadline until they start or are deleted.
-//! Pods running when the watcher starts are classified too: the pod stream
-//! begins by reporting every existing pod. After a watcher restart, every
-//! running pod is therefore seen again — none is lost — but a pod that already
-//! carries the annotation [`ANNOTATION_PREDICTED`] (written by the Kubernetes
-//! verdict sink with annotations on) when first seen was classified before the
-//! restart: it is treated as done and gets no second verdict
-//! ([`WatchStats::already_classified`] counts them).
+//!
+//! Pods already running when the watcher starts (the pod stream begins by
+//! reporting every existing pod) are judged as [`ExistingPods`] says. The
+//! default, [`ExistingPods::Recent`], judges those that started less than
+//! `timeout` before the watcher: after a restart, those are the pods the
+//! previous instance may not have decided yet, so none is lost; older ones
+//! had their verdict (or timed out) already and are skipped, so a restart
+//! does not report the whole cluster again. A pod that carries the annotation
+//! [`ANNOTATION_PREDICTED`] (written by the Kubernetes verdict sink with
+//! annotations on) when first seen was classified before the restart: it is
+//! skipped whatever its age ([`WatchStats::already_classified`]). Outcomes of
+//! pods that were running at the start say so ([`Outcome::at_start`]), so
+//! that sinks keep them apart from new pods.
 
 use crate::classifier::Classifier;
 use crate::clock::Clock;
@@ -32,7 +38,7 @@ use crate::pod::{ContainerId, PodInfo};
 use crate::sink::VerdictSink;
 use crate::source::{MetricSource, PodEvent, PodSource};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, Verdict};
+use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, SkipReason, Verdict};
 use futures::stream::{BoxStream, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,6 +64,22 @@ pub struct WatcherConfig {
     pub label_key: Option<String>,
     /// Outcomes handed to the sinks at once (default 32).
     pub sink_concurrency: usize,
+    /// Which of the pods already running at the start are judged.
+    pub existing_pods: ExistingPods,
+}
+
+/// Which of the pods already running when the watcher starts it judges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExistingPods {
+    /// Every running pod (a first sweep of a cluster; after a restart, every
+    /// pod is reported again unless annotated).
+    All,
+    /// Pods that started less than the timeout before the watcher (default):
+    /// the ones a restart could otherwise leave without a verdict.
+    #[default]
+    Recent,
+    /// None: only pods that start after the watcher.
+    None,
 }
 
 impl Default for WatcherConfig {
@@ -70,6 +92,7 @@ impl Default for WatcherConfig {
             late_data: Duration::from_secs(5),
             label_key: None,
             sink_concurrency: 32,
+            existing_pods: ExistingPods::default(),
         }
     }
 }
@@ -99,7 +122,7 @@ impl ActiveModel {
             } else {
                 &bundle.trained_on
             },
-            bundle.created_at,
+            bundle.created_at.to_rfc3339(),
         );
         ActiveModel {
             classifier: Arc::new(bundle.model),
@@ -187,6 +210,9 @@ pub struct WatchStats {
     /// Pods skipped when first seen because they already carried
     /// [`ANNOTATION_PREDICTED`] (classified before a restart).
     pub already_classified: u64,
+    /// Pods skipped because they were running before the watcher started
+    /// (see [`ExistingPods`]).
+    pub skipped_at_start: u64,
     /// Real (wall-clock) time of the slowest tick: fetch, features,
     /// classification and sinks. A measurement, whatever the [`Clock`].
     pub slowest_tick: Duration,
@@ -206,6 +232,8 @@ struct Waiting {
 struct PodState {
     info: PodInfo,
     waiting: usize,
+    /// Started before the watcher did.
+    at_start: bool,
 }
 
 /// The watcher engine. Build it, add sinks, then [`run_until`](Watcher::run_until).
@@ -219,6 +247,8 @@ pub struct Watcher {
     known: HashMap<String, PodState>,
     waiting: HashMap<ContainerId, Waiting>,
     stats: WatchStats,
+    /// When [`Watcher::run_until`] began.
+    started: Timestamp,
 }
 
 impl Watcher {
@@ -240,6 +270,7 @@ impl Watcher {
             known: HashMap::new(),
             waiting: HashMap::new(),
             stats: WatchStats::default(),
+            started: Timestamp::EPOCH,
         }
     }
 
@@ -252,6 +283,7 @@ impl Watcher {
     /// Runs until `shutdown` completes, then returns what happened.
     pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> WatchStats {
         let mut shutdown = std::pin::pin!(shutdown);
+        self.started = self.clock.now();
         let mut events = self.pods.watch();
         let mut next_tick = self.clock.now();
         loop {
@@ -304,11 +336,30 @@ impl Watcher {
                 if p.phase.is_terminal() || p.containers.is_empty() {
                     return;
                 }
-                if p.annotations.contains_key(ANNOTATION_PREDICTED) {
+                let at_start = p.start_time.is_some_and(|t| t < self.started);
+                let skip = if p.annotations.contains_key(ANNOTATION_PREDICTED) {
                     // Classified by an earlier run: remember it as done.
                     self.stats.already_classified += 1;
-                    tracing::debug!(pod = %p.id, "pod already classified (annotation present); skipped");
-                    self.known.insert(p.id.uid.clone(), PodState { info: p, waiting: 0 });
+                    Some(SkipReason::AlreadyClassified)
+                } else if at_start && !self.judges_existing(&p) {
+                    self.stats.skipped_at_start += 1;
+                    Some(SkipReason::RunningBeforeStart)
+                } else {
+                    None
+                };
+                if let Some(reason) = skip {
+                    tracing::debug!(pod = %p.id, reason = reason.as_str(), "pod skipped");
+                    for s in &self.sinks {
+                        s.skipped(&p.id, reason);
+                    }
+                    self.known.insert(
+                        p.id.uid.clone(),
+                        PodState {
+                            info: p,
+                            waiting: 0,
+                            at_start,
+                        },
+                    );
                     return;
                 }
                 for c in &p.containers {
@@ -325,7 +376,14 @@ impl Watcher {
                     );
                 }
                 let waiting = p.containers.len();
-                self.known.insert(p.id.uid.clone(), PodState { info: p, waiting });
+                self.known.insert(
+                    p.id.uid.clone(),
+                    PodState {
+                        info: p,
+                        waiting,
+                        at_start,
+                    },
+                );
             }
             PodEvent::Deleted(id) => {
                 self.finish_pod_early(&id.uid, now).await;
@@ -334,10 +392,22 @@ impl Watcher {
         }
     }
 
+    /// Whether a pod running before the start is judged.
+    fn judges_existing(&self, p: &PodInfo) -> bool {
+        match self.config.existing_pods {
+            ExistingPods::All => true,
+            ExistingPods::None => false,
+            ExistingPods::Recent => p
+                .start_time
+                .is_some_and(|t| self.started.since(t) < self.config.timeout),
+        }
+    }
+
     /// The pod is gone or ended: every container still waiting ends as `Deleted`.
     async fn finish_pod_early(&mut self, uid: &str, now: Timestamp) {
         let Some(state) = self.known.get_mut(uid) else { return };
         let info = state.info.clone();
+        let at_start = state.at_start;
         state.waiting = 0;
         let model = self.model.current();
         let labeler = self.labeler(&model);
@@ -351,6 +421,7 @@ impl Watcher {
                     container: c.name.clone(),
                     claimed: claimed.clone(),
                     time: now,
+                    at_start,
                 });
             }
         }
@@ -493,6 +564,7 @@ impl Watcher {
                     anomaly,
                     time: now,
                     time_to_verdict: now.since(start),
+                    at_start: state.at_start,
                 }));
                 finished.push(id.clone());
             } else if now >= since + self.config.timeout {
@@ -502,6 +574,7 @@ impl Watcher {
                     claimed,
                     time: now,
                     waited: now.since(since),
+                    at_start: state.at_start,
                 });
                 finished.push(id.clone());
             }

@@ -6,12 +6,16 @@
 //! (backslash escapes), `%` comments (a line starting with `%`, or the rest of
 //! a line after an unquoted `%`), blank lines, `?` for a missing value,
 //! keywords and types in any case, LF or CRLF line ends, a UTF-8 BOM.
+//! Lines are at most [`MAX_LINE_BYTES`] long. A file with CR-only line ends
+//! (classic Mac) is refused with an error that says so.
 //!
 //! Roles of the attributes:
 //! * the class is the nominal attribute named `class` (ASCII case ignored), or
 //!   else the last nominal attribute that is not the group;
 //! * the group is the attribute named `group` (any type); see
-//!   [`GroupRule`] for files without one;
+//!   [`GroupRule`] for files without one. With one, every row needs a value
+//!   in it (`?` or `''` is an error listing the lines);
+//! * two attributes named `class` (or `group`) ignoring case is an error;
 //! * every other attribute must be numeric and is a feature. A string, date or
 //!   other nominal attribute is an error naming it.
 //!
@@ -21,11 +25,17 @@
 //! Hand-written: no maintained Rust crate reads ARFF with line-numbered errors
 //! and without panicking on hostile input; the format is small.
 
-use super::{CLASS, CONTAINER_NAME, GROUP, GroupRule, POD_NAME, RUNNING_TIME, RunInference, identity_group};
+use super::{
+    CLASS, CONTAINER_NAME, GROUP, GroupRule, MAX_LISTED_LINES, POD_NAME, RUNNING_TIME, RunInference, excerpt,
+    identity_group, line_list,
+};
 use crate::dataset::{Dataset, DatasetError};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
+
+/// The longest line read (a line of the header or one data row).
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Why an ARFF file could not be read or written. Line numbers count from 1.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +55,51 @@ pub enum ArffError {
     InvalidUtf8 {
         /// The line.
         line: usize,
+    },
+    /// A line longer than [`MAX_LINE_BYTES`].
+    #[error("line {line} is longer than {limit} bytes")]
+    LineTooLong {
+        /// The line.
+        line: usize,
+        /// [`MAX_LINE_BYTES`].
+        limit: usize,
+    },
+    /// A carriage return inside a line: the file ends its lines with CR only.
+    #[error(
+        "line {line} has a carriage return (CR) inside it: the file seems to end its lines with CR only \
+         (classic Mac OS); convert them to LF, e.g. `tr '\\r' '\\n' < in.arff > out.arff`"
+    )]
+    CrLineEndings {
+        /// The line.
+        line: usize,
+    },
+    /// Two attributes both name the class (or the group), ignoring case.
+    #[error(
+        "attributes {first:?} (line {first_line}) and {second:?} (line {second_line}) are both named `{role}` \
+         ignoring case; keep one"
+    )]
+    DuplicateRoleAttribute {
+        /// `class` or `group`.
+        role: &'static str,
+        /// The first one's name.
+        first: String,
+        /// Its line.
+        first_line: usize,
+        /// The second one's name.
+        second: String,
+        /// Its line.
+        second_line: usize,
+    },
+    /// Rows whose `group` value is missing.
+    #[error(
+        "attribute `group` is missing on {count} row(s) (line(s) {lines}): every row needs the container it came \
+         from; fill it in, or remove the attribute to have the groups inferred"
+    )]
+    MissingGroup {
+        /// How many rows.
+        count: usize,
+        /// The first of their lines, as a list.
+        lines: String,
     },
     /// A line does not follow the ARFF syntax.
     #[error("line {line}: {message}")]
@@ -262,6 +317,7 @@ fn parse_attribute(rest: &str, line: usize, fields: &mut Vec<Field>) -> Result<A
     if name.is_empty() {
         return Err(syntax("@attribute without a name".into()));
     }
+    let shown = excerpt(&name);
     let rest = rest.trim_start();
     let ty = if let Some(inner) = rest.strip_prefix('{') {
         // Find the closing brace outside quotes.
@@ -287,19 +343,21 @@ fn parse_attribute(rest: &str, line: usize, fields: &mut Vec<Field>) -> Result<A
                 None => {}
             }
         }
-        let close = close.ok_or_else(|| syntax(format!("attribute {name:?}: nominal list without '}}'")))?;
+        let close = close.ok_or_else(|| syntax(format!("attribute {shown:?}: nominal list without '}}'")))?;
         let after = strip_comment(&inner[close + 1..]);
         if !after.is_empty() {
             return Err(syntax(format!(
-                "attribute {name:?}: unexpected {after:?} after the nominal list"
+                "attribute {shown:?}: unexpected {:?} after the nominal list",
+                excerpt(after)
             )));
         }
-        split_fields(&inner[..close], fields).map_err(|m| syntax(format!("attribute {name:?}: {m}")))?;
+        split_fields(&inner[..close], fields).map_err(|m| syntax(format!("attribute {shown:?}: {m}")))?;
         let values: Vec<String> = fields.drain(..).map(|f| f.text).collect();
         for (i, v) in values.iter().enumerate() {
             if values[..i].contains(v) {
                 return Err(syntax(format!(
-                    "attribute {name:?}: nominal value {v:?} is listed twice"
+                    "attribute {shown:?}: nominal value {:?} is listed twice",
+                    excerpt(v)
                 )));
             }
         }
@@ -310,8 +368,13 @@ fn parse_attribute(rest: &str, line: usize, fields: &mut Vec<Field>) -> Result<A
         match word.as_str() {
             "numeric" | "real" | "integer" => AttrType::Numeric,
             "string" | "date" | "relational" => AttrType::Other(ty.to_string()),
-            "" => return Err(syntax(format!("attribute {name:?} has no type"))),
-            _ => return Err(syntax(format!("attribute {name:?} has the unknown type {ty:?}"))),
+            "" => return Err(syntax(format!("attribute {shown:?} has no type"))),
+            _ => {
+                return Err(syntax(format!(
+                    "attribute {shown:?} has the unknown type {:?}",
+                    excerpt(ty)
+                )));
+            }
         }
     };
     Ok(Attr { name, ty, line })
@@ -328,6 +391,18 @@ struct Layout {
 }
 
 fn resolve(attrs: &[Attr]) -> Result<(Layout, Vec<String>), ArffError> {
+    for role in [CLASS, GROUP] {
+        let mut same = attrs.iter().filter(|a| a.name.eq_ignore_ascii_case(role));
+        if let (Some(a), Some(b)) = (same.next(), same.next()) {
+            return Err(ArffError::DuplicateRoleAttribute {
+                role,
+                first: a.name.clone(),
+                first_line: a.line,
+                second: b.name.clone(),
+                second_line: b.line,
+            });
+        }
+    }
     let named = |n: &str| attrs.iter().position(|a| a.name.eq_ignore_ascii_case(n));
     let group = named(GROUP);
     let class = match named(CLASS) {
@@ -356,15 +431,15 @@ fn resolve(attrs: &[Attr]) -> Result<(Layout, Vec<String>), ArffError> {
                 AttrType::Nominal(_) => {
                     return Err(ArffError::UnsupportedAttribute {
                         line: a.line,
-                        name: a.name.clone(),
+                        name: excerpt(&a.name),
                         kind: "nominal".into(),
                     });
                 }
                 AttrType::Other(kind) => {
                     return Err(ArffError::UnsupportedAttribute {
                         line: a.line,
-                        name: a.name.clone(),
-                        kind: kind.clone(),
+                        name: excerpt(&a.name),
+                        kind: excerpt(kind),
                     });
                 }
             }
@@ -409,16 +484,31 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
     let mut state: Option<(Layout, Dataset)> = None;
     let mut runs = RunInference::default();
     let mut row: Vec<Option<f64>> = Vec::new();
+    let (mut no_group, mut no_group_lines) = (0usize, Vec::new());
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|source| ArffError::Io {
-            line: line_no + 1,
-            source,
-        })?;
+        let n = (&mut reader)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ArffError::Io {
+                line: line_no + 1,
+                source,
+            })?;
         if n == 0 {
             break;
         }
         line_no += 1;
+        let body = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let body = body.strip_suffix(b"\r").unwrap_or(body);
+        if body.contains(&b'\r') {
+            return Err(ArffError::CrLineEndings { line: line_no });
+        }
+        if body.len() > MAX_LINE_BYTES {
+            return Err(ArffError::LineTooLong {
+                line: line_no,
+                limit: MAX_LINE_BYTES,
+            });
+        }
         let line = std::str::from_utf8(&buf).map_err(|_| ArffError::InvalidUtf8 { line: line_no })?;
         let line = if line_no == 1 {
             line.trim_start_matches('\u{feff}')
@@ -451,7 +541,7 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                         if attrs.iter().any(|a| a.name == attr.name) {
                             return Err(ArffError::DuplicateAttribute {
                                 line: line_no,
-                                name: attr.name,
+                                name: excerpt(&attr.name),
                             });
                         }
                         attrs.push(attr);
@@ -466,7 +556,8 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                     }
                     _ => {
                         return Err(syntax(format!(
-                            "expected @relation, @attribute or @data, found {keyword:?}"
+                            "expected @relation, @attribute or @data, found {:?}",
+                            excerpt(keyword)
                         )));
                     }
                 }
@@ -493,8 +584,8 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                             if !field.is_missing() {
                                 let v = parse_number(&field.text).ok_or_else(|| ArffError::BadNumber {
                                     line: line_no,
-                                    attribute: attr.name.clone(),
-                                    value: field.text.clone(),
+                                    attribute: excerpt(&attr.name),
+                                    value: excerpt(&field.text),
                                 })?;
                                 if let Some(slot) = row.get_mut(j) {
                                     *slot = Some(v);
@@ -508,10 +599,10 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                             let c = layout.class_values.iter().position(|v| *v == field.text);
                             class = Some(c.ok_or_else(|| ArffError::UnknownClass {
                                 line: line_no,
-                                value: field.text.clone(),
+                                value: excerpt(&field.text),
                             })?);
                         }
-                        Role::Group => group = Some(field.text.as_str()),
+                        Role::Group => group = Some(field).filter(|f| !f.is_missing() && !f.text.is_empty()),
                     }
                 }
                 let Some(class) = class else {
@@ -519,7 +610,16 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                 };
                 let text = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|f| f.text.as_str());
                 let group_name: String = match layout.rule {
-                    GroupRule::Column => group.unwrap_or("?").to_string(),
+                    GroupRule::Column => match group {
+                        Some(g) => g.text.clone(),
+                        None => {
+                            no_group += 1;
+                            if no_group_lines.len() < MAX_LISTED_LINES {
+                                no_group_lines.push(line_no);
+                            }
+                            continue;
+                        }
+                    },
                     GroupRule::LegacyIdentity => {
                         identity_group(text(layout.pod).unwrap_or("?"), text(layout.container))
                     }
@@ -537,6 +637,12 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
                     .map_err(|source| ArffError::Dataset { line: line_no, source })?;
             }
         }
+    }
+    if no_group > 0 {
+        return Err(ArffError::MissingGroup {
+            count: no_group,
+            lines: line_list(&no_group_lines, no_group),
+        });
     }
     let (layout, data) = state.ok_or(ArffError::NoData)?;
     Ok(Arff {
@@ -707,6 +813,52 @@ mod tests {
         ));
         let utf8 = [SAMPLE.as_bytes(), b"\xff\xfe,1,2,mysql\n"].concat();
         assert!(matches!(read(&utf8[..]), Err(ArffError::InvalidUtf8 { line: 14 })));
+    }
+
+    #[test]
+    fn cr_only_line_ends_are_named() {
+        let mac = SAMPLE.replace('\n', "\r");
+        match parse(&mac) {
+            Err(e @ ArffError::CrLineEndings { line: 1 }) => {
+                assert!(e.to_string().contains("CR only"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_class_attributes_are_named() {
+        let s = SAMPLE.replace("@attribute runningTimeSeconds integer", "@attribute CLASS numeric");
+        match parse(&s) {
+            Err(ArffError::DuplicateRoleAttribute {
+                role: "class",
+                first_line: 6,
+                second_line: 7,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_groups_are_refused_with_their_lines() {
+        let s = "@relation r\n@attribute a numeric\n@attribute class {x,y}\n@attribute group string\n@data\n\
+                 1,x,g1\n2,y,?\n3,x,''\n4,y,g2\n";
+        match parse(s) {
+            Err(e @ ArffError::MissingGroup { count: 2, .. }) => {
+                assert!(e.to_string().contains("line(s) 7, 8"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_cut_in_the_message() {
+        let big = "7".repeat(5_000_000) + "x";
+        let e = parse(&SAMPLE.replace("4,?,30", &format!("4,{big},30"))).unwrap_err();
+        let m = e.to_string();
+        assert!(m.len() < 200, "{} bytes", m.len());
+        assert!(m.contains("(5000001 bytes)"), "{m}");
     }
 
     #[test]

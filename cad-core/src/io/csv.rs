@@ -1,16 +1,24 @@
 //! CSV files: a header row; the column `class` is the label, the optional
 //! column `group` the container, every other column a numeric feature. An
 //! empty cell or `?` is a missing value; fields may be quoted. Column names
-//! `class` and `group` are matched ignoring ASCII case and surrounding spaces.
+//! `class` and `group` are matched ignoring ASCII case and surrounding spaces
+//! (so `class` and ` CLASS ` in one header is an error naming both).
 //!
 //! Without a `group` column the groups are inferred as for ARFF, see
-//! [`GroupRule`]. Classes are numbered in order of first
-//! appearance.
+//! [`GroupRule`]. With one, every row needs a value in it: empty cells are
+//! an error listing their lines (a row without its container would
+//! otherwise be silently lumped with the others that lack one).
+//!
+//! Classes are sorted by name (a CSV file declares no class list, and
+//! numbering them in order of first appearance would make the model depend
+//! on the order of the lines).
 //!
 //! The reader streams [`csv::ByteRecord`]s and parses numbers straight from
 //! the bytes, so a million rows cost no per-field allocation.
 
-use super::{CLASS, CONTAINER_NAME, GROUP, GroupRule, POD_NAME, RUNNING_TIME, RunInference};
+use super::{
+    CLASS, CONTAINER_NAME, GROUP, GroupRule, MAX_LISTED_LINES, POD_NAME, RUNNING_TIME, RunInference, excerpt, line_list,
+};
 use crate::dataset::{Dataset, DatasetError};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -31,6 +39,35 @@ pub enum CsvError {
     /// The header names a column twice.
     #[error("the header has the column {0:?} twice")]
     DuplicateColumn(String),
+    /// Two columns of the header both name the class (or the group),
+    /// ignoring case and surrounding spaces.
+    #[error(
+        "the header has two {role} columns, {first:?} (column {first_col}) and {second:?} (column {second_col}); \
+         `{role}` is matched ignoring case and surrounding spaces, so keep one"
+    )]
+    DuplicateRoleColumn {
+        /// `class` or `group`.
+        role: &'static str,
+        /// The first such column's name as written.
+        first: String,
+        /// Its position, from 1.
+        first_col: usize,
+        /// The second one's name as written.
+        second: String,
+        /// Its position, from 1.
+        second_col: usize,
+    },
+    /// Rows with an empty (or `?`) `group` cell.
+    #[error(
+        "column `group` is empty on {count} row(s) (line(s) {lines}): every row needs the container it came from; \
+         fill the column in, or remove it to have the groups inferred"
+    )]
+    MissingGroup {
+        /// How many rows.
+        count: usize,
+        /// The first of their lines, as a list.
+        lines: String,
+    },
     /// A header field or a class/group value is not UTF-8.
     #[error("line {line}: not valid UTF-8")]
     InvalidUtf8 {
@@ -103,9 +140,22 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
     for h in headers.iter() {
         let name = std::str::from_utf8(h.trim_ascii()).map_err(|_| CsvError::InvalidUtf8 { line: 1 })?;
         if names.contains(&name) {
-            return Err(CsvError::DuplicateColumn(name.to_string()));
+            return Err(CsvError::DuplicateColumn(excerpt(name)));
         }
         names.push(name);
+    }
+    for role in [CLASS, GROUP] {
+        let mut cols = names.iter().enumerate().filter(|(_, h)| h.eq_ignore_ascii_case(role));
+        if let (Some((a, _)), Some((b, _))) = (cols.next(), cols.next()) {
+            let raw = |i: usize| excerpt(&String::from_utf8_lossy(headers.get(i).unwrap_or_default()));
+            return Err(CsvError::DuplicateRoleColumn {
+                role,
+                first: raw(a),
+                first_col: a + 1,
+                second: raw(b),
+                second_col: b + 1,
+            });
+        }
     }
     let find = |n: &str| names.iter().position(|h| h.eq_ignore_ascii_case(n));
     let class_col = find(CLASS).ok_or(CsvError::NoClassColumn)?;
@@ -143,6 +193,7 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
     let mut rec = ::csv::ByteRecord::new();
     let mut row: Vec<Option<f64>> = vec![None; data.n_features()];
     let mut identity = String::new();
+    let (mut no_group, mut no_group_lines) = (0usize, Vec::new());
     while rdr.read_byte_record(&mut rec)? {
         let line = rec.position().map_or(0, |p| p.line());
         let utf8 = |b| utf8_field(b, line);
@@ -161,8 +212,8 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
                             .filter(|v| v.is_finite());
                         Some(v.ok_or_else(|| CsvError::BadNumber {
                             line,
-                            column: data.feature_names().get(j).cloned().unwrap_or_default(),
-                            value: String::from_utf8_lossy(b).into_owned(),
+                            column: excerpt(data.feature_names().get(j).map_or("", String::as_str)),
+                            value: excerpt(&String::from_utf8_lossy(b)),
                         })?)
                     };
                     if let Some(slot) = row.get_mut(j) {
@@ -183,7 +234,16 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
             return Err(CsvError::MissingClass { line });
         };
         let g = match rule {
-            GroupRule::Column => data.group_index(group.unwrap_or("?")),
+            GroupRule::Column => match group.filter(|g| !is_missing(g.as_bytes())) {
+                Some(g) => data.group_index(g),
+                None => {
+                    no_group += 1;
+                    if no_group_lines.len() < MAX_LISTED_LINES {
+                        no_group_lines.push(line);
+                    }
+                    continue;
+                }
+            },
             GroupRule::LegacyIdentity => {
                 let text = |i: Option<usize>| -> Result<Option<&str>, CsvError> {
                     i.and_then(|i| rec.get(i)).map(utf8).transpose()
@@ -206,6 +266,13 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
         data.push_indexed(&row, class, g)
             .map_err(|source| CsvError::Dataset { line, source })?;
     }
+    if no_group > 0 {
+        return Err(CsvError::MissingGroup {
+            count: no_group,
+            lines: line_list(&no_group_lines, no_group),
+        });
+    }
+    data.sort_classes();
     Ok(Csv { data, group_rule: rule })
 }
 
@@ -321,6 +388,67 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn two_class_columns_are_named_not_misread_as_numbers() {
+        let e = read("a,class, CLASS \n1,x,y\n".as_bytes()).unwrap_err();
+        assert!(matches!(
+            e,
+            CsvError::DuplicateRoleColumn {
+                role: "class",
+                first_col: 2,
+                second_col: 3,
+                ..
+            }
+        ));
+        let text = e.to_string();
+        assert!(
+            text.contains(r#""class" (column 2) and " CLASS " (column 3)"#),
+            "{text}"
+        );
+        assert!(matches!(
+            read("Group,class,group\n1,x,y\n".as_bytes()),
+            Err(CsvError::DuplicateRoleColumn { role: "group", .. })
+        ));
+    }
+
+    #[test]
+    fn empty_group_cells_are_refused_with_their_lines() {
+        let mut text = String::from("a,class,group\n");
+        for i in 0..30 {
+            let g = if i % 2 == 0 { "" } else { "g1" };
+            text.push_str(&format!("{i},x,{g}\n"));
+        }
+        match read(text.as_bytes()) {
+            Err(e @ CsvError::MissingGroup { count: 15, .. }) => {
+                let m = e.to_string();
+                assert!(m.contains("line(s) 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, …"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            read("a,class,group\n1,x,?\n".as_bytes()),
+            Err(CsvError::MissingGroup { count: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_huge_bad_value_is_cut_in_the_message() {
+        let big = "x".repeat(10_000_000);
+        let e = read(format!("a,class\n{big},c\n").as_bytes()).unwrap_err();
+        let m = e.to_string();
+        assert!(m.len() < 200, "{} bytes", m.len());
+        assert!(m.contains("(10000000 bytes)"), "{m}");
+    }
+
+    #[test]
+    fn classes_are_sorted_whatever_the_line_order() {
+        let a = read("f,class,group\n1,nginx,g1\n2,mysql,g2\n".as_bytes()).unwrap();
+        let b = read("f,class,group\n2,mysql,g2\n1,nginx,g1\n".as_bytes()).unwrap();
+        assert_eq!(a.data.classes(), ["mysql", "nginx"]);
+        assert_eq!(a.data.labels(), [1, 0]);
+        assert_eq!(a.data.canonical(), b.data.canonical());
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
@@ -340,6 +468,7 @@ mod tests {
             }
             let mut out = Vec::new();
             write(&d, &mut out).unwrap();
+            d.sort_classes();
             prop_assert_eq!(read(&out[..]).unwrap().data, d);
         }
     }

@@ -56,6 +56,31 @@ pub(crate) const RUNNING_TIME: &str = "runningTimeSeconds";
 pub(crate) const GROUP: &str = "group";
 pub(crate) const CLASS: &str = "class";
 
+/// Characters of a value or name quoted in an error message; longer text is
+/// cut (a 10 MB field must not become a 10 MB error).
+pub const EXCERPT_CHARS: usize = 60;
+
+/// `text` as quoted in an error message: whole if short, else its first
+/// characters, `…` and its length in bytes.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+/// How many line numbers an error about many rows lists.
+pub const MAX_LISTED_LINES: usize = 10;
+
+/// `"5, 9, 12"`, with `", …"` when `total` is more than listed.
+pub(crate) fn line_list<T: std::fmt::Display>(lines: &[T], total: usize) -> String {
+    let mut s = lines.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    if total > lines.len() {
+        s.push_str(", …");
+    }
+    s
+}
+
 /// Streaming state of rule 3 of [`GroupRule`]: one call per row, in file order.
 #[derive(Debug, Default)]
 pub(crate) struct RunInference {
@@ -100,6 +125,17 @@ pub(crate) fn identity_group(pod: &str, container: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_cut_long_text() {
+        assert_eq!(excerpt("12x"), "12x");
+        let long = "é".repeat(5_000_000);
+        let e = excerpt(&long);
+        assert!(e.chars().count() < EXCERPT_CHARS + 30, "{e}");
+        assert!(e.ends_with("… (10000000 bytes)"), "{e}");
+        assert_eq!(line_list(&[5, 9], 2), "5, 9");
+        assert_eq!(line_list(&[5, 9], 3), "5, 9, …");
+    }
 
     #[test]
     fn runs_break_on_class_change_and_time_jumps() {

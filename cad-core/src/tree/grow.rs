@@ -3,7 +3,7 @@
 //! with an explicit stack (no recursion).
 
 use super::bins::{Binned, MISSING_BIN, SLOTS};
-use super::{Criterion, DecisionTree, LEAF, MISSING_LEFT, Node, TreeParams};
+use super::{Criterion, DecisionTree, LEAF, Leaves, MISSING_LEFT, Node, TreeParams};
 use crate::classifier::FitError;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,7 +35,7 @@ struct Grower<'a> {
     k: usize,
     params: &'a TreeParams,
     nodes: Vec<Node>,
-    leaf_counts: Vec<u32>,
+    leaves: Leaves,
     /// Recycled histogram buffers.
     pool: Vec<Vec<u32>>,
     /// Partition scratch.
@@ -67,7 +67,7 @@ pub(crate) fn grow(
             feature: LEAF,
             next: 0,
         }],
-        leaf_counts: Vec::new(),
+        leaves: Leaves::default(),
         pool: Vec::new(),
         scratch: Vec::new(),
         lab: Vec::new(),
@@ -98,7 +98,7 @@ pub(crate) fn grow(
     while let Some(p) = stack.pop() {
         g.split(p, &mut rows, &mut stack);
     }
-    DecisionTree::from_parts(nf, k, g.nodes, g.leaf_counts).map_err(FitError::Backend)
+    DecisionTree::from_parts(nf, k, g.nodes, g.leaves).map_err(FitError::Backend)
 }
 
 impl Grower<'_> {
@@ -117,8 +117,7 @@ impl Grower<'_> {
     }
 
     fn make_leaf(&mut self, node: usize, counts: &[u32]) {
-        let leaf = (self.leaf_counts.len() / self.k) as u32;
-        self.leaf_counts.extend_from_slice(counts);
+        let leaf = self.leaves.push(counts);
         self.nodes[node] = Node {
             threshold: 0.0,
             feature: LEAF,

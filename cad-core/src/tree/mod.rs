@@ -189,8 +189,9 @@ pub enum TreeNode<'a> {
     },
     /// A leaf with the training rows of each class that reached it.
     Leaf {
-        /// Training row count per class.
-        counts: &'a [u32],
+        /// `(class, training rows)` of the classes with rows in the leaf,
+        /// by ascending class (classes without rows are left out).
+        counts: &'a [(u32, u32)],
     },
 }
 
@@ -205,18 +206,25 @@ struct RawTree {
 
 /// A fitted decision tree. Deserialising checks the structure (indices in
 /// range, children after parents), so a decoded tree cannot loop or panic.
+///
+/// Leaves keep only the classes that have rows in them, so a tree's memory
+/// grows with its leaves, not with leaves × classes (a tree on many classes
+/// has many leaves, and that product made memory grow with classes² × rows).
+/// The serialised form lists every class of every leaf, as it always did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "RawTree", into = "RawTree")]
 pub struct DecisionTree {
     n_features: usize,
     n_classes: usize,
     nodes: Vec<Node>,
-    /// `n_leaves × n_classes` training counts.
-    leaf_counts: Vec<u32>,
+    /// Leaf `l`'s entries are `leaf_entries[leaf_start[l]..leaf_start[l + 1]]`.
+    leaf_start: Vec<u32>,
+    /// `(class, count)` per leaf, ascending class, counts above 0.
+    leaf_entries: Vec<(u32, u32)>,
+    /// Training rows per leaf.
+    leaf_total: Vec<f64>,
     /// Per leaf: majority class (lowest index on ties) and its share.
     leaf_pred: Vec<Prediction>,
-    /// `n_leaves × n_classes` class distributions (counts / total).
-    leaf_proba: Vec<f64>,
     /// `nodes` for batch prediction of copied rows (see [`batch`]).
     lanes: Vec<batch::LaneNode>,
     /// `nodes` for batch prediction of rows without missing values.
@@ -227,11 +235,18 @@ pub struct DecisionTree {
 
 impl From<DecisionTree> for RawTree {
     fn from(t: DecisionTree) -> RawTree {
+        let k = t.n_classes;
+        let mut leaf_counts = vec![0u32; t.leaf_pred.len() * k];
+        for (l, dense) in leaf_counts.chunks_exact_mut(k.max(1)).enumerate() {
+            for &(c, n) in t.leaf(l) {
+                dense[c as usize] = n;
+            }
+        }
         RawTree {
             n_features: t.n_features as u32,
-            n_classes: t.n_classes as u32,
+            n_classes: k as u32,
             nodes: t.nodes,
-            leaf_counts: t.leaf_counts,
+            leaf_counts,
         }
     }
 }
@@ -240,16 +255,59 @@ impl TryFrom<RawTree> for DecisionTree {
     type Error = String;
 
     fn try_from(r: RawTree) -> Result<DecisionTree, String> {
-        DecisionTree::from_parts(r.n_features as usize, r.n_classes as usize, r.nodes, r.leaf_counts)
+        let k = r.n_classes as usize;
+        if k == 0 {
+            return Err("a tree needs at least one class".into());
+        }
+        if !r.leaf_counts.len().is_multiple_of(k) {
+            return Err("leaf counts do not match the class count".into());
+        }
+        let mut leaves = Leaves::default();
+        for counts in r.leaf_counts.chunks_exact(k) {
+            leaves.push(counts);
+        }
+        DecisionTree::from_parts(r.n_features as usize, k, r.nodes, leaves)
+    }
+}
+
+/// Leaves under construction, in the sparse form [`DecisionTree`] keeps.
+#[derive(Debug)]
+pub(crate) struct Leaves {
+    start: Vec<u32>,
+    entries: Vec<(u32, u32)>,
+}
+
+impl Default for Leaves {
+    fn default() -> Self {
+        Leaves {
+            start: vec![0],
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl Leaves {
+    /// Adds a leaf from its dense counts (one per class); returns its index.
+    pub(crate) fn push(&mut self, counts: &[u32]) -> u32 {
+        let leaf = (self.start.len() - 1) as u32;
+        self.entries.extend(
+            counts
+                .iter()
+                .enumerate()
+                .filter(|&(_, &n)| n > 0)
+                .map(|(c, &n)| (c as u32, n)),
+        );
+        self.start.push(self.entries.len() as u32);
+        leaf
     }
 }
 
 impl DecisionTree {
-    fn from_parts(
+    pub(crate) fn from_parts(
         n_features: usize,
         n_classes: usize,
         nodes: Vec<Node>,
-        leaf_counts: Vec<u32>,
+        leaves: Leaves,
     ) -> Result<DecisionTree, String> {
         if n_classes == 0 {
             return Err("a tree needs at least one class".into());
@@ -257,10 +315,8 @@ impl DecisionTree {
         if nodes.is_empty() {
             return Err("a tree needs at least one node".into());
         }
-        if !leaf_counts.len().is_multiple_of(n_classes) {
-            return Err("leaf counts do not match the class count".into());
-        }
-        let n_leaves = leaf_counts.len() / n_classes;
+        let Leaves { start, entries } = leaves;
+        let n_leaves = start.len().saturating_sub(1);
         for (i, n) in nodes.iter().enumerate() {
             if n.feature == LEAF {
                 if n.next as usize >= n_leaves {
@@ -280,21 +336,33 @@ impl DecisionTree {
             }
         }
         let mut leaf_pred = Vec::with_capacity(n_leaves);
-        let mut leaf_proba = Vec::with_capacity(leaf_counts.len());
-        for counts in leaf_counts.chunks_exact(n_classes) {
-            let total: u64 = counts.iter().map(|&c| c as u64).sum();
+        let mut leaf_total = Vec::with_capacity(n_leaves);
+        for w in start.windows(2) {
+            let (a, b) = (w[0] as usize, w[1] as usize);
+            let Some(leaf) = entries.get(a..b).filter(|_| a <= b) else {
+                return Err("leaf entries out of range".into());
+            };
+            if leaf.iter().any(|&(c, n)| c as usize >= n_classes || n == 0) || leaf.windows(2).any(|p| p[0].0 >= p[1].0)
+            {
+                return Err("a leaf's class counts are out of range or out of order".into());
+            }
+            let total: u64 = leaf.iter().map(|&(_, n)| n as u64).sum();
             if total == 0 {
                 return Err("a leaf has no training rows".into());
             }
-            leaf_proba.extend(counts.iter().map(|&c| c as f64 / total as f64));
-            let (class, best) = counts
-                .iter()
-                .enumerate()
-                .fold((0, 0), |(bi, bc), (i, &c)| if c > bc { (i, c) } else { (bi, bc) });
+            // The first of the largest counts: the lowest class on ties.
+            let (class, best) = leaf.iter().fold(
+                (0, 0),
+                |(bc, bn), &(c, n)| if n > bn { (c as usize, n) } else { (bc, bn) },
+            );
             leaf_pred.push(Prediction {
                 class,
                 confidence: best as f64 / total as f64,
             });
+            leaf_total.push(total as f64);
+        }
+        if start.first() != Some(&0) || start.last().map(|&e| e as usize) != Some(entries.len()) {
+            return Err("leaf entries out of range".into());
         }
         let lanes = batch::lane_nodes(&nodes, n_features, false);
         let dense_lanes = batch::lane_nodes(&nodes, n_features, true);
@@ -303,13 +371,20 @@ impl DecisionTree {
             n_features,
             n_classes,
             nodes,
-            leaf_counts,
+            leaf_start: start,
+            leaf_entries: entries,
+            leaf_total,
             leaf_pred,
-            leaf_proba,
             lanes,
             dense_lanes,
             depth,
         })
+    }
+
+    /// Leaf `l`'s `(class, count)` entries.
+    fn leaf(&self, l: usize) -> &[(u32, u32)] {
+        let (a, b) = (self.leaf_start[l] as usize, self.leaf_start[l + 1] as usize);
+        &self.leaf_entries[a..b]
     }
 
     /// Number of nodes (splits and leaves).
@@ -331,10 +406,8 @@ impl DecisionTree {
     pub fn node(&self, i: usize) -> Option<TreeNode<'_>> {
         let n = self.nodes.get(i)?;
         Some(if n.feature == LEAF {
-            let k = self.n_classes;
-            let l = n.next as usize;
             TreeNode::Leaf {
-                counts: &self.leaf_counts[l * k..(l + 1) * k],
+                counts: self.leaf(n.next as usize),
             }
         } else {
             TreeNode::Split {
@@ -367,22 +440,32 @@ impl DecisionTree {
         self.leaf_of(|f| row.get(f).copied().flatten().unwrap_or(f64::NAN))
     }
 
-    /// The class counts of leaf `l`.
+    /// The class counts of leaf `l`, one per class.
     #[cfg(test)]
-    pub(crate) fn leaf_counts(&self, l: usize) -> &[u32] {
-        &self.leaf_counts[l * self.n_classes..(l + 1) * self.n_classes]
-    }
-
-    /// Adds leaf `l`'s class distribution to `acc` (forest averaging).
-    pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
-        for (a, &p) in acc.iter_mut().zip(self.leaf_proba(l)) {
-            *a += p;
+    pub(crate) fn leaf_counts(&self, l: usize) -> Vec<u32> {
+        let mut dense = vec![0; self.n_classes];
+        for &(c, n) in self.leaf(l) {
+            dense[c as usize] = n;
         }
+        dense
     }
 
-    /// Leaf `l`'s class distribution.
-    pub(crate) fn leaf_proba(&self, l: usize) -> &[f64] {
-        &self.leaf_proba[l * self.n_classes..(l + 1) * self.n_classes]
+    /// Classes kept over all leaves (the memory of the leaf tables).
+    #[cfg(test)]
+    pub(crate) fn leaf_entry_count(&self) -> usize {
+        self.leaf_entries.len()
+    }
+
+    /// Adds leaf `l`'s class distribution to `acc` (forest averaging); the
+    /// classes of `acc` past its length are ignored.
+    #[inline]
+    pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
+        let total = self.leaf_total[l];
+        for &(c, n) in self.leaf(l) {
+            if let Some(a) = acc.get_mut(c as usize) {
+                *a += n as f64 / total;
+            }
+        }
     }
 
     /// Predicts every row of `data` from its raw rows (NaN = missing), in
@@ -418,9 +501,7 @@ impl Classifier for DecisionTree {
 
     fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
         out.iter_mut().for_each(|p| *p = 0.0);
-        let l = self.leaf_of_row(row);
-        let n = out.len().min(self.n_classes);
-        self.add_leaf_proba(l, &mut out[..n]);
+        self.add_leaf_proba(self.leaf_of_row(row), out);
     }
 
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {

@@ -1,0 +1,122 @@
+//! The numbers the documentation states, checked against the code they
+//! describe: a default changed in the code without the docs (or the other
+//! way round) fails here. The flag tables of docs/configuration.md are
+//! generated and checked separately (`cad_bins::reference`).
+
+use cad_bins::cli::{Cli, CollectorCli, WatcherCli};
+use clap::CommandFactory;
+use std::time::Duration;
+
+fn doc(name: &str) -> String {
+    let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The default of `--long` in `cmd` (or its subcommand `sub`), as written.
+fn default(cmd: clap::Command, sub: Option<&str>, long: &str) -> String {
+    let cmd = match sub {
+        Some(s) => cmd.find_subcommand(s).cloned().expect("subcommand"),
+        None => cmd,
+    };
+    let arg = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .unwrap_or_else(|| panic!("--{long}"));
+    arg.get_default_values()[0].to_string_lossy().into_owned()
+}
+
+fn secs(d: &str) -> u64 {
+    humantime::parse_duration(d)
+        .map(|d: Duration| d.as_secs())
+        .expect("duration")
+}
+
+const WORDS: [&str; 11] = [
+    "no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+];
+
+#[test]
+fn the_numbers_in_the_docs_are_the_codes() {
+    let demo_pods = default(Cli::command(), Some("demo"), "sim-pods");
+    let demo_impostors: usize = default(Cli::command(), Some("demo"), "impostors").parse().unwrap();
+    let demo_watch = secs(&default(Cli::command(), Some("demo"), "watch-for"));
+    let timeout = default(WatcherCli::command(), None, "timeout");
+    let poll = default(WatcherCli::command(), None, "poll-interval");
+    let window = default(CollectorCli::command(), None, "window");
+    let ratio = default(CollectorCli::command(), None, "training-ratio");
+    let threshold = default(WatcherCli::command(), None, "confidence-threshold");
+    let listen = default(WatcherCli::command(), None, "listen");
+    let db = default(WatcherCli::command(), None, "influx-db");
+    let max_classes = default(CollectorCli::command(), None, "max-classes");
+    let engine = cad_core::engine::WatcherConfig::default();
+    assert_eq!(
+        secs(&timeout),
+        engine.timeout.as_secs(),
+        "the program's default is the engine's"
+    );
+    assert_eq!(secs(&poll), engine.poll_interval.as_secs());
+    assert_eq!(threshold.parse::<f64>().unwrap(), engine.confidence_threshold);
+    assert_eq!(max_classes, cad_core::engine::DEFAULT_MAX_CLASSES.to_string());
+    let behaviour = cad_core::FeatureSet::behaviour();
+
+    let claims: Vec<(&str, String)> = vec![
+        ("README.md", format!("it lists {demo_pods} running pods")),
+        ("README.md", format!("spawn for {} simulated minutes", demo_watch / 60)),
+        ("README.md", format!("{} of them impostors", WORDS[demo_impostors])),
+        ("README.md", format!("the {} s timeout", secs(&timeout))),
+        ("README.md", format!("The {demo_pods} pods it trained on")),
+        (
+            "README.md",
+            format!(
+                "samples less than {} s apart",
+                cad_core::features::DEFAULT_ALIGN_TOLERANCE_MS / 1000
+            ),
+        ),
+        ("README.md", format!("over a window of {} snapshots", behaviour.window)),
+        (
+            "README.md",
+            format!("timed out without metrics (default {} s)", secs(&timeout)),
+        ),
+        ("README.md", format!("`--confidence-threshold` (default {threshold})")),
+        ("README.md", format!("`--listen`, default `{listen}`")),
+        ("README.md", format!("`--influx-db` (default `{db}`)")),
+        ("README.md", format!("`--max-classes` (default {max_classes};")),
+        (
+            "README.md",
+            format!("at most {} characters", cad_core::io::EXCERPT_CHARS),
+        ),
+        (
+            "README.md",
+            format!("after its first {} bytes", cad_core::bundle::MAGIC.len() + 2 + 8),
+        ),
+        ("README.md", format!("`{timeout}`; no thread per pod")),
+        ("README.md", format!("`{poll}`, one batched query per tick")),
+        ("README.md", format!("`{window}` of history for training")),
+        ("README.md", format!("now the *training* share, default {ratio}")),
+        (
+            "docs/configuration.md",
+            format!("`{timeout}`; no thread per pod any more"),
+        ),
+        ("docs/configuration.md", format!("`{poll}`; one batched query per tick")),
+        ("docs/configuration.md", format!("| `{window}` |")),
+        (
+            "docs/configuration.md",
+            format!("now the *training* share, default `{ratio}`"),
+        ),
+        (
+            "docs/operations.md",
+            format!("at most {} bytes", cad_k8s::MAX_BLOB_BYTES),
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (file, claim) in &claims {
+        if !doc(file).contains(claim.as_str()) {
+            missing.push(format!("{file}: {claim:?}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the docs do not say what the code does:\n{}",
+        missing.join("\n")
+    );
+}
