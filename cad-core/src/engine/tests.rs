@@ -454,6 +454,10 @@ impl Flaky {
             fail_times: AtomicU32::new(fail_times),
             whole: false,
             windows: Mutex::default(),
+        }
+    }
+}
+
 /// Columns `f0`… as named by the synthetic data sets.
 fn test_features(n: usize) -> FeatureSet {
     let names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
@@ -635,6 +639,8 @@ async fn collector_fetches_unreadable_containers_again() {
         .unwrap_or_default();
     assert!(cause.contains("flaky"), "the cause is kept as the source: {cause}");
     assert!(!msg.contains("flaky"), "and not repeated in the message: {msg}");
+}
+
 #[test]
 fn data_that_cannot_be_learnt_from_is_refused() {
     let features = test_features(2);
