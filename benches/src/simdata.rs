@@ -1,16 +1,16 @@
-//! Set-ups on the simulated cluster (`cad_core::sim`), all under a paused
+//! Set-ups on the simulated cluster (`cad-sim`), all under a paused
 //! current-thread tokio runtime: simulated minutes pass in no real time.
 
 use async_trait::async_trait;
 use cad_core::engine::collect_dataset;
 use cad_core::engine::{ActiveModel, CollectConfig, CollectStats, ModelHandle, WatchStats, Watcher, WatcherConfig};
 use cad_core::model::Algorithm;
-use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::sink::{SinkError, VerdictSink};
 use cad_core::{
     Clock, ContainerInfo, ContainerInput, Dataset, FeatureSet, Labeler, MetricSource, Outcome, PodInfo, Sample,
     TimeWindow, Timestamp, TokioClock,
 };
+use cad_sim::{PodSpec, SimCluster, SimConfig};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use cad_core::engine::{
     ActiveModel, CollectConfig, ExistingPods, ModelHandle, Watcher, WatcherConfig, collect_dataset,
 };
-use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::{Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
+use cad_sim::{PodSpec, SimCluster, SimConfig};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;

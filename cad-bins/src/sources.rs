@@ -2,9 +2,9 @@
 
 use crate::cli::{InfluxArgs, KubeArgs, MetricsQueryArgs, SimArgs};
 use anyhow::{Context, Result, bail};
-use cad_core::sim::{SimCluster, SimConfig};
 use cad_core::{Clock, MetricSource, PodSource};
 use cad_influx::{Auth, InfluxConfig, InfluxMetricSource, RetryPolicy};
+use cad_sim::{SimCluster, SimConfig};
 use std::path::Path;
 use std::sync::Arc;
 

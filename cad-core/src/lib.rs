@@ -31,7 +31,6 @@ pub mod pod;
 pub mod render;
 pub mod retry;
 pub mod secret;
-pub mod sim;
 pub mod sink;
 pub mod smartcore_backend;
 pub mod source;

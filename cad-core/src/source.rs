@@ -79,7 +79,7 @@ impl PodEvent {
 /// Lists pods and follows their creation and deletion.
 ///
 /// The Kubernetes adapter (`cad-k8s`) and the simulated cluster
-/// ([`crate::sim`]) implement it.
+/// (`cad-sim`) implement it.
 ///
 /// # Example
 ///

@@ -5,10 +5,10 @@
 
 mod common;
 
-use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::{Clock, ContainerId, ContainerInput, FeatureSet, Metric, MetricSource, PodInfo, TimeWindow, Timestamp};
 use cad_influx::InfluxMetricSource;
 use cad_prometheus::PrometheusMetricSource;
+use cad_sim::{PodSpec, SimCluster, SimConfig};
 use common::influx::InfluxServer;
 use common::{PromOptions, PromServer, RecordingClock, SeriesData, VmOptions, VmServer, flatten};
 use futures::future::BoxFuture;

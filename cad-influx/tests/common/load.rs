@@ -1,5 +1,5 @@
 //! Load for the scale tests: many pods of the simulated cluster
-//! (`cad_core::sim`, class profiles measured on a real cluster) whose samples
+//! (`cad-sim`, class profiles measured on a real cluster) whose samples
 //! are written to a real InfluxDB as Telegraf's `kubernetes` and `docker`
 //! inputs would write them, at Telegraf's 10 s interval.
 //!
@@ -11,12 +11,12 @@ use super::{InfluxServer, admin_config, write_lines};
 use cad_core::engine::{
     CollectConfig, CollectError, CollectStats, ModelHandle, WatchStats, Watcher, WatcherConfig, collect_dataset,
 };
-use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::{
     Clock, ContainerId, Dataset, FeatureSet, Labeler, Metric, MetricBatch, MetricSource, Outcome, PodEvent, PodInfo,
     PodSource, Sample, SinkError, SourceError, TimeWindow, Timestamp, VerdictSink,
 };
 use cad_influx::{InfluxConfig, InfluxMetricSource, Traffic};
+use cad_sim::{PodSpec, SimCluster, SimConfig};
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
 use std::collections::{BTreeMap, HashMap};

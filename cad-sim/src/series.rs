@@ -13,8 +13,8 @@
 //!   network and volumes (owned by the pod, not the container) do not.
 
 use super::profile::{MAX_SWING, PodParams};
-use crate::metric::{Metric, Sample};
-use crate::time::Timestamp;
+use cad_core::metric::{Metric, Sample};
+use cad_core::time::Timestamp;
 
 /// Length of a restart epoch: at most one restart per epoch.
 const RESTART_EPOCH_MS: i64 = 600_000;
@@ -275,8 +275,8 @@ impl Series {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metric::{MetricKind, MetricScope};
-    use crate::sim::profile::ClassProfile;
+    use crate::profile::ClassProfile;
+    use cad_core::metric::{MetricKind, MetricScope};
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;

@@ -1,6 +1,6 @@
 use super::*;
-use crate::clock::TokioClock;
-use crate::metric::{Metric, MetricKind, Sample};
+use cad_core::clock::TokioClock;
+use cad_core::metric::{Metric, MetricKind, Sample};
 use futures::StreamExt;
 use std::collections::HashMap;
 
@@ -184,7 +184,7 @@ async fn counters_are_monotone_without_restarts_and_reset_on_restart() {
         let max_step = s.windows(2).map(|p| p[1].value - p[0].value).fold(0.0, f64::max);
         for p in s.windows(2).filter(|p| p[1].value < p[0].value) {
             assert!(
-                m.scope() == crate::metric::MetricScope::Container,
+                m.scope() == cad_core::metric::MetricScope::Container,
                 "{m} is per pod and must not reset"
             );
             assert!(
@@ -378,7 +378,7 @@ async fn impostors_behave_like_their_behaves_as_class() {
         },
         clock.clone(),
     );
-    let labeler = crate::label::Labeler::new(unnamed.class_names());
+    let labeler = cad_core::label::Labeler::new(unnamed.class_names());
     for p in unnamed.pods() {
         assert_eq!(labeler.class_of_name(&p.id.name), None, "{} claims a class", p.id.name);
         assert_eq!(unnamed.truth(&p.id).unwrap().named_as, None);
@@ -450,7 +450,7 @@ async fn pods_look_like_kubernetes_pods() {
     assert_eq!(parts[2].len(), 5);
     assert_eq!(n.labels["pod-template-hash"], parts[1]);
     assert_eq!((m0.id.name.as_str(), m1.id.name.as_str()), ("mysql-0", "mysql-1"));
-    assert_eq!(n.phase, crate::pod::PodPhase::Running);
+    assert_eq!(n.phase, cad_core::pod::PodPhase::Running);
     assert_eq!(n.start_time, Some(clock.now()));
     assert!(n.containers[0].image.contains("nginx"));
     assert!(n.containers[0].image_size_bytes.is_some_and(|s| s > 50_000_000));

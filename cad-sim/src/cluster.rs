@@ -4,9 +4,9 @@
 use super::profile::PodParams;
 use super::series::{Series, mix};
 use super::{ImpostorImage, PodSpec, SimConfig, SimError, Truth};
-use crate::pod::{ContainerInfo, PodId, PodInfo, PodPhase};
-use crate::source::PodEvent;
-use crate::time::Timestamp;
+use cad_core::pod::{ContainerInfo, PodId, PodInfo, PodPhase};
+use cad_core::source::PodEvent;
+use cad_core::time::Timestamp;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

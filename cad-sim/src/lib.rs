@@ -1,3 +1,5 @@
+//! # cad-sim
+//!
 //! A simulated Kubernetes cluster with Telegraf-like metrics: the embedded
 //! default behind `cad demo`, every engine test and the benchmarks.
 //!
@@ -26,7 +28,7 @@
 //!   [`SimCluster::spawn`] and [`SimCluster::delete`].
 //!
 //! ```
-//! use cad_core::sim::{PodSpec, SimCluster, SimConfig};
+//! use cad_sim::{PodSpec, SimCluster, SimConfig};
 //! use cad_core::{Clock, MetricSource, PodSource, TimeWindow, Timestamp, TokioClock};
 //! use std::{sync::Arc, time::Duration};
 //!
@@ -42,18 +44,20 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod cluster;
 mod profile;
 mod series;
 
 pub use profile::{ClassProfile, Dist, ImageVariant};
 
-use crate::clock::Clock;
-use crate::metric::MetricBatch;
-use crate::pod::{ContainerId, PodId, PodInfo};
-use crate::source::{MetricSource, PodEvent, PodSource, SourceError};
-use crate::time::{TimeWindow, Timestamp};
 use async_trait::async_trait;
+use cad_core::clock::Clock;
+use cad_core::metric::MetricBatch;
+use cad_core::pod::{ContainerId, PodId, PodInfo};
+use cad_core::source::{MetricSource, PodEvent, PodSource, SourceError};
+use cad_core::time::{TimeWindow, Timestamp};
 use cluster::{SimPod, State};
 use futures::stream::{self, BoxStream, StreamExt};
 use std::collections::{HashSet, VecDeque};

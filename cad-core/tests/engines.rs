@@ -1,0 +1,652 @@
+//! The engines on the simulated cluster (`cad-sim`), under tokio's paused
+//! time: a simulated hour runs in milliseconds and nothing sleeps for real.
+
+use cad_core::classifier::{Classifier, Prediction};
+use cad_core::clock::{Clock, TokioClock};
+use cad_core::engine::*;
+use cad_core::features::FeatureSet;
+use cad_core::label::Labeler;
+use cad_core::metric::MetricBatch;
+use cad_core::pod::ContainerId;
+use cad_core::sink::MemorySink;
+use cad_core::source::{MetricSource, SourceError};
+use cad_core::time::TimeWindow;
+use cad_core::time::Timestamp;
+use cad_core::verdict::Outcome;
+use cad_sim::{PodSpec, SimCluster, SimConfig};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Predicts the class whose name the test gives for every row.
+struct Always(usize, f64, usize);
+
+impl Classifier for Always {
+    fn n_features(&self) -> usize {
+        self.2
+    }
+    fn n_classes(&self) -> usize {
+        5
+    }
+    fn predict(&self, _row: &[Option<f64>]) -> Prediction {
+        Prediction {
+            class: self.0,
+            confidence: self.1,
+        }
+    }
+    fn predict_proba_into(&self, _row: &[Option<f64>], out: &mut [f64]) {
+        out.iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = if i == self.0 { self.1 } else { 0.0 });
+    }
+}
+
+fn setup() -> (Arc<TokioClock>, SimCluster) {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let sim = SimCluster::new(SimConfig::default().with_seed(11).without_churn(), clock.clone());
+    (clock, sim)
+}
+
+fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
+    let features = FeatureSet::behaviour();
+    ActiveModel {
+        classifier: Arc::new(Always(class, confidence, features.columns.len())),
+        classes: sim.class_names(),
+        features,
+        description: format!("always class {class}"),
+    }
+}
+
+fn model(sim: &SimCluster, class: usize, confidence: f64) -> ModelHandle {
+    ModelHandle::new(active(sim, class, confidence))
+}
+
+fn watcher(sim: &SimCluster, clock: &Arc<TokioClock>, model: ModelHandle, sink: Arc<MemorySink>) -> Watcher {
+    Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        model,
+        WatcherConfig::default(),
+    )
+    .with_sink(sink)
+}
+
+fn per_container(outcomes: &[Outcome]) -> HashMap<(String, String), Vec<&Outcome>> {
+    let mut m: HashMap<_, Vec<_>> = HashMap::new();
+    for o in outcomes {
+        m.entry((o.pod().uid.clone(), o.container().to_string()))
+            .or_default()
+            .push(o);
+    }
+    m
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_pod_ends_in_exactly_one_outcome() {
+    let (clock, sim) = setup();
+    let normal: Vec<_> = (0..20)
+        .map(|i| sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone())))
+        .collect();
+    let silent: Vec<_> = (0..5).map(|_| sim.spawn(PodSpec::new("nginx").silent(true))).collect();
+    let doomed: Vec<_> = (0..5).map(|_| sim.spawn(PodSpec::new("mysql"))).collect();
+    let sink = Arc::new(MemorySink::new());
+    let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
+    let c = clock.clone();
+    let (stats, ()) = tokio::join!(w.run_until(c.sleep(Duration::from_secs(400))), async {
+        // Deleted long before the metrics delay (10–20 s) is over.
+        clock.sleep(Duration::from_secs(3)).await;
+        for p in &doomed {
+            assert!(sim.delete(&p.id));
+        }
+    });
+    let outcomes = sink.outcomes();
+    let by = per_container(&outcomes);
+    assert_eq!(by.len(), 30, "every container of every pod gets an outcome");
+    assert!(by.values().all(|v| v.len() == 1), "and exactly one");
+    for p in &normal {
+        assert!(matches!(
+            by[&(p.id.uid.clone(), p.containers[0].name.clone())][0],
+            Outcome::Classified(_)
+        ));
+    }
+    for p in &silent {
+        match by[&(p.id.uid.clone(), p.containers[0].name.clone())][0] {
+            Outcome::TimedOut { waited, .. } => assert!(*waited >= Duration::from_secs(120)),
+            other => panic!("silent pod must time out, got {other:?}"),
+        }
+    }
+    for p in &doomed {
+        assert!(matches!(
+            by[&(p.id.uid.clone(), p.containers[0].name.clone())][0],
+            Outcome::Deleted { .. }
+        ));
+    }
+    assert_eq!(
+        (stats.classified, stats.timed_out, stats.deleted, stats.still_pending),
+        (20, 5, 5, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_fetch_per_tick_whatever_the_number_of_pending_pods() {
+    for pods in [3usize, 300] {
+        let (clock, sim) = setup();
+        for i in 0..pods {
+            sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+        }
+        let sink = Arc::new(MemorySink::new());
+        let w = watcher(&sim, &clock, model(&sim, 0, 1.0), sink.clone());
+        let stats = w.run_until(clock.sleep(Duration::from_secs(60))).await;
+        assert!(stats.ticks >= 12, "a tick every 5 s: {stats:?}");
+        assert!(stats.fetches <= stats.ticks, "{pods} pods: {stats:?}");
+        assert_eq!(sim.fetch_calls(), stats.fetches, "the watcher is the only caller");
+        assert_eq!(stats.max_pending, pods as u64);
+        assert_eq!(
+            stats.classified, pods as u64,
+            "all classified within a minute: {stats:?}"
+        );
+        // The slowest tick is measured in real time and had pods waiting.
+        assert!(stats.slowest_tick > Duration::ZERO, "{stats:?}");
+        assert!((1..=pods as u64).contains(&stats.slowest_tick_pending), "{stats:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn verdicts_wait_for_the_feature_window_and_flag_mismatches() {
+    let (clock, sim) = setup();
+    let start = clock.now();
+    let honest = sim.spawn(PodSpec::new("mysql"));
+    let classes = sim.class_names();
+    let mysql = classes.iter().position(|c| c == "mysql").unwrap();
+    let sink = Arc::new(MemorySink::new());
+    let impostor = sim.spawn(PodSpec::impostor("nginx", "mysql"));
+    let unsure = sim.spawn(PodSpec::unnamed("mysql"));
+    let w = watcher(&sim, &clock, model(&sim, mysql, 0.55), sink.clone());
+    w.run_until(clock.sleep(Duration::from_secs(120))).await;
+    let outcomes = sink.outcomes();
+    let verdict = |id: &cad_core::pod::PodId| {
+        outcomes
+            .iter()
+            .find_map(|o| match o {
+                Outcome::Classified(v) if &v.pod == id => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let v = verdict(&honest.id);
+    assert_eq!(v.claimed.as_deref(), Some("mysql"));
+    assert_eq!(v.predicted, "mysql");
+    // 0.55 is under the default threshold of 0.6
+    assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::LowConfidence));
+    // Three complete snapshots (behaviour window) take at least 10 s delay + 2 × 10 s.
+    assert!(v.time_to_verdict >= Duration::from_secs(30), "{:?}", v.time_to_verdict);
+    assert!(v.time >= start + Duration::from_secs(30));
+    let v = verdict(&impostor.id);
+    assert_eq!(v.claimed.as_deref(), Some("nginx"));
+    assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::Mismatch));
+    let v = verdict(&unsure.id);
+    assert_eq!(v.claimed, None);
+    assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::LowConfidence));
+}
+
+/// Pods running when the watcher starts are judged as `ExistingPods` says;
+/// pods started after it always are, and outcomes say which is which.
+#[tokio::test(start_paused = true)]
+async fn pods_running_at_the_start_are_judged_as_configured_and_a_restart_loses_none() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(3).without_churn();
+    config.initial_pods = 25;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(30)).await;
+    for i in 0..4 {
+        sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+    }
+    clock.sleep(Duration::from_secs(20)).await;
+    let timeout = WatcherConfig::default().timeout;
+    for mode in [
+        ExistingPods::All,
+        ExistingPods::Recent,
+        ExistingPods::Recent,
+        ExistingPods::None,
+    ] {
+        // A fresh watcher each round: what a process restart looks like.
+        let start = clock.now();
+        let running = sim.pods();
+        let expected: std::collections::BTreeSet<String> = running
+            .iter()
+            .filter(|p| match mode {
+                ExistingPods::All => true,
+                ExistingPods::Recent => p.start_time.is_some_and(|t| start.since(t) < timeout),
+                ExistingPods::None => false,
+            })
+            .map(|p| p.id.uid.clone())
+            .collect();
+        let sink = Arc::new(MemorySink::new());
+        let cfg = WatcherConfig {
+            existing_pods: mode,
+            ..WatcherConfig::default()
+        };
+        let w = Watcher::new(
+            Arc::new(sim.clone()),
+            Arc::new(sim.clone()),
+            clock.clone(),
+            model(&sim, 0, 1.0),
+            cfg,
+        )
+        .with_sink(sink.clone());
+        let sim2 = sim.clone();
+        let c = clock.clone();
+        let (stats, new_pod) = tokio::join!(w.run_until(clock.sleep(Duration::from_secs(90))), async move {
+            c.sleep(Duration::from_secs(5)).await;
+            sim2.spawn(PodSpec::new("nginx"))
+        });
+        let outcomes = sink.outcomes();
+        let by = per_container(&outcomes);
+        assert!(
+            by.values()
+                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_))),
+            "{mode:?}"
+        );
+        let judged: std::collections::BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| o.at_start())
+            .map(|o| o.pod().uid.clone())
+            .collect();
+        assert_eq!(judged, expected, "{mode:?}: {stats:?}");
+        assert_eq!(
+            stats.skipped_at_start as usize,
+            running.len() - expected.len(),
+            "{mode:?}"
+        );
+        let new: Vec<_> = outcomes.iter().filter(|o| !o.at_start()).collect();
+        assert_eq!(new.len(), 1, "{mode:?}: the pod started after the watcher is judged");
+        assert_eq!(new[0].pod(), &new_pod.id);
+        if mode == ExistingPods::Recent {
+            assert!(
+                !expected.is_empty() && expected.len() < running.len(),
+                "{mode:?}: {expected:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replaced_model_is_used_for_later_verdicts() {
+    let (clock, sim) = setup();
+    let handle = model(&sim, 0, 1.0);
+    let sink = Arc::new(MemorySink::new());
+    let first = sim.spawn(PodSpec::new("nginx"));
+    let w = watcher(&sim, &clock, handle.clone(), sink.clone());
+    let c = clock.clone();
+    let sim2 = sim.clone();
+    let (_, second) = tokio::join!(w.run_until(c.sleep(Duration::from_secs(200))), async {
+        clock.sleep(Duration::from_secs(80)).await;
+        handle.replace(active(&sim2, 3, 1.0));
+        sim2.spawn(PodSpec::new("nginx"))
+    });
+    let outcomes = sink.outcomes();
+    let predicted = |id: &cad_core::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.predicted.clone()),
+            _ => None,
+        })
+    };
+    let classes = sim.class_names();
+    assert_eq!(predicted(&first.id), Some(classes[0].clone()));
+    assert_eq!(predicted(&second.id), Some(classes[3].clone()));
+}
+
+/// A cluster of `pods` pods (a share `unnamed` named like no class, none
+/// silent) that have run for ten minutes.
+async fn aged(pods: usize, unnamed: f64) -> (Arc<TokioClock>, SimCluster) {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(5).without_churn();
+    config.initial_pods = pods;
+    config.unnamed_fraction = unnamed;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    (clock, sim)
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_builds_one_group_per_labelled_container_in_batches() {
+    let (clock, sim) = aged(50, 0.2).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let cfg = CollectConfig {
+        window: Duration::from_secs(300),
+        batch_size: 16,
+        ..CollectConfig::default()
+    };
+    let mut calls = Vec::new();
+    let (data, stats) = collect_dataset(&sim, &sim, clock.as_ref(), &labeler, &features, &cfg, &mut |d, t| {
+        calls.push((d, t))
+    })
+    .await
+    .unwrap();
+    let labelled = sim.pods().iter().filter(|p| labeler.claimed_class(p).is_some()).count();
+    assert!(labelled < 50, "some pods are named like no class");
+    assert_eq!(stats.labelled_pods, labelled);
+    assert_eq!(stats.fetches, labelled.div_ceil(16));
+    assert_eq!(calls.last(), Some(&(labelled, labelled)));
+    assert_eq!(data.group_names().len(), stats.containers_with_rows);
+    assert_eq!(data.n_rows(), stats.rows);
+    assert_eq!(data.n_features(), features.columns.len());
+    // ~30 snapshots in 5 minutes, windows of 3 with stride 1 → ~28 rows per container
+    assert!(stats.rows >= stats.containers_with_rows * 20, "{stats:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_without_any_rows_says_why() {
+    let (clock, sim) = setup();
+    sim.spawn(PodSpec::new("nginx").silent(true));
+    let labeler = Labeler::new(sim.class_names());
+    let err = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &FeatureSet::behaviour(),
+        &CollectConfig::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("1 with a class"), "{err}");
+}
+
+/// The whole mission with the real tree: collect on one simulated cluster,
+/// train, then watch new pods — honest ones and impostors — on it.
+#[tokio::test(start_paused = true)]
+async fn trained_tree_recognises_classes_and_flags_impostors() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(21).without_churn();
+    config.initial_pods = 80;
+    config.initial_max_age = Duration::from_secs(3600);
+    config.impostor_fraction = 0.0;
+    config.unnamed_fraction = 0.0;
+    config.silent_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let (data, _) = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &features,
+        &CollectConfig::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let cfg = TrainConfig {
+        trained_on: "test".into(),
+        curve_points: 4,
+        ..TrainConfig::default()
+    };
+    let trained = train(&data, &features, &cfg, clock.now(), &mut |_| {}).unwrap();
+    let report = trained.report.as_ref().unwrap();
+    assert!(report.method.is_grouped());
+    assert!(report.accuracy.unwrap() > 0.9, "{report}");
+    assert_eq!(trained.curve.len(), 4);
+    // The bundle survives its byte form.
+    let bundle = cad_core::bundle::ModelBundle::from_bytes(&trained.bundle.to_bytes().unwrap()).unwrap();
+
+    let honest: Vec<_> = (0..10)
+        .map(|i| sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone())))
+        .collect();
+    let impostors = [
+        sim.spawn(PodSpec::impostor("nginx", "mysql")),
+        sim.spawn(PodSpec::impostor("nginx", "mongodb")),
+        sim.spawn(PodSpec::impostor("postgresql", "nginx")),
+    ];
+    let sink = Arc::new(MemorySink::new());
+    let w = Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        ModelHandle::new(ActiveModel::from_bundle(bundle)),
+        WatcherConfig::default(),
+    )
+    .with_sink(sink.clone());
+    w.run_until(clock.sleep(Duration::from_secs(180))).await;
+    let outcomes = sink.outcomes();
+    let verdict = |id: &cad_core::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.clone()),
+            _ => None,
+        })
+    };
+    let right = honest
+        .iter()
+        .filter(|p| verdict(&p.id).is_some_and(|v| !v.is_anomaly()))
+        .count();
+    assert!(right >= 8, "{right} of 10 honest pods recognised: {outcomes:#?}");
+    for p in &impostors {
+        let v = verdict(&p.id).unwrap();
+        assert_eq!(v.predicted, sim.truth(&p.id).unwrap().behaves_as, "{v:?}");
+        assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::Mismatch), "{v:?}");
+    }
+}
+
+/// The simulated cluster's metrics, except that the first `fail_times` fetches
+/// cannot read the containers in `fail`: they come back marked unavailable
+/// (or, with `whole`, the fetch fails with a transient error).
+struct Flaky {
+    sim: SimCluster,
+    fail: HashSet<ContainerId>,
+    fail_times: AtomicU32,
+    whole: bool,
+    windows: Mutex<Vec<TimeWindow>>,
+}
+
+impl Flaky {
+    fn new(sim: &SimCluster, fail: impl IntoIterator<Item = ContainerId>, fail_times: u32) -> Self {
+        Flaky {
+            sim: sim.clone(),
+            fail: fail.into_iter().collect(),
+            fail_times: AtomicU32::new(fail_times),
+            whole: false,
+            windows: Mutex::default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl MetricSource for Flaky {
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
+        self.windows.lock().unwrap().push(window);
+        let mut batch = self.sim.fetch(containers, window).await?;
+        let failing = self.fail_times.load(Ordering::SeqCst) > 0;
+        let hit: Vec<&ContainerId> = containers.iter().filter(|c| self.fail.contains(*c)).collect();
+        if failing && !hit.is_empty() {
+            self.fail_times.fetch_sub(1, Ordering::SeqCst);
+            let error = SourceError::Unavailable {
+                backend: "flaky".into(),
+                source: "request 2 of 2 timed out".into(),
+            };
+            if self.whole {
+                return Err(error);
+            }
+            for c in &hit {
+                batch.take(c);
+            }
+            batch.mark_unavailable(hit, error);
+        }
+        Ok(batch)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn containers_a_fetch_could_not_read_keep_waiting_and_keep_their_history() {
+    let (clock, sim) = setup();
+    let start = clock.now();
+    let good = sim.spawn(PodSpec::new("nginx"));
+    let flaky = sim.spawn(PodSpec::new("mysql"));
+    // The first 12 fetches (a minute) cannot read the flaky pod.
+    let source = Arc::new(Flaky::new(&sim, flaky.container_ids(), 12));
+    let sink = Arc::new(MemorySink::new());
+    let w = Watcher::new(
+        Arc::new(sim.clone()),
+        source.clone(),
+        clock.clone(),
+        model(&sim, 0, 1.0),
+        WatcherConfig::default(),
+    )
+    .with_sink(sink.clone());
+    let stats = w.run_until(clock.sleep(Duration::from_secs(150))).await;
+    let outcomes = sink.outcomes();
+    let time_of = |id: &cad_core::pod::PodId| {
+        outcomes.iter().find_map(|o| match o {
+            Outcome::Classified(v) if &v.pod == id => Some(v.time),
+            _ => None,
+        })
+    };
+    let good_at = time_of(&good.id).expect("the readable pod is classified meanwhile");
+    let flaky_at = time_of(&flaky.id).expect("the flaky pod is classified once it can be read");
+    assert!(good_at < start + Duration::from_secs(50), "{good_at:?}");
+    assert_eq!((stats.partial_fetches, stats.unavailable), (12, 12), "{stats:?}");
+    assert_eq!(stats.fetch_errors, 0);
+    assert_eq!((stats.classified, stats.timed_out), (2, 0));
+    // Its fetch start did not move while it failed: the first successful
+    // fetch reaches back to its start and brings its whole history, so it is
+    // classified at that very tick rather than three snapshots later.
+    let windows = source.windows.lock().unwrap().clone();
+    let first_ok = &windows[12];
+    assert!(first_ok.start <= start + Duration::from_secs(1), "{first_ok:?}");
+    assert!(flaky_at <= first_ok.end, "{flaky_at:?} vs {first_ok:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn collector_fetches_unreadable_containers_again() {
+    let (clock, sim) = aged(30, 0.0).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let pods = sim.pods();
+    let doomed: Vec<ContainerId> = pods[..7].iter().flat_map(|p| p.container_ids()).collect();
+    let cfg = CollectConfig {
+        window: Duration::from_secs(300),
+        batch_size: 10,
+        ..CollectConfig::default()
+    };
+    let collect = |source: Flaky| {
+        let (sim, clock, labeler, features, cfg) = (&sim, &clock, &labeler, &features, &cfg);
+        async move {
+            let start = clock.now();
+            let r = collect_dataset(sim, &source, clock.as_ref(), labeler, features, cfg, &mut |_, _| {}).await;
+            (r, clock.now().since(start))
+        }
+    };
+
+    // Unreadable in the first round (once per batch that holds some: 1 batch), then fine.
+    let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 1)).await;
+    let (data, stats) = r.unwrap();
+    assert_eq!(stats.retried, 7);
+    assert_eq!(stats.fetches, 3 + 1, "30 containers in batches of 10, then the 7 again");
+    assert_eq!(stats.containers_with_rows, 30);
+    assert_eq!(data.group_names().len(), 30);
+    assert_eq!(waited, Duration::from_secs(2));
+
+    // A whole fetch failing with a transient error is retried the same way.
+    let mut whole = Flaky::new(&sim, doomed.clone(), 1);
+    whole.whole = true;
+    let (r, _) = collect(whole).await;
+    let (_, stats) = r.unwrap();
+    assert_eq!(stats.retried, 10, "the whole first batch");
+    assert_eq!(stats.containers_with_rows, 30);
+
+    // Still unreadable after the 2 retry rounds: no training on the rest.
+    let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 100)).await;
+    let err = r.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CollectError::Incomplete {
+                unavailable: 7,
+                containers: 30,
+                attempts: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(waited, Duration::from_secs(2 + 4), "waits double");
+    let msg = err.to_string();
+    assert!(msg.contains("7 of 30 containers"), "{msg}");
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("flaky"), "the cause is kept as the source: {cause}");
+    assert!(!msg.contains("flaky"), "and not repeated in the message: {msg}");
+}
+
+/// The sim's pods, listed in reverse: the same cluster as another API server
+/// (or another page order) would list it.
+struct Reversed(SimCluster);
+
+#[async_trait::async_trait]
+impl cad_core::source::PodSource for Reversed {
+    async fn list(&self) -> Result<Vec<cad_core::pod::PodInfo>, cad_core::source::SourceError> {
+        let mut pods = self.0.list().await?;
+        pods.reverse();
+        Ok(pods)
+    }
+
+    fn watch(
+        &self,
+    ) -> futures::stream::BoxStream<'static, Result<cad_core::source::PodEvent, cad_core::source::SourceError>> {
+        self.0.watch()
+    }
+}
+
+/// From the collector's first step: the same cluster listed in another order
+/// gives the same forest and the same evaluation.
+#[tokio::test(start_paused = true)]
+async fn collecting_in_another_listing_order_trains_the_same_forest() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(9).without_churn();
+    config.initial_pods = 30;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let reversed = Reversed(sim.clone());
+    let mut datasets = Vec::new();
+    for pods in [&sim as &dyn cad_core::source::PodSource, &reversed] {
+        let (data, _) = collect_dataset(
+            pods,
+            &sim,
+            clock.as_ref(),
+            &labeler,
+            &features,
+            &CollectConfig::default(),
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap();
+        datasets.push(data);
+    }
+    assert_ne!(datasets[0], datasets[1], "the listing order shows in the data set");
+    let mut cfg = TrainConfig {
+        algorithm: cad_core::model::Algorithm::by_name("forest").unwrap(),
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    if let cad_core::model::Algorithm::Forest(p) = &mut cfg.algorithm {
+        p.n_trees = 8;
+    }
+    let trained: Vec<_> = datasets
+        .iter()
+        .map(|d| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap())
+        .collect();
+    assert_eq!(
+        trained[0].bundle.to_bytes().unwrap(),
+        trained[1].bundle.to_bytes().unwrap()
+    );
+}
