@@ -1,8 +1,8 @@
 //! The simulated cluster's state: pods alive and gone, the churn schedule,
 //! naming, and the subscribers of watch streams.
 
-use super::profile::PodParams;
-use super::series::{Series, mix};
+use super::profile::{NodeModel, draw_app, draw_sidecar};
+use super::series::{PodShared, Series, mix};
 use super::{ImpostorImage, PodSpec, SimConfig, SimError, Truth};
 use cad_core::pod::{ContainerInfo, PodId, PodInfo, PodPhase};
 use cad_core::source::PodEvent;
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
-/// Name prefixes of pods named like no class.
-const UNNAMED_PREFIXES: &[&str] = &["redis", "web", "api", "worker", "cache", "frontend", "backend", "queue"];
+/// Name prefixes of pods named like no class (and like no service).
+const UNNAMED_PREFIXES: &[&str] = &["web", "api", "worker", "store", "frontend", "backend", "edge", "db"];
 /// Characters Kubernetes uses in generated name suffixes (no vowels, no 0/1/3).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// Streams of pod seeds: churn pods and explicitly spawned pods draw from
@@ -27,8 +27,18 @@ const STREAM_EXPLICIT: u64 = 2;
 #[derive(Debug)]
 pub(crate) struct SimPod {
     pub info: PodInfo,
+    /// The truth of the pod (its app container's).
     pub truth: Truth,
-    pub series: Series,
+    /// Per container, in the order of `info.containers`: its truth and metrics.
+    pub containers: Vec<(Truth, Series)>,
+}
+
+impl SimPod {
+    /// The truth and metrics of the container named `name`.
+    pub(crate) fn container(&self, name: &str) -> Option<&(Truth, Series)> {
+        let i = self.info.containers.iter().position(|c| c.name == name)?;
+        self.containers.get(i)
+    }
 }
 
 /// A pod ever created, with when it was deleted (if it was).
@@ -51,13 +61,18 @@ enum Naming {
 /// A pod to create, decided before its own random draws.
 #[derive(Clone, Debug)]
 struct Plan {
+    /// Index into [`SimConfig::services`].
     behaves_as: usize,
     naming: Naming,
     exact_name: Option<String>,
     namespace: String,
-    node: String,
+    /// Index into [`SimConfig::nodes`].
+    node: usize,
     silent: bool,
     deletion: Option<Timestamp>,
+    /// Index into [`SimConfig::sidecars`].
+    sidecar: Option<usize>,
+    fixed: super::profile::Fixed,
 }
 
 /// Everything behind the cluster's mutex.
@@ -74,6 +89,8 @@ pub(crate) struct State {
     churn_count: u64,
     explicit_count: u64,
     subscribers: Vec<UnboundedSender<PodEvent>>,
+    /// Each configured node's drawn behaviour, in order.
+    nodes: Vec<NodeModel>,
 }
 
 /// A draw from an exponential distribution with this mean, at least 1 ms.
@@ -140,10 +157,25 @@ impl State {
             churn_count: 0,
             explicit_count: 0,
             subscribers: Vec::new(),
+            nodes: config
+                .nodes
+                .iter()
+                .map(|n| {
+                    NodeModel::draw(
+                        n,
+                        &mut ChaCha8Rng::seed_from_u64(str_hash(config.seed, &["node", &n.name])),
+                    )
+                })
+                .collect(),
         };
+        let services = config.services();
         for _ in 0..config.initial_pods {
-            let age = config.initial_max_age.mul_f64(s.churn_rng.random::<f64>());
             let plan = s.churn_plan(config, now);
+            // ages from the service's range (log-uniform), at most the configured maximum
+            let hours = services[plan.behaves_as].age_hours;
+            let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
+            let age = Duration::from_secs_f64((range.draw(&mut s.churn_rng) * 3_600.0).clamp(0.0, 1e10));
             s.create(config, plan, now - age, STREAM_CHURN);
         }
         s
@@ -216,7 +248,8 @@ impl State {
             .collect()
     }
 
-    fn pick_class(rng: &mut ChaCha8Rng, config: &SimConfig, except: Option<usize>) -> usize {
+    /// Picks an index by weight, never `except`; all weights zero: uniformly.
+    fn pick(rng: &mut ChaCha8Rng, weights: &[f64], except: Option<usize>) -> usize {
         let w = |i: usize, x: f64| {
             if Some(i) == except || !x.is_finite() || x <= 0.0 {
                 0.0
@@ -224,18 +257,17 @@ impl State {
                 x
             }
         };
-        let total: f64 = config.classes.iter().enumerate().map(|(i, c)| w(i, c.weight)).sum();
+        let total: f64 = weights.iter().enumerate().map(|(i, x)| w(i, *x)).sum();
         if total <= 0.0 {
-            // all weights zero: pick uniformly among the allowed
-            let allowed: Vec<usize> = (0..config.classes.len()).filter(|i| Some(*i) != except).collect();
+            let allowed: Vec<usize> = (0..weights.len()).filter(|i| Some(*i) != except).collect();
             return allowed
                 .get(rng.random_range(0..allowed.len().max(1)))
                 .copied()
                 .unwrap_or(0);
         }
         let mut pick = rng.random::<f64>() * total;
-        for (i, c) in config.classes.iter().enumerate() {
-            let x = w(i, c.weight);
+        for (i, x) in weights.iter().enumerate() {
+            let x = w(i, *x);
             if pick < x {
                 return i;
             }
@@ -244,15 +276,53 @@ impl State {
         0
     }
 
+    fn pick_class(rng: &mut ChaCha8Rng, config: &SimConfig, except: Option<usize>) -> usize {
+        let w: Vec<f64> = config.classes.iter().map(|c| c.weight).collect();
+        Self::pick(rng, &w, except)
+    }
+
+    /// An index into [`SimConfig::services`] of a service outside the class list.
+    fn pick_unknown(rng: &mut ChaCha8Rng, config: &SimConfig) -> Option<usize> {
+        if config.unknown_services.is_empty() {
+            return None;
+        }
+        let w: Vec<f64> = config.unknown_services.iter().map(|c| c.weight).collect();
+        Some(config.classes.len() + Self::pick(rng, &w, None))
+    }
+
+    fn pick_sidecar(rng: &mut ChaCha8Rng, config: &SimConfig) -> Option<usize> {
+        if config.sidecars.is_empty() || rng.random::<f64>() >= config.sidecar_fraction {
+            return None;
+        }
+        let w: Vec<f64> = config.sidecars.iter().map(|c| c.weight).collect();
+        Some(Self::pick(rng, &w, None))
+    }
+
     /// Decides a churn pod spawned at `now`, or an initial pod that exists at `now`.
     fn churn_plan(&mut self, config: &SimConfig, now: Timestamp) -> Plan {
         let rng = &mut self.churn_rng;
         let u: f64 = rng.random();
         let many = config.classes.len() > 1;
-        let (behaves_as, naming) = if u < config.impostor_fraction && many {
+        let (f_imp, f_unk, f_unn) = (
+            config.impostor_fraction,
+            config.unknown_fraction,
+            config.unnamed_fraction,
+        );
+        let unknown = if (f_imp..f_imp + f_unk).contains(&u) {
+            Self::pick_unknown(rng, config)
+        } else {
+            None
+        };
+        let (behaves_as, naming) = if u < f_imp && many {
             let named = Self::pick_class(rng, config, None);
             (Self::pick_class(rng, config, Some(named)), Naming::Class(named))
-        } else if u < config.impostor_fraction + config.unnamed_fraction {
+        } else if let Some(svc) = unknown {
+            if rng.random::<f64>() < config.unknown_named_like_class {
+                (svc, Naming::Class(Self::pick_class(rng, config, None)))
+            } else {
+                (svc, Naming::Unnamed(config.services()[svc].name.clone()))
+            }
+        } else if u < f_imp + f_unk + f_unn {
             let prefix = UNNAMED_PREFIXES[rng.random_range(0..UNNAMED_PREFIXES.len())];
             (Self::pick_class(rng, config, None), Naming::Unnamed(prefix.to_string()))
         } else {
@@ -260,8 +330,9 @@ impl State {
             (c, Naming::Class(c))
         };
         let namespace = config.namespaces[rng.random_range(0..config.namespaces.len())].clone();
-        let node = config.nodes[rng.random_range(0..config.nodes.len())].clone();
+        let node = rng.random_range(0..config.nodes.len());
         let silent = rng.random::<f64>() < config.silent_fraction;
+        let sidecar = Self::pick_sidecar(rng, config);
         let deletion = (!config.mean_lifetime.is_zero()).then(|| {
             let life = exp_draw(rng, config.mean_lifetime);
             // an initial pod is already old; lifetimes are memoryless, so count from now
@@ -275,6 +346,8 @@ impl State {
             node,
             silent,
             deletion,
+            sidecar,
+            fixed: Default::default(),
         }
     }
 
@@ -286,7 +359,29 @@ impl State {
         now: Timestamp,
     ) -> Result<PlanHandle, SimError> {
         let class = |name: &str| config.classes.iter().position(|c| c.name == name);
-        let behaves_as = class(&spec.behaves_as).ok_or_else(|| SimError::UnknownClass(spec.behaves_as.clone()))?;
+        let behaves_as = config
+            .services()
+            .iter()
+            .position(|c| c.name == spec.behaves_as)
+            .ok_or_else(|| SimError::UnknownClass(spec.behaves_as.clone()))?;
+        let sidecar = match &spec.sidecar {
+            None => None,
+            Some(n) => Some(
+                config
+                    .sidecars
+                    .iter()
+                    .position(|s| s.name == *n)
+                    .ok_or_else(|| SimError::UnknownSidecar(n.clone()))?,
+            ),
+        };
+        let node = match &spec.node {
+            None => (self.explicit_count % config.nodes.len() as u64) as usize,
+            Some(n) => config
+                .nodes
+                .iter()
+                .position(|x| x.name == *n)
+                .ok_or_else(|| SimError::UnknownNode(n.clone()))?,
+        };
         let naming = match &spec.named_as {
             Some(n) => match class(n) {
                 Some(i) => Naming::Class(i),
@@ -305,10 +400,6 @@ impl State {
         {
             return Err(SimError::NameTaken(format!("{namespace}/{name}")));
         }
-        let node = spec
-            .node
-            .clone()
-            .unwrap_or_else(|| config.nodes[(self.explicit_count % config.nodes.len() as u64) as usize].clone());
         Ok(PlanHandle(Plan {
             behaves_as,
             naming,
@@ -317,6 +408,11 @@ impl State {
             node,
             silent: spec.silent,
             deletion: spec.lifetime.map(|d| now + d.max(Duration::from_millis(1))),
+            sidecar,
+            fixed: super::profile::Fixed {
+                shape: spec.shape,
+                scale: spec.scale,
+            },
         }))
     }
 
@@ -368,13 +464,14 @@ impl State {
         let pod_seed = mix(mix(config.seed ^ mix(stream)).wrapping_add(*count));
         *count += 1;
         let mut rng = ChaCha8Rng::seed_from_u64(pod_seed);
-        let behaves = &config.classes[plan.behaves_as];
+        let services = config.services();
+        let behaves = &services[plan.behaves_as];
         let (prefix, named_class, stateful) = match &plan.naming {
             Naming::Class(i) => {
                 let c = &config.classes[*i];
                 (c.name.clone(), Some(*i), c.stateful)
             }
-            Naming::Unnamed(p) => (p.clone(), None, false),
+            Naming::Unnamed(p) => (p.clone(), None, behaves.stateful && *p == behaves.name),
         };
         let (name, labels) = match plan.exact_name.clone() {
             Some(n) => {
@@ -390,45 +487,83 @@ impl State {
             _ => behaves,
         };
         let image = image_class.image(rng.random());
-        let container = ContainerInfo {
+        let mut containers = vec![ContainerInfo {
             name: prefix.clone(),
             image: image.reference,
             image_size_bytes: (image.size_bytes > 0).then_some(image.size_bytes),
-        };
+        }];
         let (d0, d1) = config.metrics_delay;
         let delay = d0 + d1.saturating_sub(d0).mul_f64(rng.random::<f64>());
-        let series_seed: u64 = rng.random();
-        let params = PodParams::draw(behaves, &mut rng);
-        let series = Series {
-            seed: series_seed,
-            start,
-            first: start + delay,
-            interval_ms: i64::try_from(config.sample_interval.as_millis())
-                .unwrap_or(i64::MAX)
-                .max(1),
-            restart_p_epoch: Series::restart_p_epoch(config.restart_probability),
-            silent: plan.silent,
-            params,
-        };
+        let pod_series_seed: u64 = rng.random();
+        let (model, app) = draw_app(&config.global, behaves, plan.fixed, &mut rng);
+        let mut models = vec![app];
         let named_as = named_class.map(|i| config.classes[i].name.clone());
+        let unknown_service = plan.behaves_as >= config.classes.len();
         let truth = Truth {
             impostor: named_as.as_ref().is_some_and(|n| *n != behaves.name),
             behaves_as: behaves.name.clone(),
             named_as,
+            unknown_service,
             silent: plan.silent,
+            sidecar: None,
         };
+        let mut truths = vec![truth.clone()];
+        if let Some(sc) = plan.sidecar.and_then(|i| config.sidecars.get(i)) {
+            models.push(draw_sidecar(sc, &models[0], &mut rng));
+            containers.push(ContainerInfo {
+                name: sc.name.clone(),
+                image: sc.image.clone(),
+                image_size_bytes: None,
+            });
+            truths.push(Truth {
+                behaves_as: sc.name.clone(),
+                named_as: None,
+                impostor: false,
+                unknown_service: false,
+                silent: plan.silent,
+                sidecar: Some(sc.name.clone()),
+            });
+        }
+        let node = self
+            .nodes
+            .get(plan.node)
+            .cloned()
+            .unwrap_or_else(|| NodeModel::draw(&super::profile::NodeProfile::plain("default"), &mut rng));
+        let shared = Arc::new(PodShared::new(
+            pod_series_seed,
+            start,
+            start + delay,
+            i64::try_from(config.sample_interval.as_millis())
+                .unwrap_or(i64::MAX)
+                .max(1),
+            plan.silent,
+            model,
+            node,
+            &models,
+        ));
+        let restart_p_epoch = Series::restart_p_epoch(config.restart_probability);
+        let series = models.into_iter().enumerate().map(|(i, model)| Series {
+            pod: shared.clone(),
+            seed: mix(pod_series_seed ^ mix(i as u64 + 1)),
+            restart_p_epoch,
+            model,
+        });
         let info = PodInfo {
             id: id.clone(),
-            node: Some(plan.node.clone()),
+            node: config.nodes.get(plan.node).map(|n| n.name.clone()),
             start_time: Some(start),
             phase: PodPhase::Running,
             labels,
-            containers: vec![container],
+            containers,
             annotations: Default::default(),
         };
         let serial = self.serial;
         self.serial += 1;
-        let pod = Arc::new(SimPod { info, truth, series });
+        let pod = Arc::new(SimPod {
+            info,
+            truth,
+            containers: truths.into_iter().zip(series).collect(),
+        });
         self.names.insert((id.namespace.clone(), id.name.clone()));
         self.live.insert(serial, id.clone());
         if let Some(d) = plan.deletion {

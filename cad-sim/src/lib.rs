@@ -1,29 +1,45 @@
 //! # cad-sim
 //!
-//! A simulated Kubernetes cluster with Telegraf-like metrics: the embedded
-//! default behind `cad demo`, every engine test and the benchmarks.
+//! A simulated Kubernetes cluster with Telegraf-like metrics, as hard as a
+//! real one: the embedded default behind `cad demo`, every engine test and
+//! the benchmarks.
 //!
 //! [`SimCluster`] implements [`PodSource`] and [`MetricSource`]. It is
 //! deterministic from [`SimConfig::seed`] (for the same sequence of calls)
 //! and follows an [`Arc<dyn Clock>`](Clock): under tokio's paused time an hour
 //! of churn runs in milliseconds.
 //!
-//! * Pods belong to classes ([`ClassProfile`]; by default nginx, apache,
-//!   postgresql, mysql, mongodb with figures measured on a real cluster). Each
-//!   pod draws its own parameters around its class profile; samples add noise,
-//!   slow drift and rare container restarts (counters reset to ~0).
-//! * Some pods are *impostors* (named and labelled like one class, behaving
-//!   like another), some are named like no class (`redis-…`, `web-…`), some
-//!   are *silent* (never report metrics). [`SimCluster::truth`] tells which.
+//! Every profile is in one file, `cad-sim/profiles.toml` ([`Profiles`]),
+//! each figure marked measured (recordings of real servers, a real k3s
+//! cluster) or invented:
+//!
+//! * Services: the classes (nginx, apache, postgresql, mysql, mongodb) and
+//!   services outside the class list (redis, memcached, rabbitmq,
+//!   elasticsearch, kafka, a JVM web app, a Go API). Each pod draws a
+//!   workload shape (idle, steady, bursty, batch) and a load over orders of
+//!   magnitude; every pod has the kubelet probe's floor of traffic.
+//! * Ages from minutes to weeks for the pods running at creation; start-up
+//!   phases (initdb, index build, JIT warm-up) and memory that grows with
+//!   use (a buffer pool warming). Samples are computed from the pod's seed,
+//!   the sample index and the time, never stored: any window of a pod's
+//!   history, its first minutes included, costs O(samples in it).
+//! * Sidecars (istio-proxy, linkerd-proxy, fluent-bit, …) in a share of the
+//!   pods, whose activity follows the app's traffic or logs.
+//! * Nodes with noisy neighbours (CPU-bound work loses a share, the same for
+//!   every pod of the node), containerd nodes without block-I/O metrics,
+//!   a node whose stats path writes 0 for fields it does not know, log
+//!   rotation; container restarts reset the container's counters.
+//! * Impostors (named like one class, behaving like another), services
+//!   outside the class list (named after themselves or like a class), pods
+//!   of a class named like none, silent pods. [`SimCluster::truth`] and
+//!   [`SimCluster::container_truth`] tell which.
 //! * Samples come every [`SimConfig::sample_interval`] per pod, each family
 //!   (container gauges, network, volume, block I/O) with its own jitter of up
 //!   to 2 s, starting a delay after the pod starts. A fetch never returns
 //!   samples after the clock's now, before the pod's start or after its
-//!   deletion. Values are computed from the pod's seed and the sample index,
-//!   never stored: any window costs O(samples in it).
-//! * Churn: [`SimConfig::initial_pods`] pods exist at creation (started up to
-//!   [`SimConfig::initial_max_age`] ago); new pods spawn every
-//!   [`SimConfig::spawn_every`] on average and live
+//!   deletion.
+//! * Churn: [`SimConfig::initial_pods`] pods exist at creation; new pods
+//!   spawn every [`SimConfig::spawn_every`] on average and live
 //!   [`SimConfig::mean_lifetime`] on average. Tests add and remove pods with
 //!   [`SimCluster::spawn`] and [`SimCluster::delete`].
 //!
@@ -35,12 +51,14 @@
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //! let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
 //! let sim = SimCluster::new(SimConfig::default().with_seed(7).without_churn(), clock.clone());
-//! let pod = sim.spawn(PodSpec::impostor("nginx", "mysql"));
+//! let pod = sim.spawn(PodSpec::impostor("nginx", "mysql").with_sidecar("istio-proxy"));
 //! clock.sleep(Duration::from_secs(60)).await;
 //! let ids: Vec<_> = pod.container_ids().collect();
+//! assert_eq!(ids.len(), 2);
 //! let batch = sim.fetch(&ids, TimeWindow::ending_at(clock.now(), Duration::from_secs(60))).await.unwrap();
 //! assert!(batch.sample_count() > 0);
 //! assert!(sim.truth(&pod.id).unwrap().impostor);
+//! assert_eq!(sim.container_truth(&ids[1]).unwrap().sidecar.as_deref(), Some("istio-proxy"));
 //! # }
 //! ```
 
@@ -50,7 +68,22 @@ mod cluster;
 mod profile;
 mod series;
 
-pub use profile::{ClassProfile, Dist, ImageVariant};
+pub use profile::{
+    Follows, Global, ImageVariant, Memory, NodeProfile, Phase, ProfileError, Profiles, Range, Rates, ServiceProfile,
+    Shape, Shapes, SidecarProfile, Volume,
+};
+
+/// The sidecar container names of cad-core's default sidecar list.
+// TODO(issue 16, CORE): use `cad_core::label::DEFAULT_SIDECARS` once it exists.
+pub const DEFAULT_SIDECARS: &[&str] = &[
+    "istio-proxy",
+    "linkerd-proxy",
+    "envoy",
+    "vault-agent",
+    "cloud-sql-proxy",
+    "fluent-bit",
+    "fluentd",
+];
 
 use async_trait::async_trait;
 use cad_core::clock::Clock;
@@ -76,15 +109,16 @@ pub enum ImpostorImage {
     Actual,
 }
 
-/// How the simulated cluster is set up. [`Default`] gives the five measured
-/// classes and a demo-sized cluster with churn.
+/// How the simulated cluster is set up. [`Default`] gives the profiles of
+/// `profiles.toml` and a demo-sized cluster with churn.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SimConfig {
     /// Everything random derives from this.
     pub seed: u64,
     /// Pods running when the cluster is created.
     pub initial_pods: usize,
-    /// The initial pods started up to this long before creation.
+    /// The initial pods' ages come from their service's `age_hours`
+    /// (minutes to weeks), at most this.
     pub initial_max_age: Duration,
     /// Mean time between two spawned pods (exponential); zero: none spawn.
     pub spawn_every: Duration,
@@ -93,13 +127,19 @@ pub struct SimConfig {
     pub mean_lifetime: Duration,
     /// Fraction of pods named like one class that behave like another.
     pub impostor_fraction: f64,
-    /// Fraction of pods named like no class (`redis-…`, `web-…`), behaving
-    /// like a random class.
+    /// Fraction of pods running a service outside the class list.
+    pub unknown_fraction: f64,
+    /// Of those, the fraction named like a class (the others are named
+    /// after their own service: `redis-0`).
+    pub unknown_named_like_class: f64,
+    /// Fraction of pods of a class named like no class (`web-…`, `api-…`).
     pub unnamed_fraction: f64,
     /// Fraction of pods that never report metrics.
     pub silent_fraction: f64,
     /// Probability that a container restarts within any one hour of running.
     pub restart_probability: f64,
+    /// Fraction of pods with a sidecar container.
+    pub sidecar_fraction: f64,
     /// Time between two samples of one pod (Telegraf's interval).
     pub sample_interval: Duration,
     /// Range of the delay from a pod's start to its first samples.
@@ -107,32 +147,45 @@ pub struct SimConfig {
     /// Namespaces pods are spread over.
     pub namespaces: Vec<String>,
     /// Nodes pods are spread over.
-    pub nodes: Vec<String>,
+    pub nodes: Vec<NodeProfile>,
     /// The classes of service, in order.
-    pub classes: Vec<ClassProfile>,
+    pub classes: Vec<ServiceProfile>,
+    /// Services outside the class list.
+    pub unknown_services: Vec<ServiceProfile>,
+    /// Sidecars.
+    pub sidecars: Vec<SidecarProfile>,
+    /// Figures for every pod.
+    pub global: Global,
     /// Which image impostors run.
     pub impostor_image: ImpostorImage,
 }
 
 impl Default for SimConfig {
     fn default() -> Self {
+        let p = Profiles::builtin();
         SimConfig {
             seed: 42,
             initial_pods: 40,
-            initial_max_age: Duration::from_secs(3_600),
+            initial_max_age: Duration::from_secs(60 * 86_400),
             spawn_every: Duration::from_secs(30),
             mean_lifetime: Duration::from_secs(1_800),
             impostor_fraction: 0.05,
+            unknown_fraction: 0.1,
+            unknown_named_like_class: 0.3,
             unnamed_fraction: 0.05,
             silent_fraction: 0.02,
             restart_probability: 0.02,
+            sidecar_fraction: 0.3,
             sample_interval: Duration::from_secs(10),
             metrics_delay: (Duration::from_secs(10), Duration::from_secs(20)),
             namespaces: ["default", "shop", "analytics", "monitoring"]
                 .map(String::from)
                 .to_vec(),
-            nodes: ["k3s-server", "k3s-agent-1", "k3s-agent-2"].map(String::from).to_vec(),
-            classes: ClassProfile::defaults(),
+            classes: p.classes(),
+            unknown_services: p.unknown_services(),
+            sidecars: p.sidecar,
+            nodes: p.node,
+            global: p.global,
             impostor_image: ImpostorImage::Claimed,
         }
     }
@@ -159,19 +212,39 @@ impl SimConfig {
         self.classes.iter().map(|c| c.name.clone()).collect()
     }
 
-    /// Checks the config: at least one class with a unique, non-empty name,
-    /// a namespace and a node, a non-zero sample interval, fractions in
-    /// `[0, 1]`, and an ordered metrics delay.
+    /// The names of the services outside the class list.
+    pub fn unknown_service_names(&self) -> Vec<String> {
+        self.unknown_services.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Every service: the classes, then the others.
+    pub(crate) fn services(&self) -> Vec<&ServiceProfile> {
+        self.classes.iter().chain(&self.unknown_services).collect()
+    }
+
+    /// The profiles in use, as a profile file would give them.
+    pub fn profiles(&self) -> Profiles {
+        Profiles {
+            global: self.global.clone(),
+            service: self.classes.iter().chain(&self.unknown_services).cloned().collect(),
+            sidecar: self.sidecars.clone(),
+            node: self.nodes.clone(),
+        }
+    }
+
+    /// Checks the config: at least one class, unique non-empty names, valid
+    /// profiles, a namespace and a node, a non-zero sample interval,
+    /// fractions in `[0, 1]`, and an ordered metrics delay.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |m: &str| Err(SimError::InvalidConfig(m.to_string()));
-        if self.classes.is_empty() {
-            return bad("no classes");
+        if self.classes.is_empty() || self.classes.iter().any(|c| !c.class) {
+            return bad("at least one class, and every class marked `class = true`");
         }
-        let mut seen = HashSet::new();
-        for c in &self.classes {
-            if c.name.is_empty() || !seen.insert(c.name.as_str()) {
-                return bad("class names must be non-empty and unique");
-            }
+        if self.unknown_services.iter().any(|c| c.class) {
+            return bad("services outside the class list must be marked `class = false`");
+        }
+        if let Err(e) = self.profiles().validate() {
+            return Err(SimError::InvalidConfig(e.to_string()));
         }
         if self.namespaces.is_empty() || self.nodes.is_empty() {
             return bad("at least one namespace and one node are needed");
@@ -181,9 +254,12 @@ impl SimConfig {
         }
         let fractions = [
             self.impostor_fraction,
+            self.unknown_fraction,
+            self.unknown_named_like_class,
             self.unnamed_fraction,
             self.silent_fraction,
             self.restart_probability,
+            self.sidecar_fraction,
         ];
         if fractions.iter().any(|f| !(0.0..=1.0).contains(f)) {
             return bad("fractions and probabilities must lie in [0, 1]");
@@ -197,26 +273,39 @@ impl SimConfig {
     /// A config that passes [`validate`](Self::validate), repairing what does not.
     fn sanitized(mut self) -> Self {
         let d = SimConfig::default();
-        let mut seen = HashSet::new();
-        self.classes
-            .retain(|c| !c.name.is_empty() && seen.insert(c.name.clone()));
-        if self.classes.is_empty() {
+        if self.profiles().validate().is_err() || self.classes.is_empty() {
             self.classes = d.classes;
+            self.unknown_services = d.unknown_services;
+            self.sidecars = d.sidecars;
+            self.global = d.global;
+        }
+        for c in &mut self.classes {
+            c.class = true;
+        }
+        for c in &mut self.unknown_services {
+            c.class = false;
         }
         if self.namespaces.is_empty() {
             self.namespaces = d.namespaces;
         }
-        if self.nodes.is_empty() {
+        if self.nodes.is_empty() || self.profiles().validate().is_err() {
             self.nodes = d.nodes;
         }
         if self.sample_interval.as_millis() == 0 {
             self.sample_interval = d.sample_interval;
         }
         let clamp = |f: f64| if f.is_finite() { f.clamp(0.0, 1.0) } else { 0.0 };
-        self.impostor_fraction = clamp(self.impostor_fraction);
-        self.unnamed_fraction = clamp(self.unnamed_fraction);
-        self.silent_fraction = clamp(self.silent_fraction);
-        self.restart_probability = clamp(self.restart_probability);
+        for f in [
+            &mut self.impostor_fraction,
+            &mut self.unknown_fraction,
+            &mut self.unknown_named_like_class,
+            &mut self.unnamed_fraction,
+            &mut self.silent_fraction,
+            &mut self.restart_probability,
+            &mut self.sidecar_fraction,
+        ] {
+            *f = clamp(*f);
+        }
         if self.metrics_delay.0 > self.metrics_delay.1 {
             self.metrics_delay = (self.metrics_delay.1, self.metrics_delay.0);
         }
@@ -225,9 +314,10 @@ impl SimConfig {
 }
 
 /// A pod to add with [`SimCluster::spawn`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PodSpec {
-    /// The class whose profile the pod's metrics follow.
+    /// The service (a class or one outside the class list) whose profile
+    /// the pod's metrics follow.
     pub behaves_as: String,
     /// The class (or any prefix) the pod is named and labelled after; `None`:
     /// a prefix like no class (`redis`, `web`, …).
@@ -242,6 +332,13 @@ pub struct PodSpec {
     pub silent: bool,
     /// Delete the pod this long after it starts; `None`: only explicitly.
     pub lifetime: Option<Duration>,
+    /// A sidecar container (one of the configured sidecars); `None`: none.
+    pub sidecar: Option<String>,
+    /// The workload shape; `None`: drawn with the service's weights.
+    pub shape: Option<Shape>,
+    /// The load, in units of the recorded steady (or, for bursts and
+    /// batches, heavy) load; `None`: drawn.
+    pub scale: Option<f64>,
 }
 
 impl PodSpec {
@@ -256,10 +353,14 @@ impl PodSpec {
             node: None,
             silent: false,
             lifetime: None,
+            sidecar: None,
+            shape: None,
+            scale: None,
         }
     }
 
-    /// A pod named like `named_as` that behaves like `behaves_as`.
+    /// A pod named like `named_as` (a class, or any prefix) that behaves
+    /// like `behaves_as` (a class or a service outside the class list).
     pub fn impostor(named_as: impl Into<String>, behaves_as: impl Into<String>) -> Self {
         PodSpec {
             named_as: Some(named_as.into()),
@@ -267,7 +368,7 @@ impl PodSpec {
         }
     }
 
-    /// A pod named like no class that behaves like `behaves_as`.
+    /// A pod named like no class (`web-…`) that behaves like `behaves_as`.
     pub fn unnamed(behaves_as: impl Into<String>) -> Self {
         PodSpec {
             named_as: None,
@@ -304,28 +405,60 @@ impl PodSpec {
         self.lifetime = Some(lifetime);
         self
     }
+
+    /// With a sidecar container of this name (one of the configured sidecars).
+    pub fn with_sidecar(mut self, sidecar: impl Into<String>) -> Self {
+        self.sidecar = Some(sidecar.into());
+        self
+    }
+
+    /// With this workload shape.
+    pub fn with_shape(mut self, shape: Shape) -> Self {
+        self.shape = Some(shape);
+        self
+    }
+
+    /// With this load (see [`PodSpec::scale`]).
+    pub fn with_scale(mut self, scale: f64) -> Self {
+        self.scale = Some(scale);
+        self
+    }
 }
 
-/// What a simulated pod really is, for tests and the demo.
+/// What a simulated pod or container really is, for tests and the demo. A
+/// pod's truth is its app container's.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Truth {
-    /// The class whose profile its metrics follow.
+    /// The service whose profile its metrics follow: a class, a service
+    /// outside the class list (`redis`), or a sidecar (`istio-proxy`).
     pub behaves_as: String,
-    /// The configured class its name and label claim, if any.
+    /// The configured class its name and label claim, if any (sidecars: none).
     pub named_as: Option<String>,
-    /// Named like one class, behaving like another.
+    /// Named like one class, behaving like something else (another class
+    /// or a service outside the class list).
     pub impostor: bool,
+    /// Runs software outside the class list, whatever its name claims
+    /// (not set for sidecars).
+    pub unknown_service: bool,
     /// Never reports metrics.
     pub silent: bool,
+    /// For a sidecar container: its name.
+    pub sidecar: Option<String>,
 }
 
 /// Why the simulated cluster refused a request.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SimError {
-    /// The class is not configured.
+    /// The service is not configured (neither a class nor another service).
     #[error("unknown class {0:?}")]
     UnknownClass(String),
+    /// The sidecar is not configured.
+    #[error("unknown sidecar {0:?}")]
+    UnknownSidecar(String),
+    /// The node is not configured.
+    #[error("unknown node {0:?}")]
+    UnknownNode(String),
     /// A live pod already has this `namespace/name`.
     #[error("a pod named {0} already exists")]
     NameTaken(String),
@@ -423,6 +556,12 @@ impl SimCluster {
                 {
                     spec.behaves_as = first.name.clone();
                 }
+                if let SimError::UnknownSidecar(_) = e {
+                    spec.sidecar = None;
+                }
+                if let SimError::UnknownNode(_) = e {
+                    spec.node = None;
+                }
                 spec.name = None;
                 let (mut s, now) = self.inner.state();
                 match s.explicit_plan(&self.inner.config, &spec, now) {
@@ -449,10 +588,21 @@ impl SimCluster {
         s.remove(id, now)
     }
 
-    /// What a pod (live or deleted) really is.
+    /// What a pod (live or deleted) really is: its app container's truth.
     pub fn truth(&self, id: &PodId) -> Option<Truth> {
         let s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
         s.all.get(id).map(|e| e.pod.truth.clone())
+    }
+
+    /// What one container of a pod (live or deleted) really is.
+    pub fn container_truth(&self, id: &ContainerId) -> Option<Truth> {
+        let s = self.inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.all.get(&id.pod)?.pod.container(&id.container).map(|(t, _)| t.clone())
+    }
+
+    /// The names of the services outside the class list.
+    pub fn unknown_service_names(&self) -> Vec<String> {
+        self.inner.config.unknown_service_names()
     }
 
     /// The live pods now, like [`PodSource::list`] but not counted.
@@ -527,7 +677,7 @@ impl MetricSource for SimCluster {
                 .filter(|c| seen.insert(*c))
                 .filter_map(|c| {
                     let e = s.all.get(&c.pod)?;
-                    e.pod.info.container(&c.container)?;
+                    e.pod.container(&c.container)?;
                     Some((c, e.pod.clone(), e.deleted_at))
                 })
                 .collect();
@@ -540,7 +690,9 @@ impl MetricSource for SimCluster {
         for (c, pod, deleted_at) in wanted {
             let end = deleted_at.map_or(horizon, |d| d.min(horizon));
             buf.clear();
-            pod.series.samples(window.start, end, &mut buf);
+            if let Some((_, series)) = pod.container(&c.container) {
+                series.samples(window.start, end, &mut buf);
+            }
             if !buf.is_empty() {
                 batch.extend(c, buf.iter().copied());
             }

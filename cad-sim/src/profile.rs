@@ -1,83 +1,79 @@
-//! Class profiles: how each kind of service behaves, and the per-pod
-//! parameters drawn around a profile.
-//!
-//! The default figures come from `shared/data/class-profiles.md` (a real k3s
-//! cluster, 2021). Where that table is silent (page faults, volumes, block
-//! I/O) the figures are plausible guesses, chosen so that databases write to
-//! disk and web servers mostly do not.
+//! The profiles of `profiles.toml` (every service, sidecar and node kind the
+//! simulator knows, each figure marked measured or invented), and the
+//! per-pod parameters drawn from them.
 
+use cad_core::metric::Metric;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 const KIB: f64 = 1024.0;
 const MIB: f64 = 1024.0 * 1024.0;
+/// Nanocores per millicore.
+const NANOCORES_PER_MC: f64 = 1e6;
 
-/// A distribution a per-pod parameter is drawn from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Dist {
-    /// Uniform in `[min, max]` (a fixed value when `min == max`).
-    Uniform {
-        /// Lower bound.
-        min: f64,
-        /// Upper bound.
-        max: f64,
-    },
-    /// A weighted mixture: first pick a part by weight, then draw from it.
-    /// Models bimodal classes (idle vs busy nginx, logging vs quiet).
-    Mix(Vec<(f64, Dist)>),
+/// The profile file, compiled in.
+pub(crate) const PROFILES_TOML: &str = include_str!("../profiles.toml");
+
+/// A range `[min, max]` a parameter is drawn from, once per pod or node:
+/// log-uniformly when `max >= 10 × min > 0` (a range over orders of
+/// magnitude), else uniformly. Written `[min, max]` in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "[f64; 2]", into = "[f64; 2]")]
+pub struct Range {
+    /// Lower bound.
+    pub min: f64,
+    /// Upper bound.
+    pub max: f64,
 }
 
-impl Dist {
-    /// Uniform in `[min, max]`.
-    pub const fn uniform(min: f64, max: f64) -> Self {
-        Dist::Uniform { min, max }
+impl From<[f64; 2]> for Range {
+    fn from([min, max]: [f64; 2]) -> Self {
+        Range { min, max }
+    }
+}
+
+impl From<Range> for [f64; 2] {
+    fn from(r: Range) -> Self {
+        [r.min, r.max]
+    }
+}
+
+impl Range {
+    /// `[min, max]`.
+    pub const fn new(min: f64, max: f64) -> Self {
+        Range { min, max }
     }
 
-    /// Always `v`.
-    pub const fn fixed(v: f64) -> Self {
-        Dist::Uniform { min: v, max: v }
-    }
-
-    /// Draws one value. Bounds given in the wrong order are swapped; weights
-    /// that are negative or not finite count as zero.
+    /// Draws one value (see the type's documentation). A malformed range
+    /// (not finite, or min > max) gives its finite bound or 0 rather than panic.
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
-        match self {
-            Dist::Uniform { min, max } => {
-                let (lo, hi) = if min <= max { (*min, *max) } else { (*max, *min) };
-                lo + (hi - lo) * rng.random::<f64>()
-            }
-            Dist::Mix(parts) => {
-                let w = |x: f64| if x.is_finite() && x > 0.0 { x } else { 0.0 };
-                let total: f64 = parts.iter().map(|(x, _)| w(*x)).sum();
-                let mut pick = rng.random::<f64>() * total;
-                for (x, d) in parts {
-                    if pick < w(*x) {
-                        return d.draw(rng);
-                    }
-                    pick -= w(*x);
-                }
-                parts.last().map(|(_, d)| d.draw(rng)).unwrap_or(0.0)
-            }
+        let u: f64 = rng.random();
+        let (lo, hi) = (self.min, self.max);
+        if !(lo.is_finite() && hi.is_finite()) || lo > hi {
+            return if lo.is_finite() { lo } else { 0.0 };
+        }
+        if lo > 0.0 && hi >= 10.0 * lo {
+            (lo.ln() + (hi.ln() - lo.ln()) * u).exp()
+        } else {
+            lo + (hi - lo) * u
         }
     }
 
-    /// The mean of the distribution (for tests and documentation).
-    pub fn mean(&self) -> f64 {
-        match self {
-            Dist::Uniform { min, max } => (min + max) / 2.0,
-            Dist::Mix(parts) => {
-                let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
-                if total <= 0.0 {
-                    return 0.0;
-                }
-                parts.iter().map(|(w, d)| w.max(0.0) * d.mean()).sum::<f64>() / total
-            }
-        }
+    /// Whether the range is finite, non-negative and ordered.
+    pub fn is_valid(&self) -> bool {
+        self.min.is_finite() && self.max.is_finite() && 0.0 <= self.min && self.min <= self.max
+    }
+
+    /// Whether `x` lies in the range.
+    pub fn contains(&self, x: f64) -> bool {
+        self.min <= x && x <= self.max
     }
 }
 
-/// One image a class's pods may run, with its size on the node.
+/// One image a service's pods may run, with its size on the node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageVariant {
     /// The image reference, e.g. `docker.io/library/mysql:8.0`.
     pub reference: String,
@@ -85,251 +81,528 @@ pub struct ImageVariant {
     pub size_bytes: u64,
 }
 
-impl ImageVariant {
-    /// An image with its size.
-    pub fn new(reference: impl Into<String>, size_bytes: u64) -> Self {
-        ImageVariant {
-            reference: reference.into(),
-            size_bytes,
-        }
-    }
-}
-
-/// How one class of service behaves. Every pod draws its own parameters from
-/// these distributions, then adds per-sample noise and slow drift.
-///
-/// Units: bytes, nanocores (1e-9 CPU cores), and per-second rates.
+/// Figures that hold for every pod.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClassProfile {
-    /// The class name; also the pod name prefix, the container name and the
-    /// `app.kubernetes.io/name` label of pods named after it.
-    pub name: String,
-    /// Relative weight when the simulator picks a class for a new pod.
-    pub weight: f64,
-    /// Whether pods are named like a StatefulSet's (`mysql-0`) rather than a
-    /// Deployment's (`nginx-7f9c4d8b6-xk2lp`).
-    pub stateful: bool,
-    /// Images the pods run (one picked per pod; an empty list gives
-    /// `docker.io/library/<name>:latest` of unknown size).
-    pub images: Vec<ImageVariant>,
-    /// Memory in use: the pod's level.
-    pub memory_bytes: Dist,
-    /// Relative amplitude of the slow swing of memory around its level.
-    pub memory_drift: Dist,
-    /// CPU in use: the pod's mean, in nanocores.
-    pub cpu_nanocores: Dist,
-    /// How much the CPU rate swings around its mean, from 0 (flat) to 1.
-    pub cpu_variation: f64,
-    /// Writable layer size.
-    pub rootfs_bytes: Dist,
-    /// Log size when the container starts.
-    pub logsfs_bytes: Dist,
-    /// How fast the logs grow, bytes per second.
-    pub logsfs_growth: Dist,
-    /// Bytes received per second (mean).
-    pub rx_bytes_per_sec: Dist,
-    /// Bytes sent per second (mean).
-    pub tx_bytes_per_sec: Dist,
-    /// Page faults per second (mean).
-    pub page_faults_per_sec: Dist,
-    /// Bytes on the pod's volumes at start; `None` for pods without volumes.
-    pub volume_bytes: Option<Dist>,
-    /// How fast the volumes fill, bytes per second.
-    pub volume_growth: Dist,
-    /// Fraction of pods whose block I/O counters are reported.
-    pub blkio_fraction: f64,
-    /// Bytes read from block devices per second (mean).
-    pub blkio_read_per_sec: Dist,
-    /// Bytes written to block devices per second (mean).
-    pub blkio_write_per_sec: Dist,
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    /// Bytes per second the kubelet's probe sends to every pod.
+    pub probe_rx_b: Range,
+    /// Bytes per second every pod answers a probe with.
+    pub probe_tx_b: Range,
+    /// A steady pod's load, in units of the recorded steady load.
+    pub scale: Range,
+    /// A bursty or batch pod's load, in units of the recorded heavy load.
+    pub heavy_scale: Range,
+    /// Seconds from one burst to the next (bursty pods).
+    pub burst_period_s: Range,
+    /// Seconds a burst lasts.
+    pub burst_s: Range,
+    /// Seconds from one batch to the next (batch pods).
+    pub batch_period_s: Range,
+    /// The share of a batch period spent working.
+    pub batch_fraction: Range,
+    /// Relative swing of a steady load (0 to 0.6).
+    pub steady_swing: f64,
+    /// KiB of the service-account token volume every pod mounts.
+    pub token_volume_kib: Range,
 }
 
-impl ClassProfile {
-    /// nginx: a few MiB, nearly idle CPU, small traffic; some pods log a lot.
-    pub fn nginx() -> Self {
-        ClassProfile {
-            name: "nginx".into(),
-            weight: 1.0,
-            stateful: false,
-            images: vec![
-                ImageVariant::new("docker.io/library/nginx:1.25", 133_000_000),
-                ImageVariant::new("docker.io/bitnami/nginx:1.25", 89_000_000),
-                ImageVariant::new("docker.io/library/nginx:1.24", 112_000_000),
-            ],
-            memory_bytes: Dist::uniform(3.3 * MIB, 8.0 * MIB),
-            memory_drift: Dist::uniform(0.0, 0.01),
-            cpu_nanocores: Dist::Mix(vec![
-                (0.4, Dist::uniform(0.0, 5_000.0)),
-                (0.6, Dist::uniform(30_000.0, 300_000.0)),
-            ]),
-            cpu_variation: 0.6,
-            rootfs_bytes: Dist::uniform(64.0 * KIB, 94.0 * KIB),
-            logsfs_bytes: Dist::Mix(vec![
-                (0.7, Dist::uniform(24.0 * KIB, 32.0 * KIB)),
-                (0.3, Dist::uniform(70e6, 85e6)),
-            ]),
-            logsfs_growth: Dist::uniform(0.0, 200.0),
-            rx_bytes_per_sec: Dist::uniform(0.0, 110.0),
-            tx_bytes_per_sec: Dist::uniform(0.0, 245.0),
-            page_faults_per_sec: Dist::uniform(0.5, 5.0),
-            volume_bytes: None,
-            volume_growth: Dist::fixed(0.0),
-            blkio_fraction: 0.3,
-            blkio_read_per_sec: Dist::uniform(0.0, 50.0),
-            blkio_write_per_sec: Dist::uniform(0.0, 200.0),
-        }
-    }
+/// Rates of one operating point (all optional in the file, 0 when absent).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rates {
+    /// CPU, millicores.
+    pub cpu_mc: Range,
+    /// Bytes received, KiB/s.
+    pub rx_kib_s: Range,
+    /// Bytes sent, KiB/s.
+    pub tx_kib_s: Range,
+    /// Page faults per second.
+    pub faults_s: Range,
+    /// Block-device writes, KiB/s.
+    pub write_kib_s: Range,
+    /// Block-device reads, KiB/s.
+    pub read_kib_s: Range,
+    /// Log bytes per second.
+    pub log_b: Range,
+    /// What the service answers the probe with, bytes/s, if not the global figure.
+    pub probe_tx_b: Option<Range>,
+}
 
-    /// apache (httpd): like nginx but heavier and steadily logging.
-    pub fn apache() -> Self {
-        ClassProfile {
-            name: "apache".into(),
-            weight: 1.0,
-            stateful: false,
-            images: vec![
-                ImageVariant::new("docker.io/library/httpd:2.4", 176_000_000),
-                ImageVariant::new("docker.io/bitnami/apache:2.4", 182_000_000),
-            ],
-            memory_bytes: Dist::uniform(7.6 * MIB, 8.8 * MIB),
-            memory_drift: Dist::uniform(0.0, 0.01),
-            cpu_nanocores: Dist::uniform(180_000.0, 600_000.0),
-            cpu_variation: 0.5,
-            rootfs_bytes: Dist::uniform(56.0 * KIB, 64.0 * KIB),
-            logsfs_bytes: Dist::uniform(40e6, 52e6),
-            logsfs_growth: Dist::uniform(100.0, 1_000.0),
-            rx_bytes_per_sec: Dist::uniform(50.0, 90.0),
-            tx_bytes_per_sec: Dist::uniform(70.0, 110.0),
-            page_faults_per_sec: Dist::uniform(1.0, 10.0),
-            volume_bytes: None,
-            volume_growth: Dist::fixed(0.0),
-            blkio_fraction: 0.3,
-            blkio_read_per_sec: Dist::uniform(0.0, 100.0),
-            blkio_write_per_sec: Dist::uniform(0.0, 500.0),
-        }
-    }
-
-    /// PostgreSQL: small steady memory, a few millicores, no traffic in the
-    /// measured cluster, writes to its volume.
-    pub fn postgresql() -> Self {
-        ClassProfile {
-            name: "postgresql".into(),
-            weight: 1.0,
-            stateful: true,
-            images: vec![
-                ImageVariant::new("docker.io/library/postgres:16", 261_000_000),
-                ImageVariant::new("docker.io/bitnami/postgresql:16", 274_000_000),
-            ],
-            memory_bytes: Dist::uniform(16.5 * MIB, 17.5 * MIB),
-            memory_drift: Dist::uniform(0.0, 0.005),
-            cpu_nanocores: Dist::uniform(3.1e6, 9.3e6),
-            cpu_variation: 0.5,
-            rootfs_bytes: Dist::uniform(100.0 * KIB, 116.0 * KIB),
-            logsfs_bytes: Dist::uniform(30.0 * KIB, 40.0 * KIB),
-            logsfs_growth: Dist::uniform(0.0, 20.0),
-            rx_bytes_per_sec: Dist::uniform(0.0, 1.0),
-            tx_bytes_per_sec: Dist::uniform(0.0, 1.0),
-            page_faults_per_sec: Dist::uniform(5.0, 50.0),
-            volume_bytes: Some(Dist::uniform(40e6, 200e6)),
-            volume_growth: Dist::uniform(0.0, 2_000.0),
-            blkio_fraction: 0.8,
-            blkio_read_per_sec: Dist::uniform(0.0, 2_000.0),
-            blkio_write_per_sec: Dist::uniform(1_000.0, 20_000.0),
-        }
-    }
-
-    /// MySQL: hundreds of MiB, flat per container; some pods busy on CPU and network.
-    pub fn mysql() -> Self {
-        ClassProfile {
-            name: "mysql".into(),
-            weight: 1.0,
-            stateful: true,
-            images: vec![
-                ImageVariant::new("docker.io/library/mysql:8.0", 448_000_000),
-                ImageVariant::new("docker.io/bitnami/mysql:8.0", 627_000_000),
-                ImageVariant::new("docker.io/library/mysql:5.7", 537_000_000),
-            ],
-            memory_bytes: Dist::uniform(184.0 * MIB, 553.0 * MIB),
-            memory_drift: Dist::uniform(0.0, 0.01),
-            cpu_nanocores: Dist::Mix(vec![
-                (0.7, Dist::uniform(4.1e6, 12e6)),
-                (0.3, Dist::uniform(26e6, 35e6)),
-            ]),
-            cpu_variation: 0.4,
-            rootfs_bytes: Dist::uniform(40.0 * KIB, 64.0 * KIB),
-            logsfs_bytes: Dist::uniform(32.0 * KIB, 52.0 * KIB),
-            logsfs_growth: Dist::uniform(0.0, 20.0),
-            rx_bytes_per_sec: Dist::Mix(vec![
-                (0.4, Dist::uniform(0.0, 1.0)),
-                (0.6, Dist::uniform(500.0, 6_870.0)),
-            ]),
-            tx_bytes_per_sec: Dist::Mix(vec![
-                (0.4, Dist::uniform(0.0, 1.0)),
-                (0.6, Dist::uniform(500.0, 7_280.0)),
-            ]),
-            page_faults_per_sec: Dist::uniform(20.0, 200.0),
-            volume_bytes: Some(Dist::uniform(200e6, 1e9)),
-            volume_growth: Dist::uniform(0.0, 5_000.0),
-            blkio_fraction: 0.8,
-            blkio_read_per_sec: Dist::uniform(0.0, 5_000.0),
-            blkio_write_per_sec: Dist::uniform(5_000.0, 50_000.0),
-        }
-    }
-
-    /// MongoDB: memory that swings slowly, busy CPU, fast-growing logs.
-    pub fn mongodb() -> Self {
-        ClassProfile {
-            name: "mongodb".into(),
-            weight: 1.0,
-            stateful: true,
-            images: vec![
-                ImageVariant::new("docker.io/bitnami/mongodb:6.0", 454_000_000),
-                ImageVariant::new("docker.io/library/mongo:6.0", 387_000_000),
-            ],
-            memory_bytes: Dist::uniform(70.0 * MIB, 231.0 * MIB),
-            memory_drift: Dist::uniform(0.05, 0.2),
-            cpu_nanocores: Dist::uniform(18.5e6, 44.6e6),
-            cpu_variation: 0.4,
-            rootfs_bytes: Dist::uniform(20.0 * KIB, 68.0 * KIB),
-            logsfs_bytes: Dist::uniform(300e6, 520e6),
-            logsfs_growth: Dist::uniform(30_000.0, 150_000.0),
-            rx_bytes_per_sec: Dist::uniform(0.0, 1.0),
-            tx_bytes_per_sec: Dist::uniform(0.0, 1.0),
-            page_faults_per_sec: Dist::uniform(50.0, 500.0),
-            volume_bytes: Some(Dist::uniform(300e6, 2e9)),
-            volume_growth: Dist::uniform(1_000.0, 20_000.0),
-            blkio_fraction: 0.8,
-            blkio_read_per_sec: Dist::uniform(0.0, 10_000.0),
-            blkio_write_per_sec: Dist::uniform(10_000.0, 100_000.0),
-        }
-    }
-
-    /// The five measured classes: nginx, apache, postgresql, mysql, mongodb.
-    pub fn defaults() -> Vec<ClassProfile> {
-        vec![
-            Self::nginx(),
-            Self::apache(),
-            Self::postgresql(),
-            Self::mysql(),
-            Self::mongodb(),
+impl Rates {
+    fn ranges(&self) -> [Range; 7] {
+        [
+            self.cpu_mc,
+            self.rx_kib_s,
+            self.tx_kib_s,
+            self.faults_s,
+            self.write_kib_s,
+            self.read_kib_s,
+            self.log_b,
         ]
     }
 
+    /// Draws one operating point, in base units (nanocores, bytes/s).
+    fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> Op {
+        Op {
+            cpu: self.cpu_mc.draw(rng) * NANOCORES_PER_MC,
+            rx: self.rx_kib_s.draw(rng) * KIB,
+            tx: self.tx_kib_s.draw(rng) * KIB,
+            faults: self.faults_s.draw(rng),
+            write: self.write_kib_s.draw(rng) * KIB,
+            read: self.read_kib_s.draw(rng) * KIB,
+            log: self.log_b.draw(rng),
+        }
+    }
+}
+
+/// Weights of the four workload shapes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shapes {
+    /// Probe traffic only.
+    pub idle: f64,
+    /// A steady load.
+    pub steady: f64,
+    /// Quiet, with short heavy bursts.
+    pub bursty: f64,
+    /// Quiet, with long heavy stretches.
+    pub batch: f64,
+}
+
+/// A pod's workload shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// Probe traffic and the server's own timers only.
+    Idle,
+    /// A steady load.
+    Steady,
+    /// Quiet, with heavy bursts of 10–40 s every few minutes.
+    Bursty,
+    /// Quiet, with long heavy stretches.
+    Batch,
+}
+
+impl Shape {
+    /// All shapes.
+    pub const ALL: [Shape; 4] = [Shape::Idle, Shape::Steady, Shape::Bursty, Shape::Batch];
+
+    /// `idle`, `steady`, `bursty` or `batch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shape::Idle => "idle",
+            Shape::Steady => "steady",
+            Shape::Bursty => "bursty",
+            Shape::Batch => "batch",
+        }
+    }
+}
+
+impl Shapes {
+    fn weights(&self) -> [f64; 4] {
+        [self.idle, self.steady, self.bursty, self.batch]
+    }
+
+    fn pick<R: Rng + ?Sized>(&self, rng: &mut R) -> Shape {
+        let w = self.weights().map(|x| if x.is_finite() && x > 0.0 { x } else { 0.0 });
+        let total: f64 = w.iter().sum();
+        let mut u = rng.random::<f64>() * total;
+        for (i, x) in w.iter().enumerate() {
+            if u < *x {
+                return Shape::ALL[i];
+            }
+            u -= x;
+        }
+        Shape::Steady
+    }
+}
+
+/// How a service uses memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// RSS once started, MiB.
+    pub rss_mib: Range,
+    /// RSS / usage (the rest of usage is page cache).
+    pub rss_ratio: Range,
+    /// Working set / usage.
+    pub ws_ratio: Range,
+    /// How much RSS can grow with use (a buffer pool, a cache), MiB.
+    pub grow_mib: Range,
+    /// How fast it grows: MiB per CPU-second of work.
+    pub grow_mib_per_core_s: Range,
+}
+
+/// A service's data volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// MiB on it once started.
+    pub start_mib: Range,
+    /// The share of the bytes written that stays on it.
+    pub per_write: Range,
+    /// Its size, GiB: it stops growing there.
+    pub cap_gib: Range,
+}
+
+/// A start-up phase: extra rates for its first seconds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// What happens (`initdb`, `index build`, …).
+    pub what: String,
+    /// How long it lasts, seconds.
+    pub secs: Range,
+    /// CPU, millicores.
+    #[serde(default)]
+    pub cpu_mc: Range,
+    /// Block-device writes, KiB/s.
+    #[serde(default)]
+    pub write_kib_s: Range,
+    /// Block-device reads, KiB/s.
+    #[serde(default)]
+    pub read_kib_s: Range,
+    /// Page faults per second.
+    #[serde(default)]
+    pub faults_s: Range,
+}
+
+/// How one service behaves: a class cad knows, or a service outside the
+/// class list. See `profiles.toml` for the model and the sources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceProfile {
+    /// The service name; the pod name prefix and container name of pods named after it.
+    pub name: String,
+    /// Whether it is one of the classes (else a service outside the class list).
+    pub class: bool,
+    /// Whether pods are named like a StatefulSet's (`mysql-0`).
+    pub stateful: bool,
+    /// Relative weight when a pod of this kind is picked.
+    pub weight: f64,
+    /// Where the figures come from.
+    pub source: String,
+    /// Images the pods run.
+    pub images: Vec<ImageVariant>,
+    /// Ages of the pods running when the cluster is created, hours.
+    pub age_hours: Range,
+    /// Weights of the workload shapes.
+    pub shapes: Shapes,
+    /// Writable layer, KiB (a constant of the image).
+    pub rootfs_kib: Range,
+    /// Logs right after start, KiB.
+    pub logs_start_kib: Range,
+    /// Rates with no load beyond the probe.
+    pub floor: Rates,
+    /// Extra rates at the recorded steady load.
+    pub steady: Rates,
+    /// Extra rates at the recorded heavy load (bursts, batches).
+    pub heavy: Rates,
+    /// Memory.
+    pub memory: Memory,
+    /// The data volume, if any.
+    #[serde(default)]
+    pub volume: Option<Volume>,
+    /// Start-up phases, in order.
+    #[serde(default)]
+    pub startup: Vec<Phase>,
+}
+
+/// What a sidecar's activity follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Follows {
+    /// The pod's network traffic (a proxy).
+    Traffic,
+    /// The app container's log output (a log shipper).
+    Logs,
+    /// Nothing: its own timers only.
+    None,
+}
+
+/// A sidecar container (a mesh proxy, a log shipper, …).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SidecarProfile {
+    /// The container name (one of cad-core's default sidecar names).
+    pub name: String,
+    /// Relative weight when a sidecar is picked for a pod.
+    pub weight: f64,
+    /// Where the figures come from.
+    pub source: String,
+    /// Its image.
+    pub image: String,
+    /// What its activity follows.
+    pub follows: Follows,
+    /// RSS, MiB.
+    pub rss_mib: Range,
+    /// RSS / usage.
+    pub rss_ratio: Range,
+    /// Its own rates.
+    pub floor: Rates,
+    /// Extra rates per MiB/s of what it follows.
+    pub per_app_mib: Rates,
+}
+
+/// A node kind: what its runtime and stats path report, and how noisy it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeProfile {
+    /// The node name.
+    pub name: String,
+    /// Where the figures come from.
+    pub source: String,
+    /// Whether `docker_container_blkio` exists for its pods.
+    pub blkio: bool,
+    /// The kubelet's log rotation size, MiB; 0: none.
+    pub log_rotation_mib: f64,
+    /// The share of CPU-bound work lost to noisy neighbours.
+    pub contention: Range,
+    /// Metric names its stats path leaves out, which Telegraf writes as 0.
+    pub zero_fields: Vec<String>,
+}
+
+impl NodeProfile {
+    /// A quiet Docker node with block I/O, no rotation and every field.
+    pub fn plain(name: impl Into<String>) -> Self {
+        NodeProfile {
+            name: name.into(),
+            source: "test".into(),
+            blkio: true,
+            log_rotation_mib: 0.0,
+            contention: Range::new(0.0, 0.0),
+            zero_fields: Vec::new(),
+        }
+    }
+
+    /// The metrics written as 0 on this node (unknown names are skipped;
+    /// [`Profiles::validate`] reports them).
+    pub(crate) fn zero_metrics(&self) -> Vec<Metric> {
+        self.zero_fields.iter().filter_map(|n| Metric::from_name(n)).collect()
+    }
+}
+
+/// Everything in `profiles.toml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profiles {
+    /// Figures for every pod.
+    pub global: Global,
+    /// Services: classes and services outside the class list.
+    pub service: Vec<ServiceProfile>,
+    /// Sidecars.
+    pub sidecar: Vec<SidecarProfile>,
+    /// Nodes.
+    pub node: Vec<NodeProfile>,
+}
+
+/// Why a profile file is unusable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// Not TOML, or not the profile schema.
+    #[error("the profiles do not parse")]
+    Parse(#[source] toml::de::Error),
+    /// Parsed, but a figure is out of range.
+    #[error("invalid profile: {0}")]
+    Invalid(String),
+}
+
+impl Profiles {
+    /// The profiles compiled into the crate (`cad-sim/profiles.toml`).
+    pub fn builtin() -> Profiles {
+        // The file is part of the crate and a unit test parses and validates
+        // it, so this cannot fail in a released build.
+        Profiles::parse(PROFILES_TOML).unwrap_or_else(|e| panic!("cad-sim/profiles.toml: {e}"))
+    }
+
+    /// Parses and validates a profile file.
+    pub fn parse(text: &str) -> Result<Profiles, ProfileError> {
+        let p: Profiles = toml::from_str(text).map_err(ProfileError::Parse)?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Checks every range and name.
+    pub fn validate(&self) -> Result<(), ProfileError> {
+        let bad = |m: String| Err(ProfileError::Invalid(m));
+        let g = &self.global;
+        for (n, r) in [
+            ("probe_rx_b", g.probe_rx_b),
+            ("probe_tx_b", g.probe_tx_b),
+            ("scale", g.scale),
+            ("heavy_scale", g.heavy_scale),
+            ("burst_period_s", g.burst_period_s),
+            ("burst_s", g.burst_s),
+            ("batch_period_s", g.batch_period_s),
+            ("batch_fraction", g.batch_fraction),
+            ("token_volume_kib", g.token_volume_kib),
+        ] {
+            if !r.is_valid() {
+                return bad(format!("global.{n} {r:?}"));
+            }
+        }
+        if g.burst_s.max > g.burst_period_s.min || g.batch_fraction.max >= 1.0 || g.burst_period_s.min <= 0.0 {
+            return bad("bursts must fit in their period, batches in theirs".into());
+        }
+        if g.batch_period_s.min <= 0.0 || !(0.0..=0.6).contains(&g.steady_swing) {
+            return bad("batch_period_s must be positive, steady_swing in [0, 0.6]".into());
+        }
+        let mut names = HashSet::new();
+        for s in &self.service {
+            let n = &s.name;
+            if n.is_empty() || !names.insert(n.as_str()) {
+                return bad(format!("service names must be non-empty and unique ({n:?})"));
+            }
+            let mut ranges = vec![
+                s.age_hours,
+                s.rootfs_kib,
+                s.logs_start_kib,
+                s.memory.rss_mib,
+                s.memory.rss_ratio,
+                s.memory.ws_ratio,
+                s.memory.grow_mib,
+                s.memory.grow_mib_per_core_s,
+            ];
+            for r in [&s.floor, &s.steady, &s.heavy] {
+                ranges.extend(r.ranges());
+                ranges.extend(r.probe_tx_b);
+            }
+            if let Some(v) = &s.volume {
+                ranges.extend([v.start_mib, v.per_write, v.cap_gib]);
+            }
+            for p in &s.startup {
+                ranges.extend([p.secs, p.cpu_mc, p.write_kib_s, p.read_kib_s, p.faults_s]);
+            }
+            if let Some(r) = ranges.iter().find(|r| !r.is_valid()) {
+                return bad(format!("service {n}: range {r:?}"));
+            }
+            if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
+                return bad(format!("service {n}: ratios must lie in (0, 1]"));
+            }
+            if s.memory.rss_mib.min <= 0.0 {
+                return bad(format!("service {n}: rss_mib must be positive"));
+            }
+            if s.memory.grow_mib.max > 0.0 && s.memory.grow_mib_per_core_s.min <= 0.0 {
+                return bad(format!("service {n}: memory that grows needs grow_mib_per_core_s > 0"));
+            }
+            if s.shapes.weights().iter().all(|w| !(w.is_finite() && *w > 0.0))
+                || !(s.weight.is_finite() && s.weight >= 0.0)
+            {
+                return bad(format!("service {n}: needs a positive shape weight and a weight >= 0"));
+            }
+        }
+        for s in &self.sidecar {
+            let n = &s.name;
+            if n.is_empty() || !names.insert(n.as_str()) {
+                return bad(format!("sidecar names must be non-empty and unique ({n:?})"));
+            }
+            let mut ranges = vec![s.rss_mib, s.rss_ratio];
+            ranges.extend(s.floor.ranges());
+            ranges.extend(s.per_app_mib.ranges());
+            if ranges.iter().any(|r| !r.is_valid()) || s.rss_ratio.min <= 0.0 || s.rss_ratio.max > 1.0 {
+                return bad(format!("sidecar {n}: a range is invalid"));
+            }
+        }
+        for node in &self.node {
+            if !node.contention.is_valid()
+                || node.contention.max >= 1.0
+                || node.log_rotation_mib.is_nan()
+                || node.log_rotation_mib < 0.0
+            {
+                return bad(format!(
+                    "node {}: contention must lie in [0, 1), rotation >= 0",
+                    node.name
+                ));
+            }
+            if let Some(f) = node.zero_fields.iter().find(|f| Metric::from_name(f).is_none()) {
+                return bad(format!("node {}: no metric named {f}", node.name));
+            }
+        }
+        Ok(())
+    }
+
+    /// The services that are classes, in file order.
+    pub fn classes(&self) -> Vec<ServiceProfile> {
+        self.service.iter().filter(|s| s.class).cloned().collect()
+    }
+
+    /// The services outside the class list, in file order.
+    pub fn unknown_services(&self) -> Vec<ServiceProfile> {
+        self.service.iter().filter(|s| !s.class).cloned().collect()
+    }
+}
+
+impl ServiceProfile {
     /// The image a pod with this `pick` (any number) runs.
     pub(crate) fn image(&self, pick: u64) -> ImageVariant {
         let n = self.images.len() as u64;
         match n {
-            0 => ImageVariant::new(format!("docker.io/library/{}:latest", self.name), 0),
+            0 => ImageVariant {
+                reference: format!("docker.io/library/{}:latest", self.name),
+                size_bytes: 0,
+            },
             _ => self.images[(pick % n) as usize].clone(),
         }
     }
 }
 
-/// A rate that swings around its mean with two sine waves (one slow, one
-/// fast), so it can be integrated exactly: a gauge reads the rate, the
-/// matching counter reads its integral, and the two stay consistent.
+/// Rates of one operating point in base units: nanocores, bytes/s, faults/s.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Op {
+    pub cpu: f64,
+    pub rx: f64,
+    pub tx: f64,
+    pub faults: f64,
+    pub write: f64,
+    pub read: f64,
+    pub log: f64,
+}
+
+impl Op {
+    pub(crate) fn scaled(self, k: f64) -> Op {
+        Op {
+            cpu: self.cpu * k,
+            rx: self.rx * k,
+            tx: self.tx * k,
+            faults: self.faults * k,
+            write: self.write * k,
+            read: self.read * k,
+            log: self.log * k,
+        }
+    }
+
+    pub(crate) fn plus(self, o: Op) -> Op {
+        Op {
+            cpu: self.cpu + o.cpu,
+            rx: self.rx + o.rx,
+            tx: self.tx + o.tx,
+            faults: self.faults + o.faults,
+            write: self.write + o.write,
+            read: self.read + o.read,
+            log: self.log + o.log,
+        }
+    }
+
+    /// Each field multiplied by the matching one of `per`.
+    fn times(self, per: Op) -> Op {
+        Op {
+            cpu: self.cpu * per.cpu,
+            rx: self.rx * per.rx,
+            tx: self.tx * per.tx,
+            faults: self.faults * per.faults,
+            write: self.write * per.write,
+            read: self.read * per.read,
+            log: self.log * per.log,
+        }
+    }
+}
+
+/// A rate that swings around 1 with two sine waves (one slow, one fast),
+/// so it can be integrated exactly.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Wave {
-    base: f64,
     a1: f64,
     w1: f64,
     p1: f64,
@@ -340,29 +613,26 @@ pub(crate) struct Wave {
     offset: f64,
 }
 
-/// The sum of the wave amplitudes never exceeds this, so the rate stays at
-/// least `(1 - MAX_SWING) * base` and counters grow strictly.
+/// The sum of the wave amplitudes never exceeds this.
 pub(crate) const MAX_SWING: f64 = 0.6;
 
 impl Wave {
-    /// A wave with mean `base` and relative swing `variation` (0..=1).
-    pub(crate) fn draw<R: Rng + ?Sized>(rng: &mut R, base: f64, variation: f64) -> Self {
-        let v = if variation.is_finite() {
-            variation.clamp(0.0, 1.0)
+    /// A wave with relative swing `swing` (0..=MAX_SWING).
+    pub(crate) fn draw<R: Rng + ?Sized>(rng: &mut R, swing: f64) -> Self {
+        let v = if swing.is_finite() {
+            swing.clamp(0.0, MAX_SWING)
         } else {
             0.0
         };
         let tau = std::f64::consts::TAU;
-        let base = if base.is_finite() { base.max(0.0) } else { 0.0 };
-        let a1 = MAX_SWING * 0.6 * v * rng.random::<f64>();
+        let a1 = 0.6 * v * rng.random::<f64>();
         let w1 = tau / (300.0 + 1_500.0 * rng.random::<f64>());
         let p1 = tau * rng.random::<f64>();
-        let a2 = MAX_SWING * 0.4 * v * rng.random::<f64>();
+        let a2 = 0.4 * v * rng.random::<f64>();
         let w2 = tau / (30.0 + 90.0 * rng.random::<f64>());
         let p2 = tau * rng.random::<f64>();
         let offset = a1 / w1 * p1.sin() + a2 / w2 * p2.sin();
         Wave {
-            base,
             a1,
             w1,
             p1,
@@ -373,108 +643,288 @@ impl Wave {
         }
     }
 
-    /// A wave whose mean is drawn from `mean`.
-    pub(crate) fn around<R: Rng + ?Sized>(rng: &mut R, mean: &Dist, variation: f64) -> Self {
-        let base = mean.draw(rng);
-        Self::draw(rng, base, variation)
-    }
-
-    /// The mean rate.
-    pub(crate) fn base(&self) -> f64 {
-        self.base
-    }
-
-    /// The rate `t` seconds after the container started.
+    /// The rate `t` seconds after the start (mean 1).
     pub(crate) fn rate(&self, t: f64) -> f64 {
-        self.base * (1.0 + self.a1 * (self.w1 * t + self.p1).cos() + self.a2 * (self.w2 * t + self.p2).cos())
+        1.0 + self.a1 * (self.w1 * t + self.p1).cos() + self.a2 * (self.w2 * t + self.p2).cos()
     }
 
-    /// The integral of the rate from 0 to `t` seconds (0 at `t = 0`).
+    /// The integral of the rate from 0 to `t` seconds.
     pub(crate) fn integral(&self, t: f64) -> f64 {
         let s1 = self.a1 / self.w1 * (self.w1 * t + self.p1).sin();
         let s2 = self.a2 / self.w2 * (self.w2 * t + self.p2).sin();
-        self.base * (t + s1 + s2 - self.offset)
+        t + s1 + s2 - self.offset
     }
 }
 
-/// Everything that makes one pod's metrics its own, drawn once from the
-/// behaves-as class profile with the pod's seed.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct PodParams {
-    pub memory: f64,
-    pub working_set_ratio: f64,
-    pub rss_ratio: f64,
-    pub memory_drift: f64,
-    pub memory_drift_w: f64,
-    pub memory_drift_p: f64,
-    pub cpu: Wave,
-    pub page_faults: Wave,
-    pub major_fault_ratio: f64,
-    pub rootfs: f64,
-    pub rootfs_growth: f64,
-    pub logsfs: f64,
-    pub logsfs_growth: f64,
-    pub rx: Wave,
-    pub tx: Wave,
-    pub rx_errors_per_sec: f64,
-    pub tx_errors_per_sec: f64,
-    /// Volume level and growth per second, for pods with volumes.
-    pub volume: Option<(f64, f64)>,
-    /// Block-I/O read and write waves, for pods whose block I/O is reported.
-    pub blkio: Option<(Wave, Wave)>,
+/// When a pod works: its activity `a(t)` (0 when quiet, about 1 when
+/// working) and the integral of it, both in closed form so a sample at any
+/// age costs the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Activity {
+    /// Never works.
+    Idle,
+    /// Always works, swinging slowly.
+    Steady(Wave),
+    /// Works `len` seconds in every `period`, at an offset drawn per period
+    /// from `seed`.
+    Periodic { period: f64, len: f64, seed: u64 },
 }
 
-impl PodParams {
-    /// Draws a pod's parameters around `class`.
-    pub(crate) fn draw<R: Rng + ?Sized>(class: &ClassProfile, rng: &mut R) -> Self {
-        let pos = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
-        let tau = std::f64::consts::TAU;
-        let memory = pos(class.memory_bytes.draw(rng));
-        let cpu = Wave::around(rng, &class.cpu_nanocores, class.cpu_variation);
-        let page_faults = Wave::around(rng, &class.page_faults_per_sec, 0.5);
-        let rx = Wave::around(rng, &class.rx_bytes_per_sec, 0.8);
-        let tx = Wave::around(rng, &class.tx_bytes_per_sec, 0.8);
-        let errors = |rng: &mut R| {
-            if rng.random::<f64>() < 0.1 {
-                0.01 * rng.random::<f64>()
-            } else {
-                0.0
+impl Activity {
+    fn offset(period: f64, len: f64, seed: u64, n: f64) -> f64 {
+        let h = crate::series::mix(seed ^ (n as i64 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        (h >> 11) as f64 / (1u64 << 53) as f64 * (period - len).max(0.0)
+    }
+
+    /// The activity `t` seconds after the pod started.
+    pub(crate) fn rate(&self, t: f64) -> f64 {
+        match *self {
+            Activity::Idle => 0.0,
+            Activity::Steady(w) => w.rate(t),
+            Activity::Periodic { period, len, seed } => {
+                if t < 0.0 {
+                    return 0.0;
+                }
+                let n = (t / period).floor();
+                let o = Self::offset(period, len, seed, n);
+                let x = t - n * period - o;
+                if (0.0..len).contains(&x) { 1.0 } else { 0.0 }
             }
-        };
-        let rx_errors_per_sec = errors(rng);
-        let tx_errors_per_sec = errors(rng);
-        let volume = class
-            .volume_bytes
-            .as_ref()
-            .map(|d| (pos(d.draw(rng)), pos(class.volume_growth.draw(rng))));
-        let blkio = if rng.random::<f64>() < class.blkio_fraction {
-            let r = Wave::around(rng, &class.blkio_read_per_sec, 0.8);
-            let w = Wave::around(rng, &class.blkio_write_per_sec, 0.8);
-            Some((r, w))
-        } else {
-            None
-        };
-        PodParams {
-            memory,
-            working_set_ratio: 0.85 + 0.12 * rng.random::<f64>(),
-            rss_ratio: 0.5 + 0.3 * rng.random::<f64>(),
-            memory_drift: pos(class.memory_drift.draw(rng)).min(0.9),
-            memory_drift_w: tau / (600.0 + 1_800.0 * rng.random::<f64>()),
-            memory_drift_p: tau * rng.random::<f64>(),
-            cpu,
-            page_faults,
-            major_fault_ratio: 0.01 * rng.random::<f64>(),
-            rootfs: pos(class.rootfs_bytes.draw(rng)),
-            rootfs_growth: 0.5 * rng.random::<f64>(),
-            logsfs: pos(class.logsfs_bytes.draw(rng)),
-            logsfs_growth: pos(class.logsfs_growth.draw(rng)),
-            rx,
-            tx,
-            rx_errors_per_sec,
-            tx_errors_per_sec,
-            volume,
-            blkio,
         }
+    }
+
+    /// The integral of the activity from the pod's start to `t` seconds.
+    pub(crate) fn integral(&self, t: f64) -> f64 {
+        let t = t.max(0.0);
+        match *self {
+            Activity::Idle => 0.0,
+            Activity::Steady(w) => w.integral(t),
+            Activity::Periodic { period, len, seed } => {
+                let n = (t / period).floor();
+                let o = Self::offset(period, len, seed, n);
+                n * len + (t - n * period - o).clamp(0.0, len)
+            }
+        }
+    }
+}
+
+/// A node's drawn behaviour (the same for every pod on it).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct NodeModel {
+    pub blkio: bool,
+    pub rotation_bytes: f64,
+    /// The largest share of CPU-bound work lost to neighbours.
+    pub contention: f64,
+    /// The neighbours' slow swing (shared by the node's pods).
+    pub swing_w: f64,
+    pub swing_p: f64,
+    pub zero: Vec<Metric>,
+}
+
+impl NodeModel {
+    pub(crate) fn draw<R: Rng + ?Sized>(node: &NodeProfile, rng: &mut R) -> Self {
+        let tau = std::f64::consts::TAU;
+        NodeModel {
+            blkio: node.blkio,
+            rotation_bytes: node.log_rotation_mib.max(0.0) * MIB,
+            contention: node.contention.draw(rng).clamp(0.0, 0.95),
+            swing_w: tau / (120.0 + 1_200.0 * rng.random::<f64>()),
+            swing_p: tau * rng.random::<f64>(),
+            zero: node.zero_metrics(),
+        }
+    }
+
+    /// The share of CPU-bound work lost at time `t` (seconds since the epoch):
+    /// between 0 and `contention`, the same for every pod of the node.
+    pub(crate) fn lost(&self, t: f64) -> f64 {
+        self.contention * 0.5 * (1.0 + (self.swing_w * t + self.swing_p).sin())
+    }
+}
+
+/// One start-up phase of a pod, drawn: from `from` to `to` seconds after
+/// the container starts, these extra rates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct PhaseModel {
+    pub from: f64,
+    pub to: f64,
+    pub op: Op,
+}
+
+/// One container's drawn parameters: its rates are `base + act × a(t)`
+/// (the pod's activity) plus its start-up phases.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ContainerModel {
+    pub base: Op,
+    pub act: Op,
+    /// Whether the activity's work is CPU-bound (bursts, batches): then
+    /// noisy neighbours take a share of it.
+    pub cpu_bound: bool,
+    pub phases: Vec<PhaseModel>,
+    pub rss: f64,
+    pub grow: f64,
+    /// Bytes of RSS per core-second of work.
+    pub grow_per_core_s: f64,
+    pub rss_ratio: f64,
+    pub ws_ratio: f64,
+    pub rootfs: f64,
+    pub logs: f64,
+    pub major_fault_ratio: f64,
+}
+
+impl ContainerModel {
+    /// The end of the last start-up phase, seconds after the container starts.
+    pub(crate) fn startup_secs(&self) -> f64 {
+        self.phases.last().map_or(0.0, |p| p.to)
+    }
+}
+
+/// A pod's drawn parameters, shared by its containers.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct PodModel {
+    pub shape: Shape,
+    pub activity: Activity,
+    pub probe_rx: f64,
+    pub probe_tx: f64,
+    /// Volume: bytes after start, share of writes kept, cap; the token is
+    /// always there.
+    pub volume: Option<(f64, f64, f64)>,
+    pub token: f64,
+}
+
+/// What a spawned pod's draw may fix instead of drawing.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Fixed {
+    pub shape: Option<Shape>,
+    pub scale: Option<f64>,
+}
+
+/// Draws a pod of `service`: the pod-level model and the app container's.
+pub(crate) fn draw_app<R: Rng + ?Sized>(
+    g: &Global,
+    s: &ServiceProfile,
+    fixed: Fixed,
+    rng: &mut R,
+) -> (PodModel, ContainerModel) {
+    let pos = |x: f64| if x.is_finite() { x.max(0.0) } else { 0.0 };
+    let shape = fixed.shape.unwrap_or_else(|| s.shapes.pick(rng));
+    let activity_seed: u64 = rng.random();
+    let (activity, act) = match shape {
+        Shape::Idle => (Activity::Idle, Op::default()),
+        Shape::Steady => {
+            let scale = fixed.scale.unwrap_or_else(|| g.scale.draw(rng));
+            (
+                Activity::Steady(Wave::draw(rng, g.steady_swing)),
+                s.steady.draw(rng).scaled(pos(scale)),
+            )
+        }
+        Shape::Bursty | Shape::Batch => {
+            let scale = fixed.scale.unwrap_or_else(|| g.heavy_scale.draw(rng));
+            let (period, len) = if shape == Shape::Bursty {
+                (g.burst_period_s.draw(rng), g.burst_s.draw(rng))
+            } else {
+                let p = g.batch_period_s.draw(rng);
+                (p, p * g.batch_fraction.draw(rng))
+            };
+            let period = period.max(1.0);
+            let activity = Activity::Periodic {
+                period,
+                len: len.clamp(0.0, period),
+                seed: activity_seed,
+            };
+            (activity, s.heavy.draw(rng).scaled(pos(scale)))
+        }
+    };
+    let mut base = s.floor.draw(rng);
+    let probe_rx = g.probe_rx_b.draw(rng);
+    let probe_tx = s.floor.probe_tx_b.unwrap_or(g.probe_tx_b).draw(rng);
+    // the probe's traffic is the pod's, not the container's
+    base.rx = base.rx.max(0.0);
+    let mut phases = Vec::new();
+    let mut at = 0.0;
+    for p in &s.startup {
+        let secs = pos(p.secs.draw(rng));
+        let op = Op {
+            cpu: p.cpu_mc.draw(rng) * NANOCORES_PER_MC,
+            write: p.write_kib_s.draw(rng) * KIB,
+            read: p.read_kib_s.draw(rng) * KIB,
+            faults: p.faults_s.draw(rng),
+            ..Op::default()
+        };
+        phases.push(PhaseModel {
+            from: at,
+            to: at + secs,
+            op,
+        });
+        at += secs;
+    }
+    let m = &s.memory;
+    let rss_ratio = m.rss_ratio.draw(rng).clamp(1e-3, 1.0);
+    let ws_ratio = m.ws_ratio.draw(rng).clamp(rss_ratio, 1.0);
+    let grow = pos(m.grow_mib.draw(rng)) * MIB;
+    let container = ContainerModel {
+        base,
+        act,
+        cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
+        phases,
+        rss: pos(m.rss_mib.draw(rng)) * MIB,
+        grow,
+        grow_per_core_s: pos(m.grow_mib_per_core_s.draw(rng)) * MIB,
+        rss_ratio,
+        ws_ratio,
+        rootfs: pos(s.rootfs_kib.draw(rng)) * KIB,
+        logs: pos(s.logs_start_kib.draw(rng)) * KIB,
+        major_fault_ratio: 1e-4 * rng.random::<f64>(),
+    };
+    let volume = s.volume.as_ref().map(|v| {
+        (
+            pos(v.start_mib.draw(rng)) * MIB,
+            pos(v.per_write.draw(rng)),
+            pos(v.cap_gib.draw(rng)) * 1024.0 * MIB,
+        )
+    });
+    let pod = PodModel {
+        shape,
+        activity,
+        probe_rx,
+        probe_tx,
+        volume,
+        token: pos(g.token_volume_kib.draw(rng)) * KIB,
+    };
+    (pod, container)
+}
+
+/// Draws a sidecar of a pod whose app container is `app`.
+pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerModel, rng: &mut R) -> ContainerModel {
+    let per = s.per_app_mib.draw(rng).scaled(1.0 / MIB);
+    // what it follows, in bytes/s: constant part and activity part
+    let (d_base, d_act) = match s.follows {
+        Follows::Traffic => (app.base.rx + app.base.tx, app.act.rx + app.act.tx),
+        Follows::Logs => (app.base.log, app.act.log),
+        Follows::None => (0.0, 0.0),
+    };
+    let ones = |k: f64| Op {
+        cpu: k,
+        rx: k,
+        tx: k,
+        faults: k,
+        write: k,
+        read: k,
+        log: k,
+    };
+    let rss_ratio = s.rss_ratio.draw(rng).clamp(1e-3, 1.0);
+    ContainerModel {
+        base: s.floor.draw(rng).plus(ones(d_base).times(per)),
+        act: ones(d_act).times(per),
+        cpu_bound: app.cpu_bound,
+        phases: Vec::new(),
+        rss: s.rss_mib.draw(rng).max(0.1) * MIB,
+        grow: 0.0,
+        grow_per_core_s: 0.0,
+        rss_ratio,
+        ws_ratio: (rss_ratio + 0.05).min(1.0),
+        rootfs: (4.0 + 16.0 * rng.random::<f64>()) * KIB,
+        logs: (1.0 + 7.0 * rng.random::<f64>()) * KIB,
+        major_fault_ratio: 0.0,
     }
 }
 
@@ -487,34 +937,62 @@ mod tests {
 
     proptest! {
         #[test]
-        fn wave_integral_is_monotone_and_matches_rate(
-            seed in any::<u64>(), base in 0.0f64..1e8, v in 0.0f64..1.0, t in 0.0f64..1e5,
-        ) {
+        fn wave_integral_is_monotone_and_matches_rate(seed in any::<u64>(), v in 0.0f64..0.6, t in 0.0f64..1e5) {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let w = Wave::draw(&mut rng, base, v);
-            prop_assert!(w.rate(t) >= (1.0 - MAX_SWING) * base - 1e-6);
+            let w = Wave::draw(&mut rng, v);
+            prop_assert!(w.rate(t) >= 1.0 - MAX_SWING - 1e-9);
             prop_assert!(w.integral(t + 1.0) >= w.integral(t));
-            // the integral's slope is the rate
             let h = 1e-3;
             let slope = (w.integral(t + h) - w.integral(t)) / h;
-            prop_assert!((slope - w.rate(t + h / 2.0)).abs() <= 1e-3 * base.max(1.0));
+            prop_assert!((slope - w.rate(t + h / 2.0)).abs() <= 1e-3);
+        }
+
+        /// The periodic activity's integral is monotone and its slope is the activity.
+        #[test]
+        fn periodic_integral_matches_rate(seed in any::<u64>(), period in 10.0f64..10_000.0, frac in 0.0f64..1.0, t in 0.0f64..1e7) {
+            let a = Activity::Periodic { period, len: period * frac, seed };
+            prop_assert!(a.integral(t + 1.0) >= a.integral(t));
+            prop_assert!(a.integral(t + 1.0) - a.integral(t) <= 1.0 + 1e-6);
+            let whole = (t / period).floor();
+            prop_assert!((a.integral(whole * period) - whole * period * frac).abs() < 1e-6 * (1.0 + t));
         }
 
         #[test]
-        fn uniform_and_mix_draws_stay_in_bounds(seed in any::<u64>(), a in -1e6f64..1e6, b in -1e6f64..1e6) {
+        fn ranges_draw_inside(seed in any::<u64>(), a in 0.0f64..1e6, b in 0.0f64..1e6) {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let (lo, hi) = (a.min(b), a.max(b));
-            let x = Dist::uniform(a, b).draw(&mut rng);
-            prop_assert!(lo <= x && x <= hi);
-            let m = Dist::Mix(vec![(1.0, Dist::uniform(a, b)), (-3.0, Dist::fixed(1e9))]).draw(&mut rng);
-            prop_assert!(lo <= m && m <= hi);
+            let r = Range::new(a.min(b), a.max(b));
+            let x = r.draw(&mut rng);
+            prop_assert!(r.min * (1.0 - 1e-12) <= x && x <= r.max * (1.0 + 1e-12), "{x} outside {r:?}");
         }
     }
 
     #[test]
-    fn default_classes_are_the_five_measured_ones() {
-        let names: Vec<_> = ClassProfile::defaults().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["nginx", "apache", "postgresql", "mysql", "mongodb"]);
-        assert!(ClassProfile::mysql().memory_bytes.mean() > 10.0 * ClassProfile::nginx().memory_bytes.mean());
+    fn the_profile_file_parses_and_validates() {
+        let p = Profiles::parse(PROFILES_TOML).unwrap();
+        let classes: Vec<_> = p.classes().into_iter().map(|c| c.name).collect();
+        assert_eq!(classes, ["nginx", "apache", "postgresql", "mysql", "mongodb"]);
+        let unknown: Vec<_> = p.unknown_services().into_iter().map(|c| c.name).collect();
+        assert!(unknown.len() >= 5, "{unknown:?}");
+        for s in &p.service {
+            assert!(
+                s.source.contains("measured") || s.source.contains("invented") || s.source.contains("published"),
+                "{} says where its figures come from",
+                s.name
+            );
+        }
+        assert!(p.node.iter().any(|n| !n.blkio) && p.node.iter().any(|n| n.blkio));
+        assert!(p.node.iter().any(|n| !n.zero_fields.is_empty()));
+    }
+
+    #[test]
+    fn bad_profiles_are_errors_not_panics() {
+        assert!(matches!(Profiles::parse("nope = ["), Err(ProfileError::Parse(_))));
+        let bad = PROFILES_TOML.replacen("rss_ratio = [0.61, 0.79]", "rss_ratio = [0.79, 0.61]", 1);
+        assert!(
+            matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
+            "{bad:.0}"
+        );
+        let bad = PROFILES_TOML.replacen("zero_fields = [\"memory_rss_bytes\"", "zero_fields = [\"nope\"", 1);
+        assert!(matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))));
     }
 }
