@@ -110,6 +110,23 @@ impl Metric {
         Metric::ALL.iter().copied().find(|m| m.name() == name)
     }
 
+    /// Whether a value of exactly 0 means "not known" rather than a
+    /// measured zero. Telegraf (and the kubelet's summary API behind it)
+    /// writes 0 for fields a runtime does not report, for example memory
+    /// usage on some containerd setups. A running container always has some
+    /// memory in use and resident, and has page faults from its first
+    /// instruction on, so 0 in these is never a measurement; 0 bytes sent,
+    /// written or CPU nanocores can be.
+    pub const fn zero_means_unknown(self) -> bool {
+        matches!(
+            self,
+            Metric::MemoryUsageBytes
+                | Metric::MemoryWorkingSetBytes
+                | Metric::MemoryRssBytes
+                | Metric::MemoryPageFaults
+        )
+    }
+
     /// Every metric a [`MetricSource`](crate::MetricSource) is asked for
     /// (those not derived from pod info).
     pub fn fetched() -> impl Iterator<Item = Metric> {

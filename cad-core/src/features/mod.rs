@@ -9,9 +9,15 @@
 //! * `legacy` — the old system's 15 columns in the old order (identity
 //!   hashes, raw gauges, raw cumulative counters), so the old ARFF files can
 //!   be used. It leaks the label through the pod-name hash: comparison only.
-//! * `behaviour` (the default) — behavioural columns only: counters as
-//!   per-second rates, gauges aggregated over the window (mean, max, standard
-//!   deviation), no names, namespaces or image hashes.
+//! * `behaviour` (the default) — behavioural columns only, none that grows
+//!   with a pod's age or identifies its image: counters as per-second rates,
+//!   CPU and memory footprint aggregated over the window (mean, max, standard
+//!   deviation), the shares of memory usage that are resident and in the
+//!   working set, the growth per second of the volume and the logs, ratios
+//!   of rates (page faults per byte sent, …); no names, namespaces or image
+//!   hashes, no levels of memory usage or of the file systems.
+//! * `behaviour-v1` — the behaviour set before issue 16, with those levels:
+//!   to compare, and to read models and files written with it.
 //!
 //! # Alignment: from samples to snapshots
 //!
@@ -59,9 +65,17 @@
 //!   seconds between the first and the last of them. With only one such
 //!   snapshot: the lifetime average `value / seconds since the pod started`
 //!   if the start is known and earlier, else none.
+//! * `Growth` — for gauges of accumulated state: the sum of the increases
+//!   between consecutive snapshots that have the gauge (a decrease — a
+//!   rotated log, a recycled WAL segment — counts as none), per second
+//!   between the first and the last of them; none with fewer than two.
+//! * `Ratio(a, b)` — `Mean(a) / Mean(b)`; `RateRatio(a, b)` — `Rate(a) /
+//!   Rate(b)`. A zero denominator gives none.
 //! * `IdentityHash` — [`java_string_hash`] of the string, as the old system did.
 //!
-//! A value that cannot be computed is `None`, never 0. No NaN or infinity
+//! In every column, a 0 in a metric where Telegraf writes 0 for "not known"
+//! ([`Metric::zero_means_unknown`]: memory usage, working set, RSS, page
+//! faults) is read as missing. A value that cannot be computed is `None`, never 0. No NaN or infinity
 //! ever leaves the extractor: an arithmetic result that is not finite
 //! becomes `None`.
 //!
@@ -133,6 +147,15 @@ pub enum Feature {
     /// A column that came with a data file (ARFF/CSV) and that cad cannot
     /// compute from metrics: always missing when extracted.
     External,
+    /// How fast a gauge of accumulated state grows: the sum of its increases
+    /// between consecutive snapshots, per second. Decreases (log rotation,
+    /// recycled WAL segments, reclaimed cache) count as no growth.
+    Growth(Metric),
+    /// The mean of one gauge over the mean of another (`rss / usage`).
+    Ratio(Metric, Metric),
+    /// The rate of one counter over the rate of another (page faults per
+    /// byte sent, bytes sent per byte received).
+    RateRatio(Metric, Metric),
 }
 
 /// One named column of a feature set.
@@ -177,16 +200,31 @@ pub struct ContainerInput<'a> {
 pub type FeatureRow = Vec<Option<f64>>;
 
 impl Feature {
-    /// The metric the feature reads, if any (identity hashes read none).
+    /// The (first) metric the feature reads, if any (identity hashes read
+    /// none); see [`Feature::metrics`] for all of them.
     pub fn metric(self) -> Option<Metric> {
+        self.metrics()[0]
+    }
+
+    /// The metrics the feature reads: none, one, or two (for ratios, the
+    /// numerator first).
+    pub fn metrics(self) -> [Option<Metric>; 2] {
         match self {
-            Feature::IdentityHash(_) | Feature::External => None,
-            Feature::Last(m) | Feature::Mean(m) | Feature::Max(m) | Feature::StdDev(m) | Feature::Rate(m) => Some(m),
+            Feature::IdentityHash(_) | Feature::External => [None, None],
+            Feature::Last(m)
+            | Feature::Mean(m)
+            | Feature::Max(m)
+            | Feature::StdDev(m)
+            | Feature::Rate(m)
+            | Feature::Growth(m) => [Some(m), None],
+            Feature::Ratio(a, b) | Feature::RateRatio(a, b) => [Some(a), Some(b)],
         }
     }
 
     /// The column name the `behaviour` set gives the feature:
-    /// `mean(memory_usage_bytes)`, `rate(rx_bytes)`, `hash(pod_name)`, ….
+    /// `mean(memory_usage_bytes)`, `rate(rx_bytes)`, `growth(used_bytes)`,
+    /// `ratio(memory_rss_bytes/memory_usage_bytes)`,
+    /// `rate_ratio(memory_page_faults/tx_bytes)`, `hash(pod_name)`, ….
     pub fn default_name(self) -> String {
         let (op, arg) = match self {
             Feature::IdentityHash(id) => (
@@ -203,6 +241,9 @@ impl Feature {
             Feature::Max(m) => ("max", m.name()),
             Feature::StdDev(m) => ("stddev", m.name()),
             Feature::Rate(m) => ("rate", m.name()),
+            Feature::Growth(m) => ("growth", m.name()),
+            Feature::Ratio(a, b) => return format!("ratio({}/{})", a.name(), b.name()),
+            Feature::RateRatio(a, b) => return format!("rate_ratio({}/{})", a.name(), b.name()),
             Feature::External => return "external".to_owned(),
         };
         format!("{op}({arg})")
@@ -288,7 +329,7 @@ impl FeatureSet {
         MetricMask::of(
             self.columns
                 .iter()
-                .filter_map(|c| c.feature.metric())
+                .flat_map(|c| c.feature.metrics().into_iter().flatten())
                 .chain(self.required.iter().copied()),
         )
     }

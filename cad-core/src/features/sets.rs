@@ -11,7 +11,7 @@ use crate::metric::Metric;
 pub const DEFAULT_ALIGN_TOLERANCE_MS: i64 = 5_000;
 
 /// The names of the built-in sets, as [`FeatureSet::by_name`] accepts them.
-pub const NAMES: &[&str] = &["legacy", "behaviour"];
+pub const NAMES: &[&str] = &["legacy", "behaviour", "behaviour-v1"];
 
 /// The old system's 15 columns, with the names and order of its ARFF header.
 ///
@@ -46,17 +46,68 @@ fn legacy_columns() -> Vec<Column> {
 }
 
 /// The behaviour set's columns; each is named by [`Feature::default_name`]
-/// (`mean(memory_usage_bytes)`, `rate(rx_bytes)`, …).
+/// (`mean(cpu_usage_nanocores)`, `rate(rx_bytes)`,
+/// `ratio(memory_rss_bytes/memory_usage_bytes)`, …).
 ///
 /// No identity hashes, no image size and no running time: a model must learn
 /// what a container *does*, not what it is called, which image it was started
 /// from (an nginx image running a crypto miner is what we want to catch) or
-/// how old it is.
+/// how old it is. And, measured on recordings of real servers
+/// (`data/recordings/PROFILES.md`), no level that grows with a pod's age or
+/// identifies its image:
+/// * no file-system levels — `rootfs_used_bytes` is a per-image constant
+///   (nginx's temp directories), the volume and the logs grow with age and
+///   data; their *growth per second* stays;
+/// * no levels of `memory_usage_bytes` — mostly page cache, which grows with
+///   age and data (PostgreSQL's usage is 95 % cache); what share of it is
+///   resident (`rss / usage`: MariaDB 0.82–0.95, PostgreSQL 0.02–0.03) and
+///   in the working set stays;
+/// * ratios of rates that do not depend on the load: page faults per byte
+///   sent (nginx ≈ 0, apache 31–83 per MiB at every load), bytes sent per
+///   byte received, bytes written per CPU nanosecond.
+///
+/// The working set and RSS stay as levels: a memory footprint is behaviour.
 const BEHAVIOUR: &[Feature] = {
     use Feature::*;
     use Metric::*;
     &[
-        // Memory and CPU levels, with their spread over the window.
+        // CPU, with its spread over the window, and from the counter.
+        Mean(CpuUsageNanocores),
+        Max(CpuUsageNanocores),
+        StdDev(CpuUsageNanocores),
+        Rate(CpuUsageCoreNanoseconds),
+        // Memory footprint.
+        Mean(MemoryWorkingSetBytes),
+        Max(MemoryWorkingSetBytes),
+        StdDev(MemoryWorkingSetBytes),
+        Mean(MemoryRssBytes),
+        // How memory in use splits into resident, working set and cache.
+        Ratio(MemoryRssBytes, MemoryUsageBytes),
+        Ratio(MemoryWorkingSetBytes, MemoryUsageBytes),
+        // Accumulated state, as growth per second.
+        Growth(VolumeUsedBytes),
+        Growth(LogsfsUsedBytes),
+        // Counters, as per-second rates.
+        Rate(RxBytes),
+        Rate(TxBytes),
+        Rate(BlkioReadBytes),
+        Rate(BlkioWriteBytes),
+        Rate(MemoryPageFaults),
+        // Rates relative to each other.
+        RateRatio(MemoryPageFaults, TxBytes),
+        RateRatio(TxBytes, RxBytes),
+        RateRatio(BlkioWriteBytes, CpuUsageCoreNanoseconds),
+    ]
+};
+
+/// The `behaviour` set's columns before issue 16 (`behaviour-v1`): levels of
+/// memory usage and of the file systems included. Kept to read models and
+/// data files written with it, and to compare: those levels grow with a
+/// pod's age or identify its image.
+const BEHAVIOUR_V1: &[Feature] = {
+    use Feature::*;
+    use Metric::*;
+    &[
         Mean(MemoryUsageBytes),
         Max(MemoryUsageBytes),
         StdDev(MemoryUsageBytes),
@@ -67,11 +118,9 @@ const BEHAVIOUR: &[Feature] = {
         Max(CpuUsageNanocores),
         StdDev(CpuUsageNanocores),
         Mean(MemoryRssBytes),
-        // File systems.
         Mean(RootfsUsedBytes),
         Mean(LogsfsUsedBytes),
         Mean(VolumeUsedBytes),
-        // Counters, as per-second rates.
         Rate(RxBytes),
         Rate(TxBytes),
         Rate(CpuUsageCoreNanoseconds),
@@ -80,6 +129,16 @@ const BEHAVIOUR: &[Feature] = {
         Rate(MemoryPageFaults),
     ]
 };
+
+fn named_columns(features: &[Feature]) -> Vec<Column> {
+    features
+        .iter()
+        .map(|f| Column {
+            name: f.default_name(),
+            feature: *f,
+        })
+        .collect()
+}
 
 impl FeatureSet {
     /// The old system's 15 columns (`legacy`): identity hashes, raw gauges,
@@ -96,19 +155,26 @@ impl FeatureSet {
         }
     }
 
-    /// The default set (`behaviour`): gauges aggregated and counters as rates
-    /// over windows of 3 snapshots (about 30 s of Telegraf samples), a row
-    /// starting at every snapshot.
+    /// The default set (`behaviour`): behaviour that neither grows with a
+    /// pod's age nor identifies its image (see the `BEHAVIOUR` list in this
+    /// module's source) — CPU, memory footprint, memory ratios, growth and
+    /// rates per second, ratios of rates — over windows of 3 snapshots
+    /// (about 30 s of Telegraf samples), a row starting at every snapshot.
     pub fn behaviour() -> FeatureSet {
         FeatureSet {
             name: "behaviour".to_owned(),
-            columns: BEHAVIOUR
-                .iter()
-                .map(|f| Column {
-                    name: f.default_name(),
-                    feature: *f,
-                })
-                .collect(),
+            columns: named_columns(BEHAVIOUR),
+            ..FeatureSet::behaviour_v1()
+        }
+    }
+
+    /// The `behaviour` set as it was before issue 16 (`behaviour-v1`), with
+    /// levels of memory usage and of the file systems, which grow with age
+    /// or identify the image. For comparison and for files written with it.
+    pub fn behaviour_v1() -> FeatureSet {
+        FeatureSet {
+            name: "behaviour-v1".to_owned(),
+            columns: named_columns(BEHAVIOUR_V1),
             required: vec![Metric::MemoryUsageBytes, Metric::CpuUsageNanocores],
             window: 3,
             stride: 1,
@@ -121,6 +187,7 @@ impl FeatureSet {
         match name {
             "legacy" => Some(FeatureSet::legacy()),
             "behaviour" => Some(FeatureSet::behaviour()),
+            "behaviour-v1" => Some(FeatureSet::behaviour_v1()),
             _ => None,
         }
     }
@@ -132,20 +199,23 @@ impl FeatureSet {
 
     /// The feature set of a data file's columns (an ARFF or CSV file to train
     /// from): a column named like a `legacy` or `behaviour` column is computed
-    /// the same way; any other column is [`Feature::External`] (cannot be
-    /// computed from metrics, so always missing for the watcher). If every
-    /// column is a legacy one this is the legacy set's windowing, else the
-    /// behaviour set's. Named after the built-in set it equals, else `file`.
+    /// the same way (also a column of `behaviour-v1`); any other column is
+    /// [`Feature::External`] (cannot be computed from metrics, so always
+    /// missing for the watcher). If every column is a legacy one this is the
+    /// legacy set's windowing, else the behaviour set's. Named after the
+    /// built-in set it equals, else `file`.
     pub fn for_columns(names: &[String]) -> FeatureSet {
-        let legacy = FeatureSet::legacy();
-        let behaviour = FeatureSet::behaviour();
-        for set in [&legacy, &behaviour] {
-            if set.column_names() == names {
-                return set.clone();
-            }
+        let sets = [
+            FeatureSet::legacy(),
+            FeatureSet::behaviour(),
+            FeatureSet::behaviour_v1(),
+        ];
+        if let Some(set) = sets.iter().find(|s| s.column_names() == names) {
+            return set.clone();
         }
+        let [legacy, behaviour, _] = &sets;
         let find = |set: &FeatureSet, n: &str| set.columns.iter().find(|c| c.name == n).map(|c| c.feature);
-        let all_legacy = names.iter().all(|n| find(&legacy, n).is_some());
+        let all_legacy = names.iter().all(|n| find(legacy, n).is_some());
         let base = if all_legacy { legacy.clone() } else { behaviour.clone() };
         FeatureSet {
             name: "file".to_owned(),
@@ -153,9 +223,7 @@ impl FeatureSet {
                 .iter()
                 .map(|n| Column {
                     name: n.clone(),
-                    feature: find(&legacy, n)
-                        .or_else(|| find(&behaviour, n))
-                        .unwrap_or(Feature::External),
+                    feature: sets.iter().find_map(|s| find(s, n)).unwrap_or(Feature::External),
                 })
                 .collect(),
             ..base
@@ -264,8 +332,24 @@ mod tests {
         let set = FeatureSet::behaviour();
         let names = set.column_names();
         assert_eq!(names.len(), BEHAVIOUR.len());
-        assert_eq!(names[0], "mean(memory_usage_bytes)");
+        assert_eq!(names[0], "mean(cpu_usage_nanocores)");
         assert!(names.contains(&"rate(rx_bytes)".to_owned()));
+        assert!(names.contains(&"ratio(memory_rss_bytes/memory_usage_bytes)".to_owned()));
+        assert!(names.contains(&"rate_ratio(memory_page_faults/tx_bytes)".to_owned()));
+        assert!(names.contains(&"growth(used_bytes)".to_owned()));
+        // Levels that grow with age or identify the image are out.
+        for level in [
+            Feature::Mean(Metric::MemoryUsageBytes),
+            Feature::Max(Metric::MemoryUsageBytes),
+            Feature::Mean(Metric::RootfsUsedBytes),
+            Feature::Mean(Metric::LogsfsUsedBytes),
+            Feature::Mean(Metric::VolumeUsedBytes),
+        ] {
+            assert!(!set.columns.iter().any(|c| c.feature == level), "{level:?}");
+            assert!(FeatureSet::behaviour_v1().columns.iter().any(|c| c.feature == level));
+        }
+        // Names are safe as CSV and ARFF headers.
+        assert!(names.iter().all(|n| !n.contains(',') && !n.contains(' ')));
         assert!(names.contains(&"stddev(cpu_usage_nanocores)".to_owned()));
         assert!(
             !names.iter().any(|n| n.contains("image_size")),

@@ -204,7 +204,13 @@ fn missing_metrics_give_none_not_zero() {
             _ => assert_eq!(*value, None, "{}", column.name),
         }
     }
-    assert_eq!(row[col(&set, "stddev(memory_usage_bytes)")], Some(0.0));
+    assert_eq!(row[col(&set, "stddev(cpu_usage_nanocores)")], Some(0.0));
+    assert_eq!(row[col(&set, "ratio(memory_rss_bytes/memory_usage_bytes)")], None);
+    let v1 = FeatureSet::behaviour_v1();
+    assert_eq!(
+        v1.first_row(&input).unwrap()[col(&v1, "stddev(memory_usage_bytes)")],
+        Some(0.0)
+    );
 
     let legacy = FeatureSet::legacy();
     let row = legacy.first_row(&input).unwrap();
@@ -340,11 +346,11 @@ fn any_samples() -> impl Strategy<Value = Vec<Sample>> {
 }
 
 fn any_set() -> impl Strategy<Value = FeatureSet> {
-    (0usize..2, 1usize..5, 1usize..4).prop_map(|(which, window, stride)| {
-        let mut set = if which == 0 {
-            FeatureSet::legacy()
-        } else {
-            FeatureSet::behaviour()
+    (0usize..3, 1usize..5, 1usize..4).prop_map(|(which, window, stride)| {
+        let mut set = match which {
+            0 => FeatureSet::legacy(),
+            1 => FeatureSet::behaviour(),
+            _ => FeatureSet::behaviour_v1(),
         };
         set.window = window;
         set.stride = stride;
@@ -411,7 +417,7 @@ proptest! {
         let rows = set.rows(&input);
         for row in &rows {
             for (column, v) in set.columns.iter().zip(row) {
-                if column.feature.metric() == Some(dropped) {
+                if column.feature.metrics().contains(&Some(dropped)) {
                     prop_assert_eq!(*v, None, "{} after dropping {}", column.name, dropped);
                 }
             }
