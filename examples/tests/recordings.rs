@@ -5,67 +5,18 @@
 //! rules allow. A sanity check of the data set, not a claim about accuracy.
 
 use cad_core::{
-    ContainerId, ContainerInfo, ContainerInput, FeatureSet, Metric, MetricKind, MetricSource, PodId, PodInfo, Sample,
-    TimeWindow, Timestamp,
+    ContainerId, ContainerInput, FeatureSet, Metric, MetricKind, MetricSource, Sample, TimeWindow, Timestamp,
 };
 use cad_examples::csv_source::CsvMetricSource;
+use cad_examples::recordings::{self, Instance, dir};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/recordings")
-}
-
-/// One line of `instances.csv`.
-struct Instance {
-    pod: String,
-    uid: String,
-    container: String,
-    class: String,
-    start_ms: i64,
-    duration_s: i64,
-}
-
-impl Instance {
-    fn id(&self) -> ContainerId {
-        PodId::new("rec", self.pod.as_str(), self.uid.as_str()).container(self.container.as_str())
-    }
-}
 
 fn instances() -> Vec<Instance> {
-    let text = std::fs::read_to_string(dir().join("instances.csv")).expect("data/recordings/instances.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("column {name}"))
-    };
-    let (pod, uid, container, class, start, duration, failed) = (
-        col("pod"),
-        col("uid"),
-        col("container"),
-        col("class"),
-        col("start_ms"),
-        col("duration_s"),
-        col("failed"),
-    );
-    lines
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), header.len(), "{line}");
-            assert_eq!(f[failed], "", "{} failed while recording: {}", f[pod], f[failed]);
-            Instance {
-                pod: f[pod].to_owned(),
-                uid: f[uid].to_owned(),
-                container: f[container].to_owned(),
-                class: f[class].to_owned(),
-                start_ms: f[start].parse().expect("start_ms"),
-                duration_s: f[duration].parse().expect("duration_s"),
-            }
-        })
-        .collect()
+    let all = recordings::instances(&dir()).expect("data/recordings/instances.csv");
+    for i in &all {
+        assert_eq!(i.failed, "", "{} failed while recording: {}", i.pod, i.failed);
+    }
+    all
 }
 
 fn by_metric(samples: &[Sample]) -> BTreeMap<Metric, Vec<(i64, f64)>> {
@@ -203,13 +154,10 @@ async fn the_behaviour_features_read_every_recording() {
         .expect("samples.csv parses");
     let set = FeatureSet::behaviour();
     for (inst, id) in instances.iter().zip(&ids) {
-        let mut pod = PodInfo::new(id.pod.clone());
-        pod.start_time = Some(Timestamp(inst.start_ms));
-        let container = ContainerInfo::new(inst.container.as_str(), format!("debian/{}", inst.container));
-        pod.containers.push(container.clone());
+        let pod = inst.pod_info();
         let rows = set.rows(&ContainerInput {
             pod: &pod,
-            container: &container,
+            container: &pod.containers[0],
             samples: batch.samples(id),
         });
         // A window of 3 snapshots over about 90 snapshots.

@@ -113,6 +113,7 @@ pub use sets::DEFAULT_ALIGN_TOLERANCE_MS;
 
 use crate::metric::{Metric, MetricScope, Sample};
 use crate::pod::{ContainerInfo, PodInfo};
+use crate::time::Timestamp;
 use align::{AlignSpec, MetricMask};
 use serde::{Deserialize, Serialize};
 
@@ -292,6 +293,13 @@ impl FeatureSet {
     /// The training rows of `input`: one per window of `window` consecutive
     /// complete snapshots, windows starting every `stride` snapshots.
     pub fn rows(&self, input: &ContainerInput<'_>) -> Vec<FeatureRow> {
+        self.timed_rows(input).into_iter().map(|(_, row)| row).collect()
+    }
+
+    /// Like [`FeatureSet::rows`], each row with the time of its window's last
+    /// snapshot: the moment it could be computed. With the pod's start time,
+    /// that gives the age at which a watcher would see the row.
+    pub fn timed_rows(&self, input: &ContainerInput<'_>) -> Vec<(Timestamp, FeatureRow)> {
         let snaps = self.complete_snapshot_list(input);
         let (window, stride) = (self.window_len(), self.stride.max(1));
         if snaps.len() < window {
@@ -299,7 +307,10 @@ impl FeatureSet {
         }
         (0..=snaps.len() - window)
             .step_by(stride)
-            .map(|start| self.row_from(input, &snaps[start..start + window]))
+            .map(|start| {
+                let w = &snaps[start..start + window];
+                (w[window - 1].time, self.row_from(input, w))
+            })
             .collect()
     }
 
