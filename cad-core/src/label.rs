@@ -1,4 +1,4 @@
-//! Labeling: which class a pod claims to be.
+//! Labeling: which class a pod, and each of its containers, claims to be.
 //!
 //! The old system's rule: a pod's claimed class is the **first class in the
 //! configured list** that the pod's name contains (`mysql-0` → `mysql`; with
@@ -9,20 +9,100 @@
 //! ([`Labeler::with_label_key`], for example `app.kubernetes.io/name`): when
 //! the pod has that label and its value is one of the classes, that class is
 //! the claim; otherwise the name rule applies.
+//!
+//! # Per container
+//!
+//! A pod may run several containers: the application and sidecars
+//! (`istio-proxy`, `fluent-bit`, …), or two applications. Each container's
+//! claim ([`Labeler::container_claims`]) comes, in order, from:
+//!
+//! 1. the pod label (`--label-key`), if its value is a class;
+//! 2. the container's own name, or its image's name (`docker.io/bitnami/mysql:8`
+//!    → `mysql`), containing a class (the name rule);
+//! 3. the pod's name (the name rule).
+//!
+//! A claim that comes from the pod (steps 1 and 3) belongs to the
+//! containers that match it by their own name or image when there are any:
+//! in a pod `mysql-0` with containers `mysql` and `exporter`, only `mysql`
+//! claims mysql, and `exporter` claims nothing (unless its own name claims
+//! another class). With no such container, every container of the pod
+//! claims it (a pod `mysql-0` whose only container is `app` claims mysql).
+//!
+//! Known sidecar and infrastructure containers ([`DEFAULT_SIDECARS`], or the
+//! list given to [`Labeler::with_sidecars`]) claim nothing and are neither
+//! trained on nor judged: [`ContainerClaim::Sidecar`]. A container is one
+//! when its name, or its image's name, is one of the list (ASCII case
+//! ignored). A sidecar that is also a configured class is not one: the user
+//! asked for it to be classified.
 
-use crate::pod::PodInfo;
+use crate::pod::{ContainerInfo, PodInfo};
 use serde::{Deserialize, Serialize};
 
-/// Decides a pod's claimed class from its name or labels.
+/// The sidecar and infrastructure containers that are neither trained on
+/// nor judged by default (`--sidecars`).
+pub const DEFAULT_SIDECARS: &[&str] = &[
+    "istio-proxy",
+    "linkerd-proxy",
+    "envoy",
+    "vault-agent",
+    "cloud-sql-proxy",
+    "fluent-bit",
+    "fluentd",
+];
+
+/// What one container of a pod claims to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContainerClaim<'a> {
+    /// A configured class.
+    Class(&'a str),
+    /// A known sidecar (the matching entry of the sidecar list): neither
+    /// trained on nor judged.
+    Sidecar(&'a str),
+    /// No class.
+    Nothing,
+}
+
+impl<'a> ContainerClaim<'a> {
+    /// The class claimed, if any.
+    pub fn class(self) -> Option<&'a str> {
+        match self {
+            ContainerClaim::Class(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the container is a known sidecar.
+    pub fn is_sidecar(self) -> bool {
+        matches!(self, ContainerClaim::Sidecar(_))
+    }
+}
+
+/// Decides a pod's and its containers' claimed classes from names, images
+/// and labels.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Labeler {
     classes: Vec<String>,
     lower: Vec<String>,
     label_key: Option<String>,
+    #[serde(default = "default_sidecars")]
+    sidecars: Vec<String>,
+}
+
+fn default_sidecars() -> Vec<String> {
+    DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The name of an image reference: its last path segment without tag or
+/// digest (`registry:5000/team/mysql:8.0@sha256:…` → `mysql`).
+pub fn image_name(image: &str) -> &str {
+    let image = image.split('@').next().unwrap_or(image);
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.split(':').next().unwrap_or(last)
 }
 
 impl Labeler {
-    /// A labeler for these classes, in priority order, using the name rule.
+    /// A labeler for these classes, in priority order, using the name rule
+    /// and the [default sidecar list](DEFAULT_SIDECARS).
     /// Empty class names are ignored (they would match every pod).
     pub fn new<I, S>(classes: I) -> Self
     where
@@ -35,6 +115,7 @@ impl Labeler {
             classes,
             lower,
             label_key: None,
+            sidecars: default_sidecars(),
         }
     }
 
@@ -49,6 +130,22 @@ impl Labeler {
         self
     }
 
+    /// Replaces the sidecar list (blank entries are ignored; an empty list:
+    /// no container is a sidecar).
+    pub fn with_sidecars<I, S>(mut self, sidecars: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.sidecars = sidecars
+            .into_iter()
+            .map(Into::into)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        self
+    }
+
     /// The configured classes, in priority order.
     pub fn classes(&self) -> &[String] {
         &self.classes
@@ -57,6 +154,11 @@ impl Labeler {
     /// The label key consulted first, if any.
     pub fn label_key(&self) -> Option<&str> {
         self.label_key.as_deref()
+    }
+
+    /// The sidecar list, as configured.
+    pub fn sidecars(&self) -> &[String] {
+        &self.sidecars
     }
 
     /// The class a pod name claims under the name rule.
@@ -76,20 +178,77 @@ impl Labeler {
             .map(String::as_str)
     }
 
-    /// The class `pod` claims: from its label if configured and valid, else from its name.
+    /// The class `pod` claims: from its label if configured and valid, else
+    /// from its name. See [`Labeler::container_claims`] for its containers.
     pub fn claimed_class(&self, pod: &PodInfo) -> Option<&str> {
+        self.label_class(pod).or_else(|| self.class_of_name(&pod.id.name))
+    }
+
+    fn label_class(&self, pod: &PodInfo) -> Option<&str> {
         self.label_key
             .as_ref()
             .and_then(|k| pod.labels.get(k))
             .and_then(|v| self.class_of_label_value(v))
-            .or_else(|| self.class_of_name(&pod.id.name))
+    }
+
+    /// The sidecar-list entry `container` is, if it is a known sidecar that
+    /// is not a configured class.
+    pub fn sidecar_of(&self, container: &ContainerInfo) -> Option<&str> {
+        let image = image_name(&container.image);
+        self.sidecars
+            .iter()
+            .find(|s| s.eq_ignore_ascii_case(&container.name) || s.eq_ignore_ascii_case(image))
+            .filter(|s| !self.classes.iter().any(|c| c.eq_ignore_ascii_case(s)))
+            .map(String::as_str)
+    }
+
+    /// The class a container's own name or image name claims (name rule;
+    /// the container's name first).
+    pub fn class_of_container(&self, container: &ContainerInfo) -> Option<&str> {
+        self.class_of_name(&container.name)
+            .or_else(|| self.class_of_name(image_name(&container.image)))
+    }
+
+    /// What each container of `pod` claims, in the order of
+    /// [`PodInfo::containers`]; see the [module documentation](self).
+    pub fn container_claims<'a>(&'a self, pod: &PodInfo) -> Vec<ContainerClaim<'a>> {
+        let sidecar: Vec<Option<&'a str>> = pod.containers.iter().map(|c| self.sidecar_of(c)).collect();
+        let own: Vec<Option<&'a str>> = pod
+            .containers
+            .iter()
+            .zip(&sidecar)
+            .map(|(c, s)| if s.is_some() { None } else { self.class_of_container(c) })
+            .collect();
+        // A claim of the pod (label or name) goes to the containers that
+        // match it themselves, if any; else to every container.
+        let pod_claim =
+            |class: Option<&'a str>, i: usize| class.filter(|c| own[i] == Some(*c) || !own.contains(&Some(*c)));
+        let (label, name) = (self.label_class(pod), self.class_of_name(&pod.id.name));
+        (0..pod.containers.len())
+            .map(|i| match sidecar[i] {
+                Some(s) => ContainerClaim::Sidecar(s),
+                None => pod_claim(label, i)
+                    .or(own[i])
+                    .or_else(|| pod_claim(name, i))
+                    .map_or(ContainerClaim::Nothing, ContainerClaim::Class),
+            })
+            .collect()
+    }
+
+    /// What the container named `container` of `pod` claims
+    /// ([`ContainerClaim::Nothing`] if the pod has no such container).
+    pub fn container_claim(&self, pod: &PodInfo, container: &str) -> ContainerClaim<'_> {
+        pod.containers
+            .iter()
+            .position(|c| c.name == container)
+            .map_or(ContainerClaim::Nothing, |i| self.container_claims(pod)[i])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pod::PodId;
+    use crate::pod::{ContainerInfo, PodId};
     use proptest::prelude::*;
 
     fn pod(name: &str, labels: &[(&str, &str)]) -> PodInfo {
@@ -137,7 +296,122 @@ mod tests {
         );
     }
 
+    fn with_containers(name: &str, labels: &[(&str, &str)], containers: &[(&str, &str)]) -> PodInfo {
+        let mut p = pod(name, labels);
+        p.containers = containers.iter().map(|(n, i)| ContainerInfo::new(*n, *i)).collect();
+        p
+    }
+
+    #[test]
+    fn images_are_named_by_their_last_segment() {
+        assert_eq!(image_name("nginx"), "nginx");
+        assert_eq!(image_name("nginx:1.25"), "nginx");
+        assert_eq!(image_name("registry:5000/team/mysql:8.0@sha256:abc"), "mysql");
+        assert_eq!(image_name("docker.io/istio/proxyv2:1.20"), "proxyv2");
+        assert_eq!(image_name(""), "");
+    }
+
+    #[test]
+    fn containers_claim_by_label_then_own_name_or_image_then_pod_name() {
+        use ContainerClaim::*;
+        let l = Labeler::from_list("mysql,nginx,postgres").with_label_key("app");
+        // One container: the pod's claim, as before.
+        let p = with_containers("mysql-0", &[], &[("app", "example/app:1")]);
+        assert_eq!(l.container_claims(&p), [Class("mysql")]);
+        // A sidecar claims nothing, by name or by image.
+        let p = with_containers(
+            "mysql-0",
+            &[],
+            &[
+                ("mysql", "mysql:8"),
+                ("istio-proxy", "docker.io/istio/proxyv2"),
+                ("logs", "fluent/fluent-bit:3"),
+            ],
+        );
+        assert_eq!(
+            l.container_claims(&p),
+            [Class("mysql"), Sidecar("istio-proxy"), Sidecar("fluent-bit")]
+        );
+        assert!(l.container_claim(&p, "istio-proxy").is_sidecar());
+        assert_eq!(l.container_claim(&p, "nope"), Nothing);
+        // The pod name's claim belongs to the container that matches it.
+        let p = with_containers(
+            "mysql-0",
+            &[],
+            &[("exporter", "prom/exporter"), ("db", "bitnami/mysql:8")],
+        );
+        assert_eq!(l.container_claims(&p), [Nothing, Class("mysql")]);
+        // Two applications, each with its own name.
+        let p = with_containers("shop-0", &[], &[("web", "nginx:1.25"), ("db", "postgres:16")]);
+        assert_eq!(l.container_claims(&p), [Class("nginx"), Class("postgres")]);
+        // The label wins over the container's name …
+        let p = with_containers("x-1", &[("app", "postgres")], &[("main", "nginx:1")]);
+        assert_eq!(l.container_claims(&p), [Class("postgres")]);
+        // … unless another container matches the label's class itself.
+        let p = with_containers(
+            "x-1",
+            &[("app", "postgres")],
+            &[("web", "nginx:1"), ("db", "postgres:16")],
+        );
+        assert_eq!(l.container_claims(&p), [Class("nginx"), Class("postgres")]);
+        // No claim anywhere.
+        let p = with_containers("web-1", &[], &[("main", "example/app")]);
+        assert_eq!(l.container_claims(&p), [Nothing]);
+    }
+
+    #[test]
+    fn the_sidecar_list_is_configurable_and_a_listed_class_is_classified() {
+        use ContainerClaim::*;
+        let p = with_containers("nginx-1", &[], &[("nginx", "nginx"), ("envoy", "envoyproxy/envoy:v1")]);
+        assert_eq!(
+            Labeler::from_list("nginx").container_claims(&p),
+            [Class("nginx"), Sidecar("envoy")]
+        );
+        // The user lists envoy as a class: it is classified as one.
+        assert_eq!(
+            Labeler::from_list("nginx,envoy").container_claims(&p),
+            [Class("nginx"), Class("envoy")]
+        );
+        // An empty list: the envoy container is an ordinary container of a
+        // pod whose name claims nginx, which another container matches.
+        let none = Labeler::from_list("nginx").with_sidecars(Vec::<String>::new());
+        assert_eq!(none.container_claims(&p), [Class("nginx"), Nothing]);
+        let custom = Labeler::from_list("nginx").with_sidecars([" Envoy ", ""]);
+        assert_eq!(custom.sidecars(), ["Envoy"]);
+        assert_eq!(custom.container_claims(&p), [Class("nginx"), Sidecar("Envoy")]);
+        assert_eq!(Labeler::from_list("a").sidecars().len(), DEFAULT_SIDECARS.len());
+    }
+
     proptest! {
+        #[test]
+        fn every_container_claims_a_class_a_sidecar_or_nothing(
+            classes in prop::collection::vec("[a-z]{1,6}", 1..5),
+            name in "[a-z0-9-]{0,20}",
+            containers in prop::collection::vec(("[a-z-]{0,12}", "[a-z/:.-]{0,20}"), 0..4),
+            label in proptest::option::of("[a-z]{0,6}"),
+        ) {
+            let l = Labeler::new(classes.clone()).with_label_key("app");
+            let labels: Vec<(&str, &str)> = label.iter().map(|v| ("app", v.as_str())).collect();
+            let c: Vec<(&str, &str)> = containers.iter().map(|(n, i)| (n.as_str(), i.as_str())).collect();
+            let p = with_containers(&name, &labels, &c);
+            let claims = l.container_claims(&p);
+            prop_assert_eq!(claims.len(), p.containers.len());
+            for (claim, c) in claims.iter().zip(&p.containers) {
+                match claim {
+                    ContainerClaim::Class(k) => prop_assert!(classes.iter().any(|x| x == k)),
+                    ContainerClaim::Sidecar(_) => prop_assert!(l.sidecar_of(c).is_some()),
+                    ContainerClaim::Nothing => {}
+                }
+            }
+            // A single non-sidecar container that matches no class itself
+            // claims what the pod claims.
+            if p.containers.len() == 1 && l.sidecar_of(&p.containers[0]).is_none()
+                && l.class_of_container(&p.containers[0]).is_none()
+            {
+                prop_assert_eq!(claims[0].class(), l.claimed_class(&p));
+            }
+        }
+
         #[test]
         fn name_rule_is_first_listed_class_contained(
             classes in prop::collection::vec("[a-z]{1,6}", 0..6),

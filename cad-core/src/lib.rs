@@ -43,7 +43,7 @@ pub use classifier::{Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dataset::{Dataset, DatasetError};
 pub use features::{ContainerInput, FeatureRow, FeatureSet};
-pub use label::Labeler;
+pub use label::{ContainerClaim, Labeler};
 pub use metric::{Metric, MetricBatch, MetricKind, MetricScope, Sample};
 pub use pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
 pub use retry::RetryPolicy;

@@ -130,7 +130,8 @@ pub struct PodInfo {
     pub phase: PodPhase,
     /// The pod's labels.
     pub labels: BTreeMap<String, String>,
-    /// The pod's (application) containers, in spec order.
+    /// The pod's application containers, in spec order (init and ephemeral
+    /// containers are not listed: they are neither trained on nor judged).
     pub containers: Vec<ContainerInfo>,
     /// The pod's annotations (the watcher reads
     /// [`ANNOTATION_PREDICTED`](crate::verdict::ANNOTATION_PREDICTED) from them).

@@ -494,4 +494,25 @@ mod tests {
             serde_json::from_value(serde_json::json!({"metadata": {"namespace": "a", "name": "b"}})).unwrap();
         assert!(pod_info(&no_uid).is_none());
     }
+
+    #[test]
+    fn init_and_ephemeral_containers_are_not_reported() {
+        // Init containers run to completion before the app starts (initdb in
+        // an init container, an istio-init): neither trained on nor judged.
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "shop", "name": "postgres-0", "uid": "u-2"},
+            "spec": {
+                "initContainers": [{"name": "init-db", "image": "postgres:16"}, {"name": "istio-init", "image": "istio/proxyv2"}],
+                "containers": [{"name": "postgres", "image": "postgres:16"}, {"name": "istio-proxy", "image": "istio/proxyv2"}],
+                "ephemeralContainers": [{"name": "debugger", "image": "busybox"}]
+            },
+            "status": {"phase": "Running", "startTime": "2026-01-02T03:04:05Z",
+                       "initContainerStatuses": [{"name": "init-db", "image": "postgres:16", "imageID": "x",
+                                                  "ready": false, "restartCount": 0}]}
+        }))
+        .unwrap();
+        let p = pod_info(&pod).unwrap();
+        let names: Vec<&str> = p.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["postgres", "istio-proxy"]);
+    }
 }
