@@ -286,9 +286,22 @@ pub struct CollectArgs {
     #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file",
           value_parser = PossibleValuesParser::new(cad_core::FeatureSet::names()))]
     pub feature_set: Option<String>,
-    /// How far back to read metrics (1m to 30d).
+    /// How far back to read metrics (1m to 30d): the steady rows.
     #[arg(long, env = "CAD_WINDOW", value_parser = duration_in(MINUTE, 30 * DAY), default_value = "10m")]
     pub window: Duration,
+    /// How much of each training pod's early history to read (0s to 1h):
+    /// rows at the ages the watcher decides at. Pods are read in groups of
+    /// similar start times, each fetch at most twice this long. 0 reads
+    /// none (steady rows only; the report warns of each class left without
+    /// young rows).
+    #[arg(long, env = "CAD_YOUNG_HORIZON", value_parser = duration_in(Duration::ZERO, HOUR), default_value = "5m")]
+    pub young_horizon: Duration,
+    /// Sidecar and infrastructure containers, neither trained on nor judged
+    /// (comma-separated container or image names; empty: none). A name that
+    /// is also in --classes is classified.
+    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',',
+          default_value = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd")]
+    pub sidecars: Vec<String>,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
     #[command(flatten)]
@@ -605,6 +618,8 @@ mod tests {
         (&["--algorithm", "bogus"], "--algorithm"),
         (&["--eval", "bogus"], "--eval"),
         (&["--feature-set", "bogus"], "--feature-set"),
+        (&["--young-horizon", "2h"], "--young-horizon"),
+        (&["--young-horizon", "soon"], "--young-horizon"),
     ];
 
     const WATCHER_OUT_OF_RANGE: &[(&[&str], &str)] = &[
@@ -743,6 +758,20 @@ mod tests {
             query_concurrency: 64,
         };
         assert_eq!(big.collector_batch(), 2_000);
+    }
+
+    #[test]
+    fn the_sidecar_list_defaults_to_cad_cores_and_can_be_emptied() {
+        let c = CollectorCli::try_parse_from(["cad-collector"]).unwrap().args;
+        assert_eq!(c.sidecars, cad_core::label::DEFAULT_SIDECARS);
+        assert_eq!(c.young_horizon, Duration::from_secs(300));
+        let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", "envoy,my-agent", "--young-horizon", "0"])
+            .unwrap()
+            .args;
+        assert_eq!(c.sidecars, ["envoy", "my-agent"]);
+        assert_eq!(c.young_horizon, Duration::ZERO);
+        let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", ""]).unwrap().args;
+        assert!(cad_core::Labeler::new(["a"]).with_sidecars(c.sidecars).sidecars().is_empty());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The training configuration from the arguments (their ranges are checked
 /// when they are parsed, see [`crate::cli`]).
@@ -70,6 +71,7 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
         curve_test_ratio: 1.0 - args.training_ratio,
         seed: args.seed,
         trained_on,
+        young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
     })
 }
 
@@ -239,7 +241,16 @@ pub fn write_outputs(
         "collected": stats.map(|s| json!({
             "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
             "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
-            "retried": s.retried,
+            "retried": s.retried, "sidecars": s.sidecars, "young_rows": s.young_rows,
+            "steady_rows": s.steady_rows, "containers_with_young_rows": s.containers_with_young_rows,
+            "early_fetches": s.early_fetches,
+        })),
+        "ages": trained.bundle.ages.as_ref().map(|a| json!({
+            "young_horizon_seconds": a.young_horizon.as_secs_f64(),
+            "young_seconds": a.young.map(|r| [r.min.as_secs_f64(), r.max.as_secs_f64()]),
+            "steady_seconds": a.steady.map(|r| [r.min.as_secs_f64(), r.max.as_secs_f64()]),
+            "young_rows": a.young_rows, "steady_rows": a.steady_rows,
+            "classes_without_young_rows": a.classes_without_young_rows,
         })),
     });
     write(
@@ -368,12 +379,13 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         if let Some(k) = &args.label_key {
             labeler = labeler.with_label_key(k.clone());
         }
+        labeler = labeler.with_sidecars(args.sidecars.iter().cloned());
         let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, Arc<dyn cad_core::MetricSource>, String) =
             match args.source {
                 Source::Sim => {
                     let sim = sources::sim(&args.sim, clock.clone());
                     // The simulated classes are spelled mysql, postgresql, mongodb, …
-                    labeler = Labeler::new(sim.class_names());
+                    labeler = Labeler::new(sim.class_names()).with_sidecars(args.sidecars.iter().cloned());
                     (
                         Arc::new(sim.clone()),
                         Arc::new(sim),
@@ -388,6 +400,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         let config = CollectConfig {
             window: args.window,
             batch_size: args.query.collector_batch(),
+            young_horizon: args.young_horizon,
             ..CollectConfig::default()
         };
         let bar = progress::bar(0, "collecting metrics");
@@ -411,12 +424,19 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             containers = stats.containers_with_rows,
             rows = stats.rows,
             fetches = stats.fetches,
+            early_fetches = stats.early_fetches,
+            young_rows = stats.young_rows,
+            steady_rows = stats.steady_rows,
+            sidecars = stats.sidecars,
             retried = stats.retried,
             "collected"
         );
         (data, features, Some(stats), trained_on)
     };
-    let config = train_config(&args.train, trained_on)?;
+    let mut config = train_config(&args.train, trained_on)?;
+    if args.from_file.is_none() {
+        config.young_horizon = args.young_horizon.max(Duration::from_secs(1));
+    }
     if let Err(e) = cad_core::engine::check_classes(&data, &config) {
         let hint = match e {
             TrainError::TooManyClasses { .. } => " (the limit is --max-classes, CAD_MAX_CLASSES)",

@@ -3,6 +3,7 @@
 use crate::cli::{InspectArgs, InspectAs};
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
+use std::time::Duration;
 
 /// Prints the requested view of the model on stdout.
 pub fn run(args: &InspectArgs) -> Result<()> {
@@ -34,6 +35,34 @@ pub fn summary(b: &ModelBundle) -> String {
     ));
     for c in &b.feature_set.columns {
         s.push_str(&format!("  - {}\n", c.name));
+    }
+    let range = |r: Option<cad_core::AgeRange>| {
+        r.map_or("none".to_string(), |r| {
+            format!(
+                "{} to {}",
+                humantime::format_duration(Duration::from_secs(r.min.as_secs())),
+                humantime::format_duration(Duration::from_secs(r.max.as_secs()))
+            )
+        })
+    };
+    match &b.ages {
+        Some(a) => {
+            s.push_str(&format!(
+                "trained ages:   young (up to {} s) {} in {} rows; steady {} in {} rows\n",
+                a.young_horizon.as_secs(),
+                range(a.young),
+                a.young_rows,
+                range(a.steady),
+                a.steady_rows
+            ));
+            if !a.classes_without_young_rows.is_empty() {
+                s.push_str(&format!(
+                    "  warning: no young rows for {}\n",
+                    a.classes_without_young_rows.join(", ")
+                ));
+            }
+        }
+        None => s.push_str("trained ages:   unknown (trained from a file, or format 1)\n"),
     }
     match &b.evaluation {
         Some(e) => {

@@ -15,6 +15,7 @@
 //! [`BundleError`], never a panic. [`ModelBundle::to_base64`] wraps the same
 //! bytes for a ConfigMap.
 
+use crate::age::AgeCoverage;
 use crate::classifier::Classifier;
 use crate::features::FeatureSet;
 use crate::model::Model;
@@ -25,8 +26,10 @@ use std::path::Path;
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"CADMODEL";
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this build writes and the newest it reads. Version 2
+/// added the training ages ([`ModelBundle::ages`]); version 1 still reads
+/// (without them).
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER: usize = 8 + 2 + 8;
 const TRAILER: usize = 4;
 /// The largest bundle read from a file (header, payload and checksum): a
@@ -136,6 +139,10 @@ pub struct ModelBundle {
     pub created_at: Timestamp,
     /// Free text on the training data, e.g. `"simulated cluster, seed 7"`.
     pub trained_on: String,
+    /// The pod ages of the training rows (young and steady), when the rows
+    /// were collected from a cluster; `None` for data files and bundles of
+    /// format 1. The window the watcher decides on is the feature set's.
+    pub ages: Option<AgeCoverage>,
 }
 
 #[derive(Serialize)]
@@ -146,6 +153,18 @@ struct PayloadRef<'a> {
     evaluation: &'a Option<EvaluationSummary>,
     created_at: Timestamp,
     trained_on: &'a str,
+    ages: &'a Option<AgeCoverage>,
+}
+
+/// The payload of format 1 (no ages).
+#[derive(Deserialize)]
+struct PayloadV1 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +175,21 @@ struct Payload {
     evaluation: Option<EvaluationSummary>,
     created_at: Timestamp,
     trained_on: String,
+    ages: Option<AgeCoverage>,
+}
+
+impl From<PayloadV1> for Payload {
+    fn from(p: PayloadV1) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: None,
+        }
+    }
 }
 
 impl ModelBundle {
@@ -175,6 +209,7 @@ impl ModelBundle {
             evaluation: None,
             created_at,
             trained_on: trained_on.into(),
+            ages: None,
         }
     }
 
@@ -208,6 +243,7 @@ impl ModelBundle {
             evaluation: &self.evaluation,
             created_at: self.created_at,
             trained_on: &self.trained_on,
+            ages: &self.ages,
         })
         .map_err(|e| BundleError::Encode(e.to_string()))?;
         let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
@@ -260,8 +296,14 @@ impl ModelBundle {
         if stored != computed {
             return Err(BundleError::ChecksumMismatch { stored, computed });
         }
-        let (p, left): (Payload, _) =
-            postcard::take_from_bytes(payload).map_err(|e| BundleError::Corrupt(e.to_string()))?;
+        let corrupt = |e: postcard::Error| BundleError::Corrupt(e.to_string());
+        let (p, left): (Payload, _) = if version == 1 {
+            postcard::take_from_bytes::<PayloadV1>(payload)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?
+        } else {
+            postcard::take_from_bytes(payload).map_err(corrupt)?
+        };
         if !left.is_empty() {
             return Err(BundleError::Corrupt(format!("{} unread payload bytes", left.len())));
         }
@@ -273,6 +315,7 @@ impl ModelBundle {
             evaluation: p.evaluation,
             created_at: p.created_at,
             trained_on: p.trained_on,
+            ages: p.ages,
         };
         bundle.check()?;
         Ok(bundle)
@@ -452,6 +495,56 @@ mod tests {
             let e = ModelBundle::from_base64(&format!("\n  {wrapped}  \n")).unwrap();
             assert_eq!(e.model.predict_dataset(&d), b.model.predict_dataset(&d));
         }
+    }
+
+    #[test]
+    fn ages_round_trip_and_format_1_bundles_still_load() {
+        let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
+        b.ages = Some(crate::age::AgeCoverage {
+            young_horizon: std::time::Duration::from_secs(300),
+            young: Some(crate::age::AgeRange {
+                min: std::time::Duration::from_secs(30),
+                max: std::time::Duration::from_secs(300),
+            }),
+            steady: None,
+            young_rows: 10,
+            steady_rows: 0,
+            unknown_rows: 0,
+            classes_without_young_rows: vec!["c2".into()],
+        });
+        let back = ModelBundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.ages, b.ages);
+
+        // A bundle as format 1 wrote it: the same payload without the ages.
+        #[derive(Serialize)]
+        struct V1<'a> {
+            classes: &'a [String],
+            feature_set: &'a FeatureSet,
+            model: &'a Model,
+            evaluation: &'a Option<EvaluationSummary>,
+            created_at: Timestamp,
+            trained_on: &'a str,
+        }
+        let payload = postcard::to_allocvec(&V1 {
+            classes: &b.classes,
+            feature_set: &b.feature_set,
+            model: &b.model,
+            evaluation: &b.evaluation,
+            created_at: b.created_at,
+            trained_on: &b.trained_on,
+        })
+        .unwrap();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&1u16.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&payload);
+        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let v1 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!((v1.format_version, v1.ages), (1, None));
+        assert_eq!(v1.model.predict_dataset(&data()), b.model.predict_dataset(&data()));
+        // Read as format 2, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&2u16.to_le_bytes());
+        assert!(matches!(ModelBundle::from_bytes(&old), Err(BundleError::Corrupt(_))));
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct Dataset {
     labels: Vec<u32>,
     groups: Vec<u32>,
     group_names: Vec<String>,
+    /// Per row: the pod's age in seconds when the row's window ended, NaN
+    /// where unknown. Metadata, never a feature.
+    #[serde(default)]
+    ages: Vec<f64>,
     #[serde(skip)]
     group_index: std::collections::HashMap<String, u32>,
 }
@@ -51,6 +55,7 @@ impl PartialEq for Dataset {
             && self.labels == other.labels
             && self.groups == other.groups
             && self.group_names == other.group_names
+            && (0..self.n_rows()).all(|i| self.age(i) == other.age(i))
             && self.values.len() == other.values.len()
             && self
                 .values
@@ -140,8 +145,21 @@ impl Dataset {
     }
 
     /// Adds a row by class and group index (as returned by [`Dataset::class_index`]
-    /// and [`Dataset::group_index`]).
+    /// and [`Dataset::group_index`]), its age unknown.
     pub fn push_indexed(&mut self, row: &[Option<f64>], class: usize, group: usize) -> Result<(), DatasetError> {
+        self.push_aged(row, class, group, None)
+    }
+
+    /// Adds a row like [`Dataset::push_indexed`], with the age of its pod in
+    /// seconds when the row's window ended (metadata: the age is not a
+    /// feature; a negative or non-finite age is stored as unknown).
+    pub fn push_aged(
+        &mut self,
+        row: &[Option<f64>],
+        class: usize,
+        group: usize,
+        age_seconds: Option<f64>,
+    ) -> Result<(), DatasetError> {
         self.check_width(row.len())?;
         if class >= self.classes.len() {
             return Err(DatasetError::NoSuchClass(class));
@@ -155,7 +173,20 @@ impl Dataset {
         }));
         self.labels.push(class as u32);
         self.groups.push(group as u32);
+        self.ages.resize(self.labels.len() - 1, f64::NAN);
+        self.ages
+            .push(age_seconds.filter(|a| a.is_finite() && *a >= 0.0).unwrap_or(f64::NAN));
         Ok(())
+    }
+
+    /// The age in seconds of row `i`'s pod when the row's window ended, if known.
+    pub fn age(&self, i: usize) -> Option<f64> {
+        self.ages.get(i).copied().filter(|a| !a.is_nan())
+    }
+
+    /// Whether any row has a known age.
+    pub fn has_ages(&self) -> bool {
+        self.ages.iter().any(|a| !a.is_nan())
     }
 
     fn check_width(&self, got: usize) -> Result<(), DatasetError> {
@@ -246,7 +277,8 @@ impl Dataset {
     }
 
     /// Row `a` against row `b`: by group name, then class, then values
-    /// (compared with `f64::total_cmp`, so missing values sort consistently).
+    /// (compared with `f64::total_cmp`, so missing values sort
+    /// consistently), then age.
     fn row_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
         let (ga, gb) = (self.groups[a] as usize, self.groups[b] as usize);
         self.group_names[ga]
@@ -259,6 +291,10 @@ impl Dataset {
                     .map(|(x, y)| x.total_cmp(y))
                     .find(|o| o.is_ne())
                     .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .then_with(|| {
+                let age = |i: usize| self.ages.get(i).copied().unwrap_or(f64::NAN);
+                age(a).total_cmp(&age(b))
             })
     }
 
@@ -303,6 +339,7 @@ impl Dataset {
             out.values.extend_from_slice(self.raw_row(r));
             out.labels.push(self.labels[r]);
             out.groups.push(self.groups[r]);
+            out.ages.push(self.ages.get(r).copied().unwrap_or(f64::NAN));
         }
         out
     }
@@ -328,6 +365,13 @@ mod tests {
         );
         assert_eq!(d.push_indexed(&[None, None], 7, 0), Err(DatasetError::NoSuchClass(7)));
         assert_eq!(d.push_indexed(&[None, None], 0, 9), Err(DatasetError::NoSuchGroup(9)));
+        assert_eq!(d.age(0), None);
+        assert!(!d.has_ages());
+        d.push_aged(&[None, None], 0, 0, Some(42.0)).unwrap();
+        d.push_aged(&[None, None], 0, 0, Some(-1.0)).unwrap();
+        assert_eq!((d.age(2), d.age(3)), (Some(42.0), None));
+        assert!(d.has_ages());
+        assert_eq!(d.select(&[2, 0]).age(0), Some(42.0));
         let s = d.select(&[1]);
         assert_eq!(s.n_rows(), 1);
         assert_eq!(s.label(0), 1);

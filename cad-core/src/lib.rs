@@ -8,12 +8,14 @@
 //! * the domain types — [`PodInfo`], [`ContainerId`], [`Metric`], [`Sample`];
 //! * the traits adapters implement — [`PodSource`], [`MetricSource`] — and the
 //!   learning traits [`Fit`] and [`Classifier`];
-//! * labeling ([`label`]): which class a pod claims to be;
+//! * labeling ([`label`]): which class a pod and each container claims to be;
+//! * ages ([`age`]): the pod ages a model was trained for;
 //! * time ([`time`], [`clock`]): engines take a [`Clock`] so tests never sleep.
 //!
 //! See `DESIGN.md`-style overview in the repository README for the data flow.
 #![warn(missing_docs)]
 
+pub mod age;
 pub mod bundle;
 pub mod classifier;
 pub mod clock;
@@ -39,6 +41,7 @@ pub mod time;
 pub mod tree;
 pub mod verdict;
 
+pub use age::{AgeCoverage, AgeRange};
 pub use classifier::{Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dataset::{Dataset, DatasetError};

@@ -320,6 +320,8 @@ async fn collector_builds_one_group_per_labelled_container_in_batches() {
     let cfg = CollectConfig {
         window: Duration::from_secs(300),
         batch_size: 16,
+        // Steady rows only: early histories are fetched (and tested) apart.
+        young_horizon: Duration::ZERO,
         ..CollectConfig::default()
     };
     let mut calls = Vec::new();
@@ -328,7 +330,8 @@ async fn collector_builds_one_group_per_labelled_container_in_batches() {
     })
     .await
     .unwrap();
-    let labelled = sim.pods().iter().filter(|p| labeler.claimed_class(p).is_some()).count();
+    let claims = |p: &cad_core::PodInfo| labeler.container_claims(p).iter().any(|c| c.class().is_some());
+    let labelled = sim.pods().iter().filter(|p| claims(p)).count();
     assert!(labelled < 50, "some pods are named like no class");
     assert_eq!(stats.labelled_pods, labelled);
     assert_eq!(stats.fetches, labelled.div_ceil(16));
@@ -338,6 +341,122 @@ async fn collector_builds_one_group_per_labelled_container_in_batches() {
     assert_eq!(data.n_features(), features.columns.len());
     // ~30 snapshots in 5 minutes, windows of 3 with stride 1 → ~28 rows per container
     assert!(stats.rows >= stats.containers_with_rows * 20, "{stats:?}");
+}
+
+/// Pods that have run for hours to weeks: the collector reads each one's
+/// first minutes too, in few, short fetches, and skips sidecars.
+#[tokio::test(start_paused = true)]
+async fn collector_reads_early_histories_of_old_pods_and_skips_sidecars() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(9).without_churn();
+    config.initial_pods = 60;
+    config.silent_fraction = 0.0;
+    config.sidecar_fraction = 0.5;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(60)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let cfg = CollectConfig::default();
+    let source = Flaky::new(&sim, [], 0);
+    let (data, stats) = collect_dataset(&sim, &source, clock.as_ref(), &labeler, &features, &cfg, &mut |_, _| {})
+        .await
+        .unwrap();
+    let pods = sim.pods();
+    let oldest = pods.iter().filter_map(|p| p.start_time).min().unwrap();
+    assert!(clock.now().since(oldest) > Duration::from_secs(86_400), "pods of days");
+    assert!(stats.sidecars > 0, "{stats:?}");
+    for g in data.group_names() {
+        let container = g.rsplit('/').next().unwrap();
+        assert!(
+            !cad_core::label::DEFAULT_SIDECARS.contains(&container),
+            "sidecar {g} collected"
+        );
+    }
+    assert!(
+        stats.early_fetches >= 1 && stats.early_fetches < stats.containers,
+        "{stats:?}"
+    );
+    assert!(stats.young_rows > 0 && stats.steady_rows > 0, "{stats:?}");
+    assert_eq!(stats.young_rows + stats.steady_rows, stats.rows);
+    // Every fetch is short: the recent window, or at most two young horizons.
+    for w in source.windows.lock().unwrap().iter() {
+        assert!(
+            w.duration() <= cfg.window.max(2 * cfg.young_horizon) + Duration::from_millis(1),
+            "{w:?}"
+        );
+    }
+    // Every row knows its age; young rows come from every class's pods.
+    let mut young_classes = HashSet::new();
+    for i in 0..data.n_rows() {
+        let age = data.age(i).expect("start times are known");
+        if age <= 300.0 {
+            young_classes.insert(data.label(i));
+        }
+    }
+    let classes_with_rows: HashSet<usize> = data.labels().iter().map(|&l| l as usize).collect();
+    assert_eq!(young_classes, classes_with_rows);
+    // The bundle records the ages; no class lacks young rows.
+    let trained = train(
+        &data,
+        &features,
+        &TrainConfig {
+            curve_points: 0,
+            method: None,
+            ..TrainConfig::default()
+        },
+        clock.now(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let ages = trained.bundle.ages.clone().unwrap();
+    assert!(ages.young.unwrap().max <= Duration::from_secs(300));
+    assert!(ages.steady.unwrap().max > Duration::from_secs(86_400));
+    assert!(ages.classes_without_young_rows.is_empty() && trained.warnings.is_empty());
+
+    // An hour later, without early histories: no pod is young any more, no
+    // class has young rows, and the report says so loudly for each.
+    clock.sleep(Duration::from_secs(3600)).await;
+    let steady_only = CollectConfig {
+        young_horizon: Duration::ZERO,
+        ..CollectConfig::default()
+    };
+    let (data, _) = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &features,
+        &steady_only,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let trained = train(
+        &data,
+        &features,
+        &TrainConfig {
+            curve_points: 0,
+            ..TrainConfig::default()
+        },
+        clock.now(),
+        &mut |_| {},
+    )
+    .unwrap();
+    let ages = trained.bundle.ages.as_ref().unwrap();
+    assert_eq!((ages.young, ages.young_rows), (None, 0), "{ages:?}");
+    let mut with_rows: Vec<String> = data
+        .labels()
+        .iter()
+        .map(|&l| data.classes()[l as usize].clone())
+        .collect();
+    with_rows.sort();
+    with_rows.dedup();
+    let mut without = ages.classes_without_young_rows.clone();
+    without.sort();
+    assert_eq!(without, with_rows);
+    assert_eq!(trained.warnings.len(), without.len());
+    let report = trained.report.unwrap().to_string();
+    assert_eq!(report.matches("WARNING: class").count(), without.len(), "{report}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -393,7 +512,9 @@ async fn trained_tree_recognises_classes_and_flags_impostors() {
     let trained = train(&data, &features, &cfg, clock.now(), &mut |_| {}).unwrap();
     let report = trained.report.as_ref().unwrap();
     assert!(report.method.is_grouped());
-    assert!(report.accuracy.unwrap() > 0.9, "{report}");
+    // 0.89 measured (seed 21, behaviour set, young and steady rows); the
+    // behaviour-v1 set's 0.91 used per-image constants of the simulator.
+    assert!(report.accuracy.unwrap() > 0.85, "{report}");
     assert_eq!(trained.curve.len(), 4);
     // The bundle survives its byte form.
     let bundle = cad_core::bundle::ModelBundle::from_bytes(&trained.bundle.to_bytes().unwrap()).unwrap();
@@ -529,10 +650,23 @@ async fn collector_fetches_unreadable_containers_again() {
     let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
     let pods = sim.pods();
-    let doomed: Vec<ContainerId> = pods[..7].iter().flat_map(|p| p.container_ids()).collect();
+    // Seven collected containers (sidecars are not collected).
+    let doomed: Vec<ContainerId> = pods
+        .iter()
+        .flat_map(|p| {
+            let claims = labeler.container_claims(p);
+            p.container_ids()
+                .zip(claims)
+                .filter(|(_, c)| c.class().is_some())
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>()
+        })
+        .take(7)
+        .collect();
     let cfg = CollectConfig {
         window: Duration::from_secs(300),
         batch_size: 10,
+        young_horizon: Duration::ZERO,
         ..CollectConfig::default()
     };
     let collect = |source: Flaky| {
@@ -547,10 +681,19 @@ async fn collector_fetches_unreadable_containers_again() {
     // Unreadable in the first round (once per batch that holds some: 1 batch), then fine.
     let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 1)).await;
     let (data, stats) = r.unwrap();
+    let n = stats.containers;
+    assert!(
+        (21..=30).contains(&n),
+        "30 pods, some not named like a class: {stats:?}"
+    );
     assert_eq!(stats.retried, 7);
-    assert_eq!(stats.fetches, 3 + 1, "30 containers in batches of 10, then the 7 again");
-    assert_eq!(stats.containers_with_rows, 30);
-    assert_eq!(data.group_names().len(), 30);
+    assert_eq!(
+        stats.fetches,
+        n.div_ceil(10) + 1,
+        "containers in batches of 10, then the 7 again"
+    );
+    assert_eq!(stats.containers_with_rows, n);
+    assert_eq!(data.group_names().len(), n);
     assert_eq!(waited, Duration::from_secs(2));
 
     // A whole fetch failing with a transient error is retried the same way.
@@ -559,7 +702,7 @@ async fn collector_fetches_unreadable_containers_again() {
     let (r, _) = collect(whole).await;
     let (_, stats) = r.unwrap();
     assert_eq!(stats.retried, 10, "the whole first batch");
-    assert_eq!(stats.containers_with_rows, 30);
+    assert_eq!(stats.containers_with_rows, n);
 
     // Still unreadable after the 2 retry rounds: no training on the rest.
     let (r, waited) = collect(Flaky::new(&sim, doomed.clone(), 100)).await;
@@ -569,16 +712,16 @@ async fn collector_fetches_unreadable_containers_again() {
             err,
             CollectError::Incomplete {
                 unavailable: 7,
-                containers: 30,
+                containers,
                 attempts: 3,
                 ..
-            }
+            } if containers == n
         ),
         "{err:?}"
     );
     assert_eq!(waited, Duration::from_secs(2 + 4), "waits double");
     let msg = err.to_string();
-    assert!(msg.contains("7 of 30 containers"), "{msg}");
+    assert!(msg.contains(&format!("7 of {n} containers")), "{msg}");
     let cause = std::error::Error::source(&err)
         .map(ToString::to_string)
         .unwrap_or_default();

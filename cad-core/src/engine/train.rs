@@ -6,6 +6,7 @@
 //! which pods were listed, samples returned or lines written does not change
 //! the folds, the forest's bootstrap samples or the model.
 
+use crate::age::{AgeCoverage, DEFAULT_YOUNG_HORIZON};
 use crate::bundle::ModelBundle;
 use crate::classifier::FitError;
 use crate::dataset::Dataset;
@@ -13,6 +14,7 @@ use crate::eval::{self, CurvePoint, CurveSizes, EvalError, Method, Report};
 use crate::features::FeatureSet;
 use crate::model::Algorithm;
 use crate::time::Timestamp;
+use std::time::Duration;
 
 /// How to train and evaluate.
 #[derive(Clone, Debug)]
@@ -39,6 +41,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Free text stored in the bundle, e.g. `"simulated cluster, seed 7"`.
     pub trained_on: String,
+    /// Rows of pods at most this old are young (default
+    /// [`DEFAULT_YOUNG_HORIZON`]): the bundle's [`AgeCoverage`] and the
+    /// warning for classes without young rows use it.
+    pub young_horizon: Duration,
 }
 
 /// Default of [`TrainConfig::max_classes`].
@@ -55,6 +61,7 @@ impl Default for TrainConfig {
             curve_test_ratio: 0.3,
             seed: 42,
             trained_on: String::new(),
+            young_horizon: DEFAULT_YOUNG_HORIZON,
         }
     }
 }
@@ -72,6 +79,9 @@ pub struct Trained {
     pub curve: Vec<CurvePoint>,
     /// Why the learning curve is missing, if it was asked for and could not be drawn.
     pub curve_skipped: Option<String>,
+    /// Warnings about the training data that the evaluation cannot show
+    /// (a class without young rows); also in the report's warnings.
+    pub warnings: Vec<String>,
 }
 
 /// Why training failed.
@@ -202,6 +212,11 @@ pub fn train(
     }
     check_classes(data, config)?;
     let data = &data.canonical();
+    let ages = AgeCoverage::of(data, config.young_horizon);
+    let warnings = ages.as_ref().map(AgeCoverage::warnings).unwrap_or_default();
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
     let (report, evaluation_skipped) = match config.method {
         None => (None, Some("no evaluation was asked for".to_string())),
         Some(method) => {
@@ -215,6 +230,9 @@ pub fn train(
             if let Some(note) = note {
                 tracing::warn!("{note}");
                 report.warnings.insert(0, note);
+            }
+            for (i, w) in warnings.iter().enumerate() {
+                report.warnings.insert(i, w.clone());
             }
             (Some(report), None)
         }
@@ -245,6 +263,7 @@ pub fn train(
         config.trained_on.clone(),
     );
     bundle.evaluation = report.as_ref().map(Report::summary);
+    bundle.ages = ages;
     bundle.check()?;
     Ok(Trained {
         bundle,
@@ -252,5 +271,6 @@ pub fn train(
         evaluation_skipped,
         curve,
         curve_skipped,
+        warnings,
     })
 }
