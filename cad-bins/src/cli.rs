@@ -299,8 +299,12 @@ pub struct CollectArgs {
     /// Sidecar and infrastructure containers, neither trained on nor judged
     /// (comma-separated container or image names; empty: none). A name that
     /// is also in --classes is classified.
-    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',',
-          default_value = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd")]
+    #[arg(
+        long,
+        env = "CAD_SIDECARS",
+        value_delimiter = ',',
+        default_value = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd"
+    )]
     pub sidecars: Vec<String>,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
@@ -770,8 +774,15 @@ mod tests {
             .args;
         assert_eq!(c.sidecars, ["envoy", "my-agent"]);
         assert_eq!(c.young_horizon, Duration::ZERO);
-        let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", ""]).unwrap().args;
-        assert!(cad_core::Labeler::new(["a"]).with_sidecars(c.sidecars).sidecars().is_empty());
+        let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", ""])
+            .unwrap()
+            .args;
+        assert!(
+            cad_core::Labeler::new(["a"])
+                .with_sidecars(c.sidecars)
+                .sidecars()
+                .is_empty()
+        );
     }
 
     #[test]

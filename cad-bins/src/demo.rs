@@ -126,6 +126,7 @@ impl VerdictSink for DemoSink {
                 t.impostors_deleted += usize::from(impostor);
                 self.out.line(&format!("  gone     {outcome}"));
             }
+            Outcome::Skipped { .. } => self.out.line(&format!("  skipped  {outcome}")),
         }
         Ok(())
     }

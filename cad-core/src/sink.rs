@@ -77,7 +77,9 @@ impl VerdictSink for LogSink {
                 confidence = v.confidence, "{v}"
             ),
             Outcome::TimedOut { .. } => tracing::warn!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
-            Outcome::Deleted { .. } => tracing::info!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
+            Outcome::Deleted { .. } | Outcome::Skipped { .. } => {
+                tracing::info!(namespace = %pod.namespace, pod = %pod.name, "{outcome}")
+            }
         }
         Ok(())
     }

@@ -1,8 +1,9 @@
 //! What the watcher concludes about each container of each pod it sees.
 //!
 //! Every (pod, container) the watcher judges ends in exactly one [`Outcome`]:
-//! classified (a [`Verdict`]), timed out without metrics, or gone first.
-//! Pods it does not judge are [skipped](SkipReason), with the reason.
+//! classified (a [`Verdict`]), timed out without metrics, gone first, or
+//! skipped with the reason ([`SkipReason`]: a sidecar, too old for the
+//! model's trained ages, …).
 //!
 //! In JSON, durations are seconds as a number (`time_to_verdict_seconds`,
 //! `waited_seconds`), times milliseconds since the epoch, and "no class" is
@@ -23,23 +24,57 @@ pub const ANNOTATION_PREDICTED: &str = "cad.io/predicted-class";
 /// fields, Prometheus labels. JSON has `null`; InfluxDB points omit the tag.
 pub const NO_CLASS: &str = "none";
 
-/// Why the watcher did not judge a pod.
+/// Why the watcher did not judge a pod or a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", tag = "kind")]
 pub enum SkipReason {
     /// It carries [`ANNOTATION_PREDICTED`]: an earlier watcher classified it.
     AlreadyClassified,
     /// It was running when the watcher started, and the configuration says
     /// not to judge such pods (all of them, or those older than the timeout).
     RunningBeforeStart,
+    /// A known sidecar or infrastructure container
+    /// ([`Labeler::container_claims`](crate::label::Labeler::container_claims)):
+    /// neither trained on nor judged.
+    Sidecar,
+    /// First seen at an age the model was not trained for (it has no
+    /// steady rows, see [`AgeCoverage`](crate::age::AgeCoverage)).
+    TooOld {
+        /// The pod's age when the watcher first saw it; in JSON `age_seconds`.
+        #[serde(rename = "age_seconds", with = "crate::time::seconds")]
+        age: Duration,
+        /// The oldest age the model covers; in JSON `max_age_seconds`.
+        #[serde(rename = "max_age_seconds", with = "crate::time::seconds")]
+        max_age: Duration,
+    },
 }
 
 impl SkipReason {
-    /// `already_classified` or `running_before_start`.
+    /// `already_classified`, `running_before_start`, `sidecar` or `too_old`
+    /// (a Prometheus label value).
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::AlreadyClassified => "already_classified",
             SkipReason::RunningBeforeStart => "running_before_start",
+            SkipReason::Sidecar => "sidecar",
+            SkipReason::TooOld { .. } => "too_old",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    /// `skipped: sidecar`, `skipped: too old (age 3 h, the model covers up to 5 min)`, ….
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::AlreadyClassified => f.write_str("skipped: already classified"),
+            SkipReason::RunningBeforeStart => f.write_str("skipped: running before the watcher started"),
+            SkipReason::Sidecar => f.write_str("skipped: sidecar"),
+            SkipReason::TooOld { age, max_age } => write!(
+                f,
+                "skipped: too old (age {} s; the model was trained for ages up to {} s)",
+                age.as_secs(),
+                max_age.as_secs()
+            ),
         }
     }
 }
@@ -145,6 +180,22 @@ pub enum Outcome {
         #[serde(default)]
         at_start: bool,
     },
+    /// The container is not judged ([`SkipReason`]).
+    Skipped {
+        /// The pod.
+        pod: PodId,
+        /// The container.
+        container: String,
+        /// The class the container claims, if any.
+        claimed: Option<String>,
+        /// When it was skipped.
+        time: Timestamp,
+        /// Why.
+        reason: SkipReason,
+        /// The pod was already running when the watcher started.
+        #[serde(default)]
+        at_start: bool,
+    },
 }
 
 impl Outcome {
@@ -152,7 +203,7 @@ impl Outcome {
     pub fn pod(&self) -> &PodId {
         match self {
             Outcome::Classified(v) => &v.pod,
-            Outcome::TimedOut { pod, .. } | Outcome::Deleted { pod, .. } => pod,
+            Outcome::TimedOut { pod, .. } | Outcome::Deleted { pod, .. } | Outcome::Skipped { pod, .. } => pod,
         }
     }
 
@@ -160,7 +211,9 @@ impl Outcome {
     pub fn container(&self) -> &str {
         match self {
             Outcome::Classified(v) => &v.container,
-            Outcome::TimedOut { container, .. } | Outcome::Deleted { container, .. } => container,
+            Outcome::TimedOut { container, .. }
+            | Outcome::Deleted { container, .. }
+            | Outcome::Skipped { container, .. } => container,
         }
     }
 
@@ -168,16 +221,20 @@ impl Outcome {
     pub fn at_start(&self) -> bool {
         match self {
             Outcome::Classified(v) => v.at_start,
-            Outcome::TimedOut { at_start, .. } | Outcome::Deleted { at_start, .. } => *at_start,
+            Outcome::TimedOut { at_start, .. }
+            | Outcome::Deleted { at_start, .. }
+            | Outcome::Skipped { at_start, .. } => *at_start,
         }
     }
 
-    /// A short name of the kind of outcome: `classified`, `timed_out`, `deleted`.
+    /// A short name of the kind of outcome: `classified`, `timed_out`,
+    /// `deleted`, `skipped`.
     pub fn kind(&self) -> &'static str {
         match self {
             Outcome::Classified(_) => "classified",
             Outcome::TimedOut { .. } => "timed_out",
             Outcome::Deleted { .. } => "deleted",
+            Outcome::Skipped { .. } => "skipped",
         }
     }
 }
@@ -201,6 +258,9 @@ impl fmt::Display for Outcome {
                     pod.name
                 )
             }
+            Outcome::Skipped {
+                pod, container, reason, ..
+            } => write!(f, "{} ({container}) {reason}", pod.name),
         }
     }
 }
@@ -270,5 +330,44 @@ mod tests {
         assert!(!text.contains("secs") && !text.contains("nanos"), "{text}");
         let negative = text.replace("120.0", "-1.0");
         assert!(serde_json::from_str::<Outcome>(&negative).is_err());
+    }
+
+    #[test]
+    fn skipped_outcomes_say_why() {
+        let skipped = |reason| Outcome::Skipped {
+            pod: PodId::new("default", "mysql-0", "u"),
+            container: "istio-proxy".into(),
+            claimed: None,
+            time: Timestamp(0),
+            reason,
+            at_start: false,
+        };
+        let o = skipped(SkipReason::Sidecar);
+        assert_eq!(o.to_string(), "mysql-0 (istio-proxy) skipped: sidecar");
+        assert_eq!((o.kind(), o.container()), ("skipped", "istio-proxy"));
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["outcome"], "skipped", "{json}");
+        assert_eq!(json["reason"]["kind"], "sidecar", "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), o);
+        let old = skipped(SkipReason::TooOld {
+            age: Duration::from_secs(7200),
+            max_age: Duration::from_secs(300),
+        });
+        assert!(
+            old.to_string()
+                .ends_with("skipped: too old (age 7200 s; the model was trained for ages up to 300 s)")
+        );
+        let json = serde_json::to_value(&old).unwrap();
+        assert_eq!(json["reason"]["age_seconds"], 7200.0, "{json}");
+        assert_eq!(json["reason"]["max_age_seconds"], 300.0, "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), old);
+        assert_eq!(
+            SkipReason::TooOld {
+                age: Duration::ZERO,
+                max_age: Duration::ZERO
+            }
+            .as_str(),
+            "too_old"
+        );
     }
 }

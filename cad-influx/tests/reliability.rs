@@ -11,8 +11,8 @@ mod common;
 
 use cad_core::engine::watcher::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
 use cad_core::{
-    Classifier, ContainerId, ContainerInfo, FeatureSet, MemorySink, MetricBatch, MetricSource, Outcome, PodEvent,
-    PodId, PodInfo, PodPhase, PodSource, Prediction, SourceError, SystemClock, TimeWindow, Timestamp,
+    Classifier, ContainerId, ContainerInfo, FeatureSet, MemorySink, MetricBatch, MetricSource, PodEvent, PodId,
+    PodInfo, PodPhase, PodSource, Prediction, SourceError, SystemClock, TimeWindow, Timestamp,
 };
 use cad_influx::{InfluxMetricSource, RetryPolicy};
 use common::{InfluxServer, RecordingClock};
@@ -242,11 +242,7 @@ async fn influxdb_stopped_and_restarted_while_watching_loses_and_duplicates_noth
     let outcomes = sink.outcomes();
     let mut per: BTreeMap<String, Vec<&'static str>> = BTreeMap::new();
     for o in &outcomes {
-        per.entry(o.pod().name.clone()).or_default().push(match o {
-            Outcome::Classified(_) => "classified",
-            Outcome::TimedOut { .. } => "timed_out",
-            Outcome::Deleted { .. } => "deleted",
-        });
+        per.entry(o.pod().name.clone()).or_default().push(o.kind());
     }
     let count = |prefix: &str, kind: &str| {
         per.iter()

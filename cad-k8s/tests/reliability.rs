@@ -165,11 +165,7 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
 fn per_container(outcomes: &[Outcome]) -> BTreeMap<(String, String), Vec<&'static str>> {
     let mut m: BTreeMap<_, Vec<_>> = BTreeMap::new();
     for o in outcomes {
-        let kind = match o {
-            Outcome::Classified(_) => "classified",
-            Outcome::TimedOut { .. } => "timed_out",
-            Outcome::Deleted { .. } => "deleted",
-        };
+        let kind = o.kind();
         m.entry((o.pod().name.clone(), o.container().to_owned()))
             .or_default()
             .push(kind);
