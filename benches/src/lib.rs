@@ -4,6 +4,8 @@
 //! * [`synth`]: the synthetic data set of `shared/bench/make_dataset.py`
 //!   (15 features, 5 classes, 60 rows per group) generated in Rust, so the
 //!   learning benchmarks need no file;
+//! * [`noisy`]: the noisy, metric-like data set of the compact-forest issue
+//!   (20 features, 2 % label noise, missing values), in memory or as CSV;
 //! * [`simdata`]: sim-cluster set-ups — containers with 10 minutes of
 //!   Telegraf-like samples, a model trained on them, and a watcher burst of
 //!   many pods spawning at once, under tokio's paused time.
@@ -12,6 +14,7 @@
 //! ([`full_run`]): `cargo test --workspace --all-targets` runs every
 //! criterion benchmark once as a smoke test and must stay fast.
 
+pub mod noisy;
 pub mod simdata;
 pub mod synth;
 

@@ -30,12 +30,18 @@
 //!   prediction (`batch.rs`) walks 8 rows in lock-step, reading them where
 //!   they are when none of them is missing a value.
 //!
+//! * A fitted tree is stored compactly ([`shape`]): breadth first, one bit
+//!   per node, a one-byte index into the feature's cut points per split.
+//!
 //! Like scikit-learn's default, the tree grows until its leaves are pure (or
-//! cannot be split), with no depth limit.
+//! cannot be split), with no depth limit; `max_leaf_nodes` grows it best
+//! first up to that many leaves.
 
 pub(crate) mod batch;
 pub(crate) mod bins;
+pub(crate) mod compact;
 pub(crate) mod grow;
+pub(crate) mod shape;
 #[cfg(test)]
 pub(crate) mod synth;
 
@@ -71,6 +77,11 @@ pub struct TreeParams {
     /// Features considered per split, drawn at random; `None` means all
     /// (forests use the square root of the feature count).
     pub max_features: Option<usize>,
+    /// Most leaves (at least 2): the tree then grows best first, always
+    /// splitting the leaf whose split lowers impurity most. `None` grows
+    /// depth first without a limit.
+    #[serde(default)]
+    pub max_leaf_nodes: Option<usize>,
 }
 
 impl Default for TreeParams {
@@ -83,6 +94,7 @@ impl Default for TreeParams {
             criterion: Criterion::Gini,
             seed: 0,
             max_features: None,
+            max_leaf_nodes: None,
         }
     }
 }
@@ -102,6 +114,9 @@ impl TreeParams {
         }
         if self.max_features == Some(0) {
             return Err(FitError::InvalidParameter("max_features must be at least 1".into()));
+        }
+        if self.max_leaf_nodes.is_some_and(|m| m < 2) {
+            return Err(FitError::InvalidParameter("max_leaf_nodes must be at least 2".into()));
         }
         Ok(())
     }
@@ -135,7 +150,9 @@ impl Fit for TreeParams {
         check_data(data)?;
         let binned = bins::Binned::new(data, self.max_bins);
         let rows: Vec<u32> = (0..data.n_rows() as u32).collect();
-        grow::grow(&binned, data.labels(), data.classes().len(), rows, self, self.seed)
+        let k = data.classes().len();
+        let shape = grow::grow(&binned, data.labels(), k, rows, self, self.seed);
+        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::Backend)
     }
 }
 
@@ -164,7 +181,7 @@ const FEATURE_MASK: u32 = !MISSING_LEFT;
 
 /// One node, 16 bytes. A split sends `x <= threshold` to node `next` and the
 /// rest to `next + 1`; a leaf's `next` indexes the leaf tables.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Node {
     threshold: f64,
     feature: u32,
@@ -194,19 +211,10 @@ pub enum TreeNode<'a> {
     },
 }
 
-/// The serialised form, checked into a [`DecisionTree`] on deserialisation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RawTree {
-    n_features: u32,
-    n_classes: u32,
-    nodes: Vec<Node>,
-    leaf_counts: Vec<u32>,
-}
-
-/// A fitted decision tree. Deserialising checks the structure (indices in
-/// range, children after parents), so a decoded tree cannot loop or panic.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawTree", into = "RawTree")]
+/// A fitted decision tree. It is stored in the compact form of [`shape`];
+/// deserialising checks the structure (indices in range, children after
+/// parents), so a decoded tree cannot loop or panic.
+#[derive(Clone, Debug, PartialEq)]
 pub struct DecisionTree {
     n_features: usize,
     n_classes: usize,
@@ -225,26 +233,111 @@ pub struct DecisionTree {
     depth: usize,
 }
 
-impl From<DecisionTree> for RawTree {
-    fn from(t: DecisionTree) -> RawTree {
-        RawTree {
-            n_features: t.n_features as u32,
-            n_classes: t.n_classes as u32,
-            nodes: t.nodes,
-            leaf_counts: t.leaf_counts,
-        }
+impl Serialize for DecisionTree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (cuts, shape) = self.shape();
+        shape::Packed::pack(self.n_features, self.n_classes, &cuts, &[shape])
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
     }
 }
 
-impl TryFrom<RawTree> for DecisionTree {
-    type Error = String;
-
-    fn try_from(r: RawTree) -> Result<DecisionTree, String> {
-        DecisionTree::from_parts(r.n_features as usize, r.n_classes as usize, r.nodes, r.leaf_counts)
+impl<'de> Deserialize<'de> for DecisionTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DecisionTree, D::Error> {
+        let (nf, k, cuts, shapes) = shape::Packed::deserialize(d)?
+            .unpack()
+            .map_err(serde::de::Error::custom)?;
+        let [shape]: [shape::Shape; 1] = shapes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a decision tree is stored as exactly one tree"))?;
+        DecisionTree::from_shape(nf, k, &cuts, shape).map_err(serde::de::Error::custom)
     }
 }
 
 impl DecisionTree {
+    /// The tree of a breadth-first `shape` whose splits index `cuts`.
+    pub(crate) fn from_shape(
+        n_features: usize,
+        n_classes: usize,
+        cuts: &[Vec<f64>],
+        shape: shape::Shape,
+    ) -> Result<DecisionTree, String> {
+        let mut j = 0u32;
+        let mut leaf = 0u32;
+        let mut nodes = Vec::with_capacity(shape.nodes.len());
+        for n in &shape.nodes {
+            nodes.push(match *n {
+                shape::ShapeNode::Split {
+                    feature,
+                    cut,
+                    missing_left,
+                } => {
+                    let threshold = cuts
+                        .get(feature as usize)
+                        .and_then(|c| c.get(cut as usize))
+                        .copied()
+                        .ok_or("a split refers to a cut point that does not exist")?;
+                    if feature >= FEATURE_MASK {
+                        return Err("too many features".into());
+                    }
+                    j += 1;
+                    Node {
+                        threshold,
+                        feature: feature | if missing_left { MISSING_LEFT } else { 0 },
+                        next: 2 * j - 1,
+                    }
+                }
+                shape::ShapeNode::Leaf => {
+                    leaf += 1;
+                    Node {
+                        threshold: 0.0,
+                        feature: LEAF,
+                        next: leaf - 1,
+                    }
+                }
+            });
+        }
+        DecisionTree::from_parts(n_features, n_classes, nodes, shape.leaf_counts)
+    }
+
+    /// The tree breadth first, with the thresholds each feature uses (its
+    /// cut points, ascending).
+    pub(crate) fn shape(&self) -> (Vec<Vec<f64>>, shape::Shape) {
+        let mut cuts: Vec<Vec<f64>> = vec![Vec::new(); self.n_features];
+        for n in &self.nodes {
+            if n.feature != LEAF {
+                cuts[(n.feature & FEATURE_MASK) as usize].push(n.threshold);
+            }
+        }
+        for c in &mut cuts {
+            c.sort_by(f64::total_cmp);
+            c.dedup();
+        }
+        let k = self.n_classes;
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut leaf_counts = Vec::with_capacity(self.leaf_counts.len());
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(i) = queue.pop_front() {
+            let n = &self.nodes[i];
+            if n.feature == LEAF {
+                let l = n.next as usize;
+                nodes.push(shape::ShapeNode::Leaf);
+                leaf_counts.extend_from_slice(&self.leaf_counts[l * k..(l + 1) * k]);
+            } else {
+                let f = (n.feature & FEATURE_MASK) as usize;
+                // Built from at most 254 cut points per feature, so the index fits.
+                let cut = cuts[f].partition_point(|&t| t < n.threshold) as u8;
+                nodes.push(shape::ShapeNode::Split {
+                    feature: f as u32,
+                    cut,
+                    missing_left: n.feature & MISSING_LEFT != 0,
+                });
+                queue.extend([n.next as usize, n.next as usize + 1]);
+            }
+        }
+        (cuts, shape::Shape { nodes, leaf_counts })
+    }
+
     fn from_parts(
         n_features: usize,
         n_classes: usize,
