@@ -238,6 +238,61 @@ impl Packed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Classifier;
+    use crate::forest::RandomForest;
+    use crate::tree::DecisionTree;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Any bytes decode to an error or to a model that predicts without
+        /// panicking.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(f) = postcard::from_bytes::<RandomForest>(&bytes) {
+                let p = f.predict(&[Some(1.0), None, Some(-3.0)]);
+                prop_assert!(p.class < f.n_classes());
+            }
+            if let Ok(t) = postcard::from_bytes::<DecisionTree>(&bytes) {
+                let p = t.predict(&[Some(1.0), None, Some(-3.0)]);
+                prop_assert!(p.class < t.n_classes());
+            }
+        }
+
+        /// A well-formed forest with one byte changed decodes to an error or
+        /// to a forest that predicts without panicking.
+        #[test]
+        fn mutated_forests_never_panic(pos in 0usize..10_000, x in 1u8..=255) {
+            let mut bytes = postcard::to_allocvec(&Packed::pack(2, 2, &[vec![0.5, 1.5], vec![1.0, 2.0, 3.0]], &[stump(), stump(), deeper()]).unwrap()).unwrap();
+            let pos = pos % bytes.len();
+            bytes[pos] ^= x;
+            if let Ok(f) = postcard::from_bytes::<RandomForest>(&bytes) {
+                for row in [[Some(0.0), Some(0.0)], [None, Some(2.5)], [Some(9.0), None]] {
+                    prop_assert!(f.predict(&row).class < f.n_classes());
+                }
+            }
+        }
+    }
+
+    fn deeper() -> Shape {
+        let split = |feature, cut, missing_left| ShapeNode::Split {
+            feature,
+            cut,
+            missing_left,
+        };
+        Shape {
+            nodes: vec![
+                split(0, 1, false),
+                split(1, 0, true),
+                ShapeNode::Leaf,
+                ShapeNode::Leaf,
+                split(0, 0, false),
+                ShapeNode::Leaf,
+                ShapeNode::Leaf,
+            ],
+            leaf_counts: vec![1, 0, 0, 2, 5, 5, 0, 1],
+        }
+    }
 
     fn stump() -> Shape {
         Shape {
