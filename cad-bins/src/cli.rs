@@ -100,10 +100,18 @@ pub struct TrainArgs {
     /// Maximum tree depth (none by default).
     #[arg(long, env = "CAD_MAX_DEPTH")]
     pub max_depth: Option<usize>,
+    /// Most leaves per tree, grown best first; 0 for no limit. Default: no
+    /// limit for a tree, 1024 for each tree of a forest (so that a forest of
+    /// 100 trees fits a ConfigMap).
+    #[arg(long, env = "CAD_MAX_LEAVES")]
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf (at least 1).
+    #[arg(long, env = "CAD_MIN_LEAF_ROWS", default_value_t = 1)]
+    pub min_leaf_rows: usize,
     /// Trees in a forest.
     #[arg(long, env = "CAD_TREES", default_value_t = 100)]
     pub trees: usize,
-    /// Threads for forest training.
+    /// Threads for forest training and batch prediction (the evaluation's).
     #[arg(long, env = "CAD_THREADS", default_value_t = 1)]
     pub threads: usize,
     /// Seed for training and splits.

@@ -22,19 +22,36 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
             Algorithm::NAMES.join(", ")
         )
     };
+    if args.min_leaf_rows == 0 {
+        bail!("--min-leaf-rows must be at least 1");
+    }
+    if args.max_leaves == Some(1) {
+        bail!("--max-leaves must be at least 2 (or 0 for no limit)");
+    }
+    // 0 = no limit; absent = the algorithm's default.
+    let leaves = |default: Option<usize>| match args.max_leaves {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => default,
+    };
     match &mut algorithm {
         Algorithm::Tree(p) => {
             p.max_depth = args.max_depth;
+            p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Forest(p) => {
             p.n_trees = args.trees.max(1);
             p.threads = args.threads.max(1);
             p.tree.max_depth = args.max_depth;
+            p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+            p.tree.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Smartcore(p) => {
             p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
     }
@@ -155,7 +172,11 @@ pub fn write_outputs(
             report.push_str(&format!("{:>10} rows  {:6.2} %\n", p.train_rows, p.accuracy * 100.0));
         }
     }
+    let model_bytes = std::fs::metadata(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?
+        .len();
     report.push_str("\n=== Model ===\n");
+    report.push_str(&format!("Size: {}\n\n", crate::inspect::size_text(model_bytes)));
     report.push_str(&tree_text);
     let report_path = out_dir.join("report.txt");
     write(&report_path, report.as_bytes())?;
@@ -168,6 +189,9 @@ pub fn write_outputs(
     let summary = json!({
         "model": model_path,
         "algorithm": trained.bundle.model.algorithm_name(),
+        "model_bytes": model_bytes,
+        "model_base64_bytes": crate::inspect::base64_len(model_bytes),
+        "model_fits_configmap": model_bytes <= cad_k8s::MAX_BLOB_BYTES as u64,
         "feature_set": trained.bundle.feature_set.name,
         "classes": trained.bundle.classes,
         "method": r.map(|r| r.method.to_string()),

@@ -9,7 +9,13 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let bundle =
         ModelBundle::read_from(&args.model).with_context(|| format!("reading the model {}", args.model.display()))?;
     match args.show {
-        InspectAs::Summary => print!("{}", summary(&bundle)),
+        InspectAs::Summary => {
+            let bytes = std::fs::metadata(&args.model)
+                .with_context(|| format!("reading the model {}", args.model.display()))?
+                .len();
+            print!("{}", summary(&bundle));
+            println!("size:           {}", size_text(bytes));
+        }
         InspectAs::Tree => print!("{}", cad_core::render::bundle_text(&bundle)),
         InspectAs::Dot => print!("{}", cad_core::render::bundle_dot(&bundle)),
         InspectAs::Base64 => println!("{}", bundle.to_base64()?),
@@ -21,6 +27,27 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A model's size in bytes and as base64, and whether it fits a ConfigMap
+/// (what `--publish` accepts, [`cad_k8s::MAX_BLOB_BYTES`]).
+pub fn size_text(bytes: u64) -> String {
+    let fits = if bytes <= cad_k8s::MAX_BLOB_BYTES as u64 {
+        "fits a ConfigMap"
+    } else {
+        "too large for a ConfigMap: mount it as a file (docs/operations.md, \"Model size\")"
+    };
+    format!(
+        "{bytes} bytes ({:.0} KiB; {} bytes as base64); {fits} (at most {} bytes)",
+        bytes as f64 / 1024.0,
+        base64_len(bytes),
+        cad_k8s::MAX_BLOB_BYTES
+    )
+}
+
+/// Length of the base64 text of `bytes` bytes.
+pub fn base64_len(bytes: u64) -> u64 {
+    bytes.div_ceil(3) * 4
 }
 
 /// A short description: format, algorithm, classes, features, evaluation.

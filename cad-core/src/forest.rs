@@ -26,7 +26,7 @@ use crate::dataset::Dataset;
 use crate::tree::bins::{Binned, bin_of};
 use crate::tree::compact::{BinTree, LANES};
 use crate::tree::shape::{Packed, Shape};
-use crate::tree::{DecisionTree, TreeParams, check_data};
+use crate::tree::{DecisionTree, TreeParams, check_data, labels_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -120,6 +120,16 @@ impl Fit for ForestParams {
     type Model = RandomForest;
 
     fn fit(&self, data: &Dataset) -> Result<RandomForest, FitError> {
+        self.fit_subset(data, None)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<RandomForest, FitError> {
+        self.fit_subset(data, Some(rows))
+    }
+}
+
+impl ForestParams {
+    fn fit_subset(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<RandomForest, FitError> {
         if self.n_trees == 0 {
             return Err(FitError::InvalidParameter("n_trees must be at least 1".into()));
         }
@@ -127,20 +137,21 @@ impl Fit for ForestParams {
             return Err(FitError::InvalidParameter("threads must be at least 1".into()));
         }
         self.tree.check()?;
-        check_data(data)?;
-        let n = data.n_rows();
+        check_data(data, rows)?;
+        let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let nf = data.n_features();
         if nf > u16::MAX as usize {
             return Err(FitError::InvalidParameter("a forest reads at most 65,535 features".into()));
         }
         let k = data.classes().len();
-        let binned = Binned::new(data, self.tree.max_bins);
+        let binned = Binned::of_rows(data, rows, self.tree.max_bins);
         let sqrt = ((nf as f64).sqrt().round() as usize).max(1);
         let tp = TreeParams {
             max_features: Some(self.tree.max_features.unwrap_or(sqrt)),
             ..self.tree.clone()
         };
-        let labels = data.labels();
+        let labels = labels_of(data, rows);
+        let labels = &labels[..];
         let shapes = on_threads(self.n_trees, self.threads, |i| {
             let s = tree_seed(self.seed, i);
             let rows = if self.bootstrap {
@@ -418,6 +429,24 @@ mod tests {
         for (i, p) in batch.iter().enumerate() {
             assert_eq!(*p, one.predict(&d.row(i)), "row {i}");
         }
+    }
+
+    #[test]
+    fn fitting_rows_in_place_equals_fitting_their_copy() {
+        let d = make(3000, 6, 4, 20, 1.0, 0.05, 8);
+        let rows: Vec<usize> = (0..d.n_rows()).filter(|i| i % 3 != 1).rev().collect();
+        let p = ForestParams {
+            threads: 2,
+            ..small()
+        };
+        assert_eq!(p.fit_rows(&d, &rows).unwrap(), p.fit(&d.select(&rows)).unwrap());
+        let t = TreeParams::default();
+        assert_eq!(t.fit_rows(&d, &rows).unwrap(), t.fit(&d.select(&rows)).unwrap());
+        assert!(matches!(p.fit_rows(&d, &[]), Err(FitError::Empty)));
+        assert!(matches!(
+            t.fit_rows(&d, &[0, 3000]),
+            Err(FitError::InvalidParameter(_))
+        ));
     }
 
     #[test]

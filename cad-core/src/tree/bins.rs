@@ -29,7 +29,14 @@ pub(crate) struct Binned {
 impl Binned {
     /// Bins every feature of `data` into at most `max_bins` (2..=255) value bins.
     pub fn new(data: &Dataset, max_bins: usize) -> Binned {
-        let n = data.n_rows();
+        Binned::of_rows(data, None, max_bins)
+    }
+
+    /// Bins the rows `rows` of `data` (all rows if `None`), in that order:
+    /// the bins of `data.select(rows)`, without the copy.
+    pub fn of_rows(data: &Dataset, rows: Option<&[usize]>, max_bins: usize) -> Binned {
+        let row = |i: usize| data.raw_row(rows.map_or(i, |r| r[i]));
+        let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let w = data.n_features();
         let max_bins = max_bins.clamp(2, 255);
         let mut bins = vec![0u8; n * w];
@@ -41,13 +48,13 @@ impl Binned {
             sample.extend(
                 (0..n)
                     .step_by(stride)
-                    .map(|r| data.raw_row(r)[f])
+                    .map(|r| row(r)[f])
                     .filter(|v| !v.is_nan()),
             );
             let e = cut_points(&mut sample, max_bins);
             let col = &mut bins[f * n..(f + 1) * n];
             for (r, b) in col.iter_mut().enumerate() {
-                *b = bin_of(&e, data.raw_row(r)[f]);
+                *b = bin_of(&e, row(r)[f]);
             }
             edges.push(e);
         }

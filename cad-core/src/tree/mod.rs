@@ -122,10 +122,14 @@ impl TreeParams {
     }
 }
 
-/// Checks what every learner needs of a data set.
-pub(crate) fn check_data(data: &Dataset) -> Result<(), FitError> {
-    if data.is_empty() {
+/// Checks what every learner needs of a data set (or of `rows` of it).
+pub(crate) fn check_data(data: &Dataset, rows: Option<&[usize]>) -> Result<(), FitError> {
+    let n = rows.map_or(data.n_rows(), <[usize]>::len);
+    if n == 0 {
         return Err(FitError::Empty);
+    }
+    if rows.is_some_and(|r| r.iter().any(|&i| i >= data.n_rows())) {
+        return Err(FitError::InvalidParameter("a row index is out of range".into()));
     }
     if data.n_features() == 0 {
         return Err(FitError::NoFeatures);
@@ -136,23 +140,42 @@ pub(crate) fn check_data(data: &Dataset) -> Result<(), FitError> {
     if data.n_features() >= FEATURE_MASK as usize {
         return Err(FitError::InvalidParameter("too many features".into()));
     }
-    if data.n_rows() > u32::MAX as usize {
+    if n > u32::MAX as usize {
         return Err(FitError::InvalidParameter("too many rows".into()));
     }
     Ok(())
+}
+
+/// The labels of `rows` of `data` (all if `None`).
+pub(crate) fn labels_of<'a>(data: &'a Dataset, rows: Option<&[usize]>) -> std::borrow::Cow<'a, [u32]> {
+    match rows {
+        None => data.labels().into(),
+        Some(r) => r.iter().map(|&i| data.labels()[i]).collect::<Vec<_>>().into(),
+    }
+}
+
+impl TreeParams {
+    fn fit_subset(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<DecisionTree, FitError> {
+        self.check()?;
+        check_data(data, rows)?;
+        let binned = bins::Binned::of_rows(data, rows, self.max_bins);
+        let labels = labels_of(data, rows);
+        let all: Vec<u32> = (0..binned.n_rows as u32).collect();
+        let k = data.classes().len();
+        let shape = grow::grow(&binned, &labels, k, all, self, self.seed);
+        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::Backend)
+    }
 }
 
 impl Fit for TreeParams {
     type Model = DecisionTree;
 
     fn fit(&self, data: &Dataset) -> Result<DecisionTree, FitError> {
-        self.check()?;
-        check_data(data)?;
-        let binned = bins::Binned::new(data, self.max_bins);
-        let rows: Vec<u32> = (0..data.n_rows() as u32).collect();
-        let k = data.classes().len();
-        let shape = grow::grow(&binned, data.labels(), k, rows, self, self.seed);
-        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::Backend)
+        self.fit_subset(data, None)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<DecisionTree, FitError> {
+        self.fit_subset(data, Some(rows))
     }
 }
 
