@@ -222,7 +222,12 @@ fn synth_features(data: &Dataset) -> FeatureSet {
 fn bundle(c: &mut Criterion) {
     let Some(f) = fitted() else { return };
     let mut models = vec![
-        ("tree", f.train.classes().to_vec(), synth_features(&f.train), Model::Tree(f.tree.clone())),
+        (
+            "tree",
+            f.train.classes().to_vec(),
+            synth_features(&f.train),
+            Model::Tree(f.tree.clone()),
+        ),
         (
             "forest100",
             f.train.classes().to_vec(),

@@ -190,7 +190,10 @@ mod tests {
     #[test]
     fn shape_noise_and_missing_values() {
         let d = dataset(60_000, 1);
-        assert_eq!((d.n_rows(), d.n_features(), d.group_names().len()), (60_000, FEATURES, 1000));
+        assert_eq!(
+            (d.n_rows(), d.n_features(), d.group_names().len()),
+            (60_000, FEATURES, 1000)
+        );
         let missing = |c: usize| (0..d.n_rows()).filter(|&r| d.value(r, c).is_none()).count() as f64 / 60_000.0;
         for c in MISSING_COLUMNS {
             assert!((0.04..0.06).contains(&missing(c)), "column {c}: {}", missing(c));

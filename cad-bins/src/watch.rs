@@ -229,7 +229,11 @@ mod tests {
 
         std::fs::write(&path, b"CADMODEL but not a model").unwrap();
         wait().await;
-        assert_eq!(handle.current().classes, ["nginx", "mysql", "redis"], "a bad file is ignored");
+        assert_eq!(
+            handle.current().classes,
+            ["nginx", "mysql", "redis"],
+            "a bad file is ignored"
+        );
 
         bundle(&["postgres", "mongo"], "third").write_to(&path).unwrap();
         wait().await;

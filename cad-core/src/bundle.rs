@@ -512,7 +512,10 @@ mod tests {
             Err(BundleError::OlderVersion { found: 1, oldest: 2 })
         ));
         let msg = ModelBundle::from_bytes(&older).unwrap_err().to_string();
-        assert!(msg.contains("format 1") && msg.contains("train the model again"), "{msg}");
+        assert!(
+            msg.contains("format 1") && msg.contains("train the model again"),
+            "{msg}"
+        );
 
         let mut newer = good.to_vec();
         newer[8..10].copy_from_slice(&7u16.to_le_bytes());

@@ -141,7 +141,9 @@ impl ForestParams {
         let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let nf = data.n_features();
         if nf > u16::MAX as usize {
-            return Err(FitError::InvalidParameter("a forest reads at most 65,535 features".into()));
+            return Err(FitError::InvalidParameter(
+                "a forest reads at most 65,535 features".into(),
+            ));
         }
         let k = data.classes().len();
         let binned = Binned::of_rows(data, rows, self.tree.max_bins);
@@ -435,18 +437,12 @@ mod tests {
     fn fitting_rows_in_place_equals_fitting_their_copy() {
         let d = make(3000, 6, 4, 20, 1.0, 0.05, 8);
         let rows: Vec<usize> = (0..d.n_rows()).filter(|i| i % 3 != 1).rev().collect();
-        let p = ForestParams {
-            threads: 2,
-            ..small()
-        };
+        let p = ForestParams { threads: 2, ..small() };
         assert_eq!(p.fit_rows(&d, &rows).unwrap(), p.fit(&d.select(&rows)).unwrap());
         let t = TreeParams::default();
         assert_eq!(t.fit_rows(&d, &rows).unwrap(), t.fit(&d.select(&rows)).unwrap());
         assert!(matches!(p.fit_rows(&d, &[]), Err(FitError::Empty)));
-        assert!(matches!(
-            t.fit_rows(&d, &[0, 3000]),
-            Err(FitError::InvalidParameter(_))
-        ));
+        assert!(matches!(t.fit_rows(&d, &[0, 3000]), Err(FitError::InvalidParameter(_))));
     }
 
     #[test]
@@ -469,9 +465,7 @@ mod tests {
             for t in (0..f.n_trees()).map(|i| f.tree(i).unwrap()) {
                 let mut p = [0.0; 3];
                 t.predict_proba_into(&row, &mut p);
-                mean.iter_mut()
-                    .zip(&p)
-                    .for_each(|(m, x)| *m += x / f.n_trees() as f64);
+                mean.iter_mut().zip(&p).for_each(|(m, x)| *m += x / f.n_trees() as f64);
             }
             let p = f.predict(&row);
             assert!((p.confidence - mean[p.class]).abs() < 1e-12);

@@ -94,7 +94,14 @@ struct Grower<'a> {
 
 /// Grows a tree on `rows` (indices into `binned`/`labels`, may repeat).
 /// Splits index `binned.edges`.
-pub(crate) fn grow(binned: &Binned, labels: &[u32], k: usize, mut rows: Vec<u32>, params: &TreeParams, seed: u64) -> Shape {
+pub(crate) fn grow(
+    binned: &Binned,
+    labels: &[u32],
+    k: usize,
+    mut rows: Vec<u32>,
+    params: &TreeParams,
+    seed: u64,
+) -> Shape {
     let nf = binned.n_features();
     let m = params.max_features.map_or(nf, |m| m.clamp(1, nf));
     let mut g = Grower {
