@@ -11,13 +11,12 @@
 //! issue's noisy data: 20 features, label noise, missing values), where the
 //! trees reach their leaf limit: `*/forest100_noisy/*`.
 
-use cad_benches::{full_run, noisy, scaled, synth};
+use cad_benches::{feature_set_of, full_run, noisy, scaled, synth};
 use cad_core::bundle::ModelBundle;
-use cad_core::features::{Column, Feature};
 use cad_core::forest::{ForestParams, RandomForest};
 use cad_core::model::Model;
 use cad_core::tree::{DecisionTree, TreeParams};
-use cad_core::{Classifier, Dataset, FeatureSet, Fit, Metric, Timestamp};
+use cad_core::{Classifier, Dataset, Fit, Timestamp};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -200,38 +199,19 @@ fn predict(c: &mut Criterion) {
     group.finish();
 }
 
-/// A feature set with the data's columns, so the bundle checks pass.
-fn synth_features(data: &Dataset) -> FeatureSet {
-    FeatureSet {
-        name: "bench".into(),
-        columns: data
-            .feature_names()
-            .iter()
-            .map(|name| Column {
-                name: name.clone(),
-                feature: Feature::Mean(Metric::ALL[0]),
-            })
-            .collect(),
-        required: Vec::new(),
-        window: 1,
-        stride: 1,
-        align_tolerance_ms: 0,
-    }
-}
-
 fn bundle(c: &mut Criterion) {
     let Some(f) = fitted() else { return };
     let mut models = vec![
         (
             "tree",
             f.train.classes().to_vec(),
-            synth_features(&f.train),
+            feature_set_of(&f.train),
             Model::Tree(f.tree.clone()),
         ),
         (
             "forest100",
             f.train.classes().to_vec(),
-            synth_features(&f.train),
+            feature_set_of(&f.train),
             Model::Forest(f.forest.clone()),
         ),
     ];
@@ -239,7 +219,7 @@ fn bundle(c: &mut Criterion) {
         models.push((
             "forest100_noisy",
             n.train.classes().to_vec(),
-            synth_features(&n.train),
+            feature_set_of(&n.train),
             Model::Forest(n.forest.clone()),
         ));
     }

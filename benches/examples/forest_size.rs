@@ -8,29 +8,10 @@
 
 use cad_benches::noisy;
 use cad_core::bundle::ModelBundle;
-use cad_core::features::{Column, Feature};
 use cad_core::forest::ForestParams;
 use cad_core::model::Model;
-use cad_core::{Classifier, Dataset, FeatureSet, Fit, Metric, Timestamp};
+use cad_core::{Classifier, Fit, Timestamp};
 use std::time::Instant;
-
-fn features(data: &Dataset) -> FeatureSet {
-    FeatureSet {
-        name: "noisy".into(),
-        columns: data
-            .feature_names()
-            .iter()
-            .map(|name| Column {
-                name: name.clone(),
-                feature: Feature::Mean(Metric::ALL[0]),
-            })
-            .collect(),
-        required: Vec::new(),
-        window: 1,
-        stride: 1,
-        align_tolerance_ms: 0,
-    }
-}
 
 /// This thread's time on a CPU so far, in ns (`/proc/thread-self/schedstat`,
 /// Linux; 0 elsewhere): unlike wall time, it does not count waiting for a
@@ -94,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let leaves: usize = (0..forest.n_trees()).map(|i| forest.tree_leaves(i)).sum();
         let b = ModelBundle::new(
             train.classes().to_vec(),
-            features(&train),
+            cad_benches::feature_set_of(&train),
             Model::Forest(forest),
             Timestamp::from_secs(1_700_000_000),
             "noisy",

@@ -18,6 +18,29 @@ pub mod noisy;
 pub mod simdata;
 pub mod synth;
 
+use cad_core::features::{Column, Feature};
+use cad_core::{Dataset, FeatureSet, Metric};
+
+/// A feature set named after `data`'s columns (each read as some metric's
+/// mean), so that a bundle of a model trained on it passes its checks.
+pub fn feature_set_of(data: &Dataset) -> FeatureSet {
+    FeatureSet {
+        name: "bench".into(),
+        columns: data
+            .feature_names()
+            .iter()
+            .map(|name| Column {
+                name: name.clone(),
+                feature: Feature::Mean(Metric::ALL[0]),
+            })
+            .collect(),
+        required: Vec::new(),
+        window: 1,
+        stride: 1,
+        align_tolerance_ms: 0,
+    }
+}
+
 /// Whether this is a real benchmark run (`cargo bench` passes `--bench`) rather
 /// than `cargo test`'s one-shot smoke run of the bench targets.
 pub fn full_run() -> bool {

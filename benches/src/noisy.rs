@@ -17,6 +17,7 @@
 //! scikit-learn and LightGBM read (`scripts/compare-sklearn.sh`); [`split`]
 //! gives the same rows in memory for the criterion benchmarks.
 
+use crate::synth::Rng;
 use cad_core::Dataset;
 use std::io::Write;
 
@@ -43,28 +44,6 @@ pub const COUNTER_COLUMNS: [usize; 3] = [2, 11, 16];
 const CENTRE_SPREAD: f64 = 1.0;
 /// Spread of a group's offset.
 const GROUP_SPREAD: f64 = 0.6;
-
-/// splitmix64, hand-written so that the data does not change with a `rand` upgrade.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let u1 = self.next().max(f64::EPSILON);
-        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * self.next()).cos()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() * n as f64) as usize).min(n - 1)
-    }
-}
 
 /// One generated row: values (`None` = missing), class, group.
 pub struct Row {

@@ -514,6 +514,7 @@ fn parent_term(crit: Criterion, counts: &[u32], n: usize) -> f64 {
 
 /// Split quality, higher is better: minus the children's summed impurity times
 /// their size (up to a constant of the node, [`parent_term`]).
+#[inline]
 fn score(crit: Criterion, cum: &[u32], counts: &[u32], miss: &[u32], ml: bool, nl: usize, nr: usize) -> f64 {
     let (mut sl, mut sr) = (0.0, 0.0);
     for ((&c, &t), &x) in cum.iter().zip(counts).zip(miss) {
