@@ -51,7 +51,7 @@ impl BinTree {
     /// whose cut indices are bins (at most 253, features below 65,536).
     pub fn new(shape: Shape, k: usize) -> Result<BinTree, String> {
         let n = shape.nodes.len();
-        if n % 2 == 0 || k == 0 || shape.leaf_counts.len() != (n - n / 2) * k {
+        if n.is_multiple_of(2) || k == 0 || shape.leaf_counts.len() != (n - n / 2) * k {
             return Err("the leaf counts do not match the leaves".into());
         }
         let mut nodes = Vec::with_capacity(n);

@@ -125,7 +125,7 @@ impl Packed {
             p.tree_nodes
                 .push(u32::try_from(t.nodes.len()).map_err(|_| "a tree has too many nodes".to_string())?);
             for n in &t.nodes {
-                if bit % 8 == 0 {
+                if bit.is_multiple_of(8) {
                     p.shape.push(0);
                 }
                 if let ShapeNode::Split {
@@ -175,7 +175,7 @@ impl Packed {
         let mut leaf_at = 0usize;
         for (t, &n) in self.tree_nodes.iter().enumerate() {
             let n = n as usize;
-            if n % 2 == 0 {
+            if n.is_multiple_of(2) {
                 return Err(format!("tree {t} has an even node count"));
             }
             let mut nodes = Vec::with_capacity(n);
@@ -188,7 +188,7 @@ impl Packed {
                     continue;
                 }
                 // The j-th split's children are 2j+1 and 2j+2: after it, inside the tree.
-                if 2 * j + 1 <= i || 2 * j + 2 >= n {
+                if 2 * j < i || 2 * j + 2 >= n {
                     return Err(format!("tree {t}: node {i} is not laid out breadth first"));
                 }
                 j += 1;
