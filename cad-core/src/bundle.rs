@@ -10,7 +10,7 @@
 //!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
-//! compact form of [`crate::tree::shape`], then DEFLATE-compressed (which
+//! compact form of `tree/shape.rs`, then DEFLATE-compressed (which
 //! takes another fifth or so off a forest). Decoding checks, in order: length,
 //! magic, version, payload length against the bytes actually present (before
 //! anything is allocated from it), checksum, the uncompressed length (at most

@@ -12,7 +12,7 @@
 //! better (see `BENCHMARKS.md`).
 //!
 //! Prediction bins a row once with the forest's cut points and walks every
-//! tree on bytes ([`crate::tree::compact`]); a batch is cut into blocks of
+//! tree on bytes (`tree/compact.rs`); a batch is cut into blocks of
 //! rows, each laid out once for all trees, on as many threads as the forest
 //! is given ([`RandomForest::set_threads`]; fitting sets the fit's count).
 //!
@@ -175,7 +175,7 @@ impl ForestParams {
 }
 
 /// A fitted random forest. It is stored in the compact form of
-/// [`crate::tree::shape`]; deserialising checks every tree.
+/// `tree/shape.rs`; deserialising checks every tree.
 #[derive(Clone, Debug)]
 pub struct RandomForest {
     n_features: usize,

@@ -30,7 +30,7 @@
 //!   prediction (`batch.rs`) walks 8 rows in lock-step, reading them where
 //!   they are when none of them is missing a value.
 //!
-//! * A fitted tree is stored compactly ([`shape`]): breadth first, one bit
+//! * A fitted tree is stored compactly (`shape.rs`): breadth first, one bit
 //!   per node, a one-byte index into the feature's cut points per split.
 //!
 //! Like scikit-learn's default, the tree grows until its leaves are pure (or
@@ -234,7 +234,7 @@ pub enum TreeNode<'a> {
     },
 }
 
-/// A fitted decision tree. It is stored in the compact form of [`shape`];
+/// A fitted decision tree. It is stored in the compact form of `shape.rs`;
 /// deserialising checks the structure (indices in range, children after
 /// parents), so a decoded tree cannot loop or panic.
 #[derive(Clone, Debug, PartialEq)]
