@@ -319,15 +319,35 @@ impl RandomForest {
     }
 
     /// `f(class probabilities)` for every row of `data`, on the forest's
-    /// threads, each taking a contiguous run of blocks.
+    /// threads. Each thread takes the next block of rows until none is left,
+    /// so a thread that loses its core to another process delays only its
+    /// current block (a fixed share per thread made two threads slower than
+    /// one on a busy machine).
     fn map_probas<T: Send>(&self, data: &Dataset, f: impl Fn(&[f64]) -> T + Sync) -> Vec<T> {
         let n = data.n_rows();
         let blocks = n.div_ceil(BLOCK);
         let threads = self.threads.clamp(1, blocks.max(1));
-        let per = blocks.div_ceil(threads) * BLOCK;
-        let run = |t: usize| self.map_probas_range(data, t * per, ((t + 1) * per).min(n), &f);
-        match on_threads(threads, threads, run) {
-            Ok(parts) => parts.into_iter().flatten().collect(),
+        if threads == 1 {
+            return self.map_probas_range(data, 0, n, &f);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |_: usize| {
+            let mut done = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= blocks {
+                    return done;
+                }
+                let start = b * BLOCK;
+                done.push((b, self.map_probas_range(data, start, (start + BLOCK).min(n), &f)));
+            }
+        };
+        match on_threads(threads, threads, work) {
+            Ok(parts) => {
+                let mut all: Vec<_> = parts.into_iter().flatten().collect();
+                all.sort_unstable_by_key(|(b, _)| *b);
+                all.into_iter().flat_map(|(_, rows)| rows).collect()
+            }
             // A worker cannot panic short of a bug; do the work here then.
             Err(_) => self.map_probas_range(data, 0, n, &f),
         }
