@@ -56,6 +56,19 @@ where
     }
 }
 
+/// The most leaves per tree this build accepts (`--max-leaves`).
+const MAX_LEAVES: usize = 10_000_000;
+
+/// A parser of a leaf-count limit: 0 (no limit) or 2 to [`MAX_LEAVES`]
+/// (one leaf would be no tree at all).
+fn leaf_limit(s: &str) -> Result<usize, String> {
+    let v: usize = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if v == 1 || v > MAX_LEAVES {
+        return Err(format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}"));
+    }
+    Ok(v)
+}
+
 /// A parser of a share strictly between 0 and 1.
 fn open_ratio(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
@@ -193,10 +206,19 @@ pub struct TrainArgs {
     /// Maximum tree depth (1 to 1000; none by default).
     #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
+    /// Most leaves per tree, grown best first (0 for no limit, or 2 to
+    /// 10000000). Default: no limit for a tree, 1024 for each tree of a
+    /// forest (so that a forest of 100 trees fits a ConfigMap).
+    #[arg(long, env = "CAD_MAX_LEAVES", value_parser = leaf_limit)]
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf (1 to 1000000).
+    #[arg(long, env = "CAD_MIN_LEAF_ROWS", default_value_t = 1, value_parser = number_in(1usize, 1_000_000))]
+    pub min_leaf_rows: usize,
     /// Trees in a forest (1 to 10000).
     #[arg(long, env = "CAD_TREES", default_value_t = 100, value_parser = number_in(1usize, 10_000))]
     pub trees: usize,
-    /// Threads for forest training (1 to 1024).
+    /// Threads for forest training and batch prediction, the evaluation's
+    /// (1 to 1024).
     #[arg(long, env = "CAD_THREADS", default_value_t = 1, value_parser = number_in(1usize, 1024))]
     pub threads: usize,
     /// Seed for training and splits.

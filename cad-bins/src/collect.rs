@@ -26,19 +26,30 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
             Algorithm::NAMES.join(", ")
         )
     };
+    // 0 = no limit; absent = the algorithm's default.
+    let leaves = |default: Option<usize>| match args.max_leaves {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => default,
+    };
     match &mut algorithm {
         Algorithm::Tree(p) => {
             p.max_depth = args.max_depth;
+            p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Forest(p) => {
             p.n_trees = args.trees;
             p.threads = args.threads;
             p.tree.max_depth = args.max_depth;
+            p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+            p.tree.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Smartcore(p) => {
             p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
     }
@@ -157,8 +168,9 @@ fn lock_dir(out_dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// The text report: evaluation, learning curve, model.
-pub fn report_text(trained: &Trained) -> String {
+/// The text report: evaluation, learning curve, model (of `model_bytes`
+/// bytes as stored).
+pub fn report_text(trained: &Trained, model_bytes: u64) -> String {
     let mut report = String::new();
     match (&trained.report, &trained.evaluation_skipped) {
         (Some(r), _) => report.push_str(&r.to_string()),
@@ -175,6 +187,7 @@ pub fn report_text(trained: &Trained) -> String {
         report.push_str(&format!("\nNo learning curve: {why}\n"));
     }
     report.push_str("\n=== Model ===\n");
+    report.push_str(&format!("Size: {}\n\n", crate::inspect::size_text(model_bytes)));
     report.push_str(&cad_core::render::bundle_text(&trained.bundle));
     report
 }
@@ -205,8 +218,11 @@ pub fn write_outputs(
         .bundle
         .write_to(&model_path)
         .with_context(|| format!("writing {}", model_path.display()))?;
+    let model_bytes = std::fs::metadata(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?
+        .len();
     let report_path = out_dir.join("report.txt");
-    write(&report_path, report_text(trained).as_bytes())?;
+    write(&report_path, report_text(trained, model_bytes).as_bytes())?;
     write(
         &out_dir.join("tree.txt"),
         cad_core::render::bundle_text(&trained.bundle).as_bytes(),
@@ -220,6 +236,9 @@ pub fn write_outputs(
         "model": model_path,
         "created_at": trained.bundle.created_at.to_rfc3339(),
         "algorithm": trained.bundle.model.algorithm_name(),
+        "model_bytes": model_bytes,
+        "model_base64_bytes": crate::inspect::base64_len(model_bytes),
+        "model_fits_configmap": model_bytes <= cad_k8s::MAX_BLOB_BYTES as u64,
         "feature_set": trained.bundle.feature_set.name,
         "classes": trained.bundle.classes,
         "method": r.map(|r| r.method.to_string()),

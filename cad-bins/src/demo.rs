@@ -180,6 +180,8 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let train_args = TrainArgs {
         algorithm: args.algorithm.clone(),
         max_depth: None,
+        max_leaves: None,
+        min_leaf_rows: 1,
         trees: 100,
         threads: 1,
         seed: args.seed,
