@@ -20,7 +20,8 @@
 //! Confidence is soft voting, as in scikit-learn: the forest's class
 //! probabilities are the mean of its trees' leaf distributions, the predicted
 //! class is the most probable one and its confidence that mean probability.
-//! Every leaf keeps its training counts per class.
+//! Every leaf keeps its training counts of the classes present (not one per
+//! class: memory and model size grow with the leaves, not leaves × classes).
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
@@ -510,6 +511,37 @@ mod tests {
         let (fa, ta) = (accuracy(&forest, &test), accuracy(&tree, &test));
         assert!(fa + 0.01 >= ta, "forest {fa} tree {ta}");
         assert!(fa > 0.8, "forest {fa}");
+    }
+
+    /// As for a single tree (`leaves_keep_only_the_classes_they_have` in
+    /// `tree/tests.rs`): on many classes, each tree keeps at most one leaf
+    /// entry per training row, not one per class per leaf, and so does the
+    /// stored form; the distributions still sum to 1.
+    #[test]
+    fn leaves_keep_only_the_classes_they_have() {
+        let d = make(2400, 4, 400, 3, 3.0, 0.0, 12);
+        let f = ForestParams { n_trees: 8, ..small() }.fit(&d).unwrap();
+        let leaves: usize = (0..f.n_trees()).map(|i| f.tree_leaves(i)).sum();
+        assert!(leaves > 8 * 200, "{leaves}");
+        let entries: usize = f.trees.iter().map(BinTree::leaf_entry_count).sum();
+        // A bootstrap sample has as many rows as the data.
+        assert!(entries <= 8 * d.n_rows(), "{entries}");
+        // At most 10 bytes per node and 4 per entry (see the tree's test); a
+        // dense table would be at least 400 bytes per leaf.
+        let bytes = postcard::to_allocvec(&f).unwrap();
+        assert!(
+            bytes.len() <= 10 * 2 * leaves + 4 * entries + 64,
+            "{} bytes, {leaves} leaves, {entries} entries",
+            bytes.len()
+        );
+        assert_eq!(postcard::from_bytes::<RandomForest>(&bytes).unwrap(), f);
+        let mut p = vec![0.0; 400];
+        for i in (0..d.n_rows()).step_by(37) {
+            f.predict_proba_into(&d.row(i), &mut p);
+            let pred = f.predict(&d.row(i));
+            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+            assert_eq!(p[pred.class], pred.confidence);
+        }
     }
 
     #[test]
