@@ -62,11 +62,12 @@ const MAX_LEAVES: usize = 10_000_000;
 /// A parser of a leaf-count limit: 0 (no limit) or 2 to [`MAX_LEAVES`]
 /// (one leaf would be no tree at all).
 fn leaf_limit(s: &str) -> Result<usize, String> {
-    let v: usize = s.trim().parse().map_err(|e| format!("{e}"))?;
-    if v == 1 || v > MAX_LEAVES {
-        return Err(format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}"));
+    let allowed = || format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}");
+    match s.trim().parse::<usize>() {
+        Ok(v) if v != 1 && v <= MAX_LEAVES => Ok(v),
+        Ok(_) => Err(allowed()),
+        Err(e) => Err(format!("{e}; {}", allowed())),
     }
-    Ok(v)
 }
 
 /// A parser of a share strictly between 0 and 1.
@@ -609,6 +610,11 @@ mod tests {
         (&["--trees", "10001"], "--trees"),
         (&["--max-depth", "0"], "--max-depth"),
         (&["--threads", "0"], "--threads"),
+        (&["--max-leaves", "1"], "--max-leaves"),
+        (&["--max-leaves", "10000001"], "--max-leaves"),
+        (&["--max-leaves=-1"], "--max-leaves"),
+        (&["--min-leaf-rows", "0"], "--min-leaf-rows"),
+        (&["--min-leaf-rows", "1000001"], "--min-leaf-rows"),
         (&["--folds", "0"], "--folds"),
         (&["--folds", "1"], "--folds"),
         (&["--sim-impostors", "2"], "--sim-impostors"),
@@ -683,8 +689,16 @@ mod tests {
             "0.999",
             "--curve-points",
             "0",
+            "--max-leaves",
+            "2",
+            "--min-leaf-rows",
+            "1000000",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+        for limit in ["0", "10000000"] {
+            let ok = CollectorCli::try_parse_from(["cad-collector", "--max-leaves", limit]);
+            assert!(ok.is_ok(), "{ok:?}");
+        }
         let ok = WatcherCli::try_parse_from(["cad-watcher", "--confidence-threshold", "1", "--poll-interval", "1s"]);
         assert!(ok.is_ok(), "{ok:?}");
     }
