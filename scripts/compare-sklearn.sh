@@ -19,7 +19,7 @@
 #    scripts/compare_reference.py run): scikit-learn and LightGBM through
 #    scripts/compare_reference.py fit, cad through its program,
 #    `cad-collector --from-file FILE.csv ...`, reading fit_seconds,
-#    predict_ns_per_row, accuracy and model_bytes from its report.json;
+#    predict_seconds_per_row, accuracy and model_bytes from its report.json;
 # 4. prints the medians, the ratios and whether the targets are met.
 #
 # The grouped 70/30 splits of the two sides are drawn by different random
