@@ -74,7 +74,11 @@ pub fn influx(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>
 /// ones end the program at start with an error (an operator notices them
 /// then, not in a warning per tick); a server that cannot be reached yet is
 /// only a warning, since the programs retry at every fetch.
-pub async fn influx_checked(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn Clock>) -> Result<InfluxMetricSource> {
+pub async fn influx_checked(
+    args: &InfluxArgs,
+    query: &MetricsQueryArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<InfluxMetricSource> {
     let source = influx(args, query, clock)?;
     match source.check_credentials().await {
         Ok(()) => tracing::info!(influxdb = source.backend(), "InfluxDB accepts the credentials"),
