@@ -454,57 +454,6 @@ impl Flaky {
             fail_times: AtomicU32::new(fail_times),
             whole: false,
             windows: Mutex::default(),
-/// Columns `f0`… as named by the synthetic data sets.
-fn test_features(n: usize) -> FeatureSet {
-    let names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
-    FeatureSet::for_columns(&names)
-}
-
-/// `data` with its rows in another order and its groups named in another
-/// order of first appearance: the same samples, listed differently.
-fn permuted(data: &crate::Dataset, seed: u64) -> crate::Dataset {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut order: Vec<usize> = (0..data.n_rows()).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-    let mut out = crate::Dataset::new(data.feature_names().to_vec(), data.classes().to_vec());
-    for i in order {
-        out.push(
-            &data.row(i),
-            &data.classes()[data.label(i)],
-            &data.group_names()[data.group(i)],
-        )
-        .unwrap();
-    }
-    out
-}
-
-/// The same samples in another order train the same model and the same
-/// evaluation, for every algorithm. Before the canonical order, the forest's
-/// bootstrap drew row *positions* and the folds dealt groups in order of
-/// first appearance, so a different listing order gave another forest.
-#[test]
-fn training_is_a_function_of_the_samples_and_the_seed() {
-    let data = crate::tree::synth::make(1500, 4, 3, 25, 0.8, 0.05, 5);
-    let features = test_features(4);
-    for algorithm in ["tree", "forest", "smartcore-tree"] {
-        let mut cfg = TrainConfig {
-            algorithm: crate::model::Algorithm::by_name(algorithm).unwrap(),
-            curve_points: 3,
-            ..TrainConfig::default()
-        };
-        if let crate::model::Algorithm::Forest(p) = &mut cfg.algorithm {
-            p.n_trees = 10;
-        }
-        let run = |d: &crate::Dataset| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap();
-        let a = run(&data);
-        let a_bytes = a.bundle.to_bytes().unwrap();
-        for seed in [1, 2] {
-            let b = run(&permuted(&data, seed));
-            assert_eq!(b.bundle.to_bytes().unwrap(), a_bytes, "{algorithm}: model differs");
-            let (ra, rb) = (a.report.as_ref().unwrap(), b.report.as_ref().unwrap());
-            assert_eq!(ra.matrix, rb.matrix, "{algorithm}: evaluation differs");
-            assert_eq!(a.curve, b.curve, "{algorithm}: learning curve differs");
         }
     }
 }
@@ -635,6 +584,63 @@ async fn collector_fetches_unreadable_containers_again() {
         .unwrap_or_default();
     assert!(cause.contains("flaky"), "the cause is kept as the source: {cause}");
     assert!(!msg.contains("flaky"), "and not repeated in the message: {msg}");
+}
+
+/// Columns `f0`… as named by the synthetic data sets.
+fn test_features(n: usize) -> FeatureSet {
+    let names: Vec<String> = (0..n).map(|i| format!("f{i}")).collect();
+    FeatureSet::for_columns(&names)
+}
+
+/// `data` with its rows in another order and its groups named in another
+/// order of first appearance: the same samples, listed differently.
+fn permuted(data: &crate::Dataset, seed: u64) -> crate::Dataset {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..data.n_rows()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let mut out = crate::Dataset::new(data.feature_names().to_vec(), data.classes().to_vec());
+    for i in order {
+        out.push(
+            &data.row(i),
+            &data.classes()[data.label(i)],
+            &data.group_names()[data.group(i)],
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// The same samples in another order train the same model and the same
+/// evaluation, for every algorithm. Before the canonical order, the forest's
+/// bootstrap drew row *positions* and the folds dealt groups in order of
+/// first appearance, so a different listing order gave another forest.
+#[test]
+fn training_is_a_function_of_the_samples_and_the_seed() {
+    let data = crate::tree::synth::make(1500, 4, 3, 25, 0.8, 0.05, 5);
+    let features = test_features(4);
+    for algorithm in ["tree", "forest", "smartcore-tree"] {
+        let mut cfg = TrainConfig {
+            algorithm: crate::model::Algorithm::by_name(algorithm).unwrap(),
+            curve_points: 3,
+            ..TrainConfig::default()
+        };
+        if let crate::model::Algorithm::Forest(p) = &mut cfg.algorithm {
+            p.n_trees = 10;
+        }
+        let run = |d: &crate::Dataset| train(d, &features, &cfg, Timestamp(1), &mut |_| {}).unwrap();
+        let a = run(&data);
+        let a_bytes = a.bundle.to_bytes().unwrap();
+        for seed in [1, 2] {
+            let b = run(&permuted(&data, seed));
+            assert_eq!(b.bundle.to_bytes().unwrap(), a_bytes, "{algorithm}: model differs");
+            let (ra, rb) = (a.report.as_ref().unwrap(), b.report.as_ref().unwrap());
+            assert_eq!(ra.matrix, rb.matrix, "{algorithm}: evaluation differs");
+            assert_eq!(a.curve, b.curve, "{algorithm}: learning curve differs");
+        }
+    }
+}
+
 #[test]
 fn data_that_cannot_be_learnt_from_is_refused() {
     let features = test_features(2);
