@@ -759,9 +759,23 @@ async fn a_query_the_server_rejects_is_a_clear_error_and_only_its_chunk_fails() 
     }
     assert!(report.batch.samples(&ids[1]).is_empty());
     assert!(clock.slept().is_empty(), "a rejected query is not retried");
-    // The trait method reports the failure.
+    // The trait method answers for the light pods and marks the heavy one
+    // unavailable, with the error, so that the engines ask for it again.
+    let batch = source.fetch(&ids, window).await.expect("a partial answer");
+    for light in [&ids[0], &ids[2]] {
+        assert_eq!(batch.samples(light).len(), 5, "{light}");
+        assert!(!batch.is_unavailable(light), "{light}");
+    }
+    assert_eq!(batch.unavailable().collect::<Vec<_>>(), [&ids[1]]);
+    assert_eq!(batch.unavailable_causes().len(), 1);
+    assert!(
+        matches!(*batch.unavailable_causes()[0], SourceError::Protocol { .. }),
+        "{}",
+        batch.unavailable_causes()[0]
+    );
+    // When every chunk fails, the fetch is an error.
     assert!(matches!(
-        source.fetch(&ids, window).await,
+        source.fetch(&ids[1..2], window).await,
         Err(SourceError::Protocol { .. })
     ));
 }
