@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 /// cad-influx's harness (a real `influxd`, and the recording clock), for the
 /// cross-store test and the retry tests.
 #[path = "../../../cad-influx/tests/common/mod.rs"]
