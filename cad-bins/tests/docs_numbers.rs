@@ -90,7 +90,7 @@ fn the_numbers_in_the_docs_are_the_codes() {
             format!("after its first {} bytes", cad_core::bundle::MAGIC.len() + 2 + 8),
         ),
         ("README.md", format!("`{timeout}`; no thread per pod")),
-        ("README.md", format!("`{poll}`, one batched query per tick")),
+        ("README.md", format!("`{poll}`, one batched fetch per tick")),
         ("README.md", format!("`{window}` of history for training")),
         ("README.md", format!("now the *training* share, default {ratio}")),
         (
