@@ -17,6 +17,7 @@
 //!   [`RetryPolicy`](cad_core::RetryPolicy), honouring `Retry-After`, waiting
 //!   on a [`Clock`](cad_core::Clock) so that tests do not sleep.
 //! * [`read_secret_file`] — a token or password file, bounded and trimmed.
+//! * [`error_chain`] — an error and its causes as one line of text.
 //!
 //! The adapters keep what differs: their URLs, error types and the mapping
 //! of HTTP statuses onto [`SourceError`](cad_core::SourceError).
@@ -33,3 +34,16 @@ pub use credential::{Credential, InvalidCredential, MAX_SECRET_FILE_BYTES, read_
 pub use retry::{Attempt, Failure, retry_after, with_retries};
 pub use tls::{ClientError, TlsConfig, client, is_tls_failure};
 pub use url::{UrlError, base_url, join};
+
+/// `e: cause: cause…`: an error and its causes on one line, for a message
+/// that cannot keep them as a `source` (`SourceError::Denied` holds text).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}

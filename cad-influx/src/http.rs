@@ -79,18 +79,6 @@ impl std::fmt::Display for Failed {
     }
 }
 
-/// `e: cause: cause…`, for a message that keeps no `source` of its own.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
-}
-
 /// Client, base URL, credentials and retry policy.
 pub(crate) struct Http {
     client: reqwest::Client,
@@ -236,7 +224,7 @@ impl Http {
                     backend: self.backend.clone(),
                     message: format!(
                         "the TLS handshake failed: {} (check the CA file, the server's name in the URL and the client certificate)",
-                        chain(&e.without_url())
+                        cad_http::error_chain(&e.without_url())
                     ),
                 });
             }

@@ -632,18 +632,6 @@ async fn verdict_writer_round_trip() {
     assert_eq!(source.request_count(), 1);
 }
 
-/// `e: cause | cause…`
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(" | ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
-}
-
 #[tokio::test]
 async fn https_with_a_private_ca() {
     let certs = common::Certs::new();
@@ -688,7 +676,7 @@ async fn https_with_a_private_ca() {
         let clock = Arc::new(RecordingClock::default());
         let source = InfluxMetricSource::new(server.config(DB, clock.clone()).with_tls(tls)).expect("source");
         let err = source.fetch(&wanted, window(6)).await.expect_err(what);
-        let text = chain(&err);
+        let text = common::chain(&err);
         assert!(matches!(err, SourceError::Denied { .. }), "{what}: {text}");
         assert!(text.contains("TLS") && text.contains("CA file"), "{what}: {text}");
         assert_eq!(source.request_count(), 1, "{what}: not retried");

@@ -19,17 +19,16 @@ use cad_core::engine::{
 };
 use cad_core::sim::{PodSpec, SimCluster, SimConfig};
 use cad_core::{
-    Clock, ContainerId, Dataset, FeatureSet, Labeler, MemorySink, MetricSource, Outcome, PodEvent, PodInfo, PodSource,
-    SinkError, SourceError, TimeWindow, Timestamp, VerdictSink,
+    Clock, ContainerId, Dataset, FeatureSet, Labeler, MemorySink, MetricSource, Outcome, PodInfo, SinkError,
+    TimeWindow, Timestamp, VerdictSink,
 };
 use cad_influx::InfluxMetricSource;
 use cad_prometheus::PrometheusMetricSource;
 use common::cluster::{Data, cadvisor_series, canonical, telegraf_lines};
 use common::influx::InfluxServer;
-use common::influx::load::ManualClock;
+use common::influx::load::{FixedPods, ManualClock};
 use common::{PromOptions, PromServer, RecordingClock, VmOptions, VmServer};
 use futures::future::BoxFuture;
-use futures::stream::{BoxStream, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -59,21 +58,6 @@ impl Clock for StepClock {
                 *t = deadline;
             }
         })
-    }
-}
-
-/// Pods as the Kubernetes API would give them: `list` for the collector,
-/// and for the watcher every pod as added, then nothing more.
-struct FixedPods(Vec<PodInfo>);
-
-#[async_trait::async_trait]
-impl PodSource for FixedPods {
-    async fn list(&self) -> Result<Vec<PodInfo>, SourceError> {
-        Ok(self.0.clone())
-    }
-    fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>> {
-        let added: Vec<_> = self.0.iter().cloned().map(|p| Ok(PodEvent::Added(p))).collect();
-        futures::stream::iter(added).chain(futures::stream::pending()).boxed()
     }
 }
 

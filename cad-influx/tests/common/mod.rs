@@ -458,3 +458,15 @@ impl Clock for RecordingClock {
         Box::pin(std::future::ready(()))
     }
 }
+
+/// `e | cause | cause…`: an error and every cause, for assertions on the text.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(" | ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
