@@ -204,7 +204,7 @@ pub fn write_outputs(
     out_dir: &Path,
     model: Option<&Path>,
     trained: &Trained,
-    stats: Option<&CollectStats>,
+    stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let _lock = lock_dir(out_dir)?;
@@ -255,7 +255,8 @@ pub fn write_outputs(
         "learning_curve_skipped": trained.curve_skipped,
         "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
         "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
-        "collected": stats.map(|s| json!({
+        "collected": stats.map(|(s, backend)| json!({
+            "metrics_backend": backend,
             "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
             "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
             "retried": s.retried,
@@ -387,23 +388,36 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         if let Some(k) = &args.label_key {
             labeler = labeler.with_label_key(k.clone());
         }
-        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, Arc<dyn cad_core::MetricSource>, String) =
-            match args.source {
-                Source::Sim => {
-                    let sim = sources::sim(&args.sim, clock.clone());
-                    // The simulated classes are spelled mysql, postgresql, mongodb, …
-                    labeler = Labeler::new(sim.class_names());
-                    (
-                        Arc::new(sim.clone()),
-                        Arc::new(sim),
-                        format!("simulated cluster, seed {}", args.sim.sim_seed),
-                    )
-                }
-                Source::Cluster => {
-                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
-                    (p, m, "cluster".to_string())
-                }
-            };
+        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, sources::Metrics, String) = match args.source {
+            Source::Sim => {
+                let sim = sources::sim(&args.sim, clock.clone());
+                // The simulated classes are spelled mysql, postgresql, mongodb, …
+                labeler = Labeler::new(sim.class_names());
+                let metrics = sources::Metrics {
+                    source: Arc::new(sim.clone()),
+                    backend: "simulated cluster".into(),
+                };
+                (
+                    Arc::new(sim),
+                    metrics,
+                    format!("simulated cluster, seed {}", args.sim.sim_seed),
+                )
+            }
+            Source::Cluster => {
+                let (p, m, _) = sources::cluster(
+                    &args.kube,
+                    args.metrics_backend,
+                    &args.influx,
+                    &args.prometheus,
+                    &args.query,
+                    clock.clone(),
+                )
+                .await?;
+                let trained_on = format!("cluster, metrics from {}", m.backend);
+                (p, m, trained_on)
+            }
+        };
+        tracing::info!(metrics = %metrics.backend, "collecting");
         let config = CollectConfig {
             window: args.window,
             batch_size: args.query.collector_batch(),
@@ -412,7 +426,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         let bar = progress::bar(0, "collecting metrics");
         let (data, stats) = collect_dataset(
             pods.as_ref(),
-            metrics.as_ref(),
+            metrics.source.as_ref(),
             clock.as_ref(),
             &labeler,
             &features,
@@ -431,9 +445,10 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             rows = stats.rows,
             fetches = stats.fetches,
             retried = stats.retried,
+            metrics = %metrics.backend,
             "collected"
         );
-        (data, features, Some(stats), trained_on)
+        (data, features, Some((stats, metrics.backend)), trained_on)
     };
     let config = train_config(&args.train, trained_on)?;
     if let Err(e) = cad_core::engine::check_classes(&data, &config) {
@@ -448,7 +463,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         &args.output.out_dir,
         args.output.model.as_deref(),
         &trained,
-        stats.as_ref(),
+        stats.as_ref().map(|(s, b)| (s, b.as_str())),
     )?;
     // The report goes to stdout, unless stdout carries the model itself.
     let report = match &trained.report {

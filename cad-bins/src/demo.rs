@@ -201,7 +201,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         Some(r) => output::println(&format!("\n{r}"))?,
         None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
     }
-    let written = write_outputs(&args.out_dir, None, &trained, Some(&stats))?;
+    let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
     output::println(&format!(
         "== model, report, tree and plots written to {} (model: {})\n",
         args.out_dir.display(),

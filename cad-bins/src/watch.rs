@@ -8,7 +8,7 @@ use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
-use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
+use cad_core::{Clock, JsonLinesSink, LogSink, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use futures::StreamExt;
 use prometheus_client::registry::Registry;
 use std::io::Write;
@@ -77,17 +77,30 @@ async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Re
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut kube_client = None;
-    let (pods, metrics): (Arc<dyn PodSource>, Arc<dyn MetricSource>) = match args.source {
+    let (pods, metrics): (Arc<dyn PodSource>, sources::Metrics) = match args.source {
         Source::Sim => {
             let sim = sources::sim(&args.sim, clock.clone());
-            (Arc::new(sim.clone()), Arc::new(sim))
+            let metrics = sources::Metrics {
+                source: Arc::new(sim.clone()),
+                backend: "simulated cluster".into(),
+            };
+            (Arc::new(sim), metrics)
         }
         Source::Cluster => {
-            let (p, m, c) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
+            let (p, m, c) = sources::cluster(
+                &args.kube,
+                args.metrics_backend,
+                &args.influx,
+                &args.prometheus,
+                &args.query,
+                clock.clone(),
+            )
+            .await?;
             kube_client = Some(c);
             (p, m)
         }
     };
+    tracing::info!(metrics = %metrics.backend, "reading metrics");
 
     // The model: from the ConfigMap (followed for updates) or from a file.
     let handle = if let Some(cm) = &args.model_configmap {
@@ -171,7 +184,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
-    let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
+    let mut watcher = Watcher::new(pods, metrics.source, clock.clone(), handle, watcher_config(args));
     for s in sinks {
         watcher = watcher.with_sink(s);
     }
@@ -193,6 +206,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         fetch_errors = stats.fetch_errors,
         sink_errors = stats.sink_errors,
         slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        metrics = %metrics.backend,
         "watcher stopped"
     );
     Ok(())
