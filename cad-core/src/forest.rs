@@ -219,6 +219,21 @@ const STACK_FEATURES: usize = 64;
 /// Rows per block of batch prediction.
 const BLOCK: usize = 256;
 
+/// A zeroed buffer of `n` values: the front of `stack` when it is long
+/// enough (no allocation per row), else `heap` grown to `n`.
+fn scratch<'a, T: Copy + Default, const N: usize>(
+    stack: &'a mut [T; N],
+    heap: &'a mut Vec<T>,
+    n: usize,
+) -> &'a mut [T] {
+    if n <= N {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, T::default());
+        heap
+    }
+}
+
 impl RandomForest {
     fn from_packed(p: Packed) -> Result<RandomForest, String> {
         let (nf, k, cuts, shapes) = p.unpack()?;
@@ -279,14 +294,8 @@ impl RandomForest {
     /// Runs `f` on the mean class distribution of the trees' leaves for a
     /// binned row.
     fn with_proba<R>(&self, bins: &[u8], f: impl FnOnce(&[f64]) -> R) -> R {
-        let mut stack = [0.0; STACK_CLASSES];
-        let mut heap = Vec::new();
-        let acc: &mut [f64] = if self.n_classes <= STACK_CLASSES {
-            &mut stack[..self.n_classes]
-        } else {
-            heap.resize(self.n_classes, 0.0);
-            &mut heap
-        };
+        let (mut stack, mut heap) = ([0.0; STACK_CLASSES], Vec::new());
+        let acc = scratch(&mut stack, &mut heap, self.n_classes);
         for t in &self.trees {
             t.add_leaf_proba(t.leaf_of_bins(bins), acc);
         }
@@ -299,14 +308,8 @@ impl RandomForest {
     /// entries are missing).
     fn with_row_proba<R>(&self, row: &[Option<f64>], f: impl FnOnce(&[f64]) -> R) -> R {
         let value = |i: usize| row.get(i).copied().flatten().unwrap_or(f64::NAN);
-        let mut stack = [0u8; STACK_FEATURES];
-        let mut heap = Vec::new();
-        let bins: &mut [u8] = if self.n_features <= STACK_FEATURES {
-            &mut stack[..self.n_features]
-        } else {
-            heap.resize(self.n_features, 0);
-            &mut heap
-        };
+        let (mut stack, mut heap) = ([0u8; STACK_FEATURES], Vec::new());
+        let bins = scratch(&mut stack, &mut heap, self.n_features);
         self.bin_row(value, bins);
         self.with_proba(bins, f)
     }
@@ -430,7 +433,7 @@ impl Classifier for RandomForest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::synth::{accuracy, grouped_split, make};
+    use crate::tree::synth::{accuracy, assert_proba_matches_predict, grouped_split, make};
 
     fn small() -> ForestParams {
         ForestParams {
@@ -535,13 +538,7 @@ mod tests {
             bytes.len()
         );
         assert_eq!(postcard::from_bytes::<RandomForest>(&bytes).unwrap(), f);
-        let mut p = vec![0.0; 400];
-        for i in (0..d.n_rows()).step_by(37) {
-            f.predict_proba_into(&d.row(i), &mut p);
-            let pred = f.predict(&d.row(i));
-            assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-            assert_eq!(p[pred.class], pred.confidence);
-        }
+        assert_proba_matches_predict(&f, &d);
     }
 
     #[test]
