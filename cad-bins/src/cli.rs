@@ -56,6 +56,20 @@ where
     }
 }
 
+/// The most leaves per tree this build accepts (`--max-leaves`).
+const MAX_LEAVES: usize = 10_000_000;
+
+/// A parser of a leaf-count limit: 0 (no limit) or 2 to [`MAX_LEAVES`]
+/// (one leaf would be no tree at all).
+fn leaf_limit(s: &str) -> Result<usize, String> {
+    let allowed = || format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}");
+    match s.trim().parse::<usize>() {
+        Ok(v) if v != 1 && v <= MAX_LEAVES => Ok(v),
+        Ok(_) => Err(allowed()),
+        Err(e) => Err(format!("{e}; {}", allowed())),
+    }
+}
+
 /// A parser of a share strictly between 0 and 1.
 fn open_ratio(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
@@ -86,8 +100,73 @@ pub struct Global {
 pub enum Source {
     /// The embedded simulated cluster (no cluster, no InfluxDB needed).
     Sim,
-    /// A real cluster: pods from the Kubernetes API, metrics from InfluxDB.
+    /// A real cluster: pods from the Kubernetes API, metrics from the store
+    /// --metrics-backend names.
     Cluster,
+}
+
+/// Which store a real cluster's metrics are read from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsBackend {
+    /// InfluxDB 1.x (or 2.x's v1 API) where Telegraf's kubernetes input writes.
+    Influx,
+    /// The Prometheus HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir)
+    /// holding the kubelet's cAdvisor series, as kube-prometheus-stack scrapes them.
+    Prometheus,
+}
+
+/// How to reach the Prometheus HTTP API (`--metrics-backend prometheus`).
+#[derive(Args, Debug, Clone)]
+pub struct PrometheusArgs {
+    /// Base URL of the Prometheus HTTP API, to which /api/v1/query is
+    /// appended, e.g. http://prometheus-operated.monitoring:9090,
+    /// https://thanos-query:10902, http://vmselect:8481/select/0/prometheus.
+    #[arg(long, env = "CAD_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// User name for HTTP basic auth.
+    #[arg(long, env = "CAD_PROMETHEUS_USER")]
+    pub prometheus_user: Option<String>,
+    /// Password for basic auth. Visible to every user in `ps` when given as a
+    /// flag (a warning says so): prefer --prometheus-password-file or the variable.
+    #[arg(long, env = "CAD_PROMETHEUS_PASSWORD", hide_env_values = true)]
+    pub prometheus_password: Option<String>,
+    /// File holding the basic-auth password (a mounted Secret).
+    #[arg(long, env = "CAD_PROMETHEUS_PASSWORD_FILE")]
+    pub prometheus_password_file: Option<PathBuf>,
+    /// Bearer token. Visible in `ps` as a flag: prefer
+    /// --prometheus-token-file or the variable.
+    #[arg(long, env = "CAD_PROMETHEUS_TOKEN", hide_env_values = true)]
+    pub prometheus_token: Option<String>,
+    /// File holding a bearer token, read again every minute so that a
+    /// rotated token (a projected service-account token, a Vault agent's
+    /// file) is used without a restart.
+    #[arg(long, env = "CAD_PROMETHEUS_TOKEN_FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities to trust for https:// (a
+    /// private CA); only these are trusted, not the system's roots.
+    #[arg(long, env = "CAD_PROMETHEUS_CA_FILE")]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate to present (with --prometheus-key-file).
+    #[arg(long, env = "CAD_PROMETHEUS_CERT_FILE", requires = "prometheus_key_file")]
+    pub prometheus_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with --prometheus-cert-file).
+    #[arg(long, env = "CAD_PROMETHEUS_KEY_FILE", requires = "prometheus_cert_file")]
+    pub prometheus_key_file: Option<PathBuf>,
+    /// cAdvisor's label names before Kubernetes 1.16 (pod_name,
+    /// container_name) instead of pod and container.
+    #[arg(long, env = "CAD_PROMETHEUS_LEGACY_LABELS")]
+    pub prometheus_legacy_labels: bool,
+    /// How far before a window the CPU counter is read, so that the first
+    /// sample has a predecessor to derive the CPU rate from: at least one
+    /// scrape interval (10s to 1h).
+    #[arg(long, env = "CAD_PROMETHEUS_COUNTER_LOOKBEHIND", value_parser = duration_in(10 * SECOND, HOUR), default_value = "2m")]
+    pub prometheus_counter_lookbehind: Duration,
+    /// Timeout of one Prometheus API request (1s to 10m).
+    #[arg(long, env = "CAD_PROMETHEUS_TIMEOUT", value_parser = duration_in(SECOND, 10 * MINUTE), default_value = "30s")]
+    pub prometheus_timeout: Duration,
+    /// Attempts per Prometheus API request on transient errors (1 to 20).
+    #[arg(long, env = "CAD_PROMETHEUS_RETRIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub prometheus_retries: u32,
 }
 
 /// The simulated cluster's knobs.
@@ -131,6 +210,16 @@ pub struct InfluxArgs {
     /// File holding the token.
     #[arg(long, env = "CAD_INFLUX_TOKEN_FILE")]
     pub influx_token_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities to trust for https:// (a
+    /// private CA); only these are trusted, not the system's roots.
+    #[arg(long, env = "CAD_INFLUX_CA_FILE")]
+    pub influx_ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate to present (with --influx-key-file).
+    #[arg(long, env = "CAD_INFLUX_CERT_FILE", requires = "influx_key_file")]
+    pub influx_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with --influx-cert-file).
+    #[arg(long, env = "CAD_INFLUX_KEY_FILE", requires = "influx_cert_file")]
+    pub influx_key_file: Option<PathBuf>,
     /// Timeout of one InfluxDB request (1s to 10m).
     #[arg(long, env = "CAD_INFLUX_TIMEOUT", value_parser = duration_in(SECOND, 10 * MINUTE), default_value = "30s")]
     pub influx_timeout: Duration,
@@ -140,12 +229,13 @@ pub struct InfluxArgs {
 }
 
 /// How metric reads are split into requests: the same flags for every
-/// metrics backend (InfluxDB today, the Prometheus adapter when it comes).
+/// metrics backend (InfluxDB and the Prometheus API).
 /// Chunks of one read are sent concurrently; a failed chunk costs only its
 /// own pods, which are asked for again.
 #[derive(Args, Debug, Clone)]
 pub struct MetricsQueryArgs {
-    /// Most pods per metrics request.
+    /// Most pods per metrics request (with the Prometheus API: per group of
+    /// queries, five for the default series).
     #[arg(long, env = "CAD_BATCH_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=5_000))]
     pub batch_size: u32,
@@ -193,10 +283,19 @@ pub struct TrainArgs {
     /// Maximum tree depth (1 to 1000; none by default).
     #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
+    /// Most leaves per tree, grown best first (0 for no limit, or 2 to
+    /// 10000000). Default: no limit for a tree, 1024 for each tree of a
+    /// forest (so that a forest of 100 trees fits a ConfigMap).
+    #[arg(long, env = "CAD_MAX_LEAVES", value_parser = leaf_limit)]
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf (1 to 1000000).
+    #[arg(long, env = "CAD_MIN_LEAF_ROWS", default_value_t = 1, value_parser = number_in(1usize, 1_000_000))]
+    pub min_leaf_rows: usize,
     /// Trees in a forest (1 to 10000).
     #[arg(long, env = "CAD_TREES", default_value_t = 100, value_parser = number_in(1usize, 10_000))]
     pub trees: usize,
-    /// Threads for forest training (1 to 1024).
+    /// Threads for forest training and batch prediction, the evaluation's
+    /// (1 to 1024).
     #[arg(long, env = "CAD_THREADS", default_value_t = 1, value_parser = number_in(1usize, 1024))]
     pub threads: usize,
     /// Seed for training and splits.
@@ -272,6 +371,9 @@ pub struct CollectArgs {
     /// Where pods and metrics come from.
     #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
     pub source: Source,
+    /// Where a real cluster's metrics are read from.
+    #[arg(long, env = "CAD_METRICS_BACKEND", value_enum, default_value_t = MetricsBackend::Influx)]
+    pub metrics_backend: MetricsBackend,
     /// Train from an ARFF or CSV file instead of collecting.
     #[arg(long, env = "CAD_FROM_FILE")]
     pub from_file: Option<PathBuf>,
@@ -317,6 +419,8 @@ pub struct CollectArgs {
     #[command(flatten)]
     pub influx: InfluxArgs,
     #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    #[command(flatten)]
     pub kube: KubeArgs,
 }
 
@@ -326,6 +430,9 @@ pub struct WatchArgs {
     /// Where pods and metrics come from.
     #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
     pub source: Source,
+    /// Where a real cluster's metrics are read from.
+    #[arg(long, env = "CAD_METRICS_BACKEND", value_enum, default_value_t = MetricsBackend::Influx)]
+    pub metrics_backend: MetricsBackend,
     /// Model file (a mounted ConfigMap works as is).
     #[arg(long, env = "CAD_MODEL", default_value = "cad-out/model.cadm")]
     pub model: PathBuf,
@@ -382,6 +489,8 @@ pub struct WatchArgs {
     pub sim: SimArgs,
     #[command(flatten)]
     pub influx: InfluxArgs,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
     #[command(flatten)]
     pub kube: KubeArgs,
 }
@@ -522,9 +631,17 @@ pub struct WatcherCli {
 
 /// Flags whose value is a secret: given on the command line, it is
 /// visible to every user of the machine in `ps` and `/proc/<pid>/cmdline`.
-const SECRET_FLAGS: [(&str, &str); 2] = [
+const SECRET_FLAGS: [(&str, &str); 4] = [
     ("influx_password", "--influx-password-file or CAD_INFLUX_PASSWORD_FILE"),
     ("influx_token", "--influx-token-file or CAD_INFLUX_TOKEN_FILE"),
+    (
+        "prometheus_password",
+        "--prometheus-password-file or CAD_PROMETHEUS_PASSWORD_FILE",
+    ),
+    (
+        "prometheus_token",
+        "--prometheus-token-file or CAD_PROMETHEUS_TOKEN_FILE",
+    ),
 ];
 
 /// The secret flags given on the command line (not from their variables),
@@ -604,6 +721,11 @@ mod tests {
         (&["--trees", "10001"], "--trees"),
         (&["--max-depth", "0"], "--max-depth"),
         (&["--threads", "0"], "--threads"),
+        (&["--max-leaves", "1"], "--max-leaves"),
+        (&["--max-leaves", "10000001"], "--max-leaves"),
+        (&["--max-leaves=-1"], "--max-leaves"),
+        (&["--min-leaf-rows", "0"], "--min-leaf-rows"),
+        (&["--min-leaf-rows", "1000001"], "--min-leaf-rows"),
         (&["--folds", "0"], "--folds"),
         (&["--folds", "1"], "--folds"),
         (&["--sim-impostors", "2"], "--sim-impostors"),
@@ -619,6 +741,15 @@ mod tests {
         (&["--window", "0"], "--window"),
         (&["--influx-timeout", "0s"], "--influx-timeout"),
         (&["--influx-retries", "0"], "--influx-retries"),
+        (&["--prometheus-timeout", "0s"], "--prometheus-timeout"),
+        (&["--prometheus-timeout", "11m"], "--prometheus-timeout"),
+        (&["--prometheus-retries", "0"], "--prometheus-retries"),
+        (&["--prometheus-retries", "21"], "--prometheus-retries"),
+        (
+            &["--prometheus-counter-lookbehind", "5s"],
+            "--prometheus-counter-lookbehind",
+        ),
+        (&["--metrics-backend", "graphite"], "--metrics-backend"),
         (&["--algorithm", "bogus"], "--algorithm"),
         (&["--eval", "bogus"], "--eval"),
         (&["--feature-set", "bogus"], "--feature-set"),
@@ -680,8 +811,16 @@ mod tests {
             "0.999",
             "--curve-points",
             "0",
+            "--max-leaves",
+            "2",
+            "--min-leaf-rows",
+            "1000000",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+        for limit in ["0", "10000000"] {
+            let ok = CollectorCli::try_parse_from(["cad-collector", "--max-leaves", limit]);
+            assert!(ok.is_ok(), "{ok:?}");
+        }
         let ok = WatcherCli::try_parse_from(["cad-watcher", "--confidence-threshold", "1", "--poll-interval", "1s"]);
         assert!(ok.is_ok(), "{ok:?}");
     }
@@ -705,6 +844,33 @@ mod tests {
         assert_eq!(secrets_on_command_line(&m)[0].0, "--influx-token");
         let m = WatcherCli::command().get_matches_from(["cad-watcher"]);
         assert!(secrets_on_command_line(&m).is_empty());
+        let m = CollectorCli::command().get_matches_from([
+            "cad-collector",
+            "--prometheus-password",
+            "pw",
+            "--prometheus-token",
+            "t",
+        ]);
+        let flags: Vec<String> = secrets_on_command_line(&m).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(flags, ["--prometheus-password", "--prometheus-token"]);
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        for (program, flag, other) in [
+            ("cad-collector", "--prometheus-cert-file", "--prometheus-key-file"),
+            ("cad-collector", "--prometheus-key-file", "--prometheus-cert-file"),
+            ("cad-collector", "--influx-cert-file", "--influx-key-file"),
+            ("cad-collector", "--influx-key-file", "--influx-cert-file"),
+        ] {
+            let e = CollectorCli::try_parse_from([program, flag, "x.pem"]).unwrap_err();
+            assert!(e.to_string().contains(other), "{flag}: {e}");
+            assert!(CollectorCli::try_parse_from([program, flag, "x.pem", other, "y.pem"]).is_ok());
+        }
+        let w = WatcherCli::try_parse_from(["cad-watcher", "--metrics-backend", "prometheus"]).unwrap();
+        assert_eq!(w.args.metrics_backend, MetricsBackend::Prometheus);
+        let w = WatcherCli::try_parse_from(["cad-watcher"]).unwrap();
+        assert_eq!(w.args.metrics_backend, MetricsBackend::Influx);
     }
 
     #[test]

@@ -27,19 +27,30 @@ pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig>
             Algorithm::NAMES.join(", ")
         )
     };
+    // 0 = no limit; absent = the algorithm's default.
+    let leaves = |default: Option<usize>| match args.max_leaves {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => default,
+    };
     match &mut algorithm {
         Algorithm::Tree(p) => {
             p.max_depth = args.max_depth;
+            p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Forest(p) => {
             p.n_trees = args.trees;
             p.threads = args.threads;
             p.tree.max_depth = args.max_depth;
+            p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+            p.tree.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
         Algorithm::Smartcore(p) => {
             p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+            p.min_samples_leaf = args.min_leaf_rows;
             p.seed = args.seed;
         }
     }
@@ -159,8 +170,9 @@ fn lock_dir(out_dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// The text report: evaluation, learning curve, model.
-pub fn report_text(trained: &Trained) -> String {
+/// The text report: evaluation, learning curve, model (of `model_bytes`
+/// bytes as stored).
+pub fn report_text(trained: &Trained, model_bytes: u64) -> String {
     let mut report = String::new();
     match (&trained.report, &trained.evaluation_skipped) {
         (Some(r), _) => report.push_str(&r.to_string()),
@@ -177,6 +189,7 @@ pub fn report_text(trained: &Trained) -> String {
         report.push_str(&format!("\nNo learning curve: {why}\n"));
     }
     report.push_str("\n=== Model ===\n");
+    report.push_str(&format!("Size: {}\n\n", crate::inspect::size_text(model_bytes)));
     report.push_str(&cad_core::render::bundle_text(&trained.bundle));
     report
 }
@@ -193,7 +206,7 @@ pub fn write_outputs(
     out_dir: &Path,
     model: Option<&Path>,
     trained: &Trained,
-    stats: Option<&CollectStats>,
+    stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let _lock = lock_dir(out_dir)?;
@@ -207,8 +220,11 @@ pub fn write_outputs(
         .bundle
         .write_to(&model_path)
         .with_context(|| format!("writing {}", model_path.display()))?;
+    let model_bytes = std::fs::metadata(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?
+        .len();
     let report_path = out_dir.join("report.txt");
-    write(&report_path, report_text(trained).as_bytes())?;
+    write(&report_path, report_text(trained, model_bytes).as_bytes())?;
     write(
         &out_dir.join("tree.txt"),
         cad_core::render::bundle_text(&trained.bundle).as_bytes(),
@@ -222,6 +238,9 @@ pub fn write_outputs(
         "model": model_path,
         "created_at": trained.bundle.created_at.to_rfc3339(),
         "algorithm": trained.bundle.model.algorithm_name(),
+        "model_bytes": model_bytes,
+        "model_base64_bytes": crate::inspect::base64_len(model_bytes),
+        "model_fits_configmap": model_bytes <= cad_k8s::MAX_BLOB_BYTES as u64,
         "feature_set": trained.bundle.feature_set.name,
         "classes": trained.bundle.classes,
         "method": r.map(|r| r.method.to_string()),
@@ -238,7 +257,8 @@ pub fn write_outputs(
         "learning_curve_skipped": trained.curve_skipped,
         "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
         "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
-        "collected": stats.map(|s| json!({
+        "collected": stats.map(|(s, backend)| json!({
+            "metrics_backend": backend,
             "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
             "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
             "retried": s.retried, "sidecars": s.sidecars, "young_rows": s.young_rows,
@@ -380,23 +400,36 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             labeler = labeler.with_label_key(k.clone());
         }
         labeler = labeler.with_sidecars(args.sidecars.iter().cloned());
-        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, Arc<dyn cad_core::MetricSource>, String) =
-            match args.source {
-                Source::Sim => {
-                    let sim = sources::sim(&args.sim, clock.clone());
-                    // The simulated classes are spelled mysql, postgresql, mongodb, …
-                    labeler = Labeler::new(sim.class_names()).with_sidecars(args.sidecars.iter().cloned());
-                    (
-                        Arc::new(sim.clone()),
-                        Arc::new(sim),
-                        format!("simulated cluster, seed {}", args.sim.sim_seed),
-                    )
-                }
-                Source::Cluster => {
-                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
-                    (p, m, "cluster".to_string())
-                }
-            };
+        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, sources::Metrics, String) = match args.source {
+            Source::Sim => {
+                let sim = sources::sim(&args.sim, clock.clone());
+                // The simulated classes are spelled mysql, postgresql, mongodb, …
+                labeler = Labeler::new(sim.class_names()).with_sidecars(args.sidecars.iter().cloned());
+                let metrics = sources::Metrics {
+                    source: Arc::new(sim.clone()),
+                    backend: "simulated cluster".into(),
+                };
+                (
+                    Arc::new(sim),
+                    metrics,
+                    format!("simulated cluster, seed {}", args.sim.sim_seed),
+                )
+            }
+            Source::Cluster => {
+                let (p, m, _) = sources::cluster(
+                    &args.kube,
+                    args.metrics_backend,
+                    &args.influx,
+                    &args.prometheus,
+                    &args.query,
+                    clock.clone(),
+                )
+                .await?;
+                let trained_on = format!("cluster, metrics from {}", m.backend);
+                (p, m, trained_on)
+            }
+        };
+        tracing::info!(metrics = %metrics.backend, "collecting");
         let config = CollectConfig {
             window: args.window,
             batch_size: args.query.collector_batch(),
@@ -406,7 +439,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         let bar = progress::bar(0, "collecting metrics");
         let (data, stats) = collect_dataset(
             pods.as_ref(),
-            metrics.as_ref(),
+            metrics.source.as_ref(),
             clock.as_ref(),
             &labeler,
             &features,
@@ -429,9 +462,10 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             steady_rows = stats.steady_rows,
             sidecars = stats.sidecars,
             retried = stats.retried,
+            metrics = %metrics.backend,
             "collected"
         );
-        (data, features, Some(stats), trained_on)
+        (data, features, Some((stats, metrics.backend)), trained_on)
     };
     let mut config = train_config(&args.train, trained_on)?;
     if args.from_file.is_none() {
@@ -449,7 +483,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         &args.output.out_dir,
         args.output.model.as_deref(),
         &trained,
-        stats.as_ref(),
+        stats.as_ref().map(|(s, b)| (s, b.as_str())),
     )?;
     // The report goes to stdout, unless stdout carries the model itself.
     let report = match &trained.report {

@@ -181,6 +181,8 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     let train_args = TrainArgs {
         algorithm: args.algorithm.clone(),
         max_depth: None,
+        max_leaves: None,
+        min_leaf_rows: 1,
         trees: 100,
         threads: 1,
         seed: args.seed,
@@ -200,7 +202,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         Some(r) => output::println(&format!("\n{r}"))?,
         None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
     }
-    let written = write_outputs(&args.out_dir, None, &trained, Some(&stats))?;
+    let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
     output::println(&format!(
         "== model, report, tree and plots written to {} (model: {})\n",
         args.out_dir.display(),

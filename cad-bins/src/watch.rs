@@ -8,7 +8,7 @@ use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
-use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
+use cad_core::{Clock, JsonLinesSink, LogSink, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use futures::StreamExt;
 use prometheus_client::registry::Registry;
 use std::io::Write;
@@ -77,17 +77,30 @@ async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Re
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut kube_client = None;
-    let (pods, metrics): (Arc<dyn PodSource>, Arc<dyn MetricSource>) = match args.source {
+    let (pods, metrics): (Arc<dyn PodSource>, sources::Metrics) = match args.source {
         Source::Sim => {
             let sim = sources::sim(&args.sim, clock.clone());
-            (Arc::new(sim.clone()), Arc::new(sim))
+            let metrics = sources::Metrics {
+                source: Arc::new(sim.clone()),
+                backend: "simulated cluster".into(),
+            };
+            (Arc::new(sim), metrics)
         }
         Source::Cluster => {
-            let (p, m, c) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
+            let (p, m, c) = sources::cluster(
+                &args.kube,
+                args.metrics_backend,
+                &args.influx,
+                &args.prometheus,
+                &args.query,
+                clock.clone(),
+            )
+            .await?;
             kube_client = Some(c);
             (p, m)
         }
     };
+    tracing::info!(metrics = %metrics.backend, "reading metrics");
 
     // The model: from the ConfigMap (followed for updates) or from a file.
     let handle = if let Some(cm) = &args.model_configmap {
@@ -171,7 +184,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
-    let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
+    let mut watcher = Watcher::new(pods, metrics.source, clock.clone(), handle, watcher_config(args));
     for s in sinks {
         watcher = watcher.with_sink(s);
     }
@@ -193,7 +206,71 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         fetch_errors = stats.fetch_errors,
         sink_errors = stats.sink_errors,
         slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        metrics = %metrics.backend,
         "watcher stopped"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cad_core::model::Algorithm;
+    use cad_core::{Dataset, FeatureSet, Timestamp};
+
+    /// A tree over the behaviour columns that predicts `class` for every row.
+    fn bundle(classes: &[&str], trained_on: &str) -> ModelBundle {
+        let features = FeatureSet::behaviour();
+        let names = features.column_names();
+        let mut d = Dataset::new(names.clone(), classes.iter().map(|c| c.to_string()).collect());
+        for (i, c) in classes.iter().enumerate() {
+            let row = vec![Some(i as f64); names.len()];
+            d.push(&row, c, &format!("g{i}")).unwrap();
+        }
+        let model = Algorithm::by_name("tree").unwrap().fit(&d).unwrap();
+        ModelBundle::new(
+            d.classes().to_vec(),
+            features,
+            model,
+            Timestamp::from_secs(1_700_000_000),
+            trained_on,
+        )
+    }
+
+    /// The supported path for models too large for a ConfigMap: a file on a
+    /// volume, replaced atomically by the collector and followed here.
+    #[tokio::test(start_paused = true)]
+    async fn a_followed_model_file_is_replaced_by_a_valid_new_one_only() {
+        let dir = std::env::temp_dir().join(format!("cad-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.cadm");
+        let first = bundle(&["nginx", "mysql"], "first");
+        first.write_to(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let handle = ModelHandle::new(ActiveModel::from_bundle(first));
+        let task = tokio::spawn(follow_file(path.clone(), bytes, handle.clone()));
+        let wait = || async {
+            for _ in 0..40 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+
+        bundle(&["nginx", "mysql", "redis"], "second").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["nginx", "mysql", "redis"]);
+
+        std::fs::write(&path, b"CADMODEL but not a model").unwrap();
+        wait().await;
+        assert_eq!(
+            handle.current().classes,
+            ["nginx", "mysql", "redis"],
+            "a bad file is ignored"
+        );
+
+        bundle(&["postgres", "mongo"], "third").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["postgres", "mongo"]);
+        task.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -109,4 +109,12 @@ pub trait Fit {
 
     /// Fits a model to `data`.
     fn fit(&self, data: &Dataset) -> Result<Self::Model, FitError>;
+
+    /// Fits a model to the rows `rows` of `data`: the model of
+    /// `fit(&data.select(rows))`, which is what this default does. Learners
+    /// that can read a subset in place override it, so that an evaluation
+    /// does not copy its training side.
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Self::Model, FitError> {
+        self.fit(&data.select(rows))
+    }
 }

@@ -107,7 +107,7 @@ impl PrometheusError {
                 backend,
                 message: format!(
                     "{} (check the CA file, the server's name in the URL and the client certificate)",
-                    chain(&e)
+                    cad_http::error_chain(&e)
                 ),
             },
             e @ PrometheusError::Rejected { .. } => {
@@ -134,22 +134,10 @@ impl PrometheusError {
             },
             e => SourceError::Protocol {
                 backend,
-                message: chain(&e),
+                message: cad_http::error_chain(&e),
             },
         }
     }
-}
-
-/// `e: cause: cause…`, for messages that have no `source` of their own.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
