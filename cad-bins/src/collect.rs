@@ -471,6 +471,9 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
     if args.from_file.is_none() {
         config.young_horizon = args.young_horizon.max(Duration::from_secs(1));
     }
+    // In place, so that training does not copy the data set to reorder it.
+    let mut data = data;
+    data.make_canonical();
     if let Err(e) = cad_core::engine::check_classes(&data, &config) {
         let hint = match e {
             TrainError::TooManyClasses { .. } => " (the limit is --max-classes, CAD_MAX_CLASSES)",

@@ -211,7 +211,15 @@ pub fn train(
         });
     }
     check_classes(data, config)?;
-    let data = &data.canonical();
+    // A caller that put its data in canonical order (as the programs do)
+    // saves the copy, and with it the data set's size in peak memory.
+    let copy;
+    let data = if data.is_canonical() {
+        data
+    } else {
+        copy = data.canonical();
+        &copy
+    };
     let ages = AgeCoverage::of(data, config.young_horizon);
     let warnings = ages.as_ref().map(AgeCoverage::warnings).unwrap_or_default();
     for w in &warnings {
