@@ -26,13 +26,16 @@ fn duration(s: &str) -> Result<Duration, String> {
 /// A parser of durations from `min` to `max` (both included).
 fn duration_in(min: Duration, max: Duration) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync {
     move |s| {
-        let d = duration(s)?;
-        if d < min || d > max {
-            return Err(format!(
+        let range = || {
+            format!(
                 "must be from {} to {}",
                 humantime::format_duration(min),
                 humantime::format_duration(max)
-            ));
+            )
+        };
+        let d = duration(s).map_err(|e| format!("{e}; {}", range()))?;
+        if d < min || d > max {
+            return Err(range());
         }
         Ok(d)
     }
