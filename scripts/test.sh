@@ -33,6 +33,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "==> cad-core without its optional features (what an adapter author builds)"
+cargo clippy -p cad-core -p cad-sim -p cad-examples --no-default-features --all-targets --locked -- -D warnings
+
 echo "==> cargo doc (broken or private links in the API docs fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

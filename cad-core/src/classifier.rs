@@ -5,8 +5,6 @@
 //! feature set; `None` is a missing value.
 
 use crate::dataset::Dataset;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// A predicted class with how sure the model is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,12 +98,15 @@ pub trait Classifier: Send + Sync {
     }
 }
 
-/// Learning parameters that fit a data set into a serialisable [`Classifier`].
+/// Learning parameters that fit a data set into a [`Classifier`].
 ///
-/// Fitting is deterministic given the parameters (which carry any seed).
+/// Fitting is deterministic given the parameters (which carry any seed). A
+/// model that is to be stored in a [`ModelBundle`](crate::bundle::ModelBundle)
+/// is one of [`Model`](crate::model::Model)'s; evaluating a learner needs no
+/// serialisation.
 pub trait Fit {
     /// The fitted model.
-    type Model: Classifier + Serialize + DeserializeOwned;
+    type Model: Classifier;
 
     /// Fits a model to `data`.
     fn fit(&self, data: &Dataset) -> Result<Self::Model, FitError>;

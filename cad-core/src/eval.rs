@@ -894,6 +894,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "io")]
     fn the_old_systems_data_grouped_versus_leaky() {
         let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
         let path = dir.join("container-metrics-only-numbers-no-image-size.arff");

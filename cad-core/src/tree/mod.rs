@@ -4,7 +4,7 @@
 //! # Why our own
 //!
 //! smartcore 0.7's CART (kept as a second backend in
-//! [`crate::smartcore_backend`]) returns 0/1 from `predict_proba` even in
+//! `smartcore_backend`, feature `smartcore`) returns 0/1 from `predict_proba` even in
 //! mixed leaves, so it gives no per-verdict confidence, and its training time
 //! grows about quadratically with the rows. The watcher needs a confidence
 //! (the class share of the leaf a row lands in) and the collector needs to fit
