@@ -7,12 +7,17 @@ use crate::serve::Endpoints;
 use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
-use cad_core::engine::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
+use cad_core::engine::{ActiveModel, ModelHandle, SinkOptions, Watcher, WatcherConfig};
 use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use futures::StreamExt;
 use prometheus_client::registry::Registry;
 use std::io::Write;
 use std::sync::Arc;
+
+/// Outcomes queued at most for a sink across a network (Kubernetes Events,
+/// InfluxDB); more are dropped for that sink, counted and logged. An
+/// outcome is a few hundred bytes: 10,000 of them a few megabytes.
+pub const NETWORK_SINK_BUFFER: usize = 10_000;
 
 /// The watcher configuration from the arguments.
 pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
@@ -132,10 +137,15 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         handle
     };
 
-    // Sinks.
+    // Sinks. Those in the process or on local disk (the log, /metrics, JSON
+    // lines) wait when their buffer is full; those across a network (Events,
+    // InfluxDB) drop what does not fit, so a slow API delays nothing else.
     let mut registry = Registry::default();
     let prometheus = PrometheusSink::new(&mut registry);
-    let mut sinks: Vec<Arc<dyn VerdictSink>> = vec![Arc::new(LogSink), Arc::new(prometheus)];
+    let mut sinks: Vec<(Arc<dyn VerdictSink>, SinkOptions)> = vec![
+        (Arc::new(LogSink), SinkOptions::default()),
+        (Arc::new(prometheus), SinkOptions::default()),
+    ];
     if let Some(path) = &args.verdicts_json {
         let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdout())
@@ -148,20 +158,21 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
                     .with_context(|| format!("opening {}", path.display()))?,
             )
         };
-        sinks.push(Arc::new(JsonLinesSink::new(out)));
+        sinks.push((Arc::new(JsonLinesSink::new(out)), SinkOptions::default()));
     }
     if args.events || args.annotate {
         let client = reuse_or_connect(&kube_client, args).await?;
         let instance = std::env::var("HOSTNAME").unwrap_or_else(|_| "cad-watcher".into());
-        sinks.push(Arc::new(
-            cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate),
+        sinks.push((
+            Arc::new(cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate)),
+            SinkOptions::dropping(NETWORK_SINK_BUFFER),
         ));
     }
     if args.influx_verdicts {
         let writer = sources::influx_checked(&args.influx, &args.query, clock.clone())
             .await?
             .verdict_writer();
-        sinks.push(Arc::new(writer));
+        sinks.push((Arc::new(writer), SinkOptions::dropping(NETWORK_SINK_BUFFER)));
     }
 
     let endpoints = Endpoints::new(registry);
@@ -172,8 +183,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
     let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
-    for s in sinks {
-        watcher = watcher.with_sink(s);
+    for (sink, options) in sinks {
+        watcher = watcher.with_sink_options(sink, options);
     }
     endpoints.set_ready(true);
     let stop = crate::shutdown(args.run_for);
@@ -192,6 +203,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         fetches = stats.fetches,
         fetch_errors = stats.fetch_errors,
         sink_errors = stats.sink_errors,
+        sink_dropped = stats.sink_dropped,
+        sink_waits = stats.sink_waits,
         slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
         "watcher stopped"
     );

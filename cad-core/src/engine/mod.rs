@@ -8,7 +8,10 @@ pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
-pub use watcher::{ActiveModel, ExistingPods, ModelHandle, WatchStats, Watcher, WatcherConfig};
+pub use watcher::{
+    ActiveModel, ExistingPods, FetchPlan, ModelHandle, SinkOptions, Step, WatchState, WatchStats, Watcher,
+    WatcherConfig, WhenFull,
+};
 
 #[cfg(test)]
 mod tests;
