@@ -5,14 +5,14 @@
 //! each verdict next to the simulation's ground truth.
 
 use crate::cli::DemoArgs;
-use crate::cli::TrainArgs;
-use crate::collect::{train_config, train_with_progress, write_outputs};
+use crate::collect::{train_with_progress, write_outputs};
 use crate::output;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cad_core::engine::{
-    ActiveModel, CollectConfig, ExistingPods, ModelHandle, Watcher, WatcherConfig, collect_dataset,
+    ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig, collect_dataset,
 };
+use cad_core::eval::Method;
 use cad_core::{Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
 use cad_sim::{PodSpec, SimCluster, SimConfig};
 use std::io::Write;
@@ -177,29 +177,22 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     ))?;
 
     // 2. Train and evaluate.
-    let train_args = TrainArgs {
-        algorithm: args.algorithm.clone(),
-        max_depth: None,
-        trees: 100,
-        threads: 1,
-        seed: args.seed,
-        eval: "grouped-kfold".into(),
-        folds: 5,
-        training_ratio: 0.7,
-        training_max_rows: None,
+    let config = TrainConfig {
+        algorithm: args.algorithm.algorithm(None, 100, 1, args.seed),
+        method: Some(Method::GroupedKFold { k: 5, seed: args.seed }),
         curve_points: 10,
-        max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
+        // As the collector's default --training-ratio 0.7 gives it.
+        curve_test_ratio: 1.0 - 0.7,
+        seed: args.seed,
+        trained_on: format!("simulated cluster, seed {} (demo model)", args.sim_seed),
+        ..TrainConfig::default()
     };
-    let config = train_config(
-        &train_args,
-        format!("simulated cluster, seed {} (demo model)", args.sim_seed),
-    )?;
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     match &trained.report {
         Some(r) => output::println(&format!("\n{r}"))?,
         None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
     }
-    let written = write_outputs(&args.out_dir, None, &trained, Some(&stats))?;
+    let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
     output::println(&format!(
         "== model, report, tree and plots written to {} (model: {})\n",
         args.out_dir.display(),

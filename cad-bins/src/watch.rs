@@ -8,8 +8,7 @@ use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{ActiveModel, ModelHandle, SinkOptions, Watcher, WatcherConfig};
-use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
-use futures::StreamExt;
+use cad_core::{Clock, JsonLinesSink, LogSink, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use prometheus_client::registry::Registry;
 use std::io::Write;
 use std::sync::Arc;
@@ -18,6 +17,9 @@ use std::sync::Arc;
 /// InfluxDB); more are dropped for that sink, counted and logged. An
 /// outcome is a few hundred bytes: 10,000 of them a few megabytes.
 pub const NETWORK_SINK_BUFFER: usize = 10_000;
+
+/// How often the model file is read again for a new model.
+const MODEL_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The watcher configuration from the arguments.
 pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
@@ -41,35 +43,6 @@ fn describe(model: &ActiveModel) {
     }
 }
 
-/// Re-reads the model file every 30 s (a mounted ConfigMap is updated in
-/// place by the kubelet); a changed, valid model replaces the current one, an
-/// invalid one is logged and ignored.
-async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelHandle) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
-    every.tick().await;
-    loop {
-        every.tick().await;
-        let Ok(bytes) = cad_core::bundle::read_file_bytes(&path) else {
-            continue;
-        };
-        if bytes == last {
-            continue;
-        }
-        match ModelBundle::from_bytes(&bytes) {
-            Ok(bundle) => {
-                handle.replace(ActiveModel::from_bundle(bundle));
-                tracing::info!(path = %path.display(), "model file changed: new model in use");
-                describe(&handle.current());
-            }
-            Err(e) => tracing::error!(
-                path = %path.display(), error = %e,
-                "the changed model file was rejected; the previous model stays in use"
-            ),
-        }
-        last = bytes;
-    }
-}
-
 /// The cluster's client if the pod source already made one, else a new one.
 async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Result<kube::Client> {
     match client {
@@ -82,17 +55,30 @@ async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Re
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut kube_client = None;
-    let (pods, metrics): (Arc<dyn PodSource>, Arc<dyn MetricSource>) = match args.source {
+    let (pods, metrics): (Arc<dyn PodSource>, sources::Metrics) = match args.source {
         Source::Sim => {
             let sim = sources::sim(&args.sim, clock.clone());
-            (Arc::new(sim.clone()), Arc::new(sim))
+            let metrics = sources::Metrics {
+                source: Arc::new(sim.clone()),
+                backend: "simulated cluster".into(),
+            };
+            (Arc::new(sim), metrics)
         }
         Source::Cluster => {
-            let (p, m, c) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
+            let (p, m, c) = sources::cluster(
+                &args.kube,
+                args.metrics_backend,
+                &args.influx,
+                &args.prometheus,
+                &args.query,
+                clock.clone(),
+            )
+            .await?;
             kube_client = Some(c);
             (p, m)
         }
     };
+    tracing::info!(metrics = %metrics.backend, "reading metrics");
 
     // The model: from the ConfigMap (followed for updates) or from a file.
     let handle = if let Some(cm) = &args.model_configmap {
@@ -106,21 +92,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current());
         let follow = handle.clone();
-        tokio::spawn(async move {
-            let mut updates = store.watch_with(ModelBundle::from_bytes);
-            while let Some(update) = updates.next().await {
-                match update {
-                    Ok(bundle) => {
-                        follow.replace(ActiveModel::from_bundle(bundle));
-                        tracing::info!("model ConfigMap changed: new model in use");
-                        describe(&follow.current());
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the new model in the ConfigMap was rejected; the previous model stays in use")
-                    }
-                }
-            }
-        });
+        let origin = format!("ConfigMap {ns}/{name}");
+        tokio::spawn(async move { follow.follow(&origin, store.watch_with(ModelBundle::from_bytes)).await });
         handle
     } else {
         let bytes = cad_core::bundle::read_file_bytes(&args.model).with_context(|| {
@@ -133,7 +106,10 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             .with_context(|| format!("loading the model from {}", args.model.display()))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current());
-        tokio::spawn(follow_file(args.model.clone(), bytes, handle.clone()));
+        // A mounted ConfigMap is updated in place by the kubelet.
+        let (follow, path) = (handle.clone(), args.model.clone());
+        let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, clock.clone());
+        tokio::spawn(async move { follow.follow(&path.display().to_string(), updates).await });
         handle
     };
 
@@ -182,7 +158,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
-    let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
+    let mut watcher = Watcher::new(pods, metrics.source, clock.clone(), handle, watcher_config(args));
     for (sink, options) in sinks {
         watcher = watcher.with_sink_options(sink, options);
     }
@@ -206,6 +182,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         sink_dropped = stats.sink_dropped,
         sink_waits = stats.sink_waits,
         slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        metrics = %metrics.backend,
         "watcher stopped"
     );
     Ok(())

@@ -89,7 +89,7 @@ pub enum BundleError {
     #[error("model bundle is not valid base64: {0}")]
     Base64(String),
     /// Reading or writing the file failed.
-    #[error("model bundle file {path}: {source}")]
+    #[error("model bundle file {path}")]
     Io {
         /// The file.
         path: String,

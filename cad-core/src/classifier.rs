@@ -30,8 +30,38 @@ pub enum FitError {
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
     /// The backend failed.
-    #[error("the learning backend failed: {0}")]
-    Backend(String),
+    #[error("the learning backend failed")]
+    Backend(#[source] BackendError),
+}
+
+/// A learning backend's own error, kept as the cause of [`FitError::Backend`]
+/// (shared, so that a [`FitError`] stays `Clone`; equal when their messages are).
+#[derive(Clone, Debug)]
+pub struct BackendError(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// The backend's error (or a message: `&str` and `String` convert too).
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        BackendError(std::sync::Arc::from(e.into()))
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// A fitted model that predicts a class with a confidence.

@@ -26,10 +26,10 @@ pub const MIN_GROUPS_PER_CLASS: usize = 3;
 #[non_exhaustive]
 pub enum EvalError {
     /// The split could not be made.
-    #[error("split: {0}")]
+    #[error("the evaluation's split failed")]
     Split(#[from] SplitError),
     /// Fitting failed.
-    #[error("fit: {0}")]
+    #[error("fitting during the evaluation failed")]
     Fit(#[from] FitError),
     /// A class index outside the class list (from a prediction or a pair).
     #[error("class index {class} is out of range ({n_classes} classes)")]

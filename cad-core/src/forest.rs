@@ -120,7 +120,7 @@ impl Fit for ForestParams {
                 handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
             });
             for r in results {
-                let part = r.map_err(|_| FitError::Backend("a training thread panicked".into()))??;
+                let part = r.map_err(|_| FitError::Backend(crate::classifier::BackendError::new("a training thread panicked")))??;
                 for (i, tree) in part {
                     slots[i] = Some(tree);
                 }
@@ -128,7 +128,7 @@ impl Fit for ForestParams {
             slots
                 .into_iter()
                 .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| FitError::Backend("a tree is missing".into()))?
+                .ok_or_else(|| FitError::Backend(crate::classifier::BackendError::new("a tree is missing")))?
         };
         tracing::debug!(trees = trees.len(), rows = n, "fitted random forest");
         Ok(RandomForest {

@@ -53,7 +53,7 @@ pub mod time;
 pub mod tree;
 pub mod verdict;
 
-pub use classifier::{Classifier, Fit, FitError, Prediction};
+pub use classifier::{BackendError, Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dataset::{Dataset, DatasetError};
 pub use error::ErrorChain;

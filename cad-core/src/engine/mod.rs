@@ -4,9 +4,11 @@
 
 pub mod collector;
 pub mod train;
+pub mod report;
 pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
+pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
 pub use watcher::{
     ActiveModel, ExistingPods, FetchPlan, ModelHandle, SinkOptions, Step, WatchState, WatchStats, Watcher,

@@ -42,7 +42,7 @@ pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 #[non_exhaustive]
 pub enum ArffError {
     /// Reading or writing failed.
-    #[error("I/O error near line {line}: {source}")]
+    #[error("I/O error near line {line}")]
     Io {
         /// The line being read (0 when writing).
         line: usize,
@@ -171,7 +171,7 @@ pub enum ArffError {
     #[error("cannot write feature {0:?}: `class` and `group` are reserved names")]
     ReservedName(String),
     /// The data set was inconsistent (should not happen).
-    #[error("line {line}: {source}")]
+    #[error("line {line}: the data set refused the row")]
     Dataset {
         /// The line.
         line: usize,

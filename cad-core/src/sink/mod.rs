@@ -21,20 +21,21 @@ use std::sync::Mutex;
 /// Why a sink could not record an outcome. The watcher logs it and goes on:
 /// one failing sink never stops the others or the watcher.
 #[derive(Debug, thiserror::Error)]
-#[error("sink {sink} failed: {message}")]
+#[error("sink {sink} failed")]
 pub struct SinkError {
     /// Which sink.
     pub sink: String,
-    /// What went wrong.
-    pub message: String,
+    /// What went wrong (an error, or a message: `&str` and `String` convert too).
+    #[source]
+    pub source: crate::source::BoxError,
 }
 
 impl SinkError {
-    /// An error of sink `sink` with a message.
-    pub fn new(sink: impl Into<String>, message: impl ToString) -> Self {
+    /// An error of sink `sink` caused by `source`.
+    pub fn new(sink: impl Into<String>, source: impl Into<crate::source::BoxError>) -> Self {
         SinkError {
             sink: sink.into(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 }
