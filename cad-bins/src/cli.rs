@@ -7,11 +7,11 @@
 //! ranges are in the help texts, and so in `docs/configuration.md`, which is
 //! generated from these definitions ([`crate::reference`]).
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
 use cad_core::FeatureSet;
 use cad_core::engine::TrainConfig;
 use cad_core::eval::Method;
 use cad_core::model::Algorithm;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -173,12 +173,42 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             }
         };
         let ratio = args.training_ratio;
-        check(ratio > 0.0 && ratio < 1.0, "--training-ratio", "greater than 0 and less than 1", &ratio)?;
-        check((2..=1000).contains(&args.folds), "--folds", "from 2 to 1000", &args.folds)?;
-        check((1..=10_000).contains(&args.trees), "--trees", "from 1 to 10000", &args.trees)?;
-        check((1..=1024).contains(&args.threads), "--threads", "from 1 to 1024", &args.threads)?;
-        check((2..=1000).contains(&args.max_classes), "--max-classes", "from 2 to 1000", &args.max_classes)?;
-        check(args.curve_points <= 100, "--curve-points", "from 0 to 100", &args.curve_points)?;
+        check(
+            ratio > 0.0 && ratio < 1.0,
+            "--training-ratio",
+            "greater than 0 and less than 1",
+            &ratio,
+        )?;
+        check(
+            (2..=1000).contains(&args.folds),
+            "--folds",
+            "from 2 to 1000",
+            &args.folds,
+        )?;
+        check(
+            (1..=10_000).contains(&args.trees),
+            "--trees",
+            "from 1 to 10000",
+            &args.trees,
+        )?;
+        check(
+            (1..=1024).contains(&args.threads),
+            "--threads",
+            "from 1 to 1024",
+            &args.threads,
+        )?;
+        check(
+            (2..=1000).contains(&args.max_classes),
+            "--max-classes",
+            "from 2 to 1000",
+            &args.max_classes,
+        )?;
+        check(
+            args.curve_points <= 100,
+            "--curve-points",
+            "from 0 to 100",
+            &args.curve_points,
+        )?;
         if let Some(d) = args.max_depth {
             check((1..=1000).contains(&d), "--max-depth", "from 1 to 1000", &d)?;
         }

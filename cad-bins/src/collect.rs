@@ -6,7 +6,8 @@ use crate::{output, plot, progress, sources};
 use anyhow::{Context, Result, bail};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{
-    CollectConfig, CollectStats, Collected, TrainConfig, TrainingReport, TrainError, TrainStep, Trained, collect_dataset, train,
+    CollectConfig, CollectStats, Collected, TrainConfig, TrainError, TrainStep, Trained, TrainingReport,
+    collect_dataset, train,
 };
 use cad_core::eval::Method;
 use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
@@ -250,7 +251,10 @@ pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str
         bundle.trained_on,
         bundle.created_at.to_rfc3339()
     );
-    let labels = [("app.kubernetes.io/name", "cad"), ("app.kubernetes.io/component", "model")];
+    let labels = [
+        ("app.kubernetes.io/name", "cad"),
+        ("app.kubernetes.io/component", "model"),
+    ];
     let cm = ConfigMap {
         metadata: ObjectMeta {
             name: Some(name),

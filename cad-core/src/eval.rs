@@ -896,12 +896,9 @@ mod tests {
     #[test]
     #[cfg(feature = "io")]
     fn the_old_systems_data_grouped_versus_leaky() {
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
-        let path = dir.join("container-metrics-only-numbers-no-image-size.arff");
-        if !path.is_file() {
-            println!("skipped: {} is absent", path.display());
+        let Some(path) = crate::test_data::real_data_file("container-metrics-only-numbers-no-image-size.arff") else {
             return;
-        }
+        };
         let d = crate::io::arff::from_path(&path).unwrap().data;
         let grouped = evaluate(&OneNn, &d, Method::GroupedKFold { k: 3, seed: 42 }).unwrap();
         let leaky = evaluate(

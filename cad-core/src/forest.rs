@@ -120,7 +120,9 @@ impl Fit for ForestParams {
                 handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
             });
             for r in results {
-                let part = r.map_err(|_| FitError::Backend(crate::classifier::BackendError::new("a training thread panicked")))??;
+                let part = r.map_err(|_| {
+                    FitError::Backend(crate::classifier::BackendError::new("a training thread panicked"))
+                })??;
                 for (i, tree) in part {
                     slots[i] = Some(tree);
                 }

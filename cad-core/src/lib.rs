@@ -53,6 +53,9 @@ pub mod time;
 pub mod tree;
 pub mod verdict;
 
+#[cfg(test)]
+mod test_data;
+
 pub use classifier::{BackendError, Classifier, Fit, FitError, Prediction};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use dataset::{Dataset, DatasetError};

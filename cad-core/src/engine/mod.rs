@@ -3,8 +3,8 @@
 //! unchanged on the simulated cluster and on the real adapters.
 
 pub mod collector;
-pub mod train;
 pub mod report;
+pub mod train;
 pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};

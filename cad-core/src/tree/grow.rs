@@ -98,7 +98,8 @@ pub(crate) fn grow(
     while let Some(p) = stack.pop() {
         g.split(p, &mut rows, &mut stack);
     }
-    DecisionTree::from_parts(nf, k, g.nodes, g.leaves).map_err(|e| FitError::Backend(crate::classifier::BackendError::new(e)))
+    DecisionTree::from_parts(nf, k, g.nodes, g.leaves)
+        .map_err(|e| FitError::Backend(crate::classifier::BackendError::new(e)))
 }
 
 impl Grower<'_> {
