@@ -157,7 +157,7 @@ pub struct WatchStats {
     /// ([`WhenFull::Block`]).
     pub sink_waits: u64,
     /// Pods skipped when first seen because they already carried
-    /// [`ANNOTATION_PREDICTED`] (classified before a restart).
+    /// [`ANNOTATION_PREDICTED`](crate::verdict::ANNOTATION_PREDICTED) (classified before a restart).
     pub already_classified: u64,
     /// Pods skipped because they were running before the watcher started
     /// (see [`ExistingPods`]).
