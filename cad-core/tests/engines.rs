@@ -769,3 +769,58 @@ async fn collecting_in_another_listing_order_trains_the_same_forest() {
         trained[1].bundle.to_bytes().unwrap()
     );
 }
+
+/// A small real bundle: a tree over two columns, "trained on" `label`.
+fn bundle_bytes(label: &str) -> Vec<u8> {
+    let classes: Vec<String> = vec!["nginx".into(), "mysql".into()];
+    let names: Vec<String> = vec!["a".into(), "b".into()];
+    let mut d = cad_core::Dataset::new(names.clone(), classes.clone());
+    for i in 0..20 {
+        let c = i % 2;
+        d.push(&[Some(c as f64), Some(i as f64)], &classes[c], &format!("pod-{i}"))
+            .unwrap();
+    }
+    let model = cad_core::model::Algorithm::default().fit(&d).unwrap();
+    cad_core::bundle::ModelBundle::new(
+        classes,
+        FeatureSet::for_columns(&names),
+        model,
+        Timestamp::from_secs(1_700_000_000),
+        label,
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+/// A followed model file: a changed valid model replaces the one in use at
+/// the next poll; a corrupt or missing file leaves it in use.
+#[tokio::test(start_paused = true)]
+async fn a_followed_model_file_replaces_the_model_and_bad_files_are_ignored() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let path = std::env::temp_dir().join(format!("cad-follow-{}.cadm", std::process::id()));
+    let first = bundle_bytes("first");
+    std::fs::write(&path, &first).unwrap();
+    let bundle = cad_core::bundle::ModelBundle::from_bytes(&first).unwrap();
+    let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
+    let updates = ModelHandle::poll_file(path.clone(), first, Duration::from_secs(30), clock.clone());
+    let follow = handle.clone();
+    let task = tokio::spawn(async move { follow.follow("test file", updates).await });
+    let trained_on = |h: &ModelHandle| h.current().description.contains("trained on second");
+
+    std::fs::write(&path, bundle_bytes("second")).unwrap();
+    clock.sleep(Duration::from_secs(29)).await;
+    assert!(!trained_on(&handle), "not before the poll");
+    clock.sleep(Duration::from_secs(2)).await;
+    assert!(trained_on(&handle), "{}", handle.current().description);
+
+    // Corrupt (a truncated bundle), then gone: the second model stays.
+    let mut bad = bundle_bytes("third");
+    bad.truncate(bad.len() / 2);
+    std::fs::write(&path, &bad).unwrap();
+    clock.sleep(Duration::from_secs(31)).await;
+    assert!(trained_on(&handle));
+    std::fs::remove_file(&path).unwrap();
+    clock.sleep(Duration::from_secs(31)).await;
+    assert!(trained_on(&handle));
+    task.abort();
+}

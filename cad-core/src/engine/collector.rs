@@ -83,7 +83,7 @@ pub enum CollectError {
 }
 
 /// Counts of what a collection did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CollectStats {
     /// Pods listed.
     pub pods: usize,

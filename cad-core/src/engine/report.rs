@@ -59,20 +59,9 @@ pub struct TrainingReport {
 pub struct Collected {
     /// Where the metrics came from (`influxdb`, `prometheus`, `simulated cluster`).
     pub metrics_backend: String,
-    /// Pods listed.
-    pub pods: usize,
-    /// Pods with a claimed class.
-    pub labelled_pods: usize,
-    /// Their containers.
-    pub containers: usize,
-    /// Containers that gave at least one row.
-    pub containers_with_rows: usize,
-    /// Rows.
-    pub rows: usize,
-    /// Metric fetches.
-    pub fetches: usize,
-    /// Containers fetched again after a failure.
-    pub retried: usize,
+    /// The collector's counts (as fields of this object in JSON).
+    #[serde(flatten)]
+    pub stats: CollectStats,
 }
 
 impl Collected {
@@ -80,13 +69,7 @@ impl Collected {
     pub fn new(stats: &CollectStats, metrics_backend: impl Into<String>) -> Self {
         Collected {
             metrics_backend: metrics_backend.into(),
-            pods: stats.pods,
-            labelled_pods: stats.labelled_pods,
-            containers: stats.containers,
-            containers_with_rows: stats.containers_with_rows,
-            rows: stats.rows,
-            fetches: stats.fetches,
-            retried: stats.retried,
+            stats: stats.clone(),
         }
     }
 }
