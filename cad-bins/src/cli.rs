@@ -59,6 +59,20 @@ where
     }
 }
 
+/// The most leaves per tree this build accepts (`--max-leaves`).
+const MAX_LEAVES: usize = 10_000_000;
+
+/// A parser of a leaf-count limit: 0 (no limit) or 2 to [`MAX_LEAVES`]
+/// (one leaf would be no tree at all).
+fn leaf_limit(s: &str) -> Result<usize, String> {
+    let allowed = || format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}");
+    match s.trim().parse::<usize>() {
+        Ok(v) if v != 1 && v <= MAX_LEAVES => Ok(v),
+        Ok(_) => Err(allowed()),
+        Err(e) => Err(format!("{e}; {}", allowed())),
+    }
+}
+
 /// A parser of a share strictly between 0 and 1.
 fn open_ratio(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
@@ -84,31 +98,80 @@ pub enum AlgorithmArg {
     SmartcoreTree,
 }
 
+/// The size and seed settings of [`AlgorithmArg::algorithm`] (`--max-depth`,
+/// `--max-leaves`, `--min-leaf-rows`, `--trees`, `--threads`, `--seed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlgorithmSettings {
+    /// Deepest level; `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Most leaves per tree: `Some(0)` for no limit, `None` for the algorithm's default.
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf.
+    pub min_leaf_rows: usize,
+    /// Trees in a forest.
+    pub trees: usize,
+    /// Threads for a forest.
+    pub threads: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl AlgorithmSettings {
+    /// The command line's defaults with this seed.
+    pub fn defaults(seed: u64) -> Self {
+        AlgorithmSettings {
+            max_depth: None,
+            max_leaves: None,
+            min_leaf_rows: 1,
+            trees: 100,
+            threads: 1,
+            seed,
+        }
+    }
+}
+
 impl AlgorithmArg {
     /// The algorithm with its parameters.
-    pub fn algorithm(self, max_depth: Option<usize>, trees: usize, threads: usize, seed: u64) -> Algorithm {
-        use cad_core::{forest::ForestParams, smartcore_backend::SmartcoreTreeParams, tree::TreeParams};
-        match self {
-            AlgorithmArg::Tree => Algorithm::Tree(TreeParams {
-                max_depth,
-                seed,
-                ..TreeParams::default()
-            }),
-            AlgorithmArg::Forest => {
-                let mut p = ForestParams {
-                    n_trees: trees,
-                    threads,
-                    seed,
-                    ..ForestParams::default()
-                };
-                p.tree.max_depth = max_depth;
-                Algorithm::Forest(p)
+    pub fn algorithm(self, s: &AlgorithmSettings) -> Algorithm {
+        let Some(mut algorithm) = Algorithm::by_name(self.name()) else {
+            unreachable!("every AlgorithmArg names an Algorithm (tested)")
+        };
+        // 0 = no limit; absent = the algorithm's default.
+        let leaves = |default: Option<usize>| match s.max_leaves {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => default,
+        };
+        match &mut algorithm {
+            Algorithm::Tree(p) => {
+                p.max_depth = s.max_depth;
+                p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
             }
-            AlgorithmArg::SmartcoreTree => Algorithm::Smartcore(SmartcoreTreeParams {
-                max_depth: max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX)),
-                seed,
-                ..SmartcoreTreeParams::default()
-            }),
+            Algorithm::Forest(p) => {
+                p.n_trees = s.trees;
+                p.threads = s.threads;
+                p.tree.max_depth = s.max_depth;
+                p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+                p.tree.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+            Algorithm::Smartcore(p) => {
+                p.max_depth = s.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+        }
+        algorithm
+    }
+
+    /// The name `--algorithm` takes, as [`Algorithm::by_name`] knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgorithmArg::Tree => "tree",
+            AlgorithmArg::Forest => "forest",
+            AlgorithmArg::SmartcoreTree => "smartcore-tree",
         }
     }
 }
@@ -212,6 +275,20 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         if let Some(d) = args.max_depth {
             check((1..=1000).contains(&d), "--max-depth", "from 1 to 1000", &d)?;
         }
+        if let Some(n) = args.max_leaves {
+            check(
+                n != 1 && n <= MAX_LEAVES,
+                "--max-leaves",
+                "0 (no limit) or from 2 to 10000000",
+                &n,
+            )?;
+        }
+        check(
+            (1..=1_000_000).contains(&args.min_leaf_rows),
+            "--min-leaf-rows",
+            "from 1 to 1000000",
+            &args.min_leaf_rows,
+        )?;
         let seed = args.seed;
         let method = match args.eval {
             EvalArg::GroupedKfold => Some(Method::GroupedKFold { k: args.folds, seed }),
@@ -226,7 +303,14 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             EvalArg::None => None,
         };
         Ok(TrainConfig {
-            algorithm: args.algorithm.algorithm(args.max_depth, args.trees, args.threads, seed),
+            algorithm: args.algorithm.algorithm(&AlgorithmSettings {
+                max_depth: args.max_depth,
+                max_leaves: args.max_leaves,
+                min_leaf_rows: args.min_leaf_rows,
+                trees: args.trees,
+                threads: args.threads,
+                seed,
+            }),
             method,
             max_classes: args.max_classes,
             curve_points: args.curve_points,
@@ -433,10 +517,19 @@ pub struct TrainArgs {
     /// Maximum tree depth (1 to 1000; none by default).
     #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
+    /// Most leaves per tree, grown best first (0 for no limit, or 2 to
+    /// 10000000). Default: no limit for a tree, 1024 for each tree of a
+    /// forest (so that a forest of 100 trees fits a ConfigMap).
+    #[arg(long, env = "CAD_MAX_LEAVES", value_parser = leaf_limit)]
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf (1 to 1000000).
+    #[arg(long, env = "CAD_MIN_LEAF_ROWS", default_value_t = 1, value_parser = number_in(1usize, 1_000_000))]
+    pub min_leaf_rows: usize,
     /// Trees in a forest (1 to 10000).
     #[arg(long, env = "CAD_TREES", default_value_t = 100, value_parser = number_in(1usize, 10_000))]
     pub trees: usize,
-    /// Threads for forest training (1 to 1024).
+    /// Threads for forest training and batch prediction, the evaluation's
+    /// (1 to 1024).
     #[arg(long, env = "CAD_THREADS", default_value_t = 1, value_parser = number_in(1usize, 1024))]
     pub threads: usize,
     /// Seed for training and splits.
@@ -803,6 +896,43 @@ pub fn parse<P: Parser>(init: impl FnOnce(&P)) -> P {
 
 #[cfg(test)]
 mod tests {
+    /// The enums' names are the library's: each algorithm and feature set
+    /// the command line offers exists, and every one the library has is offered.
+    #[test]
+    fn the_value_enums_name_what_the_library_knows() {
+        let names = |values: &[clap::builder::PossibleValue]| -> Vec<String> {
+            values.iter().map(|v| v.get_name().to_owned()).collect()
+        };
+        let algorithms: Vec<_> = AlgorithmArg::value_variants()
+            .iter()
+            .map(|a| a.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&algorithms), cad_core::model::Algorithm::NAMES);
+        for a in AlgorithmArg::value_variants() {
+            assert_eq!(a.algorithm(&AlgorithmSettings::defaults(7)).name(), a.name());
+        }
+        let sets: Vec<_> = FeatureSetArg::value_variants()
+            .iter()
+            .map(|f| f.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&sets), FeatureSet::names());
+        for f in FeatureSetArg::value_variants() {
+            let name = f.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Some(f.feature_set()), FeatureSet::by_name(&name));
+        }
+    }
+
+    /// Arguments built in code get the checks clap makes at parse time.
+    #[test]
+    fn train_args_out_of_range_make_no_train_config() {
+        let parsed = CollectorCli::try_parse_from(["cad-collector"]).unwrap();
+        let mut args = parsed.args.train.clone();
+        assert!(TrainConfig::try_from(&args).is_ok());
+        args.training_ratio = 1.5;
+        let e = TrainConfig::try_from(&args).unwrap_err().to_string();
+        assert!(e.contains("--training-ratio") && e.contains("1.5"), "{e}");
+    }
+
     use super::*;
     use clap::CommandFactory;
 
@@ -843,6 +973,11 @@ mod tests {
         (&["--trees", "10001"], "--trees"),
         (&["--max-depth", "0"], "--max-depth"),
         (&["--threads", "0"], "--threads"),
+        (&["--max-leaves", "1"], "--max-leaves"),
+        (&["--max-leaves", "10000001"], "--max-leaves"),
+        (&["--max-leaves=-1"], "--max-leaves"),
+        (&["--min-leaf-rows", "0"], "--min-leaf-rows"),
+        (&["--min-leaf-rows", "1000001"], "--min-leaf-rows"),
         (&["--folds", "0"], "--folds"),
         (&["--folds", "1"], "--folds"),
         (&["--sim-impostors", "2"], "--sim-impostors"),
@@ -926,8 +1061,16 @@ mod tests {
             "0.999",
             "--curve-points",
             "0",
+            "--max-leaves",
+            "2",
+            "--min-leaf-rows",
+            "1000000",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+        for limit in ["0", "10000000"] {
+            let ok = CollectorCli::try_parse_from(["cad-collector", "--max-leaves", limit]);
+            assert!(ok.is_ok(), "{ok:?}");
+        }
         let ok = WatcherCli::try_parse_from(["cad-watcher", "--confidence-threshold", "1", "--poll-interval", "1s"]);
         assert!(ok.is_ok(), "{ok:?}");
     }

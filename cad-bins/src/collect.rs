@@ -108,8 +108,9 @@ fn lock_dir(out_dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// The text report: evaluation, learning curve, model.
-pub fn report_text(trained: &Trained) -> String {
+/// The text report: evaluation, learning curve, model (of `model_bytes`
+/// bytes as stored).
+pub fn report_text(trained: &Trained, model_bytes: u64) -> String {
     let mut report = String::new();
     match (&trained.report, &trained.evaluation_skipped) {
         (Some(r), _) => report.push_str(&r.to_string()),
@@ -126,6 +127,7 @@ pub fn report_text(trained: &Trained) -> String {
         report.push_str(&format!("\nNo learning curve: {why}\n"));
     }
     report.push_str("\n=== Model ===\n");
+    report.push_str(&format!("Size: {}\n\n", crate::inspect::size_text(model_bytes)));
     report.push_str(&cad_core::render::bundle_text(&trained.bundle));
     report
 }
@@ -156,8 +158,11 @@ pub fn write_outputs(
         .bundle
         .write_to(&model_path)
         .with_context(|| format!("writing {}", model_path.display()))?;
+    let model_bytes = std::fs::metadata(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?
+        .len();
     let report_path = out_dir.join("report.txt");
-    write(&report_path, report_text(trained).as_bytes())?;
+    write(&report_path, report_text(trained, model_bytes).as_bytes())?;
     write(
         &out_dir.join("tree.txt"),
         cad_core::render::bundle_text(&trained.bundle).as_bytes(),
@@ -170,6 +175,8 @@ pub fn write_outputs(
     let summary = TrainingReport::new(
         trained,
         model_path.clone(),
+        model_bytes,
+        cad_k8s::MAX_BLOB_BYTES as u64,
         stats.map(|(s, backend)| Collected::new(s, backend)),
     );
     write(

@@ -4,7 +4,7 @@
 //! matrix, then watch newly spawning pods — impostors among them — and print
 //! each verdict next to the simulation's ground truth.
 
-use crate::cli::DemoArgs;
+use crate::cli::{AlgorithmSettings, DemoArgs};
 use crate::collect::{train_with_progress, write_outputs};
 use crate::output;
 use anyhow::{Context, Result};
@@ -178,7 +178,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
 
     // 2. Train and evaluate.
     let config = TrainConfig {
-        algorithm: args.algorithm.algorithm(None, 100, 1, args.seed),
+        algorithm: args.algorithm.algorithm(&AlgorithmSettings::defaults(args.seed)),
         method: Some(Method::GroupedKFold { k: 5, seed: args.seed }),
         curve_points: 10,
         // As the collector's default --training-ratio 0.7 gives it.

@@ -187,3 +187,68 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cad_core::model::Algorithm;
+    use cad_core::{Dataset, FeatureSet, Timestamp};
+
+    /// A tree over the behaviour columns that predicts `class` for every row.
+    fn bundle(classes: &[&str], trained_on: &str) -> ModelBundle {
+        let features = FeatureSet::behaviour();
+        let names = features.column_names();
+        let mut d = Dataset::new(names.clone(), classes.iter().map(|c| c.to_string()).collect());
+        for (i, c) in classes.iter().enumerate() {
+            let row = vec![Some(i as f64); names.len()];
+            d.push(&row, c, &format!("g{i}")).unwrap();
+        }
+        let model = Algorithm::by_name("tree").unwrap().fit(&d).unwrap();
+        ModelBundle::new(
+            d.classes().to_vec(),
+            features,
+            model,
+            Timestamp::from_secs(1_700_000_000),
+            trained_on,
+        )
+    }
+
+    /// The supported path for models too large for a ConfigMap: a file on a
+    /// volume, replaced atomically by the collector and followed here.
+    #[tokio::test(start_paused = true)]
+    async fn a_followed_model_file_is_replaced_by_a_valid_new_one_only() {
+        let dir = std::env::temp_dir().join(format!("cad-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.cadm");
+        let first = bundle(&["nginx", "mysql"], "first");
+        first.write_to(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let handle = ModelHandle::new(ActiveModel::from_bundle(first));
+        let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, Arc::new(SystemClock));
+        let follow = handle.clone();
+        let task = tokio::spawn(async move { follow.follow("test", updates).await });
+        let wait = || async {
+            for _ in 0..40 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+
+        bundle(&["nginx", "mysql", "redis"], "second").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["nginx", "mysql", "redis"]);
+
+        std::fs::write(&path, b"CADMODEL but not a model").unwrap();
+        wait().await;
+        assert_eq!(
+            handle.current().classes,
+            ["nginx", "mysql", "redis"],
+            "a bad file is ignored"
+        );
+
+        bundle(&["postgres", "mongo"], "third").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["postgres", "mongo"]);
+        task.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -34,6 +34,13 @@ pub enum FitError {
     Backend(#[source] BackendError),
 }
 
+impl FitError {
+    /// [`FitError::Backend`] caused by `e` (an error, or a message).
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        FitError::Backend(BackendError::new(e))
+    }
+}
+
 /// A learning backend's own error, kept as the cause of [`FitError::Backend`]
 /// (shared, so that a [`FitError`] stays `Clone`; equal when their messages are).
 #[derive(Clone, Debug)]
@@ -140,4 +147,12 @@ pub trait Fit {
 
     /// Fits a model to `data`.
     fn fit(&self, data: &Dataset) -> Result<Self::Model, FitError>;
+
+    /// Fits a model to the rows `rows` of `data`: the model of
+    /// `fit(&data.select(rows))`, which is what this default does. Learners
+    /// that can read a subset in place override it, so that an evaluation
+    /// does not copy its training side.
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Self::Model, FitError> {
+        self.fit(&data.select(rows))
+    }
 }

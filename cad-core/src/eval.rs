@@ -499,9 +499,9 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
     let (mut train_rows, mut test_rows, mut fit_seconds, mut predict_seconds) = (0, 0, 0.0, 0.0);
     for (train, test) in &splits {
         tracing::debug!(train = train.len(), test = test.len(), "evaluation round");
-        let train_data = data.select(train);
         let started = std::time::Instant::now();
-        let model = params.fit(&train_data)?;
+        // In place where the learner can (no copy of the training side).
+        let model = params.fit_rows(data, train)?;
         fit_seconds += started.elapsed().as_secs_f64();
         let test_data = data.select(test);
         let started = std::time::Instant::now();
@@ -629,7 +629,7 @@ pub fn learning_curve<F: Fit>(
     sizes
         .into_iter()
         .map(|s| {
-            let model = params.fit(&data.select(&train[..s]))?;
+            let model = params.fit_rows(data, &train[..s])?;
             let mut m = ConfusionMatrix::new(data.classes().to_vec());
             for (i, &p) in model.predict_classes(&test_data).iter().enumerate() {
                 m.add(test_data.label(i), p as usize)?;

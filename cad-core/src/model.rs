@@ -126,6 +126,15 @@ impl Algorithm {
             Algorithm::Smartcore(p) => Model::Smartcore(p.fit(data)?),
         })
     }
+
+    /// Fits a model to the rows `rows` of `data` ([`Fit::fit_rows`]).
+    pub fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Model, FitError> {
+        Ok(match self {
+            Algorithm::Tree(p) => Model::Tree(p.fit_rows(data, rows)?),
+            Algorithm::Forest(p) => Model::Forest(p.fit_rows(data, rows)?),
+            Algorithm::Smartcore(p) => Model::Smartcore(p.fit_rows(data, rows)?),
+        })
+    }
 }
 
 impl Fit for Algorithm {
@@ -133,6 +142,10 @@ impl Fit for Algorithm {
 
     fn fit(&self, data: &Dataset) -> Result<Model, FitError> {
         Algorithm::fit(self, data)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Model, FitError> {
+        Algorithm::fit_rows(self, data, rows)
     }
 }
 

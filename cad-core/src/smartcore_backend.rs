@@ -56,14 +56,14 @@ pub struct SmartcoreTree {
 }
 
 fn backend(e: impl Into<crate::source::BoxError>) -> FitError {
-    FitError::Backend(crate::classifier::BackendError::new(e))
+    FitError::backend(e)
 }
 
 impl Fit for SmartcoreTreeParams {
     type Model = SmartcoreTree;
 
     fn fit(&self, data: &Dataset) -> Result<SmartcoreTree, FitError> {
-        check_data(data)?;
+        check_data(data, None)?;
         let (n, w) = (data.n_rows(), data.n_features());
         let medians: Vec<f64> = (0..w)
             .map(|f| {

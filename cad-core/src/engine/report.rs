@@ -18,6 +18,12 @@ pub struct TrainingReport {
     pub created_at: String,
     /// The algorithm's name (`tree`, `forest`, `smartcore-tree`).
     pub algorithm: String,
+    /// The model file's size.
+    pub model_bytes: u64,
+    /// Its size in base64, as a ConfigMap's `binaryData` holds it.
+    pub model_base64_bytes: u64,
+    /// Whether it fits the ConfigMap limit given to [`TrainingReport::new`].
+    pub model_fits_configmap: bool,
     /// The feature set's name.
     pub feature_set: String,
     /// The model's classes, in prediction order.
@@ -75,13 +81,23 @@ impl Collected {
 }
 
 impl TrainingReport {
-    /// The report of `trained`, whose model was written to `model`.
-    pub fn new(trained: &Trained, model: impl Into<PathBuf>, collected: Option<Collected>) -> Self {
+    /// The report of `trained`, whose model was written to `model`
+    /// (`model_bytes` bytes; a ConfigMap holds at most `configmap_limit`).
+    pub fn new(
+        trained: &Trained,
+        model: impl Into<PathBuf>,
+        model_bytes: u64,
+        configmap_limit: u64,
+        collected: Option<Collected>,
+    ) -> Self {
         let (b, r) = (&trained.bundle, trained.report.as_ref());
         TrainingReport {
             model: model.into(),
             created_at: b.created_at.to_rfc3339(),
             algorithm: b.model.algorithm_name().to_owned(),
+            model_bytes,
+            model_base64_bytes: model_bytes.div_ceil(3) * 4,
+            model_fits_configmap: model_bytes <= configmap_limit,
             feature_set: b.feature_set.name.clone(),
             classes: b.classes.clone(),
             method: r.map(|r| r.method.to_string()),
