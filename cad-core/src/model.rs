@@ -132,6 +132,7 @@ impl Algorithm {
         Ok(match self {
             Algorithm::Tree(p) => Model::Tree(p.fit_rows(data, rows)?),
             Algorithm::Forest(p) => Model::Forest(p.fit_rows(data, rows)?),
+            #[cfg(feature = "smartcore")]
             Algorithm::Smartcore(p) => Model::Smartcore(p.fit_rows(data, rows)?),
         })
     }
