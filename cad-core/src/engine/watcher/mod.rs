@@ -262,6 +262,9 @@ impl Watcher {
                         slowest = (took, pending);
                     }
                     next_tick = (next_tick + poll_interval).max(clock.now());
+                    // Let the sinks' tasks (and the rest of the runtime) run
+                    // between ticks, even with a clock whose waits end at once.
+                    tokio::task::yield_now().await;
                 }
             }
         }
