@@ -373,6 +373,9 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         (data, features, Some((stats, metrics.backend)), trained_on)
     };
     let config = train_config(&args.train, trained_on)?;
+    // In place, so that training does not copy the data set to reorder it.
+    let mut data = data;
+    data.make_canonical();
     if let Err(e) = cad_core::engine::check_classes(&data, &config) {
         let hint = match e {
             TrainError::TooManyClasses { .. } => " (the limit is --max-classes, CAD_MAX_CLASSES)",

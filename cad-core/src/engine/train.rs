@@ -201,7 +201,15 @@ pub fn train(
         });
     }
     check_classes(data, config)?;
-    let data = &data.canonical();
+    // A caller that put its data in canonical order (as the programs do)
+    // saves the copy, and with it the data set's size in peak memory.
+    let copy;
+    let data = if data.is_canonical() {
+        data
+    } else {
+        copy = data.canonical();
+        &copy
+    };
     let (report, evaluation_skipped) = match config.method {
         None => (None, Some("no evaluation was asked for".to_string())),
         Some(method) => {
