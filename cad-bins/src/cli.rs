@@ -7,7 +7,10 @@
 //! ranges are in the help texts, and so in `docs/configuration.md`, which is
 //! generated from these definitions ([`crate::reference`]).
 
-use clap::builder::PossibleValuesParser;
+use cad_core::FeatureSet;
+use cad_core::engine::TrainConfig;
+use cad_core::eval::Method;
+use cad_core::model::Algorithm;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -87,8 +90,246 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// The evaluation methods `--eval` accepts.
-pub const EVAL_METHODS: [&str; 4] = ["grouped-kfold", "grouped-split", "leaky-split", "none"];
+/// The learning algorithms (`--algorithm`), as [`cad_core::model::Algorithm::by_name`] names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgorithmArg {
+    /// cad's decision tree (CART with class counts in every leaf).
+    Tree,
+    /// A random forest of cad's trees.
+    Forest,
+    /// smartcore's decision tree (a second backend, for comparison).
+    SmartcoreTree,
+}
+
+/// The size and seed settings of [`AlgorithmArg::algorithm`] (`--max-depth`,
+/// `--max-leaves`, `--min-leaf-rows`, `--trees`, `--threads`, `--seed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlgorithmSettings {
+    /// Deepest level; `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Most leaves per tree: `Some(0)` for no limit, `None` for the algorithm's default.
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf.
+    pub min_leaf_rows: usize,
+    /// Trees in a forest.
+    pub trees: usize,
+    /// Threads for a forest.
+    pub threads: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl AlgorithmSettings {
+    /// The command line's defaults with this seed.
+    pub fn defaults(seed: u64) -> Self {
+        AlgorithmSettings {
+            max_depth: None,
+            max_leaves: None,
+            min_leaf_rows: 1,
+            trees: 100,
+            threads: 1,
+            seed,
+        }
+    }
+}
+
+impl AlgorithmArg {
+    /// The algorithm with its parameters.
+    pub fn algorithm(self, s: &AlgorithmSettings) -> Algorithm {
+        let Some(mut algorithm) = Algorithm::by_name(self.name()) else {
+            unreachable!("every AlgorithmArg names an Algorithm (tested)")
+        };
+        // 0 = no limit; absent = the algorithm's default.
+        let leaves = |default: Option<usize>| match s.max_leaves {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => default,
+        };
+        match &mut algorithm {
+            Algorithm::Tree(p) => {
+                p.max_depth = s.max_depth;
+                p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+            Algorithm::Forest(p) => {
+                p.n_trees = s.trees;
+                p.threads = s.threads;
+                p.tree.max_depth = s.max_depth;
+                p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+                p.tree.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+            Algorithm::Smartcore(p) => {
+                p.max_depth = s.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+        }
+        algorithm
+    }
+
+    /// The name `--algorithm` takes, as [`Algorithm::by_name`] knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgorithmArg::Tree => "tree",
+            AlgorithmArg::Forest => "forest",
+            AlgorithmArg::SmartcoreTree => "smartcore-tree",
+        }
+    }
+}
+
+/// The evaluation methods (`--eval`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalArg {
+    /// Grouped k-fold: all rows of a container in one fold.
+    GroupedKfold,
+    /// One grouped train/test split.
+    GroupedSplit,
+    /// The old system's random row split (rows of a container on both sides).
+    LeakySplit,
+    /// No evaluation.
+    None,
+}
+
+/// The built-in feature sets (`--feature-set`), as [`cad_core::FeatureSet::by_name`] names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FeatureSetArg {
+    /// The old system's columns.
+    Legacy,
+    /// Rates and ratios that do not grow with a pod's age.
+    #[default]
+    Behaviour,
+    /// The behaviour set before issue 16, with levels that grow with age or
+    /// identify the image (to compare).
+    #[value(name = "behaviour-v1")]
+    BehaviourV1,
+}
+
+impl FeatureSetArg {
+    /// The feature set.
+    pub fn feature_set(self) -> FeatureSet {
+        match self {
+            FeatureSetArg::Legacy => FeatureSet::legacy(),
+            FeatureSetArg::Behaviour => FeatureSet::behaviour(),
+            FeatureSetArg::BehaviourV1 => FeatureSet::behaviour_v1(),
+        }
+    }
+}
+
+/// Why a [`TrainArgs`] (built in code, so not checked by clap) makes no [`TrainConfig`].
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} must be {allowed}, not {value}")]
+pub struct TrainArgsError {
+    flag: &'static str,
+    allowed: &'static str,
+    value: String,
+}
+
+impl TryFrom<&TrainArgs> for TrainConfig {
+    type Error = TrainArgsError;
+
+    /// The training configuration (with `trained_on` empty). The ranges clap
+    /// checks at parse time are checked again here, for arguments built in code.
+    fn try_from(args: &TrainArgs) -> Result<Self, Self::Error> {
+        let check = |ok: bool, flag, allowed, value: &dyn Display| {
+            if ok {
+                Ok(())
+            } else {
+                Err(TrainArgsError {
+                    flag,
+                    allowed,
+                    value: value.to_string(),
+                })
+            }
+        };
+        let ratio = args.training_ratio;
+        check(
+            ratio > 0.0 && ratio < 1.0,
+            "--training-ratio",
+            "greater than 0 and less than 1",
+            &ratio,
+        )?;
+        check(
+            (2..=1000).contains(&args.folds),
+            "--folds",
+            "from 2 to 1000",
+            &args.folds,
+        )?;
+        check(
+            (1..=10_000).contains(&args.trees),
+            "--trees",
+            "from 1 to 10000",
+            &args.trees,
+        )?;
+        check(
+            (1..=1024).contains(&args.threads),
+            "--threads",
+            "from 1 to 1024",
+            &args.threads,
+        )?;
+        check(
+            (2..=1000).contains(&args.max_classes),
+            "--max-classes",
+            "from 2 to 1000",
+            &args.max_classes,
+        )?;
+        check(
+            args.curve_points <= 100,
+            "--curve-points",
+            "from 0 to 100",
+            &args.curve_points,
+        )?;
+        if let Some(d) = args.max_depth {
+            check((1..=1000).contains(&d), "--max-depth", "from 1 to 1000", &d)?;
+        }
+        if let Some(n) = args.max_leaves {
+            check(
+                n != 1 && n <= MAX_LEAVES,
+                "--max-leaves",
+                "0 (no limit) or from 2 to 10000000",
+                &n,
+            )?;
+        }
+        check(
+            (1..=1_000_000).contains(&args.min_leaf_rows),
+            "--min-leaf-rows",
+            "from 1 to 1000000",
+            &args.min_leaf_rows,
+        )?;
+        let seed = args.seed;
+        let method = match args.eval {
+            EvalArg::GroupedKfold => Some(Method::GroupedKFold { k: args.folds, seed }),
+            EvalArg::GroupedSplit => Some(Method::GroupedSplit {
+                test_ratio: 1.0 - ratio,
+                seed,
+            }),
+            EvalArg::LeakySplit => Some(Method::LeakyRowSplit {
+                train_ratio: ratio,
+                seed,
+            }),
+            EvalArg::None => None,
+        };
+        Ok(TrainConfig {
+            algorithm: args.algorithm.algorithm(&AlgorithmSettings {
+                max_depth: args.max_depth,
+                max_leaves: args.max_leaves,
+                min_leaf_rows: args.min_leaf_rows,
+                trees: args.trees,
+                threads: args.threads,
+                seed,
+            }),
+            method,
+            max_classes: args.max_classes,
+            curve_points: args.curve_points,
+            curve_max_rows: args.training_max_rows,
+            curve_test_ratio: 1.0 - ratio,
+            seed,
+            trained_on: String::new(),
+            young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
+        })
+    }
+}
 
 /// Options every program has.
 #[derive(Args, Debug, Clone)]
@@ -280,9 +521,8 @@ pub struct KubeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Learning algorithm.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
-          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
-    pub algorithm: String,
+    #[arg(long, env = "CAD_ALGORITHM", value_enum, default_value_t = AlgorithmArg::Tree)]
+    pub algorithm: AlgorithmArg,
     /// Maximum tree depth (1 to 1000; none by default).
     #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
@@ -309,8 +549,8 @@ pub struct TrainArgs {
     /// both sides; for comparison only), or none. An evaluation that cannot
     /// be made fails the run; grouped k-fold with more folds than containers
     /// becomes leave-one-container-out, with a warning in the report.
-    #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold", value_parser = PossibleValuesParser::new(EVAL_METHODS))]
-    pub eval: String,
+    #[arg(long, env = "CAD_EVAL", value_enum, default_value_t = EvalArg::GroupedKfold)]
+    pub eval: EvalArg,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,
@@ -388,9 +628,8 @@ pub struct CollectArgs {
     pub label_key: Option<String>,
     /// Feature set to compute from metrics (default behaviour). Not with
     /// --from-file: there the file's columns are the features.
-    #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file",
-          value_parser = PossibleValuesParser::new(cad_core::FeatureSet::names()))]
-    pub feature_set: Option<String>,
+    #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file", value_enum)]
+    pub feature_set: Option<FeatureSetArg>,
     /// How far back to read metrics (1m to 30d): the steady rows.
     #[arg(long, env = "CAD_WINDOW", value_parser = duration_in(MINUTE, 30 * DAY), default_value = "10m")]
     pub window: Duration,
@@ -533,9 +772,8 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_SEED", default_value_t = 42)]
     pub seed: u64,
     /// Learning algorithm.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
-          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
-    pub algorithm: String,
+    #[arg(long, env = "CAD_ALGORITHM", value_enum, default_value_t = AlgorithmArg::Tree)]
+    pub algorithm: AlgorithmArg,
     /// Seed of the simulated cluster.
     #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
     pub sim_seed: u64,
@@ -684,6 +922,43 @@ pub fn parse<P: Parser>(init: impl FnOnce(&P)) -> P {
 
 #[cfg(test)]
 mod tests {
+    /// The enums' names are the library's: each algorithm and feature set
+    /// the command line offers exists, and every one the library has is offered.
+    #[test]
+    fn the_value_enums_name_what_the_library_knows() {
+        let names = |values: &[clap::builder::PossibleValue]| -> Vec<String> {
+            values.iter().map(|v| v.get_name().to_owned()).collect()
+        };
+        let algorithms: Vec<_> = AlgorithmArg::value_variants()
+            .iter()
+            .map(|a| a.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&algorithms), cad_core::model::Algorithm::NAMES);
+        for a in AlgorithmArg::value_variants() {
+            assert_eq!(a.algorithm(&AlgorithmSettings::defaults(7)).name(), a.name());
+        }
+        let sets: Vec<_> = FeatureSetArg::value_variants()
+            .iter()
+            .map(|f| f.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&sets), FeatureSet::names());
+        for f in FeatureSetArg::value_variants() {
+            let name = f.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Some(f.feature_set()), FeatureSet::by_name(&name));
+        }
+    }
+
+    /// Arguments built in code get the checks clap makes at parse time.
+    #[test]
+    fn train_args_out_of_range_make_no_train_config() {
+        let parsed = CollectorCli::try_parse_from(["cad-collector"]).unwrap();
+        let mut args = parsed.args.train.clone();
+        assert!(TrainConfig::try_from(&args).is_ok());
+        args.training_ratio = 1.5;
+        let e = TrainConfig::try_from(&args).unwrap_err().to_string();
+        assert!(e.contains("--training-ratio") && e.contains("1.5"), "{e}");
+    }
+
     use super::*;
     use clap::CommandFactory;
 

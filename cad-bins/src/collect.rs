@@ -1,17 +1,16 @@
 //! `cad-collector`: collect data from a cluster (or read an ARFF/CSV file),
 //! train, evaluate, and write the model, the report and the plots.
 
-use crate::cli::{CollectArgs, EVAL_METHODS, OutputArgs, PrintAs, Source, TrainArgs};
+use crate::cli::{CollectArgs, OutputArgs, PrintAs, Source, TrainArgs};
 use crate::{output, plot, progress, sources};
 use anyhow::{Context, Result, bail};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{
-    CollectConfig, CollectStats, TrainConfig, TrainError, TrainStep, Trained, collect_dataset, train,
+    CollectConfig, CollectStats, Collected, TrainConfig, TrainError, TrainStep, Trained, TrainingReport,
+    collect_dataset, train,
 };
 use cad_core::eval::Method;
-use cad_core::model::Algorithm;
 use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
-use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,69 +19,9 @@ use std::time::Duration;
 /// The training configuration from the arguments (their ranges are checked
 /// when they are parsed, see [`crate::cli`]).
 pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig> {
-    let Some(mut algorithm) = Algorithm::by_name(&args.algorithm) else {
-        bail!(
-            "unknown algorithm {:?}; choose one of {}",
-            args.algorithm,
-            Algorithm::NAMES.join(", ")
-        )
-    };
-    // 0 = no limit; absent = the algorithm's default.
-    let leaves = |default: Option<usize>| match args.max_leaves {
-        Some(0) => None,
-        Some(n) => Some(n),
-        None => default,
-    };
-    match &mut algorithm {
-        Algorithm::Tree(p) => {
-            p.max_depth = args.max_depth;
-            p.max_leaf_nodes = leaves(p.max_leaf_nodes);
-            p.min_samples_leaf = args.min_leaf_rows;
-            p.seed = args.seed;
-        }
-        Algorithm::Forest(p) => {
-            p.n_trees = args.trees;
-            p.threads = args.threads;
-            p.tree.max_depth = args.max_depth;
-            p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
-            p.tree.min_samples_leaf = args.min_leaf_rows;
-            p.seed = args.seed;
-        }
-        Algorithm::Smartcore(p) => {
-            p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
-            p.min_samples_leaf = args.min_leaf_rows;
-            p.seed = args.seed;
-        }
-    }
-    let method = match args.eval.as_str() {
-        "grouped-kfold" => Some(Method::GroupedKFold {
-            k: args.folds,
-            seed: args.seed,
-        }),
-        "grouped-split" => Some(Method::GroupedSplit {
-            test_ratio: 1.0 - args.training_ratio,
-            seed: args.seed,
-        }),
-        "leaky-split" => Some(Method::LeakyRowSplit {
-            train_ratio: args.training_ratio,
-            seed: args.seed,
-        }),
-        "none" => None,
-        other => bail!(
-            "unknown evaluation {other:?}; choose one of {}",
-            EVAL_METHODS.join(", ")
-        ),
-    };
     Ok(TrainConfig {
-        algorithm,
-        method,
-        max_classes: args.max_classes,
-        curve_points: args.curve_points,
-        curve_max_rows: args.training_max_rows,
-        curve_test_ratio: 1.0 - args.training_ratio,
-        seed: args.seed,
         trained_on,
-        young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
+        ..TrainConfig::try_from(args)?
     })
 }
 
@@ -234,45 +173,13 @@ pub fn write_outputs(
         cad_core::render::bundle_dot(&trained.bundle).as_bytes(),
     )?;
     let r = trained.report.as_ref();
-    let summary = json!({
-        "model": model_path,
-        "created_at": trained.bundle.created_at.to_rfc3339(),
-        "algorithm": trained.bundle.model.algorithm_name(),
-        "model_bytes": model_bytes,
-        "model_base64_bytes": crate::inspect::base64_len(model_bytes),
-        "model_fits_configmap": model_bytes <= cad_k8s::MAX_BLOB_BYTES as u64,
-        "feature_set": trained.bundle.feature_set.name,
-        "classes": trained.bundle.classes,
-        "method": r.map(|r| r.method.to_string()),
-        "accuracy": r.and_then(|r| r.accuracy),
-        "macro_f1": r.and_then(|r| r.macro_f1),
-        "fit_seconds": r.map(|r| r.fit_seconds),
-        "predict_seconds_per_row": r.and_then(|r| r.predict_ns_per_row()).map(|ns| ns * 1e-9),
-        "train_rows": r.map(|r| r.train_rows),
-        "test_rows": r.map(|r| r.test_rows),
-        "rows": r.map(|r| r.rows),
-        "groups": r.map(|r| r.groups),
-        "warnings": r.map(|r| r.warnings.clone()).unwrap_or_default(),
-        "evaluation_skipped": trained.evaluation_skipped,
-        "learning_curve_skipped": trained.curve_skipped,
-        "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
-        "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
-        "collected": stats.map(|(s, backend)| json!({
-            "metrics_backend": backend,
-            "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
-            "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
-            "retried": s.retried, "sidecars": s.sidecars, "young_rows": s.young_rows,
-            "steady_rows": s.steady_rows, "containers_with_young_rows": s.containers_with_young_rows,
-            "early_fetches": s.early_fetches,
-        })),
-        "ages": trained.bundle.ages.as_ref().map(|a| json!({
-            "young_horizon_seconds": a.young_horizon.as_secs_f64(),
-            "young_seconds": a.young.map(|r| [r.min.as_secs_f64(), r.max.as_secs_f64()]),
-            "steady_seconds": a.steady.map(|r| [r.min.as_secs_f64(), r.max.as_secs_f64()]),
-            "young_rows": a.young_rows, "steady_rows": a.steady_rows,
-            "classes_without_young_rows": a.classes_without_young_rows,
-        })),
-    });
+    let summary = TrainingReport::new(
+        trained,
+        model_path.clone(),
+        model_bytes,
+        cad_k8s::MAX_BLOB_BYTES as u64,
+        stats.map(|(s, backend)| Collected::new(s, backend)),
+    );
     write(
         &out_dir.join("report.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
@@ -291,7 +198,7 @@ pub fn write_outputs(
         let drawn = match r {
             Some(r) => plot::confusion_matrix(
                 r.matrix.classes(),
-                &matrix_rows(&r.matrix),
+                &cad_core::engine::report::matrix_rows(&r.matrix),
                 &format!("Confusion matrix — {}", short_method(&r.method)),
                 &path,
             )?,
@@ -332,19 +239,18 @@ fn short_method(m: &Method) -> String {
     }
 }
 
-fn matrix_rows(m: &cad_core::eval::ConfusionMatrix) -> Vec<Vec<u64>> {
-    let n = m.classes().len();
-    (0..n).map(|t| (0..n).map(|p| m.count(t, p)).collect()).collect()
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     cad_core::files::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A ConfigMap manifest holding the model in `binaryData`.
+/// A ConfigMap manifest (YAML) holding the model in `binaryData`.
 pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str) -> Result<String> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use std::collections::BTreeMap;
+
     let (ns, name) = sources::namespaced(namespaced_name)?;
-    let b64 = bundle.to_base64()?;
     let description = format!(
         "{} model over feature set {}, classes {}, trained on {} at {}",
         bundle.model.algorithm_name(),
@@ -353,10 +259,22 @@ pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str
         bundle.trained_on,
         bundle.created_at.to_rfc3339()
     );
-    Ok(format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/name: cad\n    app.kubernetes.io/component: model\n  annotations:\n    cad.io/description: {}\nbinaryData:\n  {key}: {b64}\n",
-        serde_json::to_string(&description)?
-    ))
+    let labels = [
+        ("app.kubernetes.io/name", "cad"),
+        ("app.kubernetes.io/component", "model"),
+    ];
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(ns),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            annotations: Some(BTreeMap::from([("cad.io/description".to_owned(), description)])),
+            ..ObjectMeta::default()
+        },
+        binary_data: Some(BTreeMap::from([(key.to_owned(), ByteString(bundle.to_bytes()?))])),
+        ..ConfigMap::default()
+    };
+    serde_norway::to_string(&cm).context("writing the ConfigMap manifest")
 }
 
 /// Prints the model as asked (base64 or a ConfigMap manifest) on stdout.
@@ -385,13 +303,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         }
         (data, features, None, format!("file {}", path.display()))
     } else {
-        let name = args.feature_set.as_deref().unwrap_or("behaviour");
-        let Some(features) = FeatureSet::by_name(name) else {
-            bail!(
-                "unknown feature set {name:?}; choose one of {}",
-                FeatureSet::names().join(", ")
-            )
-        };
+        let features = args.feature_set.unwrap_or_default().feature_set();
         let mut labeler = Labeler::from_list(&args.classes);
         if labeler.classes().is_empty() {
             bail!("--classes (CAD_CLASSES) is empty");

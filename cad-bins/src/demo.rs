@@ -4,15 +4,15 @@
 //! matrix, then watch newly spawning pods — impostors among them — and print
 //! each verdict next to the simulation's ground truth.
 
-use crate::cli::DemoArgs;
-use crate::cli::TrainArgs;
-use crate::collect::{train_config, train_with_progress, write_outputs};
+use crate::cli::{AlgorithmSettings, DemoArgs};
+use crate::collect::{train_with_progress, write_outputs};
 use crate::output;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cad_core::engine::{
-    ActiveModel, CollectConfig, ExistingPods, ModelHandle, Watcher, WatcherConfig, collect_dataset,
+    ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig, collect_dataset,
 };
+use cad_core::eval::Method;
 use cad_core::{Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
 use cad_sim::{PodSpec, SimCluster, SimConfig};
 use std::io::Write;
@@ -178,25 +178,16 @@ async fn demo(args: &DemoArgs) -> Result<()> {
     ))?;
 
     // 2. Train and evaluate.
-    let train_args = TrainArgs {
-        algorithm: args.algorithm.clone(),
-        max_depth: None,
-        max_leaves: None,
-        min_leaf_rows: 1,
-        trees: 100,
-        threads: 1,
-        seed: args.seed,
-        eval: "grouped-kfold".into(),
-        folds: 5,
-        training_ratio: 0.7,
-        training_max_rows: None,
+    let config = TrainConfig {
+        algorithm: args.algorithm.algorithm(&AlgorithmSettings::defaults(args.seed)),
+        method: Some(Method::GroupedKFold { k: 5, seed: args.seed }),
         curve_points: 10,
-        max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
+        // As the collector's default --training-ratio 0.7 gives it.
+        curve_test_ratio: 1.0 - 0.7,
+        seed: args.seed,
+        trained_on: format!("simulated cluster, seed {} (demo model)", args.sim_seed),
+        ..TrainConfig::default()
     };
-    let config = train_config(
-        &train_args,
-        format!("simulated cluster, seed {} (demo model)", args.sim_seed),
-    )?;
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     match &trained.report {
         Some(r) => output::println(&format!("\n{r}"))?,

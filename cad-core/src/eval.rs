@@ -26,10 +26,10 @@ pub const MIN_GROUPS_PER_CLASS: usize = 3;
 #[non_exhaustive]
 pub enum EvalError {
     /// The split could not be made.
-    #[error("split: {0}")]
+    #[error("the evaluation's split failed")]
     Split(#[from] SplitError),
     /// Fitting failed.
-    #[error("fit: {0}")]
+    #[error("fitting during the evaluation failed")]
     Fit(#[from] FitError),
     /// A class index outside the class list (from a prediction or a pair).
     #[error("class index {class} is out of range ({n_classes} classes)")]
@@ -894,13 +894,11 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "io")]
     fn the_old_systems_data_grouped_versus_leaky() {
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
-        let path = dir.join("container-metrics-only-numbers-no-image-size.arff");
-        if !path.is_file() {
-            println!("skipped: {} is absent", path.display());
+        let Some(path) = crate::test_data::real_data_file("container-metrics-only-numbers-no-image-size.arff") else {
             return;
-        }
+        };
         let d = crate::io::arff::from_path(&path).unwrap().data;
         let grouped = evaluate(&OneNn, &d, Method::GroupedKFold { k: 3, seed: 42 }).unwrap();
         let leaky = evaluate(

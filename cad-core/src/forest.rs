@@ -108,14 +108,14 @@ fn on_threads<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) 
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
     });
     for r in results {
-        for (i, v) in r.map_err(|_| FitError::Backend("a worker thread panicked".into()))? {
+        for (i, v) in r.map_err(|_| FitError::backend("a worker thread panicked"))? {
             slots[i] = Some(v);
         }
     }
     slots
         .into_iter()
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| FitError::Backend("a result is missing".into()))
+        .ok_or_else(|| FitError::backend("a result is missing"))
 }
 
 impl Fit for ForestParams {
@@ -168,9 +168,9 @@ impl ForestParams {
         tracing::debug!(trees = shapes.len(), rows = n, "fitted random forest");
         // Through the stored form, so that a fitted forest keeps only the cut
         // points its trees use and equals its decoded copy.
-        let packed = Packed::pack(nf, k, &binned.edges, &shapes).map_err(FitError::Backend)?;
+        let packed = Packed::pack(nf, k, &binned.edges, &shapes).map_err(FitError::backend)?;
         drop(shapes);
-        let mut forest = RandomForest::from_packed(packed).map_err(FitError::Backend)?;
+        let mut forest = RandomForest::from_packed(packed).map_err(FitError::backend)?;
         forest.threads = self.threads;
         Ok(forest)
     }

@@ -172,6 +172,7 @@ pub fn model_text(model: &Model, features: &[String], classes: &[String]) -> Str
             }
             s
         }
+        #[cfg(feature = "smartcore")]
         Model::Smartcore(_) => "smartcore decision tree (its structure is not exposed)\n".into(),
     }
 }
@@ -184,6 +185,7 @@ pub fn model_dot(model: &Model, features: &[String], classes: &[String]) -> Stri
             Some(t) => tree_dot(&t, features, classes),
             None => "digraph tree {\n}\n".into(),
         },
+        #[cfg(feature = "smartcore")]
         Model::Smartcore(_) => "digraph tree {\n  label=\"smartcore tree (not exposed)\";\n}\n".into(),
     }
 }

@@ -55,8 +55,8 @@ pub struct SmartcoreTree {
     inner: Inner,
 }
 
-fn backend(e: impl std::fmt::Display) -> FitError {
-    FitError::Backend(e.to_string())
+fn backend(e: impl Into<crate::source::BoxError>) -> FitError {
+    FitError::backend(e)
 }
 
 impl Fit for SmartcoreTreeParams {

@@ -24,7 +24,7 @@ pub struct HttpStatusError {
 
 /// The last failure after every allowed attempt failed.
 #[derive(Debug, thiserror::Error)]
-#[error("gave up after {attempts} attempt(s): {last}")]
+#[error("gave up after {attempts} attempt(s)")]
 pub struct GaveUp {
     /// Attempts made.
     pub attempts: u32,
@@ -222,10 +222,9 @@ impl Http {
             Err(e) if cad_http::is_tls_failure(&e) => {
                 return fatal(SourceError::Denied {
                     backend: self.backend.clone(),
-                    message: format!(
-                        "the TLS handshake failed: {} (check the CA file, the server's name in the URL and the client certificate)",
-                        cad_http::error_chain(&e.without_url())
-                    ),
+                    message: "the TLS handshake failed (check the CA file, the server's name in the URL and the client certificate)"
+                        .to_owned(),
+                    source: Some(Box::new(e.without_url())),
                 });
             }
             Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e.without_url())), None),
@@ -240,6 +239,7 @@ impl Http {
                     message: format!(
                         "the answer is larger than {limit} bytes (max_response_bytes); lower the pods per request or the window"
                     ),
+                    source: None,
                 });
             }
             Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e)), None),
@@ -254,6 +254,7 @@ impl Http {
                 message: format!(
                     "HTTP {status}: {message} (check the configured user name and password or token, and the user's privileges on the database)"
                 ),
+                source: None,
             }),
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
                 Attempt::Transient(
@@ -267,6 +268,7 @@ impl Http {
             s => fatal(SourceError::Protocol {
                 backend: self.backend.clone(),
                 message: format!("HTTP {s}: {message}"),
+                source: None,
             }),
         }
     }

@@ -102,13 +102,13 @@ impl PrometheusError {
                 message: format!(
                     "HTTP {status}: {message} (check the configured bearer token, or user name and password, and what they may read)"
                 ),
+                source: None,
             },
-            e @ PrometheusError::Tls(_) => SourceError::Denied {
+            PrometheusError::Tls(e) => SourceError::Denied {
                 backend,
-                message: format!(
-                    "{} (check the CA file, the server's name in the URL and the client certificate)",
-                    cad_http::error_chain(&e)
-                ),
+                message: "the TLS handshake failed (check the CA file, the server's name in the URL and the client certificate)"
+                    .to_owned(),
+                source: Some(Box::new(e)),
             },
             e @ PrometheusError::Rejected { .. } => {
                 let hint = match &e {
@@ -126,6 +126,7 @@ impl PrometheusError {
                 SourceError::Protocol {
                     backend,
                     message: format!("{e}{hint}"),
+                    source: None,
                 }
             }
             e if e.is_transient() => SourceError::Unavailable {
@@ -134,7 +135,8 @@ impl PrometheusError {
             },
             e => SourceError::Protocol {
                 backend,
-                message: cad_http::error_chain(&e),
+                message: String::new(),
+                source: Some(Box::new(e)),
             },
         }
     }

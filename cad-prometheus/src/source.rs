@@ -613,6 +613,7 @@ mod tests {
         let denied = SourceError::Denied {
             backend: "b".into(),
             message: "m".into(),
+            source: None,
         };
         let e = most_severe(vec![unavailable(), denied, unavailable()]).unwrap();
         assert!(matches!(e, SourceError::Denied { .. }));

@@ -145,9 +145,15 @@ async fn engines(
     let stats = tokio::time::timeout(Duration::from_secs(120), watcher.run_until(sink.done.notified()))
         .await
         .expect("every container has its outcome within 2 minutes of real time");
-    assert!(clock.now() < t0 + DATA_UNTIL, "the watcher stayed within the data");
     assert_eq!(stats.fetch_errors, 0, "{stats:?}");
     let mut outcomes = sink.memory.outcomes();
+    // The sinks run in their own tasks: the watcher may tick on (this clock
+    // jumps at once) before the last outcome reaches the sink and stops it.
+    // What matters is that every outcome was reached within the data.
+    assert!(
+        outcomes.iter().all(|o| o.time() < t0 + DATA_UNTIL),
+        "the watcher stayed within the data"
+    );
     outcomes.sort_by(|a, b| (a.pod(), a.container()).cmp(&(b.pod(), b.container())));
     Run { data, model, outcomes }
 }

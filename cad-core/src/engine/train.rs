@@ -89,10 +89,10 @@ pub struct Trained {
 #[non_exhaustive]
 pub enum TrainError {
     /// Fitting the final model failed.
-    #[error("fitting the model failed: {0}")]
+    #[error("fitting the model failed")]
     Fit(#[from] FitError),
     /// The fitted model did not fit its own class list or feature set.
-    #[error("the fitted model is inconsistent: {0}")]
+    #[error("the fitted model is inconsistent")]
     Bundle(#[from] crate::bundle::BundleError),
     /// More classes than [`TrainConfig::max_classes`].
     #[error(

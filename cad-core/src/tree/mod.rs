@@ -4,7 +4,7 @@
 //! # Why our own
 //!
 //! smartcore 0.7's CART (kept as a second backend in
-//! [`crate::smartcore_backend`]) returns 0/1 from `predict_proba` even in
+//! `smartcore_backend`, feature `smartcore`) returns 0/1 from `predict_proba` even in
 //! mixed leaves, so it gives no per-verdict confidence, and its training time
 //! grows about quadratically with the rows. The watcher needs a confidence
 //! (the class share of the leaf a row lands in) and the collector needs to fit
@@ -163,7 +163,7 @@ impl TreeParams {
         let all: Vec<u32> = (0..binned.n_rows as u32).collect();
         let k = data.classes().len();
         let shape = grow::grow(&binned, &labels, k, all, self, self.seed);
-        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::Backend)
+        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::backend)
     }
 }
 
