@@ -2,6 +2,8 @@
 //!
 //! [`csv_source`] is a complete [`MetricSource`](cad_core::MetricSource) over a
 //! CSV file, used by the `csv_metric_source` example and by the test that
-//! reads the recordings of real servers in `data/recordings/`.
+//! reads the recordings of real servers in `data/recordings/`; [`recordings`]
+//! lists those recordings and turns them into feature rows.
 
 pub mod csv_source;
+pub mod recordings;
