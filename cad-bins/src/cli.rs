@@ -71,7 +71,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
 /// The evaluation methods `--eval` accepts.
-pub const EVAL_METHODS: [&str; 4] = ["grouped-kfold", "grouped-split", "leaky-split", "none"];
+pub const EVAL_METHODS: [&str; 5] = ["grouped-kfold", "grouped-split", "leaky-split", "open-set", "none"];
 
 /// Options every program has.
 #[derive(Args, Debug, Clone)]
@@ -207,8 +207,17 @@ pub struct TrainArgs {
     /// both sides; for comparison only), or none. An evaluation that cannot
     /// be made fails the run; grouped k-fold with more folds than containers
     /// becomes leave-one-container-out, with a warning in the report.
+    /// open-set is grouped k-fold plus leave-one-class-out: each class in
+    /// turn is left out of the model and its containers should be judged
+    /// "behaves like no known class" (report.json `open_set`).
     #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold", value_parser = PossibleValuesParser::new(EVAL_METHODS))]
     pub eval: String,
+    /// The false-anomaly rate accepted: the share of honest containers that
+    /// may be flagged (0.0001 to 0.5). The open-set evaluation reports its
+    /// figures at this rate.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,

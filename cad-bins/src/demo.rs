@@ -189,6 +189,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         training_max_rows: None,
         curve_points: 10,
         max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
+        false_anomaly_rate: cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
     };
     let config = train_config(
         &train_args,

@@ -117,7 +117,13 @@ fn methods() -> Vec<Method> {
     let novelty = NoveltyParams::default();
     vec![
         Method::Novelty("kNN-3 containers, RMS, power tail (default)", novelty.clone()),
-        Method::Novelty("kNN-1 container, RMS, power tail", NoveltyParams { k: 1, ..novelty.clone() }),
+        Method::Novelty(
+            "kNN-1 container, RMS, power tail",
+            NoveltyParams {
+                k: 1,
+                ..novelty.clone()
+            },
+        ),
         Method::Novelty(
             "kNN-3 containers, mean |d|, power tail",
             NoveltyParams {
@@ -132,7 +138,11 @@ fn methods() -> Vec<Method> {
                 ..novelty.clone()
             },
         ),
-        Method::Classifier("tree, confidence < 0.6", cad_core::model::Algorithm::by_name("tree").expect("tree"), 0.6),
+        Method::Classifier(
+            "tree, confidence < 0.6",
+            cad_core::model::Algorithm::by_name("tree").expect("tree"),
+            0.6,
+        ),
         Method::Classifier(
             "forest, confidence < 0.6",
             cad_core::model::Algorithm::Forest(cad_core::forest::ForestParams {

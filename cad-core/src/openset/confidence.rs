@@ -299,7 +299,9 @@ mod tests {
         assert!(m.apply(0.55) <= m.apply(1.0));
         assert!(m.is_valid());
         assert_eq!(ConfidenceMap::identity().apply(0.3), 0.3);
-        let many: Vec<(f64, bool)> = (0..10_000).map(|i| (i as f64 / 10_000.0, i % 3 != 0 || i > 9000)).collect();
+        let many: Vec<(f64, bool)> = (0..10_000)
+            .map(|i| (i as f64 / 10_000.0, i % 3 != 0 || i > 9000))
+            .collect();
         let m = ConfidenceMap::fit(&outcomes(&many));
         assert!(m.steps() <= MAX_STEPS && m.is_valid());
     }

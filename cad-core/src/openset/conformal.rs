@@ -165,7 +165,11 @@ impl ClassCalibration {
 /// at least [`MIN_BETA`]. `points` sorted by score.
 fn tail_scale(points: &[(f64, f64)], total: f64) -> f64 {
     let (sum, weight) = tail_excess(points, total);
-    if weight > 0.0 { (sum / weight).max(MIN_BETA) } else { MIN_BETA }
+    if weight > 0.0 {
+        (sum / weight).max(MIN_BETA)
+    } else {
+        MIN_BETA
+    }
 }
 
 /// The weighted sum of the log-scores' excesses over their weighted median,
@@ -211,7 +215,11 @@ pub fn pooled_beta(classes: &[Vec<(f64, f64)>]) -> f64 {
         sum += s;
         weight += w;
     }
-    if weight > 0.0 { (sum / weight).max(MIN_BETA) } else { MIN_BETA }
+    if weight > 0.0 {
+        (sum / weight).max(MIN_BETA)
+    } else {
+        MIN_BETA
+    }
 }
 
 impl ClassCalibration {
@@ -259,7 +267,10 @@ mod tests {
             let true_above: f64 = pts.iter().filter(|p| p.0 >= s).map(|p| p.1).sum();
             let p_true = (true_above + 1.0) / 101.0;
             let p = exact.p_value(s, Tail::Empirical);
-            assert!(p >= p_true - 1e-9 && p <= p_true + 100.0 / MAX_POINTS as f64 / 101.0 + 1e-9, "{s}: {p} {p_true}");
+            assert!(
+                p >= p_true - 1e-9 && p <= p_true + 100.0 / MAX_POINTS as f64 / 101.0 + 1e-9,
+                "{s}: {p} {p_true}"
+            );
         }
     }
 }

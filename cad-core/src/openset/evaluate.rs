@@ -188,10 +188,19 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                     });
                 }
             }
-            // The known classes' held-out containers.
+            // The known classes' held-out containers, of the classes the
+            // round's model learned (a class whose only container is held
+            // out is not known to it: judging it says nothing).
             let mut test_groups: Vec<usize> = test.iter().map(|&r| known.group(r)).collect();
             test_groups.dedup();
-            for kg in known_groups.iter().filter(|kg| test_groups.contains(&kg.group)) {
+            let mut learned = vec![false; known.classes().len()];
+            for &r in train {
+                learned[known.label(r)] = true;
+            }
+            for kg in known_groups
+                .iter()
+                .filter(|kg| test_groups.contains(&kg.group) && learned[kg.class])
+            {
                 let rows: Vec<usize> = evenly(kg.rows.len(), config.rows_per_container)
                     .map(|i| kg.rows[i])
                     .collect();
@@ -228,12 +237,16 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
     for f in &per_class {
         if f.containers > 0 && f.containers < MIN_CONTAINERS {
             warnings.push(format!(
-                "class {} has only {} container(s): its unknown recall is that of {} container(s) and, as a known \
-                 class, it is held out with {} container(s) left to learn it from; its figures say nothing general",
+                "class {} has only {} container(s): its unknown recall is that of {} container(s){}; its figures \
+                 say nothing general",
                 f.class,
                 f.containers,
                 f.containers,
-                f.containers - 1
+                if f.containers == 1 {
+                    ", and it is never judged as a known class (holding its container out leaves nothing to learn it from)"
+                } else {
+                    ", and as a known class it is learned from 1 container"
+                }
             ));
         }
     }
@@ -310,7 +323,13 @@ impl fmt::Display for OpenSetReport {
         writeln!(f, "Honest containers flagged:            {}", pct(o.honest_flag_rate))?;
         writeln!(f, "Impostors (claiming another) flagged: {}", pct(o.impostor_recall))?;
         writeln!(f)?;
-        let w = self.per_class.iter().map(|c| c.class.len()).chain([5]).max().unwrap_or(5);
+        let w = self
+            .per_class
+            .iter()
+            .map(|c| c.class.len())
+            .chain([5])
+            .max()
+            .unwrap_or(5);
         writeln!(
             f,
             "{:<w$}  {:>10}  {:>14}  {:>13}  {:>13}  {:>15}",

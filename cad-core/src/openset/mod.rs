@@ -26,8 +26,8 @@
 //!
 //! Types follow linfa's style: [`NoveltyParams`] fits an [`OpenSetModel`].
 
-pub mod conformal;
 pub mod confidence;
+pub mod conformal;
 pub mod evaluate;
 pub mod reference;
 pub mod space;
@@ -199,7 +199,8 @@ impl NoveltyParams {
         let space = RobustSpace::fit(data, &all_rows);
         let spreads = self.class_spreads(data, &groups, &space);
         let references = self.references(data, &groups, &all, &space, &spreads);
-        let folds = split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
+        let folds =
+            split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
         let group_pos: std::collections::HashMap<usize, usize> =
             groups.iter().enumerate().map(|(i, g)| (g.group, i)).collect();
         let n_classes = data.classes().len();
@@ -468,7 +469,10 @@ impl OpenSetModel {
     /// The calibration of class `c` (its own, or the pooled one when it had
     /// too few containers), if any.
     pub fn calibration(&self, c: usize) -> Option<&ClassCalibration> {
-        self.calibrations.get(c).and_then(Option::as_ref).or(self.pooled.as_ref())
+        self.calibrations
+            .get(c)
+            .and_then(Option::as_ref)
+            .or(self.pooled.as_ref())
     }
 
     /// Whether class `c` has its own calibration (else the pooled one is used).
@@ -529,11 +533,12 @@ impl OpenSetModel {
     /// will be used with.
     pub fn check(&self, n_classes: usize, n_features: usize) -> Result<(), OpenSetError> {
         let bad = |m: String| Err(OpenSetError::Inconsistent(m));
-        if self.classes.len() != n_classes
-            || self.references.len() != n_classes
-            || self.calibrations.len() != n_classes
+        if self.classes.len() != n_classes || self.references.len() != n_classes || self.calibrations.len() != n_classes
         {
-            return bad(format!("made for {} classes, used with {n_classes}", self.classes.len()));
+            return bad(format!(
+                "made for {} classes, used with {n_classes}",
+                self.classes.len()
+            ));
         }
         if self.space.n_features() != n_features || !self.space.is_valid() {
             return bad(format!(

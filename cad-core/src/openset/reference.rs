@@ -151,7 +151,10 @@ impl ClassReference {
         }
         if !self.starts.is_empty()
             && (self.inv_spread.len() != n_features
-                || !self.inv_spread.iter().all(|s| s.is_finite() && *s > 0.0 && *s <= 1.0 / MIN_CLASS_SPREAD))
+                || !self
+                    .inv_spread
+                    .iter()
+                    .all(|s| s.is_finite() && *s > 0.0 && *s <= 1.0 / MIN_CLASS_SPREAD))
         {
             return false;
         }
@@ -215,7 +218,10 @@ mod tests {
         let c = |v: &[f64]| v.iter().map(|&x| vec![x, 0.0]).collect::<Vec<_>>();
         // A class spread of 1 in both features (the second is constant: floored).
         let rows = [vec![-1.349, 0.0], vec![1.349, 0.0]];
-        let r = ClassReference::new(&[c(&[0.0, 0.1]), c(&[5.0]), vec![], c(&[10.0])], inverse_spread(&rows, 2));
+        let r = ClassReference::new(
+            &[c(&[0.0, 0.1]), c(&[5.0]), vec![], c(&[10.0])],
+            inverse_spread(&rows, 2),
+        );
         assert!((r.inv_spread[0] - 1.0).abs() < 1e-12 && r.inv_spread[1] == 1.0 / MIN_CLASS_SPREAD);
         assert_eq!(r.n_containers(), 3);
         assert_eq!(r.n_rows(2), 4);

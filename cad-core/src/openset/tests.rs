@@ -97,9 +97,18 @@ fn honest_containers_pass_unknowns_and_impostors_are_flagged() {
         }
     }
     // α = 5 %: a few honest flags are expected, far fewer than 20 %.
-    assert!(honest_flagged * 5 < honest, "{honest_flagged} of {honest} honest flagged");
-    assert!(impostor_flagged * 10 >= trials * 9, "{impostor_flagged} of {trials} impostors");
-    assert!(unknown_flagged * 10 >= trials * 9, "{unknown_flagged} of {trials} unknowns");
+    assert!(
+        honest_flagged * 5 < honest,
+        "{honest_flagged} of {honest} honest flagged"
+    );
+    assert!(
+        impostor_flagged * 10 >= trials * 9,
+        "{impostor_flagged} of {trials} impostors"
+    );
+    assert!(
+        unknown_flagged * 10 >= trials * 9,
+        "{unknown_flagged} of {trials} unknowns"
+    );
 }
 
 #[test]
@@ -107,7 +116,10 @@ fn kinds_follow_the_prediction_set() {
     let p = [0.5, 0.2, 0.001];
     assert_eq!(judge(Some(&p), Some(0), 0.01).kind, Kind::AsClaimed);
     let j = judge(Some(&p), Some(2), 0.01);
-    assert_eq!((j.kind, j.behaves_like, j.p_value), (Kind::Impostor, Some(0), Some(0.001)));
+    assert_eq!(
+        (j.kind, j.behaves_like, j.p_value),
+        (Kind::Impostor, Some(0), Some(0.001))
+    );
     assert_eq!(judge(Some(&p), None, 0.01).kind, Kind::Undecided);
     assert_eq!(judge(Some(&p), None, 0.3).kind, Kind::Recognised);
     let j = judge(Some(&p), Some(0), 0.6);
@@ -144,7 +156,10 @@ fn the_model_survives_postcard_and_stays_small() {
     // The reference is bounded: 256 rows per class.
     assert!(model.reference_rows() <= 3 * 256, "{}", model.reference_rows());
     assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
-    println!("open-set model of 3 classes, {FEATURES} features: {} bytes", bytes.len());
+    println!(
+        "open-set model of 3 classes, {FEATURES} features: {} bytes",
+        bytes.len()
+    );
 }
 
 #[test]
@@ -164,10 +179,22 @@ fn a_class_with_one_container_uses_the_pooled_calibration() {
 fn bad_parameters_and_data_are_errors() {
     let d = data(3, 6);
     for p in [
-        NoveltyParams { k: 0, ..Default::default() },
-        NoveltyParams { folds: 1, ..Default::default() },
-        NoveltyParams { min_features: 0, ..Default::default() },
-        NoveltyParams { max_rows_per_class: 0, ..Default::default() },
+        NoveltyParams {
+            k: 0,
+            ..Default::default()
+        },
+        NoveltyParams {
+            folds: 1,
+            ..Default::default()
+        },
+        NoveltyParams {
+            min_features: 0,
+            ..Default::default()
+        },
+        NoveltyParams {
+            max_rows_per_class: 0,
+            ..Default::default()
+        },
     ] {
         assert!(matches!(p.fit(&d), Err(OpenSetError::InvalidParameter(_))), "{p:?}");
     }
