@@ -149,28 +149,39 @@ pub fn reliability(
         chart
             .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (series, color, label) in [
-            (&raw, RGBColor(150, 150, 150), "raw"),
-            (&calibrated, BLUE, "calibrated"),
-        ] {
-            chart
-                .draw_series(LineSeries::new(series.iter().copied(), color.stroke_width(2)))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart
-                .draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lines = [(raw, RGBColor(150, 150, 150), "raw"), (calibrated, BLUE, "calibrated")];
+        labelled_lines(&mut chart, &lines, SeriesLabelPosition::UpperLeft)?;
     })
+}
+
+/// A line of a chart: its points, colour and label.
+type Line<'a> = (Vec<(f64, f64)>, RGBColor, &'a str);
+
+/// Draws each `(points, colour, label)` as a line with its points, and the legend.
+fn labelled_lines<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    lines: &[Line<'_>],
+    legend: SeriesLabelPosition,
+) -> Result<()> {
+    for (series, color, label) in lines {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(series.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart
+            .draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Draws the trade-off of the false-anomaly rate α (log scale) against the
@@ -204,25 +215,14 @@ pub fn tradeoff(rates: &[cad_core::openset::evaluate::Rates], path: &Path) -> Re
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (label, color, pick) in lines {
-            let series: Vec<(f64, f64)> = rates.iter().filter_map(|r| Some((r.alpha, pick(r)?))).collect();
-            chart
-                .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart
-                .draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::MiddleRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lines: Vec<Line<'_>> = lines
+            .iter()
+            .map(|&(label, color, pick)| {
+                let series = rates.iter().filter_map(|r| Some((r.alpha, pick(r)?))).collect();
+                (series, color, label)
+            })
+            .collect();
+        labelled_lines(&mut chart, &lines, SeriesLabelPosition::MiddleRight)?;
     })
 }
 

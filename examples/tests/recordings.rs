@@ -4,10 +4,7 @@
 //! duration, counters that never go back, and values the kubelet's own
 //! rules allow. A sanity check of the data set, not a claim about accuracy.
 
-use cad_core::{
-    ContainerId, ContainerInfo, ContainerInput, FeatureSet, Metric, MetricKind, MetricSource, PodId, PodInfo, Sample,
-    TimeWindow, Timestamp,
-};
+use cad_core::{ContainerId, FeatureSet, Metric, MetricKind, MetricSource, PodId, Sample, TimeWindow, Timestamp};
 use cad_examples::csv_source::CsvMetricSource;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -194,27 +191,13 @@ async fn recordings_hold_every_instance_and_metric() {
 
 #[tokio::test]
 async fn the_behaviour_features_read_every_recording() {
-    let instances = instances();
-    let ids: Vec<ContainerId> = instances.iter().map(Instance::id).collect();
-    let window = TimeWindow::new(Timestamp(0), Timestamp(i64::MAX));
-    let batch = CsvMetricSource::new(dir().join("samples.csv"))
-        .fetch(&ids, window)
-        .await
-        .expect("samples.csv parses");
     let set = FeatureSet::behaviour();
-    for (inst, id) in instances.iter().zip(&ids) {
-        let mut pod = PodInfo::new(id.pod.clone());
-        pod.start_time = Some(Timestamp(inst.start_ms));
-        let container = ContainerInfo::new(inst.container.as_str(), format!("debian/{}", inst.container));
-        pod.containers.push(container.clone());
-        let rows = set.rows(&ContainerInput {
-            pod: &pod,
-            container: &container,
-            samples: batch.samples(id),
-        });
+    let all = cad_examples::recordings::rows(&dir(), &set).await.expect("recordings");
+    assert_eq!(all.len(), instances().len());
+    for (inst, rows) in &all {
         // A window of 3 snapshots over about 90 snapshots.
         assert!(rows.len() >= 20, "{}: {} feature rows", inst.pod, rows.len());
-        for row in &rows {
+        for row in rows {
             assert_eq!(row.len(), set.column_names().len());
             assert!(row.iter().flatten().all(|v| v.is_finite()), "{}: {row:?}", inst.pod);
             let present = row.iter().filter(|v| v.is_some()).count();

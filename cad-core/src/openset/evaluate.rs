@@ -148,8 +148,8 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
     }
     let mut judged: Vec<Judged> = Vec::new();
     let mut warnings = Vec::new();
-    for x in 0..n_classes {
-        if per_class_groups[x].is_empty() {
+    for (x, left_out) in per_class_groups.iter().enumerate() {
+        if left_out.is_empty() {
             continue;
         }
         let known = without_class(data, x);
@@ -173,7 +173,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
         for (train, test) in &folds {
             let model = config.params.fit(&known.select(train))?;
             // The left-out class's containers: every round judges them.
-            for g in &per_class_groups[x] {
+            for g in left_out {
                 let rows: Vec<usize> = evenly(g.rows.len(), config.rows_per_container)
                     .map(|i| g.rows[i])
                     .collect();

@@ -224,10 +224,10 @@ impl NoveltyParams {
         // larger than the calibrated ones.
         let mut k_class: Vec<usize> = vec![self.k; n_classes];
         for (train_groups, test_groups) in &fold_groups {
-            for c in 0..n_classes {
+            for (c, k) in k_class.iter_mut().enumerate() {
                 let trained = train_groups.iter().filter(|&&g| groups[g].class == c).count();
                 if trained > 0 && test_groups.iter().any(|&g| groups[g].class == c) {
-                    k_class[c] = k_class[c].min(trained);
+                    *k = (*k).min(trained);
                 }
             }
         }
