@@ -1,6 +1,6 @@
 //! The recordings of real servers in `data/recordings/` (see its README):
 //! the list of instances and their feature rows, read through
-//! [`CsvMetricSource`](crate::csv_source::CsvMetricSource).
+//! [`CsvMetricSource`].
 
 use crate::csv_source::CsvMetricSource;
 use cad_core::{

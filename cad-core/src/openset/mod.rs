@@ -9,7 +9,7 @@
 //!
 //! 1. **Space** ([`space`]): every feature on a log scale, standardised by its
 //!    median and interquartile range.
-//! 2. **Novelty score** ([`reference`]): for class `y`, the mean distance of
+//! 2. **Novelty score** ([`mod@reference`]): for class `y`, the mean distance of
 //!    the row to the `k` nearest training *containers* of `y` (distance to a
 //!    container = to its nearest stored row). The reference is bounded
 //!    ([`NoveltyParams::max_rows_per_class`]) and quantised.
