@@ -537,6 +537,10 @@ pub fn open_set_outputs(data: &Dataset, config: &TrainConfig, args: &TrainArgs) 
             folds: k,
             seed,
             alpha: args.false_anomaly_rate,
+            params: cad_core::openset::NoveltyParams {
+                score: cad_core::openset::Score::by_name(&args.open_set_score).context("--open-set-score")?,
+                ..Default::default()
+            },
             ..OpenSetConfig::default()
         };
         Some(cad_core::openset::evaluate::open_set(&data.canonical(), &oc).context("open-set evaluation")?)

@@ -190,6 +190,7 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         curve_points: 10,
         max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
         false_anomaly_rate: cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+        open_set_score: "novelty".into(),
     };
     let config = train_config(
         &train_args,

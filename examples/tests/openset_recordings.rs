@@ -10,7 +10,7 @@
 
 use cad_core::openset::conformal::Tail;
 use cad_core::openset::reference::Metric;
-use cad_core::openset::{Kind, NoveltyParams, judge};
+use cad_core::openset::{Kind, NoveltyParams, Score, judge};
 use cad_core::{Classifier, Dataset, FeatureRow, FeatureSet};
 use cad_examples::recordings;
 
@@ -116,25 +116,55 @@ fn tally(method: &Method, all: &[(recordings::Instance, Vec<FeatureRow>)], names
 fn methods() -> Vec<Method> {
     let novelty = NoveltyParams::default();
     vec![
-        Method::Novelty("kNN-3 containers, RMS, power tail (default)", novelty.clone()),
+        Method::Novelty("novelty kNN-3 containers, RMS (default)", novelty.clone()),
         Method::Novelty(
-            "kNN-1 container, RMS, power tail",
+            "novelty kNN-1 container, RMS",
             NoveltyParams {
                 k: 1,
                 ..novelty.clone()
             },
         ),
         Method::Novelty(
-            "kNN-3 containers, mean |d|, power tail",
+            "novelty kNN-3 containers, mean |d|",
             NoveltyParams {
                 metric: Metric::MeanAbs,
                 ..novelty.clone()
             },
         ),
         Method::Novelty(
-            "kNN-3 containers, RMS, empirical p only",
+            "novelty kNN-3 containers, max |d|",
             NoveltyParams {
+                metric: Metric::Max,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "forest 1 − p̂_y conformal",
+            NoveltyParams {
+                score: Score::Classifier,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "forest 1 − p̂_y, empirical p only",
+            NoveltyParams {
+                score: Score::Classifier,
                 tail: Tail::Empirical,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "both (Bonferroni): forest and kNN-3 RMS",
+            NoveltyParams {
+                score: Score::Both,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "both (Bonferroni): forest and kNN-3 max |d|",
+            NoveltyParams {
+                score: Score::Both,
+                metric: Metric::Max,
                 ..novelty.clone()
             },
         ),
@@ -168,7 +198,7 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
         let name = match &method {
             Method::Novelty(n, _) | Method::Classifier(n, ..) => *n,
         };
-        for alpha in [0.01, 0.05] {
+        for alpha in [0.01, 0.05, 0.34] {
             if matches!(method, Method::Classifier(..)) && alpha != 0.01 {
                 continue;
             }

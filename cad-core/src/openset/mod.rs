@@ -20,6 +20,11 @@
 //! 4. **Decision** ([`judge`]): the prediction set `Γ = {y : p_y > α}` at the
 //!    false-anomaly rate α; the claimed class decides the [`Kind`].
 //!
+//! [`Score`] chooses the nonconformity score: the novelty score above (the
+//! default), or `1 − p̂_y(x)` of a random forest calibrated the same way on
+//! held-out containers, or both (Bonferroni). The README compares them on
+//! recordings of real servers.
+//!
 //! [`confidence`] calibrates the classifier's own confidence (a map fitted on
 //! out-of-fold predictions of held-out containers) and measures the expected
 //! calibration error; [`evaluate`] runs the leave-one-class-out evaluation.
@@ -32,7 +37,9 @@ pub mod evaluate;
 pub mod reference;
 pub mod space;
 
+use crate::classifier::{Classifier, Fit};
 use crate::dataset::Dataset;
+use crate::forest::{ForestParams, RandomForest};
 use crate::split;
 use conformal::{ClassCalibration, Tail};
 use reference::{ClassReference, Metric};
@@ -66,6 +73,36 @@ pub enum OpenSetError {
     /// A split could not be made.
     #[error("split")]
     Split(#[source] split::SplitError),
+    /// The classifier of the score could not be fitted.
+    #[error("fitting the classifier of the nonconformity score")]
+    Fit(#[source] crate::classifier::FitError),
+}
+
+/// Which nonconformity score the p-values come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Score {
+    /// The distance to the class's nearest training containers (the
+    /// default: see the README's comparison on recordings of real servers).
+    #[default]
+    Novelty,
+    /// `1 − p̂_y(x)`: one minus a random forest's probability of the class,
+    /// the forests of the calibration fitted without the held-out containers.
+    Classifier,
+    /// Both, Bonferroni-combined: `p_y = min(1, 2 · min(p_novelty, p_classifier))`,
+    /// so a class stays in the set only if both p-values exceed α / 2 and an
+    /// honest container is still flagged with probability at most α.
+    Both,
+}
+
+impl Score {
+    /// The names [`Score::by_name`] accepts, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["novelty", "classifier", "both"];
+
+    /// The score called `name` (one of [`Score::NAMES`]).
+    pub fn by_name(name: &str) -> Option<Score> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Some([Score::Novelty, Score::Classifier, Score::Both][i])
+    }
 }
 
 /// How an [`OpenSetModel`] is fitted.
@@ -90,6 +127,10 @@ pub struct NoveltyParams {
     pub tail: Tail,
     /// Seed of the calibration folds.
     pub seed: u64,
+    /// Which nonconformity score decides.
+    pub score: Score,
+    /// The forest of the classifier score (unused with [`Score::Novelty`]).
+    pub forest: ForestParams,
 }
 
 impl Default for NoveltyParams {
@@ -104,6 +145,12 @@ impl Default for NoveltyParams {
             metric: Metric::Rms,
             tail: Tail::Power,
             seed: 42,
+            score: Score::default(),
+            forest: ForestParams {
+                n_trees: 50,
+                seed: 42,
+                ..ForestParams::default()
+            },
         }
     }
 }
@@ -155,6 +202,46 @@ pub struct OpenSetModel {
     min_features: usize,
     metric: Metric,
     tail: Tail,
+    score: Score,
+    /// The classifier score's forest and calibration (not with [`Score::Novelty`]).
+    forest: Option<ForestScore>,
+}
+
+/// The classifier score's part of an [`OpenSetModel`]: the forest fitted on
+/// all rows and the calibration of `1 − p̂_y` on held-out containers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ForestScore {
+    forest: RandomForest,
+    calibrations: Vec<Option<ClassCalibration>>,
+    pooled: Option<ClassCalibration>,
+}
+
+/// Each class's calibration from `(class, score, weight)` points (a class
+/// with less than two containers' weight gets `None`), and the pooled one;
+/// one tail scale for all.
+fn calibrate(
+    n_classes: usize,
+    points: &[(usize, f64, f64)],
+) -> (Vec<Option<ClassCalibration>>, Option<ClassCalibration>) {
+    let per_class: Vec<Vec<(f64, f64)>> = (0..n_classes)
+        .map(|c| points.iter().filter(|p| p.0 == c).map(|p| (p.1, p.2)).collect())
+        .collect();
+    let beta = conformal::pooled_beta(&per_class);
+    let pooled = ClassCalibration::new(points.iter().map(|p| (p.1, p.2)).collect()).map(|c| c.with_beta(beta));
+    let calibrations = per_class
+        .into_iter()
+        .map(|pts| {
+            // A class needs two calibration containers to say anything
+            // about its spread; with fewer the pooled calibration is used.
+            let weight: f64 = pts.iter().map(|p| p.1).sum();
+            if weight >= 2.0 - 1e-9 {
+                ClassCalibration::new(pts).map(|c| c.with_beta(beta))
+            } else {
+                None
+            }
+        })
+        .collect();
+    (calibrations, pooled)
 }
 
 /// A held-out row's scores against every class, from the calibration folds.
@@ -231,8 +318,19 @@ impl NoveltyParams {
                 }
             }
         }
-        for (train_groups, test_groups) in &fold_groups {
+        let use_forest = self.score != Score::Novelty;
+        let mut forest_points: Vec<(usize, f64, f64)> = Vec::new();
+        let mut proba = vec![0.0; n_classes];
+        for ((train_groups, test_groups), (train_rows, _)) in fold_groups.iter().zip(&folds) {
             let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
+            let fold_forest = if use_forest {
+                Some(self.forest.fit(&data.select(train_rows)).map_err(OpenSetError::Fit)?)
+            } else {
+                None
+            };
+            let trained: Vec<bool> = (0..n_classes)
+                .map(|c| train_groups.iter().any(|&g| groups[g].class == c))
+                .collect();
             let (mut z, mut buf) = (Vec::new(), Vec::new());
             for &g in test_groups {
                 let rows: Vec<usize> = evenly(groups[g].rows.len(), self.max_calibration_rows)
@@ -247,6 +345,12 @@ impl NoveltyParams {
                     let scores = (0..n_classes)
                         .map(|c| fold_refs[c].score(&z, k_class[c], min_features, self.metric, &mut buf))
                         .collect();
+                    // A class no training container of the fold had says
+                    // nothing about how its own containers score.
+                    if let Some(f) = fold_forest.as_ref().filter(|_| trained[groups[g].class]) {
+                        f.predict_proba_into(&data.row(r), &mut proba);
+                        forest_points.push((groups[g].class, 1.0 - proba[groups[g].class], weight));
+                    }
                     scored.push(ScoredRow {
                         group: groups[g].group,
                         class: groups[g].class,
@@ -256,29 +360,21 @@ impl NoveltyParams {
                 }
             }
         }
-        let own = |c: Option<usize>| -> Vec<(f64, f64)> {
-            scored
-                .iter()
-                .filter(|s| c.is_none_or(|c| s.class == c))
-                .filter_map(|s| s.scores[s.class].map(|v| (v, s.weight)))
-                .collect()
-        };
-        let per_class_points: Vec<Vec<(f64, f64)>> = (0..n_classes).map(|c| own(Some(c))).collect();
-        let beta = conformal::pooled_beta(&per_class_points);
-        let calibrations: Vec<Option<ClassCalibration>> = per_class_points
-            .into_iter()
-            .map(|pts| {
-                // A class needs two calibration containers to say anything
-                // about its spread; with fewer the pooled calibration is used.
-                let weight: f64 = pts.iter().map(|p| p.1).sum();
-                if weight >= 2.0 - 1e-9 {
-                    ClassCalibration::new(pts).map(|c| c.with_beta(beta))
-                } else {
-                    None
-                }
-            })
+        let own: Vec<(usize, f64, f64)> = scored
+            .iter()
+            .filter_map(|s| s.scores[s.class].map(|v| (s.class, v, s.weight)))
             .collect();
-        let pooled = ClassCalibration::new(own(None)).map(|c| c.with_beta(beta));
+        let (calibrations, pooled) = calibrate(n_classes, &own);
+        let forest = if use_forest {
+            let (calibrations, pooled) = calibrate(n_classes, &forest_points);
+            Some(ForestScore {
+                forest: self.forest.fit(data).map_err(OpenSetError::Fit)?,
+                calibrations,
+                pooled,
+            })
+        } else {
+            None
+        };
         Ok((
             OpenSetModel {
                 classes: data.classes().to_vec(),
@@ -290,6 +386,8 @@ impl NoveltyParams {
                 min_features,
                 metric: self.metric,
                 tail: self.tail,
+                score: self.score,
+                forest,
             },
             scored,
         ))
@@ -521,7 +619,26 @@ impl OpenSetModel {
     /// The p-value of `row` for every class; `None` when the row has too few
     /// usable features.
     pub fn p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
-        self.scores(row).map(|s| self.p_values_of_scores(&s))
+        let novelty = self.scores(row).map(|s| self.p_values_of_scores(&s))?;
+        let Some(f) = self.forest.as_ref().filter(|_| self.score != Score::Novelty) else {
+            return Some(novelty);
+        };
+        let mut proba = vec![0.0; self.classes.len()];
+        f.forest.predict_proba_into(row, &mut proba);
+        let classifier = proba.iter().enumerate().map(|(c, p)| {
+            match f.calibrations.get(c).and_then(Option::as_ref).or(f.pooled.as_ref()) {
+                Some(cal) => cal.p_value(1.0 - p, self.tail),
+                None => 1.0,
+            }
+        });
+        Some(match self.score {
+            Score::Both => novelty
+                .iter()
+                .zip(classifier)
+                .map(|(a, b)| (2.0 * a.min(b)).min(1.0))
+                .collect(),
+            _ => classifier.collect(),
+        })
     }
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
@@ -560,6 +677,19 @@ impl OpenSetModel {
         }
         if self.k.len() != n_classes || self.k.contains(&0) || self.min_features == 0 {
             return bad("k and min_features must be at least 1".into());
+        }
+        match (&self.forest, self.score) {
+            (None, Score::Novelty) => {}
+            (Some(f), Score::Classifier | Score::Both)
+                if f.forest.n_features() == n_features
+                    && f.forest.n_classes() == n_classes
+                    && f.calibrations.len() == n_classes
+                    && f.calibrations
+                        .iter()
+                        .flatten()
+                        .chain(f.pooled.as_ref())
+                        .all(ClassCalibration::is_valid) => {}
+            _ => return bad("the classifier score's forest or calibration is broken".into()),
         }
         Ok(())
     }

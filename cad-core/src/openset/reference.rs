@@ -37,6 +37,19 @@ pub enum Metric {
     Rms,
     /// Mean absolute difference (less dominated by one wild feature).
     MeanAbs,
+    /// The largest absolute difference of any feature (a difference in a
+    /// few features is not diluted by the many that agree).
+    Max,
+}
+
+/// Adds the difference `d` of one feature to the running `sum`.
+#[inline]
+fn accumulate(sum: f64, d: f64, metric: Metric) -> f64 {
+    match metric {
+        Metric::Rms => sum + d * d,
+        Metric::MeanAbs => sum + d.abs(),
+        Metric::Max => sum.max(d.abs()),
+    }
 }
 
 /// The distance between two standardised rows over the features both have,
@@ -48,10 +61,7 @@ pub fn distance(a: &[f64], b: &[f64], min_shared: usize, metric: Metric) -> Opti
     for (x, y) in a.iter().zip(b) {
         let d = x - y;
         if !d.is_nan() {
-            sum += match metric {
-                Metric::Rms => d * d,
-                Metric::MeanAbs => d.abs(),
-            };
+            sum = accumulate(sum, d, metric);
             n += 1;
         }
     }
@@ -67,6 +77,7 @@ fn finish(sum: f64, n: usize, metric: Metric) -> f64 {
     match metric {
         Metric::Rms => mean.sqrt(),
         Metric::MeanAbs => mean,
+        Metric::Max => sum,
     }
 }
 
@@ -185,10 +196,7 @@ impl ClassReference {
                         continue;
                     }
                     let d = ((x - f64::from(q) * STEP) * inv).clamp(-CLIP, CLIP);
-                    sum += match metric {
-                        Metric::Rms => d * d,
-                        Metric::MeanAbs => d.abs(),
-                    };
+                    sum = accumulate(sum, d, metric);
                     n += 1;
                 }
                 if n >= min_shared.max(1) {

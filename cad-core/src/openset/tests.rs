@@ -224,3 +224,55 @@ fn leave_one_class_out_finds_each_left_out_class_unknown() {
     }
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 }
+
+#[test]
+fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
+    let d = data(8, 8);
+    let alpha = 0.2;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let rows: Vec<(usize, Vec<Option<f64>>)> = (0..30)
+        .map(|t| (t % 3, container(&SHAPES[t % 3], 1, &mut rng).remove(0)))
+        .collect();
+    for score in [Score::Classifier, Score::Both] {
+        let model = NoveltyParams {
+            score,
+            ..Default::default()
+        }
+        .fit(&d)
+        .unwrap();
+        let bytes = postcard::to_allocvec(&model).unwrap();
+        let back: OpenSetModel = postcard::from_bytes(&bytes).unwrap();
+        back.check(3, FEATURES).unwrap();
+        let honest = rows
+            .iter()
+            .filter(|(c, r)| back.judge(r, Some(*c), alpha).kind.is_anomaly())
+            .count();
+        let impostors = rows
+            .iter()
+            .filter(|(c, r)| back.judge(r, Some((c + 1) % 3), alpha).kind == Kind::Impostor)
+            .count();
+        // p-values of the forest's own classes: an honest row is flagged
+        // with probability at most α (here 6 of 30). The classes are far
+        // apart, so an impostor's claimed class gets p̂ ≈ 0, the largest
+        // score there is; but 1 − p̂ is bounded by 1 and the tail beyond the
+        // largest calibration score is flat (measured: 26 of 30).
+        assert!(honest <= 12, "{score:?}: {honest} of 30 honest flagged");
+        assert!(impostors >= 24, "{score:?}: {impostors} of 30 impostors");
+    }
+    // The score and the model must agree after decoding.
+    let novelty = NoveltyParams::default().fit(&d).unwrap();
+    let mut broken = novelty.clone();
+    broken.score = Score::Classifier;
+    assert!(broken.check(3, FEATURES).is_err());
+    assert_eq!(Score::by_name("both"), Some(Score::Both));
+    assert_eq!(Score::by_name("novelty"), Some(Score::default()));
+    assert_eq!(Score::by_name("forest"), None);
+}
+
+#[test]
+fn the_max_metric_takes_the_largest_feature_difference() {
+    use reference::{Metric, distance};
+    assert_eq!(distance(&[1.0, 3.0, 0.0], &[0.0, 0.0, 0.0], 1, Metric::Max), Some(3.0));
+    assert_eq!(distance(&[-4.0, f64::NAN], &[0.0, 1.0], 1, Metric::Max), Some(4.0));
+    assert_eq!(distance(&[f64::NAN], &[0.0], 1, Metric::Max), None);
+}
