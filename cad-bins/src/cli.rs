@@ -415,9 +415,23 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(10usize, 10_000))]
     pub sim_pods: usize,
     /// Impostors spawned while watching (named like one class, behaving like
-    /// another; 0 to 1000). All are spawned in the first half of --watch-for.
+    /// another; 0 to 1000). All new pods are spawned in the first half of
+    /// --watch-for, in a random order.
     #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5, value_parser = number_in(0usize, 1000))]
     pub impostors: usize,
+    /// Honest pods spawned while watching (named like the class they
+    /// behave as; 0 to 10000).
+    #[arg(long, env = "CAD_DEMO_HONEST", default_value_t = 30, value_parser = number_in(0usize, 10_000))]
+    pub honest: usize,
+    /// Pods of services outside the class list spawned while watching
+    /// (redis, kafka, …; named after themselves or like a class; 0 to 1000).
+    #[arg(long, env = "CAD_DEMO_UNKNOWN", default_value_t = 5, value_parser = number_in(0usize, 1000))]
+    pub unknown: usize,
+    /// Run the demo for simulator seeds 1 to N (1 to 1000) instead of one
+    /// run with --sim-seed: one line per seed, then the totals as the last
+    /// line. A sweep writes no files.
+    #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
+    pub sweep: Option<u64>,
 }
 
 /// `cad inspect`: show a model file.
