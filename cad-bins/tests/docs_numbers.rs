@@ -64,7 +64,10 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let claims: Vec<(&str, String)> = vec![
         ("README.md", format!("it lists {demo_pods} running pods")),
         ("README.md", format!("spawn for {} simulated minutes", demo_watch / 60)),
-        ("README.md", format!("{} impostors (named like one class", WORDS[demo_impostors])),
+        (
+            "README.md",
+            format!("{} impostors (named like one class", WORDS[demo_impostors]),
+        ),
         ("README.md", format!("{demo_honest} honest pods")),
         (
             "README.md",

@@ -144,65 +144,22 @@ const LEVELS: &[Check] = &[
 ];
 
 /// Rates, compared per instance with simulated pods of the same shape at
-/// the recorded load. The recorder's host was 87–100 % busy with other work:
-/// CPU and the rates that follow it are as noisy as that.
-const TYPICAL: &[Check] = &[
-    Check {
-        name: "CPU mc",
-        get: |s| s.cpu_mc.typical,
-        factor: 3.0,
-        floor: 0.02,
-    },
-    Check {
-        name: "page faults /s",
-        get: |s| s.faults_s.typical,
-        factor: 3.0,
-        floor: 1.0,
-    },
-    Check {
-        name: "tx KiB/s",
-        get: |s| s.tx_kib_s.typical,
-        factor: 3.0,
-        floor: 0.05,
-    },
-    Check {
-        name: "blkio write KiB/s",
-        get: |s| s.write_kib_s.typical,
-        factor: 3.0,
-        floor: 2.0,
-    },
+/// the recorded load: their typical value, and for bursty and batch
+/// instances their peak (simulated pods whose first burst or batch falls
+/// after the window are left out). Each with the value below which two
+/// figures count as equal (nothing measurable: a web server's writes), for
+/// the typical rate and for the peak (a few hundred page faults in one
+/// interval as a burst starts are noise).
+const RATES: &[(&str, fn(&Stats) -> Rate, f64, f64)] = &[
+    ("CPU mc", |s| s.cpu_mc, 0.02, 0.02),
+    ("page faults /s", |s| s.faults_s, 1.0, 10.0),
+    ("tx KiB/s", |s| s.tx_kib_s, 0.05, 0.05),
+    ("blkio write KiB/s", |s| s.write_kib_s, 2.0, 2.0),
 ];
-
-/// The heavy phases of bursty and batch instances (10-s peaks; simulated
-/// pods whose first burst or batch falls after the window are left out).
-const PEAK: &[Check] = &[
-    Check {
-        name: "peak CPU mc",
-        get: |s| s.cpu_mc.peak,
-        factor: 3.0,
-        floor: 0.02,
-    },
-    // A single interval's page faults: a few hundred in a burst's first
-    // seconds are noise below this.
-    Check {
-        name: "peak page faults /s",
-        get: |s| s.faults_s.peak,
-        factor: 3.0,
-        floor: 10.0,
-    },
-    Check {
-        name: "peak tx KiB/s",
-        get: |s| s.tx_kib_s.peak,
-        factor: 3.0,
-        floor: 0.05,
-    },
-    Check {
-        name: "peak write KiB/s",
-        get: |s| s.write_kib_s.peak,
-        factor: 3.0,
-        floor: 2.0,
-    },
-];
+/// How far a simulated rate may be from the recorded one, either way. The
+/// recorder's host was 87–100 % busy with other work: CPU and the rates
+/// that follow it are as noisy as that.
+const RATE_FACTOR: f64 = 3.0;
 
 /// Page faults per MiB sent, at the typical rates: what tells nginx (none)
 /// from apache in the recordings at every load. Only where the instance
@@ -291,75 +248,102 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     ),
     (
         "redis-1",
-        "peak write KiB/s",
+        "peak blkio write KiB/s",
         "redis-1's snapshots of that ever-growing data set; the simulator's redis saves at its steady rate",
     ),
 ];
 
-/// Compares one figure, adds a line to `table` and the failure to `failures`.
-fn compare(
-    table: &mut String,
-    failures: &mut Vec<String>,
-    what: &str,
-    check: &Check,
-    recorded: (f64, f64),
-    values: &[f64],
-) {
-    let s = median(values.to_vec());
-    let (lo, hi) = (recorded.0.max(check.floor), recorded.1.max(check.floor));
-    let v = s.max(check.floor);
-    let ok = v.is_finite() && lo / check.factor <= v && v <= hi * check.factor;
-    let rec = if recorded.0 == recorded.1 {
-        format!("{:.3}", recorded.0)
-    } else {
-        format!("{:.3}–{:.3}", recorded.0, recorded.1)
-    };
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    writeln!(
-        table,
-        "{what:<22} {:<20} recorded {rec:>17}  simulated {s:>10.3} [{min:.3}–{max:.3}] ×{}{}",
-        check.name,
-        check.factor,
-        if ok { "" } else { "  <-- off" }
-    )
-    .unwrap();
-    let gap = KNOWN_GAPS
-        .iter()
-        .find(|(pod, name, _)| what.split(' ').next() == Some(*pod) && *name == check.name);
-    match (ok, gap) {
-        (true, _) => {}
-        (false, Some((_, _, why))) => writeln!(table, "{:<22} known gap: {why}", "").unwrap(),
-        (false, None) => failures.push(format!("{what} {}", check.name)),
+/// The lines of the comparison and what is off.
+#[derive(Default)]
+struct Report {
+    table: String,
+    failures: Vec<String>,
+}
+
+impl Report {
+    /// Compares one figure (`name`, within `factor`, values under `floor`
+    /// counting as `floor`) and adds a line.
+    fn compare(&mut self, what: &str, (name, factor, floor): (&str, f64, f64), recorded: (f64, f64), values: &[f64]) {
+        let s = median(values.to_vec());
+        let (lo, hi) = (recorded.0.max(floor), recorded.1.max(floor));
+        let v = s.max(floor);
+        let ok = v.is_finite() && lo / factor <= v && v <= hi * factor;
+        let rec = if recorded.0 == recorded.1 {
+            format!("{:.3}", recorded.0)
+        } else {
+            format!("{:.3}–{:.3}", recorded.0, recorded.1)
+        };
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        writeln!(
+            self.table,
+            "{what:<22} {name:<22} recorded {rec:>17}  simulated {s:>10.3} [{min:.3}–{max:.3}] ×{factor}{}",
+            if ok { "" } else { "  <-- off" }
+        )
+        .unwrap();
+        let gap = KNOWN_GAPS
+            .iter()
+            .find(|(pod, gap, _)| what.split(' ').next() == Some(*pod) && *gap == name);
+        match (ok, gap) {
+            (true, _) => {}
+            (false, Some((_, _, why))) => writeln!(self.table, "{:<22} known gap: {why}", "").unwrap(),
+            (false, None) => self.failures.push(format!("{what} {name}")),
+        }
+    }
+
+    fn check(self, what: &str) {
+        println!("{}", self.table);
+        assert!(
+            self.failures.is_empty(),
+            "{what} is off the recordings on: {}\n{}",
+            self.failures.join(", "),
+            self.table
+        );
     }
 }
 
-/// The [`LEVELS`] checks, per class.
-fn compare_levels(
-    table: &mut String,
-    failures: &mut Vec<String>,
-    instances: &[Instance],
-    recorded: &BTreeMap<&str, Stats>,
-    sim: &BTreeMap<String, Vec<Stats>>,
-) {
-    let mut classes: Vec<&str> = instances.iter().map(|i| i.class.as_str()).collect();
-    classes.dedup();
-    for class in classes {
-        let of_class: Vec<_> = instances.iter().filter(|i| i.class == class).collect();
-        for check in LEVELS {
-            let rec: Vec<f64> = of_class
-                .iter()
-                .map(|i| (check.get)(&recorded[i.pod.as_str()]))
-                .collect();
-            let range = (
-                rec.iter().copied().fold(f64::INFINITY, f64::min),
-                rec.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            );
-            let values: Vec<f64> = of_class
-                .iter()
-                .flat_map(|i| sim[&i.pod].iter().map(check.get))
-                .collect();
-            compare(table, failures, class, check, range, &values);
+/// The recorded instances, their statistics over `ages` (ms after start)
+/// by pod name, and those of the simulated pods like each.
+struct Compared {
+    instances: Vec<Instance>,
+    recorded: BTreeMap<String, Stats>,
+    sim: BTreeMap<String, Vec<Stats>>,
+}
+
+impl Compared {
+    async fn at(ages: (i64, i64)) -> Compared {
+        let instances = instances();
+        let batch = fetch_all(&instances).await;
+        let recorded = instances
+            .iter()
+            .map(|i| (i.pod.clone(), stats(batch.samples(&i.id()), i.start_ms, ages)))
+            .collect();
+        let sim = simulated(ages).await;
+        Compared {
+            instances,
+            recorded,
+            sim,
+        }
+    }
+
+    /// The [`LEVELS`] checks, per class.
+    fn levels(&self, report: &mut Report) {
+        let mut classes: Vec<&str> = self.instances.iter().map(|i| i.class.as_str()).collect();
+        classes.dedup();
+        for class in classes {
+            let of_class: Vec<&Instance> = self.instances.iter().filter(|i| i.class == class).collect();
+            for check in LEVELS {
+                let rec: Vec<f64> = of_class.iter().map(|i| (check.get)(&self.recorded[&i.pod])).collect();
+                let range = (
+                    rec.iter().copied().fold(f64::INFINITY, f64::min),
+                    rec.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                );
+                let values: Vec<f64> = of_class
+                    .iter()
+                    .flat_map(|i| self.sim[&i.pod].iter().map(check.get))
+                    .collect();
+                report.compare(class, (check.name, check.factor, check.floor), range, &values);
+            }
         }
     }
 }
@@ -369,56 +353,36 @@ async fn the_start_up_is_recorded_as_measured() {
     // Ages 10–60 s: after initdb / mariadb-install-db (4–5 s), before any load
     // has grown the caches. A database's memory is there at once (the
     // buffer pool, initdb's files in page cache); a web server's too.
-    let ages = (10_000, 60_000);
-    let instances = instances();
-    let batch = fetch_all(&instances).await;
-    let sim = simulated(ages).await;
-    let recorded: BTreeMap<&str, Stats> = instances
-        .iter()
-        .map(|i| (i.pod.as_str(), stats(batch.samples(&i.id()), i.start_ms, ages)))
-        .collect();
-    let mut table = String::new();
-    let mut failures = Vec::new();
-    compare_levels(&mut table, &mut failures, &instances, &recorded, &sim);
-    println!("{table}");
-    assert!(
-        failures.is_empty(),
-        "the simulator's start-up is off the recordings on: {}\n{table}",
-        failures.join(", ")
-    );
+    let c = Compared::at((10_000, 60_000)).await;
+    let mut report = Report::default();
+    c.levels(&mut report);
+    report.check("the simulator's start-up");
 }
 
 #[tokio::test(start_paused = true)]
 async fn simulated_pods_behave_like_the_recorded_servers_at_young_ages() {
-    let ages = (120_000, 900_000);
-    let instances = instances();
-    let batch = fetch_all(&instances).await;
-    let sim = simulated(ages).await;
-    let recorded: BTreeMap<&str, Stats> = instances
-        .iter()
-        .map(|i| (i.pod.as_str(), stats(batch.samples(&i.id()), i.start_ms, ages)))
-        .collect();
-    let mut table = String::new();
-    let mut failures = Vec::new();
-    compare_levels(&mut table, &mut failures, &instances, &recorded, &sim);
-    for inst in &instances {
-        let rec = &recorded[inst.pod.as_str()];
-        let pods = &sim[&inst.pod];
+    let c = Compared::at((120_000, 900_000)).await;
+    let mut report = Report::default();
+    c.levels(&mut report);
+    for inst in &c.instances {
+        let rec = &c.recorded[&inst.pod];
+        let pods = &c.sim[&inst.pod];
         let what = format!("{} ({})", inst.pod, inst.shape);
+        let one = |r: f64| (r, r);
         // The recorder ran its batches at fixed times (a 5-minute job at
         // 2 min, a 3-minute one at 10 min); the simulator's batches come at
         // invented times, so a batch pod's typical rates are not comparable:
         // only its peaks are.
-        let typical = if inst.shape == "batch" { &[][..] } else { TYPICAL };
-        for check in typical {
-            let values: Vec<f64> = pods.iter().map(check.get).collect();
-            let r = (check.get)(rec);
-            compare(&mut table, &mut failures, &what, check, (r, r), &values);
-        }
-        if rec.tx_kib_s.typical >= 1.0 && inst.shape != "batch" {
-            let values: Vec<f64> = pods.iter().map(FAULTS_PER_TX.get).collect();
-            let r = (FAULTS_PER_TX.get)(rec);
-            compare(&mut table, &mut failures, &what, &FAULTS_PER_TX, (r, r), &values);
+        if inst.shape != "batch" {
+            for &(name, get, floor, _) in RATES {
+                let values: Vec<f64> = pods.iter().map(|s| get(s).typical).collect();
+                report.compare(&what, (name, RATE_FACTOR, floor), one(get(rec).typical), &values);
+            }
+            if rec.tx_kib_s.typical >= 1.0 {
+                let f = &FAULTS_PER_TX;
+                let values: Vec<f64> = pods.iter().map(f.get).collect();
+                report.compare(&what, (f.name, f.factor, f.floor), one((f.get)(rec)), &values);
+            }
         }
         if matches!(inst.shape.as_str(), "bursty" | "batch") {
             // Pods that worked hard at some point: a CPU peak ten times their quietest.
@@ -429,17 +393,12 @@ async fn simulated_pods_behave_like_the_recorded_servers_at_young_ages() {
                 active.len(),
                 pods.len()
             );
-            for check in PEAK {
-                let values: Vec<f64> = active.iter().map(|s| (check.get)(s)).collect();
-                let r = (check.get)(rec);
-                compare(&mut table, &mut failures, &what, check, (r, r), &values);
+            for &(name, get, _, floor) in RATES {
+                let values: Vec<f64> = active.iter().map(|s| get(s).peak).collect();
+                let name = format!("peak {name}");
+                report.compare(&what, (&name, RATE_FACTOR, floor), one(get(rec).peak), &values);
             }
         }
     }
-    println!("{table}");
-    assert!(
-        failures.is_empty(),
-        "the simulator is off the recordings on: {}\n{table}",
-        failures.join(", ")
-    );
+    report.check("the simulator");
 }
