@@ -573,10 +573,12 @@ mod tests {
 
     #[test]
     fn the_sweep_line_has_the_issues_format() {
-        let mut t = Tally::default();
-        t.impostors = Count { judged: 10, flagged: 9 };
-        t.unknown = Count { judged: 12, flagged: 3 };
-        t.honest = Count { judged: 60, flagged: 7 };
+        let t = Tally {
+            impostors: Count { judged: 10, flagged: 9 },
+            unknown: Count { judged: 12, flagged: 3 },
+            honest: Count { judged: 60, flagged: 7 },
+            ..Tally::default()
+        };
         assert_eq!(
             sweep_line(2, &t, &[0.75, 0.8]),
             "sweep 2 seeds: impostors flagged 9/10, unknown services flagged 3/12, honest pods flagged 7/60, grouped accuracy 77.5 %"

@@ -143,6 +143,9 @@ const LEVELS: &[Check] = &[
     },
 ];
 
+/// A rate's name, where it is, its floor when typical and its floor at peak.
+type RateCheck = (&'static str, fn(&Stats) -> Rate, f64, f64);
+
 /// Rates, compared per instance with simulated pods of the same shape at
 /// the recorded load: their typical value, and for bursty and batch
 /// instances their peak (simulated pods whose first burst or batch falls
@@ -150,7 +153,7 @@ const LEVELS: &[Check] = &[
 /// figures count as equal (nothing measurable: a web server's writes), for
 /// the typical rate and for the peak (a few hundred page faults in one
 /// interval as a burst starts are noise).
-const RATES: &[(&str, fn(&Stats) -> Rate, f64, f64)] = &[
+const RATES: &[RateCheck] = &[
     ("CPU mc", |s| s.cpu_mc, 0.02, 0.02),
     ("page faults /s", |s| s.faults_s, 1.0, 10.0),
     ("tx KiB/s", |s| s.tx_kib_s, 0.05, 0.05),
