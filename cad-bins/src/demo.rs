@@ -6,7 +6,7 @@
 //! simulation's ground truth.
 //!
 //! `cad demo --sweep N` does this for simulator seeds 1 to N and ends with
-//! one comparable line (see [`sweep_line`]).
+//! one comparable line.
 
 use crate::cli::DemoArgs;
 use crate::cli::TrainArgs;
