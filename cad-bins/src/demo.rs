@@ -8,15 +8,15 @@
 //! `cad demo --sweep N` does this for simulator seeds 1 to N and ends with
 //! one comparable line.
 
-use crate::cli::DemoArgs;
-use crate::cli::TrainArgs;
-use crate::collect::{train_config, train_with_progress, write_outputs};
+use crate::cli::{AlgorithmSettings, DemoArgs};
+use crate::collect::{train_with_progress, write_outputs};
 use crate::output;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use cad_core::engine::{
-    ActiveModel, CollectConfig, ExistingPods, ModelHandle, Watcher, WatcherConfig, collect_dataset,
+    ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig, collect_dataset,
 };
+use cad_core::eval::Method;
 use cad_core::{
     AnomalyReason, Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink,
 };
@@ -420,20 +420,16 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     ))?;
 
     // 2. Train and evaluate (a sweep skips the learning curve and the files).
-    let train_args = TrainArgs {
-        algorithm: args.algorithm.clone(),
-        max_depth: None,
-        trees: 100,
-        threads: 1,
-        seed: args.seed,
-        eval: "grouped-kfold".into(),
-        folds: 5,
-        training_ratio: 0.7,
-        training_max_rows: None,
+    let config = TrainConfig {
+        algorithm: args.algorithm.algorithm(&AlgorithmSettings::defaults(args.seed)),
+        method: Some(Method::GroupedKFold { k: 5, seed: args.seed }),
         curve_points: if verbose { 10 } else { 0 },
-        max_classes: cad_core::engine::DEFAULT_MAX_CLASSES,
+        // As the collector's default --training-ratio 0.7 gives it.
+        curve_test_ratio: 1.0 - 0.7,
+        seed: args.seed,
+        trained_on: format!("simulated cluster, seed {sim_seed} (demo model)"),
+        ..TrainConfig::default()
     };
-    let config = train_config(&train_args, format!("simulated cluster, seed {sim_seed} (demo model)"))?;
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
     let accuracy = trained.report.as_ref().and_then(|r| r.accuracy);
     if verbose {
@@ -441,7 +437,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
             Some(r) => output::println(&format!("\n{r}"))?,
             None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
         }
-        let written = write_outputs(&args.out_dir, None, &trained, Some(&stats))?;
+        let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
         output::println(&format!(
             "== model, report, tree and plots written to {} (model: {})\n",
             args.out_dir.display(),

@@ -125,18 +125,35 @@ fn the_collector_trains_from_the_simulated_cluster_and_prints_a_configmap() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     assert!(report["accuracy"].as_f64().unwrap() > 0.5, "{report}");
     assert!(report["method"].as_str().unwrap().starts_with("grouped"));
+    // The report and inspect say the model's size, as it is on disk.
+    let size = std::fs::metadata(dir.join("model.cadm")).unwrap().len();
+    assert_eq!(report["model_bytes"].as_u64(), Some(size), "{report}");
+    assert_eq!(report["model_base64_bytes"].as_u64(), Some(size.div_ceil(3) * 4));
+    assert_eq!(report["model_fits_configmap"].as_bool(), Some(true));
+    let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+    assert!(text.contains(&format!("Size: {size} bytes")), "{text}");
     let (ok, stdout, _) = run(
         env!("CARGO_BIN_EXE_cad"),
         &["inspect", dir.join("model.cadm").to_str().unwrap()],
     );
     assert!(ok);
     assert!(stdout.contains("feature set:    behaviour"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("size:           {size} bytes")) && stdout.contains("fits a ConfigMap"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn the_collector_trains_from_the_old_systems_arff() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/original/container-metrics-all.arff");
     if !data.is_file() {
+        // Under CI=true the old system's data must be there, as a server must.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is absent, and CI=true",
+            data.display()
+        );
         println!(
             "SKIPPED: {} is absent (../shared is not beside this clone)",
             data.display()
