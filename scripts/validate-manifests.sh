@@ -6,7 +6,9 @@
 #   3. checks cad's own rules: every container non-root, read-only root file
 #      system, no privilege escalation, all capabilities dropped, seccomp
 #      RuntimeDefault, resource requests and limits; probes on the watcher;
-#   4. parses deploy/telegraf/telegraf.conf as TOML (Python's tomllib).
+#   4. parses deploy/telegraf/telegraf.conf as TOML (Python's tomllib);
+#   5. checks that deploy/overlays/prometheus/ reads Prometheus and needs no
+#      InfluxDB (no CAD_INFLUX_* variable, no InfluxDB Secret).
 # Fails on the first kind of problem found, after reporting all of that kind.
 #
 # Environment: K8S_VERSIONS (schemas to check against, default "1.30.0 1.37.0":
@@ -55,6 +57,7 @@ targets=(
   deploy
   deploy/overlays/daemonset
   deploy/overlays/annotate
+  deploy/overlays/prometheus
   deploy/telegraf
   deploy/influxdb
 )
@@ -131,9 +134,23 @@ for path in sorted(glob.glob(f"{out_dir}/*.yaml")):
             if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] == "cad-model":
                 if "model.cadm" not in (obj.get("binaryData") or {}):
                     print(f"WARN {path.rsplit('/', 1)[-1]}: ConfigMap cad-model holds no model yet (placeholder)")
+            prometheus_overlay = path.endswith("deploy_overlays_prometheus.yaml")
+            if prometheus_overlay and obj.get("kind") == "Secret" and "influx" in obj["metadata"]["name"]:
+                problems.append(f"prometheus overlay: Secret {obj['metadata']['name']} is left over")
             spec = pod_spec(obj)
             if spec is None:
                 continue
+            if prometheus_overlay:
+                for c in spec.get("containers") or []:
+                    env = {e.get("name"): e.get("value") for e in c.get("env") or []}
+                    if env.get("CAD_METRICS_BACKEND") != "prometheus" or not env.get("CAD_PROMETHEUS_URL"):
+                        problems.append(f"prometheus overlay: {obj['kind']}/{obj['metadata']['name']} does not read Prometheus")
+                    left = sorted(n for n in env if n.startswith("CAD_INFLUX"))
+                    if left:
+                        problems.append(f"prometheus overlay: {obj['kind']}/{obj['metadata']['name']} still sets {left}")
+                for v in spec.get("volumes") or []:
+                    if "influx" in v.get("name", ""):
+                        problems.append(f"prometheus overlay: volume {v['name']} is left over")
             seen += 1
             where = f"{path.rsplit('/', 1)[-1]}: {obj['kind']}/{obj['metadata']['name']}"
             sec_pod = spec.get("securityContext") or {}

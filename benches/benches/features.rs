@@ -25,12 +25,20 @@ fn extraction(c: &mut Criterion) {
                 n
             })
         });
-        // The watcher's path: one row of the first complete window per container.
+        // One row per container: that of the first complete window, and the
+        // watcher's, that of the latest window (all samples aligned once).
         group.throughput(Throughput::Elements(data.len() as u64));
         group.bench_function(format!("{}/first_row", set.name), |b| {
             b.iter(|| {
                 data.iter()
                     .filter(|d| black_box(set.first_row(black_box(&d.input()))).is_some())
+                    .count()
+            })
+        });
+        group.bench_function(format!("{}/latest_row", set.name), |b| {
+            b.iter(|| {
+                data.iter()
+                    .filter(|d| black_box(set.latest_row(black_box(&d.input()), set.window)).is_some())
                     .count()
             })
         });

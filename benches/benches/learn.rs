@@ -6,15 +6,17 @@
 //! it), and model bundle encoding and decoding.
 //!
 //! The data is `cad_benches::synth` (the distribution of
-//! `shared/bench/make_dataset.py`), generated in memory.
+//! `shared/bench/make_dataset.py`), generated in memory, and for the default
+//! forest also `cad_benches::noisy` (100,000 rows of the compact-forest
+//! issue's noisy data: 20 features, label noise, missing values), where the
+//! trees reach their leaf limit: `*/forest100_noisy/*`.
 
-use cad_benches::{full_run, scaled, synth};
+use cad_benches::{feature_set_of, full_run, noisy, scaled, synth};
 use cad_core::bundle::ModelBundle;
-use cad_core::features::{Column, Feature};
 use cad_core::forest::{ForestParams, RandomForest};
 use cad_core::model::Model;
 use cad_core::tree::{DecisionTree, TreeParams};
-use cad_core::{Classifier, Dataset, FeatureSet, Fit, Metric, Timestamp};
+use cad_core::{Classifier, Dataset, Fit, Timestamp};
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -39,6 +41,23 @@ struct Fitted {
     test: Dataset,
     tree: DecisionTree,
     forest: RandomForest,
+}
+
+/// The noisy data's split (70/30 by group) and the default forest on it.
+struct Noisy {
+    train: Dataset,
+    test: Dataset,
+    forest: RandomForest,
+}
+
+fn noisy_fitted() -> Option<&'static Noisy> {
+    static F: OnceLock<Option<Noisy>> = OnceLock::new();
+    F.get_or_init(|| {
+        let (train, test) = noisy::split(predict_rows(), 0, 0.3);
+        let forest = forest_params(2).fit(&train).ok()?;
+        Some(Noisy { train, test, forest })
+    })
+    .as_ref()
 }
 
 fn fitted() -> Option<&'static Fitted> {
@@ -87,6 +106,16 @@ fn train(c: &mut Criterion) {
         (100_000, 3_000, &[1, 2], 20),
         (1_000_000, 2_400, &[2], 120),
     ];
+    let noisy = noisy::dataset(scaled(100_000, 3_000), 1);
+    group
+        .throughput(Throughput::Elements(noisy.n_rows() as u64))
+        .measurement_time(Duration::from_secs(20));
+    for threads in [1, 2] {
+        let params = forest_params(threads);
+        group.bench_function(format!("noisy_100000_rows/threads_{threads}"), |b| {
+            b.iter(|| params.fit(black_box(&noisy)).map(|f| f.n_trees()))
+        });
+    }
     for (full, quick, threads, secs) in sizes {
         let data = synth::dataset(scaled(full, quick), 1);
         group
@@ -95,7 +124,7 @@ fn train(c: &mut Criterion) {
         for &threads in threads {
             let params = forest_params(threads);
             group.bench_function(format!("{full}_rows/threads_{threads}"), |b| {
-                b.iter(|| params.fit(black_box(&data)).map(|f| f.trees().len()))
+                b.iter(|| params.fit(black_box(&data)).map(|f| f.n_trees()))
             });
         }
     }
@@ -144,42 +173,64 @@ fn predict(c: &mut Criterion) {
     group.bench_function("forest100/batch_classes", |b| {
         b.iter(|| f.forest.predict_classes(black_box(&f.test)))
     });
-    group.finish();
-}
 
-/// A feature set with the synthetic data's 15 columns, so the bundle checks pass.
-fn synth_features(data: &Dataset) -> FeatureSet {
-    FeatureSet {
-        name: "bench".into(),
-        columns: data
-            .feature_names()
-            .iter()
-            .map(|name| Column {
-                name: name.clone(),
-                feature: Feature::Mean(Metric::ALL[0]),
-            })
-            .collect(),
-        required: Vec::new(),
-        window: 1,
-        stride: 1,
-        align_tolerance_ms: 0,
+    // The default forest on the noisy data: single rows as the watcher
+    // classifies them, and batches on 1 and 2 threads.
+    let Some(n) = noisy_fitted() else { return };
+    let rows = rows_of(&n.test);
+    let model = Model::Forest(n.forest.clone());
+    let dyn_model: &dyn Classifier = &model;
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    group.bench_function("forest100_noisy/single_row_via_dyn_model", |b| {
+        b.iter(|| {
+            rows.iter()
+                .map(|r| dyn_model.predict(black_box(r)).class)
+                .sum::<usize>()
+        })
+    });
+    group.throughput(Throughput::Elements(n.test.n_rows() as u64));
+    for threads in [1, 2] {
+        let mut forest = n.forest.clone();
+        forest.set_threads(threads);
+        group.bench_function(format!("forest100_noisy/batch_classes/threads_{threads}"), |b| {
+            b.iter(|| forest.predict_classes(black_box(&n.test)))
+        });
     }
+    group.finish();
 }
 
 fn bundle(c: &mut Criterion) {
     let Some(f) = fitted() else { return };
-    let models = [
-        ("tree", Model::Tree(f.tree.clone())),
-        ("forest100", Model::Forest(f.forest.clone())),
+    let mut models = vec![
+        (
+            "tree",
+            f.train.classes().to_vec(),
+            feature_set_of(&f.train),
+            Model::Tree(f.tree.clone()),
+        ),
+        (
+            "forest100",
+            f.train.classes().to_vec(),
+            feature_set_of(&f.train),
+            Model::Forest(f.forest.clone()),
+        ),
     ];
+    if let Some(n) = noisy_fitted() {
+        models.push((
+            "forest100_noisy",
+            n.train.classes().to_vec(),
+            feature_set_of(&n.train),
+            Model::Forest(n.forest.clone()),
+        ));
+    }
     let mut group = c.benchmark_group("bundle");
     group
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    for (name, model) in models {
+    for (name, classes, features, model) in models {
         let b = ModelBundle::new(
-            f.train.classes().to_vec(),
-            synth_features(&f.train),
+            classes,
+            features,
             model,
             Timestamp::from_secs(1_700_000_000),
             "synthetic data, cad-benches",
@@ -189,8 +240,7 @@ fn bundle(c: &mut Criterion) {
         };
         if full_run() {
             println!(
-                "bundle size: {name} trained on {} rows: {} bytes, {} bytes of base64",
-                f.train.n_rows(),
+                "bundle size: {name}: {} bytes, {} bytes of base64",
                 bytes.len(),
                 text.len()
             );

@@ -4,6 +4,8 @@
 //! * [`synth`]: the synthetic data set of `shared/bench/make_dataset.py`
 //!   (15 features, 5 classes, 60 rows per group) generated in Rust, so the
 //!   learning benchmarks need no file;
+//! * [`noisy`]: the noisy, metric-like data set of the compact-forest issue
+//!   (20 features, 2 % label noise, missing values), in memory or as CSV;
 //! * [`simdata`]: sim-cluster set-ups — containers with 10 minutes of
 //!   Telegraf-like samples, a model trained on them, and a watcher burst of
 //!   many pods spawning at once, under tokio's paused time.
@@ -12,8 +14,32 @@
 //! ([`full_run`]): `cargo test --workspace --all-targets` runs every
 //! criterion benchmark once as a smoke test and must stay fast.
 
+pub mod noisy;
 pub mod simdata;
 pub mod synth;
+
+use cad_core::features::{Column, Feature};
+use cad_core::{Dataset, FeatureSet, Metric};
+
+/// A feature set named after `data`'s columns (each read as some metric's
+/// mean), so that a bundle of a model trained on it passes its checks.
+pub fn feature_set_of(data: &Dataset) -> FeatureSet {
+    FeatureSet {
+        name: "bench".into(),
+        columns: data
+            .feature_names()
+            .iter()
+            .map(|name| Column {
+                name: name.clone(),
+                feature: Feature::Mean(Metric::ALL[0]),
+            })
+            .collect(),
+        required: Vec::new(),
+        window: 1,
+        stride: 1,
+        align_tolerance_ms: 0,
+    }
+}
 
 /// Whether this is a real benchmark run (`cargo bench` passes `--bench`) rather
 /// than `cargo test`'s one-shot smoke run of the bench targets.

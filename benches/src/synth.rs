@@ -15,10 +15,10 @@ pub const ROWS_PER_GROUP: usize = 60;
 
 /// splitmix64: small, fast and good enough for benchmark data. Hand-written so
 /// that the data does not change with a `rand` upgrade.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> f64 {
+    pub(crate) fn next(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -26,9 +26,14 @@ impl Rng {
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn normal(&mut self) -> f64 {
+    pub(crate) fn normal(&mut self) -> f64 {
         let u1 = self.next().max(f64::EPSILON);
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * self.next()).cos()
+    }
+
+    /// A whole number in `0..n` (`n` at least 1).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        ((self.next() * n as f64) as usize).min(n - 1)
     }
 }
 

@@ -7,7 +7,10 @@
 //! ranges are in the help texts, and so in `docs/configuration.md`, which is
 //! generated from these definitions ([`crate::reference`]).
 
-use clap::builder::PossibleValuesParser;
+use cad_core::FeatureSet;
+use cad_core::engine::TrainConfig;
+use cad_core::eval::Method;
+use cad_core::model::Algorithm;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::fmt::Display;
 use std::net::SocketAddr;
@@ -56,6 +59,20 @@ where
     }
 }
 
+/// The most leaves per tree this build accepts (`--max-leaves`).
+const MAX_LEAVES: usize = 10_000_000;
+
+/// A parser of a leaf-count limit: 0 (no limit) or 2 to [`MAX_LEAVES`]
+/// (one leaf would be no tree at all).
+fn leaf_limit(s: &str) -> Result<usize, String> {
+    let allowed = || format!("must be 0 (no limit) or from 2 to {MAX_LEAVES}");
+    match s.trim().parse::<usize>() {
+        Ok(v) if v != 1 && v <= MAX_LEAVES => Ok(v),
+        Ok(_) => Err(allowed()),
+        Err(e) => Err(format!("{e}; {}", allowed())),
+    }
+}
+
 /// A parser of a share strictly between 0 and 1.
 fn open_ratio(s: &str) -> Result<f64, String> {
     let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
@@ -70,8 +87,244 @@ const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(86_400);
 
-/// The evaluation methods `--eval` accepts.
-pub const EVAL_METHODS: [&str; 5] = ["grouped-kfold", "grouped-split", "leaky-split", "open-set", "none"];
+/// The learning algorithms (`--algorithm`), as [`cad_core::model::Algorithm::by_name`] names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgorithmArg {
+    /// cad's decision tree (CART with class counts in every leaf).
+    Tree,
+    /// A random forest of cad's trees.
+    Forest,
+    /// smartcore's decision tree (a second backend, for comparison).
+    SmartcoreTree,
+}
+
+/// The size and seed settings of [`AlgorithmArg::algorithm`] (`--max-depth`,
+/// `--max-leaves`, `--min-leaf-rows`, `--trees`, `--threads`, `--seed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlgorithmSettings {
+    /// Deepest level; `None` for no limit.
+    pub max_depth: Option<usize>,
+    /// Most leaves per tree: `Some(0)` for no limit, `None` for the algorithm's default.
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf.
+    pub min_leaf_rows: usize,
+    /// Trees in a forest.
+    pub trees: usize,
+    /// Threads for a forest.
+    pub threads: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl AlgorithmSettings {
+    /// The command line's defaults with this seed.
+    pub fn defaults(seed: u64) -> Self {
+        AlgorithmSettings {
+            max_depth: None,
+            max_leaves: None,
+            min_leaf_rows: 1,
+            trees: 100,
+            threads: 1,
+            seed,
+        }
+    }
+}
+
+impl AlgorithmArg {
+    /// The algorithm with its parameters.
+    pub fn algorithm(self, s: &AlgorithmSettings) -> Algorithm {
+        let Some(mut algorithm) = Algorithm::by_name(self.name()) else {
+            unreachable!("every AlgorithmArg names an Algorithm (tested)")
+        };
+        // 0 = no limit; absent = the algorithm's default.
+        let leaves = |default: Option<usize>| match s.max_leaves {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => default,
+        };
+        match &mut algorithm {
+            Algorithm::Tree(p) => {
+                p.max_depth = s.max_depth;
+                p.max_leaf_nodes = leaves(p.max_leaf_nodes);
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+            Algorithm::Forest(p) => {
+                p.n_trees = s.trees;
+                p.threads = s.threads;
+                p.tree.max_depth = s.max_depth;
+                p.tree.max_leaf_nodes = leaves(p.tree.max_leaf_nodes);
+                p.tree.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+            Algorithm::Smartcore(p) => {
+                p.max_depth = s.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
+                p.min_samples_leaf = s.min_leaf_rows;
+                p.seed = s.seed;
+            }
+        }
+        algorithm
+    }
+
+    /// The name `--algorithm` takes, as [`Algorithm::by_name`] knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgorithmArg::Tree => "tree",
+            AlgorithmArg::Forest => "forest",
+            AlgorithmArg::SmartcoreTree => "smartcore-tree",
+        }
+    }
+}
+
+/// The evaluation methods (`--eval`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalArg {
+    /// Grouped k-fold: all rows of a container in one fold.
+    GroupedKfold,
+    /// One grouped train/test split.
+    GroupedSplit,
+    /// The old system's random row split (rows of a container on both sides).
+    LeakySplit,
+    /// Grouped k-fold plus leave-one-class-out: each class in turn is left
+    /// out of the model and its containers should be judged "behaves like no
+    /// known class".
+    OpenSet,
+    /// No evaluation.
+    None,
+}
+
+/// The built-in feature sets (`--feature-set`), as [`cad_core::FeatureSet::by_name`] names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FeatureSetArg {
+    /// The old system's columns.
+    Legacy,
+    /// Rates and ratios that do not grow with a pod's age.
+    #[default]
+    Behaviour,
+}
+
+impl FeatureSetArg {
+    /// The feature set.
+    pub fn feature_set(self) -> FeatureSet {
+        match self {
+            FeatureSetArg::Legacy => FeatureSet::legacy(),
+            FeatureSetArg::Behaviour => FeatureSet::behaviour(),
+        }
+    }
+}
+
+/// Why a [`TrainArgs`] (built in code, so not checked by clap) makes no [`TrainConfig`].
+#[derive(Debug, thiserror::Error)]
+#[error("{flag} must be {allowed}, not {value}")]
+pub struct TrainArgsError {
+    flag: &'static str,
+    allowed: &'static str,
+    value: String,
+}
+
+impl TryFrom<&TrainArgs> for TrainConfig {
+    type Error = TrainArgsError;
+
+    /// The training configuration (with `trained_on` empty). The ranges clap
+    /// checks at parse time are checked again here, for arguments built in code.
+    fn try_from(args: &TrainArgs) -> Result<Self, Self::Error> {
+        let check = |ok: bool, flag, allowed, value: &dyn Display| {
+            if ok {
+                Ok(())
+            } else {
+                Err(TrainArgsError {
+                    flag,
+                    allowed,
+                    value: value.to_string(),
+                })
+            }
+        };
+        let ratio = args.training_ratio;
+        check(
+            ratio > 0.0 && ratio < 1.0,
+            "--training-ratio",
+            "greater than 0 and less than 1",
+            &ratio,
+        )?;
+        check(
+            (2..=1000).contains(&args.folds),
+            "--folds",
+            "from 2 to 1000",
+            &args.folds,
+        )?;
+        check(
+            (1..=10_000).contains(&args.trees),
+            "--trees",
+            "from 1 to 10000",
+            &args.trees,
+        )?;
+        check(
+            (1..=1024).contains(&args.threads),
+            "--threads",
+            "from 1 to 1024",
+            &args.threads,
+        )?;
+        check(
+            (2..=1000).contains(&args.max_classes),
+            "--max-classes",
+            "from 2 to 1000",
+            &args.max_classes,
+        )?;
+        check(
+            args.curve_points <= 100,
+            "--curve-points",
+            "from 0 to 100",
+            &args.curve_points,
+        )?;
+        if let Some(d) = args.max_depth {
+            check((1..=1000).contains(&d), "--max-depth", "from 1 to 1000", &d)?;
+        }
+        if let Some(n) = args.max_leaves {
+            check(
+                n != 1 && n <= MAX_LEAVES,
+                "--max-leaves",
+                "0 (no limit) or from 2 to 10000000",
+                &n,
+            )?;
+        }
+        check(
+            (1..=1_000_000).contains(&args.min_leaf_rows),
+            "--min-leaf-rows",
+            "from 1 to 1000000",
+            &args.min_leaf_rows,
+        )?;
+        let seed = args.seed;
+        let method = match args.eval {
+            EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
+            EvalArg::GroupedSplit => Some(Method::GroupedSplit {
+                test_ratio: 1.0 - ratio,
+                seed,
+            }),
+            EvalArg::LeakySplit => Some(Method::LeakyRowSplit {
+                train_ratio: ratio,
+                seed,
+            }),
+            EvalArg::None => None,
+        };
+        Ok(TrainConfig {
+            algorithm: args.algorithm.algorithm(&AlgorithmSettings {
+                max_depth: args.max_depth,
+                max_leaves: args.max_leaves,
+                min_leaf_rows: args.min_leaf_rows,
+                trees: args.trees,
+                threads: args.threads,
+                seed,
+            }),
+            method,
+            max_classes: args.max_classes,
+            curve_points: args.curve_points,
+            curve_max_rows: args.training_max_rows,
+            curve_test_ratio: 1.0 - ratio,
+            seed,
+            trained_on: String::new(),
+        })
+    }
+}
 
 /// Options every program has.
 #[derive(Args, Debug, Clone)]
@@ -86,8 +339,73 @@ pub struct Global {
 pub enum Source {
     /// The embedded simulated cluster (no cluster, no InfluxDB needed).
     Sim,
-    /// A real cluster: pods from the Kubernetes API, metrics from InfluxDB.
+    /// A real cluster: pods from the Kubernetes API, metrics from the store
+    /// --metrics-backend names.
     Cluster,
+}
+
+/// Which store a real cluster's metrics are read from.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsBackend {
+    /// InfluxDB 1.x (or 2.x's v1 API) where Telegraf's kubernetes input writes.
+    Influx,
+    /// The Prometheus HTTP API (Prometheus, VictoriaMetrics, Thanos, Mimir)
+    /// holding the kubelet's cAdvisor series, as kube-prometheus-stack scrapes them.
+    Prometheus,
+}
+
+/// How to reach the Prometheus HTTP API (`--metrics-backend prometheus`).
+#[derive(Args, Debug, Clone)]
+pub struct PrometheusArgs {
+    /// Base URL of the Prometheus HTTP API, to which /api/v1/query is
+    /// appended, e.g. http://prometheus-operated.monitoring:9090,
+    /// https://thanos-query:10902, http://vmselect:8481/select/0/prometheus.
+    #[arg(long, env = "CAD_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// User name for HTTP basic auth.
+    #[arg(long, env = "CAD_PROMETHEUS_USER")]
+    pub prometheus_user: Option<String>,
+    /// Password for basic auth. Visible to every user in `ps` when given as a
+    /// flag (a warning says so): prefer --prometheus-password-file or the variable.
+    #[arg(long, env = "CAD_PROMETHEUS_PASSWORD", hide_env_values = true)]
+    pub prometheus_password: Option<String>,
+    /// File holding the basic-auth password (a mounted Secret).
+    #[arg(long, env = "CAD_PROMETHEUS_PASSWORD_FILE")]
+    pub prometheus_password_file: Option<PathBuf>,
+    /// Bearer token. Visible in `ps` as a flag: prefer
+    /// --prometheus-token-file or the variable.
+    #[arg(long, env = "CAD_PROMETHEUS_TOKEN", hide_env_values = true)]
+    pub prometheus_token: Option<String>,
+    /// File holding a bearer token, read again every minute so that a
+    /// rotated token (a projected service-account token, a Vault agent's
+    /// file) is used without a restart.
+    #[arg(long, env = "CAD_PROMETHEUS_TOKEN_FILE")]
+    pub prometheus_token_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities to trust for https:// (a
+    /// private CA); only these are trusted, not the system's roots.
+    #[arg(long, env = "CAD_PROMETHEUS_CA_FILE")]
+    pub prometheus_ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate to present (with --prometheus-key-file).
+    #[arg(long, env = "CAD_PROMETHEUS_CERT_FILE", requires = "prometheus_key_file")]
+    pub prometheus_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with --prometheus-cert-file).
+    #[arg(long, env = "CAD_PROMETHEUS_KEY_FILE", requires = "prometheus_cert_file")]
+    pub prometheus_key_file: Option<PathBuf>,
+    /// cAdvisor's label names before Kubernetes 1.16 (pod_name,
+    /// container_name) instead of pod and container.
+    #[arg(long, env = "CAD_PROMETHEUS_LEGACY_LABELS")]
+    pub prometheus_legacy_labels: bool,
+    /// How far before a window the CPU counter is read, so that the first
+    /// sample has a predecessor to derive the CPU rate from: at least one
+    /// scrape interval (10s to 1h).
+    #[arg(long, env = "CAD_PROMETHEUS_COUNTER_LOOKBEHIND", value_parser = duration_in(10 * SECOND, HOUR), default_value = "2m")]
+    pub prometheus_counter_lookbehind: Duration,
+    /// Timeout of one Prometheus API request (1s to 10m).
+    #[arg(long, env = "CAD_PROMETHEUS_TIMEOUT", value_parser = duration_in(SECOND, 10 * MINUTE), default_value = "30s")]
+    pub prometheus_timeout: Duration,
+    /// Attempts per Prometheus API request on transient errors (1 to 20).
+    #[arg(long, env = "CAD_PROMETHEUS_RETRIES", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub prometheus_retries: u32,
 }
 
 /// The simulated cluster's knobs.
@@ -131,6 +449,16 @@ pub struct InfluxArgs {
     /// File holding the token.
     #[arg(long, env = "CAD_INFLUX_TOKEN_FILE")]
     pub influx_token_file: Option<PathBuf>,
+    /// PEM file of the certificate authorities to trust for https:// (a
+    /// private CA); only these are trusted, not the system's roots.
+    #[arg(long, env = "CAD_INFLUX_CA_FILE")]
+    pub influx_ca_file: Option<PathBuf>,
+    /// PEM file of a client certificate to present (with --influx-key-file).
+    #[arg(long, env = "CAD_INFLUX_CERT_FILE", requires = "influx_key_file")]
+    pub influx_cert_file: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (with --influx-cert-file).
+    #[arg(long, env = "CAD_INFLUX_KEY_FILE", requires = "influx_cert_file")]
+    pub influx_key_file: Option<PathBuf>,
     /// Timeout of one InfluxDB request (1s to 10m).
     #[arg(long, env = "CAD_INFLUX_TIMEOUT", value_parser = duration_in(SECOND, 10 * MINUTE), default_value = "30s")]
     pub influx_timeout: Duration,
@@ -140,12 +468,13 @@ pub struct InfluxArgs {
 }
 
 /// How metric reads are split into requests: the same flags for every
-/// metrics backend (InfluxDB today, the Prometheus adapter when it comes).
+/// metrics backend (InfluxDB and the Prometheus API).
 /// Chunks of one read are sent concurrently; a failed chunk costs only its
 /// own pods, which are asked for again.
 #[derive(Args, Debug, Clone)]
 pub struct MetricsQueryArgs {
-    /// Most pods per metrics request.
+    /// Most pods per metrics request (with the Prometheus API: per group of
+    /// queries, five for the default series).
     #[arg(long, env = "CAD_BATCH_SIZE", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=5_000))]
     pub batch_size: u32,
@@ -187,16 +516,24 @@ pub struct KubeArgs {
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
     /// Learning algorithm.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
-          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
-    pub algorithm: String,
+    #[arg(long, env = "CAD_ALGORITHM", value_enum, default_value_t = AlgorithmArg::Tree)]
+    pub algorithm: AlgorithmArg,
     /// Maximum tree depth (1 to 1000; none by default).
     #[arg(long, env = "CAD_MAX_DEPTH", value_parser = number_in(1usize, 1000))]
     pub max_depth: Option<usize>,
+    /// Most leaves per tree, grown best first (0 for no limit, or 2 to
+    /// 10000000). Default: no limit for a tree, 1024 for each tree of a
+    /// forest (so that a forest of 100 trees fits a ConfigMap).
+    #[arg(long, env = "CAD_MAX_LEAVES", value_parser = leaf_limit)]
+    pub max_leaves: Option<usize>,
+    /// Fewest training rows in a leaf (1 to 1000000).
+    #[arg(long, env = "CAD_MIN_LEAF_ROWS", default_value_t = 1, value_parser = number_in(1usize, 1_000_000))]
+    pub min_leaf_rows: usize,
     /// Trees in a forest (1 to 10000).
     #[arg(long, env = "CAD_TREES", default_value_t = 100, value_parser = number_in(1usize, 10_000))]
     pub trees: usize,
-    /// Threads for forest training (1 to 1024).
+    /// Threads for forest training and batch prediction, the evaluation's
+    /// (1 to 1024).
     #[arg(long, env = "CAD_THREADS", default_value_t = 1, value_parser = number_in(1usize, 1024))]
     pub threads: usize,
     /// Seed for training and splits.
@@ -210,8 +547,8 @@ pub struct TrainArgs {
     /// open-set is grouped k-fold plus leave-one-class-out: each class in
     /// turn is left out of the model and its containers should be judged
     /// "behaves like no known class" (report.json `open_set`).
-    #[arg(long, env = "CAD_EVAL", default_value = "grouped-kfold", value_parser = PossibleValuesParser::new(EVAL_METHODS))]
-    pub eval: String,
+    #[arg(long, env = "CAD_EVAL", value_enum, default_value_t = EvalArg::GroupedKfold)]
+    pub eval: EvalArg,
     /// The false-anomaly rate accepted: the share of honest containers that
     /// may be flagged (0.0001 to 0.5). The open-set evaluation reports its
     /// figures at this rate.
@@ -222,7 +559,7 @@ pub struct TrainArgs {
     /// nearest training containers), classifier (1 − the forest's
     /// probability of the class) or both (a class must pass both at α / 2).
     #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "novelty",
-          value_parser = PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
+          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
@@ -287,6 +624,9 @@ pub struct CollectArgs {
     /// Where pods and metrics come from.
     #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
     pub source: Source,
+    /// Where a real cluster's metrics are read from.
+    #[arg(long, env = "CAD_METRICS_BACKEND", value_enum, default_value_t = MetricsBackend::Influx)]
+    pub metrics_backend: MetricsBackend,
     /// Train from an ARFF or CSV file instead of collecting.
     #[arg(long, env = "CAD_FROM_FILE")]
     pub from_file: Option<PathBuf>,
@@ -298,9 +638,8 @@ pub struct CollectArgs {
     pub label_key: Option<String>,
     /// Feature set to compute from metrics (default behaviour). Not with
     /// --from-file: there the file's columns are the features.
-    #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file",
-          value_parser = PossibleValuesParser::new(cad_core::FeatureSet::names()))]
-    pub feature_set: Option<String>,
+    #[arg(long, env = "CAD_FEATURE_SET", conflicts_with = "from_file", value_enum)]
+    pub feature_set: Option<FeatureSetArg>,
     /// How far back to read metrics (1m to 30d).
     #[arg(long, env = "CAD_WINDOW", value_parser = duration_in(MINUTE, 30 * DAY), default_value = "10m")]
     pub window: Duration,
@@ -315,6 +654,8 @@ pub struct CollectArgs {
     #[command(flatten)]
     pub influx: InfluxArgs,
     #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    #[command(flatten)]
     pub kube: KubeArgs,
 }
 
@@ -324,6 +665,9 @@ pub struct WatchArgs {
     /// Where pods and metrics come from.
     #[arg(long, env = "CAD_SOURCE", value_enum, default_value_t = Source::Cluster)]
     pub source: Source,
+    /// Where a real cluster's metrics are read from.
+    #[arg(long, env = "CAD_METRICS_BACKEND", value_enum, default_value_t = MetricsBackend::Influx)]
+    pub metrics_backend: MetricsBackend,
     /// Model file (a mounted ConfigMap works as is).
     #[arg(long, env = "CAD_MODEL", default_value = "cad-out/model.cadm")]
     pub model: PathBuf,
@@ -381,6 +725,8 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub influx: InfluxArgs,
     #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    #[command(flatten)]
     pub kube: KubeArgs,
 }
 
@@ -419,9 +765,8 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_SEED", default_value_t = 42)]
     pub seed: u64,
     /// Learning algorithm.
-    #[arg(long, env = "CAD_ALGORITHM", default_value = "tree",
-          value_parser = PossibleValuesParser::new(cad_core::model::Algorithm::NAMES))]
-    pub algorithm: String,
+    #[arg(long, env = "CAD_ALGORITHM", value_enum, default_value_t = AlgorithmArg::Tree)]
+    pub algorithm: AlgorithmArg,
     /// Seed of the simulated cluster.
     #[arg(long, env = "CAD_SIM_SEED", default_value_t = 7)]
     pub sim_seed: u64,
@@ -430,9 +775,23 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(10usize, 10_000))]
     pub sim_pods: usize,
     /// Impostors spawned while watching (named like one class, behaving like
-    /// another; 0 to 1000). All are spawned in the first half of --watch-for.
+    /// another; 0 to 1000). All new pods are spawned in the first half of
+    /// --watch-for, in a random order.
     #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5, value_parser = number_in(0usize, 1000))]
     pub impostors: usize,
+    /// Honest pods spawned while watching (named like the class they
+    /// behave as; 0 to 10000).
+    #[arg(long, env = "CAD_DEMO_HONEST", default_value_t = 30, value_parser = number_in(0usize, 10_000))]
+    pub honest: usize,
+    /// Pods of services outside the class list spawned while watching
+    /// (redis, kafka, …; named after themselves or like a class; 0 to 1000).
+    #[arg(long, env = "CAD_DEMO_UNKNOWN", default_value_t = 5, value_parser = number_in(0usize, 1000))]
+    pub unknown: usize,
+    /// Run the demo for simulator seeds 1 to N (1 to 1000) instead of one
+    /// run with --sim-seed: one line per seed, then the totals as the last
+    /// line. A sweep writes no files.
+    #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
+    pub sweep: Option<u64>,
 }
 
 /// `cad inspect`: show a model file.
@@ -520,9 +879,17 @@ pub struct WatcherCli {
 
 /// Flags whose value is a secret: given on the command line, it is
 /// visible to every user of the machine in `ps` and `/proc/<pid>/cmdline`.
-const SECRET_FLAGS: [(&str, &str); 2] = [
+const SECRET_FLAGS: [(&str, &str); 4] = [
     ("influx_password", "--influx-password-file or CAD_INFLUX_PASSWORD_FILE"),
     ("influx_token", "--influx-token-file or CAD_INFLUX_TOKEN_FILE"),
+    (
+        "prometheus_password",
+        "--prometheus-password-file or CAD_PROMETHEUS_PASSWORD_FILE",
+    ),
+    (
+        "prometheus_token",
+        "--prometheus-token-file or CAD_PROMETHEUS_TOKEN_FILE",
+    ),
 ];
 
 /// The secret flags given on the command line (not from their variables),
@@ -562,6 +929,43 @@ pub fn parse<P: Parser>(init: impl FnOnce(&P)) -> P {
 
 #[cfg(test)]
 mod tests {
+    /// The enums' names are the library's: each algorithm and feature set
+    /// the command line offers exists, and every one the library has is offered.
+    #[test]
+    fn the_value_enums_name_what_the_library_knows() {
+        let names = |values: &[clap::builder::PossibleValue]| -> Vec<String> {
+            values.iter().map(|v| v.get_name().to_owned()).collect()
+        };
+        let algorithms: Vec<_> = AlgorithmArg::value_variants()
+            .iter()
+            .map(|a| a.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&algorithms), cad_core::model::Algorithm::NAMES);
+        for a in AlgorithmArg::value_variants() {
+            assert_eq!(a.algorithm(&AlgorithmSettings::defaults(7)).name(), a.name());
+        }
+        let sets: Vec<_> = FeatureSetArg::value_variants()
+            .iter()
+            .map(|f| f.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&sets), FeatureSet::names());
+        for f in FeatureSetArg::value_variants() {
+            let name = f.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Some(f.feature_set()), FeatureSet::by_name(&name));
+        }
+    }
+
+    /// Arguments built in code get the checks clap makes at parse time.
+    #[test]
+    fn train_args_out_of_range_make_no_train_config() {
+        let parsed = CollectorCli::try_parse_from(["cad-collector"]).unwrap();
+        let mut args = parsed.args.train.clone();
+        assert!(TrainConfig::try_from(&args).is_ok());
+        args.training_ratio = 1.5;
+        let e = TrainConfig::try_from(&args).unwrap_err().to_string();
+        assert!(e.contains("--training-ratio") && e.contains("1.5"), "{e}");
+    }
+
     use super::*;
     use clap::CommandFactory;
 
@@ -602,6 +1006,11 @@ mod tests {
         (&["--trees", "10001"], "--trees"),
         (&["--max-depth", "0"], "--max-depth"),
         (&["--threads", "0"], "--threads"),
+        (&["--max-leaves", "1"], "--max-leaves"),
+        (&["--max-leaves", "10000001"], "--max-leaves"),
+        (&["--max-leaves=-1"], "--max-leaves"),
+        (&["--min-leaf-rows", "0"], "--min-leaf-rows"),
+        (&["--min-leaf-rows", "1000001"], "--min-leaf-rows"),
         (&["--folds", "0"], "--folds"),
         (&["--folds", "1"], "--folds"),
         (&["--sim-impostors", "2"], "--sim-impostors"),
@@ -617,6 +1026,15 @@ mod tests {
         (&["--window", "0"], "--window"),
         (&["--influx-timeout", "0s"], "--influx-timeout"),
         (&["--influx-retries", "0"], "--influx-retries"),
+        (&["--prometheus-timeout", "0s"], "--prometheus-timeout"),
+        (&["--prometheus-timeout", "11m"], "--prometheus-timeout"),
+        (&["--prometheus-retries", "0"], "--prometheus-retries"),
+        (&["--prometheus-retries", "21"], "--prometheus-retries"),
+        (
+            &["--prometheus-counter-lookbehind", "5s"],
+            "--prometheus-counter-lookbehind",
+        ),
+        (&["--metrics-backend", "graphite"], "--metrics-backend"),
         (&["--algorithm", "bogus"], "--algorithm"),
         (&["--eval", "bogus"], "--eval"),
         (&["--feature-set", "bogus"], "--feature-set"),
@@ -676,8 +1094,16 @@ mod tests {
             "0.999",
             "--curve-points",
             "0",
+            "--max-leaves",
+            "2",
+            "--min-leaf-rows",
+            "1000000",
         ]);
         assert!(ok.is_ok(), "{ok:?}");
+        for limit in ["0", "10000000"] {
+            let ok = CollectorCli::try_parse_from(["cad-collector", "--max-leaves", limit]);
+            assert!(ok.is_ok(), "{ok:?}");
+        }
         let ok = WatcherCli::try_parse_from(["cad-watcher", "--confidence-threshold", "1", "--poll-interval", "1s"]);
         assert!(ok.is_ok(), "{ok:?}");
     }
@@ -701,6 +1127,33 @@ mod tests {
         assert_eq!(secrets_on_command_line(&m)[0].0, "--influx-token");
         let m = WatcherCli::command().get_matches_from(["cad-watcher"]);
         assert!(secrets_on_command_line(&m).is_empty());
+        let m = CollectorCli::command().get_matches_from([
+            "cad-collector",
+            "--prometheus-password",
+            "pw",
+            "--prometheus-token",
+            "t",
+        ]);
+        let flags: Vec<String> = secrets_on_command_line(&m).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(flags, ["--prometheus-password", "--prometheus-token"]);
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        for (program, flag, other) in [
+            ("cad-collector", "--prometheus-cert-file", "--prometheus-key-file"),
+            ("cad-collector", "--prometheus-key-file", "--prometheus-cert-file"),
+            ("cad-collector", "--influx-cert-file", "--influx-key-file"),
+            ("cad-collector", "--influx-key-file", "--influx-cert-file"),
+        ] {
+            let e = CollectorCli::try_parse_from([program, flag, "x.pem"]).unwrap_err();
+            assert!(e.to_string().contains(other), "{flag}: {e}");
+            assert!(CollectorCli::try_parse_from([program, flag, "x.pem", other, "y.pem"]).is_ok());
+        }
+        let w = WatcherCli::try_parse_from(["cad-watcher", "--metrics-backend", "prometheus"]).unwrap();
+        assert_eq!(w.args.metrics_backend, MetricsBackend::Prometheus);
+        let w = WatcherCli::try_parse_from(["cad-watcher"]).unwrap();
+        assert_eq!(w.args.metrics_backend, MetricsBackend::Influx);
     }
 
     #[test]

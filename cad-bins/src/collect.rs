@@ -1,15 +1,15 @@
 //! `cad-collector`: collect data from a cluster (or read an ARFF/CSV file),
 //! train, evaluate, and write the model, the report and the plots.
 
-use crate::cli::{CollectArgs, EVAL_METHODS, OutputArgs, PrintAs, Source, TrainArgs};
+use crate::cli::{CollectArgs, OutputArgs, PrintAs, Source, TrainArgs};
 use crate::{output, plot, progress, sources};
 use anyhow::{Context, Result, bail};
 use cad_core::bundle::ModelBundle;
 use cad_core::engine::{
-    CollectConfig, CollectStats, TrainConfig, TrainError, TrainStep, Trained, collect_dataset, train,
+    CollectConfig, CollectStats, Collected, TrainConfig, TrainError, TrainStep, Trained, TrainingReport,
+    collect_dataset, train,
 };
 use cad_core::eval::Method;
-use cad_core::model::Algorithm;
 use cad_core::openset::confidence::{CalibrationReport, ECE_BINS};
 use cad_core::openset::evaluate::{OpenSetConfig, OpenSetReport};
 use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
@@ -21,57 +21,9 @@ use std::sync::Arc;
 /// The training configuration from the arguments (their ranges are checked
 /// when they are parsed, see [`crate::cli`]).
 pub fn train_config(args: &TrainArgs, trained_on: String) -> Result<TrainConfig> {
-    let Some(mut algorithm) = Algorithm::by_name(&args.algorithm) else {
-        bail!(
-            "unknown algorithm {:?}; choose one of {}",
-            args.algorithm,
-            Algorithm::NAMES.join(", ")
-        )
-    };
-    match &mut algorithm {
-        Algorithm::Tree(p) => {
-            p.max_depth = args.max_depth;
-            p.seed = args.seed;
-        }
-        Algorithm::Forest(p) => {
-            p.n_trees = args.trees;
-            p.threads = args.threads;
-            p.tree.max_depth = args.max_depth;
-            p.seed = args.seed;
-        }
-        Algorithm::Smartcore(p) => {
-            p.max_depth = args.max_depth.map(|d| u16::try_from(d).unwrap_or(u16::MAX));
-            p.seed = args.seed;
-        }
-    }
-    let method = match args.eval.as_str() {
-        "grouped-kfold" | "open-set" => Some(Method::GroupedKFold {
-            k: args.folds,
-            seed: args.seed,
-        }),
-        "grouped-split" => Some(Method::GroupedSplit {
-            test_ratio: 1.0 - args.training_ratio,
-            seed: args.seed,
-        }),
-        "leaky-split" => Some(Method::LeakyRowSplit {
-            train_ratio: args.training_ratio,
-            seed: args.seed,
-        }),
-        "none" => None,
-        other => bail!(
-            "unknown evaluation {other:?}; choose one of {}",
-            EVAL_METHODS.join(", ")
-        ),
-    };
     Ok(TrainConfig {
-        algorithm,
-        method,
-        max_classes: args.max_classes,
-        curve_points: args.curve_points,
-        curve_max_rows: args.training_max_rows,
-        curve_test_ratio: 1.0 - args.training_ratio,
-        seed: args.seed,
         trained_on,
+        ..TrainConfig::try_from(args)?
     })
 }
 
@@ -159,8 +111,9 @@ fn lock_dir(out_dir: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// The text report: evaluation, learning curve, model.
-pub fn report_text(trained: &Trained) -> String {
+/// The text report: evaluation, learning curve, model (of `model_bytes`
+/// bytes as stored).
+pub fn report_text(trained: &Trained, model_bytes: u64) -> String {
     let mut report = String::new();
     match (&trained.report, &trained.evaluation_skipped) {
         (Some(r), _) => report.push_str(&r.to_string()),
@@ -177,6 +130,7 @@ pub fn report_text(trained: &Trained) -> String {
         report.push_str(&format!("\nNo learning curve: {why}\n"));
     }
     report.push_str("\n=== Model ===\n");
+    report.push_str(&format!("Size: {}\n\n", crate::inspect::size_text(model_bytes)));
     report.push_str(&cad_core::render::bundle_text(&trained.bundle));
     report
 }
@@ -193,7 +147,7 @@ pub fn write_outputs(
     out_dir: &Path,
     model: Option<&Path>,
     trained: &Trained,
-    stats: Option<&CollectStats>,
+    stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
     write_outputs_with(out_dir, model, trained, stats, &OpenSetOutputs::default())
 }
@@ -214,7 +168,7 @@ pub fn write_outputs_with(
     out_dir: &Path,
     model: Option<&Path>,
     trained: &Trained,
-    stats: Option<&CollectStats>,
+    stats: Option<(&CollectStats, &str)>,
     extra: &OpenSetOutputs,
 ) -> Result<Written> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -229,8 +183,11 @@ pub fn write_outputs_with(
         .bundle
         .write_to(&model_path)
         .with_context(|| format!("writing {}", model_path.display()))?;
+    let model_bytes = std::fs::metadata(&model_path)
+        .with_context(|| format!("reading {}", model_path.display()))?
+        .len();
     let report_path = out_dir.join("report.txt");
-    write(&report_path, report_text(trained).as_bytes())?;
+    write(&report_path, report_text(trained, model_bytes).as_bytes())?;
     write(
         &out_dir.join("tree.txt"),
         cad_core::render::bundle_text(&trained.bundle).as_bytes(),
@@ -240,40 +197,16 @@ pub fn write_outputs_with(
         cad_core::render::bundle_dot(&trained.bundle).as_bytes(),
     )?;
     let r = trained.report.as_ref();
-    let summary = json!({
-        "model": model_path,
-        "created_at": trained.bundle.created_at.to_rfc3339(),
-        "algorithm": trained.bundle.model.algorithm_name(),
-        "feature_set": trained.bundle.feature_set.name,
-        "classes": trained.bundle.classes,
-        "method": r.map(|r| r.method.to_string()),
-        "accuracy": r.and_then(|r| r.accuracy),
-        "macro_f1": r.and_then(|r| r.macro_f1),
-        "fit_seconds": r.map(|r| r.fit_seconds),
-        "predict_seconds_per_row": r.and_then(|r| r.predict_ns_per_row()).map(|ns| ns * 1e-9),
-        "train_rows": r.map(|r| r.train_rows),
-        "test_rows": r.map(|r| r.test_rows),
-        "rows": r.map(|r| r.rows),
-        "groups": r.map(|r| r.groups),
-        "warnings": r.map(|r| r.warnings.clone()).unwrap_or_default(),
-        "evaluation_skipped": trained.evaluation_skipped,
-        "learning_curve_skipped": trained.curve_skipped,
-        "confusion_matrix": r.map(|r| matrix_rows(&r.matrix)),
-        "learning_curve": trained.curve.iter().map(|p| json!({"train_rows": p.train_rows, "accuracy": p.accuracy})).collect::<Vec<_>>(),
-        "calibration": extra.calibration.as_ref().map(|c| json!({
-            "ece": c.ece, "ece_raw": c.ece_raw, "bins": ECE_BINS, "folds": c.folds,
-            "predictions": c.predictions, "reliability": c.bins, "reliability_raw": c.raw_bins,
-        })),
-        "open_set": extra.open_set.as_ref().map(open_set_json),
-        "collected": stats.map(|s| json!({
-            "pods": s.pods, "labelled_pods": s.labelled_pods, "containers": s.containers,
-            "containers_with_rows": s.containers_with_rows, "rows": s.rows, "fetches": s.fetches,
-            "retried": s.retried,
-        })),
-    });
+    let summary = TrainingReport::new(
+        trained,
+        model_path.clone(),
+        model_bytes,
+        cad_k8s::MAX_BLOB_BYTES as u64,
+        stats.map(|(s, backend)| Collected::new(s, backend)),
+    );
     write(
         &out_dir.join("report.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
+        serde_json::to_string_pretty(&with_open_set(&summary, extra)?)?.as_bytes(),
     )?;
     for ext in ["svg", "png"] {
         let path = out_dir.join(format!("learning-curve.{ext}"));
@@ -289,7 +222,7 @@ pub fn write_outputs_with(
         let drawn = match r {
             Some(r) => plot::confusion_matrix(
                 r.matrix.classes(),
-                &matrix_rows(&r.matrix),
+                &cad_core::engine::report::matrix_rows(&r.matrix),
                 &format!("Confusion matrix — {}", short_method(&r.method)),
                 &path,
             )?,
@@ -322,6 +255,30 @@ pub fn write_outputs_with(
         model: model_path,
         report: report_path,
     })
+}
+
+/// The report's JSON with the calibration and open-set figures added (they
+/// are measured by the collector beside the training, not by it).
+fn with_open_set(summary: &TrainingReport, extra: &OpenSetOutputs) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(summary)?;
+    if let Some(map) = v.as_object_mut() {
+        let calibration = extra.calibration.as_ref().map(|c| {
+            json!({
+                "ece": c.ece, "ece_raw": c.ece_raw, "bins": ECE_BINS, "folds": c.folds,
+                "predictions": c.predictions, "reliability": c.bins, "reliability_raw": c.raw_bins,
+            })
+        });
+        map.insert("calibration".into(), calibration.unwrap_or(serde_json::Value::Null));
+        map.insert(
+            "open_set".into(),
+            extra
+                .open_set
+                .as_ref()
+                .map(open_set_json)
+                .unwrap_or(serde_json::Value::Null),
+        );
+    }
+    Ok(v)
 }
 
 /// The open-set figures as `report.json` has them.
@@ -364,19 +321,18 @@ fn short_method(m: &Method) -> String {
     }
 }
 
-fn matrix_rows(m: &cad_core::eval::ConfusionMatrix) -> Vec<Vec<u64>> {
-    let n = m.classes().len();
-    (0..n).map(|t| (0..n).map(|p| m.count(t, p)).collect()).collect()
-}
-
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     cad_core::files::write_atomic(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A ConfigMap manifest holding the model in `binaryData`.
+/// A ConfigMap manifest (YAML) holding the model in `binaryData`.
 pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str) -> Result<String> {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use std::collections::BTreeMap;
+
     let (ns, name) = sources::namespaced(namespaced_name)?;
-    let b64 = bundle.to_base64()?;
     let description = format!(
         "{} model over feature set {}, classes {}, trained on {} at {}",
         bundle.model.algorithm_name(),
@@ -385,10 +341,22 @@ pub fn configmap_manifest(bundle: &ModelBundle, namespaced_name: &str, key: &str
         bundle.trained_on,
         bundle.created_at.to_rfc3339()
     );
-    Ok(format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/name: cad\n    app.kubernetes.io/component: model\n  annotations:\n    cad.io/description: {}\nbinaryData:\n  {key}: {b64}\n",
-        serde_json::to_string(&description)?
-    ))
+    let labels = [
+        ("app.kubernetes.io/name", "cad"),
+        ("app.kubernetes.io/component", "model"),
+    ];
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(ns),
+            labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            annotations: Some(BTreeMap::from([("cad.io/description".to_owned(), description)])),
+            ..ObjectMeta::default()
+        },
+        binary_data: Some(BTreeMap::from([(key.to_owned(), ByteString(bundle.to_bytes()?))])),
+        ..ConfigMap::default()
+    };
+    serde_norway::to_string(&cm).context("writing the ConfigMap manifest")
 }
 
 /// Prints the model as asked (base64 or a ConfigMap manifest) on stdout.
@@ -417,13 +385,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         }
         (data, features, None, format!("file {}", path.display()))
     } else {
-        let name = args.feature_set.as_deref().unwrap_or("behaviour");
-        let Some(features) = FeatureSet::by_name(name) else {
-            bail!(
-                "unknown feature set {name:?}; choose one of {}",
-                FeatureSet::names().join(", ")
-            )
-        };
+        let features = args.feature_set.unwrap_or_default().feature_set();
         let mut labeler = Labeler::from_list(&args.classes);
         if labeler.classes().is_empty() {
             bail!("--classes (CAD_CLASSES) is empty");
@@ -431,23 +393,36 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         if let Some(k) = &args.label_key {
             labeler = labeler.with_label_key(k.clone());
         }
-        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, Arc<dyn cad_core::MetricSource>, String) =
-            match args.source {
-                Source::Sim => {
-                    let sim = sources::sim(&args.sim, clock.clone());
-                    // The simulated classes are spelled mysql, postgresql, mongodb, …
-                    labeler = Labeler::new(sim.class_names());
-                    (
-                        Arc::new(sim.clone()),
-                        Arc::new(sim),
-                        format!("simulated cluster, seed {}", args.sim.sim_seed),
-                    )
-                }
-                Source::Cluster => {
-                    let (p, m, _) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
-                    (p, m, "cluster".to_string())
-                }
-            };
+        let (pods, metrics, trained_on): (Arc<dyn cad_core::PodSource>, sources::Metrics, String) = match args.source {
+            Source::Sim => {
+                let sim = sources::sim(&args.sim, clock.clone());
+                // The simulated classes are spelled mysql, postgresql, mongodb, …
+                labeler = Labeler::new(sim.class_names());
+                let metrics = sources::Metrics {
+                    source: Arc::new(sim.clone()),
+                    backend: "simulated cluster".into(),
+                };
+                (
+                    Arc::new(sim),
+                    metrics,
+                    format!("simulated cluster, seed {}", args.sim.sim_seed),
+                )
+            }
+            Source::Cluster => {
+                let (p, m, _) = sources::cluster(
+                    &args.kube,
+                    args.metrics_backend,
+                    &args.influx,
+                    &args.prometheus,
+                    &args.query,
+                    clock.clone(),
+                )
+                .await?;
+                let trained_on = format!("cluster, metrics from {}", m.backend);
+                (p, m, trained_on)
+            }
+        };
+        tracing::info!(metrics = %metrics.backend, "collecting");
         let config = CollectConfig {
             window: args.window,
             batch_size: args.query.collector_batch(),
@@ -456,7 +431,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         let bar = progress::bar(0, "collecting metrics");
         let (data, stats) = collect_dataset(
             pods.as_ref(),
-            metrics.as_ref(),
+            metrics.source.as_ref(),
             clock.as_ref(),
             &labeler,
             &features,
@@ -475,11 +450,15 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             rows = stats.rows,
             fetches = stats.fetches,
             retried = stats.retried,
+            metrics = %metrics.backend,
             "collected"
         );
-        (data, features, Some(stats), trained_on)
+        (data, features, Some((stats, metrics.backend)), trained_on)
     };
     let config = train_config(&args.train, trained_on)?;
+    // In place, so that training does not copy the data set to reorder it.
+    let mut data = data;
+    data.make_canonical();
     if let Err(e) = cad_core::engine::check_classes(&data, &config) {
         let hint = match e {
             TrainError::TooManyClasses { .. } => " (the limit is --max-classes, CAD_MAX_CLASSES)",
@@ -493,7 +472,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         &args.output.out_dir,
         args.output.model.as_deref(),
         &trained,
-        stats.as_ref(),
+        stats.as_ref().map(|(s, b)| (s, b.as_str())),
         &extra,
     )?;
     // The report goes to stdout, unless stdout carries the model itself.
@@ -530,7 +509,7 @@ pub fn open_set_outputs(data: &Dataset, config: &TrainConfig, args: &TrainArgs) 
     let spin = progress::spinner("calibrating the confidence");
     let calibration = cad_core::openset::confidence::cross_fit(&config.algorithm, &data.canonical(), k, seed)
         .context("calibrating the confidence on held-out containers")?;
-    let open_set = if args.eval == "open-set" {
+    let open_set = if args.eval == crate::cli::EvalArg::OpenSet {
         spin.set_message("open-set evaluation (leave one class out)");
         tracing::info!("open-set evaluation (leave one class out)");
         let oc = OpenSetConfig {

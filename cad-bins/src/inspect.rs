@@ -9,13 +9,39 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     let bundle =
         ModelBundle::read_from(&args.model).with_context(|| format!("reading the model {}", args.model.display()))?;
     let text = match args.show {
-        InspectAs::Summary => summary(&bundle),
+        InspectAs::Summary => {
+            let bytes = std::fs::metadata(&args.model)
+                .with_context(|| format!("reading the model {}", args.model.display()))?
+                .len();
+            format!("{}size:           {}\n", summary(&bundle), size_text(bytes))
+        }
         InspectAs::Tree => cad_core::render::bundle_text(&bundle),
         InspectAs::Dot => cad_core::render::bundle_dot(&bundle),
         InspectAs::Base64 => format!("{}\n", bundle.to_base64()?),
         InspectAs::Configmap => crate::collect::configmap_manifest(&bundle, &args.configmap, &args.configmap_key)?,
     };
     crate::output::print(&text)
+}
+
+/// A model's size in bytes and as base64, and whether it fits a ConfigMap
+/// (what `--publish` accepts, [`cad_k8s::MAX_BLOB_BYTES`]).
+pub fn size_text(bytes: u64) -> String {
+    let fits = if bytes <= cad_k8s::MAX_BLOB_BYTES as u64 {
+        "fits a ConfigMap"
+    } else {
+        "too large for a ConfigMap: mount it as a file (docs/operations.md, \"Model size\")"
+    };
+    format!(
+        "{bytes} bytes ({:.0} KiB; {} bytes as base64); {fits} (at most {} bytes)",
+        bytes as f64 / 1024.0,
+        base64_len(bytes),
+        cad_k8s::MAX_BLOB_BYTES
+    )
+}
+
+/// Length of the base64 text of `bytes` bytes.
+pub fn base64_len(bytes: u64) -> u64 {
+    bytes.div_ceil(3) * 4
 }
 
 /// A short description: format, algorithm, classes, features, evaluation.

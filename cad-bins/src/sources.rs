@@ -1,11 +1,13 @@
 //! Building the pod and metric sources the command line asks for.
 
-use crate::cli::{InfluxArgs, KubeArgs, MetricsQueryArgs, SimArgs};
+use crate::cli::{InfluxArgs, KubeArgs, MetricsBackend, MetricsQueryArgs, PrometheusArgs, SimArgs};
 use anyhow::{Context, Result, bail};
-use cad_core::{Clock, MetricSource, PodSource};
-use cad_influx::{Auth, InfluxConfig, InfluxMetricSource, RetryPolicy};
+use cad_core::{Clock, MetricSource, PodSource, RetryPolicy, SourceError};
+use cad_influx::{Auth, InfluxConfig, InfluxMetricSource, TlsConfig};
+use cad_prometheus::{Catalogue, PrometheusConfig, PrometheusMetricSource};
 use cad_sim::{SimCluster, SimConfig};
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The simulated cluster, following `clock`.
@@ -52,7 +54,9 @@ pub fn influx_config(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn
         (None, None, Some(_)) => bail!("an InfluxDB password was given without --influx-user (CAD_INFLUX_USER)"),
         (None, None, None) => Auth::None,
     };
-    let mut config = InfluxConfig::new(url.clone(), args.influx_db.clone()).with_auth(auth);
+    let mut config = InfluxConfig::new(url.clone(), args.influx_db.clone())
+        .with_auth(auth)
+        .with_tls(tls(&args.influx_ca_file, &args.influx_cert_file, &args.influx_key_file));
     config.timeout = args.influx_timeout;
     config.retries = RetryPolicy {
         max_attempts: args.influx_retries,
@@ -63,6 +67,128 @@ pub fn influx_config(args: &InfluxArgs, query: &MetricsQueryArgs, clock: Arc<dyn
     config.concurrency = query.query_concurrency as usize;
     config.clock = clock;
     Ok(config)
+}
+
+/// TLS settings from the CA, certificate and key flags.
+fn tls(ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) -> TlsConfig {
+    TlsConfig {
+        ca_file: ca.clone(),
+        cert_file: cert.clone(),
+        key_file: key.clone(),
+    }
+}
+
+/// The Prometheus API configuration from the arguments; a password or token
+/// comes from its file or variable and is never logged, a token file is read
+/// again every minute.
+pub fn prometheus_config(
+    args: &PrometheusArgs,
+    query: &MetricsQueryArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<PrometheusConfig> {
+    use cad_prometheus::Auth;
+    let Some(url) = &args.prometheus_url else {
+        bail!("--prometheus-url (CAD_PROMETHEUS_URL) is required to read metrics from the Prometheus API")
+    };
+    let password = match (&args.prometheus_password_file, &args.prometheus_password) {
+        (Some(f), _) => Some(read_secret(f)?),
+        (None, p) => p.clone(),
+    };
+    let token = args.prometheus_token_file.is_some() || args.prometheus_token.is_some();
+    let auth = match (token, &args.prometheus_user, password) {
+        (true, Some(_), _) | (true, _, Some(_)) => {
+            bail!("give the Prometheus API either a bearer token or a user name and password, not both")
+        }
+        (true, None, None) => match (&args.prometheus_token_file, &args.prometheus_token) {
+            (Some(f), _) => Auth::bearer_file(f.clone()),
+            (None, Some(t)) => Auth::bearer(t.clone()),
+            (None, None) => Auth::None,
+        },
+        (false, Some(u), p) => Auth::basic(u.clone(), p.unwrap_or_default()),
+        (false, None, Some(_)) => {
+            bail!("a Prometheus API password was given without --prometheus-user (CAD_PROMETHEUS_USER)")
+        }
+        (false, None, None) => Auth::None,
+    };
+    let mut config = PrometheusConfig::new(url.clone()).with_auth(auth).with_tls(tls(
+        &args.prometheus_ca_file,
+        &args.prometheus_cert_file,
+        &args.prometheus_key_file,
+    ));
+    if args.prometheus_legacy_labels {
+        config.catalogue = Catalogue::legacy();
+    }
+    config.counter_lookbehind = args.prometheus_counter_lookbehind;
+    config.timeout = args.prometheus_timeout;
+    config.retries = RetryPolicy {
+        max_attempts: args.prometheus_retries,
+        ..RetryPolicy::default()
+    };
+    config.chunking.max_pods_per_request = query.batch_size as usize;
+    config.chunking.max_request_bytes = query.max_request_bytes as usize;
+    config.chunking.concurrency = query.query_concurrency as usize;
+    config.clock = clock;
+    Ok(config)
+}
+
+/// The metric source over the Prometheus API, after checking that it
+/// answers a query: refused credentials, a failed TLS handshake or a URL
+/// that is not the API's end the program at start; a server that cannot be
+/// reached yet is only a warning, since the programs retry at every fetch.
+pub async fn prometheus_checked(
+    args: &PrometheusArgs,
+    query: &MetricsQueryArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<PrometheusMetricSource> {
+    let source = PrometheusMetricSource::new(prometheus_config(args, query, clock)?)
+        .context("configuring the Prometheus API source")?;
+    match source.ping().await {
+        Ok(()) => tracing::info!(metrics = source.backend(), "the Prometheus API answers"),
+        Err(e @ (SourceError::Denied { .. } | SourceError::Protocol { .. } | SourceError::Invalid(_))) => {
+            return Err(anyhow::Error::new(e).context(
+                "the Prometheus API refused a test query (check --prometheus-url, the credentials and the CA file)",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the Prometheus API cannot be reached yet; going on and retrying at every fetch")
+        }
+    }
+    Ok(source)
+}
+
+/// A metric source and the name of its store, for logs and reports.
+pub struct Metrics {
+    /// The source.
+    pub source: Arc<dyn MetricSource>,
+    /// `"InfluxDB at …"`, `"Prometheus API at …"` or `"simulated cluster"`.
+    pub backend: String,
+}
+
+/// The metric source `backend` names, checked at start (see
+/// [`influx_checked`] and [`prometheus_checked`]).
+pub async fn metrics(
+    backend: MetricsBackend,
+    influx: &InfluxArgs,
+    prometheus: &PrometheusArgs,
+    query: &MetricsQueryArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<Metrics> {
+    Ok(match backend {
+        MetricsBackend::Influx => {
+            let s = influx_checked(influx, query, clock).await?;
+            Metrics {
+                backend: s.backend().to_owned(),
+                source: Arc::new(s),
+            }
+        }
+        MetricsBackend::Prometheus => {
+            let s = prometheus_checked(prometheus, query, clock).await?;
+            Metrics {
+                backend: s.backend().to_owned(),
+                source: Arc::new(s),
+            }
+        }
+    })
 }
 
 /// The metric source over InfluxDB.
@@ -81,7 +207,7 @@ pub async fn influx_checked(
 ) -> Result<InfluxMetricSource> {
     let source = influx(args, query, clock)?;
     match source.check_credentials().await {
-        Ok(()) => tracing::info!(influxdb = source.backend(), "InfluxDB accepts the credentials"),
+        Ok(()) => tracing::info!(metrics = source.backend(), "InfluxDB accepts the credentials"),
         Err(e @ cad_core::SourceError::Denied { .. }) => {
             return Err(anyhow::Error::new(e)
                 .context("InfluxDB refused the credentials (check --influx-user and the password or token file)"));
@@ -119,20 +245,19 @@ pub fn kube_pods(client: kube::Client, args: &KubeArgs) -> cad_k8s::KubePodSourc
     cad_k8s::KubePodSource::new(client, config)
 }
 
-/// Both sources of a real cluster.
+/// Both sources of a real cluster: pods from the Kubernetes API, metrics
+/// from the store `backend` names.
 pub async fn cluster(
     kube_args: &KubeArgs,
-    influx_args: &InfluxArgs,
+    backend: MetricsBackend,
+    influx: &InfluxArgs,
+    prometheus: &PrometheusArgs,
     query: &MetricsQueryArgs,
     clock: Arc<dyn Clock>,
-) -> Result<(Arc<dyn PodSource>, Arc<dyn MetricSource>, kube::Client)> {
-    let metrics = influx_checked(influx_args, query, clock).await?;
+) -> Result<(Arc<dyn PodSource>, Metrics, kube::Client)> {
+    let metrics = metrics(backend, influx, prometheus, query, clock).await?;
     let client = kube_client(kube_args).await?;
-    Ok((
-        Arc::new(kube_pods(client.clone(), kube_args)),
-        Arc::new(metrics),
-        client,
-    ))
+    Ok((Arc::new(kube_pods(client.clone(), kube_args)), metrics, client))
 }
 
 /// `namespace/name` split in two.

@@ -7,12 +7,19 @@ use crate::serve::Endpoints;
 use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
-use cad_core::engine::{ActiveModel, ModelHandle, Watcher, WatcherConfig};
-use cad_core::{Clock, JsonLinesSink, LogSink, MetricSource, PodSource, PrometheusSink, SystemClock, VerdictSink};
-use futures::StreamExt;
+use cad_core::engine::{ActiveModel, ModelHandle, SinkOptions, Watcher, WatcherConfig};
+use cad_core::{Clock, JsonLinesSink, LogSink, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use prometheus_client::registry::Registry;
 use std::io::Write;
 use std::sync::Arc;
+
+/// Outcomes queued at most for a sink across a network (Kubernetes Events,
+/// InfluxDB); more are dropped for that sink, counted and logged. An
+/// outcome is a few hundred bytes: 10,000 of them a few megabytes.
+pub const NETWORK_SINK_BUFFER: usize = 10_000;
+
+/// How often the model file is read again for a new model.
+const MODEL_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The watcher configuration from the arguments.
 pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
@@ -36,35 +43,6 @@ fn describe(model: &ActiveModel) {
     }
 }
 
-/// Re-reads the model file every 30 s (a mounted ConfigMap is updated in
-/// place by the kubelet); a changed, valid model replaces the current one, an
-/// invalid one is logged and ignored.
-async fn follow_file(path: std::path::PathBuf, mut last: Vec<u8>, handle: ModelHandle) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(30));
-    every.tick().await;
-    loop {
-        every.tick().await;
-        let Ok(bytes) = cad_core::bundle::read_file_bytes(&path) else {
-            continue;
-        };
-        if bytes == last {
-            continue;
-        }
-        match ModelBundle::from_bytes(&bytes) {
-            Ok(bundle) => {
-                handle.replace(ActiveModel::from_bundle(bundle));
-                tracing::info!(path = %path.display(), "model file changed: new model in use");
-                describe(&handle.current());
-            }
-            Err(e) => tracing::error!(
-                path = %path.display(), error = %e,
-                "the changed model file was rejected; the previous model stays in use"
-            ),
-        }
-        last = bytes;
-    }
-}
-
 /// The cluster's client if the pod source already made one, else a new one.
 async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Result<kube::Client> {
     match client {
@@ -77,17 +55,30 @@ async fn reuse_or_connect(client: &Option<kube::Client>, args: &WatchArgs) -> Re
 pub async fn run(args: &WatchArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut kube_client = None;
-    let (pods, metrics): (Arc<dyn PodSource>, Arc<dyn MetricSource>) = match args.source {
+    let (pods, metrics): (Arc<dyn PodSource>, sources::Metrics) = match args.source {
         Source::Sim => {
             let sim = sources::sim(&args.sim, clock.clone());
-            (Arc::new(sim.clone()), Arc::new(sim))
+            let metrics = sources::Metrics {
+                source: Arc::new(sim.clone()),
+                backend: "simulated cluster".into(),
+            };
+            (Arc::new(sim), metrics)
         }
         Source::Cluster => {
-            let (p, m, c) = sources::cluster(&args.kube, &args.influx, &args.query, clock.clone()).await?;
+            let (p, m, c) = sources::cluster(
+                &args.kube,
+                args.metrics_backend,
+                &args.influx,
+                &args.prometheus,
+                &args.query,
+                clock.clone(),
+            )
+            .await?;
             kube_client = Some(c);
             (p, m)
         }
     };
+    tracing::info!(metrics = %metrics.backend, "reading metrics");
 
     // The model: from the ConfigMap (followed for updates) or from a file.
     let handle = if let Some(cm) = &args.model_configmap {
@@ -101,21 +92,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current());
         let follow = handle.clone();
-        tokio::spawn(async move {
-            let mut updates = store.watch_with(ModelBundle::from_bytes);
-            while let Some(update) = updates.next().await {
-                match update {
-                    Ok(bundle) => {
-                        follow.replace(ActiveModel::from_bundle(bundle));
-                        tracing::info!("model ConfigMap changed: new model in use");
-                        describe(&follow.current());
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "the new model in the ConfigMap was rejected; the previous model stays in use")
-                    }
-                }
-            }
-        });
+        let origin = format!("ConfigMap {ns}/{name}");
+        tokio::spawn(async move { follow.follow(&origin, store.watch_with(ModelBundle::from_bytes)).await });
         handle
     } else {
         let bytes = cad_core::bundle::read_file_bytes(&args.model).with_context(|| {
@@ -128,14 +106,22 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             .with_context(|| format!("loading the model from {}", args.model.display()))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current());
-        tokio::spawn(follow_file(args.model.clone(), bytes, handle.clone()));
+        // A mounted ConfigMap is updated in place by the kubelet.
+        let (follow, path) = (handle.clone(), args.model.clone());
+        let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, clock.clone());
+        tokio::spawn(async move { follow.follow(&path.display().to_string(), updates).await });
         handle
     };
 
-    // Sinks.
+    // Sinks. Those in the process or on local disk (the log, /metrics, JSON
+    // lines) wait when their buffer is full; those across a network (Events,
+    // InfluxDB) drop what does not fit, so a slow API delays nothing else.
     let mut registry = Registry::default();
     let prometheus = PrometheusSink::new(&mut registry);
-    let mut sinks: Vec<Arc<dyn VerdictSink>> = vec![Arc::new(LogSink), Arc::new(prometheus)];
+    let mut sinks: Vec<(Arc<dyn VerdictSink>, SinkOptions)> = vec![
+        (Arc::new(LogSink), SinkOptions::default()),
+        (Arc::new(prometheus), SinkOptions::default()),
+    ];
     if let Some(path) = &args.verdicts_json {
         let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdout())
@@ -148,20 +134,21 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
                     .with_context(|| format!("opening {}", path.display()))?,
             )
         };
-        sinks.push(Arc::new(JsonLinesSink::new(out)));
+        sinks.push((Arc::new(JsonLinesSink::new(out)), SinkOptions::default()));
     }
     if args.events || args.annotate {
         let client = reuse_or_connect(&kube_client, args).await?;
         let instance = std::env::var("HOSTNAME").unwrap_or_else(|_| "cad-watcher".into());
-        sinks.push(Arc::new(
-            cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate),
+        sinks.push((
+            Arc::new(cad_k8s::KubeEventRecorder::new(client, instance).with_annotations(args.annotate)),
+            SinkOptions::dropping(NETWORK_SINK_BUFFER),
         ));
     }
     if args.influx_verdicts {
         let writer = sources::influx_checked(&args.influx, &args.query, clock.clone())
             .await?
             .verdict_writer();
-        sinks.push(Arc::new(writer));
+        sinks.push((Arc::new(writer), SinkOptions::dropping(NETWORK_SINK_BUFFER)));
     }
 
     let endpoints = Endpoints::new(registry);
@@ -171,9 +158,9 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
 
-    let mut watcher = Watcher::new(pods, metrics, clock.clone(), handle, watcher_config(args));
-    for s in sinks {
-        watcher = watcher.with_sink(s);
+    let mut watcher = Watcher::new(pods, metrics.source, clock.clone(), handle, watcher_config(args));
+    for (sink, options) in sinks {
+        watcher = watcher.with_sink_options(sink, options);
     }
     endpoints.set_ready(true);
     let stop = crate::shutdown(args.run_for);
@@ -192,8 +179,76 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         fetches = stats.fetches,
         fetch_errors = stats.fetch_errors,
         sink_errors = stats.sink_errors,
+        sink_dropped = stats.sink_dropped,
+        sink_waits = stats.sink_waits,
         slowest_tick_seconds = stats.slowest_tick.as_secs_f64(),
+        metrics = %metrics.backend,
         "watcher stopped"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cad_core::model::Algorithm;
+    use cad_core::{Dataset, FeatureSet, Timestamp};
+
+    /// A tree over the behaviour columns that predicts `class` for every row.
+    fn bundle(classes: &[&str], trained_on: &str) -> ModelBundle {
+        let features = FeatureSet::behaviour();
+        let names = features.column_names();
+        let mut d = Dataset::new(names.clone(), classes.iter().map(|c| c.to_string()).collect());
+        for (i, c) in classes.iter().enumerate() {
+            let row = vec![Some(i as f64); names.len()];
+            d.push(&row, c, &format!("g{i}")).unwrap();
+        }
+        let model = Algorithm::by_name("tree").unwrap().fit(&d).unwrap();
+        ModelBundle::new(
+            d.classes().to_vec(),
+            features,
+            model,
+            Timestamp::from_secs(1_700_000_000),
+            trained_on,
+        )
+    }
+
+    /// The supported path for models too large for a ConfigMap: a file on a
+    /// volume, replaced atomically by the collector and followed here.
+    #[tokio::test(start_paused = true)]
+    async fn a_followed_model_file_is_replaced_by_a_valid_new_one_only() {
+        let dir = std::env::temp_dir().join(format!("cad-follow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("model.cadm");
+        let first = bundle(&["nginx", "mysql"], "first");
+        first.write_to(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let handle = ModelHandle::new(ActiveModel::from_bundle(first));
+        let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, Arc::new(SystemClock));
+        let follow = handle.clone();
+        let task = tokio::spawn(async move { follow.follow("test", updates).await });
+        let wait = || async {
+            for _ in 0..40 {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+
+        bundle(&["nginx", "mysql", "redis"], "second").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["nginx", "mysql", "redis"]);
+
+        std::fs::write(&path, b"CADMODEL but not a model").unwrap();
+        wait().await;
+        assert_eq!(
+            handle.current().classes,
+            ["nginx", "mysql", "redis"],
+            "a bad file is ignored"
+        );
+
+        bundle(&["postgres", "mongo"], "third").write_to(&path).unwrap();
+        wait().await;
+        assert_eq!(handle.current().classes, ["postgres", "mongo"]);
+        task.abort();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -40,6 +40,8 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let demo_pods = default(Cli::command(), Some("demo"), "sim-pods");
     let demo_impostors: usize = default(Cli::command(), Some("demo"), "impostors").parse().unwrap();
     let demo_watch = secs(&default(Cli::command(), Some("demo"), "watch-for"));
+    let demo_honest = default(Cli::command(), Some("demo"), "honest");
+    let demo_unknown: usize = default(Cli::command(), Some("demo"), "unknown").parse().unwrap();
     let timeout = default(WatcherCli::command(), None, "timeout");
     let poll = default(WatcherCli::command(), None, "poll-interval");
     let window = default(CollectorCli::command(), None, "window");
@@ -58,11 +60,23 @@ fn the_numbers_in_the_docs_are_the_codes() {
     assert_eq!(threshold.parse::<f64>().unwrap(), engine.confidence_threshold);
     assert_eq!(max_classes, cad_core::engine::DEFAULT_MAX_CLASSES.to_string());
     let behaviour = cad_core::FeatureSet::behaviour();
+    let forest = cad_core::forest::ForestParams::default();
+    assert_eq!(forest.n_trees, 100);
+    let max_leaves = forest.tree.max_leaf_nodes.expect("a default leaf limit");
+    let leaves = format!("{},{:03}", max_leaves / 1000, max_leaves % 1000);
 
     let claims: Vec<(&str, String)> = vec![
         ("README.md", format!("it lists {demo_pods} running pods")),
         ("README.md", format!("spawn for {} simulated minutes", demo_watch / 60)),
-        ("README.md", format!("{} of them impostors", WORDS[demo_impostors])),
+        (
+            "README.md",
+            format!("{} impostors (named like one class", WORDS[demo_impostors]),
+        ),
+        ("README.md", format!("{demo_honest} honest pods")),
+        (
+            "README.md",
+            format!("{} pods of services outside the class list", WORDS[demo_unknown]),
+        ),
         ("README.md", format!("the {} s timeout", secs(&timeout))),
         ("README.md", format!("The {demo_pods} pods it trained on")),
         (
@@ -106,6 +120,27 @@ fn the_numbers_in_the_docs_are_the_codes() {
         (
             "docs/operations.md",
             format!("at most {} bytes", cad_k8s::MAX_BLOB_BYTES),
+        ),
+        (
+            "README.md",
+            format!(
+                "read header first and up to\n  {} MiB, its content inflated up to {} GiB",
+                cad_core::bundle::MAX_BUNDLE_BYTES >> 20,
+                cad_core::bundle::MAX_MODEL_BYTES >> 30
+            ),
+        ),
+        (
+            "README.md",
+            format!("trees have at most {leaves} leaves by default (`--max-leaves`"),
+        ),
+        (
+            "docs/operations.md",
+            format!("at most {leaves} leaves by default (`--max-leaves`)"),
+        ),
+        ("docs/training.md", format!("(100 trees of at most {leaves} leaves)")),
+        (
+            "docs/configuration.md",
+            format!("{max_leaves} for each tree of a forest"),
         ),
     ];
     let mut missing = Vec::new();

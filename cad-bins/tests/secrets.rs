@@ -1,5 +1,5 @@
-//! Secrets: the InfluxDB password given through `CAD_INFLUX_PASSWORD` or a
-//! password file never appears in the programs' output (plain or JSON logs,
+//! Secrets: the InfluxDB or Prometheus API password given through
+//! `CAD_INFLUX_PASSWORD` / `CAD_PROMETHEUS_PASSWORD` or a password file never appears in the programs' output (plain or JSON logs,
 //! errors), in `/metrics`, or in `--help`; nor does its base64 form (as in a
 //! `Basic` Authorization header).
 //!
@@ -117,13 +117,33 @@ fn assert_hidden(what: &str, output: &str, secret: &str) {
     assert!(!output.contains(&encoded_bare), "{what}: the base64 secret appears");
 }
 
-fn run_cluster(bin: &str, influx_url: &str, password: Option<&str>, password_file: Option<&PathBuf>) -> Output {
+/// A program on a cluster whose metrics store is at `url` (InfluxDB, or the
+/// Prometheus API with `prometheus`), user `cad`, the password in the
+/// variable or a file.
+fn run_cluster(
+    bin: &str,
+    prometheus: bool,
+    url: &str,
+    password: Option<&str>,
+    password_file: Option<&PathBuf>,
+) -> Output {
+    let (flag, var) = if prometheus {
+        ("prometheus", "PROMETHEUS")
+    } else {
+        ("influx", "INFLUX")
+    };
     let mut cmd = Command::new(bin);
     cmd.args(["--source", "cluster", "--log-json"])
         .args(["--kube-url", &format!("http://127.0.0.1:{}", closed_port())])
-        .args(["--influx-url", influx_url, "--influx-user", "cad"])
-        .env_remove("CAD_INFLUX_PASSWORD")
-        .env_remove("CAD_INFLUX_PASSWORD_FILE")
+        .args(["--metrics-backend", if prometheus { "prometheus" } else { "influx" }])
+        .args([
+            format!("--{flag}-url"),
+            url.to_owned(),
+            format!("--{flag}-user"),
+            "cad".into(),
+        ])
+        .env_remove(format!("CAD_{var}_PASSWORD"))
+        .env_remove(format!("CAD_{var}_PASSWORD_FILE"))
         .env("RUST_LOG", "debug");
     if bin == WATCHER {
         cmd.args(["--run-for", "2s"]);
@@ -131,10 +151,10 @@ fn run_cluster(bin: &str, influx_url: &str, password: Option<&str>, password_fil
         cmd.args(["--out-dir", tmp_dir("collect").to_str().expect("utf-8 path")]);
     }
     if let Some(p) = password {
-        cmd.env("CAD_INFLUX_PASSWORD", p);
+        cmd.env(format!("CAD_{var}_PASSWORD"), p);
     }
     if let Some(f) = password_file {
-        cmd.env("CAD_INFLUX_PASSWORD_FILE", f);
+        cmd.env(format!("CAD_{var}_PASSWORD_FILE"), f);
     }
     cmd.output().expect("run the program")
 }
@@ -145,36 +165,40 @@ fn passwords_never_appear_in_the_output_of_failing_runs() {
     let unreachable = format!("http://127.0.0.1:{}", closed_port());
     let dir = tmp_dir("pwfile");
     let mut runs = 0;
-    for bin in [WATCHER, COLLECTOR] {
-        for url in [&unreachable, &echo_url] {
-            let s = secret("env");
-            let out = run_cluster(bin, url, Some(&s), None);
-            assert!(!out.status.success());
-            if url == &echo_url {
-                // Wrong credentials end the program at start, before Kubernetes is asked.
-                assert!(
-                    text(&out).contains("InfluxDB refused the credentials"),
-                    "{bin}: {}",
-                    text(&out)
-                );
+    for prometheus in [false, true] {
+        for bin in [WATCHER, COLLECTOR] {
+            for url in [&unreachable, &echo_url] {
+                let s = secret("env");
+                let out = run_cluster(bin, prometheus, url, Some(&s), None);
+                assert!(!out.status.success());
+                if url == &echo_url {
+                    // Wrong credentials end the program at start, before Kubernetes is asked.
+                    let refused = if prometheus {
+                        "the Prometheus API refused a test query"
+                    } else {
+                        "InfluxDB refused the credentials"
+                    };
+                    assert!(text(&out).contains(refused), "{bin}: {}", text(&out));
+                    assert!(text(&out).contains("401"), "{bin}: {}", text(&out));
+                }
+                assert_hidden(&format!("{bin} {url} env"), &text(&out), &s);
+                let s = secret("file");
+                let file = dir.join("password");
+                std::fs::write(&file, format!("{s}\n")).expect("write password file");
+                let out = run_cluster(bin, prometheus, url, None, Some(&file));
+                assert_hidden(&format!("{bin} {url} file"), &text(&out), &s);
+                runs += 2;
             }
-            assert_hidden(&format!("{bin} {url} env"), &text(&out), &s);
-            let s = secret("file");
-            let file = dir.join("password");
-            std::fs::write(&file, format!("{s}\n")).expect("write password file");
-            let out = run_cluster(bin, url, None, Some(&file));
-            assert_hidden(&format!("{bin} {url} file"), &text(&out), &s);
-            runs += 2;
         }
     }
     let contacted = hits.load(Ordering::SeqCst);
     println!(
-        "secrets: {runs} failing runs (watcher and collector, unreachable and 401-echoing InfluxDB, env and file) \
-         leaked nothing; the 401 server was contacted {contacted} times"
+        "secrets: {runs} failing runs (watcher and collector, InfluxDB and the Prometheus API, unreachable and \
+         401-echoing, env and file) leaked nothing; the 401 server was contacted {contacted} times"
     );
-    assert_eq!(runs, 8);
+    assert_eq!(runs, 16);
     assert!(
-        contacted >= 4,
+        contacted >= 8,
         "the credentials check reached the 401 server in every run against it"
     );
 }

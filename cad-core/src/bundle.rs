@@ -5,15 +5,21 @@
 //!
 //! ```text
 //! b"CADMODEL" | format version u16 LE | payload length u64 LE | payload | CRC-32 of payload u32 LE
+//! payload (format 2) = uncompressed length u64 LE | DEFLATE of the postcard bytes
 //! ```
 //!
-//! The payload is [postcard](https://docs.rs/postcard) (a stable, documented
-//! format; bincode is unmaintained). Decoding checks, in order: length, magic,
-//! version, payload length against the bytes actually present (before
-//! anything is allocated from it), checksum, postcard, and that the model
-//! agrees with the class list and feature set. Every failure is a
-//! [`BundleError`], never a panic. [`ModelBundle::to_base64`] wraps the same
-//! bytes for a ConfigMap.
+//! The content is [postcard](https://docs.rs/postcard) (a stable, documented
+//! format; bincode is unmaintained); trees and forests are stored in the
+//! compact form of `tree/shape.rs`, then DEFLATE-compressed (which
+//! takes another fifth or so off a forest). Decoding checks, in order: length,
+//! magic, version, payload length against the bytes actually present (before
+//! anything is allocated from it), checksum, the uncompressed length (at most
+//! [`MAX_MODEL_BYTES`]; decompression stops there, so a small blob cannot
+//! inflate without bound), postcard, and that the model agrees with the class
+//! list and feature set. Every failure is a [`BundleError`], never a panic.
+//! Format 1 (uncompressed, 16-byte tree nodes) is no longer read: it gives
+//! [`BundleError::OlderVersion`], and the model must be trained again.
+//! [`ModelBundle::to_base64`] wraps the same bytes for a ConfigMap.
 
 use crate::classifier::Classifier;
 use crate::features::FeatureSet;
@@ -21,17 +27,24 @@ use crate::model::Model;
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use std::io::Read;
 use std::path::Path;
 
 /// The first eight bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u16 = 2;
+/// The most bytes a bundle's content may have uncompressed (1 GiB).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
 const HEADER: usize = 8 + 2 + 8;
 const TRAILER: usize = 4;
-/// The largest bundle read from a file (header, payload and checksum): a
-/// 100-tree forest on 68k rows is 1.4 MB, a ConfigMap holds under 1 MiB.
-/// Anything larger is refused from its header, before it is read.
+/// The largest bundle read from a file (header, payload and checksum): the
+/// default 100-tree forest is well under 1 MB, 100 unlimited trees on
+/// 100,000 noisy rows about 5 MB, a ConfigMap holds under 1 MiB. Anything
+/// larger is refused from its header, before it is read; its content is
+/// then inflated up to [`MAX_MODEL_BYTES`], no further.
 pub const MAX_BUNDLE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why a bundle could not be encoded, decoded, read or written.
@@ -51,6 +64,14 @@ pub enum BundleError {
         found: u16,
         /// Newest version this build reads.
         supported: u16,
+    },
+    /// Written by an older cad in a format this one no longer reads.
+    #[error("model bundle format {found} is older than the oldest supported {oldest}; train the model again")]
+    OlderVersion {
+        /// Version in the bundle.
+        found: u16,
+        /// Oldest version this build reads.
+        oldest: u16,
     },
     /// Fewer bytes than the header announces.
     #[error("model bundle is truncated: expected {expected} bytes, got {got}")]
@@ -89,7 +110,7 @@ pub enum BundleError {
     #[error("model bundle is not valid base64: {0}")]
     Base64(String),
     /// Reading or writing the file failed.
-    #[error("model bundle file {path}: {source}")]
+    #[error("model bundle file {path}")]
     Io {
         /// The file.
         path: String,
@@ -210,6 +231,7 @@ impl ModelBundle {
             trained_on: &self.trained_on,
         })
         .map_err(|e| BundleError::Encode(e.to_string()))?;
+        let payload = compress(&payload)?;
         let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -229,19 +251,7 @@ impl ModelBundle {
             return Err(BundleError::TooShort(bytes.len()));
         }
         let (header, rest) = bytes.split_at(HEADER);
-        let version = u16::from_le_bytes([header[8], header[9]]);
-        if version > FORMAT_VERSION {
-            return Err(BundleError::NewerVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if version == 0 {
-            return Err(BundleError::Corrupt("format version 0 does not exist".into()));
-        }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&header[10..18]);
-        let len = u64::from_le_bytes(len);
+        let (version, len) = check_header(header)?;
         let expected = len.saturating_add((HEADER + TRAILER) as u64);
         let got = bytes.len() as u64;
         if expected > got {
@@ -260,8 +270,9 @@ impl ModelBundle {
         if stored != computed {
             return Err(BundleError::ChecksumMismatch { stored, computed });
         }
+        let content = decompress(payload)?;
         let (p, left): (Payload, _) =
-            postcard::take_from_bytes(payload).map_err(|e| BundleError::Corrupt(e.to_string()))?;
+            postcard::take_from_bytes(&content).map_err(|e| BundleError::Corrupt(e.to_string()))?;
         if !left.is_empty() {
             return Err(BundleError::Corrupt(format!("{} unread payload bytes", left.len())));
         }
@@ -313,7 +324,6 @@ impl ModelBundle {
 /// refused after its first 18 bytes; nothing is read past the announced end.
 /// The bytes still need [`ModelBundle::from_bytes`].
 pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
-    use std::io::Read;
     let mut f = std::fs::File::open(path).map_err(|source| io(path, source))?;
     let mut bytes = Vec::with_capacity(HEADER);
     (&mut f)
@@ -327,16 +337,8 @@ pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
     if bytes.len() < HEADER {
         return Err(BundleError::TooShort(bytes.len()));
     }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version > FORMAT_VERSION {
-        return Err(BundleError::NewerVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&bytes[10..18]);
-    let size = u64::from_le_bytes(len).saturating_add((HEADER + TRAILER) as u64);
+    let (_, len) = check_header(&bytes)?;
+    let size = len.saturating_add((HEADER + TRAILER) as u64);
     if size > MAX_BUNDLE_BYTES {
         return Err(BundleError::TooLarge {
             size,
@@ -349,6 +351,68 @@ pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>, BundleError> {
         .read_to_end(&mut bytes)
         .map_err(|source| io(path, source))?;
     Ok(bytes)
+}
+
+/// The version and payload length of a header (`HEADER` bytes, magic
+/// checked), if this build reads that version.
+fn check_header(header: &[u8]) -> Result<(u16, u64), BundleError> {
+    let version = u16::from_le_bytes([header[8], header[9]]);
+    if version > FORMAT_VERSION {
+        return Err(BundleError::NewerVersion {
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(BundleError::Corrupt("format version 0 does not exist".into()));
+    }
+    if version < OLDEST_VERSION {
+        return Err(BundleError::OlderVersion {
+            found: version,
+            oldest: OLDEST_VERSION,
+        });
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&header[10..18]);
+    Ok((version, u64::from_le_bytes(len)))
+}
+
+/// `uncompressed length u64 LE | DEFLATE(content)`.
+fn compress(content: &[u8]) -> Result<Vec<u8>, BundleError> {
+    use std::io::Write;
+    let mut out = (content.len() as u64).to_le_bytes().to_vec();
+    let mut enc = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::best());
+    enc.write_all(content)
+        .and_then(|()| enc.finish().map(drop))
+        .map_err(|e| BundleError::Encode(format!("compressing: {e}")))?;
+    Ok(out)
+}
+
+/// The content of a format-2 payload, checked against its stated length,
+/// which is at most [`MAX_MODEL_BYTES`]; allocation follows the bytes
+/// actually inflated.
+fn decompress(payload: &[u8]) -> Result<Vec<u8>, BundleError> {
+    let Some((len, deflated)) = payload.split_first_chunk::<8>() else {
+        return Err(BundleError::Corrupt("the payload has no length".into()));
+    };
+    let len = u64::from_le_bytes(*len);
+    if len > MAX_MODEL_BYTES {
+        return Err(BundleError::Corrupt(format!(
+            "the content would be {len} bytes uncompressed, more than the {MAX_MODEL_BYTES} allowed"
+        )));
+    }
+    let mut content = Vec::with_capacity(len.min(1 << 20) as usize);
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(len + 1)
+        .read_to_end(&mut content)
+        .map_err(|e| BundleError::Corrupt(format!("the compressed content does not inflate: {e}")))?;
+    if content.len() as u64 != len {
+        return Err(BundleError::Corrupt(format!(
+            "the content inflates to {} bytes, not the {len} stated",
+            content.len()
+        )));
+    }
+    Ok(content)
 }
 
 fn io(path: &Path, source: std::io::Error) -> BundleError {
@@ -418,6 +482,11 @@ mod tests {
         BLOB.get_or_init(|| bundle(&Algorithm::Tree(TreeParams::default())).to_bytes().unwrap())
     }
 
+    fn forest_blob() -> &'static [u8] {
+        static BLOB: OnceLock<Vec<u8>> = OnceLock::new();
+        BLOB.get_or_init(|| bundle(&small_forest()).to_bytes().unwrap())
+    }
+
     fn small_forest() -> Algorithm {
         Algorithm::Forest(ForestParams {
             n_trees: 4,
@@ -428,11 +497,9 @@ mod tests {
     #[test]
     fn round_trip_keeps_everything_and_predictions() {
         let d = data();
-        for alg in [
-            Algorithm::Tree(TreeParams::default()),
-            small_forest(),
-            Algorithm::by_name("smartcore-tree").unwrap(),
-        ] {
+        let mut algorithms = vec![Algorithm::Tree(TreeParams::default()), small_forest()];
+        algorithms.extend(Algorithm::by_name("smartcore-tree"));
+        for alg in algorithms {
             let b = bundle(&alg);
             let bytes = b.to_bytes().unwrap();
             assert_eq!(&bytes[..8], MAGIC);
@@ -474,6 +541,18 @@ mod tests {
         ));
         assert!(matches!(ModelBundle::from_bytes(b""), Err(BundleError::TooShort(0))));
 
+        let mut older = good.to_vec();
+        older[8..10].copy_from_slice(&1u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&older),
+            Err(BundleError::OlderVersion { found: 1, oldest: 2 })
+        ));
+        let msg = ModelBundle::from_bytes(&older).unwrap_err().to_string();
+        assert!(
+            msg.contains("format 1") && msg.contains("train the model again"),
+            "{msg}"
+        );
+
         let mut newer = good.to_vec();
         newer[8..10].copy_from_slice(&7u16.to_le_bytes());
         assert!(matches!(
@@ -502,14 +581,32 @@ mod tests {
             Err(BundleError::ChecksumMismatch { .. })
         ));
 
-        // A payload that is not a bundle, with a right checksum.
-        let payload = b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
-        let mut junk = MAGIC.to_vec();
-        junk.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        junk.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        junk.extend_from_slice(payload);
-        junk.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        // Payloads that are not a bundle, with a right checksum: garbage, a
+        // length over the limit, a length that does not match, content that
+        // is not postcard.
+        let wrap = |payload: &[u8]| {
+            let mut b = MAGIC.to_vec();
+            b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+            b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+            b.extend_from_slice(payload);
+            b.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+            b
+        };
+        let junk = wrap(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff");
         assert!(matches!(ModelBundle::from_bytes(&junk), Err(BundleError::Corrupt(_))));
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = compress(&zeros).unwrap();
+        assert!(bomb.len() < 8 << 10, "{}", bomb.len());
+        let mut over = bomb.clone();
+        over[..8].copy_from_slice(&(MAX_MODEL_BYTES + 1).to_le_bytes());
+        let mut short = bomb.clone();
+        short[..8].copy_from_slice(&1000u64.to_le_bytes());
+        let mut long = bomb.clone();
+        long[..8].copy_from_slice(&((4u64 << 20) + 1).to_le_bytes());
+        for p in [over, short, long, bomb, vec![1, 2, 3]] {
+            let e = ModelBundle::from_bytes(&wrap(&p)).unwrap_err();
+            assert!(matches!(e, BundleError::Corrupt(_)), "{e}");
+        }
 
         let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
         b.classes.push("extra".into());
@@ -602,6 +699,33 @@ mod tests {
             prop_assert_eq!(c.model.predict_dataset(&d), b.model.predict_dataset(&d));
             let probe = [None, Some(spread), None, Some(-spread)];
             prop_assert_eq!(c.model.predict(&probe), b.model.predict(&probe));
+        }
+
+        /// Mutated content behind a right checksum (what a buggy writer, not
+        /// a flipped bit, would produce) decodes to an error or to a model
+        /// that predicts without panicking.
+        #[test]
+        fn mutated_content_never_panics(pos in 0usize..100_000, x in 1u8..=255, cut in any::<bool>(), forest in any::<bool>()) {
+            let good = if forest { forest_blob() } else { blob() };
+            let mut content = decompress(&good[HEADER..good.len() - TRAILER]).unwrap();
+            let pos = pos % content.len();
+            if cut {
+                content.truncate(pos);
+            } else {
+                content[pos] ^= x;
+            }
+            let payload = compress(&content).unwrap();
+            let mut b = good[..HEADER].to_vec();
+            b[10..18].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+            b.extend_from_slice(&payload);
+            b.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            if let Ok(m) = ModelBundle::from_bytes(&b) {
+                let d = data();
+                for p in m.model.predict_dataset(&d) {
+                    prop_assert!(p.class < m.classes.len());
+                }
+                prop_assert!(m.model.predict(&[None, Some(1.0)]).class < m.classes.len());
+            }
         }
 
         #[test]

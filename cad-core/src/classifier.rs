@@ -5,8 +5,6 @@
 //! feature set; `None` is a missing value.
 
 use crate::dataset::Dataset;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// A predicted class with how sure the model is.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,8 +30,45 @@ pub enum FitError {
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
     /// The backend failed.
-    #[error("the learning backend failed: {0}")]
-    Backend(String),
+    #[error("the learning backend failed")]
+    Backend(#[source] BackendError),
+}
+
+impl FitError {
+    /// [`FitError::Backend`] caused by `e` (an error, or a message).
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        FitError::Backend(BackendError::new(e))
+    }
+}
+
+/// A learning backend's own error, kept as the cause of [`FitError::Backend`]
+/// (shared, so that a [`FitError`] stays `Clone`; equal when their messages are).
+#[derive(Clone, Debug)]
+pub struct BackendError(std::sync::Arc<dyn std::error::Error + Send + Sync>);
+
+impl BackendError {
+    /// The backend's error (or a message: `&str` and `String` convert too).
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        BackendError(std::sync::Arc::from(e.into()))
+    }
+}
+
+impl PartialEq for BackendError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for BackendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// A fitted model that predicts a class with a confidence.
@@ -100,13 +135,24 @@ pub trait Classifier: Send + Sync {
     }
 }
 
-/// Learning parameters that fit a data set into a serialisable [`Classifier`].
+/// Learning parameters that fit a data set into a [`Classifier`].
 ///
-/// Fitting is deterministic given the parameters (which carry any seed).
+/// Fitting is deterministic given the parameters (which carry any seed). A
+/// model that is to be stored in a [`ModelBundle`](crate::bundle::ModelBundle)
+/// is one of [`Model`](crate::model::Model)'s; evaluating a learner needs no
+/// serialisation.
 pub trait Fit {
     /// The fitted model.
-    type Model: Classifier + Serialize + DeserializeOwned;
+    type Model: Classifier;
 
     /// Fits a model to `data`.
     fn fit(&self, data: &Dataset) -> Result<Self::Model, FitError>;
+
+    /// Fits a model to the rows `rows` of `data`: the model of
+    /// `fit(&data.select(rows))`, which is what this default does. Learners
+    /// that can read a subset in place override it, so that an evaluation
+    /// does not copy its training side.
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Self::Model, FitError> {
+        self.fit(&data.select(rows))
+    }
 }

@@ -240,7 +240,7 @@ impl Dataset {
     }
 
     /// Whether the rows are in the order [`Dataset::canonical`] gives.
-    fn is_canonical(&self) -> bool {
+    pub fn is_canonical(&self) -> bool {
         self.group_names.is_sorted()
             && (1..self.n_rows()).all(|i| self.row_order(i - 1, i) != std::cmp::Ordering::Greater)
     }
@@ -268,8 +268,17 @@ impl Dataset {
     /// priority). Training on the canonical form makes a model a function of
     /// the rows and the seed, whatever order they were read or collected in.
     pub fn canonical(&self) -> Dataset {
+        let mut out = self.clone();
+        out.make_canonical();
+        out
+    }
+
+    /// Puts the rows in [`Dataset::canonical`] order in place, without a
+    /// second copy of the values (a training set can be most of the memory a
+    /// program uses).
+    pub fn make_canonical(&mut self) {
         if self.is_canonical() {
-            return self.clone();
+            return;
         }
         let mut group_order: Vec<usize> = (0..self.group_names.len()).collect();
         group_order.sort_by(|&a, &b| self.group_names[a].cmp(&self.group_names[b]));
@@ -279,13 +288,43 @@ impl Dataset {
         }
         let mut rows: Vec<usize> = (0..self.n_rows()).collect();
         rows.sort_unstable_by(|&a, &b| self.row_order(a, b));
-        let mut out = self.select(&rows);
-        out.group_names = group_order.iter().map(|&g| self.group_names[g].clone()).collect();
-        out.group_index.clear();
-        for g in &mut out.groups {
+        self.permute_rows(&rows);
+        self.group_names = group_order.iter().map(|&g| self.group_names[g].clone()).collect();
+        self.group_index.clear();
+        for g in &mut self.groups {
             *g = new_group[*g as usize];
         }
-        out
+    }
+
+    /// Reorders the rows in place so that new row `i` is old row `order[i]`
+    /// (`order` a permutation), following the permutation's cycles.
+    fn permute_rows(&mut self, order: &[usize]) {
+        let w = self.n_features();
+        let mut done = vec![false; order.len()];
+        let mut scratch = vec![0.0; w];
+        for start in 0..order.len() {
+            if done[start] || order[start] == start {
+                continue;
+            }
+            // Row `start` is overwritten first: keep it until its turn.
+            scratch.copy_from_slice(self.raw_row(start));
+            let (label, group) = (self.labels[start], self.groups[start]);
+            let mut to = start;
+            loop {
+                done[to] = true;
+                let from = order[to];
+                if from == start {
+                    self.values[to * w..(to + 1) * w].copy_from_slice(&scratch);
+                    self.labels[to] = label;
+                    self.groups[to] = group;
+                    break;
+                }
+                self.values.copy_within(from * w..(from + 1) * w, to * w);
+                self.labels[to] = self.labels[from];
+                self.groups[to] = self.groups[from];
+                to = from;
+            }
+        }
     }
 
     /// A new data set with the given rows (in that order), same features,
@@ -335,6 +374,27 @@ mod tests {
     }
 
     #[test]
+    fn rows_permuted_in_place_are_the_selected_rows() {
+        let mut d = Dataset::new(vec!["x".into(), "y".into()], vec!["a".into(), "b".into()]);
+        for i in 0..23 {
+            let v = [Some(i as f64), (i % 4 != 0).then_some(-(i as f64))];
+            d.push(&v, ["a", "b"][i % 2], &format!("g{}", i % 5)).unwrap();
+        }
+        // Identity, one long cycle, reversal (many 2-cycles) and a mix.
+        let orders: Vec<Vec<usize>> = vec![
+            (0..23).collect(),
+            (0..23).map(|i| (i + 1) % 23).collect(),
+            (0..23).rev().collect(),
+            (0..23).map(|i| (i * 5) % 23).collect(),
+        ];
+        for order in orders {
+            let mut p = d.clone();
+            p.permute_rows(&order);
+            assert_eq!(p, d.select(&order), "{order:?}");
+        }
+    }
+
+    #[test]
     fn the_canonical_form_does_not_depend_on_row_order() {
         let rows: Vec<(Vec<Option<f64>>, &str, &str)> = (0..40)
             .map(|i| {
@@ -361,6 +421,10 @@ mod tests {
         assert_eq!(c.group_names(), ["g1", "g10", "g2", "g3"]);
         assert!(c.groups().is_sorted());
         assert_eq!(c.canonical(), c);
+        let mut in_place = build(&mixed);
+        in_place.make_canonical();
+        assert_eq!(in_place, c);
+        assert!(in_place.is_canonical());
 
         let mut s = build(&forward);
         s.sort_classes();

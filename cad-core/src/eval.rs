@@ -26,10 +26,10 @@ pub const MIN_GROUPS_PER_CLASS: usize = 3;
 #[non_exhaustive]
 pub enum EvalError {
     /// The split could not be made.
-    #[error("split: {0}")]
+    #[error("the evaluation's split failed")]
     Split(#[from] SplitError),
     /// Fitting failed.
-    #[error("fit: {0}")]
+    #[error("fitting during the evaluation failed")]
     Fit(#[from] FitError),
     /// A class index outside the class list (from a prediction or a pair).
     #[error("class index {class} is out of range ({n_classes} classes)")]
@@ -499,9 +499,9 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
     let (mut train_rows, mut test_rows, mut fit_seconds, mut predict_seconds) = (0, 0, 0.0, 0.0);
     for (train, test) in &splits {
         tracing::debug!(train = train.len(), test = test.len(), "evaluation round");
-        let train_data = data.select(train);
         let started = std::time::Instant::now();
-        let model = params.fit(&train_data)?;
+        // In place where the learner can (no copy of the training side).
+        let model = params.fit_rows(data, train)?;
         fit_seconds += started.elapsed().as_secs_f64();
         let test_data = data.select(test);
         let started = std::time::Instant::now();
@@ -629,7 +629,7 @@ pub fn learning_curve<F: Fit>(
     sizes
         .into_iter()
         .map(|s| {
-            let model = params.fit(&data.select(&train[..s]))?;
+            let model = params.fit_rows(data, &train[..s])?;
             let mut m = ConfusionMatrix::new(data.classes().to_vec());
             for (i, &p) in model.predict_classes(&test_data).iter().enumerate() {
                 m.add(test_data.label(i), p as usize)?;
@@ -894,13 +894,11 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "io")]
     fn the_old_systems_data_grouped_versus_leaky() {
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/original"));
-        let path = dir.join("container-metrics-only-numbers-no-image-size.arff");
-        if !path.is_file() {
-            println!("skipped: {} is absent", path.display());
+        let Some(path) = crate::test_data::real_data_file("container-metrics-only-numbers-no-image-size.arff") else {
             return;
-        }
+        };
         let d = crate::io::arff::from_path(&path).unwrap().data;
         let grouped = evaluate(&OneNn, &d, Method::GroupedKFold { k: 3, seed: 42 }).unwrap();
         let leaky = evaluate(

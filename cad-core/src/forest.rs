@@ -1,4 +1,4 @@
-//! A random forest of our own [`DecisionTree`]s.
+//! A random forest of our own decision trees.
 //!
 //! Each tree sees a bootstrap sample of the rows and a random subset of the
 //! features at every split (√features by default). The data is binned once
@@ -6,18 +6,35 @@
 //! threads (`std::thread::scope`); tree `i` is seeded from `(seed, i)` only,
 //! so the forest is identical whatever the thread count.
 //!
+//! By default a tree has at most [`DEFAULT_MAX_LEAF_NODES`] leaves (grown
+//! best first): unlimited trees on 100,000 noisy rows have about 18,000
+//! leaves each, and a forest of them is 5.4 MB stored (no ConfigMap holds
+//! it), predicts several times slower, and is less than a point more
+//! accurate (see `BENCHMARKS.md`).
+//!
+//! Prediction bins a row once with the forest's cut points and walks every
+//! tree on bytes (`tree/compact.rs`); a batch is cut into blocks of
+//! rows, each laid out once for all trees, on as many threads as the forest
+//! is given ([`RandomForest::set_threads`]; fitting sets the fit's count).
+//!
 //! Confidence is soft voting, as in scikit-learn: the forest's class
 //! probabilities are the mean of its trees' leaf distributions, the predicted
 //! class is the most probable one and its confidence that mean probability.
+//! Every leaf keeps its training counts of the classes present (not one per
+//! class: memory and model size grow with the leaves, not leaves × classes).
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
-use crate::tree::batch::{BLOCK, for_each_block};
-use crate::tree::bins::Binned;
-use crate::tree::{DecisionTree, TreeParams, check_data};
+use crate::tree::bins::{Binned, bin_of};
+use crate::tree::compact::{BinTree, LANES};
+use crate::tree::shape::{Packed, Shape};
+use crate::tree::{DecisionTree, TreeParams, check_data, labels_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+
+/// Leaves per tree of the default forest (see the module docs).
+pub const DEFAULT_MAX_LEAF_NODES: usize = 1024;
 
 /// Parameters of a [`RandomForest`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -26,10 +43,11 @@ pub struct ForestParams {
     pub n_trees: usize,
     /// Parameters of every tree. `max_features: None` means √features here;
     /// `tree.seed` is ignored (each tree gets its own seed from `seed`).
+    /// The default limits each tree to [`DEFAULT_MAX_LEAF_NODES`] leaves.
     pub tree: TreeParams,
     /// Whether each tree sees a bootstrap sample (else all rows).
     pub bootstrap: bool,
-    /// Threads to fit on (at least 1); does not change the result.
+    /// Threads to fit and predict on (at least 1); does not change the result.
     pub threads: usize,
     /// Seed of the bootstrap samples and feature subsets.
     pub seed: u64,
@@ -39,7 +57,10 @@ impl Default for ForestParams {
     fn default() -> Self {
         ForestParams {
             n_trees: 100,
-            tree: TreeParams::default(),
+            tree: TreeParams {
+                max_leaf_nodes: Some(DEFAULT_MAX_LEAF_NODES),
+                ..TreeParams::default()
+            },
             bootstrap: true,
             threads: 1,
             seed: 0,
@@ -69,10 +90,48 @@ fn bootstrap_rows(n: usize, seed: u64) -> Vec<u32> {
     rows
 }
 
+/// Runs `f(i)` for `i` in `0..n` on up to `threads` threads (thread `t` takes
+/// `t, t + threads, …`) and returns the results in order.
+fn on_threads<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, FitError> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return Ok((0..n).map(f).collect());
+    }
+    let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let results = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let f = &f;
+                sc.spawn(move || (t..n).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+    });
+    for r in results {
+        for (i, v) in r.map_err(|_| FitError::backend("a worker thread panicked"))? {
+            slots[i] = Some(v);
+        }
+    }
+    slots
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| FitError::backend("a result is missing"))
+}
+
 impl Fit for ForestParams {
     type Model = RandomForest;
 
     fn fit(&self, data: &Dataset) -> Result<RandomForest, FitError> {
+        self.fit_subset(data, None)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<RandomForest, FitError> {
+        self.fit_subset(data, Some(rows))
+    }
+}
+
+impl ForestParams {
+    fn fit_subset(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<RandomForest, FitError> {
         if self.n_trees == 0 {
             return Err(FitError::InvalidParameter("n_trees must be at least 1".into()));
         }
@@ -80,18 +139,24 @@ impl Fit for ForestParams {
             return Err(FitError::InvalidParameter("threads must be at least 1".into()));
         }
         self.tree.check()?;
-        check_data(data)?;
-        let n = data.n_rows();
+        check_data(data, rows)?;
+        let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let nf = data.n_features();
+        if nf > u16::MAX as usize {
+            return Err(FitError::InvalidParameter(
+                "a forest reads at most 65,535 features".into(),
+            ));
+        }
         let k = data.classes().len();
-        let binned = Binned::new(data, self.tree.max_bins);
+        let binned = Binned::of_rows(data, rows, self.tree.max_bins);
         let sqrt = ((nf as f64).sqrt().round() as usize).max(1);
         let tp = TreeParams {
             max_features: Some(self.tree.max_features.unwrap_or(sqrt)),
             ..self.tree.clone()
         };
-        let labels = data.labels();
-        let fit_one = |i: usize| {
+        let labels = labels_of(data, rows);
+        let labels = &labels[..];
+        let shapes = on_threads(self.n_trees, self.threads, |i| {
             let s = tree_seed(self.seed, i);
             let rows = if self.bootstrap {
                 bootstrap_rows(n, s)
@@ -99,117 +164,154 @@ impl Fit for ForestParams {
                 (0..n as u32).collect()
             };
             crate::tree::grow::grow(&binned, labels, k, rows, &tp, s.rotate_left(17))
-        };
-        let threads = self.threads.min(self.n_trees);
-        let trees = if threads == 1 {
-            (0..self.n_trees).map(fit_one).collect::<Result<Vec<_>, _>>()?
-        } else {
-            let mut slots: Vec<Option<DecisionTree>> = vec![None; self.n_trees];
-            let results = std::thread::scope(|sc| {
-                let handles: Vec<_> = (0..threads)
-                    .map(|t| {
-                        let fit_one = &fit_one;
-                        sc.spawn(move || {
-                            (t..self.n_trees)
-                                .step_by(threads)
-                                .map(|i| fit_one(i).map(|tree| (i, tree)))
-                                .collect::<Result<Vec<_>, _>>()
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
-            });
-            for r in results {
-                let part = r.map_err(|_| FitError::Backend("a training thread panicked".into()))??;
-                for (i, tree) in part {
-                    slots[i] = Some(tree);
-                }
-            }
-            slots
-                .into_iter()
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| FitError::Backend("a tree is missing".into()))?
-        };
-        tracing::debug!(trees = trees.len(), rows = n, "fitted random forest");
-        Ok(RandomForest {
-            n_features: nf,
-            n_classes: k,
-            trees,
-        })
+        })?;
+        tracing::debug!(trees = shapes.len(), rows = n, "fitted random forest");
+        // Through the stored form, so that a fitted forest keeps only the cut
+        // points its trees use and equals its decoded copy.
+        let packed = Packed::pack(nf, k, &binned.edges, &shapes).map_err(FitError::backend)?;
+        drop(shapes);
+        let mut forest = RandomForest::from_packed(packed).map_err(FitError::backend)?;
+        forest.threads = self.threads;
+        Ok(forest)
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RawForest {
-    n_features: u32,
-    n_classes: u32,
-    trees: Vec<DecisionTree>,
-}
-
-/// A fitted random forest. Deserialising checks that every tree has the
-/// forest's feature and class counts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawForest", into = "RawForest")]
+/// A fitted random forest. It is stored in the compact form of
+/// `tree/shape.rs`; deserialising checks every tree.
+#[derive(Clone, Debug)]
 pub struct RandomForest {
     n_features: usize,
     n_classes: usize,
-    trees: Vec<DecisionTree>,
+    /// Per feature, the ascending cut points the trees' bins count.
+    cuts: Vec<Vec<f64>>,
+    trees: Vec<BinTree>,
+    /// Threads for batch prediction (not stored).
+    threads: usize,
 }
 
-impl From<RandomForest> for RawForest {
-    fn from(f: RandomForest) -> RawForest {
-        RawForest {
-            n_features: f.n_features as u32,
-            n_classes: f.n_classes as u32,
-            trees: f.trees,
-        }
+/// Equal trees and cut points; the thread count does not matter.
+impl PartialEq for RandomForest {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n_features, self.n_classes, &self.cuts, &self.trees)
+            == (other.n_features, other.n_classes, &other.cuts, &other.trees)
     }
 }
 
-impl TryFrom<RawForest> for RandomForest {
-    type Error = String;
+impl Serialize for RandomForest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let shapes: Vec<Shape> = self.trees.iter().map(BinTree::shape).collect();
+        Packed::pack(self.n_features, self.n_classes, &self.cuts, &shapes)
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+}
 
-    fn try_from(r: RawForest) -> Result<RandomForest, String> {
-        if r.trees.is_empty() {
-            return Err("a forest needs at least one tree".into());
-        }
-        let (nf, k) = (r.n_features as usize, r.n_classes as usize);
-        if r.trees.iter().any(|t| t.n_features() != nf || t.n_classes() != k) {
-            return Err("a tree's feature or class count differs from the forest's".into());
-        }
-        Ok(RandomForest {
-            n_features: nf,
-            n_classes: k,
-            trees: r.trees,
-        })
+impl<'de> Deserialize<'de> for RandomForest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RandomForest, D::Error> {
+        RandomForest::from_packed(Packed::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 /// Classes up to this count are averaged in a stack buffer (no allocation).
 const STACK_CLASSES: usize = 16;
+/// Features up to this count are binned in a stack buffer by [`Classifier::predict`].
+const STACK_FEATURES: usize = 64;
+/// Rows per block of batch prediction.
+const BLOCK: usize = 256;
+
+/// A zeroed buffer of `n` values: the front of `stack` when it is long
+/// enough (no allocation per row), else `heap` grown to `n`.
+fn scratch<'a, T: Copy + Default, const N: usize>(
+    stack: &'a mut [T; N],
+    heap: &'a mut Vec<T>,
+    n: usize,
+) -> &'a mut [T] {
+    if n <= N {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, T::default());
+        heap
+    }
+}
 
 impl RandomForest {
-    /// The trees.
-    pub fn trees(&self) -> &[DecisionTree] {
-        &self.trees
+    fn from_packed(p: Packed) -> Result<RandomForest, String> {
+        let (nf, k, cuts, shapes) = p.unpack()?;
+        if shapes.is_empty() {
+            return Err("a forest needs at least one tree".into());
+        }
+        let trees = shapes
+            .into_iter()
+            .map(|s| BinTree::new(s, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RandomForest {
+            n_features: nf,
+            n_classes: k,
+            cuts,
+            trees,
+            threads: 1,
+        })
     }
 
-    /// Runs `f` on the mean class distribution of the leaves `leaf(tree)`.
-    fn with_proba<R>(&self, leaf: impl Fn(&DecisionTree) -> usize, f: impl FnOnce(&[f64]) -> R) -> R {
-        let mut stack = [0.0; STACK_CLASSES];
-        let mut heap = Vec::new();
-        let acc: &mut [f64] = if self.n_classes <= STACK_CLASSES {
-            &mut stack[..self.n_classes]
-        } else {
-            heap.resize(self.n_classes, 0.0);
-            &mut heap
-        };
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Leaves of tree `i` (0 past the end).
+    pub fn tree_leaves(&self, i: usize) -> usize {
+        self.trees.get(i).map_or(0, BinTree::n_leaves)
+    }
+
+    /// Depth of tree `i`'s deepest leaf (0 past the end).
+    pub fn tree_depth(&self, i: usize) -> usize {
+        self.trees.get(i).map_or(0, BinTree::depth)
+    }
+
+    /// Tree `i` as a stand-alone [`DecisionTree`] (to view it), `None` past the end.
+    pub fn tree(&self, i: usize) -> Option<DecisionTree> {
+        let t = self.trees.get(i)?;
+        DecisionTree::from_shape(self.n_features, self.n_classes, &self.cuts, t.shape()).ok()
+    }
+
+    /// Threads batch prediction runs on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Sets the threads batch prediction runs on (at least 1).
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+    }
+
+    /// Bins `value(feature)` (NaN = missing) for every feature into `out`.
+    fn bin_row(&self, value: impl Fn(usize) -> f64, out: &mut [u8]) {
+        for (f, (o, c)) in out.iter_mut().zip(&self.cuts).enumerate() {
+            *o = bin_of(c, value(f));
+        }
+    }
+
+    /// Runs `f` on the mean class distribution of the trees' leaves for a
+    /// binned row.
+    fn with_proba<R>(&self, bins: &[u8], f: impl FnOnce(&[f64]) -> R) -> R {
+        let (mut stack, mut heap) = ([0.0; STACK_CLASSES], Vec::new());
+        let acc = scratch(&mut stack, &mut heap, self.n_classes);
         for t in &self.trees {
-            t.add_leaf_proba(leaf(t), acc);
+            t.add_leaf_proba(t.leaf_of_bins(bins), acc);
         }
         let n = self.trees.len() as f64;
         acc.iter_mut().for_each(|p| *p /= n);
         f(acc)
+    }
+
+    /// Runs `f` on the class distribution of an optional-valued row (absent
+    /// entries are missing).
+    fn with_row_proba<R>(&self, row: &[Option<f64>], f: impl FnOnce(&[f64]) -> R) -> R {
+        let value = |i: usize| row.get(i).copied().flatten().unwrap_or(f64::NAN);
+        let (mut stack, mut heap) = ([0u8; STACK_FEATURES], Vec::new());
+        let bins = scratch(&mut stack, &mut heap, self.n_features);
+        self.bin_row(value, bins);
+        self.with_proba(bins, f)
     }
 
     fn best(p: &[f64]) -> Prediction {
@@ -218,6 +320,83 @@ impl RandomForest {
             |(bi, bp), (i, &x)| if x > bp { (i, x) } else { (bi, bp) },
         );
         Prediction { class, confidence }
+    }
+
+    /// `f(class probabilities)` for every row of `data`, on the forest's
+    /// threads. Each thread takes the next block of rows until none is left,
+    /// so a thread that loses its core to another process delays only its
+    /// current block (a fixed share per thread made two threads slower than
+    /// one on a busy machine).
+    fn map_probas<T: Send>(&self, data: &Dataset, f: impl Fn(&[f64]) -> T + Sync) -> Vec<T> {
+        let n = data.n_rows();
+        let blocks = n.div_ceil(BLOCK);
+        let threads = self.threads.clamp(1, blocks.max(1));
+        if threads == 1 {
+            return self.map_probas_range(data, 0, n, &f);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |_: usize| {
+            let mut done = Vec::new();
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= blocks {
+                    return done;
+                }
+                let start = b * BLOCK;
+                done.push((b, self.map_probas_range(data, start, (start + BLOCK).min(n), &f)));
+            }
+        };
+        match on_threads(threads, threads, work) {
+            Ok(parts) => {
+                let mut all: Vec<_> = parts.into_iter().flatten().collect();
+                all.sort_unstable_by_key(|(b, _)| *b);
+                all.into_iter().flat_map(|(_, rows)| rows).collect()
+            }
+            // A worker cannot panic short of a bug; do the work here then.
+            Err(_) => self.map_probas_range(data, 0, n, &f),
+        }
+    }
+
+    /// [`RandomForest::map_probas`] of rows `start..end`, by blocks: a block
+    /// is binned once, then walks each tree [`LANES`] rows at a time while the
+    /// tree's nodes stay in cache.
+    fn map_probas_range<T>(&self, data: &Dataset, start: usize, end: usize, f: &impl Fn(&[f64]) -> T) -> Vec<T> {
+        let (nf, k, w) = (self.n_features, self.n_classes, data.n_features());
+        let mut out = Vec::with_capacity(end.saturating_sub(start));
+        let mut bins = vec![0u8; BLOCK * nf];
+        let mut acc = vec![0.0; BLOCK * k];
+        let mut leaves = [0u32; LANES];
+        let n_trees = self.trees.len() as f64;
+        let mut at = start;
+        while at < end {
+            let len = BLOCK.min(end - at);
+            let raw = data.raw_rows(at, len);
+            // Column by column, so each feature's cut points stay in cache;
+            // rows past `len` keep old bins and are walked but not used.
+            for (f, cuts) in self.cuts.iter().enumerate() {
+                for (r, row) in bins.chunks_exact_mut(nf).take(len).enumerate() {
+                    row[f] = bin_of(cuts, if f < w { raw[r * w + f] } else { f64::NAN });
+                }
+            }
+            acc.fill(0.0);
+            let groups = len.div_ceil(LANES);
+            for t in &self.trees {
+                for g in 0..groups {
+                    t.leaves_of_lanes(&bins[g * LANES * nf..], nf, &mut leaves);
+                    let used = LANES.min(len - g * LANES);
+                    for (j, &l) in leaves[..used].iter().enumerate() {
+                        let r = g * LANES + j;
+                        t.add_leaf_proba(l as usize, &mut acc[r * k..(r + 1) * k]);
+                    }
+                }
+            }
+            out.extend(acc.chunks_exact_mut(k).take(len).map(|a| {
+                a.iter_mut().for_each(|p| *p /= n_trees);
+                f(a)
+            }));
+            at += len;
+        }
+        out
     }
 }
 
@@ -231,18 +410,15 @@ impl Classifier for RandomForest {
     }
 
     fn predict(&self, row: &[Option<f64>]) -> Prediction {
-        self.with_proba(|t| t.leaf_of_row(row), Self::best)
+        self.with_row_proba(row, Self::best)
     }
 
     fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
-        self.with_proba(
-            |t| t.leaf_of_row(row),
-            |p| {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = p.get(i).copied().unwrap_or(0.0);
-                }
-            },
-        )
+        self.with_row_proba(row, |p| {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = p.get(i).copied().unwrap_or(0.0);
+            }
+        })
     }
 
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
@@ -254,39 +430,10 @@ impl Classifier for RandomForest {
     }
 }
 
-impl RandomForest {
-    /// `f(class probabilities)` for every row of `data`. Tree by tree over
-    /// blocks of rows: a block is laid out once for all trees, and one
-    /// tree's nodes stay in cache while the block walks it (see
-    /// [`DecisionTree::predict_raw_rows`]).
-    fn map_probas<T>(&self, data: &Dataset, f: impl Fn(&[f64]) -> T) -> Vec<T> {
-        let k = self.n_classes;
-        let mut out = Vec::with_capacity(data.n_rows());
-        let mut leaves = [0u32; BLOCK];
-        let mut acc = vec![0.0; BLOCK * k];
-        let n_trees = self.trees.len() as f64;
-        for_each_block(data, self.n_features, |block, len| {
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            block.scan();
-            for t in &self.trees {
-                t.leaves_of_block(block, &mut leaves);
-                for (&l, a) in leaves[..len].iter().zip(acc.chunks_exact_mut(k)) {
-                    t.add_leaf_proba(l as usize, a);
-                }
-            }
-            out.extend(acc.chunks_exact_mut(k).take(len).map(|a| {
-                a.iter_mut().for_each(|p| *p /= n_trees);
-                f(a)
-            }));
-        });
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::synth::{accuracy, grouped_split, make};
+    use crate::tree::synth::{accuracy, assert_proba_matches_predict, grouped_split, make};
 
     fn small() -> ForestParams {
         ForestParams {
@@ -312,10 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn fitting_rows_in_place_equals_fitting_their_copy() {
+        let d = make(3000, 6, 4, 20, 1.0, 0.05, 8);
+        let rows: Vec<usize> = (0..d.n_rows()).filter(|i| i % 3 != 1).rev().collect();
+        let p = ForestParams { threads: 2, ..small() };
+        assert_eq!(p.fit_rows(&d, &rows).unwrap(), p.fit(&d.select(&rows)).unwrap());
+        let t = TreeParams::default();
+        assert_eq!(t.fit_rows(&d, &rows).unwrap(), t.fit(&d.select(&rows)).unwrap());
+        assert!(matches!(p.fit_rows(&d, &[]), Err(FitError::Empty)));
+        assert!(matches!(t.fit_rows(&d, &[0, 3000]), Err(FitError::InvalidParameter(_))));
+    }
+
+    #[test]
     fn trees_differ_and_seed_matters() {
         let d = make(2000, 6, 3, 20, 1.0, 0.0, 9);
         let f = small().fit(&d).unwrap();
-        assert_ne!(f.trees()[0], f.trees()[1]);
+        assert_ne!(f.tree(0), f.tree(1));
+        assert!(f.tree(f.n_trees()).is_none());
         let g = ForestParams { seed: 4, ..small() }.fit(&d).unwrap();
         assert_ne!(f, g);
     }
@@ -327,12 +487,10 @@ mod tests {
         for i in (0..d.n_rows()).step_by(97) {
             let row = d.row(i);
             let mut mean = [0.0; 3];
-            for t in f.trees() {
+            for t in (0..f.n_trees()).map(|i| f.tree(i).unwrap()) {
                 let mut p = [0.0; 3];
                 t.predict_proba_into(&row, &mut p);
-                mean.iter_mut()
-                    .zip(&p)
-                    .for_each(|(m, x)| *m += x / f.trees().len() as f64);
+                mean.iter_mut().zip(&p).for_each(|(m, x)| *m += x / f.n_trees() as f64);
             }
             let p = f.predict(&row);
             assert!((p.confidence - mean[p.class]).abs() < 1e-12);
@@ -356,6 +514,31 @@ mod tests {
         let (fa, ta) = (accuracy(&forest, &test), accuracy(&tree, &test));
         assert!(fa + 0.01 >= ta, "forest {fa} tree {ta}");
         assert!(fa > 0.8, "forest {fa}");
+    }
+
+    /// As for a single tree (`leaves_keep_only_the_classes_they_have` in
+    /// `tree/tests.rs`): on many classes, each tree keeps at most one leaf
+    /// entry per training row, not one per class per leaf, and so does the
+    /// stored form; the distributions still sum to 1.
+    #[test]
+    fn leaves_keep_only_the_classes_they_have() {
+        let d = make(2400, 4, 400, 3, 3.0, 0.0, 12);
+        let f = ForestParams { n_trees: 8, ..small() }.fit(&d).unwrap();
+        let leaves: usize = (0..f.n_trees()).map(|i| f.tree_leaves(i)).sum();
+        assert!(leaves > 8 * 200, "{leaves}");
+        let entries: usize = f.trees.iter().map(BinTree::leaf_entry_count).sum();
+        // A bootstrap sample has as many rows as the data.
+        assert!(entries <= 8 * d.n_rows(), "{entries}");
+        // At most 10 bytes per node and 4 per entry (see the tree's test); a
+        // dense table would be at least 400 bytes per leaf.
+        let bytes = postcard::to_allocvec(&f).unwrap();
+        assert!(
+            bytes.len() <= 10 * 2 * leaves + 4 * entries + 64,
+            "{} bytes, {leaves} leaves, {entries} entries",
+            bytes.len()
+        );
+        assert_eq!(postcard::from_bytes::<RandomForest>(&bytes).unwrap(), f);
+        assert_proba_matches_predict(&f, &d);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
 use crate::forest::{ForestParams, RandomForest};
+#[cfg(feature = "smartcore")]
 use crate::smartcore_backend::{SmartcoreTree, SmartcoreTreeParams};
 use crate::tree::{DecisionTree, TreeParams};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,8 @@ pub enum Model {
     Tree(DecisionTree),
     /// Our random forest.
     Forest(RandomForest),
-    /// smartcore's decision tree.
+    /// smartcore's decision tree (feature `smartcore`).
+    #[cfg(feature = "smartcore")]
     Smartcore(SmartcoreTree),
 }
 
@@ -23,6 +25,7 @@ impl Model {
         match self {
             Model::Tree(m) => m,
             Model::Forest(m) => m,
+            #[cfg(feature = "smartcore")]
             Model::Smartcore(m) => m,
         }
     }
@@ -32,6 +35,7 @@ impl Model {
         match self {
             Model::Tree(_) => "tree",
             Model::Forest(_) => "forest",
+            #[cfg(feature = "smartcore")]
             Model::Smartcore(_) => "smartcore-tree",
         }
     }
@@ -70,7 +74,8 @@ pub enum Algorithm {
     Tree(TreeParams),
     /// Our random forest.
     Forest(ForestParams),
-    /// smartcore's decision tree.
+    /// smartcore's decision tree (feature `smartcore`).
+    #[cfg(feature = "smartcore")]
     Smartcore(SmartcoreTreeParams),
 }
 
@@ -81,8 +86,14 @@ impl Default for Algorithm {
 }
 
 impl Algorithm {
-    /// The names [`Algorithm::by_name`] accepts.
-    pub const NAMES: [&'static str; 3] = ["tree", "forest", "smartcore-tree"];
+    /// The names [`Algorithm::by_name`] accepts (`smartcore-tree` with the
+    /// feature `smartcore`).
+    #[cfg(feature = "smartcore")]
+    pub const NAMES: &'static [&'static str] = &["tree", "forest", "smartcore-tree"];
+    /// The names [`Algorithm::by_name`] accepts (`smartcore-tree` with the
+    /// feature `smartcore`).
+    #[cfg(not(feature = "smartcore"))]
+    pub const NAMES: &'static [&'static str] = &["tree", "forest"];
 
     /// The algorithm with default parameters for `"tree"`, `"forest"` or
     /// `"smartcore-tree"` (case-insensitive); `None` for anything else.
@@ -90,6 +101,7 @@ impl Algorithm {
         match name.trim().to_ascii_lowercase().as_str() {
             "tree" => Some(Algorithm::Tree(TreeParams::default())),
             "forest" => Some(Algorithm::Forest(ForestParams::default())),
+            #[cfg(feature = "smartcore")]
             "smartcore-tree" => Some(Algorithm::Smartcore(SmartcoreTreeParams::default())),
             _ => None,
         }
@@ -100,6 +112,7 @@ impl Algorithm {
         match self {
             Algorithm::Tree(_) => "tree",
             Algorithm::Forest(_) => "forest",
+            #[cfg(feature = "smartcore")]
             Algorithm::Smartcore(_) => "smartcore-tree",
         }
     }
@@ -109,7 +122,18 @@ impl Algorithm {
         Ok(match self {
             Algorithm::Tree(p) => Model::Tree(p.fit(data)?),
             Algorithm::Forest(p) => Model::Forest(p.fit(data)?),
+            #[cfg(feature = "smartcore")]
             Algorithm::Smartcore(p) => Model::Smartcore(p.fit(data)?),
+        })
+    }
+
+    /// Fits a model to the rows `rows` of `data` ([`Fit::fit_rows`]).
+    pub fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Model, FitError> {
+        Ok(match self {
+            Algorithm::Tree(p) => Model::Tree(p.fit_rows(data, rows)?),
+            Algorithm::Forest(p) => Model::Forest(p.fit_rows(data, rows)?),
+            #[cfg(feature = "smartcore")]
+            Algorithm::Smartcore(p) => Model::Smartcore(p.fit_rows(data, rows)?),
         })
     }
 }
@@ -119,6 +143,10 @@ impl Fit for Algorithm {
 
     fn fit(&self, data: &Dataset) -> Result<Model, FitError> {
         Algorithm::fit(self, data)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<Model, FitError> {
+        Algorithm::fit_rows(self, data, rows)
     }
 }
 
@@ -130,7 +158,7 @@ mod tests {
     #[test]
     fn every_named_algorithm_fits_and_delegates() {
         let d = make(400, 4, 3, 20, 3.0, 0.0, 31);
-        for name in Algorithm::NAMES {
+        for &name in Algorithm::NAMES {
             let mut a = Algorithm::by_name(name).unwrap();
             if let Algorithm::Forest(p) = &mut a {
                 p.n_trees = 5;

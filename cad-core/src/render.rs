@@ -143,9 +143,8 @@ pub fn tree_dot(tree: &DecisionTree, features: &[String], classes: &[String]) ->
 }
 
 fn forest_summary(f: &RandomForest) -> String {
-    let trees = f.trees();
-    let depths: Vec<usize> = trees.iter().map(|t| t.depth()).collect();
-    let leaves: Vec<usize> = trees.iter().map(|t| t.n_leaves()).collect();
+    let depths: Vec<usize> = (0..f.n_trees()).map(|i| f.tree_depth(i)).collect();
+    let leaves: Vec<usize> = (0..f.n_trees()).map(|i| f.tree_leaves(i)).collect();
     let stats = |v: &[usize]| {
         let min = v.iter().min().copied().unwrap_or(0);
         let max = v.iter().max().copied().unwrap_or(0);
@@ -154,7 +153,7 @@ fn forest_summary(f: &RandomForest) -> String {
     };
     format!(
         "cad random forest\n------------------\n\nTrees  : \t{}\nDepth  : \t{}\nLeaves : \t{}\n",
-        trees.len(),
+        f.n_trees(),
         stats(&depths),
         stats(&leaves)
     )
@@ -167,12 +166,13 @@ pub fn model_text(model: &Model, features: &[String], classes: &[String]) -> Str
         Model::Tree(t) => tree_text(t, features, classes),
         Model::Forest(f) => {
             let mut s = forest_summary(f);
-            if let Some(t) = f.trees().first() {
+            if let Some(t) = f.tree(0) {
                 s.push_str("\nFirst tree:\n\n");
-                s.push_str(&tree_text(t, features, classes));
+                s.push_str(&tree_text(&t, features, classes));
             }
             s
         }
+        #[cfg(feature = "smartcore")]
         Model::Smartcore(_) => "smartcore decision tree (its structure is not exposed)\n".into(),
     }
 }
@@ -181,10 +181,11 @@ pub fn model_text(model: &Model, features: &[String], classes: &[String]) -> Str
 pub fn model_dot(model: &Model, features: &[String], classes: &[String]) -> String {
     match model {
         Model::Tree(t) => tree_dot(t, features, classes),
-        Model::Forest(f) => match f.trees().first() {
-            Some(t) => tree_dot(t, features, classes),
+        Model::Forest(f) => match f.tree(0) {
+            Some(t) => tree_dot(&t, features, classes),
             None => "digraph tree {\n}\n".into(),
         },
+        #[cfg(feature = "smartcore")]
         Model::Smartcore(_) => "digraph tree {\n  label=\"smartcore tree (not exposed)\";\n}\n".into(),
     }
 }

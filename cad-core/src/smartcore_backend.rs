@@ -55,15 +55,15 @@ pub struct SmartcoreTree {
     inner: Inner,
 }
 
-fn backend(e: impl std::fmt::Display) -> FitError {
-    FitError::Backend(e.to_string())
+fn backend(e: impl Into<crate::source::BoxError>) -> FitError {
+    FitError::backend(e)
 }
 
 impl Fit for SmartcoreTreeParams {
     type Model = SmartcoreTree;
 
     fn fit(&self, data: &Dataset) -> Result<SmartcoreTree, FitError> {
-        check_data(data)?;
+        check_data(data, None)?;
         let (n, w) = (data.n_rows(), data.n_features());
         let medians: Vec<f64> = (0..w)
             .map(|f| {

@@ -18,7 +18,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum SourceError {
     /// The backend could not be reached or did not answer in time; trying
     /// again later may work.
-    #[error("{backend} is unavailable: {source}")]
+    #[error("{backend} is unavailable")]
     Unavailable {
         /// Which backend (`"InfluxDB at http://…"`, `"Kubernetes API"`).
         backend: String,
@@ -27,24 +27,39 @@ pub enum SourceError {
         source: BoxError,
     },
     /// The backend refused us (wrong password, RBAC); trying again will not help.
-    #[error("{backend} refused access: {message}")]
+    #[error("{backend} refused access{}", colon(message))]
     Denied {
         /// Which backend.
         backend: String,
-        /// What it said.
+        /// What it said (empty when the cause says it all).
         message: String,
+        /// The adapter's own error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The backend answered with something we cannot use.
-    #[error("{backend} gave an answer cad cannot use: {message}")]
+    #[error("{backend} gave an answer cad cannot use{}", colon(message))]
     Protocol {
         /// Which backend.
         backend: String,
-        /// What was wrong with the answer.
+        /// What was wrong with the answer (empty when the cause says it all).
         message: String,
+        /// The adapter's own error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The request itself was invalid (for example a name the backend cannot accept).
     #[error("invalid request: {0}")]
     Invalid(String),
+}
+
+/// `": message"`, or nothing for an empty message.
+fn colon(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 impl SourceError {

@@ -164,6 +164,14 @@ impl Outcome {
         }
     }
 
+    /// When the outcome was reached.
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Outcome::Classified(v) => v.time,
+            Outcome::TimedOut { time, .. } | Outcome::Deleted { time, .. } => *time,
+        }
+    }
+
     /// Whether the pod was already running when the watcher started.
     pub fn at_start(&self) -> bool {
         match self {

@@ -8,7 +8,7 @@ use cad_core::features::FeatureSet;
 use cad_core::label::Labeler;
 use cad_core::metric::MetricBatch;
 use cad_core::pod::ContainerId;
-use cad_core::sink::MemorySink;
+use cad_core::sink::{MemorySink, SinkError, VerdictSink};
 use cad_core::source::{MetricSource, SourceError};
 use cad_core::time::TimeWindow;
 use cad_core::time::Timestamp;
@@ -299,6 +299,125 @@ async fn a_replaced_model_is_used_for_later_verdicts() {
     assert_eq!(predicted(&second.id), Some(classes[3].clone()));
 }
 
+/// Records each outcome `delay` (on the clock) after it got it, with the
+/// time it got it.
+struct Timed {
+    clock: Arc<TokioClock>,
+    delay: Duration,
+    got: Mutex<Vec<(Timestamp, Outcome)>>,
+}
+
+impl Timed {
+    fn new(clock: &Arc<TokioClock>, delay: Duration) -> Arc<Self> {
+        Arc::new(Timed {
+            clock: clock.clone(),
+            delay,
+            got: Mutex::default(),
+        })
+    }
+
+    fn got(&self) -> Vec<(Timestamp, Outcome)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl VerdictSink for Timed {
+    fn name(&self) -> &str {
+        "timed"
+    }
+
+    async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
+        let received = self.clock.now();
+        self.clock.sleep(self.delay).await;
+        self.got.lock().unwrap().push((received, outcome.clone()));
+        Ok(())
+    }
+}
+
+/// 30 pods, a fast sink and (maybe) another sink fed as `options` say,
+/// watched for 120 s.
+async fn watch_with_another_sink(
+    other: Option<(Duration, SinkOptions)>,
+) -> (WatchStats, Vec<(Timestamp, Outcome)>, Vec<(Timestamp, Outcome)>) {
+    let (clock, sim) = setup();
+    for i in 0..30 {
+        sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+    }
+    let fast = Timed::new(&clock, Duration::ZERO);
+    let mut w = Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        model(&sim, 0, 1.0),
+        WatcherConfig::default(),
+    )
+    .with_sink(fast.clone());
+    let slow = other.map(|(delay, options)| (Timed::new(&clock, delay), options));
+    if let Some((sink, options)) = &slow {
+        w = w.with_sink_options(sink.clone(), *options);
+    }
+    let stats = w.run_until(clock.sleep(Duration::from_secs(120))).await;
+    (stats, fast.got(), slow.map(|(s, _)| s.got()).unwrap_or_default())
+}
+
+/// A sink that takes 10 s per outcome, with a small buffer that drops when
+/// full, delays no verdict and no other sink; what it could not take is
+/// counted, and it never holds more than its buffer.
+#[tokio::test(start_paused = true)]
+async fn a_slow_sink_delays_no_verdict_and_no_other_sink() {
+    let (base, fast_alone, _) = watch_with_another_sink(None).await;
+    let options = SinkOptions {
+        buffer: 4,
+        when_full: WhenFull::DropNewest,
+        concurrency: 1,
+    };
+    let (stats, fast, slow) = watch_with_another_sink(Some((Duration::from_secs(10), options))).await;
+
+    // The fast sink got every verdict, at the moment it was made, exactly
+    // as without the slow sink.
+    assert_eq!(fast.len(), 30);
+    for (received, o) in &fast {
+        let Outcome::Classified(v) = o else { panic!("{o:?}") };
+        assert_eq!(*received, v.time, "{o:?}");
+    }
+    let key = |got: &[(Timestamp, Outcome)]| {
+        let mut k: Vec<(String, Timestamp)> = got.iter().map(|(t, o)| (o.pod().uid.clone(), *t)).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(key(&fast), key(&fast_alone));
+    assert_eq!((stats.ticks, stats.classified), (base.ticks, base.classified));
+
+    // The slow sink handled what 10 s per outcome allows (the verdicts come
+    // after ~30 s; then 90 s of run and 10 s of grace); the rest was
+    // dropped and counted: its buffer of 4 was all it ever queued.
+    println!(
+        "the slow sink handled {} outcomes; dropped: {}",
+        slow.len(),
+        stats.sink_dropped
+    );
+    assert!(!slow.is_empty() && slow.len() <= 4 + 1 + 10, "{}", slow.len());
+    assert_eq!(slow.len() as u64 + stats.sink_dropped, 30, "{stats:?}");
+    assert!(stats.sink_dropped >= 30 - 15);
+    assert_eq!((stats.sink_waits, stats.sink_errors), (0, 0));
+}
+
+/// A slow sink whose buffer waits when full gets every outcome; the
+/// watcher waited for it, and says so.
+#[tokio::test(start_paused = true)]
+async fn a_slow_sink_that_waits_loses_nothing() {
+    let options = SinkOptions {
+        buffer: 2,
+        when_full: WhenFull::Block,
+        concurrency: 1,
+    };
+    let (stats, fast, slow) = watch_with_another_sink(Some((Duration::from_secs(1), options))).await;
+    assert_eq!((fast.len(), slow.len()), (30, 30));
+    assert!(stats.sink_waits > 0, "{stats:?}");
+    assert_eq!(stats.sink_dropped, 0);
+}
+
 /// A cluster of `pods` pods (a share `unnamed` named like no class, none
 /// silent) that have run for ten minutes.
 async fn aged(pods: usize, unnamed: f64) -> (Arc<TokioClock>, SimCluster) {
@@ -307,6 +426,10 @@ async fn aged(pods: usize, unnamed: f64) -> (Arc<TokioClock>, SimCluster) {
     config.initial_pods = pods;
     config.unnamed_fraction = unnamed;
     config.silent_fraction = 0.0;
+    // One container per pod, and only `unnamed` named like no class (no
+    // redis-0): these tests count pods as labelled containers.
+    config.sidecar_fraction = 0.0;
+    config.unknown_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(600)).await;
     (clock, sim)
@@ -370,6 +493,12 @@ async fn trained_tree_recognises_classes_and_flags_impostors() {
     config.impostor_fraction = 0.0;
     config.unnamed_fraction = 0.0;
     config.silent_fraction = 0.0;
+    // Trusted training pods, as on a real cluster: no services outside the
+    // class list under a class's name, no sidecars labelled like their app
+    // (until the labels know sidecars). How well the hard simulator's whole
+    // mix is learnt is what `cad demo --sweep` measures.
+    config.unknown_named_like_class = 0.0;
+    config.sidecar_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(600)).await;
     let labeler = Labeler::new(sim.class_names());
@@ -649,4 +778,59 @@ async fn collecting_in_another_listing_order_trains_the_same_forest() {
         trained[0].bundle.to_bytes().unwrap(),
         trained[1].bundle.to_bytes().unwrap()
     );
+}
+
+/// A small real bundle: a tree over two columns, "trained on" `label`.
+fn bundle_bytes(label: &str) -> Vec<u8> {
+    let classes: Vec<String> = vec!["nginx".into(), "mysql".into()];
+    let names: Vec<String> = vec!["a".into(), "b".into()];
+    let mut d = cad_core::Dataset::new(names.clone(), classes.clone());
+    for i in 0..20 {
+        let c = i % 2;
+        d.push(&[Some(c as f64), Some(i as f64)], &classes[c], &format!("pod-{i}"))
+            .unwrap();
+    }
+    let model = cad_core::model::Algorithm::default().fit(&d).unwrap();
+    cad_core::bundle::ModelBundle::new(
+        classes,
+        FeatureSet::for_columns(&names),
+        model,
+        Timestamp::from_secs(1_700_000_000),
+        label,
+    )
+    .to_bytes()
+    .unwrap()
+}
+
+/// A followed model file: a changed valid model replaces the one in use at
+/// the next poll; a corrupt or missing file leaves it in use.
+#[tokio::test(start_paused = true)]
+async fn a_followed_model_file_replaces_the_model_and_bad_files_are_ignored() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let path = std::env::temp_dir().join(format!("cad-follow-{}.cadm", std::process::id()));
+    let first = bundle_bytes("first");
+    std::fs::write(&path, &first).unwrap();
+    let bundle = cad_core::bundle::ModelBundle::from_bytes(&first).unwrap();
+    let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
+    let updates = ModelHandle::poll_file(path.clone(), first, Duration::from_secs(30), clock.clone());
+    let follow = handle.clone();
+    let task = tokio::spawn(async move { follow.follow("test file", updates).await });
+    let trained_on = |h: &ModelHandle| h.current().description.contains("trained on second");
+
+    std::fs::write(&path, bundle_bytes("second")).unwrap();
+    clock.sleep(Duration::from_secs(29)).await;
+    assert!(!trained_on(&handle), "not before the poll");
+    clock.sleep(Duration::from_secs(2)).await;
+    assert!(trained_on(&handle), "{}", handle.current().description);
+
+    // Corrupt (a truncated bundle), then gone: the second model stays.
+    let mut bad = bundle_bytes("third");
+    bad.truncate(bad.len() / 2);
+    std::fs::write(&path, &bad).unwrap();
+    clock.sleep(Duration::from_secs(31)).await;
+    assert!(trained_on(&handle));
+    std::fs::remove_file(&path).unwrap();
+    clock.sleep(Duration::from_secs(31)).await;
+    assert!(trained_on(&handle));
+    task.abort();
 }

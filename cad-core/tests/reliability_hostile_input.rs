@@ -6,6 +6,7 @@
 //! (`cad-influx/src/influxql.rs`, the `proptest!` block in its tests), and
 //! negative, NaN, huge or out-of-order metric values give finite features
 //! (`cad-core/src/features/tests.rs`, its `proptest!` block).
+#![cfg(feature = "io")]
 
 use cad_core::bundle::ModelBundle;
 use cad_core::io::{arff, csv};

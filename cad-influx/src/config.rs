@@ -1,7 +1,8 @@
 //! Configuration: where InfluxDB is, how to authenticate, which schema to read.
 
-use crate::secret::Secret;
 use cad_core::{Clock, Metric, SystemClock};
+pub use cad_core::{RetryPolicy, Secret};
+pub use cad_http::TlsConfig;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,15 +38,6 @@ impl Auth {
     /// An API token.
     pub fn token(token: impl Into<Secret>) -> Self {
         Auth::Token(token.into())
-    }
-
-    /// The secret part, if any (to scrub it from server messages).
-    pub(crate) fn secret(&self) -> Option<&Secret> {
-        match self {
-            Auth::None => None,
-            Auth::Basic { password, .. } => Some(password),
-            Auth::Token(t) => Some(t),
-        }
     }
 }
 
@@ -179,37 +171,6 @@ impl Default for Schema {
     }
 }
 
-/// Retries on transient failures (connection refused, timeouts, HTTP 5xx and 429):
-/// exponential backoff from `initial_backoff`, doubling up to `max_backoff`,
-/// at most `max_attempts` attempts in all. 401/403 and other 4xx are never retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included (at least 1).
-    pub max_attempts: u32,
-    /// Wait before the second attempt.
-    pub initial_backoff: Duration,
-    /// Longest wait between two attempts.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt number `attempt` (1-based).
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
-    }
-}
-
 /// Default [`InfluxConfig::chunk_size`]: pods per request (see BENCHMARKS.md
 /// for how it was chosen).
 pub const DEFAULT_CHUNK_SIZE: usize = 100;
@@ -228,6 +189,10 @@ pub struct InfluxConfig {
     /// Base URL, e.g. `http://influxdb.monitoring:8086` or `https://…` (rustls).
     /// Must not carry credentials; use [`auth`](Self::auth).
     pub url: String,
+    /// TLS trust and client certificate for `https://` (InfluxDB's
+    /// `https-enabled`): a private CA, as Telegraf's `tls_ca` / `tls_cert` /
+    /// `tls_key`.
+    pub tls: TlsConfig,
     /// Database to read metrics from and write verdicts to.
     pub database: String,
     /// Retention policy; `None` is the database's default.
@@ -242,6 +207,9 @@ pub struct InfluxConfig {
     pub timeout: Duration,
     /// Retries on transient errors.
     pub retries: RetryPolicy,
+    /// Largest answer read, in bytes; a larger one is an error that says to
+    /// lower the pods per request or the window.
+    pub max_response_bytes: usize,
     /// Most pods per request; one request carries one statement per
     /// measurement for one chunk of pods.
     pub chunk_size: usize,
@@ -260,12 +228,14 @@ pub struct InfluxConfig {
 
 impl InfluxConfig {
     /// A configuration for `url` and `database` with defaults for everything else:
-    /// no auth, Telegraf's schema, 5 s connect / 30 s request timeouts, 4 attempts,
+    /// no auth, the system's roots, Telegraf's schema, 5 s connect / 30 s
+    /// request timeouts, 4 attempts, answers up to 256 MiB,
     /// requests of at most [`DEFAULT_CHUNK_SIZE`] pods and
     /// [`DEFAULT_MAX_REQUEST_BYTES`] bytes, [`DEFAULT_CONCURRENCY`] in flight.
     pub fn new(url: impl Into<String>, database: impl Into<String>) -> Self {
         InfluxConfig {
             url: url.into(),
+            tls: TlsConfig::default(),
             database: database.into(),
             retention_policy: None,
             auth: Auth::None,
@@ -273,6 +243,7 @@ impl InfluxConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(30),
             retries: RetryPolicy::default(),
+            max_response_bytes: 256 << 20,
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
@@ -286,12 +257,19 @@ impl InfluxConfig {
         self.auth = auth;
         self
     }
+
+    /// Sets the TLS settings.
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
 }
 
 impl fmt::Debug for InfluxConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InfluxConfig")
             .field("url", &self.url)
+            .field("tls", &self.tls)
             .field("database", &self.database)
             .field("retention_policy", &self.retention_policy)
             .field("auth", &self.auth)
@@ -299,6 +277,7 @@ impl fmt::Debug for InfluxConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("max_response_bytes", &self.max_response_bytes)
             .field("chunk_size", &self.chunk_size)
             .field("max_request_bytes", &self.max_request_bytes)
             .field("concurrency", &self.concurrency)
@@ -320,26 +299,15 @@ pub enum ConfigError {
     /// A setting has a value that cannot work.
     #[error("invalid InfluxDB setting: {0}")]
     Invalid(String),
-    /// The HTTP client could not be built (TLS set-up).
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    /// The HTTP client could not be built: an unreadable or unusable CA
+    /// file, client certificate or key.
+    #[error("cannot set up HTTPS")]
+    Client(#[source] cad_http::ClientError),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(500),
-        };
-        let waits: Vec<_> = (1..=5).map(|a| p.backoff(a).as_millis()).collect();
-        assert_eq!(waits, vec![100, 200, 400, 500, 500]);
-        assert_eq!(p.backoff(u32::MAX), Duration::from_millis(500));
-    }
 
     #[test]
     fn debug_output_hides_password() {

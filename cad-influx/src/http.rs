@@ -1,12 +1,13 @@
-//! The HTTP layer shared by the reader and the verdict writer: one `reqwest`
-//! client (rustls), authentication, timeouts, bounded retries with exponential
-//! backoff, and the mapping of failures to [`SourceError`].
+//! The HTTP layer shared by the reader and the verdict writer: traffic
+//! counters, and the mapping of failures to [`SourceError`]. The client
+//! (rustls, a private CA, a client certificate), credentials and their
+//! scrubbing, bounded answers and the retries are `cad-http`'s, shared with
+//! `cad-prometheus`.
 
 use crate::config::{Auth, ConfigError, InfluxConfig, RetryPolicy};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use cad_core::{BoxError, Clock, SourceError};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use cad_http::{Attempt, BodyError, Credential, Failure};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,7 @@ pub struct HttpStatusError {
 
 /// The last failure after every allowed attempt failed.
 #[derive(Debug, thiserror::Error)]
-#[error("gave up after {attempts} attempt(s): {last}")]
+#[error("gave up after {attempts} attempt(s)")]
 pub struct GaveUp {
     /// Attempts made.
     pub attempts: u32,
@@ -62,21 +63,30 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Outcome of one attempt.
-enum Attempt {
-    Done(Vec<u8>),
-    Transient(BoxError),
-    Fatal(SourceError),
+/// Why one attempt failed: worth another attempt, or not.
+#[derive(Debug)]
+enum Failed {
+    Retryable(BoxError),
+    Final(SourceError),
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failed::Retryable(e) => e.fmt(f),
+            Failed::Final(e) => e.fmt(f),
+        }
+    }
 }
 
 /// Client, base URL, credentials and retry policy.
 pub(crate) struct Http {
     client: reqwest::Client,
     base: Url,
-    auth_header: Option<HeaderValue>,
-    auth: Auth,
+    credential: Option<Credential>,
     retries: RetryPolicy,
     clock: Arc<dyn Clock>,
+    max_response_bytes: usize,
     requests: AtomicU64,
     bytes_sent: AtomicU64,
     largest_request: AtomicU64,
@@ -87,51 +97,35 @@ pub(crate) struct Http {
 
 impl Http {
     pub fn new(config: &InfluxConfig) -> Result<Self, ConfigError> {
-        let base = Url::parse(&config.url).map_err(|e| ConfigError::Url(format!("{}: {e}", config.url)))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(ConfigError::Url(format!(
-                "{}: scheme must be http or https",
-                config.url
-            )));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(ConfigError::CredentialsInUrl);
-        }
+        let base = cad_http::base_url(&config.url).map_err(|e| match e {
+            cad_http::UrlError::Credentials => ConfigError::CredentialsInUrl,
+            e => ConfigError::Url(format!("{}: {e}", config.url)),
+        })?;
         if config.retries.max_attempts == 0 {
             return Err(ConfigError::Invalid("retries.max_attempts must be at least 1".into()));
         }
-        let auth_header = match &config.auth {
-            Auth::None => None,
-            Auth::Basic { username, password } => {
-                let raw = format!("{username}:{}", password.expose());
-                Some(format!("Basic {}", BASE64.encode(raw.as_bytes())))
-            }
-            Auth::Token(t) => Some(format!("Token {}", t.expose())),
+        if config.max_response_bytes == 0 {
+            return Err(ConfigError::Invalid("max_response_bytes must be at least 1".into()));
         }
-        .map(|v| {
-            HeaderValue::from_str(&v)
-                .map(|mut h| {
-                    h.set_sensitive(true);
-                    h
-                })
-                .map_err(|_| ConfigError::Invalid("credentials contain characters not allowed in a header".into()))
-        })
-        .transpose()?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        let credential = match &config.auth {
+            Auth::None => None,
+            Auth::Basic { username, password } => Some(Credential::basic(username, password)),
+            Auth::Token(t) => Some(Credential::influx_token(t)),
+        }
+        .transpose()
+        .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let client =
+            cad_http::client(&config.tls, config.connect_timeout, config.timeout).map_err(ConfigError::Client)?;
         let mut shown = base.clone();
         shown.set_query(None);
         let backend = format!("InfluxDB at {}", shown.as_str().trim_end_matches('/'));
         Ok(Http {
             client,
             base,
-            auth_header,
-            auth: config.auth.clone(),
+            credential,
             retries: config.retries,
             clock: config.clock.clone(),
+            max_response_bytes: config.max_response_bytes,
             requests: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             largest_request: AtomicU64::new(0),
@@ -163,9 +157,7 @@ impl Http {
 
     /// `base` + `path` with the given query parameters.
     pub fn url(&self, path: &str, params: &[(&str, &str)]) -> Url {
-        let mut url = self.base.clone();
-        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
-        url.set_path(&joined);
+        let mut url = cad_http::join(&self.base, path);
         {
             let mut q = url.query_pairs_mut();
             for (k, v) in params {
@@ -179,17 +171,10 @@ impl Http {
     /// echoes it: the password or token itself, and the Authorization header's
     /// credentials (base64 of `user:password` for basic auth).
     fn scrub(&self, text: &str) -> String {
-        let mut out = match self.auth.secret() {
-            Some(s) if !s.is_empty() => text.replace(s.expose(), "***"),
-            _ => text.to_owned(),
-        };
-        if let Some(h) = self.auth_header.as_ref().and_then(|h| h.to_str().ok()) {
-            let credentials = h.split_once(' ').map_or(h, |(_, c)| c);
-            if !credentials.is_empty() {
-                out = out.replace(credentials, "***");
-            }
+        match &self.credential {
+            Some(c) => c.scrub(text),
+            None => text.to_owned(),
         }
-        out
     }
 
     /// The server's `{"error": "..."}` text, or the start of the body.
@@ -209,7 +194,7 @@ impl Http {
         self.scrub(text.trim())
     }
 
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<Body<'_>>) -> Attempt {
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<Body<'_>>) -> Attempt<Vec<u8>, Failed> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let size = (url.as_str().len() + body.map_or(0, |b| b.text.len())) as u64;
         self.bytes_sent.fetch_add(size, Ordering::Relaxed);
@@ -218,80 +203,97 @@ impl Http {
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         let _in_flight = InFlight(&self.in_flight);
         let mut req = self.client.request(method.clone(), url.clone());
-        if let Some(h) = &self.auth_header {
-            req = req.header(AUTHORIZATION, h.clone());
+        if let Some(c) = &self.credential {
+            req = req.header(AUTHORIZATION, c.header().clone());
         }
         if let Some(b) = body {
             req = req.header(CONTENT_TYPE, b.content_type).body(b.text.to_owned());
         }
+        let fatal = |e: SourceError| Attempt::Fatal(Failed::Final(e));
         // URLs and bodies carry names and query text; keep them out of error messages.
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => {
-                return Attempt::Fatal(SourceError::Invalid(format!(
+                return fatal(SourceError::Invalid(format!(
                     "cannot build request: {}",
                     e.without_url()
                 )));
             }
-            Err(e) => return Attempt::Transient(Box::new(e.without_url())),
+            Err(e) if cad_http::is_tls_failure(&e) => {
+                return fatal(SourceError::Denied {
+                    backend: self.backend.clone(),
+                    message: "the TLS handshake failed (check the CA file, the server's name in the URL and the client certificate)"
+                        .to_owned(),
+                    source: Some(Box::new(e.without_url())),
+                });
+            }
+            Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e.without_url())), None),
         };
         let status = resp.status();
-        let bytes = match resp.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return Attempt::Transient(Box::new(e.without_url())),
+        let retry_after = cad_http::retry_after(resp.headers());
+        let bytes = match cad_http::read_body(resp, self.max_response_bytes).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge { limit }) => {
+                return fatal(SourceError::Protocol {
+                    backend: self.backend.clone(),
+                    message: format!(
+                        "the answer is larger than {limit} bytes (max_response_bytes); lower the pods per request or the window"
+                    ),
+                    source: None,
+                });
+            }
+            Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e)), None),
         };
         if status.is_success() {
             return Attempt::Done(bytes);
         }
         let message = self.server_message(&bytes);
         match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(SourceError::Denied {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => fatal(SourceError::Denied {
                 backend: self.backend.clone(),
                 message: format!(
                     "HTTP {status}: {message} (check the configured user name and password or token, and the user's privileges on the database)"
                 ),
+                source: None,
             }),
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
-                Attempt::Transient(Box::new(HttpStatusError {
-                    status: s.as_u16(),
-                    message,
-                }))
+                Attempt::Transient(
+                    Failed::Retryable(Box::new(HttpStatusError {
+                        status: s.as_u16(),
+                        message,
+                    })),
+                    retry_after,
+                )
             }
-            s => Attempt::Fatal(SourceError::Protocol {
+            s => fatal(SourceError::Protocol {
                 backend: self.backend.clone(),
                 message: format!("HTTP {s}: {message}"),
+                source: None,
             }),
         }
     }
 
     /// Sends a request, retrying transient failures; returns the body of a 2xx answer.
     pub async fn send(&self, method: Method, url: Url, body: Option<Body<'_>>) -> Result<Vec<u8>, SourceError> {
-        let max = self.retries.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            match self.attempt(&method, &url, body).await {
-                Attempt::Done(b) => return Ok(b),
-                Attempt::Fatal(e) => return Err(e),
-                Attempt::Transient(e) if attempt >= max => {
-                    return Err(SourceError::Unavailable {
-                        backend: self.backend.clone(),
-                        source: Box::new(GaveUp {
-                            attempts: attempt,
-                            last: e,
-                        }),
-                    });
-                }
-                Attempt::Transient(e) => {
-                    let wait = self.retries.backoff(attempt);
-                    tracing::warn!(
-                        backend = %self.backend, attempt, max_attempts = max, wait_ms = wait.as_millis() as u64,
-                        error = %e, "InfluxDB request failed; retrying"
-                    );
-                    self.clock.sleep(wait).await;
-                    attempt += 1;
-                }
-            }
-        }
+        let unavailable = |attempts, last| SourceError::Unavailable {
+            backend: self.backend.clone(),
+            source: Box::new(GaveUp { attempts, last }),
+        };
+        cad_http::with_retries(&self.retries, self.clock.as_ref(), &self.backend, || {
+            self.attempt(&method, &url, body)
+        })
+        .await
+        .map_err(|f| match f {
+            Failure::Fatal(Failed::Final(e))
+            | Failure::GaveUp {
+                last: Failed::Final(e), ..
+            } => e,
+            Failure::Fatal(Failed::Retryable(e)) => unavailable(1, e),
+            Failure::GaveUp {
+                attempts,
+                last: Failed::Retryable(e),
+            } => unavailable(attempts, e),
+        })
     }
 }
 
@@ -318,5 +320,11 @@ mod tests {
             Http::new(&InfluxConfig::new("ftp://x", "db")),
             Err(ConfigError::Url(_))
         ));
+        let c = InfluxConfig::new("https://x", "db").with_tls(crate::TlsConfig {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        });
+        let e = Http::new(&c).err().expect("a missing CA file is refused at start");
+        assert!(matches!(e, ConfigError::Client(_)), "{e}");
     }
 }

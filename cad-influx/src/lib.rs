@@ -9,7 +9,10 @@
 //!   Docker) `docker_container_blkio`; names configurable through [`Schema`].
 //! * [`InfluxVerdictWriter`] — writes [`VerdictPoint`]s as line protocol.
 //! * [`InfluxConfig`] — URL, database, [`Auth`] (password or token, kept in a
-//!   redacting [`Secret`]), timeouts, [`RetryPolicy`], request sizes and concurrency.
+//!   redacting [`Secret`]), [`TlsConfig`] (a private CA, a client
+//!   certificate), timeouts, [`RetryPolicy`], request sizes and concurrency.
+//!   `Secret` and `RetryPolicy` are `cad-core`'s, `TlsConfig` is `cad-http`'s,
+//!   re-exported here.
 //! * [`quote`] — the one function that puts a value into InfluxQL.
 //!
 //! ```no_run
@@ -30,16 +33,14 @@
 pub mod config;
 mod http;
 pub mod influxql;
-pub mod secret;
 pub mod source;
 pub mod verdict;
 
 pub use config::{
     Auth, BlkioMeasurement, ConfigError, ContainerMeasurement, DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_REQUEST_BYTES, InfluxConfig, PodMeasurement, RetryPolicy, Schema, VolumeMeasurement,
+    DEFAULT_MAX_REQUEST_BYTES, InfluxConfig, PodMeasurement, RetryPolicy, Schema, Secret, TlsConfig, VolumeMeasurement,
 };
 pub use http::{GaveUp, HttpStatusError, Traffic};
 pub use influxql::{quote, quote_ident, quote_literal};
-pub use secret::Secret;
 pub use source::{InfluxMetricSource, MIN_REQUEST_BYTES};
 pub use verdict::{InfluxVerdictWriter, VerdictPoint, to_line_protocol};

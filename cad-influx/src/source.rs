@@ -273,6 +273,7 @@ impl InfluxMetricSource {
         SourceError::Protocol {
             backend: self.http.backend().to_owned(),
             message,
+            source: None,
         }
     }
 

@@ -436,8 +436,12 @@ async fn server_stopped_then_restarted() {
     assert_eq!(source.request_count(), 1 + 4, "4 attempts in all");
     let ms: Vec<u128> = clock.slept().iter().map(Duration::as_millis).collect();
     assert_eq!(ms, vec![100, 200, 400], "exponential backoff between attempts");
-    let chain = format!("{err} / {:?}", std::error::Error::source(&err));
-    assert!(chain.contains("4 attempt"), "{chain}");
+    // Each cause once: the message names the server, the chain the attempts
+    // and the refused connection.
+    let chain = cad_core::ErrorChain(&err).to_string();
+    assert!(chain.contains("gave up after 4 attempt(s)"), "{chain}");
+    assert!(!err.to_string().contains("attempt"), "{err}");
+    assert_eq!(chain.matches("attempt").count(), 1, "{chain}");
     assert!(!chain.contains(common::ADMIN_PASSWORD));
 
     server.restart().await;
@@ -630,4 +634,56 @@ async fn verdict_writer_round_trip() {
     let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
     source.verdict_writer().write(&points[..1]).await.unwrap();
     assert_eq!(source.request_count(), 1);
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca() {
+    let certs = common::Certs::new();
+    let Some(server) = InfluxServer::start_tls(&certs).await else {
+        return;
+    };
+    assert!(server.url().starts_with("https://"), "{}", server.url());
+    server.create_database(DB).await;
+    let pods = [PodSpec::new("shop", "nginx-1", "uid-1", &["nginx"])];
+    let (lines, exp) = telegraf(&pods, 6, 3);
+    server.write(DB, &lines).await;
+    let wanted = pods[0].ids();
+    // Trusting the private CA, with or without a client certificate (InfluxDB
+    // 1.x asks for none): reads, credentials and verdicts over HTTPS.
+    for client in [false, true] {
+        let config = server.config(DB, Arc::default()).with_tls(certs.tls(client));
+        let source = InfluxMetricSource::new(config).expect("source");
+        source.check_credentials().await.expect("credentials over HTTPS");
+        let batch = source.fetch(&wanted, window(6)).await.expect("fetch over HTTPS");
+        check(&batch, &exp, &wanted);
+        source
+            .verdict_writer()
+            .write(&[VerdictPoint {
+                time: Timestamp::from_millis(T0),
+                namespace: "shop".into(),
+                pod: "nginx-1".into(),
+                container: "nginx".into(),
+                predicted: "nginx".into(),
+                claimed: Some("nginx".into()),
+                anomaly: false,
+                confidence: 0.9,
+                seconds_to_verdict: 30.0,
+            }])
+            .await
+            .expect("verdict over HTTPS");
+    }
+    // Another CA, or the system's roots: the handshake fails, which is a
+    // refusal (no retries), and the error says what to check.
+    let mut other_ca = certs.tls(false);
+    other_ca.ca_file = Some(certs.path("other-ca.pem"));
+    for (what, tls) in [("another CA", other_ca), ("the system's roots", Default::default())] {
+        let clock = Arc::new(RecordingClock::default());
+        let source = InfluxMetricSource::new(server.config(DB, clock.clone()).with_tls(tls)).expect("source");
+        let err = source.fetch(&wanted, window(6)).await.expect_err(what);
+        let text = common::chain(&err);
+        assert!(matches!(err, SourceError::Denied { .. }), "{what}: {text}");
+        assert!(text.contains("TLS") && text.contains("CA file"), "{what}: {text}");
+        assert_eq!(source.request_count(), 1, "{what}: not retried");
+        assert!(clock.slept().is_empty(), "{what}");
+    }
 }

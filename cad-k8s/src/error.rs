@@ -63,7 +63,7 @@ pub enum K8sError {
         limit: usize,
     },
     /// The API server could not be reached, or the connection broke.
-    #[error("cannot reach the Kubernetes API ({verb} {resource}): {source}")]
+    #[error("cannot reach the Kubernetes API ({verb} {resource})")]
     Transport {
         /// The verb that was attempted.
         verb: String,
@@ -151,7 +151,8 @@ impl From<K8sError> for SourceError {
         match err {
             K8sError::Forbidden { .. } | K8sError::Unauthorized { .. } => SourceError::Denied {
                 backend: BACKEND.to_owned(),
-                message: err.to_string(),
+                message: String::new(),
+                source: Some(Box::new(err)),
             },
             e if e.is_transient() => SourceError::Unavailable {
                 backend: BACKEND.to_owned(),
@@ -160,7 +161,8 @@ impl From<K8sError> for SourceError {
             K8sError::Config(m) => SourceError::Invalid(m),
             other => SourceError::Protocol {
                 backend: BACKEND.to_owned(),
-                message: other.to_string(),
+                message: String::new(),
+                source: Some(Box::new(other)),
             },
         }
     }

@@ -240,6 +240,7 @@ fn watcher_error(err: watcher::Error) -> Option<SourceError> {
             return Some(SourceError::Protocol {
                 backend: BACKEND.to_owned(),
                 message: "watch event without metadata.resourceVersion".to_owned(),
+                source: None,
             });
         }
     };

@@ -23,7 +23,7 @@ pub enum LoadError<E: std::error::Error + 'static> {
     #[error(transparent)]
     Fetch(#[from] K8sError),
     /// The bytes were fetched but the decoder rejected them.
-    #[error("the model in the ConfigMap cannot be decoded: {0}")]
+    #[error("the model in the ConfigMap cannot be decoded")]
     Decode(#[source] E),
 }
 

@@ -109,5 +109,8 @@ async fn denied_metrics_is_denied() {
         .await
         .expect_err("denied");
     assert!(matches!(err, cad_core::SourceError::Denied { .. }), "{err:?}");
-    assert!(err.to_string().contains("metrics.k8s.io"), "{err}");
+    // The resource is in the cause (K8sError), kept as the source, not in the message.
+    let chain = cad_core::ErrorChain(&err).to_string();
+    assert!(chain.contains("metrics.k8s.io"), "{chain}");
+    assert!(!err.to_string().contains("metrics.k8s.io"), "{err}");
 }

@@ -372,9 +372,11 @@ async fn rbac_denial_is_a_clear_denied_error() {
     api.deny("list", Res::Pods);
     let src = source(&api, PodSourceConfig::default());
     let err = src.list().await.expect_err("list must be refused");
-    let SourceError::Denied { message, .. } = &err else {
+    let SourceError::Denied { .. } = &err else {
         panic!("expected Denied, got {err:?}")
     };
+    // What RBAC said is in the cause (K8sError), printed once after the message.
+    let message = cad_core::ErrorChain(&err).to_string();
     assert!(message.contains("may not list pods"), "{message}");
     assert!(
         message.contains("must grant verb \"list\" on resource \"pods\""),
@@ -399,7 +401,7 @@ async fn rbac_denial_is_a_clear_denied_error() {
     // Namespaced denial names the namespace.
     api.deny("list", Res::Pods);
     let ns_src = source(&api, PodSourceConfig::default().namespaces(["shop"]));
-    let msg = ns_src.list().await.expect_err("refused").to_string();
+    let msg = cad_core::ErrorChain(&ns_src.list().await.expect_err("refused")).to_string();
     assert!(msg.contains(r#"in the namespace "shop""#), "{msg}");
 }
 

@@ -52,18 +52,9 @@ impl Auth {
     }
 }
 
-/// TLS settings for `https://` URLs (rustls), as Telegraf's and Prometheus'
-/// `tls_ca` / `tls_cert` / `tls_key`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// PEM file with the certificate authorities to trust. When set, only
-    /// these are trusted (a private CA), not the system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM file with the client certificate (chain) to present.
-    pub cert_file: Option<PathBuf>,
-    /// PEM file with the client certificate's private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: Option<PathBuf>,
-}
+/// TLS settings for `https://` URLs (rustls): a private CA, a client
+/// certificate. The same type as `cad-influx`'s.
+pub use cad_http::TlsConfig;
 
 /// The labels that name a container's namespace, pod and container.
 ///
@@ -573,7 +564,7 @@ pub enum ConfigError {
     /// A setting has a value that cannot work.
     #[error("invalid Prometheus setting: {0}")]
     Invalid(String),
-    /// A file named in the settings cannot be read.
+    /// The bearer token file cannot be read.
     #[error("cannot read {what} {path:?}")]
     ReadFile {
         /// What the file is for ("CA file", "bearer token file", …).
@@ -584,20 +575,10 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// A certificate or key file does not hold what it should.
-    #[error("{what} {path:?} is not usable")]
-    Pem {
-        /// What the file is for.
-        what: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The HTTP client could not be built (TLS set-up).
-    #[error("cannot build the HTTP client")]
-    Client(#[source] reqwest::Error),
+    /// The HTTP client could not be built: an unreadable or unusable CA
+    /// file, client certificate or key.
+    #[error("cannot set up HTTPS")]
+    Client(#[source] cad_http::ClientError),
 }
 
 #[cfg(test)]

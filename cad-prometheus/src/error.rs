@@ -102,13 +102,13 @@ impl PrometheusError {
                 message: format!(
                     "HTTP {status}: {message} (check the configured bearer token, or user name and password, and what they may read)"
                 ),
+                source: None,
             },
-            e @ PrometheusError::Tls(_) => SourceError::Denied {
+            PrometheusError::Tls(e) => SourceError::Denied {
                 backend,
-                message: format!(
-                    "{} (check the CA file, the server's name in the URL and the client certificate)",
-                    chain(&e)
-                ),
+                message: "the TLS handshake failed (check the CA file, the server's name in the URL and the client certificate)"
+                    .to_owned(),
+                source: Some(Box::new(e)),
             },
             e @ PrometheusError::Rejected { .. } => {
                 let hint = match &e {
@@ -126,6 +126,7 @@ impl PrometheusError {
                 SourceError::Protocol {
                     backend,
                     message: format!("{e}{hint}"),
+                    source: None,
                 }
             }
             e if e.is_transient() => SourceError::Unavailable {
@@ -134,22 +135,11 @@ impl PrometheusError {
             },
             e => SourceError::Protocol {
                 backend,
-                message: chain(&e),
+                message: String::new(),
+                source: Some(Box::new(e)),
             },
         }
     }
-}
-
-/// `e: cause: cause…`, for messages that have no `source` of their own.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

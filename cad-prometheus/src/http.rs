@@ -1,17 +1,17 @@
-//! The HTTP layer: one `reqwest` client (rustls, optional private CA and
-//! client certificate), authentication, `GET` or form `POST`, a bounded read
-//! of the answer, a cap on requests in flight, and bounded retries with
-//! exponential backoff.
+//! The HTTP layer: authentication (a bearer token file re-read now and
+//! then), `GET` or form `POST`, a cap on requests in flight, and the mapping
+//! of answers onto [`PrometheusError`]. The client (rustls, a private CA, a
+//! client certificate), the bounded read of answers, secret scrubbing and
+//! the retries are `cad-http`'s, shared with `cad-influx`.
 
 use crate::config::{Auth, ConfigError, PrometheusConfig};
 use crate::error::PrometheusError;
 use crate::response::error_of;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use cad_core::{Clock, RetryPolicy, Secret};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use cad_core::{Clock, RetryPolicy};
+use cad_http::{Attempt, BodyError, Credential, Failure};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,59 +20,6 @@ use tokio::sync::Semaphore;
 /// How long a bearer token read from a file is used before the file is read again.
 pub const TOKEN_REREAD: Duration = Duration::from_secs(60);
 
-/// Largest bearer token file read.
-const MAX_TOKEN_BYTES: u64 = 64 * 1024;
-
-/// A credential as it is sent.
-struct Credential {
-    header: HeaderValue,
-    /// Texts to scrub from anything the server echoes: the secret and the
-    /// header's encoded credentials.
-    scrub: Vec<String>,
-}
-
-impl Credential {
-    fn new(scheme: &str, credentials: &str, secret: &str) -> Result<Self, String> {
-        let mut header = HeaderValue::from_str(&format!("{scheme} {credentials}"))
-            .map_err(|_| "the credentials contain characters not allowed in an HTTP header".to_owned())?;
-        header.set_sensitive(true);
-        let scrub = [secret, credentials]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        Ok(Credential { header, scrub })
-    }
-
-    fn basic(username: &str, password: &Secret) -> Result<Self, String> {
-        let encoded = BASE64.encode(format!("{username}:{}", password.expose()));
-        Credential::new("Basic", &encoded, password.expose())
-    }
-
-    fn bearer(token: &str) -> Result<Self, String> {
-        if token.is_empty() {
-            return Err("the bearer token is empty".into());
-        }
-        Credential::new("Bearer", token, token)
-    }
-}
-
-/// Reads a bearer token file (bounded, trimmed).
-fn read_token(path: &Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_TOKEN_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_TOKEN_BYTES {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("longer than {MAX_TOKEN_BYTES} bytes"),
-        ));
-    }
-    Ok(text.trim().to_owned())
-}
-
 enum Credentials {
     None,
     Fixed(Arc<Credential>),
@@ -80,6 +27,12 @@ enum Credentials {
         path: PathBuf,
         cached: Mutex<Option<(Instant, Arc<Credential>)>>,
     },
+}
+
+/// The bearer credential of a token file (read, bounded, trimmed).
+fn token_file_credential(path: &std::path::Path) -> std::io::Result<Credential> {
+    let token = cad_http::read_secret_file(path)?;
+    Credential::bearer(&token).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
 impl Credentials {
@@ -95,49 +48,15 @@ impl Credentials {
         {
             return Ok(Some(c.clone()));
         }
-        let token_error = |source| PrometheusError::TokenFile {
-            path: path.clone(),
-            source,
-        };
-        let token = read_token(path).map_err(token_error)?;
         let c = Arc::new(
-            Credential::bearer(&token)
-                .map_err(|m| token_error(std::io::Error::new(std::io::ErrorKind::InvalidData, m)))?,
+            token_file_credential(path).map_err(|source| PrometheusError::TokenFile {
+                path: path.clone(),
+                source,
+            })?,
         );
         *guard = Some((Instant::now(), c.clone()));
         Ok(Some(c))
     }
-}
-
-/// Whether `e` is a failed TLS handshake (an unknown issuer, a name
-/// mismatch, the server refusing our client certificate): trying again will
-/// not help. The rustls error sits inside `io::Error`s (nested, on connect),
-/// whose `source()` skips it, so they are unwrapped by hand.
-fn is_tls_failure(e: &reqwest::Error) -> bool {
-    fn holds_rustls(err: &(dyn std::error::Error + 'static)) -> bool {
-        if err.is::<rustls::Error>() {
-            return true;
-        }
-        match err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
-            Some(inner) => holds_rustls(inner),
-            None => false,
-        }
-    }
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = next {
-        if holds_rustls(err) {
-            return true;
-        }
-        next = err.source();
-    }
-    false
-}
-
-/// Outcome of one attempt.
-enum Attempt {
-    Done(Vec<u8>),
-    Transient(PrometheusError, Option<Duration>),
-    Fatal(PrometheusError),
 }
 
 /// Client, base URL, credentials, retry policy and the cap on requests in flight.
@@ -154,79 +73,42 @@ pub(crate) struct Http {
     backend: String,
 }
 
-fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::ReadFile {
-        what,
-        path: path.to_owned(),
-        source,
-    })
-}
-
 impl Http {
     pub fn new(config: &PrometheusConfig) -> Result<Self, ConfigError> {
-        let url_error = |reason: String| ConfigError::Url {
-            url: config.url.clone(),
-            reason,
-        };
-        let base = Url::parse(&config.url).map_err(|e| url_error(e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") {
-            return Err(url_error("the scheme must be http or https".into()));
-        }
-        if !base.username().is_empty() || base.password().is_some() {
-            return Err(ConfigError::CredentialsInUrl);
-        }
+        let base = cad_http::base_url(&config.url).map_err(|e| match e {
+            cad_http::UrlError::Credentials => ConfigError::CredentialsInUrl,
+            e => ConfigError::Url {
+                url: config.url.clone(),
+                reason: e.to_string(),
+            },
+        })?;
         if base.query().is_some() || base.fragment().is_some() {
-            return Err(url_error("the base URL must not have a query or fragment".into()));
+            return Err(ConfigError::Url {
+                url: config.url.clone(),
+                reason: "the base URL must not have a query or fragment".into(),
+            });
         }
+        let invalid = |e: cad_http::InvalidCredential| ConfigError::Invalid(e.to_string());
         let credentials = match &config.auth {
             Auth::None => Credentials::None,
-            Auth::Basic { username, password } => Credentials::Fixed(Arc::new(
-                Credential::basic(username, password).map_err(ConfigError::Invalid)?,
-            )),
-            Auth::Bearer(token) => Credentials::Fixed(Arc::new(
-                Credential::bearer(token.expose()).map_err(ConfigError::Invalid)?,
-            )),
+            Auth::Basic { username, password } => {
+                Credentials::Fixed(Arc::new(Credential::basic(username, password).map_err(invalid)?))
+            }
+            Auth::Bearer(token) => Credentials::Fixed(Arc::new(Credential::bearer(token).map_err(invalid)?)),
             Auth::BearerFile(path) => {
-                let token = read_token(path).map_err(|source| ConfigError::ReadFile {
+                let c = token_file_credential(path).map_err(|source| ConfigError::ReadFile {
                     what: "bearer token file",
                     path: path.clone(),
                     source,
                 })?;
-                let c =
-                    Credential::bearer(&token).map_err(|m| ConfigError::Invalid(format!("{}: {m}", path.display())))?;
                 Credentials::File {
                     path: path.clone(),
                     cached: Mutex::new(Some((Instant::now(), Arc::new(c)))),
                 }
             }
         };
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout);
-        if let Some(path) = &config.tls.ca_file {
-            let pem = read_file("CA file", path)?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ConfigError::Pem {
-                what: "CA file",
-                path: path.clone(),
-                source,
-            })?;
-            if certs.is_empty() {
-                return Err(ConfigError::Invalid(format!("CA file {path:?} holds no certificate")));
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
-            let mut pem = read_file("client certificate file", cert)?;
-            pem.push(b'\n');
-            pem.extend(read_file("client key file", key)?);
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|source| ConfigError::Pem {
-                what: "client certificate and key",
-                path: cert.clone(),
-                source,
-            })?;
-            builder = builder.identity(identity);
-        }
-        let client = builder.build().map_err(ConfigError::Client)?;
+        let client =
+            cad_http::client(&config.tls, config.connect_timeout, config.timeout).map_err(ConfigError::Client)?;
         let backend = format!("Prometheus API at {}", base.as_str().trim_end_matches('/'));
         Ok(Http {
             client,
@@ -254,42 +136,10 @@ impl Http {
 
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> Url {
-        let mut url = self.base.clone();
-        let joined = format!("{}/{}", url.path().trim_end_matches('/'), path.trim_start_matches('/'));
-        url.set_path(&joined);
-        url
+        cad_http::join(&self.base, path)
     }
 
-    /// Removes the secret from text that came from the server, in case it echoes it.
-    fn scrub(&self, text: &str, credential: Option<&Credential>) -> String {
-        let mut out = text.to_owned();
-        for s in credential.iter().flat_map(|c| &c.scrub) {
-            out = out.replace(s.as_str(), "***");
-        }
-        out
-    }
-
-    /// Reads at most `max_response_bytes` of the body.
-    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, PrometheusError> {
-        let limit = self.max_response_bytes;
-        if resp.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(PrometheusError::TooLarge { limit });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| PrometheusError::Transport(e.without_url()))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(PrometheusError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    }
-
-    async fn attempt(&self, url: &Url, form: &str) -> Attempt {
+    async fn attempt(&self, url: &Url, form: &str) -> Attempt<Vec<u8>, PrometheusError> {
         let credential = match self.credentials.current() {
             Ok(c) => c,
             Err(e) => return Attempt::Transient(e, None),
@@ -307,7 +157,7 @@ impl Http {
                 .body(form.to_owned())
         };
         if let Some(c) = &credential {
-            req = req.header(AUTHORIZATION, c.header.clone());
+            req = req.header(AUTHORIZATION, c.header().clone());
         }
         let _permit = self.permits.acquire().await;
         self.requests.fetch_add(1, Ordering::Relaxed);
@@ -315,26 +165,25 @@ impl Http {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) if e.is_builder() => return Attempt::Fatal(PrometheusError::Transport(e.without_url())),
-            Err(e) if is_tls_failure(&e) => return Attempt::Fatal(PrometheusError::Tls(e.without_url())),
+            Err(e) if cad_http::is_tls_failure(&e) => return Attempt::Fatal(PrometheusError::Tls(e.without_url())),
             Err(e) => return Attempt::Transient(PrometheusError::Transport(e.without_url()), None),
         };
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = match self.read_body(resp).await {
+        let retry_after = cad_http::retry_after(resp.headers());
+        let body = match cad_http::read_body(resp, self.max_response_bytes).await {
             Ok(b) => b,
-            Err(e @ PrometheusError::TooLarge { .. }) => return Attempt::Fatal(e),
-            Err(e) => return Attempt::Transient(e, None),
+            Err(BodyError::TooLarge { limit }) => return Attempt::Fatal(PrometheusError::TooLarge { limit }),
+            Err(BodyError::Transport(e)) => return Attempt::Transient(PrometheusError::Transport(e), None),
+            Err(e) => return Attempt::Transient(PrometheusError::Unexpected(e.to_string()), None),
         };
         if status.is_success() {
             return Attempt::Done(body);
         }
         let (error_type, message) = error_of(&body);
-        let message = self.scrub(message.trim(), credential.as_deref());
+        let message = match &credential {
+            Some(c) => c.scrub(message.trim()),
+            None => message.trim().to_owned(),
+        };
         let code = status.as_u16();
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -361,33 +210,17 @@ impl Http {
     /// Sends `form` (already `application/x-www-form-urlencoded`) to `url`,
     /// retrying transient failures; returns the body of a 2xx answer.
     pub async fn send(&self, url: &Url, form: &str) -> Result<Vec<u8>, PrometheusError> {
-        let max = self.retries.max_attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            match self.attempt(url, form).await {
-                Attempt::Done(b) => return Ok(b),
-                Attempt::Fatal(e) => return Err(e),
-                Attempt::Transient(e, _) if attempt >= max => {
-                    return Err(PrometheusError::GaveUp {
-                        attempts: attempt,
-                        last: Box::new(e),
-                    });
-                }
-                Attempt::Transient(e, retry_after) => {
-                    // A server's Retry-After is honoured up to max_backoff.
-                    let wait = self
-                        .retries
-                        .backoff(attempt)
-                        .max(retry_after.unwrap_or_default().min(self.retries.max_backoff));
-                    tracing::warn!(
-                        backend = %self.backend, attempt, max_attempts = max, wait_ms = wait.as_millis() as u64,
-                        error = %e, "Prometheus API request failed; retrying"
-                    );
-                    self.clock.sleep(wait).await;
-                    attempt += 1;
-                }
-            }
-        }
+        cad_http::with_retries(&self.retries, self.clock.as_ref(), &self.backend, || {
+            self.attempt(url, form)
+        })
+        .await
+        .map_err(|f| match f {
+            Failure::Fatal(e) => e,
+            Failure::GaveUp { attempts, last } => PrometheusError::GaveUp {
+                attempts,
+                last: Box::new(last),
+            },
+        })
     }
 }
 
@@ -419,27 +252,14 @@ mod tests {
     }
 
     #[test]
-    fn scrub_removes_password_and_encoded_header() {
-        let c = Credential::basic("cad", &Secret::new("s3cr3t-pw")).unwrap();
-        let h = Http::new(&PrometheusConfig::new("http://x")).unwrap();
-        let encoded = BASE64.encode("cad:s3cr3t-pw");
-        let text = format!("bad password s3cr3t-pw in header Basic {encoded}");
-        let out = h.scrub(&text, Some(&c));
-        assert!(!out.contains("s3cr3t-pw") && !out.contains(&encoded), "{out}");
-        assert!(Credential::bearer("").is_err());
-        assert!(Credential::bearer("a\nb").is_err());
-    }
-
-    #[test]
-    fn token_file_is_bounded_and_trimmed() {
+    fn a_bad_token_file_is_refused_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("token");
-        std::fs::write(&p, "  tok-123\n").unwrap();
-        assert_eq!(read_token(&p).unwrap(), "tok-123");
-        std::fs::write(&p, vec![b'a'; MAX_TOKEN_BYTES as usize + 1]).unwrap();
-        assert!(read_token(&p).is_err());
         let c = PrometheusConfig::new("http://x").with_auth(Auth::bearer_file(dir.path().join("missing")));
         let e = Http::new(&c).err().unwrap();
         assert!(e.to_string().contains("bearer token file"), "{e}");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").unwrap();
+        let c = PrometheusConfig::new("http://x").with_auth(Auth::bearer_file(&empty));
+        assert!(Http::new(&c).is_err());
     }
 }

@@ -47,8 +47,9 @@ impl std::fmt::Debug for PrometheusMetricSource {
 /// What one fetch gave, chunk by chunk.
 ///
 /// A failed chunk concerns only its own containers: [`batch`](Self::batch)
-/// holds every other chunk's samples. [`MetricSource::fetch`] turns a report
-/// with failures into an error.
+/// holds every other chunk's samples. [`MetricSource::fetch`] marks the
+/// failed chunks' containers unavailable in the batch, and fails only when
+/// every chunk failed.
 #[derive(Debug, Default)]
 pub struct FetchReport {
     /// Samples of the chunks that succeeded.
@@ -508,25 +509,36 @@ fn most_severe(errors: Vec<SourceError>) -> Option<SourceError> {
 
 #[async_trait::async_trait]
 impl MetricSource for PrometheusMetricSource {
-    /// All-or-nothing over [`fetch_report`](PrometheusMetricSource::fetch_report):
-    /// if any chunk failed, the most severe chunk error (a refusal before a
-    /// rejected query before an unreachable server), after logging how many
-    /// containers the failures concerned.
+    /// [`fetch_report`](PrometheusMetricSource::fetch_report) as the engines
+    /// take it: the samples of every chunk that succeeded, with the
+    /// containers of each failed chunk
+    /// [marked unavailable](MetricBatch::mark_unavailable) with its error, so
+    /// that the engines ask for them again. Only when every chunk failed is
+    /// the fetch an error: the most severe chunk error (a refusal before a
+    /// rejected query before an unreachable server).
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
         let report = self.fetch_report(containers, window).await;
         if report.failed.is_empty() {
             return Ok(report.batch);
         }
         let failed: usize = report.failed.iter().map(|f| f.containers.len()).sum();
+        if report.failed.len() == report.chunks {
+            tracing::debug!(chunks = report.chunks, "every chunk failed; the fetch fails");
+            let errors = report.failed.into_iter().map(|f| f.error).collect();
+            return Err(most_severe(errors)
+                .unwrap_or_else(|| PrometheusError::Unexpected("no error".into()).into_source_error(self.backend())));
+        }
         tracing::debug!(
             failed_chunks = report.failed.len(),
             chunks = report.chunks,
             failed_containers = failed,
-            "some chunks failed; the fetch fails"
+            "some chunks failed; their containers are marked unavailable"
         );
-        let errors = report.failed.into_iter().map(|f| f.error).collect();
-        Err(most_severe(errors)
-            .unwrap_or_else(|| PrometheusError::Unexpected("no error".into()).into_source_error(self.backend())))
+        let mut batch = report.batch;
+        for f in report.failed {
+            batch.mark_unavailable(&f.containers, f.error);
+        }
+        Ok(batch)
     }
 }
 
@@ -601,6 +613,7 @@ mod tests {
         let denied = SourceError::Denied {
             backend: "b".into(),
             message: "m".into(),
+            source: None,
         };
         let e = most_severe(vec![unavailable(), denied, unavailable()]).unwrap();
         assert!(matches!(e, SourceError::Denied { .. }));

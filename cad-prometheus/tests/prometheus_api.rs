@@ -547,7 +547,7 @@ async fn https_with_a_private_ca_and_client_certificates() {
         c.tls = tls.clone();
         let source = PrometheusMetricSource::new(c).expect("source");
         let err = source.fetch(&f.requested, f.window).await.expect_err(what);
-        let text = chain(&err);
+        let text = common::influx::chain(&err);
         assert!(matches!(err, SourceError::Denied { .. }), "{what}: {text}");
         assert!(text.contains("TLS"), "{what}: {text}");
         if what == "no client certificate" {
@@ -561,17 +561,6 @@ async fn https_with_a_private_ca_and_client_certificates() {
             assert_eq!(source.request_count(), source.query_count(), "{what}");
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(s) = next {
-        out.push_str(" | ");
-        out.push_str(&s.to_string());
-        next = s.source();
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -599,7 +588,7 @@ async fn basic_auth_is_sent_and_a_wrong_password_is_denied_at_once() {
     c.auth = Auth::basic("cad", wrong);
     let source = PrometheusMetricSource::new(c).expect("source");
     let err = source.fetch(&f.requested, f.window).await.expect_err("wrong password");
-    let text = format!("{} | {err:?} | {source:?}", chain(&err));
+    let text = format!("{} | {err:?} | {source:?}", common::influx::chain(&err));
     assert!(matches!(err, SourceError::Denied { .. }), "{text}");
     assert!(text.contains("401"), "{text}");
     assert!(!text.contains(wrong), "the password leaked: {text}");
@@ -639,7 +628,7 @@ async fn bearer_token_file_through_vmauth_and_retries_on_502() {
         wrong.auth = auth;
         let source = PrometheusMetricSource::new(wrong).expect("source");
         let err = source.fetch(&f.requested, f.window).await.expect_err("wrong token");
-        let text = chain(&err);
+        let text = common::influx::chain(&err);
         if denied {
             assert!(
                 matches!(err, SourceError::Denied { .. }) && text.contains("HTTP 401"),
@@ -668,7 +657,7 @@ async fn bearer_token_file_through_vmauth_and_retries_on_502() {
         .fetch(&f.requested[..1], f.window)
         .await
         .expect_err("backend down");
-    let text = chain(&err);
+    let text = common::influx::chain(&err);
     assert!(err.is_transient(), "{text}");
     assert!(
         text.contains("gave up after 4 attempt(s)") && text.contains("HTTP 502"),
@@ -696,7 +685,7 @@ async fn an_unreachable_server_is_retried_then_unavailable() {
         .fetch(&[id], TimeWindow::ending_at(now, Duration::from_secs(60)))
         .await
         .expect_err("nothing listens");
-    let text = chain(&err);
+    let text = common::influx::chain(&err);
     assert!(err.is_transient(), "{text}");
     assert!(
         text.contains("unavailable") && text.contains("gave up after 4 attempt(s)"),
@@ -759,9 +748,23 @@ async fn a_query_the_server_rejects_is_a_clear_error_and_only_its_chunk_fails() 
     }
     assert!(report.batch.samples(&ids[1]).is_empty());
     assert!(clock.slept().is_empty(), "a rejected query is not retried");
-    // The trait method reports the failure.
+    // The trait method answers for the light pods and marks the heavy one
+    // unavailable, with the error, so that the engines ask for it again.
+    let batch = source.fetch(&ids, window).await.expect("a partial answer");
+    for light in [&ids[0], &ids[2]] {
+        assert_eq!(batch.samples(light).len(), 5, "{light}");
+        assert!(!batch.is_unavailable(light), "{light}");
+    }
+    assert_eq!(batch.unavailable().collect::<Vec<_>>(), [&ids[1]]);
+    assert_eq!(batch.unavailable_causes().len(), 1);
+    assert!(
+        matches!(*batch.unavailable_causes()[0], SourceError::Protocol { .. }),
+        "{}",
+        batch.unavailable_causes()[0]
+    );
+    // When every chunk fails, the fetch is an error.
     assert!(matches!(
-        source.fetch(&ids, window).await,
+        source.fetch(&ids[1..2], window).await,
         Err(SourceError::Protocol { .. })
     ));
 }

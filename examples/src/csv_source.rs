@@ -93,6 +93,7 @@ fn parse(text: &str, wanted: &[ContainerId], window: TimeWindow, backend: &str) 
         let row = parse_line(line).map_err(|message| SourceError::Protocol {
             backend: backend.to_owned(),
             message: format!("line {}: {message}", n + 1),
+            source: None,
         })?;
         if !window.contains(row.time) {
             continue;

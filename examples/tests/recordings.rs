@@ -4,77 +4,12 @@
 //! duration, counters that never go back, and values the kubelet's own
 //! rules allow. A sanity check of the data set, not a claim about accuracy.
 
-use cad_core::{ContainerId, FeatureSet, Metric, MetricKind, MetricSource, PodId, Sample, TimeWindow, Timestamp};
+mod common;
+
+use cad_core::{ContainerId, FeatureSet, Metric, MetricKind, MetricSource, TimeWindow, Timestamp};
 use cad_examples::csv_source::CsvMetricSource;
+use common::{Instance, by_metric, dir, instances};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/recordings")
-}
-
-/// One line of `instances.csv`.
-struct Instance {
-    pod: String,
-    uid: String,
-    container: String,
-    class: String,
-    start_ms: i64,
-    duration_s: i64,
-}
-
-impl Instance {
-    fn id(&self) -> ContainerId {
-        PodId::new("rec", self.pod.as_str(), self.uid.as_str()).container(self.container.as_str())
-    }
-}
-
-fn instances() -> Vec<Instance> {
-    let text = std::fs::read_to_string(dir().join("instances.csv")).expect("data/recordings/instances.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| *h == name)
-            .unwrap_or_else(|| panic!("column {name}"))
-    };
-    let (pod, uid, container, class, start, duration, failed) = (
-        col("pod"),
-        col("uid"),
-        col("container"),
-        col("class"),
-        col("start_ms"),
-        col("duration_s"),
-        col("failed"),
-    );
-    lines
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            assert_eq!(f.len(), header.len(), "{line}");
-            assert_eq!(f[failed], "", "{} failed while recording: {}", f[pod], f[failed]);
-            Instance {
-                pod: f[pod].to_owned(),
-                uid: f[uid].to_owned(),
-                container: f[container].to_owned(),
-                class: f[class].to_owned(),
-                start_ms: f[start].parse().expect("start_ms"),
-                duration_s: f[duration].parse().expect("duration_s"),
-            }
-        })
-        .collect()
-}
-
-fn by_metric(samples: &[Sample]) -> BTreeMap<Metric, Vec<(i64, f64)>> {
-    let mut out: BTreeMap<Metric, Vec<(i64, f64)>> = BTreeMap::new();
-    for s in samples {
-        out.entry(s.metric).or_default().push((s.time.0, s.value));
-    }
-    for v in out.values_mut() {
-        v.sort_by_key(|p| p.0);
-    }
-    out
-}
 
 #[test]
 fn the_committed_set_stays_small() {

@@ -49,7 +49,7 @@ impl Default for CollectConfig {
 #[non_exhaustive]
 pub enum CollectError {
     /// Listing pods or fetching metrics failed.
-    #[error("collecting failed: {0}")]
+    #[error("collecting failed")]
     Source(#[from] SourceError),
     /// The metrics of some containers could not be fetched, even after the
     /// retry rounds. Training on the others would leave those pods out
@@ -83,7 +83,7 @@ pub enum CollectError {
 }
 
 /// Counts of what a collection did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CollectStats {
     /// Pods listed.
     pub pods: usize,

@@ -3,12 +3,17 @@
 //! unchanged on the simulated cluster and on the real adapters.
 
 pub mod collector;
+pub mod report;
 pub mod train;
 pub mod watcher;
 
 pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
+pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
-pub use watcher::{ActiveModel, ExistingPods, ModelHandle, WatchStats, Watcher, WatcherConfig};
+pub use watcher::{
+    ActiveModel, ExistingPods, FetchPlan, ModelHandle, SinkOptions, Step, WatchState, WatchStats, Watcher,
+    WatcherConfig, WhenFull,
+};
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,7 @@ fn permuted(data: &crate::Dataset, seed: u64) -> crate::Dataset {
 fn training_is_a_function_of_the_samples_and_the_seed() {
     let data = crate::tree::synth::make(1500, 4, 3, 25, 0.8, 0.05, 5);
     let features = test_features(4);
-    for algorithm in ["tree", "forest", "smartcore-tree"] {
+    for &algorithm in crate::model::Algorithm::NAMES {
         let mut cfg = TrainConfig {
             algorithm: crate::model::Algorithm::by_name(algorithm).unwrap(),
             curve_points: 3,

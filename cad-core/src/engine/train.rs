@@ -79,10 +79,10 @@ pub struct Trained {
 #[non_exhaustive]
 pub enum TrainError {
     /// Fitting the final model failed.
-    #[error("fitting the model failed: {0}")]
+    #[error("fitting the model failed")]
     Fit(#[from] FitError),
     /// The fitted model did not fit its own class list or feature set.
-    #[error("the fitted model is inconsistent: {0}")]
+    #[error("the fitted model is inconsistent")]
     Bundle(#[from] crate::bundle::BundleError),
     /// More classes than [`TrainConfig::max_classes`].
     #[error(
@@ -201,7 +201,15 @@ pub fn train(
         });
     }
     check_classes(data, config)?;
-    let data = &data.canonical();
+    // A caller that put its data in canonical order (as the programs do)
+    // saves the copy, and with it the data set's size in peak memory.
+    let copy;
+    let data = if data.is_canonical() {
+        data
+    } else {
+        copy = data.canonical();
+        &copy
+    };
     let (report, evaluation_skipped) = match config.method {
         None => (None, Some("no evaluation was asked for".to_string())),
         Some(method) => {

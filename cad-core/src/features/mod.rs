@@ -44,10 +44,11 @@
 //! A row is computed from `window` consecutive complete snapshots; training
 //! rows ([`FeatureSet::rows`]) start every `stride` complete snapshots, so a
 //! container with `n ≥ window` complete snapshots gives
-//! `(n − window) / stride + 1` rows (none if `n < window`). The watcher uses
-//! [`FeatureSet::first_row`], the row of the first `window` complete
-//! snapshots. A `window` or `stride` of 0 (possible in a deserialised set)
-//! is treated as 1.
+//! `(n − window) / stride + 1` rows (none if `n < window`). The watcher
+//! classifies a container with [`FeatureSet::latest_row`], the last of those
+//! rows, once it has enough complete snapshots; [`FeatureSet::first_row`] is
+//! the row of the first `window` complete snapshots. A `window` or `stride`
+//! of 0 (possible in a deserialised set) is treated as 1.
 //!
 //! Per column ([`Feature`]):
 //! * `Last` — the value in the window's last snapshot.
@@ -262,12 +263,26 @@ impl FeatureSet {
             .collect()
     }
 
-    /// The row of the first `window` complete snapshots of `input`, as the
-    /// watcher classifies a new container; `None` until there are that many.
+    /// The row of the first `window` complete snapshots of `input` (the first
+    /// training row); `None` until there are that many.
     pub fn first_row(&self, input: &ContainerInput<'_>) -> Option<FeatureRow> {
         let window = self.window_len();
         let snaps = align::align(input, &self.align_spec(true, window));
         (snaps.len() == window).then(|| self.row_from(input, &snaps))
+    }
+
+    /// The row the watcher classifies: that of the last training window of
+    /// `input` (the last row [`rows`](Self::rows) gives), once `input` has at
+    /// least `min_snapshots` complete snapshots and a whole window; `None`
+    /// before. Aligns the samples once and computes one row.
+    pub fn latest_row(&self, input: &ContainerInput<'_>, min_snapshots: usize) -> Option<FeatureRow> {
+        let snaps = self.complete_snapshot_list(input);
+        let (window, stride) = (self.window_len(), self.stride.max(1));
+        if snaps.len() < window.max(min_snapshots) {
+            return None;
+        }
+        let start = (snaps.len() - window) / stride * stride;
+        Some(self.row_from(input, &snaps[start..start + window]))
     }
 
     /// The row computed from `snapshots` (oldest first) as one window,

@@ -182,7 +182,6 @@ impl Default for FeatureSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn every_name_gives_its_set() {
@@ -244,12 +243,10 @@ mod tests {
 
     #[test]
     fn legacy_columns_match_the_original_arff_header() {
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/original/container-metrics-all.arff");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            println!("skipped: {} is absent (not a CI checkout)", path.display());
+        let Some(path) = crate::test_data::real_data_file("container-metrics-all.arff") else {
             return;
         };
+        let text = std::fs::read_to_string(&path).unwrap();
         let header: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("@attribute "))

@@ -254,6 +254,44 @@ fn legacy_row_holds_hashes_last_values_and_derived_metrics() {
     assert_eq!(set.first_row(&input), Some(rows[0].clone()));
 }
 
+/// `latest_row` is what the watcher computed before in two passes (count
+/// the complete snapshots, then build every row and keep the last), with
+/// the samples aligned once.
+#[test]
+fn latest_row_is_the_last_training_row_once_there_are_enough_snapshots() {
+    let (p, c) = (pod(None), container(None));
+    for (set, stride) in [
+        (FeatureSet::behaviour(), 1),
+        (FeatureSet::behaviour(), 2),
+        (FeatureSet::legacy(), 1),
+    ] {
+        let set = FeatureSet { stride, ..set };
+        let mut samples = Vec::new();
+        for i in 0..9 {
+            let input = ContainerInput {
+                pod: &p,
+                container: &c,
+                samples: &samples,
+            };
+            for min in [0, 1, 3, 5, 8] {
+                let needed = min.max(set.window).max(1);
+                let two_passes = if set.complete_snapshots(&input) >= needed {
+                    set.rows(&input).pop()
+                } else {
+                    None
+                };
+                assert_eq!(
+                    set.latest_row(&input, min),
+                    two_passes,
+                    "{} stride {stride}, {i} snapshots, min {min}",
+                    set.name
+                );
+            }
+            samples.extend(scrape(i * 10_000, 500, 900, (i + 1) as f64));
+        }
+    }
+}
+
 #[test]
 fn first_row_waits_for_a_full_window() {
     let (p, c) = (pod(None), container(None));

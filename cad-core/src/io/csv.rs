@@ -28,10 +28,10 @@ use std::path::Path;
 #[non_exhaustive]
 pub enum CsvError {
     /// The CSV layer failed (I/O, unequal row lengths, …); its message has the position.
-    #[error("CSV: {0}")]
+    #[error("reading the CSV failed")]
     Csv(#[from] ::csv::Error),
     /// Opening the file failed.
-    #[error("I/O error: {0}")]
+    #[error("opening the file failed")]
     Io(#[from] std::io::Error),
     /// The header has no `class` column.
     #[error("the header has no `class` column")]
@@ -94,7 +94,7 @@ pub enum CsvError {
     #[error("cannot write feature {0:?}: `class` and `group` are reserved names")]
     ReservedName(String),
     /// The data set was inconsistent (should not happen).
-    #[error("line {line}: {source}")]
+    #[error("line {line}: the data set refused the row")]
     Dataset {
         /// The line.
         line: u64,

@@ -16,9 +16,6 @@
 //!   the comparison is true for NaN. A split whose missing values go left
 //!   reads the second, where −∞ goes left. So there is no test for missing
 //!   values in the walk.
-//!
-//! A forest checks a block for missing values once, for all its trees
-//! ([`RowBlock::scan`]).
 
 use super::{DecisionTree, FEATURE_MASK, LEAF, MISSING_LEFT, Node};
 use crate::dataset::Dataset;
@@ -82,9 +79,6 @@ pub(crate) struct RowBlock<'a> {
     rows: &'a [f64],
     width: usize,
     len: usize,
-    /// Per group, whether it has a missing value, when [`RowBlock::scan`]
-    /// has been called (else each walk checks).
-    has_nan: Vec<bool>,
     scratch: Vec<f64>,
 }
 
@@ -96,7 +90,6 @@ impl<'a> RowBlock<'a> {
             rows: &[],
             width: 0,
             len: 0,
-            has_nan: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -114,14 +107,6 @@ impl<'a> RowBlock<'a> {
         self.width = data.n_features();
         self.rows = data.raw_rows(start, len);
         self.len = len;
-        self.has_nan.clear();
-    }
-
-    /// Notes once which groups have a missing value, for a block that several
-    /// trees will walk.
-    pub(crate) fn scan(&mut self) {
-        let group = (LANES * self.width).max(1);
-        self.has_nan = self.rows.chunks(group).map(has_nan).collect();
     }
 
     /// Copies the `count` rows (at most [`LANES`]) of `rows` into `scratch`
@@ -206,8 +191,7 @@ impl DecisionTree {
         for (g, o) in out[..block.len].chunks_mut(LANES).enumerate() {
             let group = &rows[g * LANES * w..(g * LANES + o.len()) * w];
             // Checked only for a full group that could be read in place.
-            let in_place =
-                o.len() == LANES && dense_ok && !block.has_nan.get(g).copied().unwrap_or_else(|| has_nan(group));
+            let in_place = o.len() == LANES && dense_ok && !has_nan(group);
             let idx = if in_place {
                 walk(
                     self,

@@ -27,9 +27,12 @@ pub(crate) struct Binned {
 }
 
 impl Binned {
-    /// Bins every feature of `data` into at most `max_bins` (2..=255) value bins.
-    pub fn new(data: &Dataset, max_bins: usize) -> Binned {
-        let n = data.n_rows();
+    /// Bins every feature of the rows `rows` of `data` (all rows if `None`),
+    /// in that order, into at most `max_bins` (2..=255) value bins: the bins
+    /// of `data.select(rows)`, without the copy.
+    pub fn of_rows(data: &Dataset, rows: Option<&[usize]>, max_bins: usize) -> Binned {
+        let row = |i: usize| data.raw_row(rows.map_or(i, |r| r[i]));
+        let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let w = data.n_features();
         let max_bins = max_bins.clamp(2, 255);
         let mut bins = vec![0u8; n * w];
@@ -38,16 +41,11 @@ impl Binned {
         let mut sample = Vec::with_capacity(n.min(QUANTILE_SAMPLE) + 1);
         for f in 0..w {
             sample.clear();
-            sample.extend(
-                (0..n)
-                    .step_by(stride)
-                    .map(|r| data.raw_row(r)[f])
-                    .filter(|v| !v.is_nan()),
-            );
+            sample.extend((0..n).step_by(stride).map(|r| row(r)[f]).filter(|v| !v.is_nan()));
             let e = cut_points(&mut sample, max_bins);
             let col = &mut bins[f * n..(f + 1) * n];
             for (r, b) in col.iter_mut().enumerate() {
-                *b = bin_of(&e, data.raw_row(r)[f]);
+                *b = bin_of(&e, row(r)[f]);
             }
             edges.push(e);
         }

@@ -4,7 +4,7 @@
 //! # Why our own
 //!
 //! smartcore 0.7's CART (kept as a second backend in
-//! [`crate::smartcore_backend`]) returns 0/1 from `predict_proba` even in
+//! `smartcore_backend`, feature `smartcore`) returns 0/1 from `predict_proba` even in
 //! mixed leaves, so it gives no per-verdict confidence, and its training time
 //! grows about quadratically with the rows. The watcher needs a confidence
 //! (the class share of the leaf a row lands in) and the collector needs to fit
@@ -30,12 +30,18 @@
 //!   prediction (`batch.rs`) walks 8 rows in lock-step, reading them where
 //!   they are when none of them is missing a value.
 //!
+//! * A fitted tree is stored compactly (`shape.rs`): breadth first, one bit
+//!   per node, a one-byte index into the feature's cut points per split.
+//!
 //! Like scikit-learn's default, the tree grows until its leaves are pure (or
-//! cannot be split), with no depth limit.
+//! cannot be split), with no depth limit; `max_leaf_nodes` grows it best
+//! first up to that many leaves.
 
 pub(crate) mod batch;
 pub(crate) mod bins;
+pub(crate) mod compact;
 pub(crate) mod grow;
+pub(crate) mod shape;
 #[cfg(test)]
 pub(crate) mod synth;
 
@@ -71,6 +77,11 @@ pub struct TreeParams {
     /// Features considered per split, drawn at random; `None` means all
     /// (forests use the square root of the feature count).
     pub max_features: Option<usize>,
+    /// Most leaves (at least 2): the tree then grows best first, always
+    /// splitting the leaf whose split lowers impurity most. `None` grows
+    /// depth first without a limit.
+    #[serde(default)]
+    pub max_leaf_nodes: Option<usize>,
 }
 
 impl Default for TreeParams {
@@ -83,6 +94,7 @@ impl Default for TreeParams {
             criterion: Criterion::Gini,
             seed: 0,
             max_features: None,
+            max_leaf_nodes: None,
         }
     }
 }
@@ -103,14 +115,21 @@ impl TreeParams {
         if self.max_features == Some(0) {
             return Err(FitError::InvalidParameter("max_features must be at least 1".into()));
         }
+        if self.max_leaf_nodes.is_some_and(|m| m < 2) {
+            return Err(FitError::InvalidParameter("max_leaf_nodes must be at least 2".into()));
+        }
         Ok(())
     }
 }
 
-/// Checks what every learner needs of a data set.
-pub(crate) fn check_data(data: &Dataset) -> Result<(), FitError> {
-    if data.is_empty() {
+/// Checks what every learner needs of a data set (or of `rows` of it).
+pub(crate) fn check_data(data: &Dataset, rows: Option<&[usize]>) -> Result<(), FitError> {
+    let n = rows.map_or(data.n_rows(), <[usize]>::len);
+    if n == 0 {
         return Err(FitError::Empty);
+    }
+    if rows.is_some_and(|r| r.iter().any(|&i| i >= data.n_rows())) {
+        return Err(FitError::InvalidParameter("a row index is out of range".into()));
     }
     if data.n_features() == 0 {
         return Err(FitError::NoFeatures);
@@ -121,21 +140,42 @@ pub(crate) fn check_data(data: &Dataset) -> Result<(), FitError> {
     if data.n_features() >= FEATURE_MASK as usize {
         return Err(FitError::InvalidParameter("too many features".into()));
     }
-    if data.n_rows() > u32::MAX as usize {
+    if n > u32::MAX as usize {
         return Err(FitError::InvalidParameter("too many rows".into()));
     }
     Ok(())
+}
+
+/// The labels of `rows` of `data` (all if `None`).
+pub(crate) fn labels_of<'a>(data: &'a Dataset, rows: Option<&[usize]>) -> std::borrow::Cow<'a, [u32]> {
+    match rows {
+        None => data.labels().into(),
+        Some(r) => r.iter().map(|&i| data.labels()[i]).collect::<Vec<_>>().into(),
+    }
+}
+
+impl TreeParams {
+    fn fit_subset(&self, data: &Dataset, rows: Option<&[usize]>) -> Result<DecisionTree, FitError> {
+        self.check()?;
+        check_data(data, rows)?;
+        let binned = bins::Binned::of_rows(data, rows, self.max_bins);
+        let labels = labels_of(data, rows);
+        let all: Vec<u32> = (0..binned.n_rows as u32).collect();
+        let k = data.classes().len();
+        let shape = grow::grow(&binned, &labels, k, all, self, self.seed);
+        DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::backend)
+    }
 }
 
 impl Fit for TreeParams {
     type Model = DecisionTree;
 
     fn fit(&self, data: &Dataset) -> Result<DecisionTree, FitError> {
-        self.check()?;
-        check_data(data)?;
-        let binned = bins::Binned::new(data, self.max_bins);
-        let rows: Vec<u32> = (0..data.n_rows() as u32).collect();
-        grow::grow(&binned, data.labels(), data.classes().len(), rows, self, self.seed)
+        self.fit_subset(data, None)
+    }
+
+    fn fit_rows(&self, data: &Dataset, rows: &[usize]) -> Result<DecisionTree, FitError> {
+        self.fit_subset(data, Some(rows))
     }
 }
 
@@ -164,7 +204,7 @@ const FEATURE_MASK: u32 = !MISSING_LEFT;
 
 /// One node, 16 bytes. A split sends `x <= threshold` to node `next` and the
 /// rest to `next + 1`; a leaf's `next` indexes the leaf tables.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Node {
     threshold: f64,
     feature: u32,
@@ -195,85 +235,19 @@ pub enum TreeNode<'a> {
     },
 }
 
-/// The serialised form, checked into a [`DecisionTree`] on deserialisation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RawTree {
-    n_features: u32,
-    n_classes: u32,
-    nodes: Vec<Node>,
-    leaf_counts: Vec<u32>,
-}
-
-/// A fitted decision tree. Deserialising checks the structure (indices in
-/// range, children after parents), so a decoded tree cannot loop or panic.
+/// The leaves of a tree: per leaf, `(class, training rows)` for the classes
+/// with rows in it, by ascending class.
 ///
-/// Leaves keep only the classes that have rows in them, so a tree's memory
-/// grows with its leaves, not with leaves × classes (a tree on many classes
-/// has many leaves, and that product made memory grow with classes² × rows).
-/// The serialised form lists every class of every leaf, as it always did.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawTree", into = "RawTree")]
-pub struct DecisionTree {
-    n_features: usize,
-    n_classes: usize,
-    nodes: Vec<Node>,
-    /// Leaf `l`'s entries are `leaf_entries[leaf_start[l]..leaf_start[l + 1]]`.
-    leaf_start: Vec<u32>,
-    /// `(class, count)` per leaf, ascending class, counts above 0.
-    leaf_entries: Vec<(u32, u32)>,
-    /// Training rows per leaf.
-    leaf_total: Vec<f64>,
-    /// Per leaf: majority class (lowest index on ties) and its share.
-    leaf_pred: Vec<Prediction>,
-    /// `nodes` for batch prediction of copied rows (see [`batch`]).
-    lanes: Vec<batch::LaneNode>,
-    /// `nodes` for batch prediction of rows without missing values.
-    dense_lanes: Vec<batch::LaneNode>,
-    /// Depth of the deepest leaf.
-    depth: usize,
-}
-
-impl From<DecisionTree> for RawTree {
-    fn from(t: DecisionTree) -> RawTree {
-        let k = t.n_classes;
-        let mut leaf_counts = vec![0u32; t.leaf_pred.len() * k];
-        for (l, dense) in leaf_counts.chunks_exact_mut(k.max(1)).enumerate() {
-            for &(c, n) in t.leaf(l) {
-                dense[c as usize] = n;
-            }
-        }
-        RawTree {
-            n_features: t.n_features as u32,
-            n_classes: k as u32,
-            nodes: t.nodes,
-            leaf_counts,
-        }
-    }
-}
-
-impl TryFrom<RawTree> for DecisionTree {
-    type Error = String;
-
-    fn try_from(r: RawTree) -> Result<DecisionTree, String> {
-        let k = r.n_classes as usize;
-        if k == 0 {
-            return Err("a tree needs at least one class".into());
-        }
-        if !r.leaf_counts.len().is_multiple_of(k) {
-            return Err("leaf counts do not match the class count".into());
-        }
-        let mut leaves = Leaves::default();
-        for counts in r.leaf_counts.chunks_exact(k) {
-            leaves.push(counts);
-        }
-        DecisionTree::from_parts(r.n_features as usize, k, r.nodes, leaves)
-    }
-}
-
-/// Leaves under construction, in the sparse form [`DecisionTree`] keeps.
-#[derive(Debug)]
+/// Only the classes present are kept, so a tree's memory grows with its
+/// leaves, not with leaves × classes (a tree on many classes has many
+/// leaves, and dense per-class tables made memory grow with classes² × rows).
+/// Growing, the breadth-first [`shape::Shape`], both fitted forms and the
+/// stored form all keep leaves this way.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaves {
+    /// Leaf `l`'s entries are `entries[start[l]..start[l + 1]]`.
     start: Vec<u32>,
+    /// `(class, count)` per leaf.
     entries: Vec<(u32, u32)>,
 }
 
@@ -289,21 +263,196 @@ impl Default for Leaves {
 impl Leaves {
     /// Adds a leaf from its dense counts (one per class); returns its index.
     pub(crate) fn push(&mut self, counts: &[u32]) -> u32 {
-        let leaf = (self.start.len() - 1) as u32;
-        self.entries.extend(
+        self.push_entries(
             counts
                 .iter()
                 .enumerate()
                 .filter(|&(_, &n)| n > 0)
                 .map(|(c, &n)| (c as u32, n)),
-        );
+        )
+    }
+
+    /// Adds a leaf from its `(class, count)` entries (checked by
+    /// [`Leaves::check`], not here); returns its index.
+    pub(crate) fn push_entries(&mut self, entries: impl IntoIterator<Item = (u32, u32)>) -> u32 {
+        let leaf = (self.start.len() - 1) as u32;
+        self.entries.extend(entries);
+        // A tree has at most one entry per training row (rows are u32), and a
+        // decoded one at most one per two bytes of a bounded model.
         self.start.push(self.entries.len() as u32);
         leaf
+    }
+
+    /// Number of leaves.
+    pub(crate) fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// Leaf `l`'s `(class, count)` entries.
+    #[inline]
+    pub(crate) fn get(&self, l: usize) -> &[(u32, u32)] {
+        &self.entries[self.start[l] as usize..self.start[l + 1] as usize]
+    }
+
+    /// Entries over all leaves.
+    pub(crate) fn entry_count(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Checks that every leaf has training rows, its classes are below
+    /// `n_classes` and ascending, and its counts above 0; returns each
+    /// leaf's training rows.
+    pub(crate) fn check(&self, n_classes: usize) -> Result<Vec<u64>, String> {
+        if self.start.first() != Some(&0)
+            || self.start.last().map(|&e| e as usize) != Some(self.entries.len())
+            || self.start.windows(2).any(|w| w[0] > w[1])
+        {
+            return Err("leaf entries out of range".into());
+        }
+        (0..self.len())
+            .map(|l| {
+                let leaf = self.get(l);
+                if leaf.is_empty() {
+                    return Err("a leaf has no training rows".to_string());
+                }
+                if leaf.iter().any(|&(c, n)| c as usize >= n_classes || n == 0)
+                    || leaf.windows(2).any(|p| p[0].0 >= p[1].0)
+                {
+                    return Err("a leaf's class counts are out of range or out of order".into());
+                }
+                Ok(leaf.iter().map(|&(_, n)| n as u64).sum())
+            })
+            .collect()
+    }
+}
+
+/// A fitted decision tree. It is stored in the compact form of `shape.rs`;
+/// deserialising checks the structure (indices in range, children after
+/// parents), so a decoded tree cannot loop or panic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionTree {
+    n_features: usize,
+    n_classes: usize,
+    nodes: Vec<Node>,
+    /// Training counts of the classes present, per leaf.
+    leaves: Leaves,
+    /// Training rows per leaf.
+    leaf_total: Vec<f64>,
+    /// Per leaf: majority class (lowest index on ties) and its share.
+    leaf_pred: Vec<Prediction>,
+    /// `nodes` for batch prediction of copied rows (see [`batch`]).
+    lanes: Vec<batch::LaneNode>,
+    /// `nodes` for batch prediction of rows without missing values.
+    dense_lanes: Vec<batch::LaneNode>,
+    /// Depth of the deepest leaf.
+    depth: usize,
+}
+
+impl Serialize for DecisionTree {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (cuts, shape) = self.shape();
+        shape::Packed::pack(self.n_features, self.n_classes, &cuts, &[shape])
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecisionTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DecisionTree, D::Error> {
+        let (nf, k, cuts, shapes) = shape::Packed::deserialize(d)?
+            .unpack()
+            .map_err(serde::de::Error::custom)?;
+        let [shape]: [shape::Shape; 1] = shapes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a decision tree is stored as exactly one tree"))?;
+        DecisionTree::from_shape(nf, k, &cuts, shape).map_err(serde::de::Error::custom)
     }
 }
 
 impl DecisionTree {
-    pub(crate) fn from_parts(
+    /// The tree of a breadth-first `shape` whose splits index `cuts`.
+    pub(crate) fn from_shape(
+        n_features: usize,
+        n_classes: usize,
+        cuts: &[Vec<f64>],
+        shape: shape::Shape,
+    ) -> Result<DecisionTree, String> {
+        let mut j = 0u32;
+        let mut leaf = 0u32;
+        let mut nodes = Vec::with_capacity(shape.nodes.len());
+        for n in &shape.nodes {
+            nodes.push(match *n {
+                shape::ShapeNode::Split {
+                    feature,
+                    cut,
+                    missing_left,
+                } => {
+                    let threshold = cuts
+                        .get(feature as usize)
+                        .and_then(|c| c.get(cut as usize))
+                        .copied()
+                        .ok_or("a split refers to a cut point that does not exist")?;
+                    if feature >= FEATURE_MASK {
+                        return Err("too many features".into());
+                    }
+                    j += 1;
+                    Node {
+                        threshold,
+                        feature: feature | if missing_left { MISSING_LEFT } else { 0 },
+                        next: 2 * j - 1,
+                    }
+                }
+                shape::ShapeNode::Leaf => {
+                    leaf += 1;
+                    Node {
+                        threshold: 0.0,
+                        feature: LEAF,
+                        next: leaf - 1,
+                    }
+                }
+            });
+        }
+        DecisionTree::from_parts(n_features, n_classes, nodes, shape.leaves)
+    }
+
+    /// The tree breadth first, with the thresholds each feature uses (its
+    /// cut points, ascending).
+    pub(crate) fn shape(&self) -> (Vec<Vec<f64>>, shape::Shape) {
+        let mut cuts: Vec<Vec<f64>> = vec![Vec::new(); self.n_features];
+        for n in &self.nodes {
+            if n.feature != LEAF {
+                cuts[(n.feature & FEATURE_MASK) as usize].push(n.threshold);
+            }
+        }
+        for c in &mut cuts {
+            c.sort_by(f64::total_cmp);
+            c.dedup();
+        }
+        let mut nodes = Vec::with_capacity(self.nodes.len());
+        let mut leaves = Leaves::default();
+        let mut queue = std::collections::VecDeque::from([0usize]);
+        while let Some(i) = queue.pop_front() {
+            let n = &self.nodes[i];
+            if n.feature == LEAF {
+                let l = n.next as usize;
+                nodes.push(shape::ShapeNode::Leaf);
+                leaves.push_entries(self.leaves.get(l).iter().copied());
+            } else {
+                let f = (n.feature & FEATURE_MASK) as usize;
+                // Built from at most 254 cut points per feature, so the index fits.
+                let cut = cuts[f].partition_point(|&t| t < n.threshold) as u8;
+                nodes.push(shape::ShapeNode::Split {
+                    feature: f as u32,
+                    cut,
+                    missing_left: n.feature & MISSING_LEFT != 0,
+                });
+                queue.extend([n.next as usize, n.next as usize + 1]);
+            }
+        }
+        (cuts, shape::Shape { nodes, leaves })
+    }
+
+    fn from_parts(
         n_features: usize,
         n_classes: usize,
         nodes: Vec<Node>,
@@ -315,8 +464,8 @@ impl DecisionTree {
         if nodes.is_empty() {
             return Err("a tree needs at least one node".into());
         }
-        let Leaves { start, entries } = leaves;
-        let n_leaves = start.len().saturating_sub(1);
+        let totals = leaves.check(n_classes)?;
+        let n_leaves = leaves.len();
         for (i, n) in nodes.iter().enumerate() {
             if n.feature == LEAF {
                 if n.next as usize >= n_leaves {
@@ -335,35 +484,22 @@ impl DecisionTree {
                 }
             }
         }
-        let mut leaf_pred = Vec::with_capacity(n_leaves);
-        let mut leaf_total = Vec::with_capacity(n_leaves);
-        for w in start.windows(2) {
-            let (a, b) = (w[0] as usize, w[1] as usize);
-            let Some(leaf) = entries.get(a..b).filter(|_| a <= b) else {
-                return Err("leaf entries out of range".into());
-            };
-            if leaf.iter().any(|&(c, n)| c as usize >= n_classes || n == 0) || leaf.windows(2).any(|p| p[0].0 >= p[1].0)
-            {
-                return Err("a leaf's class counts are out of range or out of order".into());
-            }
-            let total: u64 = leaf.iter().map(|&(_, n)| n as u64).sum();
-            if total == 0 {
-                return Err("a leaf has no training rows".into());
-            }
-            // The first of the largest counts: the lowest class on ties.
-            let (class, best) = leaf.iter().fold(
-                (0, 0),
-                |(bc, bn), &(c, n)| if n > bn { (c as usize, n) } else { (bc, bn) },
-            );
-            leaf_pred.push(Prediction {
-                class,
-                confidence: best as f64 / total as f64,
-            });
-            leaf_total.push(total as f64);
-        }
-        if start.first() != Some(&0) || start.last().map(|&e| e as usize) != Some(entries.len()) {
-            return Err("leaf entries out of range".into());
-        }
+        let leaf_pred = totals
+            .iter()
+            .enumerate()
+            .map(|(l, &total)| {
+                // The first of the largest counts: the lowest class on ties.
+                let (class, best) = leaves.get(l).iter().fold(
+                    (0, 0),
+                    |(bc, bn), &(c, n)| if n > bn { (c as usize, n) } else { (bc, bn) },
+                );
+                Prediction {
+                    class,
+                    confidence: best as f64 / total as f64,
+                }
+            })
+            .collect();
+        let leaf_total = totals.into_iter().map(|t| t as f64).collect();
         let lanes = batch::lane_nodes(&nodes, n_features, false);
         let dense_lanes = batch::lane_nodes(&nodes, n_features, true);
         let depth = max_depth(&nodes);
@@ -371,20 +507,13 @@ impl DecisionTree {
             n_features,
             n_classes,
             nodes,
-            leaf_start: start,
-            leaf_entries: entries,
+            leaves,
             leaf_total,
             leaf_pred,
             lanes,
             dense_lanes,
             depth,
         })
-    }
-
-    /// Leaf `l`'s `(class, count)` entries.
-    fn leaf(&self, l: usize) -> &[(u32, u32)] {
-        let (a, b) = (self.leaf_start[l] as usize, self.leaf_start[l + 1] as usize);
-        &self.leaf_entries[a..b]
     }
 
     /// Number of nodes (splits and leaves).
@@ -407,7 +536,7 @@ impl DecisionTree {
         let n = self.nodes.get(i)?;
         Some(if n.feature == LEAF {
             TreeNode::Leaf {
-                counts: self.leaf(n.next as usize),
+                counts: self.leaves.get(n.next as usize),
             }
         } else {
             TreeNode::Split {
@@ -444,7 +573,7 @@ impl DecisionTree {
     #[cfg(test)]
     pub(crate) fn leaf_counts(&self, l: usize) -> Vec<u32> {
         let mut dense = vec![0; self.n_classes];
-        for &(c, n) in self.leaf(l) {
+        for &(c, n) in self.leaves.get(l) {
             dense[c as usize] = n;
         }
         dense
@@ -453,15 +582,15 @@ impl DecisionTree {
     /// Classes kept over all leaves (the memory of the leaf tables).
     #[cfg(test)]
     pub(crate) fn leaf_entry_count(&self) -> usize {
-        self.leaf_entries.len()
+        self.leaves.entry_count()
     }
 
-    /// Adds leaf `l`'s class distribution to `acc` (forest averaging); the
-    /// classes of `acc` past its length are ignored.
+    /// Adds leaf `l`'s class distribution to `acc`; the classes of `acc`
+    /// past its length are ignored.
     #[inline]
     pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
         let total = self.leaf_total[l];
-        for &(c, n) in self.leaf(l) {
+        for &(c, n) in self.leaves.get(l) {
             if let Some(a) = acc.get_mut(c as usize) {
                 *a += n as f64 / total;
             }

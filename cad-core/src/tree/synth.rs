@@ -1,6 +1,7 @@
 //! A seeded synthetic data set for tests, like `shared/bench/make_dataset.py`:
 //! class centres, a per-group offset and per-row noise.
 
+use crate::classifier::Classifier;
 use crate::dataset::Dataset;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,4 +64,17 @@ pub(crate) fn accuracy(m: &dyn crate::Classifier, d: &Dataset) -> f64 {
     let p = m.predict_dataset(d);
     let ok = p.iter().enumerate().filter(|(i, p)| p.class == d.label(*i)).count();
     ok as f64 / d.n_rows() as f64
+}
+
+/// Checks every 37th row of `d`: `c`'s class distribution (over 400 classes
+/// at most) sums to 1 and its prediction is the most probable class with
+/// that probability as confidence.
+pub(crate) fn assert_proba_matches_predict(c: &impl Classifier, d: &Dataset) {
+    let mut p = vec![0.0; 400];
+    for i in (0..d.n_rows()).step_by(37) {
+        c.predict_proba_into(&d.row(i), &mut p);
+        let pred = c.predict(&d.row(i));
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(p[pred.class], pred.confidence);
+    }
 }

@@ -1,4 +1,4 @@
-use super::synth::{accuracy, grouped_split, make};
+use super::synth::{accuracy, assert_proba_matches_predict, grouped_split, make};
 use super::*;
 use crate::dataset::Dataset;
 use proptest::prelude::*;
@@ -198,12 +198,76 @@ fn deterministic_given_params() {
 #[test]
 fn deserialising_rejects_broken_structure() {
     let t = TreeParams::default().fit(&make(200, 3, 2, 10, 3.0, 0.0, 6)).unwrap();
-    let mut raw = RawTree::from(t.clone());
-    assert_eq!(DecisionTree::try_from(raw.clone()).unwrap(), t);
-    if let Some(n) = raw.nodes.iter_mut().find(|n| n.feature != LEAF) {
+    let bytes = postcard::to_allocvec(&t).unwrap();
+    assert_eq!(postcard::from_bytes::<DecisionTree>(&bytes).unwrap(), t);
+    let mut nodes = t.nodes.clone();
+    if let Some(n) = nodes.iter_mut().find(|n| n.feature != LEAF) {
         n.next = 0; // a loop back to the root
     }
-    assert!(DecisionTree::try_from(raw).is_err());
+    assert!(DecisionTree::from_parts(3, 2, nodes, t.leaves.clone()).is_err());
+}
+
+#[test]
+fn stored_form_is_compact_and_exact() {
+    // A deep tree over noisy data: the stored form keeps each feature's
+    // thresholds once and about 2 bytes per split plus the leaf counts.
+    let d = make(5000, 6, 4, 10, 0.6, 0.1, 13);
+    let t = TreeParams::default().fit(&d).unwrap();
+    let bytes = postcard::to_allocvec(&t).unwrap();
+    let back: DecisionTree = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, t);
+    assert_eq!(back.predict_dataset(&d), t.predict_dataset(&d));
+    assert!(t.n_leaves() > 300, "{} leaves", t.n_leaves());
+    assert!(
+        bytes.len() < t.n_leaves() * (4 + 2 + 4) + 6 * 254 * 8,
+        "{} bytes for {} leaves",
+        bytes.len(),
+        t.n_leaves()
+    );
+}
+
+#[test]
+fn leaf_limit_grows_best_first() {
+    let d = make(4000, 6, 4, 10, 0.6, 0.05, 14);
+    let full = TreeParams::default().fit(&d).unwrap();
+    // A limit above the full tree's leaves changes nothing.
+    let loose = TreeParams {
+        max_leaf_nodes: Some(full.n_leaves() + 1),
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
+    assert_eq!(loose, full);
+    for cap in [2, 3, 17, 200] {
+        let t = TreeParams {
+            max_leaf_nodes: Some(cap),
+            ..Default::default()
+        }
+        .fit(&d)
+        .unwrap();
+        assert_eq!(t.n_leaves(), cap);
+        // The first split is the full tree's root.
+        assert_eq!(t.node(0), full.node(0));
+    }
+    let bigger = |cap| {
+        let t = TreeParams {
+            max_leaf_nodes: Some(cap),
+            ..Default::default()
+        }
+        .fit(&d)
+        .unwrap();
+        accuracy(&t, &d)
+    };
+    // More leaves fit the training data better.
+    assert!(bigger(8) < bigger(64) && bigger(64) < bigger(512));
+    assert!(matches!(
+        TreeParams {
+            max_leaf_nodes: Some(1),
+            ..Default::default()
+        }
+        .fit(&d),
+        Err(FitError::InvalidParameter(_))
+    ));
 }
 
 proptest! {
@@ -321,16 +385,20 @@ fn leaves_keep_only_the_classes_they_have() {
     assert!(t.n_leaves() > 200, "{}", t.n_leaves());
     // At most one entry per training row; a dense table would have 400 per leaf.
     assert!(t.leaf_entry_count() <= d.n_rows(), "{}", t.leaf_entry_count());
-    // The stored form is unchanged (every class of every leaf): it reads back
-    // to the same tree, with the same predictions and probabilities.
+    // The stored form keeps only those entries too: at most 10 bytes per
+    // node (feature, cut index, cut point, node bit, leaf size) and 4 per
+    // entry (class and count below 16,384 are 2-byte varints), where a dense
+    // table would be at least 400 bytes per leaf. It reads back to the same
+    // tree, with the same predictions and probabilities.
     let bytes = postcard::to_allocvec(&t).unwrap();
+    assert!(
+        bytes.len() <= 10 * t.n_nodes() + 4 * t.leaf_entry_count() + 64,
+        "{} bytes, {} nodes, {} entries",
+        bytes.len(),
+        t.n_nodes(),
+        t.leaf_entry_count()
+    );
     let back: DecisionTree = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, t);
-    let mut p = vec![0.0; 400];
-    for i in (0..d.n_rows()).step_by(37) {
-        t.predict_proba_into(&d.row(i), &mut p);
-        let pred = t.predict(&d.row(i));
-        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
-        assert_eq!(p[pred.class], pred.confidence);
-    }
+    assert_proba_matches_predict(&t, &d);
 }

@@ -2,6 +2,9 @@
 //! its data in a temporary directory, `auth-enabled = true`, and an admin user.
 //! Dropped, it kills the server.
 //!
+//! With [`InfluxServer::start_tls`] it serves HTTPS with a certificate of a
+//! private CA made for the test ([`Certs`]).
+//!
 //! Where `influxd` is missing the tests skip with a printed reason, unless
 //! `CI=true`, where a missing server is a failure (`scripts/test.sh` installs it).
 
@@ -10,7 +13,7 @@
 pub mod load;
 
 use cad_core::{Clock, Timestamp};
-use cad_influx::{Auth, InfluxConfig, RetryPolicy};
+use cad_influx::{Auth, InfluxConfig, RetryPolicy, TlsConfig};
 use futures::future::BoxFuture;
 use reqwest::Url;
 use std::io::Write as _;
@@ -49,12 +52,94 @@ fn free_port() -> u16 {
     }
 }
 
+/// A private CA with a server certificate for `localhost`/`127.0.0.1` and a
+/// client certificate, as PEM files in a temporary directory; and a second
+/// CA that signed nothing here.
+pub struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    pub fn new() -> Certs {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("write PEM");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "cad test CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA cert");
+        write("ca.pem", ca.pem());
+        for (name, sans, usage) in [
+            (
+                "server",
+                vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ),
+            (
+                "client",
+                vec!["cad-client".to_owned()],
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ),
+        ] {
+            let mut p = CertificateParams::new(sans).expect("params");
+            p.distinguished_name.push(DnType::CommonName, name);
+            p.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().expect("key");
+            let cert = p.signed_by(&key, &ca).expect("sign");
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}-key.pem"), key.serialize_pem());
+        }
+        // A second CA that signed nothing here: trusting it alone must fail.
+        let other = CertificateParams::new(Vec::<String>::new())
+            .and_then(|mut p| {
+                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                p.self_signed(&KeyPair::generate()?)
+            })
+            .expect("other CA");
+        write("other-ca.pem", other.pem());
+        Certs { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Trust the CA; present the client certificate if `client`.
+    pub fn tls(&self, client: bool) -> TlsConfig {
+        TlsConfig {
+            ca_file: Some(self.path("ca.pem")),
+            cert_file: client.then(|| self.path("client.pem")),
+            key_file: client.then(|| self.path("client-key.pem")),
+        }
+    }
+
+    /// A reqwest client trusting the CA (for a harness's own calls),
+    /// presenting the client certificate if `client`.
+    pub fn client(&self, client: bool) -> reqwest::Client {
+        let ca = std::fs::read(self.path("ca.pem")).expect("ca");
+        let mut b = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).expect("ca pem"));
+        if client {
+            let mut pem = std::fs::read(self.path("client.pem")).expect("client cert");
+            pem.extend(std::fs::read(self.path("client-key.pem")).expect("client key"));
+            b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        b.build().expect("client")
+    }
+}
+
 /// A running `influxd`.
 pub struct InfluxServer {
     binary: PathBuf,
     dir: tempfile::TempDir,
     config: PathBuf,
     http_port: u16,
+    tls: bool,
     child: Option<Child>,
     client: reqwest::Client,
 }
@@ -63,6 +148,16 @@ impl InfluxServer {
     /// Starts a server with an admin user, or `None` (printed reason) where
     /// `influxd` is absent and `CI` is not `true`.
     pub async fn start() -> Option<InfluxServer> {
+        InfluxServer::start_with(None).await
+    }
+
+    /// Starts a server that serves HTTPS with `certs`' server certificate
+    /// (`https-enabled`, `https-certificate`, `https-private-key`).
+    pub async fn start_tls(certs: &Certs) -> Option<InfluxServer> {
+        InfluxServer::start_with(Some(certs)).await
+    }
+
+    async fn start_with(certs: Option<&Certs>) -> Option<InfluxServer> {
         let Some(binary) = find_influxd() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!(
@@ -113,7 +208,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   log-enabled = false
   pprof-enabled = false
   unix-socket-enabled = false
-
+{https}
 [ifql]
   enabled = false
 
@@ -124,6 +219,14 @@ bind-address = "127.0.0.1:{rpc_port}"
             meta = root.join("meta").display(),
             data = root.join("data").display(),
             wal = root.join("wal").display(),
+            https = match certs {
+                Some(c) => format!(
+                    "  https-enabled = true\n  https-certificate = \"{}\"\n  https-private-key = \"{}\"\n",
+                    c.path("server.pem").display(),
+                    c.path("server-key.pem").display()
+                ),
+                None => String::new(),
+            },
         );
         std::fs::write(&config, text).expect("write influxd config");
         let mut server = InfluxServer {
@@ -131,8 +234,9 @@ bind-address = "127.0.0.1:{rpc_port}"
             dir,
             config,
             http_port,
+            tls: certs.is_some(),
             child: None,
-            client: reqwest::Client::new(),
+            client: certs.map_or_else(reqwest::Client::new, |c| c.client(false)),
         };
         server.launch().await;
         // With auth enabled and no user yet, InfluxDB accepts creating the first admin.
@@ -201,9 +305,14 @@ bind-address = "127.0.0.1:{rpc_port}"
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` (the name the
+    /// server certificate carries) with TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http_port)
+        if self.tls {
+            format!("https://localhost:{}", self.http_port)
+        } else {
+            format!("http://127.0.0.1:{}", self.http_port)
+        }
     }
 
     /// The server's process id while it runs.
@@ -348,4 +457,16 @@ impl Clock for RecordingClock {
         }
         Box::pin(std::future::ready(()))
     }
+}
+
+/// `e | cause | cause…`: an error and every cause, for assertions on the text.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(" | ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
 }

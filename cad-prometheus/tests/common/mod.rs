@@ -9,15 +9,17 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 /// cad-influx's harness (a real `influxd`, and the recording clock), for the
 /// cross-store test and the retry tests.
 #[path = "../../../cad-influx/tests/common/mod.rs"]
 pub mod influx;
 
-pub use influx::RecordingClock;
+pub use influx::{Certs, RecordingClock};
 
 use cad_core::{ContainerId, Metric, MetricBatch, RetryPolicy, Timestamp};
-use cad_prometheus::{Auth, PrometheusConfig, TlsConfig};
+use cad_prometheus::{Auth, PrometheusConfig};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::TcpListener;
@@ -59,71 +61,6 @@ pub fn free_port() -> u16 {
         if !taken.contains(&port) {
             taken.push(port);
             return port;
-        }
-    }
-}
-
-/// A private CA with a server certificate for `localhost`/`127.0.0.1` and a
-/// client certificate, as PEM files in a temporary directory.
-pub struct Certs {
-    dir: tempfile::TempDir,
-}
-
-impl Certs {
-    pub fn new() -> Certs {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-            KeyUsagePurpose,
-        };
-        let dir = tempfile::tempdir().expect("temp dir");
-        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).expect("write PEM");
-        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name.push(DnType::CommonName, "cad test CA");
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA cert");
-        write("ca.pem", ca.pem());
-        for (name, sans, usage) in [
-            (
-                "server",
-                vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-                ExtendedKeyUsagePurpose::ServerAuth,
-            ),
-            (
-                "client",
-                vec!["cad-client".to_owned()],
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ),
-        ] {
-            let mut p = CertificateParams::new(sans).expect("params");
-            p.distinguished_name.push(DnType::CommonName, name);
-            p.extended_key_usages = vec![usage];
-            let key = KeyPair::generate().expect("key");
-            let cert = p.signed_by(&key, &ca).expect("sign");
-            write(&format!("{name}.pem"), cert.pem());
-            write(&format!("{name}-key.pem"), key.serialize_pem());
-        }
-        // A second CA that signed nothing here: trusting it alone must fail.
-        let other = CertificateParams::new(Vec::<String>::new())
-            .and_then(|mut p| {
-                p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-                p.self_signed(&KeyPair::generate()?)
-            })
-            .expect("other CA");
-        write("other-ca.pem", other.pem());
-        Certs { dir }
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Trust the CA; present the client certificate if `client`.
-    pub fn tls(&self, client: bool) -> TlsConfig {
-        TlsConfig {
-            ca_file: Some(self.path("ca.pem")),
-            cert_file: client.then(|| self.path("client.pem")),
-            key_file: client.then(|| self.path("client-key.pem")),
         }
     }
 }
@@ -194,17 +131,13 @@ impl Drop for Process {
 
 /// A reqwest client trusting `certs`' CA (for the harness's own calls).
 fn harness_client(certs: Option<&Certs>, client_cert: bool) -> reqwest::Client {
-    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(60));
-    if let Some(c) = certs {
-        let ca = std::fs::read(c.path("ca.pem")).expect("ca");
-        b = b.tls_certs_only(reqwest::Certificate::from_pem_bundle(&ca).expect("ca pem"));
-        if client_cert {
-            let mut pem = std::fs::read(c.path("client.pem")).expect("client cert");
-            pem.extend(std::fs::read(c.path("client-key.pem")).expect("client key"));
-            b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
-        }
+    match certs {
+        Some(c) => c.client(client_cert),
+        None => reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
     }
-    b.build().expect("client")
 }
 
 /// `http://127.0.0.1:PORT`, or `https://localhost:PORT` (the name the

@@ -1,7 +1,7 @@
-//! Where verdicts go: the [`VerdictSink`] trait and the sinks that need no
-//! backend — the log line, JSON lines, Prometheus metrics, and an in-memory
-//! collector. Kubernetes Events and InfluxDB points live in their adapters.
+//! [`PrometheusSink`]: counters, a gauge and a histogram of the watcher's
+//! outcomes in a `prometheus_client` registry (feature `prometheus`).
 
+use super::{SinkError, VerdictSink};
 use crate::pod::PodId;
 use crate::verdict::{AnomalyReason, NO_CLASS, Outcome, SkipReason};
 use async_trait::async_trait;
@@ -11,151 +11,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::io::Write;
-use std::sync::Mutex;
-
-/// Why a sink could not record an outcome. The watcher logs it and goes on:
-/// one failing sink never stops the others or the watcher.
-#[derive(Debug, thiserror::Error)]
-#[error("sink {sink} failed: {message}")]
-pub struct SinkError {
-    /// Which sink.
-    pub sink: String,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl SinkError {
-    /// An error of sink `sink` with a message.
-    pub fn new(sink: impl Into<String>, message: impl ToString) -> Self {
-        SinkError {
-            sink: sink.into(),
-            message: message.to_string(),
-        }
-    }
-}
-
-/// Receives every outcome the watcher reaches.
-#[async_trait]
-pub trait VerdictSink: Send + Sync {
-    /// A short name for logs (`"log"`, `"kubernetes-events"`).
-    fn name(&self) -> &str;
-
-    /// Records one outcome.
-    async fn record(&self, outcome: &Outcome) -> Result<(), SinkError>;
-
-    /// Told after every watcher tick how many containers wait for a verdict.
-    fn pending(&self, _containers: usize) {}
-
-    /// Told of a pod the watcher does not judge, and why.
-    fn skipped(&self, _pod: &PodId, _reason: SkipReason) {}
-}
-
-/// Logs each outcome with `tracing`: the old system's line
-/// (`nginx1239841 got classified by the model as nginx`), plus confidence and
-/// any anomaly; anomalies and timeouts at WARN, the rest at INFO.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LogSink;
-
-#[async_trait]
-impl VerdictSink for LogSink {
-    fn name(&self) -> &str {
-        "log"
-    }
-
-    async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
-        let pod = outcome.pod();
-        match outcome {
-            Outcome::Classified(v) if v.is_anomaly() => tracing::warn!(
-                namespace = %pod.namespace, pod = %pod.name, container = %v.container,
-                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
-                confidence = v.confidence, "{v}"
-            ),
-            Outcome::Classified(v) => tracing::info!(
-                namespace = %pod.namespace, pod = %pod.name, container = %v.container,
-                predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
-                confidence = v.confidence, "{v}"
-            ),
-            Outcome::TimedOut { .. } => tracing::warn!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
-            Outcome::Deleted { .. } => tracing::info!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
-        }
-        Ok(())
-    }
-}
-
-/// Writes each outcome as one JSON object per line to a writer (a file, stdout).
-pub struct JsonLinesSink<W: Write + Send> {
-    out: Mutex<W>,
-}
-
-impl<W: Write + Send> JsonLinesSink<W> {
-    /// A sink writing to `out`; each line is flushed.
-    pub fn new(out: W) -> Self {
-        JsonLinesSink { out: Mutex::new(out) }
-    }
-
-    /// Gives the writer back.
-    pub fn into_inner(self) -> W {
-        match self.out.into_inner() {
-            Ok(w) => w,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
-#[async_trait]
-impl<W: Write + Send> VerdictSink for JsonLinesSink<W> {
-    fn name(&self) -> &str {
-        "json-lines"
-    }
-
-    async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
-        let line = serde_json::to_string(outcome).map_err(|e| SinkError::new("json-lines", e))?;
-        let mut out = self
-            .out
-            .lock()
-            .map_err(|_| SinkError::new("json-lines", "writer lock poisoned"))?;
-        writeln!(out, "{line}")
-            .and_then(|_| out.flush())
-            .map_err(|e| SinkError::new("json-lines", e))
-    }
-}
-
-/// Keeps every outcome in memory (tests, the demo's summary).
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    outcomes: Mutex<Vec<Outcome>>,
-}
-
-impl MemorySink {
-    /// An empty sink.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A copy of every outcome recorded so far, in order.
-    pub fn outcomes(&self) -> Vec<Outcome> {
-        match self.outcomes.lock() {
-            Ok(v) => v.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
-    }
-}
-
-#[async_trait]
-impl VerdictSink for MemorySink {
-    fn name(&self) -> &str {
-        "memory"
-    }
-
-    async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
-        match self.outcomes.lock() {
-            Ok(mut v) => v.push(outcome.clone()),
-            Err(p) => p.into_inner().push(outcome.clone()),
-        }
-        Ok(())
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
@@ -313,45 +168,8 @@ impl VerdictSink for PrometheusSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pod::PodId;
-    use crate::time::Timestamp;
-    use crate::verdict::Verdict;
+    use crate::sink::test_outcomes::classified;
     use std::time::Duration;
-
-    fn classified(predicted: &str, claimed: Option<&str>, anomaly: Option<AnomalyReason>) -> Outcome {
-        Outcome::Classified(Verdict {
-            pod: PodId::new("ns", "nginx-1", "u1"),
-            container: "nginx".into(),
-            node: Some("node-a".into()),
-            claimed: claimed.map(Into::into),
-            predicted: predicted.into(),
-            confidence: 0.9,
-            anomaly,
-            time: Timestamp::from_secs(100),
-            time_to_verdict: Duration::from_secs(20),
-            at_start: false,
-        })
-    }
-
-    #[tokio::test]
-    async fn json_lines_are_one_object_per_outcome() {
-        let sink = JsonLinesSink::new(Vec::new());
-        sink.record(&classified("nginx", Some("nginx"), None)).await.unwrap();
-        let timed_out = Outcome::TimedOut {
-            pod: PodId::new("ns", "p\"odd\nname", "u2"),
-            container: "c".into(),
-            claimed: None,
-            time: Timestamp(0),
-            waited: Duration::from_secs(120),
-            at_start: false,
-        };
-        sink.record(&timed_out).await.unwrap();
-        let text = String::from_utf8(sink.into_inner()).unwrap();
-        let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "an odd pod name must not break the line format: {text}");
-        let back: Outcome = serde_json::from_str(lines[1]).unwrap();
-        assert_eq!(back, timed_out);
-    }
 
     #[tokio::test]
     async fn prometheus_counts_verdicts_anomalies_and_pending() {

@@ -1,0 +1,425 @@
+//! [`WatchState`]: the watcher's bookkeeping as a state machine without I/O.
+//!
+//! Pod events, the clock's time and fetched metrics go in; outcomes come
+//! out. The [`Watcher`](super::Watcher) drives it — reads the pod stream,
+//! sleeps between ticks, calls the [`MetricSource`](crate::MetricSource),
+//! hands outcomes to the sinks — and tests can drive it by hand:
+//!
+//! * [`on_event`](WatchState::on_event) for every pod event;
+//! * every poll interval, [`plan_fetch`](WatchState::plan_fetch) says which
+//!   containers to fetch over which window (one batched fetch for all), and
+//!   [`on_batch`](WatchState::on_batch) takes the answer (or the failure)
+//!   and decides; a tick with nothing to fetch calls
+//!   [`decide`](WatchState::decide).
+//!
+//! Every container ends in exactly one outcome because an outcome is only
+//! made for a container removed from the waiting set at that moment.
+
+use super::model::ActiveModel;
+use super::{ExistingPods, WatchStats, WatcherConfig};
+use crate::ErrorChain;
+use crate::features::ContainerInput;
+use crate::metric::{MetricBatch, Sample};
+use crate::pod::{ContainerId, PodId, PodInfo};
+use crate::source::{PodEvent, SourceError};
+use crate::time::{TimeWindow, Timestamp};
+use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, SkipReason, Verdict};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What a change of state gives the sinks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Step {
+    /// Outcomes reached, each for a container that waited until now.
+    pub outcomes: Vec<Outcome>,
+    /// Pods seen for the first time and not judged, with the reason.
+    pub skipped: Vec<(PodId, SkipReason)>,
+}
+
+impl Step {
+    /// Whether nothing happened.
+    pub fn is_empty(&self) -> bool {
+        self.outcomes.is_empty() && self.skipped.is_empty()
+    }
+}
+
+/// One batched fetch a tick needs: every waiting container of a started
+/// pod, over one window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FetchPlan {
+    /// The containers to fetch.
+    pub containers: Vec<ContainerId>,
+    /// From the earliest sample any of them still needs to just after `at`.
+    pub window: TimeWindow,
+    /// The tick's time: the fetch's answer is judged as of then.
+    pub at: Timestamp,
+}
+
+struct Waiting {
+    pod_uid: String,
+    container: String,
+    first_seen: Timestamp,
+    samples: Vec<Sample>,
+    /// The next fetch must reach back to here for this container.
+    need_from: Option<Timestamp>,
+}
+
+struct PodState {
+    info: PodInfo,
+    waiting: usize,
+    /// Started before the watcher did.
+    at_start: bool,
+}
+
+/// The watcher's state: the pods it knows, the containers waiting for a
+/// verdict and their samples so far, and the counts of what happened.
+pub struct WatchState {
+    config: WatcherConfig,
+    /// When the watcher started: pods started before are "at start".
+    started: Timestamp,
+    known: HashMap<String, PodState>,
+    waiting: HashMap<ContainerId, Waiting>,
+    stats: WatchStats,
+}
+
+impl std::fmt::Debug for WatchState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchState")
+            .field("started", &self.started)
+            .field("pods", &self.known.len())
+            .field("waiting", &self.waiting.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WatchState {
+    /// An empty state for a watcher that starts at `started`.
+    pub fn new(config: WatcherConfig, started: Timestamp) -> Self {
+        WatchState {
+            config,
+            started,
+            known: HashMap::new(),
+            waiting: HashMap::new(),
+            stats: WatchStats::default(),
+        }
+    }
+
+    /// Containers waiting for an outcome.
+    pub fn pending(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// What happened so far (the counts the state keeps; the driver adds
+    /// its own: stream errors, sinks, the slowest tick).
+    pub fn stats(&self) -> &WatchStats {
+        &self.stats
+    }
+
+    /// Ends the run: the counts, with the containers still waiting.
+    pub fn finish(mut self) -> WatchStats {
+        self.stats.still_pending = self.waiting.len() as u64;
+        self.stats
+    }
+
+    /// Applies a pod event seen at `now`.
+    ///
+    /// A new pod's containers start waiting (or the pod is skipped, see
+    /// [`ExistingPods`] and [`ANNOTATION_PREDICTED`]); a pod that ends or is
+    /// deleted ends its waiting containers as [`Outcome::Deleted`], their
+    /// claimed class read with `model`'s classes.
+    pub fn on_event(&mut self, event: PodEvent, now: Timestamp, model: &ActiveModel) -> Step {
+        self.stats.events += 1;
+        match event {
+            PodEvent::Added(p) | PodEvent::Updated(p) => self.on_pod(p, now, model),
+            PodEvent::Deleted(id) => {
+                let step = self.finish_pod_early(&id.uid, now, model);
+                self.known.remove(&id.uid);
+                step
+            }
+        }
+    }
+
+    fn on_pod(&mut self, p: PodInfo, now: Timestamp, model: &ActiveModel) -> Step {
+        if let Some(state) = self.known.get_mut(&p.id.uid) {
+            let ended = p.phase.is_terminal();
+            let uid = p.id.uid.clone();
+            state.info = p;
+            if ended && state.waiting > 0 {
+                return self.finish_pod_early(&uid, now, model);
+            }
+            return Step::default();
+        }
+        if p.phase.is_terminal() || p.containers.is_empty() {
+            return Step::default();
+        }
+        let at_start = p.start_time.is_some_and(|t| t < self.started);
+        let skip = if p.annotations.contains_key(ANNOTATION_PREDICTED) {
+            // Classified by an earlier run: remember it as done.
+            self.stats.already_classified += 1;
+            Some(SkipReason::AlreadyClassified)
+        } else if at_start && !self.judges_existing(&p) {
+            self.stats.skipped_at_start += 1;
+            Some(SkipReason::RunningBeforeStart)
+        } else {
+            None
+        };
+        if let Some(reason) = skip {
+            tracing::debug!(pod = %p.id, reason = reason.as_str(), "pod skipped");
+            let step = Step {
+                outcomes: Vec::new(),
+                skipped: vec![(p.id.clone(), reason)],
+            };
+            self.known.insert(
+                p.id.uid.clone(),
+                PodState {
+                    info: p,
+                    waiting: 0,
+                    at_start,
+                },
+            );
+            return step;
+        }
+        for c in &p.containers {
+            self.waiting.insert(
+                p.id.container(c.name.clone()),
+                Waiting {
+                    pod_uid: p.id.uid.clone(),
+                    container: c.name.clone(),
+                    first_seen: now,
+                    samples: Vec::new(),
+                    need_from: None,
+                },
+            );
+        }
+        let waiting = p.containers.len();
+        self.known.insert(
+            p.id.uid.clone(),
+            PodState {
+                info: p,
+                waiting,
+                at_start,
+            },
+        );
+        Step::default()
+    }
+
+    /// Whether a pod running before the start is judged.
+    fn judges_existing(&self, p: &PodInfo) -> bool {
+        match self.config.existing_pods {
+            ExistingPods::All => true,
+            ExistingPods::None => false,
+            ExistingPods::Recent => p
+                .start_time
+                .is_some_and(|t| self.started.since(t) < self.config.timeout),
+        }
+    }
+
+    /// The pod is gone or ended: every container still waiting ends as `Deleted`.
+    fn finish_pod_early(&mut self, uid: &str, now: Timestamp, model: &ActiveModel) -> Step {
+        let Some(state) = self.known.get_mut(uid) else {
+            return Step::default();
+        };
+        state.waiting = 0;
+        let (info, at_start) = (&state.info, state.at_start);
+        let claimed = model
+            .labeler(self.config.label_key.as_deref())
+            .claimed_class(info)
+            .map(str::to_string);
+        let mut outcomes = Vec::new();
+        for c in &info.containers {
+            if self.waiting.remove(&info.id.container(c.name.clone())).is_some() {
+                self.stats.deleted += 1;
+                outcomes.push(Outcome::Deleted {
+                    pod: info.id.clone(),
+                    container: c.name.clone(),
+                    claimed: claimed.clone(),
+                    time: now,
+                    at_start,
+                });
+            }
+        }
+        Step {
+            outcomes,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Starts a tick at `now`: the one batched fetch it needs — every
+    /// waiting container whose pod has started, from the earliest sample any
+    /// of them still needs — or `None` when no container can have metrics.
+    pub fn plan_fetch(&mut self, now: Timestamp) -> Option<FetchPlan> {
+        self.stats.ticks += 1;
+        let mut containers = Vec::new();
+        let mut from = now;
+        // A pod that started long before we saw it: only recent samples matter.
+        let lookback = now - (self.config.timeout + self.config.poll_interval);
+        for (id, w) in &self.waiting {
+            let Some(start) = self.known.get(&w.pod_uid).and_then(|s| s.info.start_time) else {
+                continue;
+            };
+            from = from.min(w.need_from.unwrap_or(start.max(lookback)));
+            containers.push(id.clone());
+        }
+        if containers.is_empty() {
+            return None;
+        }
+        self.stats.fetches += 1;
+        Some(FetchPlan {
+            containers,
+            window: TimeWindow::new(from, now + Duration::from_millis(1)),
+            at: now,
+        })
+    }
+
+    /// Takes the answer to `plan`'s fetch, then [decides](Self::decide) as
+    /// of the tick's time.
+    ///
+    /// Samples are kept per container. A container the batch marks
+    /// [unavailable](MetricBatch::mark_unavailable), or every container of a
+    /// fetch that failed, keeps waiting, and its next fetch reaches back as
+    /// far as this one did.
+    pub fn on_batch(
+        &mut self,
+        plan: &FetchPlan,
+        fetched: Result<MetricBatch, SourceError>,
+        model: &ActiveModel,
+    ) -> Step {
+        match fetched {
+            Ok(mut batch) => {
+                let next_from = plan.at - self.config.late_data;
+                let mut unavailable = 0u64;
+                for id in &plan.containers {
+                    let new = batch.take(id);
+                    let failed = batch.is_unavailable(id);
+                    unavailable += u64::from(failed);
+                    if let Some(w) = self.waiting.get_mut(id) {
+                        merge_samples(&mut w.samples, new);
+                        // A container whose data could not be read is asked
+                        // again from where it was, not from now.
+                        if !failed {
+                            w.need_from = Some(next_from);
+                        }
+                    }
+                }
+                if unavailable > 0 {
+                    self.stats.partial_fetches += 1;
+                    self.stats.unavailable += unavailable;
+                    let causes = batch.unavailable_causes();
+                    let first = causes
+                        .first()
+                        .map_or_else(|| "no cause given".to_owned(), |e| ErrorChain(e.as_ref()).to_string());
+                    tracing::warn!(
+                        containers = unavailable, of = plan.containers.len(), failures = causes.len(), error = %first,
+                        "metrics of some containers could not be fetched; they keep waiting and are asked again next tick"
+                    );
+                }
+            }
+            Err(e) => {
+                self.stats.fetch_errors += 1;
+                tracing::warn!(
+                    error = %ErrorChain(&e), containers = plan.containers.len(),
+                    "metric fetch failed; containers keep waiting"
+                );
+            }
+        }
+        self.decide(plan.at, model)
+    }
+
+    /// Decides at `now` with the samples so far: a verdict for every
+    /// container with enough complete snapshots for `model`, a timeout for
+    /// every container that waited `timeout` since its pod started (or since
+    /// it was first seen, if later).
+    pub fn decide(&mut self, now: Timestamp, model: &ActiveModel) -> Step {
+        let needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
+        let labeler = model.labeler(self.config.label_key.as_deref());
+        let mut outcomes = Vec::new();
+        let mut finished = Vec::new();
+        for (id, w) in &self.waiting {
+            let Some(state) = self.known.get(&w.pod_uid) else {
+                continue;
+            };
+            let info = &state.info;
+            let Some(start) = info.start_time else { continue };
+            let claimed = labeler.claimed_class(info).map(str::to_string);
+            let row = info.container(&w.container).and_then(|c| {
+                let input = ContainerInput {
+                    pod: info,
+                    container: c,
+                    samples: &w.samples,
+                };
+                model.features.latest_row(&input, needed)
+            });
+            let since = start.max(w.first_seen);
+            if let Some(row) = row {
+                let p = model.classifier.predict(&row);
+                let predicted = model
+                    .classes
+                    .get(p.class)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class-{}", p.class));
+                let anomaly = if claimed.as_deref().is_some_and(|c| c != predicted) {
+                    Some(AnomalyReason::Mismatch)
+                } else if p.confidence < self.config.confidence_threshold {
+                    Some(AnomalyReason::LowConfidence)
+                } else {
+                    None
+                };
+                let verdict = Verdict {
+                    pod: info.id.clone(),
+                    container: w.container.clone(),
+                    node: info.node.clone(),
+                    claimed,
+                    predicted,
+                    confidence: p.confidence,
+                    anomaly,
+                    time: now,
+                    time_to_verdict: now.since(start),
+                    at_start: state.at_start,
+                };
+                self.stats.classified += 1;
+                self.stats.anomalies += u64::from(verdict.is_anomaly());
+                outcomes.push(Outcome::Classified(verdict));
+                finished.push(id.clone());
+            } else if now >= since + self.config.timeout {
+                self.stats.timed_out += 1;
+                outcomes.push(Outcome::TimedOut {
+                    pod: info.id.clone(),
+                    container: w.container.clone(),
+                    claimed,
+                    time: now,
+                    waited: now.since(since),
+                    at_start: state.at_start,
+                });
+                finished.push(id.clone());
+            }
+        }
+        for id in finished {
+            if let Some(w) = self.waiting.remove(&id)
+                && let Some(state) = self.known.get_mut(&w.pod_uid)
+            {
+                state.waiting = state.waiting.saturating_sub(1);
+            }
+        }
+        self.stats.max_pending = self.stats.max_pending.max(self.waiting.len() as u64);
+        Step {
+            outcomes,
+            skipped: Vec::new(),
+        }
+    }
+}
+
+/// Adds `new` samples to `have`, keeping time order and dropping exact
+/// duplicates (the same metric at the same time fetched twice because of the
+/// late-data overlap).
+fn merge_samples(have: &mut Vec<Sample>, new: Vec<Sample>) {
+    if new.is_empty() {
+        return;
+    }
+    // Exactly what is needed: with 10,000 containers waiting, the slack of a
+    // doubling Vec would be megabytes.
+    have.reserve_exact(new.len());
+    have.extend(new);
+    have.sort_by(|a, b| a.time.cmp(&b.time).then(a.metric.cmp(&b.metric)));
+    have.dedup_by(|a, b| a.time == b.time && a.metric == b.metric);
+}
