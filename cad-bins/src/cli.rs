@@ -188,6 +188,10 @@ pub enum EvalArg {
     GroupedSplit,
     /// The old system's random row split (rows of a container on both sides).
     LeakySplit,
+    /// Grouped k-fold plus leave-one-class-out: each class in turn is left
+    /// out of the model and its containers should be judged "behaves like no
+    /// known class".
+    OpenSet,
     /// No evaluation.
     None,
 }
@@ -299,7 +303,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         )?;
         let seed = args.seed;
         let method = match args.eval {
-            EvalArg::GroupedKfold => Some(Method::GroupedKFold { k: args.folds, seed }),
+            EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
             EvalArg::GroupedSplit => Some(Method::GroupedSplit {
                 test_ratio: 1.0 - ratio,
                 seed,
@@ -549,8 +553,23 @@ pub struct TrainArgs {
     /// both sides; for comparison only), or none. An evaluation that cannot
     /// be made fails the run; grouped k-fold with more folds than containers
     /// becomes leave-one-container-out, with a warning in the report.
+    /// open-set is grouped k-fold plus leave-one-class-out: each class in
+    /// turn is left out of the model and its containers should be judged
+    /// "behaves like no known class" (report.json `open_set`).
     #[arg(long, env = "CAD_EVAL", value_enum, default_value_t = EvalArg::GroupedKfold)]
     pub eval: EvalArg,
+    /// The false-anomaly rate accepted: the share of honest containers that
+    /// may be flagged (0.0001 to 0.5). The open-set evaluation reports its
+    /// figures at this rate.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
+    /// The open-set nonconformity score: novelty (distance to the class's
+    /// nearest training containers), classifier (1 − the forest's
+    /// probability of the class) or both (a class must pass both at α / 2).
+    #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "novelty",
+          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
+    pub open_set_score: String,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,
@@ -782,9 +801,23 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(10usize, 10_000))]
     pub sim_pods: usize,
     /// Impostors spawned while watching (named like one class, behaving like
-    /// another; 0 to 1000). All are spawned in the first half of --watch-for.
+    /// another; 0 to 1000). All new pods are spawned in the first half of
+    /// --watch-for, in a random order.
     #[arg(long, env = "CAD_DEMO_IMPOSTORS", default_value_t = 5, value_parser = number_in(0usize, 1000))]
     pub impostors: usize,
+    /// Honest pods spawned while watching (named like the class they
+    /// behave as; 0 to 10000).
+    #[arg(long, env = "CAD_DEMO_HONEST", default_value_t = 30, value_parser = number_in(0usize, 10_000))]
+    pub honest: usize,
+    /// Pods of services outside the class list spawned while watching
+    /// (redis, kafka, …; named after themselves or like a class; 0 to 1000).
+    #[arg(long, env = "CAD_DEMO_UNKNOWN", default_value_t = 5, value_parser = number_in(0usize, 1000))]
+    pub unknown: usize,
+    /// Run the demo for simulator seeds 1 to N (1 to 1000) instead of one
+    /// run with --sim-seed: one line per seed, then the totals as the last
+    /// line. A sweep writes no files.
+    #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
+    pub sweep: Option<u64>,
 }
 
 /// `cad inspect`: show a model file.

@@ -10,7 +10,10 @@ use cad_core::engine::{
     collect_dataset, train,
 };
 use cad_core::eval::Method;
+use cad_core::openset::confidence::{CalibrationReport, ECE_BINS};
+use cad_core::openset::evaluate::{OpenSetConfig, OpenSetReport};
 use cad_core::{Clock, Dataset, FeatureSet, Labeler, SystemClock, Timestamp};
+use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,6 +150,28 @@ pub fn write_outputs(
     trained: &Trained,
     stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
+    write_outputs_with(out_dir, model, trained, stats, &OpenSetOutputs::default())
+}
+
+/// What the collector measured beyond the classification: the calibration
+/// of its confidence and the open-set evaluation.
+#[derive(Default)]
+pub struct OpenSetOutputs {
+    /// Cross-fitted calibration of the classifier's confidence.
+    pub calibration: Option<CalibrationReport>,
+    /// The leave-one-class-out evaluation.
+    pub open_set: Option<OpenSetReport>,
+}
+
+/// [`write_outputs`], with the calibration and open-set figures in
+/// `report.json` and their plots (`reliability.svg|png`, `open-set-tradeoff.svg|png`).
+pub fn write_outputs_with(
+    out_dir: &Path,
+    model: Option<&Path>,
+    trained: &Trained,
+    stats: Option<(&CollectStats, &str)>,
+    extra: &OpenSetOutputs,
+) -> Result<Written> {
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let _lock = lock_dir(out_dir)?;
     let model_path = model
@@ -182,7 +207,7 @@ pub fn write_outputs(
     );
     write(
         &out_dir.join("report.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
+        serde_json::to_string_pretty(&with_open_set(&summary, extra)?)?.as_bytes(),
     )?;
     for ext in ["svg", "png"] {
         let path = out_dir.join(format!("learning-curve.{ext}"));
@@ -215,9 +240,67 @@ pub fn write_outputs(
             remove_stale(&path)?;
         }
     }
+    for ext in ["svg", "png"] {
+        let path = out_dir.join(format!("reliability.{ext}"));
+        match &extra.calibration {
+            Some(c) if c.predictions > 0 => plot::reliability(&c.raw_bins, &c.bins, &path)?,
+            _ => remove_stale(&path)?,
+        }
+        let path = out_dir.join(format!("open-set-tradeoff.{ext}"));
+        match &extra.open_set {
+            Some(o) => plot::tradeoff(&o.tradeoff, &path)?,
+            None => remove_stale(&path)?,
+        }
+    }
     Ok(Written {
         model: model_path,
         report: report_path,
+    })
+}
+
+/// The report's JSON with the calibration and open-set figures added (they
+/// are measured by the collector beside the training, not by it).
+fn with_open_set(summary: &TrainingReport, extra: &OpenSetOutputs) -> Result<serde_json::Value> {
+    let mut v = serde_json::to_value(summary)?;
+    if let Some(map) = v.as_object_mut() {
+        let calibration = extra.calibration.as_ref().map(|c| {
+            json!({
+                "ece": c.ece, "ece_raw": c.ece_raw, "bins": ECE_BINS, "folds": c.folds,
+                "predictions": c.predictions, "reliability": c.bins, "reliability_raw": c.raw_bins,
+            })
+        });
+        map.insert("calibration".into(), calibration.unwrap_or(serde_json::Value::Null));
+        map.insert(
+            "open_set".into(),
+            extra
+                .open_set
+                .as_ref()
+                .map(open_set_json)
+                .unwrap_or(serde_json::Value::Null),
+        );
+    }
+    Ok(v)
+}
+
+/// The open-set figures as `report.json` has them.
+fn open_set_json(o: &OpenSetReport) -> serde_json::Value {
+    let per_class = |f: fn(&cad_core::openset::evaluate::ClassFigures) -> Option<f64>| {
+        o.per_class
+            .iter()
+            .map(|c| (c.class.clone(), json!(f(c))))
+            .collect::<serde_json::Map<_, _>>()
+    };
+    json!({
+        "false_anomaly_rate": o.overall.alpha,
+        "unknown_recall": {"overall": o.overall.unknown_recall, "per_class": per_class(|c| c.unknown_recall)},
+        "false_unknown_rate": {"overall": o.overall.false_unknown_rate, "per_class": per_class(|c| c.false_unknown_rate)},
+        "honest_flag_rate": {"overall": o.overall.honest_flag_rate, "per_class": per_class(|c| c.honest_flag_rate)},
+        "impostor_recall": {"overall": o.overall.impostor_recall, "per_class": per_class(|c| c.impostor_recall)},
+        "containers": o.containers,
+        "judged_rows": o.judged_rows,
+        "undecided_rows": o.undecided_rows,
+        "tradeoff": o.tradeoff,
+        "warnings": o.warnings,
     })
 }
 
@@ -394,17 +477,26 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         return Err(anyhow::Error::new(e).context(format!("refusing to train{hint}")));
     }
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
-    let written = write_outputs(
+    let extra = open_set_outputs(&data, &config, &args.train)?;
+    let written = write_outputs_with(
         &args.output.out_dir,
         args.output.model.as_deref(),
         &trained,
         stats.as_ref().map(|(s, b)| (s, b.as_str())),
+        &extra,
     )?;
     // The report goes to stdout, unless stdout carries the model itself.
-    let report = match &trained.report {
+    let mut report = match &trained.report {
         Some(r) => r.to_string(),
         None => trained.evaluation_skipped.clone().unwrap_or_default(),
     };
+    if let Some(c) = &extra.calibration {
+        report.push_str(&calibration_text(c));
+    }
+    if let Some(o) = &extra.open_set {
+        report.push('\n');
+        report.push_str(&o.to_string());
+    }
     if args.output.print.is_some() {
         let _ = writeln!(std::io::stderr(), "{report}");
     } else {
@@ -416,6 +508,53 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         publish(&trained.bundle, args).await?;
     }
     Ok(())
+}
+
+/// The calibration of the confidence (with a grouped k-fold evaluation) and
+/// the open-set evaluation (with `--eval open-set`).
+pub fn open_set_outputs(data: &Dataset, config: &TrainConfig, args: &TrainArgs) -> Result<OpenSetOutputs> {
+    let Some(Method::GroupedKFold { k, seed }) = config.method else {
+        return Ok(OpenSetOutputs::default());
+    };
+    let spin = progress::spinner("calibrating the confidence");
+    let calibration = cad_core::openset::confidence::cross_fit(&config.algorithm, &data.canonical(), k, seed)
+        .context("calibrating the confidence on held-out containers")?;
+    let open_set = if args.eval == crate::cli::EvalArg::OpenSet {
+        spin.set_message("open-set evaluation (leave one class out)");
+        tracing::info!("open-set evaluation (leave one class out)");
+        let oc = OpenSetConfig {
+            folds: k,
+            seed,
+            alpha: args.false_anomaly_rate,
+            params: cad_core::openset::NoveltyParams {
+                score: cad_core::openset::Score::by_name(&args.open_set_score).context("--open-set-score")?,
+                ..Default::default()
+            },
+            ..OpenSetConfig::default()
+        };
+        Some(cad_core::openset::evaluate::open_set(&data.canonical(), &oc).context("open-set evaluation")?)
+    } else {
+        None
+    };
+    spin.finish_and_clear();
+    Ok(OpenSetOutputs {
+        calibration: Some(calibration),
+        open_set,
+    })
+}
+
+/// The calibration figures for the text report.
+pub fn calibration_text(c: &CalibrationReport) -> String {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
+    format!(
+        "\n=== Calibration of the confidence (grouped {}-fold, {} held-out predictions) ===\n\n\
+         ECE ({ECE_BINS} bins), raw confidence:        {}\n\
+         ECE, calibrated (cross-fitted map): {}\n",
+        c.folds,
+        c.predictions,
+        f(c.ece_raw),
+        f(c.ece)
+    )
 }
 
 async fn publish(bundle: &ModelBundle, args: &CollectArgs) -> Result<()> {

@@ -1,8 +1,12 @@
 //! `cad demo`: the whole mission on the embedded simulated cluster, in one
 //! process and in simulated time (tokio's paused clock: a simulated quarter of
 //! an hour takes seconds): collect, train, evaluate, print the confusion
-//! matrix, then watch newly spawning pods — impostors among them — and print
-//! each verdict next to the simulation's ground truth.
+//! matrix, then watch newly spawning pods — honest ones, impostors and
+//! services outside the class list — and print each outcome next to the
+//! simulation's ground truth.
+//!
+//! `cad demo --sweep N` does this for simulator seeds 1 to N and ends with
+//! one comparable line.
 
 use crate::cli::{AlgorithmSettings, DemoArgs};
 use crate::collect::{train_with_progress, write_outputs};
@@ -13,11 +17,24 @@ use cad_core::engine::{
     ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig, collect_dataset,
 };
 use cad_core::eval::Method;
-use cad_core::{Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
-use cad_sim::{PodSpec, SimCluster, SimConfig};
+use cad_core::{
+    AnomalyReason, Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink,
+};
+use cad_sim::{DEFAULT_SIDECARS, PodSpec, SimCluster, SimConfig, Truth};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::Notify;
+
+/// Share of the demo's new pods that get a sidecar container.
+const SIDECAR_SHARE: f64 = 0.3;
+/// Share of the new pods of services outside the class list that are named
+/// like a class (the others are named after their own service).
+const UNKNOWN_NAMED_LIKE_CLASS: f64 = 0.3;
 
 /// Lines for stdout from inside the watcher: the first write error is kept
 /// (and the demo stopped) instead of panicking, so `cad demo | head -1` ends
@@ -49,25 +66,119 @@ impl Out {
     }
 }
 
+/// What a new pod's container really is, for counting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Named like the class it behaves as.
+    Honest,
+    /// Named like one class, behaving like another.
+    Impostor,
+    /// Runs a service outside the class list, whatever its name.
+    Unknown,
+    /// A sidecar container.
+    Sidecar,
+}
+
+impl Kind {
+    fn of(truth: &Truth) -> Kind {
+        if truth.sidecar.is_some() {
+            Kind::Sidecar
+        } else if truth.unknown_service {
+            Kind::Unknown
+        } else if truth.impostor {
+            Kind::Impostor
+        } else {
+            Kind::Honest
+        }
+    }
+}
+
+/// Outcomes of one kind of container: how many there were and how many were flagged.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+struct Count {
+    /// Containers of this kind that got an outcome.
+    judged: usize,
+    /// Of those, outcomes that are an anomaly of any kind.
+    flagged: usize,
+}
+
+impl Count {
+    fn add(&mut self, other: Count) {
+        self.judged += other.judged;
+        self.flagged += other.flagged;
+    }
+}
+
+/// The outcomes of the pods spawned after training, against the truth.
+#[derive(Default, Debug)]
+struct Tally {
+    outcomes: usize,
+    classified: usize,
+    right: usize,
+    timed_out: usize,
+    deleted: usize,
+    honest: Count,
+    impostors: Count,
+    unknown: Count,
+    sidecars: Count,
+    /// Why honest pods were flagged: `claimed → predicted` or `low confidence`.
+    honest_causes: BTreeMap<String, usize>,
+    /// What services outside the class list were judged as.
+    unknown_as: BTreeMap<String, usize>,
+}
+
+impl Tally {
+    fn count(&mut self, kind: Kind) -> &mut Count {
+        match kind {
+            Kind::Honest => &mut self.honest,
+            Kind::Impostor => &mut self.impostors,
+            Kind::Unknown => &mut self.unknown,
+            Kind::Sidecar => &mut self.sidecars,
+        }
+    }
+
+    fn add(&mut self, o: Tally) {
+        self.outcomes += o.outcomes;
+        self.classified += o.classified;
+        self.right += o.right;
+        self.timed_out += o.timed_out;
+        self.deleted += o.deleted;
+        self.honest.add(o.honest);
+        self.impostors.add(o.impostors);
+        self.unknown.add(o.unknown);
+        self.sidecars.add(o.sidecars);
+        for (k, v) in o.honest_causes {
+            *self.honest_causes.entry(k).or_default() += v;
+        }
+        for (k, v) in o.unknown_as {
+            *self.unknown_as.entry(k).or_default() += v;
+        }
+    }
+}
+
 /// Prints the outcomes of pods spawned after training, with the ground truth,
-/// and counts how well the verdicts match it.
+/// and counts how well the outcomes match it.
 struct DemoSink {
     sim: SimCluster,
     out: Arc<Out>,
+    verbose: bool,
     tally: Mutex<Tally>,
 }
 
-#[derive(Default, Debug)]
-struct Tally {
-    new_pods: usize,
-    right: usize,
-    impostors: usize,
-    impostors_flagged: usize,
-    impostors_timed_out: usize,
-    impostors_deleted: usize,
-    honest_flagged: usize,
-    timed_out: usize,
-    deleted: usize,
+fn describe(truth: &Truth) -> String {
+    match Kind::of(truth) {
+        Kind::Honest => format!("behaves like {}", truth.behaves_as),
+        Kind::Impostor => format!(
+            "impostor: named {}, behaves like {}",
+            truth.named_as.as_deref().unwrap_or(NO_CLASS),
+            truth.behaves_as
+        ),
+        Kind::Unknown => match &truth.named_as {
+            Some(n) => format!("{} (not a class), named like {n}", truth.behaves_as),
+            None => format!("{} (not a class)", truth.behaves_as),
+        },
+        Kind::Sidecar => format!("sidecar {}", truth.behaves_as),
+    }
 }
 
 #[async_trait]
@@ -78,85 +189,216 @@ impl VerdictSink for DemoSink {
 
     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
         let mut t = self.tally.lock().map_err(|_| SinkError::new("demo", "poisoned"))?;
-        t.new_pods += 1;
-        let truth = self.sim.truth(outcome.pod());
-        let impostor = truth.as_ref().is_some_and(|t| t.impostor);
-        match outcome {
-            Outcome::Classified(v) => {
-                let Some(truth) = truth else { return Ok(()) };
-                let correct = v.predicted == truth.behaves_as;
-                t.right += usize::from(correct);
-                let mark = match (truth.impostor, v.is_anomaly()) {
-                    (true, true) => {
-                        t.impostors += 1;
-                        t.impostors_flagged += 1;
-                        "caught  "
+        let Some(truth) = self.sim.container_truth(&outcome.pod().container(outcome.container())) else {
+            return Ok(());
+        };
+        let kind = Kind::of(&truth);
+        t.outcomes += 1;
+        // Sidecar containers are counted apart and never enter the sweep's
+        // rates. TODO(issue 16, CORE): once `Outcome::Skipped { reason:
+        // SkipReason::Sidecar, .. }` exists, a sidecar's outcome is that
+        // one; count it here (`t.sidecars.skipped`) and report a sidecar
+        // that was judged instead as a mistake of the labels.
+        let flagged = matches!(outcome, Outcome::Classified(v) if v.is_anomaly());
+        let count = t.count(kind);
+        count.judged += 1;
+        count.flagged += usize::from(flagged);
+        let mark = match (kind, flagged) {
+            (Kind::Honest, false) => "ok      ",
+            (Kind::Honest, true) => "flagged ",
+            (Kind::Impostor | Kind::Unknown, true) => "caught  ",
+            (Kind::Impostor | Kind::Unknown, false) => "MISSED  ",
+            (Kind::Sidecar, true) => "sidecar!",
+            (Kind::Sidecar, false) => "sidecar ",
+        };
+        // Not matched exhaustively: outcomes other than a verdict (timed
+        // out, deleted, skipped, …) are counted by their kind.
+        if let Outcome::Classified(v) = outcome {
+            t.classified += 1;
+            t.right += usize::from(v.predicted == truth.behaves_as);
+            if kind == Kind::Honest && flagged {
+                let cause = match v.anomaly {
+                    Some(AnomalyReason::Mismatch) => {
+                        format!("{} judged {}", v.claimed.as_deref().unwrap_or(NO_CLASS), v.predicted)
                     }
-                    (true, false) => {
-                        t.impostors += 1;
-                        "MISSED  "
-                    }
-                    (false, true) => {
-                        t.honest_flagged += 1;
-                        "flagged "
-                    }
-                    (false, false) => "ok      ",
+                    _ => format!("low confidence ({} judged {})", truth.behaves_as, v.predicted),
                 };
-                let what = if truth.impostor {
-                    format!(
-                        "impostor: named {}, behaves like {}",
-                        truth.named_as.as_deref().unwrap_or(NO_CLASS),
-                        truth.behaves_as
-                    )
-                } else {
-                    format!("behaves like {}", truth.behaves_as)
-                };
+                *t.honest_causes.entry(cause).or_default() += 1;
+            }
+            if kind == Kind::Unknown {
+                let what = format!(
+                    "{} judged {}{}",
+                    truth.behaves_as,
+                    v.predicted,
+                    if flagged { " (flagged)" } else { "" }
+                );
+                *t.unknown_as.entry(what).or_default() += 1;
+            }
+            if self.verbose {
                 self.out.line(&format!(
-                    "  {mark} {v}   [truth: {what}; {} s after start]",
+                    "  {mark} {v}   [truth: {}; {} s after start]",
+                    describe(&truth),
                     v.time_to_verdict.as_secs()
                 ));
             }
-            Outcome::TimedOut { .. } => {
-                t.timed_out += 1;
-                t.impostors_timed_out += usize::from(impostor);
-                self.out.line(&format!("  timeout  {outcome}"));
+        } else {
+            match outcome.kind() {
+                "timed_out" => t.timed_out += 1,
+                "deleted" => t.deleted += 1,
+                _ => {}
             }
-            Outcome::Deleted { .. } => {
-                t.deleted += 1;
-                t.impostors_deleted += usize::from(impostor);
-                self.out.line(&format!("  gone     {outcome}"));
+            if self.verbose {
+                self.out.line(&format!(
+                    "  {:<8} {outcome}   [truth: {}]",
+                    outcome.kind(),
+                    describe(&truth)
+                ));
             }
-            Outcome::Skipped { .. } => self.out.line(&format!("  skipped  {outcome}")),
         }
         Ok(())
     }
 }
 
-/// Runs the demo on a current-thread runtime with paused (virtual) time.
+/// Runs the demo (or the sweep) on a current-thread runtime with paused
+/// (virtual) time.
 pub fn run(args: &DemoArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()?;
-    rt.block_on(demo(args))
+    rt.block_on(async {
+        match args.sweep {
+            Some(seeds) => sweep(args, seeds).await,
+            None => demo(args, args.sim_seed, true).await.map(|_| ()),
+        }
+    })
 }
 
-async fn demo(args: &DemoArgs) -> Result<()> {
+/// The last line of `cad demo --sweep N`, exactly as the issue asks:
+/// `sweep N seeds: impostors flagged A/B, unknown services flagged C/D,
+/// honest pods flagged E/F, grouped accuracy G %` (G: the mean of the
+/// seeds' grouped accuracies, in percent, one decimal).
+fn sweep_line(seeds: u64, t: &Tally, accuracy: &[f64]) -> String {
+    let g = if accuracy.is_empty() {
+        "n/a".to_owned()
+    } else {
+        format!("{:.1}", 100.0 * accuracy.iter().sum::<f64>() / accuracy.len() as f64)
+    };
+    format!(
+        "sweep {seeds} seeds: impostors flagged {}/{}, unknown services flagged {}/{}, honest pods flagged {}/{}, grouped accuracy {g} %",
+        t.impostors.flagged, t.impostors.judged, t.unknown.flagged, t.unknown.judged, t.honest.flagged, t.honest.judged
+    )
+}
+
+fn top(map: &BTreeMap<String, usize>, n: usize) -> String {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let shown: Vec<String> = v.iter().take(n).map(|(k, c)| format!("{k} {c}")).collect();
+    let rest: usize = v.iter().skip(n).map(|(_, c)| **c).sum();
+    match (shown.is_empty(), rest) {
+        (true, _) => "none".to_owned(),
+        (false, 0) => shown.join(", "),
+        (false, r) => format!("{}, others {r}", shown.join(", ")),
+    }
+}
+
+async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
+    let mut total = Tally::default();
+    let mut accuracy = Vec::new();
+    for seed in 1..=seeds {
+        let (t, acc) = demo(args, seed, false).await?;
+        output::println(&format!(
+            "seed {seed}: impostors flagged {}/{}, unknown services flagged {}/{}, honest pods flagged {}/{}, sidecars flagged {}/{}, grouped accuracy {}",
+            t.impostors.flagged,
+            t.impostors.judged,
+            t.unknown.flagged,
+            t.unknown.judged,
+            t.honest.flagged,
+            t.honest.judged,
+            t.sidecars.flagged,
+            t.sidecars.judged,
+            acc.map_or("n/a".to_owned(), |a| format!("{:.1} %", 100.0 * a)),
+        ))?;
+        accuracy.extend(acc);
+        total.add(t);
+    }
+    output::println(&format!(
+        "honest pods flagged, by cause: {}",
+        top(&total.honest_causes, 8)
+    ))?;
+    output::println(&format!(
+        "services outside the class list, judged as: {}",
+        top(&total.unknown_as, 8)
+    ))?;
+    output::println(&format!(
+        "sidecar containers flagged: {} of {} (judged like app containers)",
+        total.sidecars.flagged, total.sidecars.judged
+    ))?;
+    output::println(&sweep_line(seeds, &total, &accuracy))
+}
+
+/// The new pods the demo spawns while watching, in a random order drawn
+/// from the simulator's seed.
+fn new_pods(args: &DemoArgs, sim: &SimCluster, seed: u64) -> Vec<PodSpec> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xDE30_5EED);
+    let classes = sim.class_names();
+    let unknown = sim.unknown_service_names();
+    let impostors = if classes.len() >= 2 { args.impostors } else { 0 };
+    if impostors < args.impostors {
+        tracing::warn!("impostors need at least 2 classes; none spawned");
+    }
+    let mut specs = Vec::new();
+    for i in 0..args.honest {
+        specs.push(PodSpec::new(classes[i % classes.len()].clone()));
+    }
+    for _ in 0..impostors {
+        let named = rng.random_range(0..classes.len());
+        let behaves = (named + rng.random_range(1..classes.len())) % classes.len();
+        specs.push(PodSpec::impostor(classes[named].clone(), classes[behaves].clone()));
+    }
+    if !unknown.is_empty() {
+        for _ in 0..args.unknown {
+            let svc = unknown[rng.random_range(0..unknown.len())].clone();
+            specs.push(if rng.random::<f64>() < UNKNOWN_NAMED_LIKE_CLASS {
+                PodSpec::impostor(classes[rng.random_range(0..classes.len())].clone(), svc)
+            } else {
+                PodSpec::new(svc)
+            });
+        }
+    }
+    for s in &mut specs {
+        if rng.random::<f64>() < SIDECAR_SHARE {
+            s.sidecar = Some(DEFAULT_SIDECARS[rng.random_range(0..DEFAULT_SIDECARS.len())].to_owned());
+        }
+    }
+    specs.shuffle(&mut rng);
+    specs
+}
+
+/// One demo run on the simulator with `sim_seed`: the outcomes of the new
+/// pods and the grouped accuracy. `verbose` prints everything and writes the
+/// output files; otherwise it prints nothing.
+async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, Option<f64>)> {
+    let say = |line: &str| if verbose { output::println(line) } else { Ok(()) };
     let clock = Arc::new(TokioClock::starting_at(Timestamp::now()));
     // The training pods are trusted (as with scripts/training-pods.sh on a
-    // real cluster): impostors only appear once the watcher runs. Impostors
-    // in the training data would be learnt under the class they claim.
-    let mut config = SimConfig::default().with_seed(args.sim_seed);
+    // real cluster): no impostors and nothing else under a class's name
+    // among them. Pods named like no class (redis-0, web-…) are there and
+    // are not trained on. New pods only spawn once the watcher runs.
+    let mut config = SimConfig::default().with_seed(sim_seed);
     config.initial_pods = args.sim_pods;
     config.impostor_fraction = 0.0;
+    config.unknown_named_like_class = 0.0;
+    config.spawn_every = Duration::ZERO;
     let sim = SimCluster::new(config, clock.clone());
     let pods = sim.pods();
-    output::println(&format!(
-        "== cad demo: a simulated cluster (seed {}) with {} running pods of {} classes ({})",
-        args.sim_seed,
+    say(&format!(
+        "== cad demo: a simulated cluster (seed {sim_seed}) with {} running pods of {} classes ({}) and {} other services ({})",
         pods.len(),
         sim.class_names().len(),
-        sim.class_names().join(", ")
+        sim.class_names().join(", "),
+        sim.unknown_service_names().len(),
+        sim.unknown_service_names().join(", ")
     ))?;
 
     // 1. Collect.
@@ -172,46 +414,48 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         &mut |_, _| {},
     )
     .await?;
-    output::println(&format!(
+    say(&format!(
         "== collected {} rows from {} containers ({} pods named like a class, {} metric queries), feature set {}",
         stats.rows, stats.containers_with_rows, stats.labelled_pods, stats.fetches, features.name
     ))?;
 
-    // 2. Train and evaluate.
+    // 2. Train and evaluate (a sweep skips the learning curve and the files).
     let config = TrainConfig {
         algorithm: args.algorithm.algorithm(&AlgorithmSettings::defaults(args.seed)),
         method: Some(Method::GroupedKFold { k: 5, seed: args.seed }),
-        curve_points: 10,
+        curve_points: if verbose { 10 } else { 0 },
         // As the collector's default --training-ratio 0.7 gives it.
         curve_test_ratio: 1.0 - 0.7,
         seed: args.seed,
-        trained_on: format!("simulated cluster, seed {} (demo model)", args.sim_seed),
+        trained_on: format!("simulated cluster, seed {sim_seed} (demo model)"),
         ..TrainConfig::default()
     };
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
-    match &trained.report {
-        Some(r) => output::println(&format!("\n{r}"))?,
-        None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
+    let accuracy = trained.report.as_ref().and_then(|r| r.accuracy);
+    if verbose {
+        match &trained.report {
+            Some(r) => output::println(&format!("\n{r}"))?,
+            None => output::println(&format!("\n{}", trained.evaluation_skipped.clone().unwrap_or_default()))?,
+        }
+        let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
+        output::println(&format!(
+            "== model, report, tree and plots written to {} (model: {})\n",
+            args.out_dir.display(),
+            written.model.display()
+        ))?;
     }
-    let written = write_outputs(&args.out_dir, None, &trained, Some((&stats, "simulated cluster")))?;
-    output::println(&format!(
-        "== model, report, tree and plots written to {} (model: {})\n",
-        args.out_dir.display(),
-        written.model.display()
-    ))?;
 
     // 3. Watch: the pods already running were the training data and are not
-    // judged; new pods spawn, `--impostors` impostors among them, all in the
-    // first half of `--watch-for`; then the watch goes on until every pod
-    // spawned in `--watch-for` has its outcome (at most the timeout after
-    // its start).
+    // judged; the new pods spawn in the first half of `--watch-for`; then
+    // the watch goes on until every one has its outcome (at most the timeout
+    // after its start).
     let out = Arc::new(Out::default());
     let sink = Arc::new(DemoSink {
         sim: sim.clone(),
         out: out.clone(),
+        verbose,
         tally: Mutex::new(Tally::default()),
     });
-    let bundle = trained.bundle;
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
         ..WatcherConfig::default()
@@ -221,32 +465,39 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         Arc::new(sim.clone()),
         Arc::new(sim.clone()),
         clock.clone(),
-        ModelHandle::new(ActiveModel::from_bundle(bundle)),
+        ModelHandle::new(ActiveModel::from_bundle(trained.bundle)),
         watcher_config,
     )
     .with_sink(sink.clone());
-    output::println(&format!(
-        "== watching newly spawning pods for {} of simulated time, then until each has an outcome \
-         (a verdict needs {} complete metric snapshots):",
-        humantime::format_duration(args.watch_for),
+    let specs = new_pods(args, &sim, sim_seed);
+    let spawned: Vec<Kind> = specs
+        .iter()
+        .map(|s| match (&s.named_as, sim.class_names().contains(&s.behaves_as)) {
+            (_, false) => Kind::Unknown,
+            (Some(n), true) if *n != s.behaves_as => Kind::Impostor,
+            _ => Kind::Honest,
+        })
+        .collect();
+    let n_of = |k: Kind| spawned.iter().filter(|x| **x == k).count();
+    say(&format!(
+        "== watching {} new pods ({} honest, {} impostors, {} of services outside the class list; {} with a sidecar) \
+         spawned over {} of simulated time, until each has an outcome (a verdict needs {} complete metric snapshots):",
+        specs.len(),
+        n_of(Kind::Honest),
+        n_of(Kind::Impostor),
+        n_of(Kind::Unknown),
+        specs.iter().filter(|s| s.sidecar.is_some()).count(),
+        humantime::format_duration(args.watch_for / 2),
         features.window
     ))?;
-    let impostors = if sim.class_names().len() > 2 { args.impostors } else { 0 };
-    if impostors < args.impostors {
-        tracing::warn!("impostors need at least 3 classes; none spawned");
-    }
-    let interval = (args.watch_for / 2) / (impostors as u32 + 1);
+    let interval = (args.watch_for / 2) / (specs.len() as u32 + 1);
     let spawner = {
         let sim = sim.clone();
         let clock = clock.clone();
         async move {
-            let classes = sim.class_names();
-            let n = classes.len();
-            for i in 0..impostors {
+            for spec in specs {
                 clock.sleep(interval).await;
-                // Named like class i, behaving like the class two further on.
-                let (named, behaves) = (&classes[i % n], &classes[(i + 2) % n]);
-                sim.spawn(PodSpec::impostor(named.clone(), behaves.clone()));
+                sim.spawn(spec);
             }
         }
     };
@@ -263,36 +514,70 @@ async fn demo(args: &DemoArgs) -> Result<()> {
         .lock()
         .map(|mut t| std::mem::take(&mut *t))
         .unwrap_or_default();
-    let classified = t.new_pods - t.timed_out - t.deleted;
-    let mut line = format!(
-        "\n== {} new pods: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first",
-        t.new_pods, classified, t.right, t.timed_out, t.deleted
-    );
-    if stats.still_pending > 0 {
-        line.push_str(&format!(
-            "; {} containers of pods spawned in the last {} s were still waiting when the demo ended",
-            stats.still_pending,
-            drain.as_secs()
-        ));
+    // Pods without an outcome (still waiting) count as not flagged: the
+    // rates are over the pods spawned.
+    let mut t = t;
+    t.honest.judged = n_of(Kind::Honest);
+    let impostors_judged = t.impostors.judged;
+    t.impostors.judged = n_of(Kind::Impostor);
+    t.unknown.judged = n_of(Kind::Unknown);
+    if verbose {
+        let mut line = format!(
+            "\n== {} outcomes for the new pods' containers: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first",
+            t.outcomes, t.classified, t.right, t.timed_out, t.deleted
+        );
+        if stats.still_pending > 0 {
+            line.push_str(&format!(
+                "; {} containers of pods spawned in the last {} s were still waiting when the demo ended",
+                stats.still_pending,
+                drain.as_secs()
+            ));
+        }
+        output::println(&line)?;
+        let mut line = format!(
+            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (mismatch or low confidence): {} of {}",
+            t.impostors.flagged,
+            t.impostors.judged,
+            t.unknown.flagged,
+            t.unknown.judged,
+            t.honest.flagged,
+            t.honest.judged
+        );
+        let unjudged = t.impostors.judged.saturating_sub(impostors_judged);
+        if unjudged > 0 {
+            line.push_str(&format!(
+                "\n== {unjudged} of the {} impostors spawned got no outcome before the demo ended",
+                t.impostors.judged
+            ));
+        }
+        output::println(&line)?;
+        output::println(&format!(
+            "== sidecar containers flagged: {} of {} (judged like app containers)",
+            t.sidecars.flagged, t.sidecars.judged
+        ))?;
+        output::println(&format!(
+            "== {} metric queries in {} ticks (one per tick at most); the {} pods running at the start were the training data and were not judged",
+            stats.fetches, stats.ticks, stats.skipped_at_start
+        ))?;
     }
-    output::println(&line)?;
-    let mut line = format!(
-        "== impostors caught: {} of {}; honest pods flagged (mismatch or low confidence): {}",
-        t.impostors_flagged, t.impostors, t.honest_flagged
-    );
-    let unjudged = impostors.saturating_sub(t.impostors);
-    if unjudged > 0 {
-        line.push_str(&format!(
-            "\n== {unjudged} of the {impostors} impostors spawned got no verdict: {} timed out without metrics, {} were deleted first, {} still waiting",
-            t.impostors_timed_out,
-            t.impostors_deleted,
-            unjudged.saturating_sub(t.impostors_timed_out + t.impostors_deleted)
-        ));
+    Ok((t, accuracy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_line_has_the_issues_format() {
+        let t = Tally {
+            impostors: Count { judged: 10, flagged: 9 },
+            unknown: Count { judged: 12, flagged: 3 },
+            honest: Count { judged: 60, flagged: 7 },
+            ..Tally::default()
+        };
+        assert_eq!(
+            sweep_line(2, &t, &[0.75, 0.8]),
+            "sweep 2 seeds: impostors flagged 9/10, unknown services flagged 3/12, honest pods flagged 7/60, grouped accuracy 77.5 %"
+        );
     }
-    output::println(&line)?;
-    output::println(&format!(
-        "== {} metric queries in {} ticks (one per tick at most); the {} pods running at the start were the training data and were not judged",
-        stats.fetches, stats.ticks, stats.skipped_at_start
-    ))?;
-    Ok(())
 }

@@ -1,5 +1,6 @@
-//! Plots people would rather look at than read: the learning curve and the
-//! confusion matrix, as SVG or PNG (chosen by the file extension).
+//! Plots people would rather look at than read: the learning curve, the
+//! confusion matrix, the reliability diagram of the confidence and the
+//! open-set trade-off, as SVG or PNG (chosen by the file extension).
 //!
 //! Each plot is drawn into a temporary file beside its target and renamed
 //! over it when complete, so a reader never sees half a plot. The confusion
@@ -117,6 +118,114 @@ pub fn learning_curve(points: &[(usize, f64)], title: &str, path: &Path) -> Resu
     })
 }
 
+/// Draws a reliability diagram: for each confidence bin, the share of right
+/// predictions against the mean confidence, raw (grey) and calibrated
+/// (blue), with the diagonal a calibrated model follows.
+pub fn reliability(
+    raw: &[cad_core::openset::confidence::ReliabilityBin],
+    calibrated: &[cad_core::openset::confidence::ReliabilityBin],
+    path: &Path,
+) -> Result<()> {
+    let pts = |bins: &[cad_core::openset::confidence::ReliabilityBin]| -> Vec<(f64, f64)> {
+        bins.iter().filter_map(|b| Some((b.confidence?, b.accuracy?))).collect()
+    };
+    let (raw, calibrated) = (pts(raw), pts(calibrated));
+    on_backend!(path, (700, 640), |root| {
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Reliability (held-out containers)", ("sans-serif", 24))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f64..1.0, 0f64..1.0)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("confidence (mean per bin of 0.1)")
+            .y_desc("share right")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lines = [(raw, RGBColor(150, 150, 150), "raw"), (calibrated, BLUE, "calibrated")];
+        labelled_lines(&mut chart, &lines, SeriesLabelPosition::UpperLeft)?;
+    })
+}
+
+/// A line of a chart: its points, colour and label.
+type Line<'a> = (Vec<(f64, f64)>, RGBColor, &'a str);
+
+/// Draws each `(points, colour, label)` as a line with its points, and the legend.
+fn labelled_lines<'a, DB: DrawingBackend + 'a, X: Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, plotters::coord::types::RangedCoordf64>>,
+    lines: &[Line<'_>],
+    legend: SeriesLabelPosition,
+) -> Result<()> {
+    for (series, color, label) in lines {
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(series.iter().copied(), color.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label(*label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart
+            .draw_series(series.iter().map(|&p| Circle::new(p, 4, color.filled())))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(legend)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Draws the trade-off of the false-anomaly rate α (log scale) against the
+/// recall of unknown services and impostors and the honest containers
+/// actually flagged.
+pub fn tradeoff(rates: &[cad_core::openset::evaluate::Rates], path: &Path) -> Result<()> {
+    if rates.is_empty() {
+        bail!("the trade-off has no points to plot");
+    }
+    let lo = rates.iter().map(|r| r.alpha).fold(f64::INFINITY, f64::min).max(1e-6);
+    let hi = rates.iter().map(|r| r.alpha).fold(0.0, f64::max).max(lo * 2.0);
+    type Pick = fn(&cad_core::openset::evaluate::Rates) -> Option<f64>;
+    let lines: [(&str, RGBColor, Pick); 3] = [
+        ("unknown services flagged", BLUE, |r| r.unknown_recall),
+        ("impostors flagged", RGBColor(0, 150, 0), |r| r.impostor_recall),
+        ("honest containers flagged", RED, |r| r.honest_flag_rate),
+    ];
+    on_backend!(path, (900, 560), |root| {
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("False-anomaly rate vs recall (leave one class out)", ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((lo..hi).log_scale(), 0f64..1.0)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("false-anomaly rate α (--false-anomaly-rate)")
+            .y_desc("share of containers")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let lines: Vec<Line<'_>> = lines
+            .iter()
+            .map(|&(label, color, pick)| {
+                let series = rates.iter().filter_map(|r| Some((r.alpha, pick(r)?))).collect();
+                (series, color, label)
+            })
+            .collect();
+        labelled_lines(&mut chart, &lines, SeriesLabelPosition::MiddleRight)?;
+    })
+}
+
 /// Draws a confusion matrix as a heat map: rows are the true classes,
 /// columns the predicted ones, each cell with its count while cells are big
 /// enough. Returns `false` (and draws nothing) past [`MAX_PLOT_CLASSES`].
@@ -208,6 +317,26 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pts = [(1, 0.2), (10, 0.5), (100, 0.8), (1000, 0.95)];
         learning_curve(&pts, "Learning curve", &dir.join("c.svg")).unwrap();
+        use cad_core::openset::confidence::{Outcome, reliability as bins};
+        let outcomes: Vec<Outcome> = (0..100)
+            .map(|i| Outcome {
+                confidence: i as f64 / 100.0,
+                correct: i % 3 != 0,
+            })
+            .collect();
+        reliability(&bins(&outcomes), &bins(&outcomes), &dir.join("r.svg")).unwrap();
+        let rates: Vec<cad_core::openset::evaluate::Rates> = [0.001, 0.01, 0.1]
+            .iter()
+            .map(|&alpha| cad_core::openset::evaluate::Rates {
+                alpha,
+                unknown_recall: Some(0.5 + alpha),
+                false_unknown_rate: Some(alpha),
+                honest_flag_rate: Some(alpha),
+                impostor_recall: None,
+            })
+            .collect();
+        tradeoff(&rates, &dir.join("t.png")).unwrap();
+        assert!(tradeoff(&[], &dir.join("t2.png")).is_err());
         learning_curve(&pts, "Learning curve", &dir.join("c.png")).unwrap();
         let classes = vec!["mysql".to_string(), "nginx".to_string()];
         confusion_matrix(&classes, &[vec![5, 1], vec![0, 7]], "Confusion", &dir.join("m.png")).unwrap();
@@ -223,7 +352,7 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["c.png", "c.svg", "m.png"]);
+        assert_eq!(names, ["c.png", "c.svg", "m.png", "r.svg", "t.png"]);
         if std::env::var_os("CAD_KEEP_PLOTS").is_none() {
             std::fs::remove_dir_all(&dir).ok();
         }

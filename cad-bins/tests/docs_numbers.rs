@@ -40,6 +40,8 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let demo_pods = default(Cli::command(), Some("demo"), "sim-pods");
     let demo_impostors: usize = default(Cli::command(), Some("demo"), "impostors").parse().unwrap();
     let demo_watch = secs(&default(Cli::command(), Some("demo"), "watch-for"));
+    let demo_honest = default(Cli::command(), Some("demo"), "honest");
+    let demo_unknown: usize = default(Cli::command(), Some("demo"), "unknown").parse().unwrap();
     let timeout = default(WatcherCli::command(), None, "timeout");
     let poll = default(WatcherCli::command(), None, "poll-interval");
     let window = default(CollectorCli::command(), None, "window");
@@ -66,7 +68,15 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let claims: Vec<(&str, String)> = vec![
         ("README.md", format!("it lists {demo_pods} running pods")),
         ("README.md", format!("spawn for {} simulated minutes", demo_watch / 60)),
-        ("README.md", format!("{} of them impostors", WORDS[demo_impostors])),
+        (
+            "README.md",
+            format!("{} impostors (named like one class", WORDS[demo_impostors]),
+        ),
+        ("README.md", format!("{demo_honest} honest pods")),
+        (
+            "README.md",
+            format!("{} pods of services outside the class list", WORDS[demo_unknown]),
+        ),
         ("README.md", format!("the {} s timeout", secs(&timeout))),
         ("README.md", format!("The {demo_pods} pods it trained on")),
         (

@@ -39,16 +39,20 @@ fn the_demo_catches_impostors() {
         .lines()
         .find(|l| l.starts_with("== impostors caught:"))
         .expect(&stdout);
-    // "== impostors caught: C of N; honest pods flagged …: F"
+    // "== impostors caught: C of N; services outside the class list flagged:
+    // U of V; honest pods flagged (mismatch or low confidence): F of H"
     let nums: Vec<usize> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    let (caught, impostors, _flagged) = (nums[0], nums[1], nums[2]);
+    let [caught, impostors, _unknown_flagged, unknown, _flagged, honest] = nums[..] else {
+        panic!("{line}");
+    };
     // The 5 spawned impostors, and services outside the class list that the
     // hard simulator names like a class.
     assert!(impostors >= 5, "{line}");
+    assert_eq!((unknown, honest), (5, 30), "{line}");
     assert!(caught >= 4, "{line}");
     // Honest pods flagged: 6 on this seed with the behaviour set on the hard
     // simulator (fresh apache pods taken for nginx, as in
@@ -65,6 +69,46 @@ fn the_demo_catches_impostors() {
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+}
+
+/// `cad demo --sweep N` ends with the issue's line, exactly, after one line
+/// per seed, and writes no files.
+#[test]
+fn the_sweep_ends_with_one_comparable_line() {
+    let dir = tempdir("sweep");
+    let (ok, stdout, stderr) = run(
+        env!("CARGO_BIN_EXE_cad"),
+        &["demo", "--sweep", "2", "--out-dir", dir.to_str().unwrap()],
+    );
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("seed ")).count(), 2, "{stdout}");
+    let last = lines.last().expect("output");
+    let rest = last.strip_prefix("sweep 2 seeds: impostors flagged ").expect(last);
+    // "A/B, unknown services flagged C/D, honest pods flagged E/F, grouped accuracy G %"
+    let parts: Vec<&str> = rest.split(", ").collect();
+    assert_eq!(parts.len(), 4, "{last}");
+    let fraction = |s: &str| -> (usize, usize) {
+        let (a, b) = s.split_once('/').expect(last);
+        (a.parse().expect(last), b.parse().expect(last))
+    };
+    let (a, b) = fraction(parts[0]);
+    let (c, d) = fraction(parts[1].strip_prefix("unknown services flagged ").expect(last));
+    let (e, f) = fraction(parts[2].strip_prefix("honest pods flagged ").expect(last));
+    let g: f64 = parts[3]
+        .strip_prefix("grouped accuracy ")
+        .and_then(|s| s.strip_suffix(" %"))
+        .expect(last)
+        .parse()
+        .expect(last);
+    // 5 impostors, 5 unknown services and 30 honest pods per seed (the defaults).
+    assert_eq!((b, d, f), (10, 10, 60), "{last}");
+    assert!(a <= b && c <= d && e <= f, "{last}");
+    assert!((0.0..=100.0).contains(&g), "{last}");
+    assert!(
+        std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()),
+        "a sweep writes no files"
+    );
 }
 
 #[test]

@@ -42,6 +42,7 @@ pub mod io;
 pub mod label;
 pub mod metric;
 pub mod model;
+pub mod openset;
 pub mod pod;
 pub mod render;
 pub mod retry;

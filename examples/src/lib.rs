@@ -2,9 +2,9 @@
 //!
 //! [`csv_source`] is a complete [`MetricSource`](cad_core::MetricSource) over a
 //! CSV file, used by the `csv_metric_source` example and by the test that
-//! reads the recordings of real servers in `data/recordings/`;
-//! [`recordings`] lists those recordings and reads their samples (the
-//! `feature_sets` example measures the feature sets on them).
+//! reads the recordings of real servers in `data/recordings/`; [`recordings`]
+//! lists those recordings, reads their samples and turns them into feature
+//! rows (the `feature_sets` example measures the feature sets on them).
 
 pub mod csv_source;
 pub mod recordings;

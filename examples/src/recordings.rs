@@ -4,7 +4,8 @@
 
 use crate::csv_source::CsvMetricSource;
 use cad_core::{
-    ContainerId, ContainerInfo, MetricBatch, MetricSource, PodId, PodInfo, SourceError, TimeWindow, Timestamp,
+    ContainerId, ContainerInfo, ContainerInput, FeatureRow, FeatureSet, MetricBatch, MetricSource, PodId, PodInfo,
+    SourceError, TimeWindow, Timestamp,
 };
 use std::path::{Path, PathBuf};
 
@@ -138,4 +139,23 @@ pub async fn samples(dir: &Path, instances: &[Instance]) -> Result<MetricBatch, 
         .fetch(&ids, TimeWindow::new(Timestamp(0), Timestamp(i64::MAX)))
         .await
         .map_err(Error::Samples)
+}
+
+/// Every instance with its feature rows under `set`, oldest first (the
+/// first row is what a watcher judges a new pod on).
+pub async fn rows(dir: &Path, set: &FeatureSet) -> Result<Vec<(Instance, Vec<FeatureRow>)>, Error> {
+    let instances = instances(dir)?;
+    let batch = samples(dir, &instances).await?;
+    Ok(instances
+        .into_iter()
+        .map(|inst| {
+            let pod = inst.pod_info();
+            let rows = set.rows(&ContainerInput {
+                pod: &pod,
+                container: &pod.containers[0],
+                samples: batch.samples(&inst.id()),
+            });
+            (inst, rows)
+        })
+        .collect())
 }

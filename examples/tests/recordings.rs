@@ -4,31 +4,12 @@
 //! duration, counters that never go back, and values the kubelet's own
 //! rules allow. A sanity check of the data set, not a claim about accuracy.
 
-use cad_core::{
-    ContainerId, ContainerInput, FeatureSet, Metric, MetricKind, MetricSource, Sample, TimeWindow, Timestamp,
-};
+mod common;
+
+use cad_core::{ContainerId, FeatureSet, Metric, MetricKind, MetricSource, TimeWindow, Timestamp};
 use cad_examples::csv_source::CsvMetricSource;
-use cad_examples::recordings::{self, Instance, dir};
+use common::{Instance, by_metric, dir, instances};
 use std::collections::BTreeMap;
-
-fn instances() -> Vec<Instance> {
-    let all = recordings::instances(&dir()).expect("data/recordings/instances.csv");
-    for i in &all {
-        assert_eq!(i.failed, "", "{} failed while recording: {}", i.pod, i.failed);
-    }
-    all
-}
-
-fn by_metric(samples: &[Sample]) -> BTreeMap<Metric, Vec<(i64, f64)>> {
-    let mut out: BTreeMap<Metric, Vec<(i64, f64)>> = BTreeMap::new();
-    for s in samples {
-        out.entry(s.metric).or_default().push((s.time.0, s.value));
-    }
-    for v in out.values_mut() {
-        v.sort_by_key(|p| p.0);
-    }
-    out
-}
 
 #[test]
 fn the_committed_set_stays_small() {
@@ -145,24 +126,13 @@ async fn recordings_hold_every_instance_and_metric() {
 
 #[tokio::test]
 async fn the_behaviour_features_read_every_recording() {
-    let instances = instances();
-    let ids: Vec<ContainerId> = instances.iter().map(Instance::id).collect();
-    let window = TimeWindow::new(Timestamp(0), Timestamp(i64::MAX));
-    let batch = CsvMetricSource::new(dir().join("samples.csv"))
-        .fetch(&ids, window)
-        .await
-        .expect("samples.csv parses");
     let set = FeatureSet::behaviour();
-    for (inst, id) in instances.iter().zip(&ids) {
-        let pod = inst.pod_info();
-        let rows = set.rows(&ContainerInput {
-            pod: &pod,
-            container: &pod.containers[0],
-            samples: batch.samples(id),
-        });
+    let all = cad_examples::recordings::rows(&dir(), &set).await.expect("recordings");
+    assert_eq!(all.len(), instances().len());
+    for (inst, rows) in &all {
         // A window of 3 snapshots over about 90 snapshots.
         assert!(rows.len() >= 20, "{}: {} feature rows", inst.pod, rows.len());
-        for row in &rows {
+        for row in rows {
             assert_eq!(row.len(), set.column_names().len());
             assert!(row.iter().flatten().all(|v| v.is_finite()), "{}: {row:?}", inst.pod);
             let present = row.iter().filter(|v| v.is_some()).count();

@@ -1,0 +1,704 @@
+//! Verdicts that know what they don't know: per-class novelty, conformal
+//! p-values, the prediction set at a false-anomaly rate, the verdict's kind,
+//! and calibrated confidence.
+//!
+//! A classifier trained on known classes extrapolates: a service it has never
+//! seen lands in some leaf and gets a known class, often at confidence 1.00.
+//! Telling "behaves like no known class" needs a measure of *typicality* per
+//! class. Here:
+//!
+//! 1. **Space** ([`space`]): every feature on a log scale, standardised by its
+//!    median and interquartile range.
+//! 2. **Novelty score** ([`mod@reference`]): for class `y`, the mean distance of
+//!    the row to the `k` nearest training *containers* of `y` (distance to a
+//!    container = to its nearest stored row). The reference is bounded
+//!    ([`NoveltyParams::max_rows_per_class`]) and quantised.
+//! 3. **Calibration** ([`conformal`]): grouped k-fold over containers; each
+//!    held-out container's rows are scored against its own class's reference
+//!    built without it. The scores give a Mondrian conformal p-value per
+//!    class, each container weighing 1.
+//! 4. **Decision** ([`judge`]): the prediction set `Γ = {y : p_y > α}` at the
+//!    false-anomaly rate α; the claimed class decides the [`Kind`].
+//!
+//! [`Score`] chooses the nonconformity score: the novelty score above (the
+//! default), or `1 − p̂_y(x)` of a random forest calibrated the same way on
+//! held-out containers, or both (Bonferroni). The README compares them on
+//! recordings of real servers.
+//!
+//! [`confidence`] calibrates the classifier's own confidence (a map fitted on
+//! out-of-fold predictions of held-out containers) and measures the expected
+//! calibration error; [`evaluate`] runs the leave-one-class-out evaluation.
+//!
+//! Types follow linfa's style: [`NoveltyParams`] fits an [`OpenSetModel`].
+
+pub mod confidence;
+pub mod conformal;
+pub mod evaluate;
+pub mod reference;
+pub mod space;
+
+use crate::classifier::{Classifier, Fit};
+use crate::dataset::Dataset;
+use crate::forest::{ForestParams, RandomForest};
+use crate::split;
+use conformal::{ClassCalibration, Tail};
+use reference::{ClassReference, Metric};
+use serde::{Deserialize, Serialize};
+use space::RobustSpace;
+use std::fmt;
+
+/// The default false-anomaly rate α: the share of honest containers the
+/// operator accepts to see flagged.
+pub const DEFAULT_FALSE_ANOMALY_RATE: f64 = 0.01;
+
+/// Why an open-set model could not be fitted or used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenSetError {
+    /// A parameter outside its range.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// Too few containers to calibrate on held-out containers.
+    #[error("{groups} container(s) with rows: at least 2 are needed to calibrate on held-out containers")]
+    TooFewContainers {
+        /// Containers with rows.
+        groups: usize,
+    },
+    /// The data set has no feature columns.
+    #[error("the data set has no features")]
+    NoFeatures,
+    /// A decoded model is inconsistent.
+    #[error("the open-set model is inconsistent: {0}")]
+    Inconsistent(String),
+    /// A split could not be made.
+    #[error("split")]
+    Split(#[source] split::SplitError),
+    /// The classifier of the score could not be fitted.
+    #[error("fitting the classifier of the nonconformity score")]
+    Fit(#[source] crate::classifier::FitError),
+}
+
+/// Which nonconformity score the p-values come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Score {
+    /// The distance to the class's nearest training containers (the
+    /// default: see the README's comparison on recordings of real servers).
+    #[default]
+    Novelty,
+    /// `1 − p̂_y(x)`: one minus a random forest's probability of the class,
+    /// the forests of the calibration fitted without the held-out containers.
+    Classifier,
+    /// Both, Bonferroni-combined: `p_y = min(1, 2 · min(p_novelty, p_classifier))`,
+    /// so a class stays in the set only if both p-values exceed α / 2 and an
+    /// honest container is still flagged with probability at most α.
+    Both,
+}
+
+impl Score {
+    /// The names [`Score::by_name`] accepts, in the order of the variants.
+    pub const NAMES: [&'static str; 3] = ["novelty", "classifier", "both"];
+
+    /// The score called `name` (one of [`Score::NAMES`]).
+    pub fn by_name(name: &str) -> Option<Score> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Some([Score::Novelty, Score::Classifier, Score::Both][i])
+    }
+}
+
+/// How an [`OpenSetModel`] is fitted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyParams {
+    /// Nearest containers averaged in a score (1 to 100).
+    pub k: usize,
+    /// Rows kept per training container in the reference (evenly spaced).
+    pub max_rows_per_container: usize,
+    /// Rows kept per class in the reference (spread over its containers).
+    pub max_rows_per_class: usize,
+    /// Rows of a held-out container scored for calibration (evenly spaced).
+    pub max_calibration_rows: usize,
+    /// Features two rows must both have to be compared (at least 1; capped
+    /// at the feature count). A row with fewer present features is undecided.
+    pub min_features: usize,
+    /// Folds of the grouped calibration (at least 2; capped at the containers).
+    pub folds: usize,
+    /// How rows are compared.
+    pub metric: Metric,
+    /// p-values beyond the largest calibration score.
+    pub tail: Tail,
+    /// Seed of the calibration folds.
+    pub seed: u64,
+    /// Which nonconformity score decides.
+    pub score: Score,
+    /// The forest of the classifier score (unused with [`Score::Novelty`]).
+    pub forest: ForestParams,
+}
+
+impl Default for NoveltyParams {
+    fn default() -> Self {
+        NoveltyParams {
+            k: 3,
+            max_rows_per_container: 16,
+            max_rows_per_class: 256,
+            max_calibration_rows: 32,
+            min_features: 3,
+            folds: 5,
+            metric: Metric::Rms,
+            tail: Tail::Power,
+            seed: 42,
+            score: Score::default(),
+            forest: ForestParams {
+                n_trees: 50,
+                seed: 42,
+                ..ForestParams::default()
+            },
+        }
+    }
+}
+
+impl NoveltyParams {
+    fn check(&self) -> Result<(), OpenSetError> {
+        let bad = |m: &str| Err(OpenSetError::InvalidParameter(m.to_string()));
+        if !(1..=100).contains(&self.k) {
+            return bad("k must be from 1 to 100");
+        }
+        if self.max_rows_per_container == 0 || self.max_rows_per_class == 0 || self.max_calibration_rows == 0 {
+            return bad("row limits must be at least 1");
+        }
+        if self.max_rows_per_class > 100_000 {
+            return bad("max_rows_per_class must be at most 100000");
+        }
+        if self.min_features == 0 {
+            return bad("min_features must be at least 1");
+        }
+        if self.folds < 2 {
+            return bad("folds must be at least 2");
+        }
+        Ok(())
+    }
+}
+
+/// Rows per container used to measure a class's spread.
+const SPREAD_ROWS_PER_CONTAINER: usize = 64;
+
+/// `n` indices evenly spread over `0..len` (all of them if `len <= n`).
+pub(crate) fn evenly(len: usize, n: usize) -> impl Iterator<Item = usize> {
+    let take = len.min(n);
+    (0..take).map(move |i| if take <= 1 { 0 } else { i * (len - 1) / (take - 1) })
+}
+
+/// A fitted open-set model: the space, each class's reference and calibration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenSetModel {
+    classes: Vec<String>,
+    space: RobustSpace,
+    references: Vec<ClassReference>,
+    /// Per class; `None` where the class had too few containers to calibrate
+    /// (then `pooled` is used).
+    calibrations: Vec<Option<ClassCalibration>>,
+    /// All classes' calibration scores together.
+    pooled: Option<ClassCalibration>,
+    /// Neighbours averaged per class (see [`NoveltyParams::fit`]).
+    k: Vec<usize>,
+    min_features: usize,
+    metric: Metric,
+    tail: Tail,
+    score: Score,
+    /// The classifier score's forest and calibration (not with [`Score::Novelty`]).
+    forest: Option<ForestScore>,
+}
+
+/// The classifier score's part of an [`OpenSetModel`]: the forest fitted on
+/// all rows and the calibration of `1 − p̂_y` on held-out containers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct ForestScore {
+    forest: RandomForest,
+    calibrations: Vec<Option<ClassCalibration>>,
+    pooled: Option<ClassCalibration>,
+}
+
+/// Each class's calibration from `(class, score, weight)` points (a class
+/// with less than two containers' weight gets `None`), and the pooled one;
+/// one tail scale for all.
+fn calibrate(
+    n_classes: usize,
+    points: &[(usize, f64, f64)],
+) -> (Vec<Option<ClassCalibration>>, Option<ClassCalibration>) {
+    let per_class: Vec<Vec<(f64, f64)>> = (0..n_classes)
+        .map(|c| points.iter().filter(|p| p.0 == c).map(|p| (p.1, p.2)).collect())
+        .collect();
+    let beta = conformal::pooled_beta(&per_class);
+    let pooled = ClassCalibration::new(points.iter().map(|p| (p.1, p.2)).collect()).map(|c| c.with_beta(beta));
+    let calibrations = per_class
+        .into_iter()
+        .map(|pts| {
+            // A class needs two calibration containers to say anything
+            // about its spread; with fewer the pooled calibration is used.
+            let weight: f64 = pts.iter().map(|p| p.1).sum();
+            if weight >= 2.0 - 1e-9 {
+                ClassCalibration::new(pts).map(|c| c.with_beta(beta))
+            } else {
+                None
+            }
+        })
+        .collect();
+    (calibrations, pooled)
+}
+
+/// A held-out row's scores against every class, from the calibration folds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoredRow {
+    /// The row's group (container) index in the data set.
+    pub group: usize,
+    /// Its class index.
+    pub class: usize,
+    /// Its weight: 1 / (rows scored of its container).
+    pub weight: f64,
+    /// Its score against each class (`None`: no comparable reference).
+    pub scores: Vec<Option<f64>>,
+}
+
+impl NoveltyParams {
+    /// Fits the model on `data`: the space and references on all rows, the
+    /// calibration on held-out containers (grouped k-fold).
+    pub fn fit(&self, data: &Dataset) -> Result<OpenSetModel, OpenSetError> {
+        Ok(self.fit_with_scores(data)?.0)
+    }
+
+    /// Like [`NoveltyParams::fit`], also returning the held-out scores the
+    /// calibration was made of (each held-out row against every class).
+    pub fn fit_with_scores(&self, data: &Dataset) -> Result<(OpenSetModel, Vec<ScoredRow>), OpenSetError> {
+        self.check()?;
+        if data.n_features() == 0 {
+            return Err(OpenSetError::NoFeatures);
+        }
+        let groups = split::groups_with_rows(data);
+        if groups.len() < 2 {
+            return Err(OpenSetError::TooFewContainers { groups: groups.len() });
+        }
+        let all: Vec<usize> = (0..groups.len()).collect();
+        // The space and each class's spread come from all rows, and the
+        // calibration folds use them too: a fold's reference holds fewer
+        // containers, but scores in the same units as the final model's.
+        // (Measuring the spread without the held-out containers made the
+        // calibration scores of classes with few containers several times
+        // larger than a new honest container's: nothing was ever flagged.)
+        let all_rows: Vec<usize> = (0..data.n_rows()).collect();
+        let space = RobustSpace::fit(data, &all_rows);
+        let spreads = self.class_spreads(data, &groups, &space);
+        let references = self.references(data, &groups, &all, &space, &spreads);
+        let folds =
+            split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
+        let group_pos: std::collections::HashMap<usize, usize> =
+            groups.iter().enumerate().map(|(i, g)| (g.group, i)).collect();
+        let n_classes = data.classes().len();
+        let min_features = self.min_features.min(data.n_features());
+        let mut scored = Vec::new();
+        let fold_groups: Vec<(Vec<usize>, Vec<usize>)> = folds
+            .iter()
+            .map(|(train, test)| {
+                let of = |rows: &[usize]| {
+                    let mut g: Vec<usize> = rows.iter().map(|&r| group_pos[&data.group(r)]).collect();
+                    g.dedup();
+                    g
+                };
+                (of(train), of(test))
+            })
+            .collect();
+        // Each class is scored with as many neighbours as its calibration
+        // could use: the fewest containers of it any fold trained on while
+        // holding some of it out. Scoring a new container against more
+        // neighbours than the calibration did would make honest scores
+        // larger than the calibrated ones.
+        let mut k_class: Vec<usize> = vec![self.k; n_classes];
+        for (train_groups, test_groups) in &fold_groups {
+            for (c, k) in k_class.iter_mut().enumerate() {
+                let trained = train_groups.iter().filter(|&&g| groups[g].class == c).count();
+                if trained > 0 && test_groups.iter().any(|&g| groups[g].class == c) {
+                    *k = (*k).min(trained);
+                }
+            }
+        }
+        let use_forest = self.score != Score::Novelty;
+        let mut forest_points: Vec<(usize, f64, f64)> = Vec::new();
+        let mut proba = vec![0.0; n_classes];
+        for ((train_groups, test_groups), (train_rows, _)) in fold_groups.iter().zip(&folds) {
+            let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
+            let fold_forest = if use_forest {
+                Some(self.forest.fit(&data.select(train_rows)).map_err(OpenSetError::Fit)?)
+            } else {
+                None
+            };
+            let trained: Vec<bool> = (0..n_classes)
+                .map(|c| train_groups.iter().any(|&g| groups[g].class == c))
+                .collect();
+            let (mut z, mut buf) = (Vec::new(), Vec::new());
+            for &g in test_groups {
+                let rows: Vec<usize> = evenly(groups[g].rows.len(), self.max_calibration_rows)
+                    .map(|i| groups[g].rows[i])
+                    .collect();
+                let weight = 1.0 / rows.len() as f64;
+                for &r in &rows {
+                    space.transform_raw_into(data.raw_row(r), &mut z);
+                    if present(&z) < min_features {
+                        continue;
+                    }
+                    let scores = (0..n_classes)
+                        .map(|c| fold_refs[c].score(&z, k_class[c], min_features, self.metric, &mut buf))
+                        .collect();
+                    // A class no training container of the fold had says
+                    // nothing about how its own containers score.
+                    if let Some(f) = fold_forest.as_ref().filter(|_| trained[groups[g].class]) {
+                        f.predict_proba_into(&data.row(r), &mut proba);
+                        forest_points.push((groups[g].class, 1.0 - proba[groups[g].class], weight));
+                    }
+                    scored.push(ScoredRow {
+                        group: groups[g].group,
+                        class: groups[g].class,
+                        weight,
+                        scores,
+                    });
+                }
+            }
+        }
+        let own: Vec<(usize, f64, f64)> = scored
+            .iter()
+            .filter_map(|s| s.scores[s.class].map(|v| (s.class, v, s.weight)))
+            .collect();
+        let (calibrations, pooled) = calibrate(n_classes, &own);
+        let forest = if use_forest {
+            let (calibrations, pooled) = calibrate(n_classes, &forest_points);
+            Some(ForestScore {
+                forest: self.forest.fit(data).map_err(OpenSetError::Fit)?,
+                calibrations,
+                pooled,
+            })
+        } else {
+            None
+        };
+        Ok((
+            OpenSetModel {
+                classes: data.classes().to_vec(),
+                space,
+                references,
+                calibrations,
+                pooled,
+                k: k_class,
+                min_features,
+                metric: self.metric,
+                tail: self.tail,
+                score: self.score,
+                forest,
+            },
+            scored,
+        ))
+    }
+
+    /// 1 / each class's spread of each feature, from a bounded sample of
+    /// its rows.
+    fn class_spreads(&self, data: &Dataset, groups: &[split::GroupRows], space: &RobustSpace) -> Vec<Vec<f64>> {
+        let mut z = Vec::new();
+        (0..data.classes().len())
+            .map(|c| {
+                let rows: Vec<Vec<f64>> = groups
+                    .iter()
+                    .filter(|g| g.class == c)
+                    .flat_map(|g| evenly(g.rows.len(), SPREAD_ROWS_PER_CONTAINER).map(|i| g.rows[i]))
+                    .map(|r| {
+                        space.transform_raw_into(data.raw_row(r), &mut z);
+                        z.clone()
+                    })
+                    .collect();
+                reference::inverse_spread(&rows, data.n_features())
+            })
+            .collect()
+    }
+
+    /// Each class's reference from the containers `use_groups`.
+    fn references(
+        &self,
+        data: &Dataset,
+        groups: &[split::GroupRows],
+        use_groups: &[usize],
+        space: &RobustSpace,
+        spreads: &[Vec<f64>],
+    ) -> Vec<ClassReference> {
+        let n_classes = data.classes().len();
+        let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
+        for &g in use_groups {
+            if let Some(v) = per_class.get_mut(groups[g].class) {
+                v.push(g);
+            }
+        }
+        let mut z = Vec::new();
+        per_class
+            .iter()
+            .zip(spreads)
+            .map(|(gs, spread)| {
+                let per_container = (self.max_rows_per_class / gs.len().max(1)).clamp(1, self.max_rows_per_container);
+                let containers: Vec<Vec<Vec<f64>>> = gs
+                    .iter()
+                    .take(self.max_rows_per_class)
+                    .map(|&g| {
+                        evenly(groups[g].rows.len(), per_container)
+                            .map(|i| {
+                                space.transform_raw_into(data.raw_row(groups[g].rows[i]), &mut z);
+                                z.clone()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                ClassReference::new(&containers, spread.clone())
+            })
+            .collect()
+    }
+}
+
+fn present(z: &[f64]) -> usize {
+    z.iter().filter(|v| !v.is_nan()).count()
+}
+
+/// What a verdict says about a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Behaves like the class it claims.
+    AsClaimed,
+    /// Claims a class and behaves like another known one.
+    Impostor,
+    /// Behaves like no known class.
+    Unknown,
+    /// Claims no class and behaves like exactly one known class.
+    Recognised,
+    /// Claims no class and fits several, or has too few usable features.
+    Undecided,
+}
+
+impl Kind {
+    /// Every kind, in this order.
+    pub const ALL: [Kind; 5] = [
+        Kind::AsClaimed,
+        Kind::Impostor,
+        Kind::Unknown,
+        Kind::Recognised,
+        Kind::Undecided,
+    ];
+
+    /// `as_claimed`, `impostor`, `unknown`, `recognised`, `undecided`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::AsClaimed => "as_claimed",
+            Kind::Impostor => "impostor",
+            Kind::Unknown => "unknown",
+            Kind::Recognised => "recognised",
+            Kind::Undecided => "undecided",
+        }
+    }
+
+    /// Whether the kind is an anomaly (impostor or unknown).
+    pub fn is_anomaly(self) -> bool {
+        matches!(self, Kind::Impostor | Kind::Unknown)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The decision about one row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    /// The kind.
+    pub kind: Kind,
+    /// The class it behaves most like among the prediction set (the largest
+    /// p-value), if the set is not empty.
+    pub behaves_like: Option<usize>,
+    /// The evidence: for `Unknown`, the largest p-value of any class; for
+    /// `Impostor` and `AsClaimed`, the claimed class's p-value; for
+    /// `Recognised` and `Undecided`, the largest p-value (`None` when the row
+    /// had too few features).
+    pub p_value: Option<f64>,
+    /// The prediction set `{y : p_y > α}`, as class indices.
+    pub set: Vec<usize>,
+}
+
+/// The kind of a row with p-values `p` (one per class; `None`: too few
+/// usable features), claiming class `claimed` (an index, if any), at
+/// false-anomaly rate `alpha`.
+pub fn judge(p: Option<&[f64]>, claimed: Option<usize>, alpha: f64) -> Judgement {
+    let Some(p) = p else {
+        return Judgement {
+            kind: Kind::Undecided,
+            behaves_like: None,
+            p_value: None,
+            set: Vec::new(),
+        };
+    };
+    let set: Vec<usize> = (0..p.len()).filter(|&c| p[c] > alpha).collect();
+    let best_in_set = set.iter().copied().max_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let max_p = p.iter().copied().fold(0.0, f64::max);
+    let (kind, evidence) = match (claimed.filter(|&c| c < p.len()), set.len()) {
+        (_, 0) => (Kind::Unknown, max_p),
+        (Some(c), _) if set.contains(&c) => (Kind::AsClaimed, p[c]),
+        (Some(c), _) => (Kind::Impostor, p[c]),
+        (None, 1) => (Kind::Recognised, max_p),
+        (None, _) => (Kind::Undecided, max_p),
+    };
+    Judgement {
+        kind,
+        behaves_like: best_in_set,
+        p_value: Some(evidence),
+        set,
+    }
+}
+
+impl OpenSetModel {
+    /// The class names.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Number of features a row has.
+    pub fn n_features(&self) -> usize {
+        self.space.n_features()
+    }
+
+    /// The calibration of class `c` (its own, or the pooled one when it had
+    /// too few containers), if any.
+    pub fn calibration(&self, c: usize) -> Option<&ClassCalibration> {
+        self.calibrations
+            .get(c)
+            .and_then(Option::as_ref)
+            .or(self.pooled.as_ref())
+    }
+
+    /// Whether class `c` has its own calibration (else the pooled one is used).
+    pub fn has_own_calibration(&self, c: usize) -> bool {
+        self.calibrations.get(c).is_some_and(Option::is_some)
+    }
+
+    /// The novelty score of `row` for every class; `None` when the row has
+    /// fewer usable features than the model needs.
+    pub fn scores(&self, row: &[Option<f64>]) -> Option<Vec<Option<f64>>> {
+        let mut z = Vec::new();
+        self.space.transform_into(row, &mut z);
+        self.scores_of(&z)
+    }
+
+    fn scores_of(&self, z: &[f64]) -> Option<Vec<Option<f64>>> {
+        if present(z) < self.min_features {
+            return None;
+        }
+        let mut buf = Vec::new();
+        Some(
+            self.references
+                .iter()
+                .zip(&self.k)
+                .map(|(r, &k)| r.score(z, k, self.min_features, self.metric, &mut buf))
+                .collect(),
+        )
+    }
+
+    /// The p-value of each class's score. A class without training
+    /// containers gets 0 (nothing can behave like it); a class whose
+    /// reference shares too few features with the row, or without any
+    /// calibration, gets 1 (nothing speaks against it).
+    pub fn p_values_of_scores(&self, scores: &[Option<f64>]) -> Vec<f64> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(c, s)| match (s, self.calibration(c)) {
+                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => 0.0,
+                (Some(s), Some(cal)) => cal.p_value(*s, self.tail),
+                _ => 1.0,
+            })
+            .collect()
+    }
+
+    /// The p-value of `row` for every class; `None` when the row has too few
+    /// usable features.
+    pub fn p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
+        let novelty = self.scores(row).map(|s| self.p_values_of_scores(&s))?;
+        let Some(f) = self.forest.as_ref().filter(|_| self.score != Score::Novelty) else {
+            return Some(novelty);
+        };
+        let mut proba = vec![0.0; self.classes.len()];
+        f.forest.predict_proba_into(row, &mut proba);
+        let classifier = proba.iter().enumerate().map(|(c, p)| {
+            match f.calibrations.get(c).and_then(Option::as_ref).or(f.pooled.as_ref()) {
+                Some(cal) => cal.p_value(1.0 - p, self.tail),
+                None => 1.0,
+            }
+        });
+        Some(match self.score {
+            Score::Both => novelty
+                .iter()
+                .zip(classifier)
+                .map(|(a, b)| (2.0 * a.min(b)).min(1.0))
+                .collect(),
+            _ => classifier.collect(),
+        })
+    }
+
+    /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
+    pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
+        judge(self.p_values(row).as_deref(), claimed, alpha)
+    }
+
+    /// Checks a decoded model against the class count and feature count it
+    /// will be used with.
+    pub fn check(&self, n_classes: usize, n_features: usize) -> Result<(), OpenSetError> {
+        let bad = |m: String| Err(OpenSetError::Inconsistent(m));
+        if self.classes.len() != n_classes || self.references.len() != n_classes || self.calibrations.len() != n_classes
+        {
+            return bad(format!(
+                "made for {} classes, used with {n_classes}",
+                self.classes.len()
+            ));
+        }
+        if self.space.n_features() != n_features || !self.space.is_valid() {
+            return bad(format!(
+                "made for {} features, used with {n_features}",
+                self.space.n_features()
+            ));
+        }
+        if !self.references.iter().all(|r| r.is_valid(n_features)) {
+            return bad("a class reference's layout is broken".into());
+        }
+        if !self
+            .calibrations
+            .iter()
+            .flatten()
+            .chain(self.pooled.as_ref())
+            .all(ClassCalibration::is_valid)
+        {
+            return bad("a calibration is broken".into());
+        }
+        if self.k.len() != n_classes || self.k.contains(&0) || self.min_features == 0 {
+            return bad("k and min_features must be at least 1".into());
+        }
+        match (&self.forest, self.score) {
+            (None, Score::Novelty) => {}
+            (Some(f), Score::Classifier | Score::Both)
+                if f.forest.n_features() == n_features
+                    && f.forest.n_classes() == n_classes
+                    && f.calibrations.len() == n_classes
+                    && f.calibrations
+                        .iter()
+                        .flatten()
+                        .chain(f.pooled.as_ref())
+                        .all(ClassCalibration::is_valid) => {}
+            _ => return bad("the classifier score's forest or calibration is broken".into()),
+        }
+        Ok(())
+    }
+
+    /// Rows stored in the references (all classes).
+    pub fn reference_rows(&self) -> usize {
+        self.references.iter().map(|r| r.n_rows(self.n_features())).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

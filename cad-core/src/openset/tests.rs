@@ -1,0 +1,278 @@
+use super::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const FEATURES: usize = 6;
+
+/// A class: a centre (log10 of each feature) and how much containers of it
+/// differ from each other (log10 units).
+struct ClassShape {
+    name: &'static str,
+    centre: [f64; FEATURES],
+    container_spread: f64,
+}
+
+const SHAPES: [ClassShape; 4] = [
+    ClassShape {
+        name: "nginx",
+        centre: [6.5, 4.0, 2.0, 3.0, 0.0, 1.0],
+        container_spread: 0.3,
+    },
+    ClassShape {
+        name: "mysql",
+        centre: [8.0, 6.0, 3.0, 2.0, 4.0, 2.0],
+        container_spread: 0.3,
+    },
+    ClassShape {
+        name: "postgresql",
+        centre: [8.3, 6.5, 1.0, 4.0, 5.0, 0.5],
+        container_spread: 0.3,
+    },
+    // Not trained on: an unknown service.
+    ClassShape {
+        name: "redis",
+        centre: [7.0, 5.0, 5.0, 0.5, 1.0, 4.0],
+        container_spread: 0.3,
+    },
+];
+
+/// Rows of one container of `shape`: a container offset, then row noise.
+fn container(shape: &ClassShape, rows: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<Option<f64>>> {
+    let offset: Vec<f64> = (0..FEATURES)
+        .map(|_| rng.random_range(-1.0..1.0) * shape.container_spread)
+        .collect();
+    (0..rows)
+        .map(|_| {
+            (0..FEATURES)
+                .map(|j| {
+                    let noise = rng.random_range(-0.1..0.1);
+                    Some(10f64.powf(shape.centre[j] + offset[j] + noise))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn data(per_class: usize, seed: u64) -> Dataset {
+    let names = (0..FEATURES).map(|j| format!("f{j}")).collect();
+    let mut d = Dataset::new(names, vec![]);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for shape in &SHAPES[..3] {
+        for i in 0..per_class {
+            for row in container(shape, 20, &mut rng) {
+                d.push(&row, shape.name, &format!("{}-{seed}-{i}", shape.name)).unwrap();
+            }
+        }
+    }
+    d
+}
+
+#[test]
+fn honest_containers_pass_unknowns_and_impostors_are_flagged() {
+    let d = data(12, 1);
+    let model = NoveltyParams::default().fit(&d).unwrap();
+    assert_eq!(model.classes(), ["nginx", "mysql", "postgresql"]);
+    let mut rng = ChaCha8Rng::seed_from_u64(99);
+    let alpha = 0.05;
+    let (mut honest, mut honest_flagged, mut unknown_flagged, mut impostor_flagged) = (0, 0, 0, 0);
+    let trials = 60;
+    for t in 0..trials {
+        let c = t % 3;
+        let row = &container(&SHAPES[c], 1, &mut rng)[0];
+        honest += 1;
+        if model.judge(row, Some(c), alpha).kind.is_anomaly() {
+            honest_flagged += 1;
+        }
+        // The same container claiming the next class: an impostor.
+        let j = model.judge(row, Some((c + 1) % 3), alpha);
+        if j.kind == Kind::Impostor {
+            impostor_flagged += 1;
+            assert_eq!(j.behaves_like, Some(c));
+        }
+        let redis = &container(&SHAPES[3], 1, &mut rng)[0];
+        let j = model.judge(redis, Some(c), alpha);
+        if j.kind == Kind::Unknown {
+            unknown_flagged += 1;
+            assert!(j.set.is_empty() && j.p_value.unwrap() <= alpha);
+        }
+    }
+    // α = 5 %: a few honest flags are expected, far fewer than 20 %.
+    assert!(
+        honest_flagged * 5 < honest,
+        "{honest_flagged} of {honest} honest flagged"
+    );
+    assert!(
+        impostor_flagged * 10 >= trials * 9,
+        "{impostor_flagged} of {trials} impostors"
+    );
+    assert!(
+        unknown_flagged * 10 >= trials * 9,
+        "{unknown_flagged} of {trials} unknowns"
+    );
+}
+
+#[test]
+fn kinds_follow_the_prediction_set() {
+    let p = [0.5, 0.2, 0.001];
+    assert_eq!(judge(Some(&p), Some(0), 0.01).kind, Kind::AsClaimed);
+    let j = judge(Some(&p), Some(2), 0.01);
+    assert_eq!(
+        (j.kind, j.behaves_like, j.p_value),
+        (Kind::Impostor, Some(0), Some(0.001))
+    );
+    assert_eq!(judge(Some(&p), None, 0.01).kind, Kind::Undecided);
+    assert_eq!(judge(Some(&p), None, 0.3).kind, Kind::Recognised);
+    let j = judge(Some(&p), Some(0), 0.6);
+    assert_eq!((j.kind, j.p_value), (Kind::Unknown, Some(0.5)));
+    assert_eq!(judge(None, Some(0), 0.01).kind, Kind::Undecided);
+    assert!(Kind::Unknown.is_anomaly() && Kind::Impostor.is_anomaly());
+    assert!(Kind::ALL.iter().filter(|k| k.is_anomaly()).count() == 2);
+    assert_eq!(serde_json::to_string(&Kind::AsClaimed).unwrap(), "\"as_claimed\"");
+}
+
+#[test]
+fn rows_with_too_few_features_are_undecided() {
+    let d = data(4, 2);
+    let model = NoveltyParams::default().fit(&d).unwrap();
+    let row = vec![Some(1e6), Some(1e4), None, None, None, None];
+    assert_eq!(model.p_values(&row), None);
+    assert_eq!(model.judge(&row, Some(0), 0.01).kind, Kind::Undecided);
+    // Garbage never panics: wrong width, NaN, infinities.
+    let _ = model.judge(&[Some(f64::NAN), Some(f64::INFINITY)], None, 0.01);
+    let _ = model.judge(&[Some(1.0); 40], Some(7), 0.01);
+}
+
+#[test]
+fn the_model_survives_postcard_and_stays_small() {
+    // 3 classes × 200 containers × 20 rows = 12,000 rows.
+    let d = data(200, 3);
+    let model = NoveltyParams::default().fit(&d).unwrap();
+    let bytes = postcard::to_allocvec(&model).unwrap();
+    let back: OpenSetModel = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, model);
+    back.check(3, FEATURES).unwrap();
+    assert!(back.check(4, FEATURES).is_err());
+    assert!(back.check(3, FEATURES + 1).is_err());
+    // The reference is bounded: 256 rows per class.
+    assert!(model.reference_rows() <= 3 * 256, "{}", model.reference_rows());
+    assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+    println!(
+        "open-set model of 3 classes, {FEATURES} features: {} bytes",
+        bytes.len()
+    );
+}
+
+#[test]
+fn a_class_with_one_container_uses_the_pooled_calibration() {
+    let mut d = data(5, 4);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for row in container(&SHAPES[3], 20, &mut rng) {
+        d.push(&row, "redis", "redis-only").unwrap();
+    }
+    let model = NoveltyParams::default().fit(&d).unwrap();
+    assert!(!model.has_own_calibration(3));
+    assert!(model.has_own_calibration(0));
+    assert!(model.calibration(3).is_some());
+}
+
+#[test]
+fn bad_parameters_and_data_are_errors() {
+    let d = data(3, 6);
+    for p in [
+        NoveltyParams {
+            k: 0,
+            ..Default::default()
+        },
+        NoveltyParams {
+            folds: 1,
+            ..Default::default()
+        },
+        NoveltyParams {
+            min_features: 0,
+            ..Default::default()
+        },
+        NoveltyParams {
+            max_rows_per_class: 0,
+            ..Default::default()
+        },
+    ] {
+        assert!(matches!(p.fit(&d), Err(OpenSetError::InvalidParameter(_))), "{p:?}");
+    }
+    let one = d.select(&(0..20).collect::<Vec<_>>());
+    assert_eq!(
+        NoveltyParams::default().fit(&one),
+        Err(OpenSetError::TooFewContainers { groups: 1 })
+    );
+}
+
+#[test]
+fn leave_one_class_out_finds_each_left_out_class_unknown() {
+    let d = data(8, 7);
+    let report = evaluate::open_set(&d, &evaluate::OpenSetConfig::default()).unwrap();
+    println!("{report}");
+    let o = report.overall;
+    // The synthetic classes are far apart: a left-out class is unknown.
+    assert!(o.unknown_recall.unwrap() > 0.9, "{o:?}");
+    assert!(o.false_unknown_rate.unwrap() < 0.1, "{o:?}");
+    assert!(o.impostor_recall.unwrap() > 0.7, "{o:?}");
+    assert_eq!(report.per_class.len(), 3);
+    assert_eq!(report.tradeoff.len(), evaluate::TRADEOFF_ALPHAS.len());
+    // A larger α flags more.
+    for w in report.tradeoff.windows(2) {
+        assert!(w[0].honest_flag_rate <= w[1].honest_flag_rate);
+        assert!(w[0].unknown_recall <= w[1].unknown_recall);
+    }
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+#[test]
+fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
+    let d = data(8, 8);
+    let alpha = 0.2;
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let rows: Vec<(usize, Vec<Option<f64>>)> = (0..30)
+        .map(|t| (t % 3, container(&SHAPES[t % 3], 1, &mut rng).remove(0)))
+        .collect();
+    for score in [Score::Classifier, Score::Both] {
+        let model = NoveltyParams {
+            score,
+            ..Default::default()
+        }
+        .fit(&d)
+        .unwrap();
+        let bytes = postcard::to_allocvec(&model).unwrap();
+        let back: OpenSetModel = postcard::from_bytes(&bytes).unwrap();
+        back.check(3, FEATURES).unwrap();
+        let honest = rows
+            .iter()
+            .filter(|(c, r)| back.judge(r, Some(*c), alpha).kind.is_anomaly())
+            .count();
+        let impostors = rows
+            .iter()
+            .filter(|(c, r)| back.judge(r, Some((c + 1) % 3), alpha).kind == Kind::Impostor)
+            .count();
+        // p-values of the forest's own classes: an honest row is flagged
+        // with probability at most α (here 6 of 30). The classes are far
+        // apart, so an impostor's claimed class gets p̂ ≈ 0, the largest
+        // score there is; but 1 − p̂ is bounded by 1 and the tail beyond the
+        // largest calibration score is flat (measured: 26 of 30).
+        assert!(honest <= 12, "{score:?}: {honest} of 30 honest flagged");
+        assert!(impostors >= 24, "{score:?}: {impostors} of 30 impostors");
+    }
+    // The score and the model must agree after decoding.
+    let novelty = NoveltyParams::default().fit(&d).unwrap();
+    let mut broken = novelty.clone();
+    broken.score = Score::Classifier;
+    assert!(broken.check(3, FEATURES).is_err());
+    assert_eq!(Score::by_name("both"), Some(Score::Both));
+    assert_eq!(Score::by_name("novelty"), Some(Score::default()));
+    assert_eq!(Score::by_name("forest"), None);
+}
+
+#[test]
+fn the_max_metric_takes_the_largest_feature_difference() {
+    use reference::{Metric, distance};
+    assert_eq!(distance(&[1.0, 3.0, 0.0], &[0.0, 0.0, 0.0], 1, Metric::Max), Some(3.0));
+    assert_eq!(distance(&[-4.0, f64::NAN], &[0.0, 1.0], 1, Metric::Max), Some(4.0));
+    assert_eq!(distance(&[f64::NAN], &[0.0], 1, Metric::Max), None);
+}
