@@ -73,17 +73,9 @@ pub use profile::{
     Shape, Shapes, SidecarProfile, Volume,
 };
 
-/// The sidecar container names of cad-core's default sidecar list.
-// TODO(issue 16, CORE): use `cad_core::label::DEFAULT_SIDECARS` once it exists.
-pub const DEFAULT_SIDECARS: &[&str] = &[
-    "istio-proxy",
-    "linkerd-proxy",
-    "envoy",
-    "vault-agent",
-    "cloud-sql-proxy",
-    "fluent-bit",
-    "fluentd",
-];
+/// The sidecar container names the simulator gives its sidecars: cad-core's
+/// default sidecar list, so that the labels skip them as they would in a cluster.
+pub use cad_core::label::DEFAULT_SIDECARS;
 
 use async_trait::async_trait;
 use cad_core::clock::Clock;
