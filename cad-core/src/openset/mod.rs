@@ -92,16 +92,25 @@ pub enum Score {
     /// so a class stays in the set only if both p-values exceed α / 2 and an
     /// honest container is still flagged with probability at most α.
     Both,
+    /// One score of both: the novelty score in units of the class's typical
+    /// held-out score, times `1 + λ·(1 − p̂_y)` (λ = [`COMBINED_LAMBDA`]),
+    /// calibrated on held-out containers of all classes together (the class
+    /// scaling makes their scores comparable; pooling gives the tail of the
+    /// calibration ~5× more containers than one class has).
+    Combined,
 }
+
+/// The weight λ of the classifier's doubt `1 − p̂_y` in [`Score::Combined`].
+pub const COMBINED_LAMBDA: f64 = 4.0;
 
 impl Score {
     /// The names [`Score::by_name`] accepts, in the order of the variants.
-    pub const NAMES: [&'static str; 3] = ["novelty", "classifier", "both"];
+    pub const NAMES: [&'static str; 4] = ["novelty", "classifier", "both", "combined"];
 
     /// The score called `name` (one of [`Score::NAMES`]).
     pub fn by_name(name: &str) -> Option<Score> {
         let i = Self::NAMES.iter().position(|n| *n == name)?;
-        Some([Score::Novelty, Score::Classifier, Score::Both][i])
+        Some([Score::Novelty, Score::Classifier, Score::Both, Score::Combined][i])
     }
 }
 
@@ -205,6 +214,43 @@ pub struct OpenSetModel {
     score: Score,
     /// The classifier score's forest and calibration (not with [`Score::Novelty`]).
     forest: Option<ForestScore>,
+    /// [`Score::Combined`]: each class's typical held-out novelty score (the
+    /// weighted median) and the pooled calibration of the combined score.
+    #[serde(default)]
+    combined: Option<CombinedScore>,
+}
+
+/// The part of an [`OpenSetModel`] for [`Score::Combined`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CombinedScore {
+    /// Per class: the weighted median of its held-out novelty scores.
+    scale: Vec<f64>,
+    /// The combined scores of held-out containers of every class.
+    calibration: ClassCalibration,
+}
+
+/// The weighted median of `(value, weight)` points (`None` when empty).
+fn weighted_median(mut v: Vec<(f64, f64)>) -> Option<f64> {
+    v.retain(|p| p.0.is_finite() && p.1 > 0.0);
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = v.iter().map(|p| p.1).sum();
+    let mut acc = 0.0;
+    for (s, w) in &v {
+        acc += w;
+        if acc >= total / 2.0 {
+            return Some(*s);
+        }
+    }
+    v.last().map(|p| p.0)
+}
+
+/// The smallest class scale of the combined score: a class whose held-out
+/// containers all score ~0 must not turn every small distance into a huge one.
+const MIN_SCALE: f64 = 0.05;
+
+/// The combined score of novelty `s` (class scale `scale`) and probability `p`.
+fn combined(s: f64, scale: f64, p: f64) -> f64 {
+    s / scale.max(MIN_SCALE) * (1.0 + COMBINED_LAMBDA * (1.0 - p.clamp(0.0, 1.0)))
 }
 
 /// The classifier score's part of an [`OpenSetModel`]: the forest fitted on
@@ -320,6 +366,8 @@ impl NoveltyParams {
         }
         let use_forest = self.score != Score::Novelty;
         let mut forest_points: Vec<(usize, f64, f64)> = Vec::new();
+        // For the combined score: (class, novelty, p̂ of the class, weight).
+        let mut combined_points: Vec<(usize, f64, f64, f64)> = Vec::new();
         let mut proba = vec![0.0; n_classes];
         for ((train_groups, test_groups), (train_rows, _)) in fold_groups.iter().zip(&folds) {
             let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
@@ -347,9 +395,14 @@ impl NoveltyParams {
                         .collect();
                     // A class no training container of the fold had says
                     // nothing about how its own containers score.
+                    let scores: Vec<Option<f64>> = scores;
                     if let Some(f) = fold_forest.as_ref().filter(|_| trained[groups[g].class]) {
+                        let c = groups[g].class;
                         f.predict_proba_into(&data.row(r), &mut proba);
-                        forest_points.push((groups[g].class, 1.0 - proba[groups[g].class], weight));
+                        forest_points.push((c, 1.0 - proba[c], weight));
+                        if let Some(s) = scores[c] {
+                            combined_points.push((c, s, proba[c], weight));
+                        }
                     }
                     scored.push(ScoredRow {
                         group: groups[g].group,
@@ -365,6 +418,28 @@ impl NoveltyParams {
             .filter_map(|s| s.scores[s.class].map(|v| (s.class, v, s.weight)))
             .collect();
         let (calibrations, pooled) = calibrate(n_classes, &own);
+        let combined = if self.score == Score::Combined {
+            let scale: Vec<f64> = (0..n_classes)
+                .map(|c| {
+                    weighted_median(
+                        combined_points
+                            .iter()
+                            .filter(|p| p.0 == c)
+                            .map(|p| (p.1, p.3))
+                            .collect(),
+                    )
+                    .unwrap_or(1.0)
+                    .max(MIN_SCALE)
+                })
+                .collect();
+            let points: Vec<(f64, f64)> = combined_points
+                .iter()
+                .map(|&(c, s, p, w)| (combined(s, scale[c], p), w))
+                .collect();
+            ClassCalibration::new(points).map(|calibration| CombinedScore { scale, calibration })
+        } else {
+            None
+        };
         let forest = if use_forest {
             let (calibrations, pooled) = calibrate(n_classes, &forest_points);
             Some(ForestScore {
@@ -388,6 +463,7 @@ impl NoveltyParams {
                 tail: self.tail,
                 score: self.score,
                 forest,
+                combined,
             },
             scored,
         ))
@@ -625,6 +701,10 @@ impl OpenSetModel {
         };
         let mut proba = vec![0.0; self.classes.len()];
         f.forest.predict_proba_into(row, &mut proba);
+        if self.score == Score::Combined {
+            let scores = self.scores(row)?;
+            return Some(self.combined_p_values(&scores, &proba));
+        }
         let classifier = proba.iter().enumerate().map(|(c, p)| {
             match f.calibrations.get(c).and_then(Option::as_ref).or(f.pooled.as_ref()) {
                 Some(cal) => cal.p_value(1.0 - p, self.tail),
@@ -639,6 +719,27 @@ impl OpenSetModel {
                 .collect(),
             _ => classifier.collect(),
         })
+    }
+
+    /// [`Score::Combined`]'s p-values from the novelty scores and the
+    /// forest's probabilities (1 for every class without the combined
+    /// calibration).
+    fn combined_p_values(&self, scores: &[Option<f64>], proba: &[f64]) -> Vec<f64> {
+        let Some(cs) = self.combined.as_ref() else {
+            return vec![1.0; scores.len()];
+        };
+        scores
+            .iter()
+            .enumerate()
+            .map(|(c, s)| match s {
+                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => 0.0,
+                Some(s) => cs.calibration.p_value(
+                    combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0)),
+                    self.tail,
+                ),
+                None => 1.0,
+            })
+            .collect()
     }
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
@@ -680,7 +781,7 @@ impl OpenSetModel {
         }
         match (&self.forest, self.score) {
             (None, Score::Novelty) => {}
-            (Some(f), Score::Classifier | Score::Both)
+            (Some(f), Score::Classifier | Score::Both | Score::Combined)
                 if f.forest.n_features() == n_features
                     && f.forest.n_classes() == n_classes
                     && f.calibrations.len() == n_classes
@@ -690,6 +791,14 @@ impl OpenSetModel {
                         .chain(f.pooled.as_ref())
                         .all(ClassCalibration::is_valid) => {}
             _ => return bad("the classifier score's forest or calibration is broken".into()),
+        }
+        match (&self.combined, self.score) {
+            (None, _) => {}
+            (Some(c), Score::Combined)
+                if c.scale.len() == n_classes
+                    && c.scale.iter().all(|s| s.is_finite() && *s >= MIN_SCALE)
+                    && c.calibration.is_valid() => {}
+            _ => return bad("the combined score's calibration is broken".into()),
         }
         Ok(())
     }
