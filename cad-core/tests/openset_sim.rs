@@ -152,20 +152,6 @@ async fn open_set_methods_on_the_simulator() {
     let variants: Vec<(&str, NoveltyParams)> = vec![
         ("novelty", NoveltyParams::default()),
         (
-            "classifier",
-            NoveltyParams {
-                score: Score::Classifier,
-                ..Default::default()
-            },
-        ),
-        (
-            "both",
-            NoveltyParams {
-                score: Score::Both,
-                ..Default::default()
-            },
-        ),
-        (
             "combined k3",
             NoveltyParams {
                 score: Score::Combined,
@@ -173,14 +159,15 @@ async fn open_set_methods_on_the_simulator() {
             },
         ),
         (
-            "combined k1",
+            "combined k3 weighted",
             NoveltyParams {
                 score: Score::Combined,
-                k: 1,
+                weigh_features: true,
                 ..Default::default()
             },
         ),
     ];
+
     let mut tallies = vec![Tally::default(); variants.len() + 2];
     for seed in 1..=seeds {
         let s = seed_cases(seed, 30, 5, 5).await;

@@ -168,6 +168,21 @@ fn methods() -> Vec<Method> {
                 ..novelty.clone()
             },
         ),
+        Method::Novelty(
+            "combined: kNN-3 ratio × (1 + 4(1 − p̂))",
+            NoveltyParams {
+                score: Score::Combined,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "combined, features weighted",
+            NoveltyParams {
+                score: Score::Combined,
+                weigh_features: true,
+                ..novelty.clone()
+            },
+        ),
         Method::Classifier(
             "tree, confidence < 0.6",
             cad_core::model::Algorithm::by_name("tree").expect("tree"),

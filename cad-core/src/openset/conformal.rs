@@ -57,6 +57,14 @@ pub struct ClassCalibration {
     containers: f64,
     /// Scale of the tail in log units (see the module docs).
     beta: f64,
+    /// The weight the judged row itself adds: 1 (a whole container: the
+    /// conformal p-value) or less (see [`ClassCalibration::with_prior`]).
+    #[serde(default = "one")]
+    prior: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl ClassCalibration {
@@ -104,6 +112,7 @@ impl ClassCalibration {
             weight_at_or_above: above,
             containers: total,
             beta,
+            prior: 1.0,
         })
     }
 
@@ -135,7 +144,7 @@ impl ClassCalibration {
         // First score >= s.
         let i = self.scores.partition_point(|&c| c < s);
         let above = self.weight_at_or_above.get(i).copied().unwrap_or(0.0);
-        let p = (above + 1.0) / (self.containers + 1.0);
+        let p = (above + self.prior) / (self.containers + self.prior);
         match tail {
             Tail::Empirical => p,
             Tail::Power if i < self.scores.len() => p,
@@ -158,6 +167,9 @@ impl ClassCalibration {
             && self.containers > 0.0
             && self.beta.is_finite()
             && self.beta >= MIN_BETA
+            && self.prior.is_finite()
+            && self.prior > 0.0
+            && self.prior <= 1.0
     }
 }
 
@@ -223,6 +235,22 @@ pub fn pooled_beta(classes: &[Vec<(f64, f64)>]) -> f64 {
 }
 
 impl ClassCalibration {
+    /// The same calibration with the judged row weighing `prior` (0 to 1)
+    /// instead of a whole container. With 1 the p-value is conformal for a
+    /// container judged on a random row, and never below `1 / (W + 1)`: the
+    /// score must exceed every calibration *row* of every container to get
+    /// there, which is far rarer than 1 in `W + 1` for one row of a new
+    /// container. With the weight of one calibration row, the p-value is
+    /// the container-weighted share of calibration rows at least as unusual:
+    /// an estimate of how often a new honest container's row is, at the
+    /// resolution of rows.
+    pub fn with_prior(mut self, prior: f64) -> ClassCalibration {
+        if prior.is_finite() && prior > 0.0 {
+            self.prior = prior.min(1.0);
+        }
+        self
+    }
+
     /// The same calibration with tail scale `beta` (at least [`MIN_BETA`]).
     pub fn with_beta(mut self, beta: f64) -> ClassCalibration {
         if beta.is_finite() {

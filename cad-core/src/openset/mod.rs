@@ -140,6 +140,10 @@ pub struct NoveltyParams {
     pub score: Score,
     /// The forest of the classifier score (unused with [`Score::Novelty`]).
     pub forest: ForestParams,
+    /// Weigh each feature by how far apart the known classes are on it
+    /// relative to their spread ([`reference::feature_weights`]); else every
+    /// feature counts the same.
+    pub weigh_features: bool,
 }
 
 impl Default for NoveltyParams {
@@ -160,6 +164,7 @@ impl Default for NoveltyParams {
                 seed: 42,
                 ..ForestParams::default()
             },
+            weigh_features: false,
         }
     }
 }
@@ -330,7 +335,12 @@ impl NoveltyParams {
         // larger than a new honest container's: nothing was ever flagged.)
         let all_rows: Vec<usize> = (0..data.n_rows()).collect();
         let space = RobustSpace::fit(data, &all_rows);
-        let spreads = self.class_spreads(data, &groups, &space);
+        let (spreads, medians) = self.class_spreads(data, &groups, &space);
+        let weights = self
+            .weigh_features
+            .then(|| reference::feature_weights(&medians, &spreads, data.n_features()));
+        let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> =
+            spreads.into_iter().map(|s| (s, weights.clone())).collect();
         let references = self.references(data, &groups, &all, &space, &spreads);
         let folds =
             split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
@@ -436,7 +446,13 @@ impl NoveltyParams {
                 .iter()
                 .map(|&(c, s, p, w)| (combined(s, scale[c], p), w))
                 .collect();
-            ClassCalibration::new(points).map(|calibration| CombinedScore { scale, calibration })
+            // The judged row weighs as one calibration row (see
+            // `ClassCalibration::with_prior`).
+            let prior = 1.0 / self.max_calibration_rows as f64;
+            ClassCalibration::new(points).map(|calibration| CombinedScore {
+                scale,
+                calibration: calibration.with_prior(prior),
+            })
         } else {
             None
         };
@@ -469,11 +485,17 @@ impl NoveltyParams {
         ))
     }
 
-    /// 1 / each class's spread of each feature, from a bounded sample of
-    /// its rows.
-    fn class_spreads(&self, data: &Dataset, groups: &[split::GroupRows], space: &RobustSpace) -> Vec<Vec<f64>> {
+    /// 1 / each class's spread of each feature and each class's median of
+    /// each feature (NaN: no value), from a bounded sample of its rows.
+    fn class_spreads(
+        &self,
+        data: &Dataset,
+        groups: &[split::GroupRows],
+        space: &RobustSpace,
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let mut z = Vec::new();
-        (0..data.classes().len())
+        let mut medians = Vec::new();
+        let spreads = (0..data.classes().len())
             .map(|c| {
                 let rows: Vec<Vec<f64>> = groups
                     .iter()
@@ -484,9 +506,19 @@ impl NoveltyParams {
                         z.clone()
                     })
                     .collect();
+                medians.push(
+                    (0..data.n_features())
+                        .map(|j| {
+                            let mut v: Vec<f64> = rows.iter().map(|r| r[j]).filter(|v| !v.is_nan()).collect();
+                            v.sort_by(f64::total_cmp);
+                            space::quantile_sorted(&v, 0.5).unwrap_or(f64::NAN)
+                        })
+                        .collect(),
+                );
                 reference::inverse_spread(&rows, data.n_features())
             })
-            .collect()
+            .collect();
+        (spreads, medians)
     }
 
     /// Each class's reference from the containers `use_groups`.
@@ -496,7 +528,7 @@ impl NoveltyParams {
         groups: &[split::GroupRows],
         use_groups: &[usize],
         space: &RobustSpace,
-        spreads: &[Vec<f64>],
+        spreads: &[(Vec<f64>, Option<Vec<f64>>)],
     ) -> Vec<ClassReference> {
         let n_classes = data.classes().len();
         let mut per_class: Vec<Vec<usize>> = vec![Vec::new(); n_classes];
@@ -509,7 +541,7 @@ impl NoveltyParams {
         per_class
             .iter()
             .zip(spreads)
-            .map(|(gs, spread)| {
+            .map(|(gs, (spread, weights))| {
                 let per_container = (self.max_rows_per_class / gs.len().max(1)).clamp(1, self.max_rows_per_container);
                 let containers: Vec<Vec<Vec<f64>>> = gs
                     .iter()
@@ -523,7 +555,11 @@ impl NoveltyParams {
                             .collect()
                     })
                     .collect();
-                ClassReference::new(&containers, spread.clone())
+                let r = ClassReference::new(&containers, spread.clone());
+                match weights {
+                    Some(w) => r.with_weights(w.clone()),
+                    None => r,
+                }
             })
             .collect()
     }

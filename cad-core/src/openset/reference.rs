@@ -123,6 +123,43 @@ pub struct ClassReference {
     starts: Vec<u32>,
     /// 1 / the class's spread of each feature (in the standardised space).
     inv_spread: Vec<f64>,
+    /// How much each feature's difference counts (empty: 1 each; see
+    /// [`feature_weights`]).
+    #[serde(default)]
+    weight: Vec<f64>,
+}
+
+/// The largest feature weight.
+pub const MAX_WEIGHT: f64 = 4.0;
+
+/// How much each feature counts in a distance: how far apart the classes'
+/// medians are (their standard deviation) relative to the typical spread
+/// within a class (the median over classes), clamped to
+/// `[1 / MAX_WEIGHT, MAX_WEIGHT]` and scaled to a mean of 1. A feature on
+/// which the known classes differ is a feature on which software differs;
+/// one that varies as much within a class as between classes (the load, a
+/// pod's scale) says little about which software runs. `medians[c][j]` and
+/// `inv_spreads[c][j]` per class (NaN median: the class has no value).
+pub fn feature_weights(medians: &[Vec<f64>], inv_spreads: &[Vec<f64>], n_features: usize) -> Vec<f64> {
+    let mut w: Vec<f64> = (0..n_features)
+        .map(|j| {
+            let m: Vec<f64> = medians.iter().filter_map(|c| c.get(j)).copied().filter(|v| !v.is_nan()).collect();
+            if m.len() < 2 {
+                return 1.0;
+            }
+            let mean = m.iter().sum::<f64>() / m.len() as f64;
+            let between = (m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m.len() - 1) as f64).sqrt();
+            let mut within: Vec<f64> = inv_spreads.iter().filter_map(|c| c.get(j)).map(|i| 1.0 / i).collect();
+            within.sort_by(f64::total_cmp);
+            let within = within.get(within.len() / 2).copied().unwrap_or(1.0).max(MIN_CLASS_SPREAD);
+            (between / within).clamp(1.0 / MAX_WEIGHT, MAX_WEIGHT)
+        })
+        .collect();
+    let mean = w.iter().sum::<f64>() / w.len().max(1) as f64;
+    if mean > 0.0 {
+        w.iter_mut().for_each(|v| *v = (*v / mean).clamp(1.0 / MAX_WEIGHT, MAX_WEIGHT));
+    }
+    w
 }
 
 impl ClassReference {
@@ -143,6 +180,13 @@ impl ClassReference {
             }
         }
         r
+    }
+
+    /// The same reference with feature weights ([`feature_weights`]; one
+    /// per feature, each in `(0, MAX_WEIGHT]`).
+    pub fn with_weights(mut self, weight: Vec<f64>) -> ClassReference {
+        self.weight = weight;
+        self
     }
 
     /// Number of containers.
@@ -169,6 +213,12 @@ impl ClassReference {
         {
             return false;
         }
+        if !self.weight.is_empty()
+            && (self.weight.len() != n_features
+                || !self.weight.iter().all(|w| w.is_finite() && *w > 0.0 && *w <= MAX_WEIGHT))
+        {
+            return false;
+        }
         let rows = self.values.len() / n_features;
         self.starts.first().is_none_or(|&s| s == 0)
             && self.starts.windows(2).all(|w| w[0] < w[1])
@@ -190,17 +240,30 @@ impl ClassReference {
             let end = self.starts.get(c + 1).map_or(rows, |&e| e as usize);
             let mut best: Option<f64> = None;
             for r in start as usize..end {
-                let (mut sum, mut n) = (0.0, 0usize);
-                for ((&x, &q), &inv) in z.iter().zip(&self.values[r * w..(r + 1) * w]).zip(&self.inv_spread) {
+                let (mut sum, mut n, mut wsum) = (0.0, 0usize, 0.0);
+                for (j, ((&x, &q), &inv)) in z
+                    .iter()
+                    .zip(&self.values[r * w..(r + 1) * w])
+                    .zip(&self.inv_spread)
+                    .enumerate()
+                {
                     if q == MISSING || x.is_nan() {
                         continue;
                     }
                     let d = ((x - f64::from(q) * STEP) * inv).clamp(-CLIP, CLIP);
-                    sum = accumulate(sum, d, metric);
+                    let weight = self.weight.get(j).copied().unwrap_or(1.0);
+                    sum = match metric {
+                        Metric::Max => accumulate(sum, d * weight, metric),
+                        _ => sum + weight * (accumulate(0.0, d, metric)),
+                    };
+                    wsum += weight;
                     n += 1;
                 }
                 if n >= min_shared.max(1) {
-                    let d = finish(sum, n, metric);
+                    let d = match metric {
+                        Metric::Max => sum,
+                        _ => finish(sum * n as f64 / wsum, n, metric),
+                    };
                     best = Some(best.map_or(d, |b: f64| b.min(d)));
                 }
             }
@@ -252,6 +315,7 @@ mod tests {
             values,
             starts,
             inv_spread: vec![1.0; 2],
+            weight: Vec::new(),
         };
         assert!(!broken(vec![0; 3], vec![0]).is_valid(2));
         assert!(!broken(vec![0; 4], vec![1, 0]).is_valid(2));
