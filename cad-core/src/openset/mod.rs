@@ -81,9 +81,7 @@ pub enum OpenSetError {
 /// Which nonconformity score the p-values come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Score {
-    /// The distance to the class's nearest training containers (the
-    /// default: see the README's comparison on recordings of real servers).
-    #[default]
+    /// The distance to the class's nearest training containers.
     Novelty,
     /// `1 − p̂_y(x)`: one minus a random forest's probability of the class,
     /// the forests of the calibration fitted without the held-out containers.
@@ -96,7 +94,10 @@ pub enum Score {
     /// held-out score, times `1 + λ·(1 − p̂_y)` (λ = [`COMBINED_LAMBDA`]),
     /// calibrated on held-out containers of all classes together (the class
     /// scaling makes their scores comparable; pooling gives the tail of the
-    /// calibration ~5× more containers than one class has).
+    /// calibration ~5× more containers than one class has). The default:
+    /// see the README's comparison on the simulator and on recordings of
+    /// real servers.
+    #[default]
     Combined,
 }
 

@@ -233,7 +233,7 @@ fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
     let rows: Vec<(usize, Vec<Option<f64>>)> = (0..30)
         .map(|t| (t % 3, container(&SHAPES[t % 3], 1, &mut rng).remove(0)))
         .collect();
-    for score in [Score::Classifier, Score::Both] {
+    for score in [Score::Classifier, Score::Both, Score::Combined] {
         let model = NoveltyParams {
             score,
             ..Default::default()
@@ -260,12 +260,21 @@ fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
         assert!(impostors >= 24, "{score:?}: {impostors} of 30 impostors");
     }
     // The score and the model must agree after decoding.
-    let novelty = NoveltyParams::default().fit(&d).unwrap();
+    let novelty = NoveltyParams {
+        score: Score::Novelty,
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
     let mut broken = novelty.clone();
     broken.score = Score::Classifier;
     assert!(broken.check(3, FEATURES).is_err());
+    let mut broken = NoveltyParams::default().fit(&d).unwrap();
+    broken.check(3, FEATURES).unwrap();
+    broken.combined.as_mut().unwrap().scale.pop();
+    assert!(broken.check(3, FEATURES).is_err());
     assert_eq!(Score::by_name("both"), Some(Score::Both));
-    assert_eq!(Score::by_name("novelty"), Some(Score::default()));
+    assert_eq!(Score::by_name("combined"), Some(Score::default()));
     assert_eq!(Score::by_name("forest"), None);
 }
 
