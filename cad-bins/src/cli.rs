@@ -564,10 +564,12 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
-    /// The open-set nonconformity score: novelty (distance to the class's
-    /// nearest training containers), classifier (1 − the forest's
+    /// The open-set nonconformity score: combined (the novelty in units of
+    /// the class's typical score times 1 + 4·(1 − the forest's probability
+    /// of the class), calibrated over all classes), novelty (distance to the
+    /// class's nearest training containers), classifier (1 − the forest's
     /// probability of the class) or both (a class must pass both at α / 2).
-    #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "novelty",
+    #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "combined",
           value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
     /// Folds of grouped k-fold (2 to 1000).
