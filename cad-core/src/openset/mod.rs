@@ -236,19 +236,32 @@ struct CombinedScore {
 }
 
 /// The weighted median of `(value, weight)` points (`None` when empty).
-fn weighted_median(mut v: Vec<(f64, f64)>) -> Option<f64> {
+fn weighted_median(v: Vec<(f64, f64)>) -> Option<f64> {
+    weighted_quantile(v, 0.5)
+}
+
+/// The weighted `q`-quantile of `(value, weight)` points (`None` when empty).
+fn weighted_quantile(mut v: Vec<(f64, f64)>, q: f64) -> Option<f64> {
     v.retain(|p| p.0.is_finite() && p.1 > 0.0);
     v.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total: f64 = v.iter().map(|p| p.1).sum();
     let mut acc = 0.0;
     for (s, w) in &v {
         acc += w;
-        if acc >= total / 2.0 {
+        if acc >= total * q {
             return Some(*s);
         }
     }
     v.last().map(|p| p.0)
 }
+
+/// A training container whose held-out combined scores have a median this
+/// many robust standard deviations (of the log-scores of all held-out rows)
+/// above their median is taken for mislabelled: it behaves like another
+/// class or like none (an impostor or an unknown service among the training
+/// pods, whose labels come from names). It is left out of the calibration
+/// and of the references: it says nothing about how honest containers vary.
+pub const MISLABELLED_SIGMAS: f64 = 3.0;
 
 /// The smallest class scale of the combined score: a class whose held-out
 /// containers all score ~0 must not turn every small distance into a huge one.
@@ -342,7 +355,7 @@ impl NoveltyParams {
             .then(|| reference::feature_weights(&medians, &spreads, data.n_features()));
         let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> =
             spreads.into_iter().map(|s| (s, weights.clone())).collect();
-        let references = self.references(data, &groups, &all, &space, &spreads);
+        let mut references = self.references(data, &groups, &all, &space, &spreads);
         let folds =
             split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
         let group_pos: std::collections::HashMap<usize, usize> =
@@ -378,7 +391,7 @@ impl NoveltyParams {
         let use_forest = self.score != Score::Novelty;
         let mut forest_points: Vec<(usize, f64, f64)> = Vec::new();
         // For the combined score: (class, novelty, p̂ of the class, weight).
-        let mut combined_points: Vec<(usize, f64, f64, f64)> = Vec::new();
+        let mut combined_points: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
         let mut proba = vec![0.0; n_classes];
         for ((train_groups, test_groups), (train_rows, _)) in fold_groups.iter().zip(&folds) {
             let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
@@ -412,7 +425,7 @@ impl NoveltyParams {
                         f.predict_proba_into(&data.row(r), &mut proba);
                         forest_points.push((c, 1.0 - proba[c], weight));
                         if let Some(s) = scores[c] {
-                            combined_points.push((c, s, proba[c], weight));
+                            combined_points.push((g, c, s, proba[c], weight));
                         }
                     }
                     scored.push(ScoredRow {
@@ -435,17 +448,27 @@ impl NoveltyParams {
                     weighted_median(
                         combined_points
                             .iter()
-                            .filter(|p| p.0 == c)
-                            .map(|p| (p.1, p.3))
+                            .filter(|p| p.1 == c)
+                            .map(|p| (p.2, p.4))
                             .collect(),
                     )
                     .unwrap_or(1.0)
                     .max(MIN_SCALE)
                 })
                 .collect();
-            let points: Vec<(f64, f64)> = combined_points
+            let scored_points: Vec<(usize, f64, f64)> = combined_points
                 .iter()
-                .map(|&(c, s, p, w)| (combined(s, scale[c], p), w))
+                .map(|&(g, c, s, p, w)| (g, combined(s, scale[c], p), w))
+                .collect();
+            let mislabelled = mislabelled(&scored_points);
+            if !mislabelled.is_empty() {
+                let kept: Vec<usize> = all.iter().copied().filter(|g| !mislabelled.contains(g)).collect();
+                references = self.references(data, &groups, &kept, &space, &spreads);
+            }
+            let points: Vec<(f64, f64)> = scored_points
+                .iter()
+                .filter(|p| !mislabelled.contains(&p.0))
+                .map(|p| (p.1, p.2))
                 .collect();
             // The judged row weighs as one calibration row (see
             // `ClassCalibration::with_prior`).
@@ -564,6 +587,29 @@ impl NoveltyParams {
             })
             .collect()
     }
+}
+
+/// The containers (indices into the groups) taken for mislabelled (see
+/// [`MISLABELLED_SIGMAS`]) from `(group, score, weight)` held-out points.
+fn mislabelled(points: &[(usize, f64, f64)]) -> std::collections::BTreeSet<usize> {
+    let logs: Vec<(f64, f64)> = points.iter().map(|p| ((p.1 + 1e-3).ln(), p.2)).collect();
+    let (Some(q25), Some(q50), Some(q75)) = (
+        weighted_quantile(logs.clone(), 0.25),
+        weighted_quantile(logs.clone(), 0.5),
+        weighted_quantile(logs.clone(), 0.75),
+    ) else {
+        return Default::default();
+    };
+    let cut = q50 + MISLABELLED_SIGMAS * ((q75 - q25) / 1.349).max(0.05);
+    let mut per_group: std::collections::BTreeMap<usize, Vec<(f64, f64)>> = Default::default();
+    for (&(g, _, _), &l) in points.iter().zip(&logs) {
+        per_group.entry(g).or_default().push(l);
+    }
+    per_group
+        .into_iter()
+        .filter(|(_, v)| weighted_median(v.clone()).is_some_and(|m| m > cut))
+        .map(|(g, _)| g)
+        .collect()
 }
 
 fn present(z: &[f64]) -> usize {
