@@ -171,7 +171,10 @@ async fn open_set_methods_on_the_simulator() {
     let mut tallies = vec![Tally::default(); variants.len() + 2];
     for seed in 1..=seeds {
         let s = seed_cases(seed, 30, 5, 5).await;
-        let tree = cad_core::model::Algorithm::by_name("tree").unwrap().fit(&s.data).unwrap();
+        let tree = cad_core::model::Algorithm::by_name("tree")
+            .unwrap()
+            .fit(&s.data)
+            .unwrap();
         let forest = cad_core::model::Algorithm::Forest(cad_core::forest::ForestParams {
             seed: 42,
             ..Default::default()
@@ -244,7 +247,10 @@ async fn open_set_cases_on_the_simulator() {
             case.truth,
             case.claimed.map_or("-", |c| classes[c].as_str()),
             f(&proba),
-            scores.map_or("-".into(), |s| f(&s.iter().map(|x| x.unwrap_or(f64::NAN)).collect::<Vec<_>>())),
+            scores.map_or("-".into(), |s| f(&s
+                .iter()
+                .map(|x| x.unwrap_or(f64::NAN))
+                .collect::<Vec<_>>())),
             p.map_or("-".into(), |p| f(&p))
         );
     }
@@ -303,7 +309,11 @@ async fn open_set_score_ratios_on_the_simulator() {
                 *e = e.max(v / med[r.class]);
             }
         }
-        cal.extend(scored.iter().filter_map(|r| r.scores[r.class].map(|v| v / med[r.class])));
+        cal.extend(
+            scored
+                .iter()
+                .filter_map(|r| r.scores[r.class].map(|v| v / med[r.class])),
+        );
         let _ = per_group;
         for case in &s.cases {
             let Some(sc) = m.scores(&case.row) else { continue };
@@ -361,7 +371,13 @@ async fn open_set_score_separation_on_the_simulator() {
         ..Default::default()
     };
     let variants: Vec<Scorer> = vec![
-        ("rms k1", NoveltyParams { k: 1, ..Default::default() }),
+        (
+            "rms k1",
+            NoveltyParams {
+                k: 1,
+                ..Default::default()
+            },
+        ),
         ("rms k1 rows 64", rows(1, 64)),
         ("rms k2 rows 64", rows(2, 64)),
         ("rms k1 rows 256", rows(1, 256)),
@@ -462,7 +478,12 @@ async fn open_set_outliers_on_the_simulator() {
                     .collect()
             })
             .collect();
-        let (m, scored) = NoveltyParams { k: 1, ..Default::default() }.fit_with_scores(&s.data).unwrap();
+        let (m, scored) = NoveltyParams {
+            k: 1,
+            ..Default::default()
+        }
+        .fit_with_scores(&s.data)
+        .unwrap();
         let med: Vec<f64> = (0..n)
             .map(|c| {
                 weighted_median(

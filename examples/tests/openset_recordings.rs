@@ -253,7 +253,11 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     // measured; every other conformal score found at most 1) and, named
     // like a known class, a third of the unknown services (17 of 48).
     assert!(t.impostor.0 >= 18, "impostors flagged: {:?}", t.impostor);
-    assert!(t.unknown_named_known.0 >= 12, "unknown services named like a class: {:?}", t.unknown_named_known);
+    assert!(
+        t.unknown_named_known.0 >= 12,
+        "unknown services named like a class: {:?}",
+        t.unknown_named_known
+    );
     // A sanity check of the decision rule on these p-values.
     assert_eq!(judge(Some(&[0.0, 0.0]), None, 0.01).kind, Kind::Unknown);
 }

@@ -353,8 +353,7 @@ impl NoveltyParams {
         let weights = self
             .weigh_features
             .then(|| reference::feature_weights(&medians, &spreads, data.n_features()));
-        let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> =
-            spreads.into_iter().map(|s| (s, weights.clone())).collect();
+        let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> = spreads.into_iter().map(|s| (s, weights.clone())).collect();
         let mut references = self.references(data, &groups, &all, &space, &spreads);
         let folds =
             split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;

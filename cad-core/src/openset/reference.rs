@@ -143,7 +143,12 @@ pub const MAX_WEIGHT: f64 = 4.0;
 pub fn feature_weights(medians: &[Vec<f64>], inv_spreads: &[Vec<f64>], n_features: usize) -> Vec<f64> {
     let mut w: Vec<f64> = (0..n_features)
         .map(|j| {
-            let m: Vec<f64> = medians.iter().filter_map(|c| c.get(j)).copied().filter(|v| !v.is_nan()).collect();
+            let m: Vec<f64> = medians
+                .iter()
+                .filter_map(|c| c.get(j))
+                .copied()
+                .filter(|v| !v.is_nan())
+                .collect();
             if m.len() < 2 {
                 return 1.0;
             }
@@ -151,13 +156,18 @@ pub fn feature_weights(medians: &[Vec<f64>], inv_spreads: &[Vec<f64>], n_feature
             let between = (m.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (m.len() - 1) as f64).sqrt();
             let mut within: Vec<f64> = inv_spreads.iter().filter_map(|c| c.get(j)).map(|i| 1.0 / i).collect();
             within.sort_by(f64::total_cmp);
-            let within = within.get(within.len() / 2).copied().unwrap_or(1.0).max(MIN_CLASS_SPREAD);
+            let within = within
+                .get(within.len() / 2)
+                .copied()
+                .unwrap_or(1.0)
+                .max(MIN_CLASS_SPREAD);
             (between / within).clamp(1.0 / MAX_WEIGHT, MAX_WEIGHT)
         })
         .collect();
     let mean = w.iter().sum::<f64>() / w.len().max(1) as f64;
     if mean > 0.0 {
-        w.iter_mut().for_each(|v| *v = (*v / mean).clamp(1.0 / MAX_WEIGHT, MAX_WEIGHT));
+        w.iter_mut()
+            .for_each(|v| *v = (*v / mean).clamp(1.0 / MAX_WEIGHT, MAX_WEIGHT));
     }
     w
 }
@@ -215,7 +225,10 @@ impl ClassReference {
         }
         if !self.weight.is_empty()
             && (self.weight.len() != n_features
-                || !self.weight.iter().all(|w| w.is_finite() && *w > 0.0 && *w <= MAX_WEIGHT))
+                || !self
+                    .weight
+                    .iter()
+                    .all(|w| w.is_finite() && *w > 0.0 && *w <= MAX_WEIGHT))
         {
             return false;
         }
