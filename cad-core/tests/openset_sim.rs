@@ -250,11 +250,11 @@ async fn open_set_cases_on_the_simulator() {
     .fit(&s.data)
     .unwrap();
     let (m, scored) = NoveltyParams::default().fit_with_scores(&s.data).unwrap();
-    for c in 0..classes.len() {
+    for (c, class) in classes.iter().enumerate() {
         let cal = m.calibration(c).unwrap();
         eprintln!(
             "class {} own={} containers {:.1} max {:.2} beta {:.2}",
-            classes[c],
+            class,
             m.has_own_calibration(c),
             cal.containers(),
             cal.max_score(),
