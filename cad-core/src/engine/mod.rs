@@ -3,11 +3,13 @@
 //! unchanged on the simulated cluster and on the real adapters.
 
 pub mod collector;
+mod progress;
 pub mod report;
 pub mod train;
 pub mod watcher;
 
-pub use collector::{CollectConfig, CollectError, CollectStats, collect_dataset};
+pub use collector::{CollectConfig, CollectError, CollectStats, NoRowsCause, collect_dataset};
+pub use progress::{Fetched, Progress};
 pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
 pub use watcher::{

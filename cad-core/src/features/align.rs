@@ -93,6 +93,24 @@ fn rejection(v: f64) -> &'static str {
     }
 }
 
+/// The CPU gauge derived from the CPU counter, when the set reads the gauge
+/// and `samples` have the counter but not one sample of the gauge (a
+/// Prometheus or cAdvisor source); `None` otherwise.
+fn derived_nanocores(samples: &[Sample], reads: MetricMask) -> Option<Vec<Sample>> {
+    if !reads.contains(Metric::CpuUsageNanocores) {
+        return None;
+    }
+    let mut counters = 0;
+    for s in samples {
+        match s.metric {
+            Metric::CpuUsageNanocores => return None,
+            Metric::CpuUsageCoreNanoseconds => counters += 1,
+            _ => {}
+        }
+    }
+    (counters >= 2).then(|| crate::metric::derive_nanocores(samples))
+}
+
 /// What the aligner should produce.
 pub(crate) struct AlignSpec<'a> {
     /// Metrics to keep; samples of other metrics are ignored.
@@ -109,7 +127,14 @@ pub(crate) struct AlignSpec<'a> {
 
 /// Aligns `input`'s samples into snapshots following `spec`.
 pub(crate) fn align(input: &ContainerInput<'_>, spec: &AlignSpec<'_>) -> Vec<Snapshot> {
-    let samples = input.samples;
+    let with_derived;
+    let samples = match derived_nanocores(input.samples, spec.reads) {
+        Some(derived) => {
+            with_derived = [input.samples, &derived].concat();
+            &with_derived[..]
+        }
+        None => input.samples,
+    };
     let sorted_copy;
     let sorted: &[Sample] = if samples.is_sorted_by_key(|s| s.time) {
         samples
