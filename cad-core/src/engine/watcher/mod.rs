@@ -210,7 +210,9 @@ pub struct WatchStats {
 ///         let mut batch = MetricBatch::new();
 ///         for id in containers {
 ///             let series = batch.series_mut(id);
-///             let mut t = Timestamp::from_millis(w.start.as_millis().div_ceil(10_000) * 10_000);
+///             // Every 10 s: the first multiple of 10 s at or after the start.
+///             let first = (w.start.as_millis().max(0) as u64).div_ceil(10_000) * 10_000;
+///             let mut t = Timestamp::from_millis(first as i64);
 ///             while t < w.end {
 ///                 series.push(Sample::new(t, Metric::CpuUsageCoreNanoseconds, t.as_millis() as f64 * 2e3));
 ///                 series.push(Sample::new(t, Metric::MemoryUsageBytes, 8e6));
