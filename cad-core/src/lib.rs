@@ -21,11 +21,11 @@
 //! An adapter gives cad pods ([`PodSource`], or the ready-made
 //! [`StaticPods`]) and metrics ([`MetricSource`]) from a backend of its own,
 //! and may receive verdicts ([`VerdictSink`]). [`prelude`] has what that
-//! takes, including the [`async_trait`] attribute and the
+//! takes, including the [`async_trait`](macro@async_trait) attribute and the
 //! [`BoxStream`](futures::stream::BoxStream) type the traits use, so an
 //! adapter needs no dependency but `cad-core` (and tokio to run the
 //! engines). The path, in order: [`engine::collect_dataset`] →
-//! [`engine::train`] → [`ModelBundle::write_to`](bundle::ModelBundle::write_to)
+//! [`engine::train()`] → [`ModelBundle::write_to`](bundle::ModelBundle::write_to)
 //! / [`read_from`](bundle::ModelBundle::read_from) → [`engine::Watcher`].
 //! The metric catalogue, units, counters and gauges, the ids and what each
 //! feature set requires are in [`metric`], [`Metric`], [`ContainerId`] and
@@ -116,8 +116,10 @@ pub use source::StaticPods;
 ///
 /// The source and sink traits and the types they use, the
 /// [`async_trait`](macro@async_trait) attribute to implement them,
-/// [`BoxStream`] and [`BoxFuture`] (the return types of
-/// [`PodSource::watch`] and [`Clock::sleep_until`]) with [`StreamExt`], the
+/// [`BoxStream`](futures::stream::BoxStream) and
+/// [`BoxFuture`](futures::future::BoxFuture) (the return types of
+/// [`PodSource::watch`] and [`Clock::sleep_until`]) with
+/// [`StreamExt`](futures::stream::StreamExt), the
 /// ready-made [`StaticPods`], the clocks, and the engines from collect to
 /// the watcher.
 ///

@@ -109,7 +109,7 @@ pub enum CollectError {
         /// The metric window in seconds.
         window_s: u64,
         /// What the labelled containers lacked.
-        cause: NoRowsCause,
+        cause: Box<NoRowsCause>,
     },
 }
 
@@ -558,7 +558,7 @@ pub async fn collect_dataset(
             pods: stats.pods,
             labelled: stats.labelled_pods,
             window_s: config.window.as_secs(),
-            cause: no_rows_cause(features, names, &seen),
+            cause: Box::new(no_rows_cause(features, names, &seen)),
         });
     }
     Ok((data, stats))

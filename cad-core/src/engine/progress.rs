@@ -2,7 +2,7 @@
 
 /// Receives an engine's progress updates ([`Fetched`] from
 /// [`collect_dataset`](super::collect_dataset), [`TrainStep`](super::TrainStep)
-/// from [`train`](super::train)).
+/// from [`train`](super::train())).
 ///
 /// Optional everywhere: pass `()` for no progress, or a closure by mutable
 /// reference (`&mut |done, total| …` for the collector, `&mut |step| …` for
