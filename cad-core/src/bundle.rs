@@ -150,7 +150,37 @@ pub struct EvaluationSummary {
 }
 
 /// A fitted model with everything needed to use it elsewhere.
-#[derive(Debug)]
+///
+/// Written to a file and read back with [`write_to`](Self::write_to) and
+/// [`read_from`](Self::read_from) (or [`to_bytes`](Self::to_bytes) /
+/// [`from_bytes`](Self::from_bytes), [`to_base64`](Self::to_base64) for a
+/// ConfigMap); the watcher takes it in a
+/// [`ModelHandle`](crate::engine::ModelHandle).
+///
+/// ```
+/// # use cad_core::engine::{TrainConfig, train};
+/// # use cad_core::{Dataset, FeatureSet, Timestamp};
+/// use cad_core::bundle::ModelBundle;
+/// # let features = FeatureSet::behaviour();
+/// # let mut data = Dataset::new(features.column_names(), vec!["nginx".into(), "mysql".into()]);
+/// # for c in 0..4 {
+/// #     let class = ["nginx", "mysql"][c % 2];
+/// #     let row = vec![Some(if c % 2 == 0 { 1.0 } else { 9.0 }); features.columns.len()];
+/// #     data.push(&row, class, &format!("ns/p{c}/app")).unwrap();
+/// # }
+/// # let config = TrainConfig { method: None, curve_points: 0, ..TrainConfig::default() };
+/// # let bundle = train(&data, &features, &config, Timestamp::EPOCH, ()).unwrap().bundle;
+/// // `bundle` comes from `train`.
+/// let path = std::env::temp_dir().join(format!("cad-doc-{}.cadm", std::process::id()));
+/// bundle.write_to(&path).unwrap();
+/// let back = ModelBundle::read_from(&path).unwrap();
+/// assert_eq!(back.classes, bundle.classes);
+/// assert_eq!(back.feature_set, bundle.feature_set);
+/// let copy = back.clone(); // e.g. one for the watcher, one to inspect
+/// assert_eq!(copy.to_bytes().unwrap(), bundle.to_bytes().unwrap());
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+#[derive(Clone, Debug)]
 pub struct ModelBundle {
     /// Format version (set to [`FORMAT_VERSION`] when built or decoded).
     pub format_version: u16,

@@ -77,6 +77,15 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
     }
 }
 
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+    fn sleep_until(&self, deadline: Timestamp) -> BoxFuture<'static, ()> {
+        (**self).sleep_until(deadline)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

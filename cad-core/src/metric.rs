@@ -4,6 +4,17 @@
 //! system. Each metric is either a [`MetricKind::Gauge`] (a level, used as it
 //! is or aggregated over a window) or a [`MetricKind::Counter`] (cumulative
 //! since the container started; only its rate says anything).
+//!
+//! Units: bytes for memory, file systems, network and block I/O; nanocores
+//! (10⁻⁹ of a core: `1e9` is one core busy) for the CPU gauge;
+//! core-nanoseconds for the CPU counter (cAdvisor's and Prometheus'
+//! `container_cpu_usage_seconds_total` × 10⁹); counts for page faults and
+//! errors. [`Metric::kind`] says which metrics are counters and
+//! [`Metric::scope`] which are per pod; a source gives each metric it has,
+//! converted to these units. What the feature sets require of a source is
+//! in [`features::sets`](crate::features::sets): memory usage and CPU
+//! nanocores in every snapshot (the nanocores gauge is derived from the CPU
+//! counter when a source has only the counter, see [`derive_nanocores`]).
 
 use crate::pod::ContainerId;
 use crate::source::SourceError;
@@ -143,6 +154,70 @@ impl fmt::Display for Metric {
     }
 }
 
+/// CPU in nanocores between two readings `(time, core-nanoseconds)` of the
+/// CPU counter ([`Metric::CpuUsageCoreNanoseconds`]), as the kubelet computes
+/// `usageNanoCores`: the increase in core-nanoseconds divided by the seconds
+/// between the readings. `None` when the counter went down (a restart) or
+/// time did not advance.
+///
+/// ```
+/// use cad_core::Timestamp;
+/// use cad_core::metric::nanocores_between;
+///
+/// // Half a core for 10 s: 5e9 core-nanoseconds.
+/// let (t0, t1) = (Timestamp::from_secs(0), Timestamp::from_secs(10));
+/// assert_eq!(nanocores_between((t0, 1e9), (t1, 6e9)), Some(5e8));
+/// assert_eq!(nanocores_between((t0, 6e9), (t1, 1e9)), None); // a restart
+/// ```
+pub fn nanocores_between(earlier: (Timestamp, f64), later: (Timestamp, f64)) -> Option<f64> {
+    let dt_ms = later.0.0.checked_sub(earlier.0.0)?;
+    let dv = later.1 - earlier.1;
+    if dt_ms <= 0 || dv < 0.0 {
+        return None;
+    }
+    let v = dv / (dt_ms as f64 / 1000.0);
+    v.is_finite().then_some(v)
+}
+
+/// The [`Metric::CpuUsageNanocores`] samples a series of CPU-counter readings
+/// implies: one at every reading of `counter` (in any order) that has an
+/// earlier one, from [`nanocores_between`] the two (none across a restart).
+/// Samples of other metrics in `counter` are ignored.
+///
+/// The feature extractor calls this for a container whose samples have the
+/// counter but no nanocores at all (as Prometheus and cAdvisor give), so a
+/// source does not have to; `cad-prometheus` uses it too.
+///
+/// ```
+/// use cad_core::{Metric, Sample, Timestamp};
+/// use cad_core::metric::derive_nanocores;
+///
+/// let counter: Vec<Sample> = [(0, 0.0), (10, 2e9), (20, 5e9)]
+///     .map(|(s, v)| Sample::new(Timestamp::from_secs(s), Metric::CpuUsageCoreNanoseconds, v))
+///     .to_vec();
+/// let gauge = derive_nanocores(&counter);
+/// assert_eq!(gauge.len(), 2);
+/// assert_eq!(gauge[1], Sample::new(Timestamp::from_secs(20), Metric::CpuUsageNanocores, 3e8));
+/// ```
+pub fn derive_nanocores(counter: &[Sample]) -> Vec<Sample> {
+    let mut readings: Vec<(Timestamp, f64)> = counter
+        .iter()
+        .filter(|s| s.metric == Metric::CpuUsageCoreNanoseconds && s.value.is_finite())
+        .map(|s| (s.time, s.value))
+        .collect();
+    readings.sort_by_key(|r| r.0);
+    readings
+        .windows(2)
+        .filter_map(|w| {
+            Some(Sample::new(
+                w[1].0,
+                Metric::CpuUsageNanocores,
+                nanocores_between(w[0], w[1])?,
+            ))
+        })
+        .collect()
+}
+
 /// One measured value of one metric at one time.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -191,6 +266,26 @@ impl MetricBatch {
                 self.series.insert(container.clone(), vec![sample]);
             }
         }
+    }
+
+    /// The samples of `container`, to add to in place: a source that reads
+    /// one container's series at a time looks its id up once and pushes every
+    /// sample through the returned vector, instead of passing (or cloning)
+    /// the id per sample.
+    ///
+    /// ```
+    /// use cad_core::{Metric, MetricBatch, PodId, Sample, Timestamp};
+    ///
+    /// let id = PodId::new("shop", "nginx-1", "uid-1").container("nginx");
+    /// let mut batch = MetricBatch::new();
+    /// let series = batch.series_mut(&id);
+    /// for (ms, bytes) in [(0, 8e6), (10_000, 8.2e6)] {
+    ///     series.push(Sample::new(Timestamp(ms), Metric::MemoryUsageBytes, bytes));
+    /// }
+    /// assert_eq!(batch.samples(&id).len(), 2);
+    /// ```
+    pub fn series_mut(&mut self, container: &ContainerId) -> &mut Vec<Sample> {
+        self.series.entry(container.clone()).or_default()
     }
 
     /// Adds many samples for `container`.
@@ -260,6 +355,21 @@ impl MetricBatch {
         &self.causes
     }
 
+    /// The containers that have samples in this batch but are not among
+    /// `asked` (the ids a [`fetch`](crate::MetricSource::fetch) was given),
+    /// in no particular order. The engines ignore their samples, and warn:
+    /// a source that builds its own [`ContainerId`]s (from names, say)
+    /// instead of answering with the ones it was asked for matches nothing
+    /// when the ids differ, often only by the pod UID.
+    pub fn unasked<'a>(&'a self, asked: &[ContainerId]) -> Vec<&'a ContainerId> {
+        let asked: HashSet<&ContainerId> = asked.iter().collect();
+        self.series
+            .iter()
+            .filter(|(id, samples)| !samples.is_empty() && !asked.contains(id))
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     /// Sorts every container's samples by time (stable, so equal times keep
     /// their order).
     pub fn sort_by_time(&mut self) {
@@ -267,6 +377,37 @@ impl MetricBatch {
             v.sort_by_key(|s| s.time);
         }
     }
+}
+
+/// Logs a warning when `batch` has samples for containers not among `asked`
+/// (see [`MetricBatch::unasked`]), saying how to fix the source; `engine`
+/// names the caller. Returns how many such containers there were.
+pub(crate) fn warn_unasked(batch: &MetricBatch, asked: &[ContainerId], engine: &'static str) -> usize {
+    let unasked = batch.unasked(asked);
+    let Some(first) = unasked.iter().min().copied() else {
+        return 0;
+    };
+    // The asked id with the same namespace, pod name and container name, if any.
+    let twin = asked.iter().find(|a| {
+        a.pod.namespace == first.pod.namespace && a.pod.name == first.pod.name && a.container == first.container
+    });
+    let hint = match twin {
+        Some(a) => format!(
+            "{first} was asked for with pod UID {:?} but answered with UID {:?}: ",
+            a.pod.uid, first.pod.uid
+        ),
+        None => format!("{first} was not asked for: "),
+    };
+    tracing::warn!(
+        engine,
+        unasked = unasked.len(),
+        asked = asked.len(),
+        "the metric source returned samples for {} container(s) it was not asked for; they are ignored. {hint}\
+         a MetricSource must key its answer by the ContainerIds passed to fetch (namespace, pod name, pod UID \
+         and container name all equal), not by ids it builds itself",
+        unasked.len()
+    );
+    unasked.len()
 }
 
 impl FromIterator<(ContainerId, Sample)> for MetricBatch {
@@ -320,6 +461,41 @@ mod tests {
         let missing = PodId::new("ns", "z", "9").container("c");
         assert!(batch.samples(&missing).is_empty());
         assert_eq!(batch.unavailable_count(), 0);
+    }
+
+    #[test]
+    fn samples_for_ids_not_asked_for_are_found_and_counted() {
+        let asked = PodId::new("ns", "a", "uid-1").container("c");
+        let no_uid = PodId::new("ns", "a", "").container("c");
+        let other = PodId::new("ns", "b", "uid-2").container("c");
+        let mut batch = MetricBatch::new();
+        batch.push(&asked, Sample::new(Timestamp(1), Metric::RxBytes, 1.0));
+        assert!(batch.unasked(std::slice::from_ref(&asked)).is_empty());
+        assert_eq!(warn_unasked(&batch, std::slice::from_ref(&asked), "test"), 0);
+        batch.push(&no_uid, Sample::new(Timestamp(1), Metric::RxBytes, 1.0));
+        batch.push(&other, Sample::new(Timestamp(1), Metric::RxBytes, 1.0));
+        // An entry without samples is no answer.
+        batch.series_mut(&PodId::new("ns", "z", "9").container("c"));
+        let mut got = batch.unasked(std::slice::from_ref(&asked));
+        got.sort();
+        assert_eq!(got, [&no_uid, &other]);
+        assert_eq!(warn_unasked(&batch, std::slice::from_ref(&asked), "test"), 2);
+    }
+
+    #[test]
+    fn nanocores_follow_the_kubelet() {
+        let t = Timestamp::from_millis;
+        // 0.5 core for 10 s.
+        assert_eq!(nanocores_between((t(0), 1e9), (t(10_000), 6e9)), Some(5e8));
+        assert_eq!(nanocores_between((t(0), 6e9), (t(10_000), 1e9)), None, "restart");
+        assert_eq!(nanocores_between((t(10_000), 1e9), (t(10_000), 2e9)), None);
+        assert_eq!(nanocores_between((t(i64::MIN), 0.0), (t(i64::MAX), 1.0)), None);
+        // Any order in, one value per reading after the first, none across a restart.
+        let c = |s: i64, v: f64| Sample::new(Timestamp::from_secs(s), Metric::CpuUsageCoreNanoseconds, v);
+        let other = Sample::new(Timestamp::from_secs(5), Metric::RxBytes, 1e12);
+        let got = derive_nanocores(&[c(30, 2e9), c(0, 0.0), other, c(20, 1e9), c(10, 2e9)]);
+        let got: Vec<(i64, f64)> = got.iter().map(|s| (s.time.as_millis(), s.value)).collect();
+        assert_eq!(got, [(10_000, 2e8), (30_000, 1e8)]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::tree::{DecisionTree, TreeParams};
 use serde::{Deserialize, Serialize};
 
 /// A fitted model of any backend.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Model {
     /// Our decision tree.
     Tree(DecisionTree),

@@ -46,6 +46,12 @@ impl fmt::Display for PodId {
 }
 
 /// A container's identity: its pod and its name within the pod.
+///
+/// Equality includes the pod's UID. A [`MetricSource`](crate::MetricSource)
+/// must answer with the ids it is given: one that builds ids of its own from
+/// names (without the UID, or with another) matches none of them, and its
+/// samples are ignored (the engines warn, see
+/// [`MetricBatch::unasked`](crate::MetricBatch::unasked)).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ContainerId {
     /// The pod the container belongs to.

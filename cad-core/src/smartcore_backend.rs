@@ -48,11 +48,31 @@ impl Default for SmartcoreTreeParams {
 }
 
 /// A fitted smartcore decision tree with the medians it imputes missing values with.
-#[derive(Debug, Serialize, Deserialize)]
+///
+/// Cloning shares the fitted tree (smartcore's is not `Clone`; it is never
+/// changed after fitting).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SmartcoreTree {
     n_classes: usize,
     medians: Vec<f64>,
-    inner: Inner,
+    #[serde(with = "shared")]
+    inner: std::sync::Arc<Inner>,
+}
+
+/// Serde for the shared tree: written and read as the tree itself, so the
+/// bundle format does not change.
+mod shared {
+    use super::Inner;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(inner: &Arc<Inner>, s: S) -> Result<S::Ok, S::Error> {
+        Inner::serialize(inner, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Inner>, D::Error> {
+        Inner::deserialize(d).map(Arc::new)
+    }
 }
 
 fn backend(e: impl Into<crate::source::BoxError>) -> FitError {
@@ -100,7 +120,7 @@ impl Fit for SmartcoreTreeParams {
         Ok(SmartcoreTree {
             n_classes: data.classes().len(),
             medians,
-            inner,
+            inner: std::sync::Arc::new(inner),
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Where pods and metrics come from: the [`PodSource`] and [`MetricSource`] traits.
 //!
-//! Engines hold these as trait objects (`Arc<dyn PodSource>`), so adapters for
-//! other backends can be written outside this crate; see `examples/` for one.
+//! The engines take any implementation — a value, a reference or an `Arc`
+//! (the traits are implemented for `&T` and `Arc<T>`) — so adapters for other
+//! backends can be written outside this crate: see
+//! `docs/writing-an-adapter.md` and `examples/adapter/` in the repository.
+//! [`StaticPods`] is a ready-made pod source for a fixed list of pods.
 
 use crate::metric::MetricBatch;
 use crate::pod::{ContainerId, PodId, PodInfo};
@@ -199,5 +202,75 @@ impl<T: PodSource + ?Sized> PodSource for std::sync::Arc<T> {
 impl<T: MetricSource + ?Sized> MetricSource for std::sync::Arc<T> {
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
         (**self).fetch(containers, window).await
+    }
+}
+
+#[async_trait]
+impl<T: PodSource + ?Sized> PodSource for &T {
+    async fn list(&self) -> Result<Vec<PodInfo>, SourceError> {
+        (**self).list().await
+    }
+    fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>> {
+        (**self).watch()
+    }
+}
+
+#[async_trait]
+impl<T: MetricSource + ?Sized> MetricSource for &T {
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
+        (**self).fetch(containers, window).await
+    }
+}
+
+/// A [`PodSource`] over a fixed list of pods: [`list`](PodSource::list)
+/// gives them, [`watch`](PodSource::watch) reports each as
+/// [`PodEvent::Added`] and then nothing more (the stream stays open, as a
+/// cluster's would).
+///
+/// For a static inventory (a file of pods, a test). Pods need a
+/// [`start_time`](PodInfo::start_time) for the collector to read their early
+/// history and for the watcher to count its timeout from their start.
+///
+/// ```
+/// use cad_core::prelude::*;
+///
+/// let mut pod = PodInfo::new(PodId::new("shop", "nginx-1", "uid-1"));
+/// pod.containers.push(ContainerInfo::new("nginx", "nginx:1.25"));
+/// let pods = StaticPods::new([pod]);
+/// # futures::executor::block_on(async {
+/// assert_eq!(pods.list().await.unwrap().len(), 1);
+/// let first = pods.watch().next().await.unwrap().unwrap();
+/// assert!(matches!(first, PodEvent::Added(p) if p.id.name == "nginx-1"));
+/// # });
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StaticPods {
+    pods: Vec<PodInfo>,
+}
+
+impl StaticPods {
+    /// A source that always answers with `pods`.
+    pub fn new(pods: impl IntoIterator<Item = PodInfo>) -> Self {
+        StaticPods {
+            pods: pods.into_iter().collect(),
+        }
+    }
+
+    /// The pods.
+    pub fn pods(&self) -> &[PodInfo] {
+        &self.pods
+    }
+}
+
+#[async_trait]
+impl PodSource for StaticPods {
+    async fn list(&self) -> Result<Vec<PodInfo>, SourceError> {
+        Ok(self.pods.clone())
+    }
+
+    fn watch(&self) -> BoxStream<'static, Result<PodEvent, SourceError>> {
+        use futures::stream::StreamExt;
+        let added: Vec<_> = self.pods.iter().cloned().map(|p| Ok(PodEvent::Added(p))).collect();
+        futures::stream::iter(added).chain(futures::stream::pending()).boxed()
     }
 }

@@ -64,6 +64,21 @@ impl Timestamp {
     }
 }
 
+/// `t + d` and `t - d` move a time by a [`Duration`], saturating at the ends
+/// of time; `+=` and `-=` too; [`Timestamp::since`] is the duration between
+/// two times.
+///
+/// ```
+/// use cad_core::Timestamp;
+/// use std::time::Duration;
+///
+/// let t = Timestamp::from_secs(100);
+/// assert_eq!(t + Duration::from_secs(10), Timestamp::from_secs(110));
+/// assert_eq!(t - Duration::from_millis(500), Timestamp::from_millis(99_500));
+/// let mut u = t;
+/// u += Duration::from_secs(1);
+/// assert_eq!(u.since(t), Duration::from_secs(1));
+/// ```
 impl std::ops::Add<Duration> for Timestamp {
     type Output = Timestamp;
     /// This time plus `d`, saturating at the end of time.
@@ -77,6 +92,18 @@ impl std::ops::Sub<Duration> for Timestamp {
     /// This time minus `d`, saturating at the start of time.
     fn sub(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_sub(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+}
+
+impl std::ops::AddAssign<Duration> for Timestamp {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl std::ops::SubAssign<Duration> for Timestamp {
+    fn sub_assign(&mut self, d: Duration) {
+        *self = *self - d;
     }
 }
 

@@ -21,7 +21,7 @@
 //! | series | cad metric | note |
 //! | --- | --- | --- |
 //! | `container_cpu_usage_seconds_total{cpu="total"}` | `cpu_usage_core_nanoseconds` | seconds × 10⁹, rounded to whole ns |
-//! | (derived from the line above) | `cpu_usage_nanocores` | Δ core-ns ÷ Δ s between consecutive samples, as the kubelet's summary API; the `behaviour` feature set requires it |
+//! | (derived from the line above) | `cpu_usage_nanocores` | Δ core-ns ÷ Δ s between consecutive samples, as the kubelet's summary API ([`cad_core::metric::derive_nanocores`]); the `behaviour` feature set requires it |
 //! | `container_memory_usage_bytes` | `memory_usage_bytes` | |
 //! | `container_memory_working_set_bytes` | `memory_working_set_bytes` | |
 //! | `container_memory_rss` | `memory_rss_bytes` | |
@@ -92,4 +92,4 @@ pub use config::{
 pub use error::PrometheusError;
 pub use http::TOKEN_REREAD;
 pub use promql::{quote, regex_escape};
-pub use source::{FailedChunk, FetchReport, PrometheusMetricSource, nanocores};
+pub use source::{FailedChunk, FetchReport, PrometheusMetricSource};

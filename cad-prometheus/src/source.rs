@@ -464,32 +464,16 @@ fn choose_pod_source(mut sources: PodSources, pause: &[String]) -> Option<Points
 }
 
 /// Adds [`Metric::CpuUsageNanocores`] at every CPU-counter point that has a
-/// predecessor: the increase in core-nanoseconds divided by the seconds
-/// between the two points. A decrease (a restart) gives no value.
+/// predecessor, as cad-core's [`derive_nanocores`](cad_core::metric::derive_nanocores)
+/// computes it (the kubelet's `Δ core-ns ÷ Δ s`; none across a restart).
 fn derive_nanocores(points: &mut Points) {
-    let counter: Vec<(i64, f64)> = points
+    let counter: Vec<Sample> = points
         .range((Metric::CpuUsageCoreNanoseconds, i64::MIN)..=(Metric::CpuUsageCoreNanoseconds, i64::MAX))
-        .map(|((_, t), v)| (*t, *v))
+        .map(|((m, t), v)| Sample::new(Timestamp::from_millis(*t), *m, *v))
         .collect();
-    for pair in counter.windows(2) {
-        let [(t0, v0), (t1, v1)] = pair else { continue };
-        if let Some(nc) = nanocores((*t0, *v0), (*t1, *v1)) {
-            points.insert((Metric::CpuUsageNanocores, *t1), nc);
-        }
+    for s in cad_core::metric::derive_nanocores(&counter) {
+        points.insert((s.metric, s.time.as_millis()), s.value);
     }
-}
-
-/// CPU in nanocores between two readings `(ms, core-nanoseconds)` of the
-/// counter, as the kubelet computes `usageNanoCores`: `Δ core-ns ÷ Δ seconds`.
-/// `None` when the counter went down (a restart) or time did not advance.
-pub fn nanocores(earlier: (i64, f64), later: (i64, f64)) -> Option<f64> {
-    let dt_ms = later.0.checked_sub(earlier.0)?;
-    let dv = later.1 - earlier.1;
-    if dt_ms <= 0 || dv < 0.0 {
-        return None;
-    }
-    let v = dv / (dt_ms as f64 / 1000.0);
-    v.is_finite().then_some(v)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -545,15 +529,6 @@ impl MetricSource for PrometheusMetricSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nanocores_follow_the_kubelet() {
-        // 0.5 core for 10 s.
-        assert_eq!(nanocores((0, 1e9), (10_000, 6e9)), Some(5e8));
-        assert_eq!(nanocores((0, 6e9), (10_000, 1e9)), None, "restart");
-        assert_eq!(nanocores((10_000, 1e9), (10_000, 2e9)), None);
-        assert_eq!(nanocores((i64::MIN, 0.0), (i64::MAX, 1.0)), None);
-    }
 
     #[test]
     fn derived_nanocores_start_at_the_second_point() {

@@ -19,10 +19,12 @@
 //! feature. Sidecar containers ([`Labeler::container_claims`]) are not
 //! collected.
 
+use super::{Fetched, Progress};
 use crate::clock::Clock;
 use crate::dataset::Dataset;
 use crate::features::{ContainerInput, FeatureSet};
 use crate::label::{ContainerClaim, Labeler};
+use crate::metric::Metric;
 use crate::pod::{ContainerId, ContainerInfo, PodInfo};
 use crate::source::{MetricSource, PodSource, SourceError};
 use crate::time::{TimeWindow, Timestamp};
@@ -90,9 +92,14 @@ pub enum CollectError {
         #[source]
         cause: Arc<SourceError>,
     },
-    /// No labelled container yielded a single feature row.
+    /// No labelled container yielded a single feature row. The message says
+    /// why ([`NoRowsCause`]): the source returned no samples in the windows
+    /// read (data older than the window, as when a recording is read with
+    /// [`SystemClock`](crate::SystemClock), or samples under ids that were
+    /// not asked for), or a metric the feature set requires is missing (and
+    /// for which containers), or there were too few complete snapshots.
     #[error(
-        "no training rows: {pods} pods listed, {labelled} with a class in their name or label, none with enough metrics in the last {window_s} s"
+        "no training rows: {pods} pods listed, {labelled} with a class in their name or label, none with enough metrics in the last {window_s} s: {cause}"
     )]
     NoRows {
         /// Pods listed.
@@ -101,7 +108,146 @@ pub enum CollectError {
         labelled: usize,
         /// The metric window in seconds.
         window_s: u64,
+        /// What the labelled containers lacked.
+        cause: Box<NoRowsCause>,
     },
+}
+
+/// What the labelled containers lacked when none gave a row (part of
+/// [`CollectError::NoRows`]); containers are named `namespace/pod/container`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoRowsCause {
+    /// The feature set's name.
+    pub feature_set: String,
+    /// Complete snapshots a row needs (the feature set's window).
+    pub window: usize,
+    /// Labelled containers in all.
+    pub containers: usize,
+    /// Containers the source returned no sample for, in any window read.
+    pub without_samples: Vec<String>,
+    /// Each metric the feature set requires
+    /// ([`FeatureSet::required`](crate::FeatureSet::required)) that some
+    /// containers with samples never had, with those containers.
+    pub missing: Vec<(Metric, Vec<String>)>,
+    /// Containers with every required metric, but in fewer complete
+    /// snapshots than a row needs.
+    pub too_few_snapshots: Vec<String>,
+}
+
+/// `a, b, c and 4 more`.
+fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    let mut s = names.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > SHOWN {
+        s.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    s
+}
+
+impl std::fmt::Display for NoRowsCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.without_samples.is_empty() {
+            let n = self.without_samples.len();
+            parts.push(if n == self.containers {
+                format!(
+                    "the metric source returned no samples for any of the {n} containers in the windows read \
+                     (is the data older than the window, e.g. a recording read with the system clock? \
+                     does the source answer with the ids it was asked for, pod UID included?)"
+                )
+            } else {
+                format!(
+                    "no samples for {n} of {} containers ({})",
+                    self.containers,
+                    some_of(&self.without_samples)
+                )
+            });
+        }
+        for (metric, names) in &self.missing {
+            let derived = if *metric == Metric::CpuUsageNanocores {
+                format!(
+                    " (or its counter {}, from which it is derived)",
+                    Metric::CpuUsageCoreNanoseconds
+                )
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "feature set {} requires {metric}{derived} in every snapshot, and {} of {} containers have none ({})",
+                self.feature_set,
+                names.len(),
+                self.containers,
+                some_of(names)
+            ));
+        }
+        if !self.too_few_snapshots.is_empty() {
+            parts.push(format!(
+                "{} containers have every required metric but fewer than the {} complete snapshots a row needs ({})",
+                self.too_few_snapshots.len(),
+                self.window,
+                some_of(&self.too_few_snapshots)
+            ));
+        }
+        if parts.is_empty() {
+            parts.push("no labelled container was fetched".to_string());
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// What one labelled container showed, for [`NoRowsCause`].
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    samples: bool,
+    /// Per required metric (in [`FeatureSet::required`] order): in some snapshot.
+    required: [bool; crate::Metric::ALL.len()],
+}
+
+/// Records which required metrics `input`'s snapshots have (complete or not).
+fn note_required(seen: &mut Seen, features: &FeatureSet, input: &ContainerInput<'_>) {
+    seen.samples = true;
+    for snap in features.snapshots(input) {
+        for (k, m) in features.required.iter().enumerate() {
+            if let Some(slot) = seen.required.get_mut(k) {
+                *slot |= snap.get(*m).is_some();
+            }
+        }
+    }
+}
+
+/// Builds the [`NoRowsCause`] of the containers `work` named, from what each showed.
+fn no_rows_cause(features: &FeatureSet, names: Vec<String>, seen: &[Seen]) -> NoRowsCause {
+    let mut cause = NoRowsCause {
+        feature_set: features.name.clone(),
+        window: features.window.max(1),
+        containers: names.len(),
+        ..Default::default()
+    };
+    let mut missing: Vec<Vec<String>> = vec![Vec::new(); features.required.len()];
+    for (name, seen) in names.into_iter().zip(seen) {
+        if !seen.samples {
+            cause.without_samples.push(name);
+            continue;
+        }
+        let mut complete = true;
+        for (k, list) in missing.iter_mut().enumerate() {
+            if !seen.required[k] {
+                list.push(name.clone());
+                complete = false;
+            }
+        }
+        if complete {
+            cause.too_few_snapshots.push(name);
+        }
+    }
+    cause.missing = features
+        .required
+        .iter()
+        .copied()
+        .zip(missing)
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
+    cause
 }
 
 /// Counts of what a collection did.
@@ -185,16 +331,79 @@ fn early_jobs(starts: &[(usize, Timestamp)], horizon: Duration, recent: Timestam
 /// be, the result is [`CollectError::Incomplete`]. Other errors end the
 /// collection at once.
 ///
-/// `progress(done, total)` is called after every fetch, counting the
-/// containers of all fetches (early histories included).
+/// The sources and the clock are taken by value, by reference or in an
+/// [`Arc`] (the traits are implemented for all three), as
+/// [`Watcher::new`](super::Watcher::new) takes them. `progress` is `()`, or
+/// `&mut |done, total| …` called after every fetch, counting the containers
+/// of all fetches (early histories included); see [`Progress`].
+///
+/// Samples the source returns for containers it was not asked for are
+/// ignored, with a warning ([`MetricBatch::unasked`](crate::MetricBatch::unasked)).
+///
+/// # Example
+///
+/// Collecting from a source of your own (here every container gets the
+/// same made-up series) and a [`StaticPods`](crate::StaticPods) list:
+///
+/// ```
+/// use cad_core::engine::{CollectConfig, collect_dataset};
+/// use cad_core::prelude::*;
+/// use std::time::Duration;
+///
+/// struct Steady;
+///
+/// #[async_trait]
+/// impl MetricSource for Steady {
+///     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow)
+///         -> Result<MetricBatch, SourceError>
+///     {
+///         let mut batch = MetricBatch::new();
+///         for id in containers {
+///             // Answer with the id that was asked for: its pod UID included.
+///             let series = batch.series_mut(id);
+///             let mut t = window.start;
+///             while t < window.end {
+///                 let k = (t.as_millis() / 10_000) as f64;
+///                 series.push(Sample::new(t, Metric::MemoryUsageBytes, 8e6));
+///                 // The CPU counter only: the gauge is derived from it.
+///                 series.push(Sample::new(t, Metric::CpuUsageCoreNanoseconds, 2e7 * k));
+///                 t = t + Duration::from_secs(10);
+///             }
+///         }
+///         Ok(batch)
+///     }
+/// }
+///
+/// let mut pod = PodInfo::new(PodId::new("shop", "nginx-1", "uid-1"));
+/// pod.start_time = Some(Timestamp::now() - Duration::from_secs(3600));
+/// pod.containers.push(ContainerInfo::new("nginx", "nginx:1.25"));
+/// let labeler = Labeler::new(["nginx", "mysql"]);
+/// # futures::executor::block_on(async {
+/// let (data, stats) = collect_dataset(
+///     StaticPods::new([pod]),
+///     Steady,
+///     SystemClock,
+///     &labeler,
+///     &FeatureSet::behaviour(),
+///     &CollectConfig::default(),
+///     (), // no progress callback
+/// )
+/// .await
+/// .unwrap();
+/// assert_eq!(stats.containers_with_rows, 1);
+/// // The last 10 minutes and the pod's first 5 (young rows).
+/// assert!(stats.steady_rows > 50 && stats.young_rows > 25);
+/// assert_eq!(data.n_rows(), stats.rows);
+/// # });
+/// ```
 pub async fn collect_dataset(
-    pods: &dyn PodSource,
-    metrics: &dyn MetricSource,
-    clock: &dyn Clock,
+    pods: impl PodSource,
+    metrics: impl MetricSource,
+    clock: impl Clock,
     labeler: &Labeler,
     features: &FeatureSet,
     config: &CollectConfig,
-    progress: &mut (dyn FnMut(usize, usize) + Send),
+    mut progress: impl Progress<Fetched>,
 ) -> Result<(Dataset, CollectStats), CollectError> {
     let listed = pods.list().await?;
     let mut stats = CollectStats {
@@ -242,6 +451,7 @@ pub async fn collect_dataset(
     let total: usize = jobs.iter().map(|j| j.items.len()).sum();
     let horizon = config.young_horizon.as_secs_f64();
     let (mut has_rows, mut has_young) = (vec![false; work.len()], vec![false; work.len()]);
+    let mut seen = vec![Seen::default(); work.len()];
     let mut done = 0;
     let mut attempts = 0u32;
     let mut last_cause: Option<Arc<SourceError>> = None;
@@ -283,6 +493,7 @@ pub async fn collect_dataset(
                 }
                 Err(e) => return Err(e.into()),
             };
+            crate::metric::warn_unasked(&batch, &ids, "collector");
             if let Some(e) = batch.unavailable_causes().last() {
                 last_cause = Some(e.clone());
             }
@@ -302,6 +513,9 @@ pub async fn collect_dataset(
                 done += 1;
                 if rows.is_empty() {
                     tracing::debug!(container = %id, "no complete window of metrics in this fetch");
+                    if !has_rows[i] && !input.samples.is_empty() {
+                        note_required(&mut seen[i], features, &input);
+                    }
                     continue;
                 }
                 has_rows[i] = true;
@@ -329,17 +543,22 @@ pub async fn collect_dataset(
                     window: job.window,
                 });
             }
-            progress(done, total);
+            progress.update(Fetched { done, total });
         }
         jobs = again;
     }
     stats.containers_with_rows = has_rows.iter().filter(|h| **h).count();
     stats.containers_with_young_rows = has_young.iter().filter(|h| **h).count();
     if data.is_empty() {
+        let names = work
+            .iter()
+            .map(|(p, c, _)| p.id.container(c.name.clone()).to_string())
+            .collect();
         return Err(CollectError::NoRows {
             pods: stats.pods,
             labelled: stats.labelled_pods,
             window_s: config.window.as_secs(),
+            cause: Box::new(no_rows_cause(features, names, &seen)),
         });
     }
     Ok((data, stats))

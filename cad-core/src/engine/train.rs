@@ -196,12 +196,43 @@ fn fit_folds(method: Method, data: &Dataset) -> (Method, Option<String>) {
 /// evaluation asked for cannot be made (too few containers). A learning
 /// curve that cannot be drawn is skipped with the reason
 /// ([`Trained::curve_skipped`]).
+///
+/// `now` is the training time the bundle records (`clock.now()`); training
+/// never waits, so it takes the time rather than a clock. `progress` is `()`
+/// or `&mut |step| …` (see [`Progress`](super::Progress)).
+///
+/// # Example
+///
+/// Two classes of made-up rows (in a program the data set comes from
+/// [`collect_dataset`](super::collect_dataset)):
+///
+/// ```
+/// use cad_core::engine::{TrainConfig, train};
+/// use cad_core::{Dataset, FeatureSet, Timestamp};
+///
+/// let features = FeatureSet::behaviour();
+/// let classes = vec!["nginx".to_string(), "mysql".to_string()];
+/// let mut data = Dataset::new(features.column_names(), classes);
+/// let width = features.columns.len();
+/// for container in 0..6 {
+///     let class = ["nginx", "mysql"][container % 2];
+///     for i in 0..10 {
+///         let cpu = if class == "nginx" { 2e6 } else { 9e7 } + i as f64 * 1e4;
+///         let row: Vec<Option<f64>> = (0..width).map(|_| Some(cpu)).collect();
+///         data.push(&row, class, &format!("shop/pod-{container}/app")).unwrap();
+///     }
+/// }
+/// let config = TrainConfig { curve_points: 0, ..TrainConfig::default() };
+/// let trained = train(&data, &features, &config, Timestamp::from_secs(1_700_000_000), ()).unwrap();
+/// assert_eq!(trained.bundle.classes, ["nginx", "mysql"]);
+/// assert!(trained.report.is_some()); // grouped 5-fold by default
+/// ```
 pub fn train(
     data: &Dataset,
     features: &FeatureSet,
     config: &TrainConfig,
     now: Timestamp,
-    progress: &mut (dyn FnMut(TrainStep) + Send),
+    mut progress: impl super::Progress<TrainStep>,
 ) -> Result<Trained, TrainError> {
     if data.feature_names() != features.column_names().as_slice() {
         return Err(TrainError::Columns {
@@ -228,7 +259,7 @@ pub fn train(
     let (report, evaluation_skipped) = match config.method {
         None => (None, Some("no evaluation was asked for".to_string())),
         Some(method) => {
-            progress(TrainStep::Evaluating);
+            progress.update(TrainStep::Evaluating);
             let (method, note) = fit_folds(method, data);
             let mut report =
                 eval::evaluate(&config.algorithm, data, method).map_err(|source| TrainError::Evaluation {
@@ -248,7 +279,7 @@ pub fn train(
     let mut curve = Vec::new();
     let mut curve_skipped = None;
     if config.curve_points > 0 {
-        progress(TrainStep::LearningCurve);
+        progress.update(TrainStep::LearningCurve);
         let sizes = match config.curve_max_rows {
             Some(max) => CurveSizes::Exact(eval::spaced_sizes(max, config.curve_points)),
             None => CurveSizes::About(config.curve_points),
@@ -261,7 +292,7 @@ pub fn train(
             }
         }
     }
-    progress(TrainStep::Fitting);
+    progress.update(TrainStep::Fitting);
     let model = config.algorithm.fit(data)?;
     let mut bundle = ModelBundle::new(
         data.classes().to_vec(),

@@ -93,6 +93,24 @@ fn rejection(v: f64) -> &'static str {
     }
 }
 
+/// The CPU gauge derived from the CPU counter, when the set reads the gauge
+/// and `samples` have the counter but not one sample of the gauge (a
+/// Prometheus or cAdvisor source); `None` otherwise.
+fn derived_nanocores(samples: &[Sample], reads: MetricMask) -> Option<Vec<Sample>> {
+    if !reads.contains(Metric::CpuUsageNanocores) {
+        return None;
+    }
+    let mut counters = 0;
+    for s in samples {
+        match s.metric {
+            Metric::CpuUsageNanocores => return None,
+            Metric::CpuUsageCoreNanoseconds => counters += 1,
+            _ => {}
+        }
+    }
+    (counters >= 2).then(|| crate::metric::derive_nanocores(samples))
+}
+
 /// What the aligner should produce.
 pub(crate) struct AlignSpec<'a> {
     /// Metrics to keep; samples of other metrics are ignored.
@@ -109,7 +127,14 @@ pub(crate) struct AlignSpec<'a> {
 
 /// Aligns `input`'s samples into snapshots following `spec`.
 pub(crate) fn align(input: &ContainerInput<'_>, spec: &AlignSpec<'_>) -> Vec<Snapshot> {
-    let samples = input.samples;
+    let with_derived;
+    let samples = match derived_nanocores(input.samples, spec.reads) {
+        Some(derived) => {
+            with_derived = [input.samples, &derived].concat();
+            &with_derived[..]
+        }
+        None => input.samples,
+    };
     let sorted_copy;
     let sorted: &[Sample] = if samples.is_sorted_by_key(|s| s.time) {
         samples
@@ -202,6 +227,61 @@ mod tests {
         for (i, m) in Metric::ALL.iter().enumerate() {
             assert_eq!(idx(*m), i, "{m}");
         }
+    }
+
+    #[test]
+    fn the_cpu_gauge_is_derived_from_the_counter_only_when_absent() {
+        use crate::features::FeatureSet;
+        use crate::pod::{ContainerInfo, PodId, PodInfo};
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let container = ContainerInfo::new("c", "i");
+        let set = FeatureSet::behaviour();
+        let counter_only: Vec<Sample> = (0..5)
+            .flat_map(|i| {
+                let t = Timestamp::from_secs(10 * i);
+                [
+                    Sample::new(t, Metric::MemoryUsageBytes, 8e6),
+                    // Half a core.
+                    Sample::new(t, Metric::CpuUsageCoreNanoseconds, 5e9 * i as f64),
+                ]
+            })
+            .collect();
+        let input = ContainerInput {
+            pod: &pod,
+            container: &container,
+            samples: &counter_only,
+        };
+        let snaps = set.complete_snapshot_list(&input);
+        assert_eq!(snaps.len(), 4, "the first reading has no predecessor");
+        assert!(snaps.iter().all(|s| s.get(Metric::CpuUsageNanocores) == Some(5e8)));
+        // A source with the gauge keeps its own values.
+        let mut with_gauge = counter_only.clone();
+        with_gauge.push(Sample::new(Timestamp::from_secs(0), Metric::CpuUsageNanocores, 1.0));
+        let input = ContainerInput {
+            samples: &with_gauge,
+            ..input
+        };
+        let snaps = set.snapshots(&input);
+        assert_eq!(snaps[0].get(Metric::CpuUsageNanocores), Some(1.0));
+        assert!(snaps[1..].iter().all(|s| s.get(Metric::CpuUsageNanocores).is_none()));
+        // A set that does not read the gauge derives nothing.
+        let mut no_cpu = set.clone();
+        no_cpu.columns.retain(|c| {
+            c.feature
+                .metrics()
+                .iter()
+                .all(|m| *m != Some(Metric::CpuUsageNanocores))
+        });
+        no_cpu.required = vec![Metric::MemoryUsageBytes];
+        assert!(
+            no_cpu
+                .snapshots(&ContainerInput {
+                    samples: &counter_only,
+                    ..input
+                })
+                .iter()
+                .all(|s| s.get(Metric::CpuUsageNanocores).is_none())
+        );
     }
 
     #[test]

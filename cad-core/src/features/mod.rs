@@ -5,7 +5,8 @@
 //! carries its feature set, so the watcher computes exactly the columns the
 //! model was trained on.
 //!
-//! Named sets (defined together in one place, the `sets` module source):
+//! Named sets (defined together in one place, [`sets`], which also says what
+//! each requires of a metric source):
 //! * `legacy` — the old system's 15 columns in the old order (identity
 //!   hashes, raw gauges, raw cumulative counters), so the old ARFF files can
 //!   be used. It leaks the label through the pod-name hash: comparison only.
@@ -26,6 +27,12 @@
 //! with slightly different timestamps, up to a couple of seconds apart. The
 //! extractor regroups them into [`Snapshot`]s, one per scrape:
 //!
+//! 0. If the set reads [`Metric::CpuUsageNanocores`] and the container's
+//!    samples have the CPU counter ([`Metric::CpuUsageCoreNanoseconds`]) but
+//!    no nanocores at all — what Prometheus and cAdvisor give — the gauge is
+//!    derived from the counter ([`derive_nanocores`](crate::metric::derive_nanocores):
+//!    one value at every counter reading after the first, none across a
+//!    restart). A source that has the gauge itself is used as it is.
 //! 1. Samples of metrics the set does not read are ignored, so rows do not
 //!    depend on what else a source returns. Samples with a NaN, infinite or
 //!    negative value are dropped (logged at debug level with the reason).
@@ -106,7 +113,7 @@
 mod align;
 mod extract;
 mod java_hash;
-mod sets;
+pub mod sets;
 
 pub use align::Snapshot;
 pub use java_hash::java_string_hash;
@@ -176,7 +183,10 @@ pub struct FeatureSet {
     pub name: String,
     /// The columns, in order.
     pub columns: Vec<Column>,
-    /// Metrics a snapshot must have to count as complete.
+    /// Metrics a snapshot must have to count as complete; a container with
+    /// fewer complete snapshots than [`window`](Self::window) gives no row.
+    /// All built-in sets require memory usage and CPU nanocores (derived from
+    /// the CPU counter when a source has only that): see [`sets`].
     pub required: Vec<Metric>,
     /// Complete snapshots per row.
     pub window: usize,

@@ -1,7 +1,42 @@
 //! **The feature definitions**: the named feature sets and their columns.
 //!
 //! Everything a reader needs to know about which columns a model sees is in
-//! [`legacy_columns`] and [`BEHAVIOUR`] below.
+//! `legacy_columns` and `BEHAVIOUR` in this module's source.
+//!
+//! # What each set requires of a metric source
+//!
+//! A snapshot counts only when it is *complete*: it has a value of every
+//! metric in the set's [`required`](FeatureSet::required) list. A container
+//! with fewer complete snapshots than the set's
+//! [`window`](FeatureSet::window) gives no row, so it is neither trained on
+//! nor classified (the watcher times it out). Every other metric is
+//! optional: a column whose metric is missing is `None`, which the models
+//! handle, but a model learns less.
+//!
+//! | set | required in every snapshot | window (snapshots per row) | also read |
+//! | --- | --- | --- | --- |
+//! | `behaviour` (default) | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | CPU counter, working set, RSS, page faults, network, block I/O, volume and log growth |
+//! | `behaviour-v1` | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | as `behaviour`, plus root-fs, log and volume levels |
+//! | `legacy` | `memory_usage_bytes`, `cpu_usage_nanocores` | 1 | the old system's 15 columns (image size and running time from [`PodInfo`](crate::PodInfo)) |
+//!
+//! `cpu_usage_nanocores` (a gauge) need not come from the source: when a
+//! container's samples have the CPU counter `cpu_usage_core_nanoseconds` and
+//! no nanocores at all, the extractor derives the gauge from the counter
+//! ([`derive_nanocores`](crate::metric::derive_nanocores)). A source with
+//! neither gives no rows; the collector then fails with
+//! [`CollectError::NoRows`](crate::engine::CollectError::NoRows) naming the
+//! missing metric and the containers without it.
+//! [`FeatureSet::fetched_metrics`] lists every metric a set reads from a
+//! source.
+//!
+//! ```
+//! use cad_core::{FeatureSet, Metric};
+//!
+//! for set in [FeatureSet::behaviour(), FeatureSet::behaviour_v1(), FeatureSet::legacy()] {
+//!     assert_eq!(set.required, [Metric::MemoryUsageBytes, Metric::CpuUsageNanocores], "{}", set.name);
+//! }
+//! assert_eq!((FeatureSet::behaviour().window, FeatureSet::legacy().window), (3, 1));
+//! ```
 
 use super::{Column, Feature, FeatureSet, Identity};
 use crate::metric::Metric;
@@ -144,6 +179,9 @@ impl FeatureSet {
     /// The old system's 15 columns (`legacy`): identity hashes, raw gauges,
     /// raw cumulative counters, one snapshot per row. Comparison only: it
     /// leaks the label through the pod-name hash.
+    ///
+    /// **Requires** [`Metric::MemoryUsageBytes`] and
+    /// [`Metric::CpuUsageNanocores`] (or the CPU counter) in every snapshot.
     pub fn legacy() -> FeatureSet {
         FeatureSet {
             name: "legacy".to_owned(),
@@ -160,6 +198,11 @@ impl FeatureSet {
     /// module's source) — CPU, memory footprint, memory ratios, growth and
     /// rates per second, ratios of rates — over windows of 3 snapshots
     /// (about 30 s of Telegraf samples), a row starting at every snapshot.
+    ///
+    /// **Requires** [`Metric::MemoryUsageBytes`] and
+    /// [`Metric::CpuUsageNanocores`] (or the CPU counter it is derived from)
+    /// in every snapshot; every other metric is optional (see the
+    /// [module documentation](self)).
     pub fn behaviour() -> FeatureSet {
         FeatureSet {
             name: "behaviour".to_owned(),
@@ -171,6 +214,9 @@ impl FeatureSet {
     /// The `behaviour` set as it was before issue 16 (`behaviour-v1`), with
     /// levels of memory usage and of the file systems, which grow with age
     /// or identify the image. For comparison and for files written with it.
+    ///
+    /// **Requires** [`Metric::MemoryUsageBytes`] and
+    /// [`Metric::CpuUsageNanocores`] (or the CPU counter) in every snapshot.
     pub fn behaviour_v1() -> FeatureSet {
         FeatureSet {
             name: "behaviour-v1".to_owned(),

@@ -41,6 +41,50 @@ impl SinkError {
 }
 
 /// Receives every outcome the watcher reaches.
+///
+/// Each sink runs in its own task behind a bounded buffer
+/// ([`SinkOptions`](crate::engine::SinkOptions)); an error is logged and
+/// counted, and the watcher goes on.
+///
+/// # Example
+///
+/// A sink that counts anomalies (add it with
+/// [`Watcher::with_sink`](crate::engine::Watcher::with_sink); the
+/// [`Watcher`](crate::engine::Watcher) example runs one):
+///
+/// ```
+/// use cad_core::prelude::*;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// #[derive(Default)]
+/// struct Anomalies(AtomicUsize);
+///
+/// #[async_trait]
+/// impl VerdictSink for Anomalies {
+///     fn name(&self) -> &str {
+///         "anomalies"
+///     }
+///     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
+///         if matches!(outcome, Outcome::Classified(v) if v.is_anomaly()) {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let sink = Anomalies::default();
+/// let gone = Outcome::Deleted {
+///     pod: PodId::new("shop", "nginx-1", "uid-1"),
+///     container: "nginx".into(),
+///     claimed: Some("nginx".into()),
+///     time: Timestamp::from_secs(1_700_000_000),
+///     at_start: false,
+/// };
+/// sink.record(&gone).await.unwrap();
+/// assert_eq!(sink.0.load(Ordering::Relaxed), 0);
+/// # });
+/// ```
 #[async_trait]
 pub trait VerdictSink: Send + Sync {
     /// A short name for logs (`"log"`, `"kubernetes-events"`).

@@ -171,6 +171,84 @@ pub struct WatchStats {
 }
 
 /// The watcher engine. Build it, add sinks, then [`run_until`](Watcher::run_until).
+///
+/// # Example
+///
+/// A sink of your own, and a watcher under paused tokio time (a virtual
+/// clock that jumps ahead whenever every task waits: this needs tokio's
+/// `test-util` feature, and a [`TokioClock`](crate::TokioClock)). The model
+/// here is trained on made-up rows; `examples/adapter/` in the repository
+/// goes from a custom source through collect and train to the watcher.
+///
+/// ```
+/// use cad_core::engine::{TrainConfig, Watcher, WatcherConfig, train};
+/// use cad_core::prelude::*;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// /// Keeps the lines it is given.
+/// #[derive(Default)]
+/// struct Lines(Mutex<Vec<String>>);
+///
+/// #[async_trait]
+/// impl VerdictSink for Lines {
+///     fn name(&self) -> &str {
+///         "lines"
+///     }
+///     async fn record(&self, outcome: &Outcome) -> Result<(), SinkError> {
+///         self.0.lock().map_err(|_| SinkError::new("lines", "poisoned"))?.push(outcome.to_string());
+///         Ok(())
+///     }
+/// }
+///
+/// /// Every container uses 2 ms of CPU per second and 8 MB of memory.
+/// struct Quiet;
+///
+/// #[async_trait]
+/// impl MetricSource for Quiet {
+///     async fn fetch(&self, containers: &[ContainerId], w: TimeWindow) -> Result<MetricBatch, SourceError> {
+///         let mut batch = MetricBatch::new();
+///         for id in containers {
+///             let series = batch.series_mut(id);
+///             // Every 10 s: the first multiple of 10 s at or after the start.
+///             let first = (w.start.as_millis().max(0) as u64).div_ceil(10_000) * 10_000;
+///             let mut t = Timestamp::from_millis(first as i64);
+///             while t < w.end {
+///                 series.push(Sample::new(t, Metric::CpuUsageCoreNanoseconds, t.as_millis() as f64 * 2e3));
+///                 series.push(Sample::new(t, Metric::MemoryUsageBytes, 8e6));
+///                 t += Duration::from_secs(10);
+///             }
+///         }
+///         Ok(batch)
+///     }
+/// }
+///
+/// # let features = FeatureSet::behaviour();
+/// # let mut data = Dataset::new(features.column_names(), vec!["nginx".into(), "mysql".into()]);
+/// # for c in 0..4 {
+/// #     let class = ["nginx", "mysql"][c % 2];
+/// #     let row = vec![Some(if c % 2 == 0 { 1.0 } else { 9e9 }); features.columns.len()];
+/// #     data.push(&row, class, &format!("ns/p{c}/app")).unwrap();
+/// # }
+/// # let config = TrainConfig { method: None, curve_points: 0, ..TrainConfig::default() };
+/// # let bundle = train(&data, &features, &config, Timestamp::EPOCH, ()).unwrap().bundle;
+/// // `bundle` comes from `train` or `ModelBundle::read_from`.
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
+/// rt.block_on(async {
+///     let clock = TokioClock::starting_at(Timestamp::from_secs(1_700_000_000));
+///     let mut pod = PodInfo::new(PodId::new("shop", "nginx-7f9c", "uid-1"));
+///     pod.start_time = Some(clock.now());
+///     pod.containers.push(ContainerInfo::new("nginx", "nginx:1.25"));
+///     let sink = Arc::new(Lines::default());
+///     let watcher = Watcher::new(StaticPods::new([pod]), Quiet, clock, bundle, WatcherConfig::default())
+///         .with_sink(sink.clone());
+///     // Two virtual minutes: the pod gets its verdict after three snapshots.
+///     let stats = watcher.run_until(clock.sleep(Duration::from_secs(120))).await;
+///     assert_eq!(stats.classified, 1);
+///     let lines = sink.0.lock().unwrap();
+///     assert!(lines[0].starts_with("nginx-7f9c got classified by the model as nginx"), "{lines:?}");
+/// });
+/// ```
 pub struct Watcher {
     pods: Arc<dyn PodSource>,
     metrics: Arc<dyn MetricSource>,
@@ -181,19 +259,29 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// A watcher over these sources with this model.
+    /// A watcher over these sources with this model: a [`ModelHandle`] (to
+    /// replace the model while it runs), or a [`ModelBundle`](crate::bundle::ModelBundle) or
+    /// [`ActiveModel`] to use for good.
+    ///
+    /// The sources and the clock are taken by value or in an [`Arc`] (the
+    /// traits are implemented for `Arc<T>`), as
+    /// [`collect_dataset`](crate::engine::collect_dataset) takes them; the
+    /// watcher keeps them until [`run_until`](Self::run_until) returns.
+    /// Samples the metric source returns for containers it was not asked for
+    /// are ignored, with a warning
+    /// ([`MetricBatch::unasked`](crate::MetricBatch::unasked)).
     pub fn new(
-        pods: Arc<dyn PodSource>,
-        metrics: Arc<dyn MetricSource>,
-        clock: Arc<dyn Clock>,
-        model: ModelHandle,
+        pods: impl PodSource + 'static,
+        metrics: impl MetricSource + 'static,
+        clock: impl Clock + 'static,
+        model: impl Into<ModelHandle>,
         config: WatcherConfig,
     ) -> Self {
         Watcher {
-            pods,
-            metrics,
-            clock,
-            model,
+            pods: Arc::new(pods),
+            metrics: Arc::new(metrics),
+            clock: Arc::new(clock),
+            model: model.into(),
             sinks: Vec::new(),
             config,
         }
@@ -291,6 +379,9 @@ async fn tick_once(
     };
     let began = std::time::Instant::now();
     let fetched = metrics.fetch(&plan.containers, plan.window).await;
+    if let Ok(batch) = &fetched {
+        crate::metric::warn_unasked(batch, &plan.containers, "watcher");
+    }
     tracing::debug!(
         containers = plan.containers.len(),
         window_s = plan.window.duration().as_secs_f64(),
@@ -311,6 +402,20 @@ fn resubscribe(
     futures::stream::once(clock.sleep(poll_interval))
         .flat_map(move |_| pods.watch())
         .boxed()
+}
+
+impl From<ActiveModel> for ModelHandle {
+    /// A handle holding `model`.
+    fn from(model: ActiveModel) -> Self {
+        ModelHandle::new(model)
+    }
+}
+
+impl From<crate::bundle::ModelBundle> for ModelHandle {
+    /// A handle holding the bundle's model ([`ActiveModel::from_bundle`]).
+    fn from(bundle: crate::bundle::ModelBundle) -> Self {
+        ModelHandle::new(ActiveModel::from_bundle(bundle))
+    }
 }
 
 #[cfg(test)]
