@@ -55,6 +55,7 @@ fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
         classes: sim.class_names(),
         features,
         description: format!("always class {class}"),
+        ages: None,
     }
 }
 

@@ -78,6 +78,11 @@ pub struct WatcherConfig {
     pub late_data: Duration,
     /// Pod label to read the claimed class from before the name rule.
     pub label_key: Option<String>,
+    /// Sidecar and infrastructure containers, skipped rather than judged
+    /// ([`Labeler::with_sidecars`](crate::label::Labeler::with_sidecars);
+    /// default [`DEFAULT_SIDECARS`](crate::label::DEFAULT_SIDECARS)). The
+    /// bundle does not record the collector's list: give both the same one.
+    pub sidecars: Vec<String>,
     /// How long the sinks may take, once the watcher stops, to finish the
     /// outcomes they hold (default 10 s); what is left after is dropped
     /// and counted.
@@ -109,6 +114,7 @@ impl Default for WatcherConfig {
             confidence_threshold: 0.6,
             late_data: Duration::from_secs(5),
             label_key: None,
+            sidecars: crate::label::DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect(),
             sink_grace: Duration::from_secs(10),
             existing_pods: ExistingPods::default(),
         }
@@ -143,6 +149,11 @@ pub struct WatchStats {
     pub timed_out: u64,
     /// Containers whose pod was deleted first.
     pub deleted: u64,
+    /// Sidecar containers skipped ([`SkipReason::Sidecar`](crate::verdict::SkipReason::Sidecar)).
+    pub sidecars: u64,
+    /// Containers skipped because their pod was first seen older than the
+    /// model's trained ages ([`SkipReason::TooOld`](crate::verdict::SkipReason::TooOld)).
+    pub too_old: u64,
     /// Containers still waiting when the run stopped.
     pub still_pending: u64,
     /// The most containers waiting at once.

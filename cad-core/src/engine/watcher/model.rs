@@ -2,6 +2,7 @@
 //! and feature set) behind a replaceable [`ModelHandle`].
 
 use crate::ErrorChain;
+use crate::age::AgeCoverage;
 use crate::bundle::{BundleError, ModelBundle};
 use crate::classifier::Classifier;
 use crate::clock::Clock;
@@ -22,6 +23,9 @@ pub struct ActiveModel {
     pub features: FeatureSet,
     /// A description for logs (for example when and on what it was trained).
     pub description: String,
+    /// The pod ages the model was trained for ([`ModelBundle::ages`]);
+    /// `None` if unknown: every age is judged.
+    pub ages: Option<AgeCoverage>,
 }
 
 impl ActiveModel {
@@ -44,6 +48,7 @@ impl ActiveModel {
             classes: bundle.classes,
             features: bundle.feature_set,
             description,
+            ages: bundle.ages,
         }
     }
 }
@@ -54,6 +59,7 @@ impl std::fmt::Debug for ActiveModel {
             .field("classes", &self.classes)
             .field("features", &self.features.name)
             .field("description", &self.description)
+            .field("ages", &self.ages)
             .finish_non_exhaustive()
     }
 }

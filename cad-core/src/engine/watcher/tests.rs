@@ -52,6 +52,7 @@ fn model() -> ActiveModel {
             align_tolerance_ms: 5_000,
         },
         description: "test".into(),
+        ages: None,
     }
 }
 
@@ -231,9 +232,10 @@ fn pods_running_at_the_start_and_annotated_pods_are_skipped_with_the_reason() {
         }
         assert_eq!(skipped, expected_skips, "{mode:?}");
         assert_eq!(s.pending(), judged.len(), "{mode:?}");
-        // A pod not yet started waits without a fetch (and without a deadline).
-        let plan = s.plan_fetch(at(500));
-        assert_eq!(plan.map_or(0, |p| p.containers.len()), judged.len() - 1, "{mode:?}");
+        // A pod whose start time is unknown is fetched too (from its first
+        // sight back; see the tests below).
+        let plan = s.plan_fetch(at(2));
+        assert_eq!(plan.map_or(0, |p| p.containers.len()), judged.len(), "{mode:?}");
         let stats = s.finish();
         assert_eq!(stats.already_classified, 1);
         assert_eq!(stats.skipped_at_start as usize, 3 - judged.len(), "{mode:?}");
@@ -248,4 +250,270 @@ fn a_pod_started_long_before_it_was_seen_is_fetched_from_the_recent_past_only() 
     let plan = s.plan_fetch(at(1000)).unwrap();
     // timeout (120 s) + one poll interval (5 s) back.
     assert_eq!(plan.window.start, at(1000 - 125));
+}
+
+fn with_containers(mut p: PodInfo, containers: &[(&str, &str)]) -> PodInfo {
+    p.containers = containers.iter().map(|(n, i)| ContainerInfo::new(*n, *i)).collect();
+    p
+}
+
+fn batch_for(p: &PodInfo, container: &str, secs: &[i64]) -> MetricBatch {
+    let mut b = MetricBatch::new();
+    let id = p.id.container(container);
+    for &s in secs {
+        b.push(&id, Sample::new(at(s), Metric::MemoryUsageBytes, 1e6));
+    }
+    b
+}
+
+/// A model trained on young rows (up to 290 s of age) and, with `steady`,
+/// on rows of pods up to a day old.
+fn aged_model(steady: bool) -> ActiveModel {
+    use crate::age::{AgeCoverage, AgeRange};
+    let range = |min, max| AgeRange {
+        min: Duration::from_secs(min),
+        max: Duration::from_secs(max),
+    };
+    ActiveModel {
+        ages: Some(AgeCoverage {
+            young_horizon: Duration::from_secs(300),
+            young: Some(range(20, 290)),
+            steady: steady.then(|| range(600, 86_400)),
+            young_rows: 10,
+            steady_rows: if steady { 10 } else { 0 },
+            ..AgeCoverage::default()
+        }),
+        ..model()
+    }
+}
+
+#[test]
+fn sidecars_are_skipped_at_once_and_each_container_claims_its_own_class() {
+    let (mut s, m) = (state(), model());
+    let p = with_containers(
+        pod("shop-1", Some(1)),
+        &[
+            ("web", "nginx:1.25"),
+            ("istio-proxy", "docker.io/istio/proxyv2:1.20"),
+            ("db", "mysql:8"),
+        ],
+    );
+    let step = s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let [
+        Outcome::Skipped {
+            container,
+            reason: SkipReason::Sidecar,
+            claimed: None,
+            at_start: false,
+            ..
+        },
+    ] = step.outcomes.as_slice()
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(container, "istio-proxy");
+    assert!(step.skipped.is_empty(), "the pod itself is judged");
+    assert_eq!(s.pending(), 2);
+    let plan = s.plan_fetch(at(15)).unwrap();
+    assert!(!plan.containers.contains(&p.id.container("istio-proxy")));
+    let mut batch = batch_for(&p, "web", &[2, 12]);
+    for t in [2, 12] {
+        batch.push(&p.id.container("db"), Sample::new(at(t), Metric::MemoryUsageBytes, 1e6));
+    }
+    let step = s.on_batch(&plan, Ok(batch), &m);
+    let mut got: Vec<(String, Option<String>, bool)> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Classified(v) => (v.container.clone(), v.claimed.clone(), v.is_anomaly()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort();
+    // The model says nginx for both: the mysql container is the anomaly.
+    assert_eq!(
+        got,
+        [
+            ("db".to_owned(), Some("mysql".to_owned()), true),
+            ("web".to_owned(), Some("nginx".to_owned()), false)
+        ]
+    );
+    // The sidecar's outcome was its only one: a deletion adds nothing.
+    assert!(s.on_event(PodEvent::Deleted(p.id.clone()), at(20), &m).is_empty());
+    let stats = s.finish();
+    assert_eq!((stats.sidecars, stats.classified, stats.anomalies), (1, 2, 1));
+}
+
+#[test]
+fn a_sidecar_listed_as_a_class_or_left_off_the_list_is_judged() {
+    let p = with_containers(
+        pod("nginx-1", Some(1)),
+        &[("nginx", "nginx"), ("envoy", "envoyproxy/envoy:v1")],
+    );
+    // envoy is one of the model's classes: classified as one.
+    let m = ActiveModel {
+        classes: vec!["nginx".into(), "envoy".into()],
+        ..model()
+    };
+    let mut s = state();
+    assert!(s.on_event(PodEvent::Added(p.clone()), at(1), &m).is_empty());
+    assert_eq!(s.pending(), 2);
+    let step = s.decide(at(200), &m);
+    let claims: Vec<_> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::TimedOut { container, claimed, .. } => (container.as_str(), claimed.as_deref()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(claims.len(), 2);
+    assert!(claims.contains(&("envoy", Some("envoy"))) && claims.contains(&("nginx", Some("nginx"))));
+    // An empty sidecar list: envoy is an ordinary container, claiming nothing.
+    let config = WatcherConfig {
+        sidecars: Vec::new(),
+        ..WatcherConfig::default()
+    };
+    let (mut s, m) = (WatchState::new(config, at(0)), model());
+    assert!(s.on_event(PodEvent::Added(p), at(1), &m).is_empty());
+    assert_eq!(s.pending(), 2);
+}
+
+#[test]
+fn a_pod_without_a_start_time_is_fetched_from_its_first_sight_and_times_out() {
+    let (mut s, m) = (state(), model());
+    // PodInfo::new knows no start time.
+    let mut p = PodInfo::new(PodId::new("ns", "nginx-9", "uid-9"));
+    p.containers = vec![ContainerInfo::new("main", "img")];
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    let plan = s.plan_fetch(at(12)).expect("fetched although its start is unknown");
+    // From first sight back by the timeout and one poll interval.
+    assert_eq!(plan.window.start, at(10 - 125));
+    assert!(s.on_batch(&plan, Ok(MetricBatch::new()), &m).is_empty());
+    assert!(s.decide(at(129), &m).is_empty());
+    let step = s.decide(at(130), &m);
+    let [Outcome::TimedOut { waited, claimed, .. }] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert_eq!((*waited, claimed.as_deref()), (Duration::from_secs(120), Some("nginx")));
+    assert_eq!(s.pending(), 0);
+
+    // Its samples, if any, classify it; the time to verdict counts from first sight.
+    let (mut s, m) = (state(), model());
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    let plan = s.plan_fetch(at(20)).unwrap();
+    let step = s.on_batch(&plan, Ok(memory(&p, &[-30, 15])), &m);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert_eq!(v.time_to_verdict, Duration::from_secs(10));
+}
+
+#[test]
+fn a_start_time_reported_later_moves_the_deadline_to_the_start() {
+    let (mut s, m) = (state(), model());
+    let mut p = pod("nginx-10", None);
+    p.phase = PodPhase::Pending;
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    // It starts at 40 s; the update says so at 45 s.
+    p.phase = PodPhase::Running;
+    p.start_time = Some(at(40));
+    s.on_event(PodEvent::Updated(p.clone()), at(45), &m);
+    assert!(s.decide(at(159), &m).is_empty());
+    let step = s.decide(at(160), &m);
+    assert!(
+        matches!(step.outcomes.as_slice(), [Outcome::TimedOut { waited, .. }] if *waited == Duration::from_secs(120)),
+        "{step:?}"
+    );
+    // A start time after the event that reports it counts as the event's time.
+    let (mut s, m) = (state(), model());
+    let mut q = pod("nginx-11", None);
+    s.on_event(PodEvent::Added(q.clone()), at(10), &m);
+    q.start_time = Some(at(10_000));
+    s.on_event(PodEvent::Updated(q), at(20), &m);
+    assert!(s.decide(at(139), &m).is_empty());
+    assert_eq!(s.decide(at(140), &m).outcomes.len(), 1);
+}
+
+#[test]
+fn a_pod_older_than_the_models_ages_is_skipped_unless_the_model_has_steady_rows() {
+    let young_only = aged_model(false);
+    let config = WatcherConfig {
+        existing_pods: ExistingPods::All,
+        ..WatcherConfig::default()
+    };
+    let mut s = WatchState::new(config.clone(), at(0));
+    // Running for two hours before the watcher started, with a sidecar.
+    let old = with_containers(
+        pod("nginx-12", Some(-7200)),
+        &[("nginx", "nginx"), ("fluent-bit", "fluent/fluent-bit:3")],
+    );
+    let step = s.on_event(PodEvent::Added(old.clone()), at(1), &young_only);
+    let mut reasons: Vec<_> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Skipped {
+                container,
+                reason,
+                at_start: true,
+                ..
+            } => (container.clone(), *reason),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    reasons.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        reasons,
+        [
+            ("fluent-bit".to_owned(), SkipReason::Sidecar),
+            (
+                "nginx".to_owned(),
+                SkipReason::TooOld {
+                    age: Duration::from_secs(7201),
+                    max_age: Duration::from_secs(290)
+                }
+            )
+        ]
+    );
+    assert!(step.outcomes.iter().any(|o| {
+        o.to_string()
+            .contains("too old (age 7201 s; the model was trained for ages up to 290 s)")
+    }));
+    // A young pod is judged by the same model, even one first seen late.
+    let young = pod("nginx-13", Some(-100));
+    assert!(s.on_event(PodEvent::Added(young), at(1), &young_only).is_empty());
+    assert_eq!(s.pending(), 1);
+    let stats = s.finish();
+    assert_eq!((stats.too_old, stats.sidecars), (1, 1));
+
+    // A model with steady rows judges the old pod, on a row of its current age.
+    let (mut s, steady) = (WatchState::new(config, at(0)), aged_model(true));
+    let step = s.on_event(PodEvent::Added(old.clone()), at(1), &steady);
+    assert!(
+        matches!(
+            step.outcomes.as_slice(),
+            [Outcome::Skipped {
+                reason: SkipReason::Sidecar,
+                ..
+            }]
+        ),
+        "{step:?}"
+    );
+    let plan = s.plan_fetch(at(5)).unwrap();
+    assert_eq!(plan.window.start, at(5 - 125));
+    let step = s.on_batch(&plan, Ok(batch_for(&old, "nginx", &[-10, 0])), &steady);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert!(v.at_start);
+    assert_eq!(v.time_to_verdict, Duration::from_secs(7205));
+
+    // Without known ages (a model trained from a file), every age is judged.
+    let (mut s, m) = (WatchState::new(WatcherConfig::default(), at(-86_400)), model());
+    assert!(
+        s.on_event(PodEvent::Added(pod("nginx-14", Some(-80_000))), at(1), &m)
+            .is_empty()
+    );
+    assert_eq!(s.pending(), 1);
 }
