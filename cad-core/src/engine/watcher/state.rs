@@ -15,7 +15,7 @@
 //! Every container ends in exactly one outcome because an outcome is only
 //! made for a container removed from the waiting set at that moment.
 
-use super::model::ActiveModel;
+use super::model::{ActiveModel, Subject};
 use super::{ExistingPods, WatchStats, WatcherConfig};
 use crate::ErrorChain;
 use crate::features::ContainerInput;
@@ -23,7 +23,7 @@ use crate::metric::{MetricBatch, Sample};
 use crate::pod::{ContainerId, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, SkipReason, Verdict};
+use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -352,31 +352,18 @@ impl WatchState {
             });
             let since = start.max(w.first_seen);
             if let Some(row) = row {
-                let p = model.classifier.predict(&row);
-                let predicted = model
-                    .classes
-                    .get(p.class)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class-{}", p.class));
-                let anomaly = if claimed.as_deref().is_some_and(|c| c != predicted) {
-                    Some(AnomalyReason::Mismatch)
-                } else if p.confidence < self.config.confidence_threshold {
-                    Some(AnomalyReason::LowConfidence)
-                } else {
-                    None
-                };
-                let verdict = Verdict {
-                    pod: info.id.clone(),
-                    container: w.container.clone(),
-                    node: info.node.clone(),
-                    claimed,
-                    predicted,
-                    confidence: p.confidence,
-                    anomaly,
-                    time: now,
-                    time_to_verdict: now.since(start),
-                    at_start: state.at_start,
-                };
+                let verdict = model.verdict(
+                    &row,
+                    Subject {
+                        pod: info,
+                        container: &w.container,
+                        claimed,
+                        time: now,
+                        time_to_verdict: now.since(start),
+                        at_start: state.at_start,
+                    },
+                    &self.config,
+                );
                 self.stats.classified += 1;
                 self.stats.anomalies += u64::from(verdict.is_anomaly());
                 outcomes.push(Outcome::Classified(verdict));
