@@ -47,7 +47,7 @@ mod model;
 mod state;
 
 pub use fanout::{SinkOptions, WhenFull};
-pub use model::{ActiveModel, ModelHandle};
+pub use model::{ActiveModel, ModelHandle, Subject};
 pub use state::{FetchPlan, Step, WatchState};
 
 use crate::ErrorChain;

@@ -20,7 +20,7 @@
 //! start time is unknown. A pod's containers are those it had when first
 //! seen; later events change its labels, phase and start time, not them.
 
-use super::model::ActiveModel;
+use super::model::{ActiveModel, Subject};
 use super::{ExistingPods, WatchStats, WatcherConfig};
 use crate::ErrorChain;
 use crate::features::ContainerInput;
@@ -29,7 +29,7 @@ use crate::metric::{MetricBatch, Sample};
 use crate::pod::{ContainerId, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, SkipReason, Verdict};
+use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -401,7 +401,8 @@ impl WatchState {
                 continue;
             };
             let info = &state.info;
-            let claimed = labeler.container_claim(info, &w.container).class().map(str::to_string);
+            // Read only when an outcome is made, not at every tick of the wait.
+            let claimed = || labeler.container_claim(info, &w.container).class().map(str::to_string);
             let row = info.container(&w.container).and_then(|c| {
                 let input = ContainerInput {
                     pod: info,
@@ -412,31 +413,18 @@ impl WatchState {
             });
             let since = state.since;
             if let Some(row) = row {
-                let p = model.classifier.predict(&row);
-                let predicted = model
-                    .classes
-                    .get(p.class)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class-{}", p.class));
-                let anomaly = if claimed.as_deref().is_some_and(|c| c != predicted) {
-                    Some(AnomalyReason::Mismatch)
-                } else if p.confidence < self.config.confidence_threshold {
-                    Some(AnomalyReason::LowConfidence)
-                } else {
-                    None
-                };
-                let verdict = Verdict {
-                    pod: info.id.clone(),
-                    container: w.container.clone(),
-                    node: info.node.clone(),
-                    claimed,
-                    predicted,
-                    confidence: p.confidence,
-                    anomaly,
-                    time: now,
-                    time_to_verdict: now.since(info.start_time.unwrap_or(state.first_seen)),
-                    at_start: state.at_start,
-                };
+                let verdict = model.verdict(
+                    &row,
+                    Subject {
+                        pod: info,
+                        container: &w.container,
+                        claimed: claimed(),
+                        time: now,
+                        time_to_verdict: now.since(info.start_time.unwrap_or(state.first_seen)),
+                        at_start: state.at_start,
+                    },
+                    &self.config,
+                );
                 self.stats.classified += 1;
                 self.stats.anomalies += u64::from(verdict.is_anomaly());
                 outcomes.push(Outcome::Classified(verdict));
@@ -446,7 +434,7 @@ impl WatchState {
                 outcomes.push(Outcome::TimedOut {
                     pod: info.id.clone(),
                     container: w.container.clone(),
-                    claimed,
+                    claimed: claimed(),
                     time: now,
                     waited: now.since(since),
                     at_start: state.at_start,
