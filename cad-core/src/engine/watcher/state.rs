@@ -36,9 +36,12 @@ use std::time::Duration;
 /// What a change of state gives the sinks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Step {
-    /// Outcomes reached, each for a container that waited until now.
+    /// Outcomes reached, each for a container that waited until now, or
+    /// (skipped: a sidecar, or too old for the model) one seen for the first
+    /// time.
     pub outcomes: Vec<Outcome>,
-    /// Pods seen for the first time and not judged, with the reason.
+    /// Pods seen for the first time and not judged at all, with the reason
+    /// (their containers get no outcome).
     pub skipped: Vec<(PodId, SkipReason)>,
 }
 
@@ -137,9 +140,11 @@ impl WatchState {
     /// Applies a pod event seen at `now`.
     ///
     /// A new pod's containers start waiting (or the pod is skipped, see
-    /// [`ExistingPods`] and [`ANNOTATION_PREDICTED`]); a pod that ends or is
+    /// [`ExistingPods`] and [`ANNOTATION_PREDICTED`]), except its sidecars
+    /// and, if the pod is older than `model`'s trained ages, all of them:
+    /// those end at once as [`Outcome::Skipped`]. A pod that ends or is
     /// deleted ends its waiting containers as [`Outcome::Deleted`], their
-    /// claimed class read with `model`'s classes.
+    /// claimed classes read with `model`'s classes.
     pub fn on_event(&mut self, event: PodEvent, now: Timestamp, model: &ActiveModel) -> Step {
         self.stats.events += 1;
         match event {
