@@ -626,6 +626,9 @@ pub enum PrintAs {
     Configmap,
 }
 
+/// The default of `--sidecars`: [`cad_core::label::DEFAULT_SIDECARS`], joined.
+const DEFAULT_SIDECARS_ARG: &str = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd";
+
 /// `cad-collector`: collect data from a cluster (or read a file), train,
 /// evaluate, write the model.
 #[derive(Args, Debug, Clone)]
@@ -662,12 +665,7 @@ pub struct CollectArgs {
     /// Sidecar and infrastructure containers, neither trained on nor judged
     /// (comma-separated container or image names; empty: none). A name that
     /// is also in --classes is classified.
-    #[arg(
-        long,
-        env = "CAD_SIDECARS",
-        value_delimiter = ',',
-        default_value = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd"
-    )]
+    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
     pub sidecars: Vec<String>,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
@@ -735,6 +733,12 @@ pub struct WatchArgs {
     /// Take the claimed class from this pod label where present.
     #[arg(long, env = "CAD_LABEL_KEY")]
     pub label_key: Option<String>,
+    /// Sidecar and infrastructure containers, not judged: each ends as
+    /// "skipped: sidecar" (comma-separated container or image names; empty:
+    /// none). A name that is one of the model's classes is classified. The
+    /// model does not record the collector's list: give both the same one.
+    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
+    pub sidecars: Vec<String>,
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, env = "CAD_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: SocketAddr,
@@ -1247,6 +1251,12 @@ mod tests {
     fn the_sidecar_list_defaults_to_cad_cores_and_can_be_emptied() {
         let c = CollectorCli::try_parse_from(["cad-collector"]).unwrap().args;
         assert_eq!(c.sidecars, cad_core::label::DEFAULT_SIDECARS);
+        let w = WatcherCli::try_parse_from(["cad-watcher"]).unwrap().args;
+        assert_eq!(w.sidecars, cad_core::label::DEFAULT_SIDECARS);
+        let w = WatcherCli::try_parse_from(["cad-watcher", "--sidecars", "envoy"])
+            .unwrap()
+            .args;
+        assert_eq!(crate::watch::watcher_config(&w).sidecars, ["envoy"]);
         assert_eq!(c.young_horizon, Duration::from_secs(300));
         let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", "envoy,my-agent", "--young-horizon", "0"])
             .unwrap()

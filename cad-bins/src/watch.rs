@@ -30,6 +30,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         confidence_threshold: args.confidence_threshold,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
+        sidecars: args.sidecars.clone(),
         existing_pods: args.existing_pods.into(),
         ..WatcherConfig::default()
     }
@@ -172,6 +173,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         anomalies = stats.anomalies,
         timed_out = stats.timed_out,
         deleted = stats.deleted,
+        sidecars = stats.sidecars,
+        too_old = stats.too_old,
         still_pending = stats.still_pending,
         already_classified = stats.already_classified,
         skipped_at_start = stats.skipped_at_start,

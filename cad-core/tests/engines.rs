@@ -55,6 +55,7 @@ fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
         classes: sim.class_names(),
         features,
         description: format!("always class {class}"),
+        ages: None,
     }
 }
 
@@ -186,8 +187,11 @@ async fn verdicts_wait_for_the_feature_window_and_flag_mismatches() {
     let v = verdict(&impostor.id);
     assert_eq!(v.claimed.as_deref(), Some("nginx"));
     assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::Mismatch));
+    // Named like no class, its container claims the class its image names
+    // (the per-container rule); the model is unsure of it all the same.
     let v = verdict(&unsure.id);
-    assert_eq!(v.claimed, None);
+    assert!(!unsure.id.name.contains("mysql"), "{}", unsure.id.name);
+    assert_eq!(v.claimed.as_deref(), Some("mysql"), "{}", unsure.containers[0].image);
     assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::LowConfidence));
 }
 
@@ -245,10 +249,18 @@ async fn pods_running_at_the_start_are_judged_as_configured_and_a_restart_loses_
         });
         let outcomes = sink.outcomes();
         let by = per_container(&outcomes);
+        // Every app container is classified; every sidecar skipped.
         assert!(
-            by.values()
-                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_))),
-            "{mode:?}"
+            by.iter().all(|((_, container), v)| v.len() == 1
+                && match &v[0] {
+                    Outcome::Classified(_) => !cad_core::label::DEFAULT_SIDECARS.contains(&container.as_str()),
+                    Outcome::Skipped {
+                        reason: cad_core::SkipReason::Sidecar,
+                        ..
+                    } => cad_core::label::DEFAULT_SIDECARS.contains(&container.as_str()),
+                    _ => false,
+                }),
+            "{mode:?}: {by:?}"
         );
         let judged: std::collections::BTreeSet<String> = outcomes
             .iter()

@@ -57,6 +57,7 @@ fn model() -> ModelHandle {
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
         features,
         description: "always nginx".into(),
+        ages: None,
     })
 }
 

@@ -2,15 +2,39 @@
 //! and feature set) behind a replaceable [`ModelHandle`].
 
 use crate::ErrorChain;
+use crate::age::AgeCoverage;
 use crate::bundle::{BundleError, ModelBundle};
 use crate::classifier::Classifier;
 use crate::clock::Clock;
 use crate::features::FeatureSet;
 use crate::label::Labeler;
+use crate::pod::PodInfo;
+use crate::time::Timestamp;
+use crate::verdict::{AnomalyReason, Verdict};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use super::WatcherConfig;
+
+/// The container a verdict is about, and when it is reached: everything of a
+/// [`Verdict`] that does not come from the model.
+#[derive(Clone, Debug)]
+pub struct Subject<'a> {
+    /// The container's pod.
+    pub pod: &'a PodInfo,
+    /// The container's name.
+    pub container: &'a str,
+    /// The class it claims, if any.
+    pub claimed: Option<String>,
+    /// When the verdict is reached.
+    pub time: Timestamp,
+    /// Time from the pod's start (or first sight) to the verdict.
+    pub time_to_verdict: Duration,
+    /// The pod was running when the watcher started.
+    pub at_start: bool,
+}
 
 /// A model ready for the watcher: the classifier, its classes and its features.
 pub struct ActiveModel {
@@ -22,6 +46,9 @@ pub struct ActiveModel {
     pub features: FeatureSet,
     /// A description for logs (for example when and on what it was trained).
     pub description: String,
+    /// The pod ages the model was trained for ([`ModelBundle::ages`]);
+    /// `None` if unknown: every age is judged.
+    pub ages: Option<AgeCoverage>,
 }
 
 impl ActiveModel {
@@ -44,6 +71,7 @@ impl ActiveModel {
             classes: bundle.classes,
             features: bundle.feature_set,
             description,
+            ages: bundle.ages,
         }
     }
 }
@@ -54,6 +82,7 @@ impl std::fmt::Debug for ActiveModel {
             .field("classes", &self.classes)
             .field("features", &self.features.name)
             .field("description", &self.description)
+            .field("ages", &self.ages)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +181,37 @@ impl ModelHandle {
 }
 
 impl ActiveModel {
+    /// The verdict on `subject` from its feature row `row` (the columns of
+    /// [`features`](Self::features)): the predicted class, its confidence and
+    /// whether it is an anomaly under `config`.
+    pub fn verdict(&self, row: &[Option<f64>], subject: Subject<'_>, config: &WatcherConfig) -> Verdict {
+        let p = self.classifier.predict(row);
+        let predicted = self
+            .classes
+            .get(p.class)
+            .cloned()
+            .unwrap_or_else(|| format!("class-{}", p.class));
+        let anomaly = if subject.claimed.as_deref().is_some_and(|c| c != predicted) {
+            Some(AnomalyReason::Mismatch)
+        } else if p.confidence < config.confidence_threshold {
+            Some(AnomalyReason::LowConfidence)
+        } else {
+            None
+        };
+        Verdict {
+            pod: subject.pod.id.clone(),
+            container: subject.container.to_owned(),
+            node: subject.pod.node.clone(),
+            claimed: subject.claimed,
+            predicted,
+            confidence: p.confidence,
+            anomaly,
+            time: subject.time,
+            time_to_verdict: subject.time_to_verdict,
+            at_start: subject.at_start,
+        }
+    }
+
     /// The labeler for this model's classes: a pod's claimed class is one of
     /// them (or none), read from `label_key` first if given.
     pub fn labeler(&self, label_key: Option<&str>) -> Labeler {
