@@ -835,7 +835,7 @@ mod one_outcome {
                     self.check_deadlines()
                 }
                 Op::Advance(s) => {
-                    self.now = self.now + Duration::from_secs(u64::from(s));
+                    self.now += Duration::from_secs(u64::from(s));
                     Ok(())
                 }
             }
@@ -880,7 +880,7 @@ mod one_outcome {
             // deadline.
             let last = run.seen.values().map(|s| s.since).max().unwrap_or(run.now);
             loop {
-                run.now = run.now + poll;
+                run.now += poll;
                 run.tick(0, 0)?;
                 if run.now >= last + timeout + poll {
                     break;
