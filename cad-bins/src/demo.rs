@@ -218,8 +218,13 @@ impl VerdictSink for DemoSink {
             t.right += usize::from(v.predicted == truth.behaves_as);
             if kind == Kind::Honest && flagged {
                 let cause = match v.anomaly {
-                    Some(AnomalyReason::Mismatch) => {
-                        format!("{} judged {}", v.claimed.as_deref().unwrap_or(NO_CLASS), v.predicted)
+                    Some(AnomalyReason::Mismatch) => format!(
+                        "impostor: {} judged like {}",
+                        v.claimed.as_deref().unwrap_or(NO_CLASS),
+                        v.behaves_like.as_deref().unwrap_or(&v.predicted)
+                    ),
+                    Some(AnomalyReason::NoKnownClass) => {
+                        format!("unknown: {} (classified {})", truth.behaves_as, v.predicted)
                     }
                     _ => format!("low confidence ({} judged {})", truth.behaves_as, v.predicted),
                 };

@@ -8,6 +8,11 @@
 //! payload (format 2) = uncompressed length u64 LE | DEFLATE of the postcard bytes
 //! ```
 //!
+//! Format 3 added the training ages; format 4 the calibration: the
+//! open-set model ([`OpenSetModel`]: each class's bounded reference and its
+//! conformal calibration) and the confidence map ([`ConfidenceMap`]), both
+//! optional. Formats 2 and 3 still read, without them.
+//!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
 //! compact form of `tree/shape.rs`, then DEFLATE-compressed (which
@@ -25,6 +30,8 @@ use crate::age::AgeCoverage;
 use crate::classifier::Classifier;
 use crate::features::FeatureSet;
 use crate::model::Model;
+use crate::openset::OpenSetModel;
+use crate::openset::confidence::ConfidenceMap;
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -34,9 +41,10 @@ use std::path::Path;
 /// The first eight bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// The format version this build writes and the newest it reads. Version 3
-/// added the training ages ([`ModelBundle::ages`]); version 2 still reads
-/// (without them).
-pub const FORMAT_VERSION: u16 = 3;
+/// added the training ages ([`ModelBundle::ages`]), version 4 the
+/// calibration ([`ModelBundle::open_set`], [`ModelBundle::confidence`]);
+/// versions 2 and 3 still read (without them).
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -98,6 +106,9 @@ pub enum BundleError {
     /// The parts disagree (model vs class list or feature set).
     #[error("model bundle is inconsistent: {0}")]
     Inconsistent(String),
+    /// The open-set model does not fit the class list or feature set, or is broken.
+    #[error("the model bundle's open-set model is inconsistent")]
+    OpenSet(#[source] crate::openset::OpenSetError),
     /// The bundle could not be serialised.
     #[error("cannot encode the model bundle: {0}")]
     Encode(String),
@@ -164,6 +175,15 @@ pub struct ModelBundle {
     /// were collected from a cluster; `None` for data files and bundles of
     /// format 2. The window the watcher decides on is the feature set's.
     pub ages: Option<AgeCoverage>,
+    /// The open-set model fitted on the training containers: the watcher's
+    /// verdicts say whether a container behaves as claimed, like another
+    /// known class, or like none. `None` in bundles of formats 2 and 3 and
+    /// when training could not fit one (fewer than two containers).
+    pub open_set: Option<OpenSetModel>,
+    /// The map from the classifier's raw confidence to a calibrated one,
+    /// fitted on out-of-fold predictions of held-out containers. `None` in
+    /// bundles of formats 2 and 3 and when training could not fit one.
+    pub confidence: Option<ConfidenceMap>,
 }
 
 #[derive(Serialize)]
@@ -175,6 +195,8 @@ struct PayloadRef<'a> {
     created_at: Timestamp,
     trained_on: &'a str,
     ages: &'a Option<AgeCoverage>,
+    open_set: &'a Option<OpenSetModel>,
+    confidence: &'a Option<ConfidenceMap>,
 }
 
 /// The content of format 2 (no ages).
@@ -188,6 +210,18 @@ struct PayloadV2 {
     trained_on: String,
 }
 
+/// The content of format 3 (no calibration).
+#[derive(Deserialize)]
+struct PayloadV3 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+}
+
 #[derive(Deserialize)]
 struct Payload {
     classes: Vec<String>,
@@ -197,6 +231,24 @@ struct Payload {
     created_at: Timestamp,
     trained_on: String,
     ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+}
+
+impl From<PayloadV3> for Payload {
+    fn from(p: PayloadV3) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: None,
+            confidence: None,
+        }
+    }
 }
 
 impl From<PayloadV2> for Payload {
@@ -209,6 +261,8 @@ impl From<PayloadV2> for Payload {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: None,
+            open_set: None,
+            confidence: None,
         }
     }
 }
@@ -231,11 +285,23 @@ impl ModelBundle {
             created_at,
             trained_on: trained_on.into(),
             ages: None,
+            open_set: None,
+            confidence: None,
         }
     }
 
-    /// Checks that the model agrees with the class list and feature set.
+    /// Checks that the model (and the open-set model and confidence map, if
+    /// any) agree with the class list and feature set.
     pub fn check(&self) -> Result<(), BundleError> {
+        if let Some(o) = &self.open_set {
+            o.check(self.classes.len(), self.feature_set.columns.len())
+                .map_err(BundleError::OpenSet)?;
+        }
+        if self.confidence.as_ref().is_some_and(|m| !m.is_valid()) {
+            return Err(BundleError::Inconsistent(
+                "the confidence map is not a valid map".into(),
+            ));
+        }
         if self.model.n_classes() != self.classes.len() {
             return Err(BundleError::Inconsistent(format!(
                 "the model has {} classes, the class list {}",
@@ -265,6 +331,8 @@ impl ModelBundle {
             created_at: self.created_at,
             trained_on: &self.trained_on,
             ages: &self.ages,
+            open_set: &self.open_set,
+            confidence: &self.confidence,
         })
         .map_err(|e| BundleError::Encode(e.to_string()))?;
         let payload = compress(&payload)?;
@@ -308,12 +376,14 @@ impl ModelBundle {
         }
         let content = decompress(payload)?;
         let corrupt = |e: postcard::Error| BundleError::Corrupt(e.to_string());
-        let (p, left): (Payload, _) = if version == 2 {
-            postcard::take_from_bytes::<PayloadV2>(&content)
+        let (p, left): (Payload, _) = match version {
+            2 => postcard::take_from_bytes::<PayloadV2>(&content)
                 .map(|(p, left)| (p.into(), left))
-                .map_err(corrupt)?
-        } else {
-            postcard::take_from_bytes(&content).map_err(corrupt)?
+                .map_err(corrupt)?,
+            3 => postcard::take_from_bytes::<PayloadV3>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
+            _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
             return Err(BundleError::Corrupt(format!("{} unread payload bytes", left.len())));
@@ -327,6 +397,8 @@ impl ModelBundle {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
         };
         bundle.check()?;
         Ok(bundle)

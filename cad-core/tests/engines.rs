@@ -55,6 +55,8 @@ fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
         classes: sim.class_names(),
         features,
         description: format!("always class {class}"),
+        open_set: None,
+        confidence: None,
     }
 }
 

@@ -57,6 +57,8 @@ fn model() -> ModelHandle {
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
         features,
         description: "always nginx".into(),
+        open_set: None,
+        confidence: None,
     })
 }
 

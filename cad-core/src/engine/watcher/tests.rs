@@ -52,6 +52,8 @@ fn model() -> ActiveModel {
             align_tolerance_ms: 5_000,
         },
         description: "test".into(),
+        open_set: None,
+        confidence: None,
     }
 }
 
