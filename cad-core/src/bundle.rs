@@ -688,6 +688,74 @@ mod tests {
     }
 
     #[test]
+    fn calibration_round_trips_and_format_3_bundles_still_load() {
+        use crate::openset::confidence::Outcome;
+        let d = data();
+        let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
+        b.open_set = Some(crate::openset::NoveltyParams::default().fit(&d).unwrap());
+        let outcomes: Vec<Outcome> = (0..40)
+            .map(|i| Outcome {
+                confidence: 0.5 + f64::from(i % 5) / 10.0,
+                correct: i % 3 != 0,
+            })
+            .collect();
+        b.confidence = Some(ConfidenceMap::fit(&outcomes));
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
+        let back = ModelBundle::from_bytes(&bytes).unwrap();
+        assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
+        let (o, c) = (back.open_set.as_ref().unwrap(), back.confidence.as_ref().unwrap());
+        for i in (0..d.n_rows()).step_by(37) {
+            let row = d.row(i);
+            assert_eq!(
+                o.judge(&row, Some(d.label(i)), 0.01),
+                b.open_set.as_ref().unwrap().judge(&row, Some(d.label(i)), 0.01)
+            );
+        }
+        assert!(c.apply(1.0) < 1.0, "a calibrated map does not say 1.00: {c:?}");
+
+        // A bundle as format 3 wrote it: no calibration.
+        #[derive(Serialize)]
+        struct V3<'a> {
+            classes: &'a [String],
+            feature_set: &'a FeatureSet,
+            model: &'a Model,
+            evaluation: &'a Option<EvaluationSummary>,
+            created_at: Timestamp,
+            trained_on: &'a str,
+            ages: &'a Option<AgeCoverage>,
+        }
+        let content = postcard::to_allocvec(&V3 {
+            classes: &b.classes,
+            feature_set: &b.feature_set,
+            model: &b.model,
+            evaluation: &b.evaluation,
+            created_at: b.created_at,
+            trained_on: &b.trained_on,
+            ages: &b.ages,
+        })
+        .unwrap();
+        let payload = compress(&content).unwrap();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&3u16.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&payload);
+        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let v3 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!(v3.format_version, 3);
+        assert!(v3.open_set.is_none() && v3.confidence.is_none());
+        assert_eq!(v3.model.predict_dataset(&d), b.model.predict_dataset(&d));
+        // Read as format 4, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&4u16.to_le_bytes());
+        assert!(matches!(ModelBundle::from_bytes(&old), Err(BundleError::Corrupt(_))));
+
+        // An open-set model of other features is refused.
+        let other = make(300, 5, 3, 20, 1.0, 0.05, 41);
+        b.open_set = Some(crate::openset::NoveltyParams::default().fit(&other).unwrap());
+        assert!(matches!(b.to_bytes(), Err(BundleError::OpenSet(_))));
+    }
+
+    #[test]
     fn same_seed_gives_identical_bytes() {
         for alg in [Algorithm::Tree(TreeParams::default()), small_forest()] {
             assert_eq!(bundle(&alg).to_bytes().unwrap(), bundle(&alg).to_bytes().unwrap());

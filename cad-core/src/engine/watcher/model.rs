@@ -291,3 +291,95 @@ impl ActiveModel {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{Column, Feature};
+    use crate::metric::Metric;
+    use crate::model::Algorithm;
+    use crate::openset::NoveltyParams;
+    use crate::pod::PodId;
+    use crate::tree::synth::make;
+
+    fn features(n: usize) -> FeatureSet {
+        FeatureSet {
+            name: "test".into(),
+            columns: (0..n)
+                .map(|i| Column {
+                    name: format!("f{i}"),
+                    feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
+                })
+                .collect(),
+            required: vec![],
+            window: 1,
+            stride: 1,
+            align_tolerance_ms: 500,
+        }
+    }
+
+    #[test]
+    fn calibrated_verdicts_say_their_kind_and_evidence() {
+        // Three well separated classes, 60 containers of 20 rows.
+        let d = make(1200, 4, 3, 20, 8.0, 0.0, 5);
+        let classifier = Algorithm::default().fit(&d).unwrap();
+        let mut m = ActiveModel::new(Arc::new(classifier), d.classes().to_vec(), features(4));
+        m.open_set = Some(NoveltyParams::default().fit(&d).unwrap());
+        assert!(m.is_calibrated());
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let subject = |claimed: Option<&str>| Subject {
+            pod: &pod,
+            container: "c",
+            claimed: claimed.map(Into::into),
+            time: Timestamp::EPOCH,
+            time_to_verdict: Duration::ZERO,
+            at_start: false,
+        };
+        let config = WatcherConfig::default();
+        let i = (0..d.n_rows()).find(|&i| d.label(i) == 0).unwrap();
+        let row = d.row(i);
+
+        let v = m.verdict(&row, subject(Some("c0")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly, v.predicted.as_str()),
+            (Kind::AsClaimed, None, "c0"),
+            "{v}"
+        );
+        assert!(v.p_value.is_some_and(|p| p > config.false_anomaly_rate), "{v}");
+
+        let v = m.verdict(&row, subject(Some("c1")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly),
+            (Kind::Impostor, Some(AnomalyReason::Mismatch)),
+            "{v}"
+        );
+        assert_eq!(v.behaves_like.as_deref(), Some("c0"));
+        assert!(v.p_value.is_some_and(|p| p <= config.false_anomaly_rate), "{v}");
+        assert!(
+            v.to_string().contains("ANOMALY: named as c1, behaves like c0 (p "),
+            "{v}"
+        );
+
+        let far = vec![Some(1e6); 4];
+        let v = m.verdict(&far, subject(Some("c0")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly),
+            (Kind::Unknown, Some(AnomalyReason::NoKnownClass)),
+            "{v}"
+        );
+        assert_eq!(v.behaves_like, None);
+        assert!(
+            v.to_string().contains("ANOMALY: behaves like no known class (p "),
+            "{v}"
+        );
+
+        // Without the open-set model the same far row is whatever the
+        // classifier says: no unknown unless its raw confidence is low.
+        m.open_set = None;
+        let v = m.verdict(&far, subject(Some("c0")), &config);
+        assert_ne!(v.anomaly, Some(AnomalyReason::NoKnownClass), "{v}");
+        assert_eq!(v.p_value, None);
+        let v = m.verdict(&row, subject(Some("c1")), &config);
+        assert_eq!((v.kind, v.p_value), (Kind::Impostor, None), "{v}");
+    }
+}
