@@ -845,6 +845,11 @@ pub struct DemoArgs {
     /// line. A sweep writes no files.
     #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
     pub sweep: Option<u64>,
+    /// The watcher's false-anomaly rate (0.0001 to 0.5): a class is in a
+    /// verdict's prediction set when its p-value exceeds this.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
 }
 
 /// `cad inspect`: show a model file.

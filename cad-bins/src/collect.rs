@@ -151,7 +151,11 @@ pub fn write_outputs(
     trained: &Trained,
     stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
-    write_outputs_with(out_dir, model, trained, stats, &OpenSetOutputs::default())
+    let extra = OpenSetOutputs {
+        calibration: trained.calibration.clone(),
+        open_set: None,
+    };
+    write_outputs_with(out_dir, model, trained, stats, &extra)
 }
 
 /// What the collector measured beyond the classification: the calibration

@@ -121,7 +121,8 @@ struct Tally {
     impostors: Count,
     unknown: Count,
     sidecars: Count,
-    /// Why honest pods were flagged: `claimed → predicted` or `low confidence`.
+    /// Why honest pods were flagged: impostor (claimed, judged like),
+    /// unknown, or low confidence (a model without calibration).
     honest_causes: BTreeMap<String, usize>,
     /// What services outside the class list were judged as.
     unknown_as: BTreeMap<String, usize>,
@@ -463,6 +464,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     });
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
+        false_anomaly_rate: args.false_anomaly_rate,
         ..WatcherConfig::default()
     };
     let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;
@@ -540,7 +542,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         }
         output::println(&line)?;
         let mut line = format!(
-            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (mismatch or low confidence): {} of {}",
+            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (impostor or unknown): {} of {}",
             t.impostors.flagged,
             t.impostors.judged,
             t.unknown.flagged,
