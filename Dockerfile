@@ -3,7 +3,8 @@
 #   docker build -t cad:0.1.0 .
 # Multi-stage: a Rust builder, then a minimal runtime (glibc + libgcc, CA
 # certificates, no shell, no package manager) running as the non-root user
-# 65532. TLS is rustls with aws-lc-rs: no OpenSSL in the image.
+# 65532. Built without the `demo` feature (`cad demo` needs tokio's test-util,
+# which has no place in production). TLS is rustls with aws-lc-rs: no OpenSSL in the image.
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
@@ -14,7 +15,7 @@ RUN apt-get update \
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build -p cad-bins --release --locked \
+    cargo build -p cad-bins --release --locked --no-default-features \
  && mkdir -p /out \
  && cp target/release/cad target/release/cad-collector target/release/cad-watcher /out/
 

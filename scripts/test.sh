@@ -37,6 +37,9 @@ cargo clippy --workspace --all-targets --locked
 echo "==> cad-core without its optional features (what an adapter author builds)"
 cargo clippy -p cad-core -p cad-sim -p cad-examples --no-default-features --all-targets --locked
 
+echo "==> the programs without the demo (what the container image builds: no tokio test-util)"
+cargo clippy -p cad-bins --no-default-features --bins --locked
+
 echo "==> cargo doc (broken or private links in the API docs fail)"
 cargo doc --workspace --no-deps --locked
 

@@ -902,6 +902,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the whole mission on the embedded simulated cluster.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
     /// Collect data, train and evaluate a model (same as `cad-collector`).
     Collect(Box<CollectArgs>),
@@ -1134,6 +1135,7 @@ mod tests {
         for (args, flag) in WATCHER_OUT_OF_RANGE {
             refused::<WatcherCli>("cad-watcher", args, flag);
         }
+        #[cfg(feature = "demo")]
         for (args, flag) in [
             (&["demo", "--impostors", "1001"][..], "--impostors"),
             (&["demo", "--sim-pods", "5"], "--sim-pods"),

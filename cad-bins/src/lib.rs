@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod collect;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod inspect;
 pub mod output;

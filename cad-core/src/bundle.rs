@@ -101,17 +101,23 @@ pub enum BundleError {
         computed: u32,
     },
     /// The payload does not decode.
-    #[error("model bundle payload is corrupt: {0}")]
-    Corrupt(String),
+    #[error("model bundle payload is corrupt: {what}")]
+    Corrupt {
+        /// What is wrong (`3 bytes after the checksum`, `the content does not decode`).
+        what: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<crate::BoxError>,
+    },
     /// The parts disagree (model vs class list or feature set).
     #[error("model bundle is inconsistent: {0}")]
     Inconsistent(String),
     /// The open-set model does not fit the class list or feature set, or is broken.
     #[error("the model bundle's open-set model is inconsistent")]
     OpenSet(#[source] crate::openset::OpenSetError),
-    /// The bundle could not be serialised.
-    #[error("cannot encode the model bundle: {0}")]
-    Encode(String),
+    /// The bundle could not be serialised or compressed.
+    #[error("cannot encode the model bundle")]
+    Encode(#[source] crate::BoxError),
     /// The header announces more bytes than [`MAX_BUNDLE_BYTES`].
     #[error("model bundle of {size} bytes is larger than the {limit} bytes cad reads")]
     TooLarge {
@@ -121,8 +127,8 @@ pub enum BundleError {
         limit: u64,
     },
     /// The text is not base64.
-    #[error("model bundle is not valid base64: {0}")]
-    Base64(String),
+    #[error("model bundle is not valid base64")]
+    Base64(#[source] base64::DecodeError),
     /// Reading or writing the file failed.
     #[error("model bundle file {path}")]
     Io {
@@ -267,6 +273,16 @@ impl From<PayloadV2> for Payload {
     }
 }
 
+impl BundleError {
+    /// [`BundleError::Corrupt`] without an underlying error.
+    fn corrupt(what: impl Into<String>) -> Self {
+        BundleError::Corrupt {
+            what: what.into(),
+            source: None,
+        }
+    }
+}
+
 impl ModelBundle {
     /// A bundle of the current format without an evaluation.
     pub fn new(
@@ -334,7 +350,7 @@ impl ModelBundle {
             open_set: &self.open_set,
             confidence: &self.confidence,
         })
-        .map_err(|e| BundleError::Encode(e.to_string()))?;
+        .map_err(|e| BundleError::Encode(Box::new(e)))?;
         let payload = compress(&payload)?;
         let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
         out.extend_from_slice(MAGIC);
@@ -362,7 +378,7 @@ impl ModelBundle {
             return Err(BundleError::Truncated { expected, got });
         }
         if expected < got {
-            return Err(BundleError::Corrupt(format!(
+            return Err(BundleError::corrupt(format!(
                 "{} bytes after the checksum",
                 got - expected
             )));
@@ -375,7 +391,10 @@ impl ModelBundle {
             return Err(BundleError::ChecksumMismatch { stored, computed });
         }
         let content = decompress(payload)?;
-        let corrupt = |e: postcard::Error| BundleError::Corrupt(e.to_string());
+        let corrupt = |e: postcard::Error| BundleError::Corrupt {
+            what: "the content does not decode".to_owned(),
+            source: Some(Box::new(e)),
+        };
         let (p, left): (Payload, _) = match version {
             2 => postcard::take_from_bytes::<PayloadV2>(&content)
                 .map(|(p, left)| (p.into(), left))
@@ -386,7 +405,7 @@ impl ModelBundle {
             _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
-            return Err(BundleError::Corrupt(format!("{} unread payload bytes", left.len())));
+            return Err(BundleError::corrupt(format!("{} unread payload bytes", left.len())));
         }
         let bundle = ModelBundle {
             format_version: version,
@@ -414,7 +433,7 @@ impl ModelBundle {
         let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(clean)
-            .map_err(|e| BundleError::Base64(e.to_string()))?;
+            .map_err(BundleError::Base64)?;
         ModelBundle::from_bytes(&bytes)
     }
 
@@ -479,7 +498,7 @@ fn check_header(header: &[u8]) -> Result<(u16, u64), BundleError> {
         });
     }
     if version == 0 {
-        return Err(BundleError::Corrupt("format version 0 does not exist".into()));
+        return Err(BundleError::corrupt("format version 0 does not exist"));
     }
     if version < OLDEST_VERSION {
         return Err(BundleError::OlderVersion {
@@ -499,7 +518,7 @@ fn compress(content: &[u8]) -> Result<Vec<u8>, BundleError> {
     let mut enc = flate2::write::DeflateEncoder::new(&mut out, flate2::Compression::best());
     enc.write_all(content)
         .and_then(|()| enc.finish().map(drop))
-        .map_err(|e| BundleError::Encode(format!("compressing: {e}")))?;
+        .map_err(|e| BundleError::Encode(Box::new(e)))?;
     Ok(out)
 }
 
@@ -508,11 +527,11 @@ fn compress(content: &[u8]) -> Result<Vec<u8>, BundleError> {
 /// actually inflated.
 fn decompress(payload: &[u8]) -> Result<Vec<u8>, BundleError> {
     let Some((len, deflated)) = payload.split_first_chunk::<8>() else {
-        return Err(BundleError::Corrupt("the payload has no length".into()));
+        return Err(BundleError::corrupt("the payload has no length"));
     };
     let len = u64::from_le_bytes(*len);
     if len > MAX_MODEL_BYTES {
-        return Err(BundleError::Corrupt(format!(
+        return Err(BundleError::corrupt(format!(
             "the content would be {len} bytes uncompressed, more than the {MAX_MODEL_BYTES} allowed"
         )));
     }
@@ -520,9 +539,12 @@ fn decompress(payload: &[u8]) -> Result<Vec<u8>, BundleError> {
     flate2::read::DeflateDecoder::new(deflated)
         .take(len + 1)
         .read_to_end(&mut content)
-        .map_err(|e| BundleError::Corrupt(format!("the compressed content does not inflate: {e}")))?;
+        .map_err(|e| BundleError::Corrupt {
+            what: "the compressed content does not inflate".to_owned(),
+            source: Some(Box::new(e)),
+        })?;
     if content.len() as u64 != len {
-        return Err(BundleError::Corrupt(format!(
+        return Err(BundleError::corrupt(format!(
             "the content inflates to {} bytes, not the {len} stated",
             content.len()
         )));
@@ -684,7 +706,10 @@ mod tests {
         assert_eq!(v2.model.predict_dataset(&data()), b.model.predict_dataset(&data()));
         // Read as format 3, the same bytes are refused, not misread.
         old[8..10].copy_from_slice(&3u16.to_le_bytes());
-        assert!(matches!(ModelBundle::from_bytes(&old), Err(BundleError::Corrupt(_))));
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -747,7 +772,10 @@ mod tests {
         assert_eq!(v3.model.predict_dataset(&d), b.model.predict_dataset(&d));
         // Read as format 4, the same bytes are refused, not misread.
         old[8..10].copy_from_slice(&4u16.to_le_bytes());
-        assert!(matches!(ModelBundle::from_bytes(&old), Err(BundleError::Corrupt(_))));
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
 
         // An open-set model of other features is refused.
         let other = make(300, 5, 3, 20, 1.0, 0.05, 41);
@@ -827,7 +855,10 @@ mod tests {
             b
         };
         let junk = wrap(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff");
-        assert!(matches!(ModelBundle::from_bytes(&junk), Err(BundleError::Corrupt(_))));
+        assert!(matches!(
+            ModelBundle::from_bytes(&junk),
+            Err(BundleError::Corrupt { .. })
+        ));
         let zeros = vec![0u8; 4 << 20];
         let bomb = compress(&zeros).unwrap();
         assert!(bomb.len() < 8 << 10, "{}", bomb.len());
@@ -839,7 +870,7 @@ mod tests {
         long[..8].copy_from_slice(&((4u64 << 20) + 1).to_le_bytes());
         for p in [over, short, long, bomb, vec![1, 2, 3]] {
             let e = ModelBundle::from_bytes(&wrap(&p)).unwrap_err();
-            assert!(matches!(e, BundleError::Corrupt(_)), "{e}");
+            assert!(matches!(e, BundleError::Corrupt { .. }), "{e}");
         }
 
         let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
@@ -899,7 +930,10 @@ mod tests {
             blob().len() + 1,
             "reads one byte past the announced end, no more"
         );
-        assert!(matches!(ModelBundle::from_bytes(&bytes), Err(BundleError::Corrupt(_))));
+        assert!(matches!(
+            ModelBundle::from_bytes(&bytes),
+            Err(BundleError::Corrupt { .. })
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

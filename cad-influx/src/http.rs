@@ -1,37 +1,17 @@
 //! The HTTP layer shared by the reader and the verdict writer: traffic
-//! counters, and the mapping of failures to [`SourceError`]. The client
+//! counters, and the mapping of answers onto [`InfluxError`]. The client
 //! (rustls, a private CA, a client certificate), credentials and their
 //! scrubbing, bounded answers and the retries are `cad-http`'s, shared with
 //! `cad-prometheus`.
 
 use crate::config::{Auth, ConfigError, InfluxConfig, RetryPolicy};
-use cad_core::{BoxError, Clock, SourceError};
+use crate::error::InfluxError;
+use cad_core::Clock;
 use cad_http::{Attempt, BodyError, Credential, Failure};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode, Url};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// An HTTP answer the server gave with a status we treat as a failure.
-#[derive(Debug, thiserror::Error)]
-#[error("HTTP {status}: {message}")]
-pub struct HttpStatusError {
-    /// The status code.
-    pub status: u16,
-    /// The server's `error` text (or the start of its body).
-    pub message: String,
-}
-
-/// The last failure after every allowed attempt failed.
-#[derive(Debug, thiserror::Error)]
-#[error("gave up after {attempts} attempt(s)")]
-pub struct GaveUp {
-    /// Attempts made.
-    pub attempts: u32,
-    /// The failure of the last attempt.
-    #[source]
-    pub last: BoxError,
-}
 
 /// What a source (and the writers made from it) has sent so far; every
 /// attempt counts, retries included.
@@ -60,22 +40,6 @@ struct InFlight<'a>(&'a AtomicU64);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Why one attempt failed: worth another attempt, or not.
-#[derive(Debug)]
-enum Failed {
-    Retryable(BoxError),
-    Final(SourceError),
-}
-
-impl std::fmt::Display for Failed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failed::Retryable(e) => e.fmt(f),
-            Failed::Final(e) => e.fmt(f),
-        }
     }
 }
 
@@ -194,7 +158,7 @@ impl Http {
         self.scrub(text.trim())
     }
 
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<Body<'_>>) -> Attempt<Vec<u8>, Failed> {
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<Body<'_>>) -> Attempt<Vec<u8>, InfluxError> {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let size = (url.as_str().len() + body.map_or(0, |b| b.text.len())) as u64;
         self.bytes_sent.fetch_add(size, Ordering::Relaxed);
@@ -209,90 +173,58 @@ impl Http {
         if let Some(b) = body {
             req = req.header(CONTENT_TYPE, b.content_type).body(b.text.to_owned());
         }
-        let fatal = |e: SourceError| Attempt::Fatal(Failed::Final(e));
         // URLs and bodies carry names and query text; keep them out of error messages.
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) if e.is_builder() => {
-                return fatal(SourceError::Invalid(format!(
-                    "cannot build request: {}",
-                    e.without_url()
-                )));
-            }
-            Err(e) if cad_http::is_tls_failure(&e) => {
-                return fatal(SourceError::Denied {
-                    backend: self.backend.clone(),
-                    message: "the TLS handshake failed (check the CA file, the server's name in the URL and the client certificate)"
-                        .to_owned(),
-                    source: Some(Box::new(e.without_url())),
-                });
-            }
-            Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e.without_url())), None),
+            Err(e) if e.is_builder() => return Attempt::Fatal(InfluxError::Build(e.without_url())),
+            Err(e) if cad_http::is_tls_failure(&e) => return Attempt::Fatal(InfluxError::Tls(e.without_url())),
+            Err(e) => return Attempt::Transient(InfluxError::Transport(Box::new(e.without_url())), None),
         };
         let status = resp.status();
         let retry_after = cad_http::retry_after(resp.headers());
         let bytes = match cad_http::read_body(resp, self.max_response_bytes).await {
             Ok(b) => b,
-            Err(BodyError::TooLarge { limit }) => {
-                return fatal(SourceError::Protocol {
-                    backend: self.backend.clone(),
-                    message: format!(
-                        "the answer is larger than {limit} bytes (max_response_bytes); lower the pods per request or the window"
-                    ),
-                    source: None,
-                });
-            }
-            Err(e) => return Attempt::Transient(Failed::Retryable(Box::new(e)), None),
+            Err(BodyError::TooLarge { limit }) => return Attempt::Fatal(InfluxError::TooLarge { limit }),
+            Err(e) => return Attempt::Transient(InfluxError::Transport(Box::new(e)), None),
         };
         if status.is_success() {
             return Attempt::Done(bytes);
         }
         let message = self.server_message(&bytes);
+        let status_code = status.as_u16();
         match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => fatal(SourceError::Denied {
-                backend: self.backend.clone(),
-                message: format!(
-                    "HTTP {status}: {message} (check the configured user name and password or token, and the user's privileges on the database)"
-                ),
-                source: None,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(InfluxError::Denied {
+                status: status_code,
+                message,
             }),
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => {
                 Attempt::Transient(
-                    Failed::Retryable(Box::new(HttpStatusError {
-                        status: s.as_u16(),
+                    InfluxError::Unavailable {
+                        status: status_code,
                         message,
-                    })),
+                    },
                     retry_after,
                 )
             }
-            s => fatal(SourceError::Protocol {
-                backend: self.backend.clone(),
-                message: format!("HTTP {s}: {message}"),
-                source: None,
+            _ => Attempt::Fatal(InfluxError::Rejected {
+                status: status_code,
+                message,
             }),
         }
     }
 
     /// Sends a request, retrying transient failures; returns the body of a 2xx answer.
-    pub async fn send(&self, method: Method, url: Url, body: Option<Body<'_>>) -> Result<Vec<u8>, SourceError> {
-        let unavailable = |attempts, last| SourceError::Unavailable {
-            backend: self.backend.clone(),
-            source: Box::new(GaveUp { attempts, last }),
-        };
+    pub async fn send(&self, method: Method, url: Url, body: Option<Body<'_>>) -> Result<Vec<u8>, InfluxError> {
         cad_http::with_retries(&self.retries, self.clock.as_ref(), &self.backend, || {
             self.attempt(&method, &url, body)
         })
         .await
         .map_err(|f| match f {
-            Failure::Fatal(Failed::Final(e))
-            | Failure::GaveUp {
-                last: Failed::Final(e), ..
-            } => e,
-            Failure::Fatal(Failed::Retryable(e)) => unavailable(1, e),
-            Failure::GaveUp {
+            Failure::Fatal(e) => e,
+            Failure::GaveUp { attempts, last } => InfluxError::GaveUp {
                 attempts,
-                last: Failed::Retryable(e),
-            } => unavailable(attempts, e),
+                last: Box::new(last),
+            },
         })
     }
 }

@@ -14,6 +14,8 @@
 //!   `Secret` and `RetryPolicy` are `cad-core`'s, `TlsConfig` is `cad-http`'s,
 //!   re-exported here.
 //! * [`quote`] — the one function that puts a value into InfluxQL.
+//! * [`InfluxError`] — what went wrong with a request; the reader hands the
+//!   engines a [`SourceError`](cad_core::SourceError) with it as the cause.
 //!
 //! ```no_run
 //! use cad_core::{MetricSource, PodId, TimeWindow, Timestamp};
@@ -31,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod error;
 mod http;
 pub mod influxql;
 pub mod source;
@@ -40,7 +43,8 @@ pub use config::{
     Auth, BlkioMeasurement, ConfigError, ContainerMeasurement, DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY,
     DEFAULT_MAX_REQUEST_BYTES, InfluxConfig, PodMeasurement, RetryPolicy, Schema, Secret, TlsConfig, VolumeMeasurement,
 };
-pub use http::{GaveUp, HttpStatusError, Traffic};
+pub use error::InfluxError;
+pub use http::Traffic;
 pub use influxql::{quote, quote_ident, quote_literal};
 pub use source::{InfluxMetricSource, MIN_REQUEST_BYTES};
 pub use verdict::{InfluxVerdictWriter, VerdictPoint, to_line_protocol};

@@ -15,6 +15,7 @@
 //! that makes a fetch impossible.
 
 use crate::config::{ConfigError, InfluxConfig, Schema};
+use crate::error::InfluxError;
 use crate::http::{Body, Http, Traffic};
 use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, form_body, quote_ident};
 use crate::verdict::InfluxVerdictWriter;
@@ -160,6 +161,7 @@ impl InfluxMetricSource {
             .send(Method::GET, self.http.url("ping", &[]), None)
             .await
             .map(|_| ())
+            .map_err(|e| e.into_source_error(self.backend()))
     }
 
     /// Checks that the server answers and takes the credentials, with one
@@ -169,7 +171,11 @@ impl InfluxMetricSource {
     /// rights on the database itself.
     pub async fn check_credentials(&self) -> Result<(), SourceError> {
         let url = self.http.url("query", &[("q", "SHOW DATABASES")]);
-        self.http.send(Method::GET, url, None).await.map(|_| ())
+        self.http
+            .send(Method::GET, url, None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.into_source_error(self.backend()))
     }
 
     /// A verdict writer sharing this source's client, credentials and database.
@@ -192,7 +198,7 @@ impl InfluxMetricSource {
     }
 
     /// Sends one request and checks its answer for errors.
-    async fn request(&self, plan: &RequestPlan, url: Url) -> Result<QueryResponse, SourceError> {
+    async fn request(&self, plan: &RequestPlan, url: Url) -> Result<QueryResponse, InfluxError> {
         let body = form_body(&plan.query());
         debug_assert_eq!(body.len(), plan.body_bytes, "the planner counts the body exactly");
         let body = Body {
@@ -200,10 +206,9 @@ impl InfluxMetricSource {
             text: &body,
         };
         let bytes = self.http.send(Method::POST, url, Some(body)).await?;
-        let resp: QueryResponse =
-            serde_json::from_slice(&bytes).map_err(|e| self.protocol(format!("bad JSON: {e}")))?;
+        let resp: QueryResponse = serde_json::from_slice(&bytes).map_err(InfluxError::Json)?;
         if let Some(e) = resp.error {
-            return Err(self.protocol(format!("query failed: {e}")));
+            return Err(InfluxError::Query(format!("query failed: {e}")));
         }
         // A failing statement may cut the answer short ("database not found"
         // comes back as one result for the whole request): errors first.
@@ -226,7 +231,7 @@ impl InfluxMetricSource {
             } else {
                 String::new()
             };
-            return Err(self.protocol(format!("{what} failed: {e}{hint}")));
+            return Err(InfluxError::Query(format!("{what} failed: {e}{hint}")));
         }
         Ok(resp)
     }
@@ -238,9 +243,9 @@ impl InfluxMetricSource {
         resp: QueryResponse,
         idx: &Index<'a>,
         out: &mut Collect,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), InfluxError> {
         if resp.results.len() != plan.statements.len() {
-            return Err(self.protocol(format!(
+            return Err(InfluxError::Unexpected(format!(
                 "{} statement(s) sent, {} result(s) returned",
                 plan.statements.len(),
                 resp.results.len()
@@ -251,10 +256,12 @@ impl InfluxMetricSource {
         for (i, result) in resp.results.iter().enumerate() {
             let stmt_idx = result.statement_id.unwrap_or(i);
             let Some(stmt) = plan.statements.get(stmt_idx) else {
-                return Err(self.protocol(format!("result for unknown statement {stmt_idx}")));
+                return Err(InfluxError::Unexpected(format!(
+                    "result for unknown statement {stmt_idx}"
+                )));
             };
             if result.partial || result.series.iter().any(|s| s.partial) {
-                return Err(self.protocol(format!(
+                return Err(InfluxError::Query(format!(
                     "the server truncated the {:?} result (max-row-limit); lower the pods per request or the window",
                     stmt.kind
                 )));
@@ -269,21 +276,13 @@ impl InfluxMetricSource {
         Ok(())
     }
 
-    fn protocol(&self, message: String) -> SourceError {
-        SourceError::Protocol {
-            backend: self.http.backend().to_owned(),
-            message,
-            source: None,
-        }
-    }
-
     fn collect<'a>(
         &self,
         kind: StatementKind,
         series: &Series,
         idx: &Index<'a>,
         out: &mut Collect,
-    ) -> Result<(), SourceError> {
+    ) -> Result<(), InfluxError> {
         let tag = |name: &str| series.tags.get(name).map(String::as_str).unwrap_or("");
         let s = &self.schema;
         // Where this series' samples go; a series nobody asked for (the
@@ -310,7 +309,7 @@ impl InfluxMetricSource {
         };
         let Some(target) = target else { return Ok(()) };
         let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
-            return Err(self.protocol("series without a time column".into()));
+            return Err(InfluxError::Unexpected("series without a time column".into()));
         };
         let metrics: Vec<(usize, Metric)> = series
             .columns
@@ -321,7 +320,9 @@ impl InfluxMetricSource {
             .collect();
         for row in &series.values {
             let Some(t) = row.get(time_col).and_then(Value::as_i64) else {
-                return Err(self.protocol("a time that is not an integer (epoch=ms ignored?)".into()));
+                return Err(InfluxError::Unexpected(
+                    "a time that is not an integer (epoch=ms ignored?)".into(),
+                ));
             };
             let time = Timestamp::from_millis(t);
             for &(i, metric) in &metrics {
@@ -470,7 +471,7 @@ impl MetricSource for InfluxMetricSource {
             "fetching metrics from InfluxDB"
         );
         let mut out = Collect::default();
-        let mut failed: Vec<(usize, SourceError)> = Vec::new();
+        let mut failed: Vec<(usize, InfluxError)> = Vec::new();
         let plans = &plans;
         let mut answers = futures::stream::iter(0..plans.len())
             .map(|i| {
@@ -488,13 +489,13 @@ impl MetricSource for InfluxMetricSource {
         failed.sort_by_key(|(i, _)| *i);
         if !failed.is_empty() && failed.len() == plans.len() {
             // Nothing could be read: the fetch fails as a whole, with the first request's error.
-            return Err(failed.swap_remove(0).1);
+            return Err(failed.swap_remove(0).1.into_source_error(self.backend()));
         }
         for (i, e) in failed {
             let ids = pods[plans[i].pods.clone()]
                 .iter()
                 .flat_map(|p| idx.pod(p.namespace, p.name).iter().copied());
-            out.batch.mark_unavailable(ids, e);
+            out.batch.mark_unavailable(ids, e.into_source_error(self.backend()));
         }
         let Collect {
             mut batch,

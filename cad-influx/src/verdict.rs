@@ -7,8 +7,9 @@
 //! with the same series and time overwrites itself.
 
 use crate::config::{ConfigError, InfluxConfig};
+use crate::error::InfluxError;
 use crate::http::{Body, Http};
-use cad_core::{SourceError, Timestamp};
+use cad_core::Timestamp;
 use reqwest::Method;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -172,7 +173,7 @@ impl InfluxVerdictWriter {
 
     /// Writes `points` in one request per 5,000 points. Points without a
     /// finite field are skipped with a warning.
-    pub async fn write(&self, points: &[VerdictPoint]) -> Result<(), SourceError> {
+    pub async fn write(&self, points: &[VerdictPoint]) -> Result<(), InfluxError> {
         let lines: Vec<String> = points
             .iter()
             .filter_map(|p| {

@@ -247,10 +247,17 @@ async fn bad_query_is_a_protocol_error_and_bad_json_too() {
     .await;
     let source = InfluxMetricSource::new(config(&url, Arc::default())).unwrap();
     let (ids, w) = req();
-    for expect in ["parsing query", "bad JSON", "truncated"] {
+    for expect in ["parsing query", "not InfluxDB's JSON", "truncated"] {
         let err = source.fetch(&ids, w).await.unwrap_err();
         assert!(matches!(err, SourceError::Protocol { .. }), "{err:?}");
-        assert!(err.to_string().contains(expect), "{err}");
+        // The cause (cad-influx's own error) is kept as a source, said once.
+        let chain = cad_core::ErrorChain(&err).to_string();
+        assert!(chain.contains(expect), "{chain}");
+        assert_eq!(chain.matches(expect).count(), 1, "{chain}");
+        if expect.contains("JSON") {
+            let cause = std::error::Error::source(&err).and_then(|c| c.downcast_ref::<cad_influx::InfluxError>());
+            assert!(matches!(cause, Some(cad_influx::InfluxError::Json(_))), "{err:?}");
+        }
     }
     assert_eq!(source.request_count(), 3);
 }

@@ -1,6 +1,6 @@
 //! Errors of the Kubernetes adapter and how they map onto [`cad_core::SourceError`].
 
-use cad_core::SourceError;
+use cad_core::{BoxError, SourceError};
 use kube::core::Status;
 
 /// The backend name used in [`SourceError`]s from this crate.
@@ -74,20 +74,41 @@ pub enum K8sError {
         source: kube::Error,
     },
     /// The client configuration (kubeconfig, in-cluster environment, URL) is unusable.
-    #[error("Kubernetes client configuration: {0}")]
-    Config(String),
-    /// An answer could not be decoded or lacks a required field.
-    #[error("cannot decode the API server's answer: {0}")]
-    Decode(String),
+    #[error("Kubernetes client configuration: {what}")]
+    Config {
+        /// What was tried (`invalid API server URL "…"`).
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: BoxError,
+    },
+    /// An answer could not be decoded, lacks a required field, or a request
+    /// body could not be encoded.
+    #[error("cannot decode the API server's answer{}", if what.is_empty() { String::new() } else { format!(": {what}") })]
+    Decode {
+        /// What was wrong, when the cause does not say it (empty otherwise).
+        what: String,
+        /// The decoder's error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
 }
 
 impl K8sError {
+    /// [`K8sError::Decode`] with `cause` as its source.
+    pub fn decode(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        K8sError::Decode {
+            what: String::new(),
+            source: Some(Box::new(cause)),
+        }
+    }
+
     /// Classifies a `kube` client error from calling `verb` on `resource`.
     pub fn from_kube(err: kube::Error, verb: &str, resource: &str) -> Self {
         match err {
             kube::Error::Api(status) => Self::from_status(&status, verb, resource),
-            kube::Error::SerdeError(e) => K8sError::Decode(e.to_string()),
-            kube::Error::FromUtf8(e) => K8sError::Decode(e.to_string()),
+            kube::Error::SerdeError(e) => K8sError::decode(e),
+            kube::Error::FromUtf8(e) => K8sError::decode(e),
             other => K8sError::Transport {
                 verb: verb.to_owned(),
                 resource: resource.to_owned(),
@@ -158,7 +179,8 @@ impl From<K8sError> for SourceError {
                 backend: BACKEND.to_owned(),
                 source: Box::new(e),
             },
-            K8sError::Config(m) => SourceError::Invalid(m),
+            // SourceError::Invalid holds text only: the cause goes into it.
+            e @ K8sError::Config { .. } => SourceError::Invalid(cad_core::ErrorChain(&e).to_string()),
             other => SourceError::Protocol {
                 backend: BACKEND.to_owned(),
                 message: String::new(),

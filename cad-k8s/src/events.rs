@@ -185,7 +185,7 @@ impl KubeEventRecorder {
     /// Writes `cad.io/predicted-class` and `cad.io/verdict` on the pod (merge patch).
     pub async fn annotate_pod(&self, note: &VerdictNote) -> Result<(), K8sError> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &note.pod.namespace);
-        let verdict = serde_json::to_string(note).map_err(|e| K8sError::Decode(e.to_string()))?;
+        let verdict = serde_json::to_string(note).map_err(K8sError::decode)?;
         let patch = serde_json::json!({"metadata": {"annotations": {
             ANNOTATION_PREDICTED: note.predicted,
             ANNOTATION_VERDICT: verdict,

@@ -156,7 +156,10 @@ impl ConfigMapModelStore {
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| K8sError::Decode("conflict retries exhausted".to_owned())))
+        Err(last.unwrap_or_else(|| K8sError::Decode {
+            what: "conflict retries exhausted".to_owned(),
+            source: None,
+        }))
     }
 
     /// A stream of the key's bytes: the current value first (if any), then
@@ -217,6 +220,9 @@ fn watcher_error(e: watcher::Error) -> K8sError {
             K8sError::from_kube(e, "watch", "configmaps")
         }
         watcher::Error::WatchError(s) => K8sError::from_status(&s, "watch", "configmaps"),
-        watcher::Error::NoResourceVersion => K8sError::Decode("watch event without resourceVersion".to_owned()),
+        watcher::Error::NoResourceVersion => K8sError::Decode {
+            what: "watch event without resourceVersion".to_owned(),
+            source: None,
+        },
     }
 }

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        #[cfg(feature = "demo")]
         Command::Demo(args) => cad_bins::demo::run(&args),
         Command::Collect(args) => cad_bins::block_on(cad_bins::collect::run(&args)),
         Command::Watch(args) => cad_bins::block_on(cad_bins::watch::run(&args)),
