@@ -301,6 +301,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             "from 1 to 1000000",
             &args.min_leaf_rows,
         )?;
+        let score = cad_core::openset::Score::by_name(&args.open_set_score).ok_or_else(|| TrainArgsError {
+            flag: "--open-set-score",
+            allowed: "novelty, classifier or both",
+            value: args.open_set_score.clone(),
+        })?;
         let seed = args.seed;
         let method = match args.eval {
             EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
@@ -331,6 +336,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             seed,
             trained_on: String::new(),
             young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
+            open_set: (!args.no_calibration).then(|| cad_core::openset::NoveltyParams {
+                score,
+                ..Default::default()
+            }),
+            calibrate_confidence: !args.no_calibration,
         })
     }
 }
@@ -570,6 +580,12 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "novelty",
           value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
+    /// Store no calibration in the bundle (neither the open-set model nor
+    /// the confidence map): the watcher then decides from the classifier
+    /// alone, with its raw --confidence-threshold. For comparison, and for
+    /// bundles that must stay as small as possible.
+    #[arg(long, env = "CAD_NO_CALIBRATION")]
+    pub no_calibration: bool,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,
@@ -721,7 +737,18 @@ pub struct WatchArgs {
     /// default: the model's window).
     #[arg(long, env = "CAD_MIN_SNAPSHOTS", value_parser = number_in(1usize, 1000))]
     pub min_snapshots: Option<usize>,
-    /// Verdicts less confident than this are anomalies (0 to 1).
+    /// The false-anomaly rate accepted (0.0001 to 0.5): the share of honest
+    /// containers that may be flagged. With a model that carries open-set
+    /// calibration (bundle format 4), a class is in a verdict's prediction
+    /// set when its p-value exceeds this; an empty set is "behaves like no
+    /// known class", a claimed class outside it an impostor.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
+    /// Only for a model without open-set calibration (bundle format 2 or 3,
+    /// or trained with --no-calibration): verdicts less confident than this
+    /// are anomalies of kind unknown, reason low confidence (0 to 1). Models
+    /// with calibration use --false-anomaly-rate instead and ignore this.
     #[arg(long, env = "CAD_CONFIDENCE_THRESHOLD", default_value_t = 0.6, value_parser = number_in(0.0, 1.0))]
     pub confidence_threshold: f64,
     /// Which pods already running at the start to judge: recent (those
@@ -822,6 +849,11 @@ pub struct DemoArgs {
     /// line. A sweep writes no files.
     #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
     pub sweep: Option<u64>,
+    /// The watcher's false-anomaly rate (0.0001 to 0.5): a class is in a
+    /// verdict's prediction set when its p-value exceeds this.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
 }
 
 /// `cad inspect`: show a model file.

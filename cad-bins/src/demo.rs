@@ -126,7 +126,8 @@ struct Tally {
     impostors: Count,
     unknown: Count,
     sidecars: Count,
-    /// Why honest pods were flagged: `claimed → predicted` or `low confidence`.
+    /// Why honest pods were flagged: impostor (claimed, judged like),
+    /// unknown, or low confidence (a model without calibration).
     honest_causes: BTreeMap<String, usize>,
     /// What services outside the class list were judged as.
     unknown_as: BTreeMap<String, usize>,
@@ -226,8 +227,13 @@ impl VerdictSink for DemoSink {
             t.right += usize::from(v.predicted == truth.behaves_as);
             if kind == Kind::Honest && flagged {
                 let cause = match v.anomaly {
-                    Some(AnomalyReason::Mismatch) => {
-                        format!("{} judged {}", v.claimed.as_deref().unwrap_or(NO_CLASS), v.predicted)
+                    Some(AnomalyReason::Mismatch) => format!(
+                        "impostor: {} judged like {}",
+                        v.claimed.as_deref().unwrap_or(NO_CLASS),
+                        v.behaves_like.as_deref().unwrap_or(&v.predicted)
+                    ),
+                    Some(AnomalyReason::NoKnownClass) => {
+                        format!("unknown: {} (classified {})", truth.behaves_as, v.predicted)
                     }
                     _ => format!("low confidence ({} judged {})", truth.behaves_as, v.predicted),
                 };
@@ -477,6 +483,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     });
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
+        false_anomaly_rate: args.false_anomaly_rate,
         ..WatcherConfig::default()
     };
     let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;
@@ -554,7 +561,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         }
         output::println(&line)?;
         let mut line = format!(
-            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (mismatch or low confidence): {} of {}",
+            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (impostor or unknown): {} of {}",
             t.impostors.flagged,
             t.impostors.judged,
             t.unknown.flagged,

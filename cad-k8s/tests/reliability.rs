@@ -58,6 +58,8 @@ fn model() -> ModelHandle {
         features,
         description: "always nginx".into(),
         ages: None,
+        open_set: None,
+        confidence: None,
     })
 }
 

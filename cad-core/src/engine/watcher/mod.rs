@@ -111,8 +111,15 @@ pub struct WatcherConfig {
     /// Complete snapshots needed before classifying; `None` (default) means the
     /// model's feature-set window. Values below the window are raised to it.
     pub min_snapshots: Option<usize>,
-    /// A verdict with a confidence under this is an anomaly (default 0.6).
+    /// For a model without open-set calibration (bundle format 2 or 3): a
+    /// verdict with a confidence under this is an anomaly of kind unknown,
+    /// reason low confidence (default 0.6). Models with calibration ignore it.
     pub confidence_threshold: f64,
+    /// For a model with open-set calibration: the false-anomaly rate α, the
+    /// share of honest containers the operator accepts to see flagged
+    /// (default [`DEFAULT_FALSE_ANOMALY_RATE`](crate::openset::DEFAULT_FALSE_ANOMALY_RATE)).
+    /// A class is in a verdict's prediction set when its p-value exceeds α.
+    pub false_anomaly_rate: f64,
     /// How far back each fetch reaches beyond the previous one, to pick up
     /// samples written late (default: one poll interval).
     pub late_data: Duration,
@@ -152,6 +159,7 @@ impl Default for WatcherConfig {
             timeout: Duration::from_secs(120),
             min_snapshots: None,
             confidence_threshold: 0.6,
+            false_anomaly_rate: crate::openset::DEFAULT_FALSE_ANOMALY_RATE,
             late_data: Duration::from_secs(5),
             label_key: None,
             sidecars: crate::label::DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect(),

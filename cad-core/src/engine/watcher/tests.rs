@@ -53,6 +53,8 @@ fn model() -> ActiveModel {
         },
         description: "test".into(),
         ages: None,
+        open_set: None,
+        confidence: None,
     }
 }
 
