@@ -131,6 +131,9 @@ pub fn trained_model(pods: usize) -> Result<ActiveModel, Box<dyn std::error::Err
         classes,
         features: FeatureSet::behaviour(),
         description: format!("tree on {} simulated rows", data.n_rows()),
+        ages: None,
+        open_set: None,
+        confidence: None,
     })
 }
 

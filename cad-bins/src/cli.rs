@@ -301,6 +301,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             "from 1 to 1000000",
             &args.min_leaf_rows,
         )?;
+        let score = cad_core::openset::Score::by_name(&args.open_set_score).ok_or_else(|| TrainArgsError {
+            flag: "--open-set-score",
+            allowed: "novelty, classifier or both",
+            value: args.open_set_score.clone(),
+        })?;
         let seed = args.seed;
         let method = match args.eval {
             EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
@@ -331,6 +336,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             seed,
             trained_on: String::new(),
             young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
+            open_set: (!args.no_calibration).then(|| cad_core::openset::NoveltyParams {
+                score,
+                ..Default::default()
+            }),
+            calibrate_confidence: !args.no_calibration,
         })
     }
 }
@@ -572,6 +582,12 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "combined",
           value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
+    /// Store no calibration in the bundle (neither the open-set model nor
+    /// the confidence map): the watcher then decides from the classifier
+    /// alone, with its raw --confidence-threshold. For comparison, and for
+    /// bundles that must stay as small as possible.
+    #[arg(long, env = "CAD_NO_CALIBRATION")]
+    pub no_calibration: bool,
     /// Folds of grouped k-fold (2 to 1000).
     #[arg(long, env = "CAD_FOLDS", default_value_t = 5, value_parser = number_in(2usize, 1000))]
     pub folds: usize,
@@ -628,6 +644,9 @@ pub enum PrintAs {
     Configmap,
 }
 
+/// The default of `--sidecars`: [`cad_core::label::DEFAULT_SIDECARS`], joined.
+const DEFAULT_SIDECARS_ARG: &str = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd";
+
 /// `cad-collector`: collect data from a cluster (or read a file), train,
 /// evaluate, write the model.
 #[derive(Args, Debug, Clone)]
@@ -664,12 +683,7 @@ pub struct CollectArgs {
     /// Sidecar and infrastructure containers, neither trained on nor judged
     /// (comma-separated container or image names; empty: none). A name that
     /// is also in --classes is classified.
-    #[arg(
-        long,
-        env = "CAD_SIDECARS",
-        value_delimiter = ',',
-        default_value = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd"
-    )]
+    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
     pub sidecars: Vec<String>,
     #[command(flatten)]
     pub query: MetricsQueryArgs,
@@ -725,7 +739,18 @@ pub struct WatchArgs {
     /// default: the model's window).
     #[arg(long, env = "CAD_MIN_SNAPSHOTS", value_parser = number_in(1usize, 1000))]
     pub min_snapshots: Option<usize>,
-    /// Verdicts less confident than this are anomalies (0 to 1).
+    /// The false-anomaly rate accepted (0.0001 to 0.5): the share of honest
+    /// containers that may be flagged. With a model that carries open-set
+    /// calibration (bundle format 4), a class is in a verdict's prediction
+    /// set when its p-value exceeds this; an empty set is "behaves like no
+    /// known class", a claimed class outside it an impostor.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
+    /// Only for a model without open-set calibration (bundle format 2 or 3,
+    /// or trained with --no-calibration): verdicts less confident than this
+    /// are anomalies of kind unknown, reason low confidence (0 to 1). Models
+    /// with calibration use --false-anomaly-rate instead and ignore this.
     #[arg(long, env = "CAD_CONFIDENCE_THRESHOLD", default_value_t = 0.6, value_parser = number_in(0.0, 1.0))]
     pub confidence_threshold: f64,
     /// Which pods already running at the start to judge: recent (those
@@ -737,6 +762,12 @@ pub struct WatchArgs {
     /// Take the claimed class from this pod label where present.
     #[arg(long, env = "CAD_LABEL_KEY")]
     pub label_key: Option<String>,
+    /// Sidecar and infrastructure containers, not judged: each ends as
+    /// "skipped: sidecar" (comma-separated container or image names; empty:
+    /// none). A name that is one of the model's classes is classified. The
+    /// model does not record the collector's list: give both the same one.
+    #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
+    pub sidecars: Vec<String>,
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, env = "CAD_LISTEN", default_value = "0.0.0.0:9090")]
     pub listen: SocketAddr,
@@ -820,6 +851,11 @@ pub struct DemoArgs {
     /// line. A sweep writes no files.
     #[arg(long, env = "CAD_DEMO_SWEEP", value_name = "N", value_parser = number_in(1u64, 1000))]
     pub sweep: Option<u64>,
+    /// The watcher's false-anomaly rate (0.0001 to 0.5): a class is in a
+    /// verdict's prediction set when its p-value exceeds this.
+    #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub false_anomaly_rate: f64,
 }
 
 /// `cad inspect`: show a model file.
@@ -1249,6 +1285,12 @@ mod tests {
     fn the_sidecar_list_defaults_to_cad_cores_and_can_be_emptied() {
         let c = CollectorCli::try_parse_from(["cad-collector"]).unwrap().args;
         assert_eq!(c.sidecars, cad_core::label::DEFAULT_SIDECARS);
+        let w = WatcherCli::try_parse_from(["cad-watcher"]).unwrap().args;
+        assert_eq!(w.sidecars, cad_core::label::DEFAULT_SIDECARS);
+        let w = WatcherCli::try_parse_from(["cad-watcher", "--sidecars", "envoy"])
+            .unwrap()
+            .args;
+        assert_eq!(crate::watch::watcher_config(&w).sidecars, ["envoy"]);
         assert_eq!(c.young_horizon, Duration::from_secs(300));
         let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", "envoy,my-agent", "--young-horizon", "0"])
             .unwrap()

@@ -68,6 +68,7 @@ pub fn train_with_progress(
             TrainStep::Evaluating => "evaluating",
             TrainStep::LearningCurve => "learning curve",
             TrainStep::Fitting => "fitting the final model",
+            TrainStep::Calibrating => "calibrating (confidence map, open-set model)",
         };
         tracing::info!("{msg}");
         spin.set_message(msg);
@@ -150,7 +151,11 @@ pub fn write_outputs(
     trained: &Trained,
     stats: Option<(&CollectStats, &str)>,
 ) -> Result<Written> {
-    write_outputs_with(out_dir, model, trained, stats, &OpenSetOutputs::default())
+    let extra = OpenSetOutputs {
+        calibration: trained.calibration.clone(),
+        open_set: None,
+    };
+    write_outputs_with(out_dir, model, trained, stats, &extra)
 }
 
 /// What the collector measured beyond the classification: the calibration
@@ -477,7 +482,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         return Err(anyhow::Error::new(e).context(format!("refusing to train{hint}")));
     }
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
-    let extra = open_set_outputs(&data, &config, &args.train)?;
+    let extra = open_set_outputs(&data, &config, &args.train, trained.calibration.clone())?;
     let written = write_outputs_with(
         &args.output.out_dir,
         args.output.model.as_deref(),
@@ -510,26 +515,31 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
     Ok(())
 }
 
-/// The calibration of the confidence (with a grouped k-fold evaluation) and
-/// the open-set evaluation (with `--eval open-set`).
-pub fn open_set_outputs(data: &Dataset, config: &TrainConfig, args: &TrainArgs) -> Result<OpenSetOutputs> {
+/// The calibration of the confidence (`calibration`, as training fitted it)
+/// and the open-set evaluation (with `--eval open-set`).
+pub fn open_set_outputs(
+    data: &Dataset,
+    config: &TrainConfig,
+    args: &TrainArgs,
+    calibration: Option<CalibrationReport>,
+) -> Result<OpenSetOutputs> {
     let Some(Method::GroupedKFold { k, seed }) = config.method else {
-        return Ok(OpenSetOutputs::default());
+        return Ok(OpenSetOutputs {
+            calibration,
+            open_set: None,
+        });
     };
-    let spin = progress::spinner("calibrating the confidence");
-    let calibration = cad_core::openset::confidence::cross_fit(&config.algorithm, &data.canonical(), k, seed)
-        .context("calibrating the confidence on held-out containers")?;
+    let spin = progress::spinner("open-set evaluation (leave one class out)");
     let open_set = if args.eval == crate::cli::EvalArg::OpenSet {
-        spin.set_message("open-set evaluation (leave one class out)");
         tracing::info!("open-set evaluation (leave one class out)");
         let oc = OpenSetConfig {
             folds: k,
             seed,
             alpha: args.false_anomaly_rate,
-            params: cad_core::openset::NoveltyParams {
+            params: config.open_set.clone().unwrap_or(cad_core::openset::NoveltyParams {
                 score: cad_core::openset::Score::by_name(&args.open_set_score).context("--open-set-score")?,
                 ..Default::default()
-            },
+            }),
             ..OpenSetConfig::default()
         };
         Some(cad_core::openset::evaluate::open_set(&data.canonical(), &oc).context("open-set evaluation")?)
@@ -537,10 +547,7 @@ pub fn open_set_outputs(data: &Dataset, config: &TrainConfig, args: &TrainArgs) 
         None
     };
     spin.finish_and_clear();
-    Ok(OpenSetOutputs {
-        calibration: Some(calibration),
-        open_set,
-    })
+    Ok(OpenSetOutputs { calibration, open_set })
 }
 
 /// The calibration figures for the text report.

@@ -96,16 +96,20 @@ impl Kind {
 /// Outcomes of one kind of container: how many there were and how many were flagged.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 struct Count {
-    /// Containers of this kind that got an outcome.
+    /// Containers of this kind that got an outcome other than skipped (in
+    /// the sweep's rates: the pods of this kind spawned).
     judged: usize,
     /// Of those, outcomes that are an anomaly of any kind.
     flagged: usize,
+    /// Containers of this kind skipped (a sidecar: `skipped: sidecar`).
+    skipped: usize,
 }
 
 impl Count {
     fn add(&mut self, other: Count) {
         self.judged += other.judged;
         self.flagged += other.flagged;
+        self.skipped += other.skipped;
     }
 }
 
@@ -117,11 +121,13 @@ struct Tally {
     right: usize,
     timed_out: usize,
     deleted: usize,
+    skipped: usize,
     honest: Count,
     impostors: Count,
     unknown: Count,
     sidecars: Count,
-    /// Why honest pods were flagged: `claimed → predicted` or `low confidence`.
+    /// Why honest pods were flagged: impostor (claimed, judged like),
+    /// unknown, or low confidence (a model without calibration).
     honest_causes: BTreeMap<String, usize>,
     /// What services outside the class list were judged as.
     unknown_as: BTreeMap<String, usize>,
@@ -143,6 +149,7 @@ impl Tally {
         self.right += o.right;
         self.timed_out += o.timed_out;
         self.deleted += o.deleted;
+        self.skipped += o.skipped;
         self.honest.add(o.honest);
         self.impostors.add(o.impostors);
         self.unknown.add(o.unknown);
@@ -195,21 +202,23 @@ impl VerdictSink for DemoSink {
         let kind = Kind::of(&truth);
         t.outcomes += 1;
         // Sidecar containers are counted apart and never enter the sweep's
-        // rates. TODO(issue 16, CORE): once `Outcome::Skipped { reason:
-        // SkipReason::Sidecar, .. }` exists, a sidecar's outcome is that
-        // one; count it here (`t.sidecars.skipped`) and report a sidecar
-        // that was judged instead as a mistake of the labels.
+        // rates: their outcome is `skipped: sidecar`; one judged instead is
+        // a mistake of the labels, shown as such.
         let flagged = matches!(outcome, Outcome::Classified(v) if v.is_anomaly());
         let count = t.count(kind);
-        count.judged += 1;
-        count.flagged += usize::from(flagged);
+        if matches!(outcome, Outcome::Skipped { .. }) {
+            count.skipped += 1;
+        } else {
+            count.judged += 1;
+            count.flagged += usize::from(flagged);
+        }
         let mark = match (kind, flagged) {
             (Kind::Honest, false) => "ok      ",
             (Kind::Honest, true) => "flagged ",
             (Kind::Impostor | Kind::Unknown, true) => "caught  ",
             (Kind::Impostor | Kind::Unknown, false) => "MISSED  ",
             (Kind::Sidecar, true) => "sidecar!",
-            (Kind::Sidecar, false) => "sidecar ",
+            (Kind::Sidecar, false) => "sidecar?",
         };
         // Not matched exhaustively: outcomes other than a verdict (timed
         // out, deleted, skipped, …) are counted by their kind.
@@ -218,8 +227,13 @@ impl VerdictSink for DemoSink {
             t.right += usize::from(v.predicted == truth.behaves_as);
             if kind == Kind::Honest && flagged {
                 let cause = match v.anomaly {
-                    Some(AnomalyReason::Mismatch) => {
-                        format!("{} judged {}", v.claimed.as_deref().unwrap_or(NO_CLASS), v.predicted)
+                    Some(AnomalyReason::Mismatch) => format!(
+                        "impostor: {} judged like {}",
+                        v.claimed.as_deref().unwrap_or(NO_CLASS),
+                        v.behaves_like.as_deref().unwrap_or(&v.predicted)
+                    ),
+                    Some(AnomalyReason::NoKnownClass) => {
+                        format!("unknown: {} (classified {})", truth.behaves_as, v.predicted)
                     }
                     _ => format!("low confidence ({} judged {})", truth.behaves_as, v.predicted),
                 };
@@ -245,6 +259,7 @@ impl VerdictSink for DemoSink {
             match outcome.kind() {
                 "timed_out" => t.timed_out += 1,
                 "deleted" => t.deleted += 1,
+                "skipped" => t.skipped += 1,
                 _ => {}
             }
             if self.verbose {
@@ -290,6 +305,19 @@ fn sweep_line(seeds: u64, t: &Tally, accuracy: &[f64]) -> String {
     )
 }
 
+/// What became of the sidecar containers: skipped, as they should be, or
+/// judged (a mistake of the labels).
+fn sidecar_line(c: &Count) -> String {
+    let mut line = format!("sidecar containers skipped: {} of {}", c.skipped, c.skipped + c.judged);
+    if c.judged > 0 {
+        line.push_str(&format!(
+            "; {} judged like app containers (not recognised as sidecars), {} of them flagged",
+            c.judged, c.flagged
+        ));
+    }
+    line
+}
+
 fn top(map: &BTreeMap<String, usize>, n: usize) -> String {
     let mut v: Vec<_> = map.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -308,15 +336,15 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
     for seed in 1..=seeds {
         let (t, acc) = demo(args, seed, false).await?;
         output::println(&format!(
-            "seed {seed}: impostors flagged {}/{}, unknown services flagged {}/{}, honest pods flagged {}/{}, sidecars flagged {}/{}, grouped accuracy {}",
+            "seed {seed}: impostors flagged {}/{}, unknown services flagged {}/{}, honest pods flagged {}/{}, sidecars skipped {}/{}, grouped accuracy {}",
             t.impostors.flagged,
             t.impostors.judged,
             t.unknown.flagged,
             t.unknown.judged,
             t.honest.flagged,
             t.honest.judged,
-            t.sidecars.flagged,
-            t.sidecars.judged,
+            t.sidecars.skipped,
+            t.sidecars.skipped + t.sidecars.judged,
             acc.map_or("n/a".to_owned(), |a| format!("{:.1} %", 100.0 * a)),
         ))?;
         accuracy.extend(acc);
@@ -330,10 +358,7 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
         "services outside the class list, judged as: {}",
         top(&total.unknown_as, 8)
     ))?;
-    output::println(&format!(
-        "sidecar containers flagged: {} of {} (judged like app containers)",
-        total.sidecars.flagged, total.sidecars.judged
-    ))?;
+    output::println(&sidecar_line(&total.sidecars))?;
     output::println(&sweep_line(seeds, &total, &accuracy))
 }
 
@@ -458,6 +483,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     });
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
+        false_anomaly_rate: args.false_anomaly_rate,
         ..WatcherConfig::default()
     };
     let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;
@@ -523,8 +549,8 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     t.unknown.judged = n_of(Kind::Unknown);
     if verbose {
         let mut line = format!(
-            "\n== {} outcomes for the new pods' containers: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first",
-            t.outcomes, t.classified, t.right, t.timed_out, t.deleted
+            "\n== {} outcomes for the new pods' containers: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first, {} skipped",
+            t.outcomes, t.classified, t.right, t.timed_out, t.deleted, t.skipped
         );
         if stats.still_pending > 0 {
             line.push_str(&format!(
@@ -535,7 +561,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         }
         output::println(&line)?;
         let mut line = format!(
-            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (mismatch or low confidence): {} of {}",
+            "== impostors caught: {} of {}; services outside the class list flagged: {} of {}; honest pods flagged (impostor or unknown): {} of {}",
             t.impostors.flagged,
             t.impostors.judged,
             t.unknown.flagged,
@@ -551,10 +577,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
             ));
         }
         output::println(&line)?;
-        output::println(&format!(
-            "== sidecar containers flagged: {} of {} (judged like app containers)",
-            t.sidecars.flagged, t.sidecars.judged
-        ))?;
+        output::println(&format!("== {}", sidecar_line(&t.sidecars)))?;
         output::println(&format!(
             "== {} metric queries in {} ticks (one per tick at most); the {} pods running at the start were the training data and were not judged",
             stats.fetches, stats.ticks, stats.skipped_at_start
@@ -570,14 +593,45 @@ mod tests {
     #[test]
     fn the_sweep_line_has_the_issues_format() {
         let t = Tally {
-            impostors: Count { judged: 10, flagged: 9 },
-            unknown: Count { judged: 12, flagged: 3 },
-            honest: Count { judged: 60, flagged: 7 },
+            impostors: Count {
+                judged: 10,
+                flagged: 9,
+                skipped: 0,
+            },
+            unknown: Count {
+                judged: 12,
+                flagged: 3,
+                skipped: 0,
+            },
+            honest: Count {
+                judged: 60,
+                flagged: 7,
+                skipped: 0,
+            },
             ..Tally::default()
         };
         assert_eq!(
             sweep_line(2, &t, &[0.75, 0.8]),
             "sweep 2 seeds: impostors flagged 9/10, unknown services flagged 3/12, honest pods flagged 7/60, grouped accuracy 77.5 %"
+        );
+    }
+
+    #[test]
+    fn sidecars_are_counted_as_skipped_and_a_judged_one_is_called_a_mistake() {
+        let skipped = Count {
+            judged: 0,
+            flagged: 0,
+            skipped: 7,
+        };
+        assert_eq!(sidecar_line(&skipped), "sidecar containers skipped: 7 of 7");
+        let judged = Count {
+            judged: 2,
+            flagged: 1,
+            skipped: 5,
+        };
+        assert_eq!(
+            sidecar_line(&judged),
+            "sidecar containers skipped: 5 of 7; 2 judged like app containers (not recognised as sidecars), 1 of them flagged"
         );
     }
 }

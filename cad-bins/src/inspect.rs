@@ -90,6 +90,17 @@ pub fn summary(b: &ModelBundle) -> String {
         }
         None => s.push_str("trained ages:   unknown (trained from a file, or format 1)\n"),
     }
+    match &b.open_set {
+        Some(o) => s.push_str(&format!(
+            "open set:       calibrated ({} reference rows): verdicts say as claimed, impostor, unknown, …\n",
+            o.reference_rows()
+        )),
+        None => s.push_str("open set:       none: verdicts from the classifier alone (--confidence-threshold)\n"),
+    }
+    match &b.confidence {
+        Some(m) => s.push_str(&format!("confidence:     calibrated ({} steps)\n", m.steps())),
+        None => s.push_str("confidence:     the classifier's own (not calibrated)\n"),
+    }
     match &b.evaluation {
         Some(e) => {
             s.push_str(&format!("evaluation:     {}\n", e.method));

@@ -28,15 +28,23 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         timeout: args.timeout,
         min_snapshots: args.min_snapshots,
         confidence_threshold: args.confidence_threshold,
+        false_anomaly_rate: args.false_anomaly_rate,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
+        sidecars: args.sidecars.clone(),
         existing_pods: args.existing_pods.into(),
         ..WatcherConfig::default()
     }
 }
 
-fn describe(model: &ActiveModel) {
-    tracing::info!(model = %model.description, "model loaded");
+fn describe(model: &ActiveModel, config: &WatcherConfig) {
+    tracing::info!(
+        model = %model.description,
+        false_anomaly_rate = config.false_anomaly_rate,
+        confidence_threshold = config.confidence_threshold,
+        "model loaded"
+    );
+    model.log_decision();
     let external = model.features.external_columns();
     if !external.is_empty() {
         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
@@ -90,7 +98,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             .await
             .with_context(|| format!("loading the model from ConfigMap {ns}/{name}"))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
-        describe(&handle.current());
+        describe(&handle.current(), &watcher_config(args));
         let follow = handle.clone();
         let origin = format!("ConfigMap {ns}/{name}");
         tokio::spawn(async move { follow.follow(&origin, store.watch_with(ModelBundle::from_bytes)).await });
@@ -105,7 +113,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         let bundle = ModelBundle::from_bytes(&bytes)
             .with_context(|| format!("loading the model from {}", args.model.display()))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
-        describe(&handle.current());
+        describe(&handle.current(), &watcher_config(args));
         // A mounted ConfigMap is updated in place by the kubelet.
         let (follow, path) = (handle.clone(), args.model.clone());
         let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, clock.clone());
@@ -172,6 +180,8 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         anomalies = stats.anomalies,
         timed_out = stats.timed_out,
         deleted = stats.deleted,
+        sidecars = stats.sidecars,
+        too_old = stats.too_old,
         still_pending = stats.still_pending,
         already_classified = stats.already_classified,
         skipped_at_start = stats.skipped_at_start,

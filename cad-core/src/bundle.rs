@@ -8,6 +8,11 @@
 //! payload (format 2) = uncompressed length u64 LE | DEFLATE of the postcard bytes
 //! ```
 //!
+//! Format 3 added the training ages; format 4 the calibration: the
+//! open-set model ([`OpenSetModel`]: each class's bounded reference and its
+//! conformal calibration) and the confidence map ([`ConfidenceMap`]), both
+//! optional. Formats 2 and 3 still read, without them.
+//!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
 //! compact form of `tree/shape.rs`, then DEFLATE-compressed (which
@@ -25,6 +30,8 @@ use crate::age::AgeCoverage;
 use crate::classifier::Classifier;
 use crate::features::FeatureSet;
 use crate::model::Model;
+use crate::openset::OpenSetModel;
+use crate::openset::confidence::ConfidenceMap;
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -34,9 +41,10 @@ use std::path::Path;
 /// The first eight bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// The format version this build writes and the newest it reads. Version 3
-/// added the training ages ([`ModelBundle::ages`]); version 2 still reads
-/// (without them).
-pub const FORMAT_VERSION: u16 = 3;
+/// added the training ages ([`ModelBundle::ages`]), version 4 the
+/// calibration ([`ModelBundle::open_set`], [`ModelBundle::confidence`]);
+/// versions 2 and 3 still read (without them).
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -104,6 +112,9 @@ pub enum BundleError {
     /// The parts disagree (model vs class list or feature set).
     #[error("model bundle is inconsistent: {0}")]
     Inconsistent(String),
+    /// The open-set model does not fit the class list or feature set, or is broken.
+    #[error("the model bundle's open-set model is inconsistent")]
+    OpenSet(#[source] crate::openset::OpenSetError),
     /// The bundle could not be serialised or compressed.
     #[error("cannot encode the model bundle")]
     Encode(#[source] crate::BoxError),
@@ -200,6 +211,15 @@ pub struct ModelBundle {
     /// were collected from a cluster; `None` for data files and bundles of
     /// format 2. The window the watcher decides on is the feature set's.
     pub ages: Option<AgeCoverage>,
+    /// The open-set model fitted on the training containers: the watcher's
+    /// verdicts say whether a container behaves as claimed, like another
+    /// known class, or like none. `None` in bundles of formats 2 and 3 and
+    /// when training could not fit one (fewer than two containers).
+    pub open_set: Option<OpenSetModel>,
+    /// The map from the classifier's raw confidence to a calibrated one,
+    /// fitted on out-of-fold predictions of held-out containers. `None` in
+    /// bundles of formats 2 and 3 and when training could not fit one.
+    pub confidence: Option<ConfidenceMap>,
 }
 
 #[derive(Serialize)]
@@ -211,6 +231,8 @@ struct PayloadRef<'a> {
     created_at: Timestamp,
     trained_on: &'a str,
     ages: &'a Option<AgeCoverage>,
+    open_set: &'a Option<OpenSetModel>,
+    confidence: &'a Option<ConfidenceMap>,
 }
 
 /// The content of format 2 (no ages).
@@ -224,6 +246,18 @@ struct PayloadV2 {
     trained_on: String,
 }
 
+/// The content of format 3 (no calibration).
+#[derive(Deserialize)]
+struct PayloadV3 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+}
+
 #[derive(Deserialize)]
 struct Payload {
     classes: Vec<String>,
@@ -233,6 +267,24 @@ struct Payload {
     created_at: Timestamp,
     trained_on: String,
     ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+}
+
+impl From<PayloadV3> for Payload {
+    fn from(p: PayloadV3) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: None,
+            confidence: None,
+        }
+    }
 }
 
 impl From<PayloadV2> for Payload {
@@ -245,6 +297,8 @@ impl From<PayloadV2> for Payload {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: None,
+            open_set: None,
+            confidence: None,
         }
     }
 }
@@ -277,11 +331,23 @@ impl ModelBundle {
             created_at,
             trained_on: trained_on.into(),
             ages: None,
+            open_set: None,
+            confidence: None,
         }
     }
 
-    /// Checks that the model agrees with the class list and feature set.
+    /// Checks that the model (and the open-set model and confidence map, if
+    /// any) agree with the class list and feature set.
     pub fn check(&self) -> Result<(), BundleError> {
+        if let Some(o) = &self.open_set {
+            o.check(self.classes.len(), self.feature_set.columns.len())
+                .map_err(BundleError::OpenSet)?;
+        }
+        if self.confidence.as_ref().is_some_and(|m| !m.is_valid()) {
+            return Err(BundleError::Inconsistent(
+                "the confidence map is not a valid map".into(),
+            ));
+        }
         if self.model.n_classes() != self.classes.len() {
             return Err(BundleError::Inconsistent(format!(
                 "the model has {} classes, the class list {}",
@@ -311,6 +377,8 @@ impl ModelBundle {
             created_at: self.created_at,
             trained_on: &self.trained_on,
             ages: &self.ages,
+            open_set: &self.open_set,
+            confidence: &self.confidence,
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
         let payload = compress(&payload)?;
@@ -357,12 +425,14 @@ impl ModelBundle {
             what: "the content does not decode".to_owned(),
             source: Some(Box::new(e)),
         };
-        let (p, left): (Payload, _) = if version == 2 {
-            postcard::take_from_bytes::<PayloadV2>(&content)
+        let (p, left): (Payload, _) = match version {
+            2 => postcard::take_from_bytes::<PayloadV2>(&content)
                 .map(|(p, left)| (p.into(), left))
-                .map_err(corrupt)?
-        } else {
-            postcard::take_from_bytes(&content).map_err(corrupt)?
+                .map_err(corrupt)?,
+            3 => postcard::take_from_bytes::<PayloadV3>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
+            _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
             return Err(BundleError::corrupt(format!("{} unread payload bytes", left.len())));
@@ -376,6 +446,8 @@ impl ModelBundle {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
         };
         bundle.check()?;
         Ok(bundle)
@@ -668,6 +740,77 @@ mod tests {
             ModelBundle::from_bytes(&old),
             Err(BundleError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn calibration_round_trips_and_format_3_bundles_still_load() {
+        use crate::openset::confidence::Outcome;
+        let d = data();
+        let mut b = bundle(&Algorithm::Tree(TreeParams::default()));
+        b.open_set = Some(crate::openset::NoveltyParams::default().fit(&d).unwrap());
+        let outcomes: Vec<Outcome> = (0..40)
+            .map(|i| Outcome {
+                confidence: 0.5 + f64::from(i % 5) / 10.0,
+                correct: i % 3 != 0,
+            })
+            .collect();
+        b.confidence = Some(ConfidenceMap::fit(&outcomes));
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
+        let back = ModelBundle::from_bytes(&bytes).unwrap();
+        assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
+        let (o, c) = (back.open_set.as_ref().unwrap(), back.confidence.as_ref().unwrap());
+        for i in (0..d.n_rows()).step_by(37) {
+            let row = d.row(i);
+            assert_eq!(
+                o.judge(&row, Some(d.label(i)), 0.01),
+                b.open_set.as_ref().unwrap().judge(&row, Some(d.label(i)), 0.01)
+            );
+        }
+        assert!(c.apply(1.0) < 1.0, "a calibrated map does not say 1.00: {c:?}");
+
+        // A bundle as format 3 wrote it: no calibration.
+        #[derive(Serialize)]
+        struct V3<'a> {
+            classes: &'a [String],
+            feature_set: &'a FeatureSet,
+            model: &'a Model,
+            evaluation: &'a Option<EvaluationSummary>,
+            created_at: Timestamp,
+            trained_on: &'a str,
+            ages: &'a Option<AgeCoverage>,
+        }
+        let content = postcard::to_allocvec(&V3 {
+            classes: &b.classes,
+            feature_set: &b.feature_set,
+            model: &b.model,
+            evaluation: &b.evaluation,
+            created_at: b.created_at,
+            trained_on: &b.trained_on,
+            ages: &b.ages,
+        })
+        .unwrap();
+        let payload = compress(&content).unwrap();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&3u16.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&payload);
+        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let v3 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!(v3.format_version, 3);
+        assert!(v3.open_set.is_none() && v3.confidence.is_none());
+        assert_eq!(v3.model.predict_dataset(&d), b.model.predict_dataset(&d));
+        // Read as format 4, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&4u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
+
+        // An open-set model of other features is refused.
+        let other = make(300, 5, 3, 20, 1.0, 0.05, 41);
+        b.open_set = Some(crate::openset::NoveltyParams::default().fit(&other).unwrap());
+        assert!(matches!(b.to_bytes(), Err(BundleError::OpenSet(_))));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! `waited_seconds`), times milliseconds since the epoch, and "no class" is
 //! `null`; in text (logs, Prometheus labels) "no class" is [`NO_CLASS`].
 
+use crate::openset::Kind;
 use crate::pod::PodId;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -82,10 +83,26 @@ impl fmt::Display for SkipReason {
 /// Why a verdict is an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AnomalyReason {
-    /// The pod claims one class and behaves like another.
+    /// The pod claims one class and behaves like another ([`Kind::Impostor`]).
     Mismatch,
-    /// The model is not sure enough (confidence under the threshold).
+    /// The model is not sure enough: its raw confidence is under the
+    /// watcher's threshold (only for a model without open-set calibration;
+    /// the kind is then [`Kind::Unknown`]).
     LowConfidence,
+    /// The open-set model finds no known class it behaves like
+    /// ([`Kind::Unknown`]).
+    NoKnownClass,
+}
+
+impl AnomalyReason {
+    /// `mismatch`, `low_confidence` or `no_known_class` (a Prometheus label value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyReason::Mismatch => "mismatch",
+            AnomalyReason::LowConfidence => "low_confidence",
+            AnomalyReason::NoKnownClass => "no_known_class",
+        }
+    }
 }
 
 /// The classification of one container of one pod.
@@ -101,9 +118,23 @@ pub struct Verdict {
     pub claimed: Option<String>,
     /// The class the model predicts.
     pub predicted: String,
-    /// The model's confidence in `predicted`, in `[0, 1]`.
+    /// The model's confidence in `predicted`, in `[0, 1]`: calibrated (the
+    /// share of such verdicts that were right on held-out containers) when
+    /// the model carries a confidence map, else the classifier's own.
     pub confidence: f64,
-    /// Why this is an anomaly, or `None` if it is not one.
+    /// What the verdict says about the container: as claimed, impostor,
+    /// unknown, recognised or undecided ([`crate::openset::decision::decide`]).
+    pub kind: Kind,
+    /// The evidence of the open-set judgement: for an unknown, the largest
+    /// p-value of any class; for an impostor or as claimed, the claimed
+    /// class's p-value; otherwise the largest. `None` without open-set
+    /// calibration or with too few usable features.
+    pub p_value: Option<f64>,
+    /// The known class the container behaves most like (the open-set
+    /// model's; the classifier's prediction without one), if any.
+    pub behaves_like: Option<String>,
+    /// Why this is an anomaly, or `None` if it is not one: `Some` exactly
+    /// when the kind is an impostor or an unknown.
     pub anomaly: Option<AnomalyReason>,
     /// When the verdict was reached.
     pub time: Timestamp,
@@ -124,21 +155,49 @@ impl Verdict {
     }
 }
 
+/// ` (p = 0.003)`, ` (p < 0.001)`, or nothing without a p-value.
+struct Evidence(Option<f64>);
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) if p < 0.0005 => f.write_str(" (p < 0.001)"),
+            Some(p) => write!(f, " (p = {p:.3})"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl fmt::Display for Verdict {
-    /// The old system's log line, extended:
+    /// The old system's log line, extended with the kind and its evidence:
     /// `nginx1239841 got classified by the model as nginx (confidence 0.97)`,
-    /// followed by `— ANOMALY: …` where there is one.
+    /// then ` — as claimed (p = 0.412)`,
+    /// ` — ANOMALY: named as nginx, behaves like mysql (p = 0.001)`,
+    /// ` — ANOMALY: behaves like no known class (p = 0.003)`, …. Without
+    /// open-set calibration a verdict that is not an anomaly keeps the old
+    /// line exactly.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "{} got classified by the model as {} (confidence {:.2})",
             self.pod.name, self.predicted, self.confidence
         )?;
-        match (self.anomaly, &self.claimed) {
-            (Some(AnomalyReason::Mismatch), Some(c)) => write!(f, " — ANOMALY: named as {c}"),
-            (Some(AnomalyReason::Mismatch), None) => write!(f, " — ANOMALY: mismatch"),
-            (Some(AnomalyReason::LowConfidence), _) => write!(f, " — ANOMALY: low confidence"),
-            (None, _) => Ok(()),
+        let p = Evidence(self.p_value);
+        let like = self.behaves_like.as_deref().unwrap_or(&self.predicted);
+        match self.kind {
+            Kind::Impostor => match &self.claimed {
+                Some(c) => write!(f, " — ANOMALY: named as {c}, behaves like {like}{p}"),
+                None => write!(f, " — ANOMALY: mismatch{p}"),
+            },
+            Kind::Unknown if self.anomaly == Some(AnomalyReason::LowConfidence) => {
+                f.write_str(" — ANOMALY: low confidence")
+            }
+            Kind::Unknown => write!(f, " — ANOMALY: behaves like no known class{p}"),
+            Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => Ok(()),
+            Kind::AsClaimed => write!(f, " — as claimed{p}"),
+            Kind::Recognised => write!(f, " — claims no class, behaves like {like}{p}"),
+            Kind::Undecided if self.p_value.is_none() => f.write_str(" — undecided: too few usable metrics"),
+            Kind::Undecided => write!(f, " — undecided: claims no class and fits several{p}"),
         }
     }
 }
@@ -278,6 +337,12 @@ mod tests {
     use super::*;
 
     fn verdict(claimed: Option<&str>, predicted: &str, anomaly: Option<AnomalyReason>) -> Verdict {
+        let kind = match (anomaly, claimed) {
+            (Some(AnomalyReason::Mismatch), _) => Kind::Impostor,
+            (Some(_), _) => Kind::Unknown,
+            (None, Some(_)) => Kind::AsClaimed,
+            (None, None) => Kind::Recognised,
+        };
         Verdict {
             pod: PodId::new("default", "nginx1239841", "u"),
             container: "nginx".into(),
@@ -285,6 +350,9 @@ mod tests {
             claimed: claimed.map(Into::into),
             predicted: predicted.into(),
             confidence: 0.974,
+            kind,
+            p_value: None,
+            behaves_like: Some(predicted.into()),
             anomaly,
             time: Timestamp(0),
             time_to_verdict: Duration::from_secs(12),
@@ -300,11 +368,68 @@ mod tests {
             "nginx1239841 got classified by the model as nginx (confidence 0.97)"
         );
         let v = verdict(Some("nginx"), "mysql", Some(AnomalyReason::Mismatch));
-        assert!(
-            v.to_string()
-                .starts_with("nginx1239841 got classified by the model as mysql")
+        assert_eq!(
+            v.to_string(),
+            "nginx1239841 got classified by the model as mysql (confidence 0.97) — ANOMALY: named as nginx, behaves like mysql"
         );
-        assert!(v.to_string().ends_with("ANOMALY: named as nginx"));
+        let v = verdict(Some("nginx"), "nginx", Some(AnomalyReason::LowConfidence));
+        assert!(v.to_string().ends_with(" — ANOMALY: low confidence"), "{v}");
+    }
+
+    #[test]
+    fn calibrated_lines_say_the_kind_and_the_evidence() {
+        let line = |claimed, predicted, kind, p: Option<f64>, like: Option<&str>| {
+            let mut v = verdict(claimed, predicted, None);
+            v.kind = kind;
+            v.p_value = p;
+            v.behaves_like = like.map(Into::into);
+            v.anomaly = match kind {
+                Kind::Impostor => Some(AnomalyReason::Mismatch),
+                Kind::Unknown => Some(AnomalyReason::NoKnownClass),
+                _ => None,
+            };
+            let text = v.to_string();
+            let prefix = format!("nginx1239841 got classified by the model as {predicted} (confidence 0.97)");
+            assert!(text.starts_with(&prefix), "{text}");
+            text[prefix.len()..].to_string()
+        };
+        assert_eq!(
+            line(Some("nginx"), "mysql", Kind::Impostor, Some(0.0012), Some("mysql")),
+            " — ANOMALY: named as nginx, behaves like mysql (p = 0.001)"
+        );
+        assert_eq!(
+            line(Some("nginx"), "nginx", Kind::Unknown, Some(0.003), None),
+            " — ANOMALY: behaves like no known class (p = 0.003)"
+        );
+        assert_eq!(
+            line(None, "redis", Kind::Unknown, Some(0.0001), None),
+            " — ANOMALY: behaves like no known class (p < 0.001)"
+        );
+        assert_eq!(
+            line(Some("nginx"), "nginx", Kind::AsClaimed, Some(0.41), Some("nginx")),
+            " — as claimed (p = 0.410)"
+        );
+        assert_eq!(
+            line(None, "mysql", Kind::Recognised, Some(0.2), Some("mysql")),
+            " — claims no class, behaves like mysql (p = 0.200)"
+        );
+        assert_eq!(
+            line(None, "mysql", Kind::Undecided, None, None),
+            " — undecided: too few usable metrics"
+        );
+    }
+
+    #[test]
+    fn the_kind_and_evidence_are_in_the_json() {
+        let mut v = verdict(Some("nginx"), "mysql", Some(AnomalyReason::Mismatch));
+        v.p_value = Some(0.004);
+        let json = serde_json::to_value(Outcome::Classified(v.clone())).unwrap();
+        assert_eq!(json["kind"], "impostor", "{json}");
+        assert_eq!(json["p_value"], 0.004, "{json}");
+        assert_eq!(json["behaves_like"], "mysql", "{json}");
+        assert_eq!(json["anomaly"], "Mismatch", "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), Outcome::Classified(v));
+        assert_eq!(AnomalyReason::NoKnownClass.as_str(), "no_known_class");
     }
 
     #[test]

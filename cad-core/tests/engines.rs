@@ -55,6 +55,9 @@ fn active(sim: &SimCluster, class: usize, confidence: f64) -> ActiveModel {
         classes: sim.class_names(),
         features,
         description: format!("always class {class}"),
+        open_set: None,
+        confidence: None,
+        ages: None,
     }
 }
 
@@ -178,16 +181,28 @@ async fn verdicts_wait_for_the_feature_window_and_flag_mismatches() {
     let v = verdict(&honest.id);
     assert_eq!(v.claimed.as_deref(), Some("mysql"));
     assert_eq!(v.predicted, "mysql");
-    // 0.55 is under the default threshold of 0.6
+    // 0.55 is under the default threshold of 0.6: a model without open-set
+    // calibration calls that an unknown, without a p-value.
     assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::LowConfidence));
+    assert_eq!((v.kind, v.p_value), (cad_core::openset::Kind::Unknown, None));
+    assert!(v.to_string().ends_with(" — ANOMALY: low confidence"), "{v}");
     // Three complete snapshots (behaviour window) take at least 10 s delay + 2 × 10 s.
     assert!(v.time_to_verdict >= Duration::from_secs(30), "{:?}", v.time_to_verdict);
     assert!(v.time >= start + Duration::from_secs(30));
     let v = verdict(&impostor.id);
     assert_eq!(v.claimed.as_deref(), Some("nginx"));
     assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::Mismatch));
+    assert_eq!(v.kind, cad_core::openset::Kind::Impostor);
+    assert!(
+        v.to_string()
+            .ends_with(" — ANOMALY: named as nginx, behaves like mysql"),
+        "{v}"
+    );
+    // Named like no class, its container claims the class its image names
+    // (the per-container rule); the model is unsure of it all the same.
     let v = verdict(&unsure.id);
-    assert_eq!(v.claimed, None);
+    assert!(!unsure.id.name.contains("mysql"), "{}", unsure.id.name);
+    assert_eq!(v.claimed.as_deref(), Some("mysql"), "{}", unsure.containers[0].image);
     assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::LowConfidence));
 }
 
@@ -245,10 +260,18 @@ async fn pods_running_at_the_start_are_judged_as_configured_and_a_restart_loses_
         });
         let outcomes = sink.outcomes();
         let by = per_container(&outcomes);
+        // Every app container is classified; every sidecar skipped.
         assert!(
-            by.values()
-                .all(|v| v.len() == 1 && matches!(v[0], Outcome::Classified(_))),
-            "{mode:?}"
+            by.iter().all(|((_, container), v)| v.len() == 1
+                && match &v[0] {
+                    Outcome::Classified(_) => !cad_core::label::DEFAULT_SIDECARS.contains(&container.as_str()),
+                    Outcome::Skipped {
+                        reason: cad_core::SkipReason::Sidecar,
+                        ..
+                    } => cad_core::label::DEFAULT_SIDECARS.contains(&container.as_str()),
+                    _ => false,
+                }),
+            "{mode:?}: {by:?}"
         );
         let judged: std::collections::BTreeSet<String> = outcomes
             .iter()
@@ -647,6 +670,10 @@ async fn trained_tree_recognises_classes_and_flags_impostors() {
     assert_eq!(trained.curve.len(), 4);
     // The bundle survives its byte form.
     let bundle = cad_core::bundle::ModelBundle::from_bytes(&trained.bundle.to_bytes().unwrap()).unwrap();
+    // ... with its calibration: the open-set model and the confidence map.
+    assert!(bundle.open_set.is_some() && bundle.confidence.is_some());
+    let ece = trained.calibration.as_ref().and_then(|c| c.ece).unwrap();
+    assert!(ece < 0.1, "cross-fitted ECE {ece}");
 
     let honest: Vec<_> = (0..10)
         .map(|i| sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone())))
@@ -682,6 +709,14 @@ async fn trained_tree_recognises_classes_and_flags_impostors() {
         let v = verdict(&p.id).unwrap();
         assert_eq!(v.predicted, sim.truth(&p.id).unwrap().behaves_as, "{v:?}");
         assert_eq!(v.anomaly, Some(cad_core::AnomalyReason::Mismatch), "{v:?}");
+        assert_eq!(v.kind, cad_core::openset::Kind::Impostor, "{v:?}");
+        assert!(v.p_value.is_some(), "{v:?}");
+    }
+    // Calibrated confidence: a pure leaf does not say 1.00.
+    for o in &outcomes {
+        if let Outcome::Classified(v) = o {
+            assert!(v.confidence < 1.0, "{v}");
+        }
     }
 }
 

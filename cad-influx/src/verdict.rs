@@ -29,6 +29,11 @@ pub struct VerdictPoint {
     pub claimed: Option<String>,
     /// Whether the verdict flags the container.
     pub anomaly: bool,
+    /// The verdict's kind (`as_claimed`, `impostor`, `unknown`,
+    /// `recognised`, `undecided`): the tag `kind`.
+    pub kind: String,
+    /// The open-set evidence (the field `p_value`), when there is one.
+    pub p_value: Option<f64>,
     /// The model's confidence in `predicted`, 0 to 1.
     pub confidence: f64,
     /// Seconds from pod start to verdict.
@@ -77,10 +82,11 @@ pub fn to_line_protocol(p: &VerdictPoint, measurement: &str) -> Option<String> {
     escape_measurement(measurement, &mut line);
     // Tags sorted by key, as InfluxDB prefers; empty values are not allowed and are left out.
     let anomaly = if p.anomaly { "true" } else { "false" };
-    let tags: [(&str, Option<&str>); 6] = [
+    let tags: [(&str, Option<&str>); 7] = [
         ("anomaly", Some(anomaly)),
         ("claimed", p.claimed.as_deref()),
         ("container", Some(&p.container)),
+        ("kind", Some(&p.kind)),
         ("namespace", Some(&p.namespace)),
         ("pod", Some(&p.pod)),
         ("predicted", Some(&p.predicted)),
@@ -95,10 +101,11 @@ pub fn to_line_protocol(p: &VerdictPoint, measurement: &str) -> Option<String> {
     }
     let mut fields = Vec::new();
     for (k, v) in [
-        ("confidence", p.confidence),
-        ("seconds_to_verdict", p.seconds_to_verdict),
+        ("confidence", Some(p.confidence)),
+        ("p_value", p.p_value),
+        ("seconds_to_verdict", Some(p.seconds_to_verdict)),
     ] {
-        if v.is_finite() {
+        if let Some(v) = v.filter(|v| v.is_finite()) {
             fields.push(format!("{k}={v:?}"));
         }
     }
@@ -210,6 +217,8 @@ impl VerdictPoint {
                 predicted: v.predicted.clone(),
                 claimed: v.claimed.clone(),
                 anomaly: v.is_anomaly(),
+                kind: v.kind.as_str().to_owned(),
+                p_value: v.p_value,
                 confidence: v.confidence,
                 seconds_to_verdict: v.time_to_verdict.as_secs_f64(),
                 time: v.time,
@@ -250,6 +259,8 @@ mod tests {
             predicted: "mysql".into(),
             claimed: Some("nginx".into()),
             anomaly: true,
+            kind: "impostor".into(),
+            p_value: Some(0.004),
             confidence: 0.875,
             seconds_to_verdict: 42.0,
             time: Timestamp::from_millis(1_700_000_000_123),
@@ -260,7 +271,7 @@ mod tests {
     fn line_has_sorted_tags_float_fields_and_ms_time() {
         assert_eq!(
             to_line_protocol(&point(), "cad_verdict").unwrap(),
-            "cad_verdict,anomaly=true,claimed=nginx,container=nginx,namespace=default,pod=nginx-7f9c,predicted=mysql confidence=0.875,seconds_to_verdict=42.0 1700000000123"
+            "cad_verdict,anomaly=true,claimed=nginx,container=nginx,kind=impostor,namespace=default,pod=nginx-7f9c,predicted=mysql confidence=0.875,p_value=0.004,seconds_to_verdict=42.0 1700000000123"
         );
     }
 
@@ -270,10 +281,11 @@ mod tests {
         p.claimed = None;
         p.pod = "a b,c=d\\".into();
         p.seconds_to_verdict = f64::NAN;
+        p.p_value = None;
         let l = to_line_protocol(&p, "cad verdict").unwrap();
         assert_eq!(
             l,
-            r"cad\ verdict,anomaly=true,container=nginx,namespace=default,pod=a\ b\,c\=d\\,predicted=mysql confidence=0.875 1700000000123"
+            r"cad\ verdict,anomaly=true,container=nginx,kind=impostor,namespace=default,pod=a\ b\,c\=d\\,predicted=mysql confidence=0.875 1700000000123"
         );
         p.confidence = f64::INFINITY;
         assert_eq!(to_line_protocol(&p, "m"), None);

@@ -579,6 +579,8 @@ async fn verdict_writer_round_trip() {
             predicted: "mysql".into(),
             claimed: Some("nginx".into()),
             anomaly: true,
+            kind: "impostor".into(),
+            p_value: Some(0.004),
             confidence: 0.875,
             seconds_to_verdict: 42.5,
             time: Timestamp(T0 + 1),
@@ -590,6 +592,8 @@ async fn verdict_writer_round_trip() {
             predicted: "apache".into(),
             claimed: None,
             anomaly: false,
+            kind: "recognised".into(),
+            p_value: None,
             confidence: 0.99,
             seconds_to_verdict: 61.0,
             time: Timestamp(T0 + 2),
@@ -602,7 +606,7 @@ async fn verdict_writer_round_trip() {
     let v = server
         .admin_query(
             Some(DB),
-            "SELECT \"confidence\", \"seconds_to_verdict\", \"namespace\", \"pod\", \"container\", \"predicted\", \"claimed\", \"anomaly\" FROM \"cad_verdict\"",
+            "SELECT \"confidence\", \"p_value\", \"seconds_to_verdict\", \"namespace\", \"pod\", \"container\", \"predicted\", \"claimed\", \"anomaly\", \"kind\" FROM \"cad_verdict\"",
         )
         .await;
     let series = &v["results"][0]["series"][0];
@@ -618,6 +622,8 @@ async fn verdict_writer_round_trip() {
     for (row, p) in rows.iter().zip(&points) {
         assert_eq!(col(row, "time").as_i64(), Some(p.time.0));
         assert_eq!(col(row, "confidence").as_f64(), Some(p.confidence));
+        assert_eq!(col(row, "p_value").as_f64(), p.p_value);
+        assert_eq!(col(row, "kind").as_str(), Some(p.kind.as_str()));
         assert_eq!(col(row, "seconds_to_verdict").as_f64(), Some(p.seconds_to_verdict));
         assert_eq!(col(row, "namespace").as_str(), Some(p.namespace.as_str()));
         assert_eq!(col(row, "pod").as_str(), Some(p.pod.as_str()));
@@ -666,6 +672,8 @@ async fn https_with_a_private_ca() {
                 predicted: "nginx".into(),
                 claimed: Some("nginx".into()),
                 anomaly: false,
+                kind: "as_claimed".into(),
+                p_value: Some(0.5),
                 confidence: 0.9,
                 seconds_to_verdict: 30.0,
             }])

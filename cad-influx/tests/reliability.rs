@@ -153,6 +153,9 @@ async fn influxdb_stopped_and_restarted_while_watching_loses_and_duplicates_noth
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
         features,
         description: "always nginx".into(),
+        ages: None,
+        open_set: None,
+        confidence: None,
     });
     let sink = Arc::new(MemorySink::new());
     let watcher = Watcher::new(

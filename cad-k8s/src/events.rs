@@ -2,6 +2,7 @@
 
 use crate::error::K8sError;
 use cad_core::PodId;
+use cad_core::openset::Kind;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -29,6 +30,12 @@ pub struct VerdictNote {
     pub claimed: Option<String>,
     /// Whether the verdict is an anomaly.
     pub anomaly: bool,
+    /// The verdict's kind: as claimed, impostor, unknown, recognised or undecided.
+    pub kind: Kind,
+    /// The open-set evidence, when there is one.
+    pub p_value: Option<f64>,
+    /// The known class the container behaves most like, if any.
+    pub behaves_like: Option<String>,
     /// The model's confidence in `predicted`, 0..=1.
     pub confidence: f64,
 }
@@ -44,20 +51,36 @@ impl VerdictNote {
         if self.anomaly { "Warning" } else { "Normal" }
     }
 
-    /// The human-readable message, in the old system's wording:
-    /// `nginx-1 got classified by the model as nginx (confidence 0.97)`.
+    /// The human-readable message, in the old system's wording
+    /// (`nginx-1 got classified by the model as nginx (confidence 0.97,
+    /// container nginx)`), then the kind and its evidence:
+    /// `; ANOMALY (impostor): it claims to be nginx and behaves like mysql (p = 0.001)`,
+    /// `; ANOMALY (unknown): it behaves like no known class (p = 0.003)`,
+    /// `; as claimed (p = 0.412)`, …. A verdict without open-set evidence
+    /// that is not an anomaly keeps the old line exactly.
     pub fn message(&self) -> String {
         let mut m = format!(
             "{} got classified by the model as {} (confidence {:.2}, container {})",
             self.pod.name, self.predicted, self.confidence, self.container
         );
-        if self.anomaly {
-            match &self.claimed {
-                Some(c) if *c != self.predicted => m.push_str(&format!("; it claims to be {c}")),
-                Some(_) => m.push_str("; the confidence is too low"),
-                None => m.push_str("; it claims no known class"),
-            }
-        }
+        let p = match self.p_value {
+            Some(p) if p < 0.0005 => " (p < 0.001)".to_owned(),
+            Some(p) => format!(" (p = {p:.3})"),
+            None => String::new(),
+        };
+        let like = self.behaves_like.as_deref().unwrap_or(&self.predicted);
+        let claimed = self.claimed.as_deref().unwrap_or(cad_core::NO_CLASS);
+        let rest = match self.kind {
+            Kind::Impostor => format!("; ANOMALY (impostor): it claims to be {claimed} and behaves like {like}{p}"),
+            Kind::Unknown if self.p_value.is_none() => "; ANOMALY (unknown): the confidence is too low".to_owned(),
+            Kind::Unknown => format!("; ANOMALY (unknown): it behaves like no known class{p}"),
+            Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => String::new(),
+            Kind::AsClaimed => format!("; as claimed{p}"),
+            Kind::Recognised => format!("; it claims no class and behaves like {like}{p}"),
+            Kind::Undecided if self.p_value.is_none() => "; undecided: too few usable metrics".to_owned(),
+            Kind::Undecided => format!("; undecided: it claims no class and fits several{p}"),
+        };
+        m.push_str(&rest);
         m
     }
 }
@@ -196,6 +219,9 @@ impl VerdictNote {
                 predicted: v.predicted.clone(),
                 claimed: v.claimed.clone(),
                 anomaly: v.is_anomaly(),
+                kind: v.kind,
+                p_value: v.p_value,
+                behaves_like: v.behaves_like.clone(),
                 confidence: v.confidence,
             }),
             _ => None,
@@ -232,6 +258,9 @@ mod tests {
             predicted: predicted.into(),
             claimed: claimed.map(Into::into),
             anomaly,
+            kind: if anomaly { Kind::Impostor } else { Kind::AsClaimed },
+            p_value: None,
+            behaves_like: Some(predicted.into()),
             confidence: 0.9749,
         }
     }
@@ -244,9 +273,35 @@ mod tests {
             "nginx-1 got classified by the model as nginx (confidence 0.97, container nginx)"
         );
         assert_eq!((n.reason(), n.event_type()), ("Classified", "Normal"));
-        let a = note("mysql", Some("nginx"), true);
-        assert!(a.message().ends_with("; it claims to be nginx"), "{}", a.message());
+        let mut a = note("mysql", Some("nginx"), true);
+        assert!(
+            a.message()
+                .ends_with("; ANOMALY (impostor): it claims to be nginx and behaves like mysql"),
+            "{}",
+            a.message()
+        );
         assert_eq!((a.reason(), a.event_type()), ("Anomaly", "Warning"));
+        a.p_value = Some(0.0012);
+        assert!(
+            a.message().ends_with("behaves like mysql (p = 0.001)"),
+            "{}",
+            a.message()
+        );
+        let mut u = note("nginx", Some("nginx"), true);
+        (u.kind, u.p_value, u.behaves_like) = (Kind::Unknown, Some(0.0001), None);
+        assert!(
+            u.message()
+                .ends_with("; ANOMALY (unknown): it behaves like no known class (p < 0.001)"),
+            "{}",
+            u.message()
+        );
+        let mut ok = note("nginx", Some("nginx"), false);
+        ok.p_value = Some(0.41);
+        assert!(
+            ok.message().ends_with("container nginx); as claimed (p = 0.410)"),
+            "{}",
+            ok.message()
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod fake_api;
 
 use cad_core::PodId;
+use cad_core::openset::Kind;
 use cad_k8s::{K8sError, KubeEventRecorder, VerdictNote};
 use fake_api::{FakeApi, Res, TestPod};
 use serde_json::json;
@@ -14,6 +15,13 @@ fn note(pod: &PodId, predicted: &str, claimed: Option<&str>, anomaly: bool, conf
         predicted: predicted.into(),
         claimed: claimed.map(Into::into),
         anomaly,
+        kind: match (anomaly, claimed) {
+            (true, _) => Kind::Impostor,
+            (false, Some(_)) => Kind::AsClaimed,
+            (false, None) => Kind::Recognised,
+        },
+        p_value: anomaly.then_some(0.002),
+        behaves_like: Some(predicted.into()),
         confidence,
     }
 }
@@ -58,7 +66,7 @@ async fn classification_and_anomaly_events_land_on_the_pod() {
     assert!(
         anomaly["note"]
             .as_str()
-            .is_some_and(|n| n.contains("as mysql") && n.contains("claims to be nginx"))
+            .is_some_and(|n| n.contains("as mysql") && n.contains("claims to be nginx") && n.contains("(p = 0.002)"))
     );
 
     let posts: Vec<_> = api
@@ -93,6 +101,8 @@ async fn annotations_are_merge_patched_onto_the_pod() {
     assert_eq!(verdict["predicted"], json!("postgresql"));
     assert_eq!(verdict["claimed"], json!("nginx"));
     assert_eq!(verdict["anomaly"], json!(true));
+    assert_eq!(verdict["kind"], json!("impostor"));
+    assert_eq!(verdict["p_value"], json!(0.002));
     assert!(
         api.requests()
             .iter()

@@ -409,6 +409,9 @@ async fn run_watcher(api: &FakeApi, configmap: &str, node: Option<&str>, annotat
         predicted: "nginx".into(),
         claimed: Some("nginx".into()),
         anomaly: false,
+        kind: cad_core::openset::Kind::AsClaimed,
+        p_value: None,
+        behaves_like: Some("nginx".into()),
         confidence: 0.97,
     };
     KubeEventRecorder::new(api.client(), "cad-watcher-0")

@@ -57,6 +57,9 @@ fn model() -> ModelHandle {
         classes: CLASSES.iter().map(|s| s.to_string()).collect(),
         features,
         description: "always nginx".into(),
+        ages: None,
+        open_set: None,
+        confidence: None,
     })
 }
 

@@ -1,5 +1,7 @@
 //! The collector engine's second half: evaluate honestly, draw the learning
-//! curve, fit the final model on all rows and wrap it in a [`ModelBundle`].
+//! curve, fit the final model on all rows, calibrate it (the open-set model
+//! on all training containers, the confidence map on out-of-fold
+//! predictions of held-out containers) and wrap it all in a [`ModelBundle`].
 //!
 //! Training is a function of the rows and the seed only: the data set is
 //! first put in its [canonical](Dataset::canonical) order, so the order in
@@ -13,6 +15,8 @@ use crate::dataset::Dataset;
 use crate::eval::{self, CurvePoint, CurveSizes, EvalError, Method, Report};
 use crate::features::FeatureSet;
 use crate::model::Algorithm;
+use crate::openset::NoveltyParams;
+use crate::openset::confidence::{self, CalibrationReport};
 use crate::time::Timestamp;
 use std::time::Duration;
 
@@ -45,6 +49,14 @@ pub struct TrainConfig {
     /// [`DEFAULT_YOUNG_HORIZON`]): the bundle's [`AgeCoverage`] and the
     /// warning for classes without young rows use it.
     pub young_horizon: Duration,
+    /// How to fit the open-set model stored in the bundle (on all training
+    /// containers); `None` stores none, and the watcher then decides from
+    /// the classifier alone.
+    pub open_set: Option<NoveltyParams>,
+    /// Fit the confidence map stored in the bundle, on out-of-fold
+    /// predictions of held-out containers (grouped k-fold: the evaluation's
+    /// folds and seed when it is grouped k-fold, else 5 folds and `seed`).
+    pub calibrate_confidence: bool,
 }
 
 /// Default of [`TrainConfig::max_classes`].
@@ -62,6 +74,8 @@ impl Default for TrainConfig {
             seed: 42,
             trained_on: String::new(),
             young_horizon: DEFAULT_YOUNG_HORIZON,
+            open_set: Some(NoveltyParams::default()),
+            calibrate_confidence: true,
         }
     }
 }
@@ -82,6 +96,9 @@ pub struct Trained {
     /// Warnings about the training data that the evaluation cannot show
     /// (a class without young rows); also in the report's warnings.
     pub warnings: Vec<String>,
+    /// The calibration of the confidence (cross-fitted ECE, reliability
+    /// diagrams, the map stored in the bundle), if it was fitted.
+    pub calibration: Option<CalibrationReport>,
 }
 
 /// Why training failed.
@@ -146,6 +163,8 @@ pub enum TrainStep {
     LearningCurve,
     /// Fitting the final model on all rows.
     Fitting,
+    /// Calibrating: the confidence map and the open-set model.
+    Calibrating,
 }
 
 /// Checks `data` against the limits of `config`: class count, at least two
@@ -301,8 +320,15 @@ pub fn train(
         now,
         config.trained_on.clone(),
     );
-    bundle.evaluation = report.as_ref().map(Report::summary);
     bundle.ages = ages;
+    let mut warnings = warnings;
+    let before = warnings.len();
+    let calibration = calibrate(data, config, &mut bundle, &mut warnings, &mut progress);
+    let mut report = report;
+    if let Some(r) = &mut report {
+        r.warnings.extend(warnings[before..].iter().cloned());
+    }
+    bundle.evaluation = report.as_ref().map(Report::summary);
     bundle.check()?;
     Ok(Trained {
         bundle,
@@ -311,5 +337,55 @@ pub fn train(
         curve,
         curve_skipped,
         warnings,
+        calibration,
     })
+}
+
+/// Fits the confidence map and the open-set model `config` asks for into
+/// `bundle`. Data they cannot be fitted on (fewer than two containers) is
+/// not an error: the bundle goes without, with a warning.
+fn calibrate(
+    data: &Dataset,
+    config: &TrainConfig,
+    bundle: &mut ModelBundle,
+    warnings: &mut Vec<String>,
+    progress: &mut impl super::Progress<TrainStep>,
+) -> Option<CalibrationReport> {
+    if !config.calibrate_confidence && config.open_set.is_none() {
+        return None;
+    }
+    progress.update(TrainStep::Calibrating);
+    let mut warn = |w: String| {
+        tracing::warn!("{w}");
+        warnings.push(w);
+    };
+    let calibration = if config.calibrate_confidence {
+        let (k, seed) = match config.method {
+            Some(Method::GroupedKFold { k, seed }) => (k, seed),
+            _ => (5, config.seed),
+        };
+        match confidence::cross_fit(&config.algorithm, data, k, seed) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warn(format!(
+                    "no calibrated confidence: {}; verdicts show the classifier's raw confidence",
+                    crate::ErrorChain(&e)
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    bundle.confidence = calibration.as_ref().map(|c| c.map.clone());
+    if let Some(params) = &config.open_set {
+        match params.fit(data) {
+            Ok(o) => bundle.open_set = Some(o),
+            Err(e) => warn(format!(
+                "no open-set model: {}; the watcher decides from the classifier alone",
+                crate::ErrorChain(&e)
+            )),
+        }
+    }
+    calibration
 }

@@ -33,6 +33,7 @@
 
 pub mod confidence;
 pub mod conformal;
+pub mod decision;
 pub mod evaluate;
 pub mod reference;
 pub mod space;

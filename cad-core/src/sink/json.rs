@@ -68,6 +68,12 @@ mod tests {
         let text = String::from_utf8(sink.into_inner()).unwrap();
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines.len(), 2, "an odd pod name must not break the line format: {text}");
+        let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(
+            (&first["kind"], &first["p_value"]),
+            (&"as_claimed".into(), &0.5.into()),
+            "{first}"
+        );
         let back: Outcome = serde_json::from_str(lines[1]).unwrap();
         assert_eq!(back, timed_out);
     }

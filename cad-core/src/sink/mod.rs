@@ -101,8 +101,10 @@ pub trait VerdictSink: Send + Sync {
 }
 
 /// Logs each outcome with `tracing`: the old system's line
-/// (`nginx1239841 got classified by the model as nginx`), plus confidence and
-/// any anomaly; anomalies and timeouts at WARN, the rest at INFO.
+/// (`nginx1239841 got classified by the model as nginx`), plus confidence,
+/// the verdict's kind and its evidence (see [`Verdict`](crate::Verdict)'s
+/// `Display`), also as the fields `kind` and `p_value`; anomalies and
+/// timeouts at WARN, the rest at INFO.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LogSink;
 
@@ -118,12 +120,12 @@ impl VerdictSink for LogSink {
             Outcome::Classified(v) if v.is_anomaly() => tracing::warn!(
                 namespace = %pod.namespace, pod = %pod.name, container = %v.container,
                 predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
-                confidence = v.confidence, "{v}"
+                confidence = v.confidence, kind = v.kind.as_str(), p_value = v.p_value, "{v}"
             ),
             Outcome::Classified(v) => tracing::info!(
                 namespace = %pod.namespace, pod = %pod.name, container = %v.container,
                 predicted = %v.predicted, claimed = v.claimed.as_deref().unwrap_or(NO_CLASS),
-                confidence = v.confidence, "{v}"
+                confidence = v.confidence, kind = v.kind.as_str(), p_value = v.p_value, "{v}"
             ),
             Outcome::TimedOut { .. } => tracing::warn!(namespace = %pod.namespace, pod = %pod.name, "{outcome}"),
             Outcome::Deleted { .. } | Outcome::Skipped { .. } => {
@@ -172,12 +174,22 @@ impl VerdictSink for MemorySink {
 
 #[cfg(test)]
 pub(crate) mod test_outcomes {
+    use crate::openset::Kind;
     use crate::pod::PodId;
     use crate::time::Timestamp;
     use crate::verdict::{AnomalyReason, Outcome, Verdict};
     use std::time::Duration;
 
+    /// A verdict of the kind `anomaly` implies (mismatch: impostor; the
+    /// others: unknown; none: as claimed, or recognised without a claim),
+    /// with a p-value of 0.5 (0.004 for an anomaly).
     pub(crate) fn classified(predicted: &str, claimed: Option<&str>, anomaly: Option<AnomalyReason>) -> Outcome {
+        let kind = match (anomaly, claimed) {
+            (Some(AnomalyReason::Mismatch), _) => Kind::Impostor,
+            (Some(_), _) => Kind::Unknown,
+            (None, Some(_)) => Kind::AsClaimed,
+            (None, None) => Kind::Recognised,
+        };
         Outcome::Classified(Verdict {
             pod: PodId::new("ns", "nginx-1", "u1"),
             container: "nginx".into(),
@@ -185,6 +197,9 @@ pub(crate) mod test_outcomes {
             claimed: claimed.map(Into::into),
             predicted: predicted.into(),
             confidence: 0.9,
+            kind,
+            p_value: Some(if anomaly.is_some() { 0.004 } else { 0.5 }),
+            behaves_like: (kind != Kind::Unknown).then(|| predicted.into()),
             anomaly,
             time: Timestamp::from_secs(100),
             time_to_verdict: Duration::from_secs(20),

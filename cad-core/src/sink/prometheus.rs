@@ -3,7 +3,7 @@
 
 use super::{SinkError, VerdictSink};
 use crate::pod::PodId;
-use crate::verdict::{AnomalyReason, NO_CLASS, Outcome, SkipReason};
+use crate::verdict::{NO_CLASS, Outcome, SkipReason};
 use async_trait::async_trait;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,13 +16,15 @@ use prometheus_client::registry::Registry;
 struct VerdictLabels {
     predicted: String,
     claimed: String,
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AnomalyLabels {
     predicted: String,
     claimed: String,
-    reason: String,
+    kind: &'static str,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -54,8 +56,10 @@ fn time_to_verdict_histogram() -> Histogram {
 /// Prometheus metrics about the watcher's outcomes, registered in a
 /// `prometheus_client` [`Registry`] that the program serves on `/metrics`:
 ///
-/// * `cad_verdicts_total{predicted, claimed}` — classifications;
-/// * `cad_anomalies_total{predicted, claimed, reason}` — anomalies;
+/// * `cad_verdicts_total{predicted, claimed, kind}` — classifications;
+/// * `cad_anomalies_total{predicted, claimed, kind, reason}` — anomalies
+///   (`kind` `impostor` or `unknown`; `reason` `mismatch`, `no_known_class`
+///   or, for a model without open-set calibration, `low_confidence`);
 /// * `cad_outcomes_total{outcome, pods}` — classified / timed_out / deleted;
 /// * `cad_skipped_pods_total{reason}` — pods not judged (`already_classified`,
 ///   `running_before_start`);
@@ -65,8 +69,11 @@ fn time_to_verdict_histogram() -> Histogram {
 /// `pods` is `new` for pods that started after the watcher and `at_start`
 /// for those already running when it started (their time to verdict counts
 /// from a start the watcher did not see, so it is kept apart). A claimed class
-/// of none is [`NO_CLASS`]. Labels carry class names only (never pod names),
-/// so cardinality stays bounded.
+/// of none is [`NO_CLASS`]. `kind` is one of the five
+/// [`Kind`](crate::openset::Kind)s (`as_claimed`, `impostor`, `unknown`,
+/// `recognised`, `undecided`). Labels carry class names and these fixed
+/// words only (never pod names or numbers), so with C classes
+/// `cad_verdicts_total` has at most 5 · C · (C + 1) series.
 #[derive(Clone, Debug)]
 pub struct PrometheusSink {
     verdicts: Family<VerdictLabels, Counter>,
@@ -130,18 +137,16 @@ impl VerdictSink for PrometheusSink {
                 .get_or_create(&VerdictLabels {
                     predicted: v.predicted.clone(),
                     claimed: claimed.clone(),
+                    kind: v.kind.as_str(),
                 })
                 .inc();
             if let Some(reason) = v.anomaly {
-                let reason = match reason {
-                    AnomalyReason::Mismatch => "mismatch",
-                    AnomalyReason::LowConfidence => "low_confidence",
-                };
                 self.anomalies
                     .get_or_create(&AnomalyLabels {
                         predicted: v.predicted.clone(),
                         claimed,
-                        reason: reason.into(),
+                        kind: v.kind.as_str(),
+                        reason: reason.as_str(),
                     })
                     .inc();
             }
@@ -169,6 +174,7 @@ impl VerdictSink for PrometheusSink {
 mod tests {
     use super::*;
     use crate::sink::test_outcomes::classified;
+    use crate::verdict::AnomalyReason;
     use std::time::Duration;
 
     #[tokio::test]
@@ -182,6 +188,9 @@ mod tests {
         sink.record(&classified("mysql", Some("nginx"), Some(AnomalyReason::Mismatch)))
             .await
             .unwrap();
+        sink.record(&classified("mysql", Some("mysql"), Some(AnomalyReason::NoKnownClass)))
+            .await
+            .unwrap();
         sink.pending(7);
         let mut old = classified("nginx", None, None);
         if let Outcome::Classified(v) = &mut old {
@@ -193,25 +202,33 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(
-            text.contains(r#"cad_verdicts_total{predicted="mysql",claimed="nginx"} 2"#),
+            text.contains(r#"cad_verdicts_total{predicted="mysql",claimed="nginx",kind="impostor"} 2"#),
             "{text}"
         );
-        assert!(text.contains(r#"cad_anomalies_total{predicted="mysql",claimed="nginx",reason="mismatch"} 2"#));
         assert!(
-            text.contains(r#"cad_outcomes_total{outcome="classified",pods="new"} 3"#),
+            text.contains(
+                r#"cad_anomalies_total{predicted="mysql",claimed="nginx",kind="impostor",reason="mismatch"} 2"#
+            )
+        );
+        assert!(text.contains(r#"cad_verdicts_total{predicted="nginx",claimed="nginx",kind="as_claimed"} 1"#));
+        assert!(text.contains(
+            r#"cad_anomalies_total{predicted="mysql",claimed="mysql",kind="unknown",reason="no_known_class"} 1"#
+        ));
+        assert!(
+            text.contains(r#"cad_outcomes_total{outcome="classified",pods="new"} 4"#),
             "{text}"
         );
         assert!(text.contains(r#"cad_outcomes_total{outcome="classified",pods="at_start"} 1"#));
-        assert!(text.contains(r#"cad_verdicts_total{predicted="nginx",claimed="none"} 1"#));
+        assert!(text.contains(r#"cad_verdicts_total{predicted="nginx",claimed="none",kind="recognised"} 1"#));
         assert!(text.contains(r#"cad_skipped_pods_total{reason="running_before_start"} 1"#));
         assert!(text.contains("cad_pending_containers 7"));
         // The pod running for a day before the watcher does not land in the new pods' +Inf.
         assert!(
-            text.contains(r#"cad_time_to_verdict_seconds_count{pods="new"} 3"#),
+            text.contains(r#"cad_time_to_verdict_seconds_count{pods="new"} 4"#),
             "{text}"
         );
-        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="+Inf",pods="new"} 3"#));
-        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="2048.0",pods="new"} 3"#));
+        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="+Inf",pods="new"} 4"#));
+        assert!(text.contains(r#"cad_time_to_verdict_seconds_bucket{le="2048.0",pods="new"} 4"#));
         assert!(text.contains(r#"cad_time_to_verdict_seconds_count{pods="at_start"} 1"#));
     }
 }

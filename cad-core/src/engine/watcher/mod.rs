@@ -14,19 +14,52 @@
 //!   from being read, nor delays the other sinks.
 //!
 //! Every (pod, container) the watcher sees ends in exactly one [`Outcome`]:
+//! * `Skipped` at once, when first seen, for a known sidecar
+//!   ([`SkipReason::Sidecar`](crate::verdict::SkipReason::Sidecar): its name
+//!   or image is in [`WatcherConfig::sidecars`] and is not one of the
+//!   model's classes), or for every other container of a pod older than the
+//!   ages the model was trained for (below);
 //! * `Classified` once it has `min_snapshots` complete snapshots (default:
 //!   the model's feature-set window), from the row of its latest window
 //!   ([`FeatureSet::latest_row`](crate::FeatureSet::latest_row));
-//! * `TimedOut` if that does not happen within `timeout` of the pod's start
-//!   (or of the moment the watcher first saw it, if later);
+//! * `TimedOut` if that does not happen within `timeout` of the pod's start,
+//!   or of the moment the watcher first saw it if that is later or if the
+//!   start time is unknown;
 //! * `Deleted` if the pod is deleted or ends first.
+//!
+//! Each container's claimed class is its own
+//! ([`Labeler::container_claims`](crate::label::Labeler::container_claims):
+//! the pod label, then the container's name or image, then the pod name),
+//! read with the current model's classes, as the collector labels training
+//! containers. A pod's containers are the ones it had when first seen: the
+//! pod source lists application containers only (init and ephemeral
+//! containers are neither trained on nor judged).
 //!
 //! Each sink gets each of them, unless its buffer policy is
 //! [`WhenFull::DropNewest`] and its buffer was full (counted in
 //! [`WatchStats::sink_dropped`] and logged).
 //!
-//! Pods that already ended when first seen are ignored; pods not yet started
-//! (no start time) wait without a deadline until they start or are deleted.
+//! Pods that already ended when first seen are ignored. A pod whose start
+//! time is unknown (not yet started, or a source that does not know it) is
+//! fetched from its first sight back by `timeout` + `poll_interval`, and
+//! times out `timeout` after its first sight unless its start becomes known
+//! first (then `timeout` after that start): no container waits for ever.
+//!
+//! # Ages
+//!
+//! The model bundle records the pod ages it was trained on
+//! ([`AgeCoverage`](crate::age::AgeCoverage)): young rows from pods' first
+//! minutes and, usually, steady rows of older pods. A new pod is decided in
+//! its first minutes, at the young ages. A pod first seen already old (it ran
+//! before the watcher started, or the watcher saw it late) is judged with
+//! the row of its current age when the model has steady rows; when it has
+//! young rows only and the pod is older than the oldest of them, each of its
+//! containers ends as `Skipped` with
+//! [`SkipReason::TooOld`](crate::verdict::SkipReason::TooOld) (its age and
+//! the model's oldest, in the log line). The age is taken when the pod is
+//! first seen. A pod whose start time is unknown, or a model without
+//! recorded ages (trained from a file, or a bundle of format 2), is judged
+//! at any age.
 //!
 //! Pods already running when the watcher starts (the pod stream begins by
 //! reporting every existing pod) are judged as [`ExistingPods`] says. The
@@ -40,14 +73,21 @@
 //! classified before the restart: it is skipped whatever its age
 //! ([`WatchStats::already_classified`]). Outcomes of pods that were running
 //! at the start say so ([`Outcome::at_start`]), so that sinks keep them apart
-//! from new pods.
+//! from new pods. `ExistingPods` decides which running pods are considered
+//! at all (a pod not considered is reported once, as a pod, with
+//! [`SkipReason::RunningBeforeStart`](crate::verdict::SkipReason::RunningBeforeStart));
+//! the model's ages then decide, per container, whether a considered pod can
+//! be judged: `Recent` pods are younger than `timeout` (120 s), within the
+//! young ages of a model trained with the default 5-minute young horizon;
+//! `All` pods are judged at their age by a model with steady rows, and
+//! skipped as too old by one without.
 
 mod fanout;
 mod model;
 mod state;
 
 pub use fanout::{SinkOptions, WhenFull};
-pub use model::{ActiveModel, ModelHandle};
+pub use model::{ActiveModel, ModelHandle, Subject};
 pub use state::{FetchPlan, Step, WatchState};
 
 use crate::ErrorChain;
@@ -71,13 +111,25 @@ pub struct WatcherConfig {
     /// Complete snapshots needed before classifying; `None` (default) means the
     /// model's feature-set window. Values below the window are raised to it.
     pub min_snapshots: Option<usize>,
-    /// A verdict with a confidence under this is an anomaly (default 0.6).
+    /// For a model without open-set calibration (bundle format 2 or 3): a
+    /// verdict with a confidence under this is an anomaly of kind unknown,
+    /// reason low confidence (default 0.6). Models with calibration ignore it.
     pub confidence_threshold: f64,
+    /// For a model with open-set calibration: the false-anomaly rate α, the
+    /// share of honest containers the operator accepts to see flagged
+    /// (default [`DEFAULT_FALSE_ANOMALY_RATE`](crate::openset::DEFAULT_FALSE_ANOMALY_RATE)).
+    /// A class is in a verdict's prediction set when its p-value exceeds α.
+    pub false_anomaly_rate: f64,
     /// How far back each fetch reaches beyond the previous one, to pick up
     /// samples written late (default: one poll interval).
     pub late_data: Duration,
     /// Pod label to read the claimed class from before the name rule.
     pub label_key: Option<String>,
+    /// Sidecar and infrastructure containers, skipped rather than judged
+    /// ([`Labeler::with_sidecars`](crate::label::Labeler::with_sidecars);
+    /// default [`DEFAULT_SIDECARS`](crate::label::DEFAULT_SIDECARS)). The
+    /// bundle does not record the collector's list: give both the same one.
+    pub sidecars: Vec<String>,
     /// How long the sinks may take, once the watcher stops, to finish the
     /// outcomes they hold (default 10 s); what is left after is dropped
     /// and counted.
@@ -107,8 +159,10 @@ impl Default for WatcherConfig {
             timeout: Duration::from_secs(120),
             min_snapshots: None,
             confidence_threshold: 0.6,
+            false_anomaly_rate: crate::openset::DEFAULT_FALSE_ANOMALY_RATE,
             late_data: Duration::from_secs(5),
             label_key: None,
+            sidecars: crate::label::DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect(),
             sink_grace: Duration::from_secs(10),
             existing_pods: ExistingPods::default(),
         }
@@ -143,6 +197,11 @@ pub struct WatchStats {
     pub timed_out: u64,
     /// Containers whose pod was deleted first.
     pub deleted: u64,
+    /// Sidecar containers skipped ([`SkipReason::Sidecar`](crate::verdict::SkipReason::Sidecar)).
+    pub sidecars: u64,
+    /// Containers skipped because their pod was first seen older than the
+    /// model's trained ages ([`SkipReason::TooOld`](crate::verdict::SkipReason::TooOld)).
+    pub too_old: u64,
     /// Containers still waiting when the run stopped.
     pub still_pending: u64,
     /// The most containers waiting at once.

@@ -2,17 +2,44 @@
 //! and feature set) behind a replaceable [`ModelHandle`].
 
 use crate::ErrorChain;
+use crate::age::AgeCoverage;
 use crate::bundle::{BundleError, ModelBundle};
 use crate::classifier::Classifier;
 use crate::clock::Clock;
 use crate::features::FeatureSet;
 use crate::label::Labeler;
+use crate::openset::confidence::ConfidenceMap;
+use crate::openset::{Kind, OpenSetModel, decision};
+use crate::pod::PodInfo;
+use crate::time::Timestamp;
+use crate::verdict::{AnomalyReason, Verdict};
 use futures::stream::{BoxStream, Stream, StreamExt};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-/// A model ready for the watcher: the classifier, its classes and its features.
+use super::WatcherConfig;
+
+/// The container a verdict is about, and when it is reached: everything of a
+/// [`Verdict`] that does not come from the model.
+#[derive(Clone, Debug)]
+pub struct Subject<'a> {
+    /// The container's pod.
+    pub pod: &'a PodInfo,
+    /// The container's name.
+    pub container: &'a str,
+    /// The class it claims, if any.
+    pub claimed: Option<String>,
+    /// When the verdict is reached.
+    pub time: Timestamp,
+    /// Time from the pod's start (or first sight) to the verdict.
+    pub time_to_verdict: Duration,
+    /// The pod was running when the watcher started.
+    pub at_start: bool,
+}
+
+/// A model ready for the watcher: the classifier, its classes and its
+/// features, and the calibration a bundle of format 4 carries.
 pub struct ActiveModel {
     /// The fitted classifier.
     pub classifier: Arc<dyn Classifier>,
@@ -22,13 +49,42 @@ pub struct ActiveModel {
     pub features: FeatureSet,
     /// A description for logs (for example when and on what it was trained).
     pub description: String,
+    /// The pod ages the model was trained for ([`ModelBundle::ages`]);
+    /// `None` if unknown: every age is judged.
+    pub ages: Option<AgeCoverage>,
+    /// The open-set model: with it, verdicts are judged at the watcher's
+    /// false-anomaly rate; without it (bundles of formats 2 and 3), from the
+    /// classifier alone and its raw confidence threshold.
+    pub open_set: Option<OpenSetModel>,
+    /// The map to calibrated confidence (the identity without one).
+    pub confidence: Option<ConfidenceMap>,
 }
 
 impl ActiveModel {
-    /// The model of a bundle: its classifier, its classes and its feature set.
+    /// A model without calibration: verdicts come from the classifier alone.
+    pub fn new(classifier: Arc<dyn Classifier>, classes: Vec<String>, features: FeatureSet) -> Self {
+        ActiveModel {
+            classifier,
+            classes,
+            features,
+            description: String::new(),
+            ages: None,
+            open_set: None,
+            confidence: None,
+        }
+    }
+
+    /// The model of a bundle: its classifier, its classes, its feature set
+    /// and its calibration, if any.
     pub fn from_bundle(bundle: ModelBundle) -> Self {
+        let calibration = match (&bundle.open_set, &bundle.confidence) {
+            (Some(_), Some(_)) => "open-set calibration and calibrated confidence".to_owned(),
+            (Some(_), None) => "open-set calibration".to_owned(),
+            (None, Some(_)) => "calibrated confidence, no open-set calibration".to_owned(),
+            (None, None) => format!("no calibration (bundle format {})", bundle.format_version),
+        };
         let description = format!(
-            "{} over feature set {} with classes [{}], trained on {} at {}",
+            "{} over feature set {} with classes [{}], {calibration}, trained on {} at {}",
             bundle.model.algorithm_name(),
             bundle.feature_set.name,
             bundle.classes.join(", "),
@@ -44,6 +100,32 @@ impl ActiveModel {
             classes: bundle.classes,
             features: bundle.feature_set,
             description,
+            ages: bundle.ages,
+            open_set: bundle.open_set,
+            confidence: bundle.confidence,
+        }
+    }
+
+    /// Whether verdicts are judged by the open-set model (at the watcher's
+    /// false-anomaly rate) rather than by the classifier alone.
+    pub fn is_calibrated(&self) -> bool {
+        self.open_set.is_some()
+    }
+
+    /// Says at INFO how this model's verdicts are decided (once, when it is
+    /// loaded or replaced).
+    pub fn log_decision(&self) {
+        if self.is_calibrated() {
+            tracing::info!(
+                "the model carries an open-set calibration: each verdict says whether the container behaves as \
+                 claimed, like another known class (impostor) or like no known class (unknown), at the false-anomaly rate"
+            );
+        } else {
+            tracing::warn!(
+                "the model carries no open-set calibration (trained by an older cad, bundle format 2 or 3): the \
+                 kind of each verdict comes from the classifier alone (a claimed class other than the prediction \
+                 is an impostor, a confidence under the threshold an unknown); train again to get calibrated verdicts"
+            );
         }
     }
 }
@@ -54,6 +136,7 @@ impl std::fmt::Debug for ActiveModel {
             .field("classes", &self.classes)
             .field("features", &self.features.name)
             .field("description", &self.description)
+            .field("ages", &self.ages)
             .finish_non_exhaustive()
     }
 }
@@ -105,6 +188,7 @@ impl ModelHandle {
                     self.replace(ActiveModel::from_bundle(bundle));
                     let model = self.current();
                     tracing::info!(%origin, model = %model.description, "the model changed: new model in use");
+                    model.log_decision();
                     let external = model.features.external_columns();
                     if !external.is_empty() {
                         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
@@ -152,6 +236,58 @@ impl ModelHandle {
 }
 
 impl ActiveModel {
+    /// The verdict on `subject` from its feature row `row` (the columns of
+    /// [`features`](Self::features)): the predicted class, its (calibrated)
+    /// confidence, and its kind ([`decision::decide`]) from the open-set
+    /// judgement at [`WatcherConfig::false_anomaly_rate`] — or, for a model
+    /// without open-set calibration, from the classifier alone and
+    /// [`WatcherConfig::confidence_threshold`].
+    pub fn verdict(&self, row: &[Option<f64>], subject: Subject<'_>, config: &WatcherConfig) -> Verdict {
+        let p = self.classifier.predict(row);
+        let name = |c: usize| self.classes.get(c).cloned().unwrap_or_else(|| format!("class-{c}"));
+        let predicted = name(p.class);
+        // The labeler only gives class names of this model.
+        let claimed = subject
+            .claimed
+            .as_deref()
+            .and_then(|c| self.classes.iter().position(|k| k == c));
+        let confidence = self.confidence.as_ref().map_or(p.confidence, |m| m.apply(p.confidence));
+        let judgement = self
+            .open_set
+            .as_ref()
+            .map(|o| o.judge(row, claimed, config.false_anomaly_rate));
+        let mut kind = decision::decide(p.class, confidence, judgement.as_ref(), claimed);
+        let mut anomaly = match kind {
+            Kind::Impostor => Some(AnomalyReason::Mismatch),
+            Kind::Unknown => Some(AnomalyReason::NoKnownClass),
+            _ => None,
+        };
+        if judgement.is_none() && anomaly.is_none() && confidence < config.confidence_threshold {
+            kind = Kind::Unknown;
+            anomaly = Some(AnomalyReason::LowConfidence);
+        }
+        let behaves_like = match (&judgement, kind) {
+            (_, Kind::Unknown) => None,
+            (Some(j), _) if !j.set.contains(&p.class) => j.behaves_like.map(name),
+            _ => Some(predicted.clone()),
+        };
+        Verdict {
+            pod: subject.pod.id.clone(),
+            container: subject.container.to_owned(),
+            node: subject.pod.node.clone(),
+            claimed: subject.claimed,
+            predicted,
+            confidence,
+            kind,
+            p_value: judgement.and_then(|j| j.p_value),
+            behaves_like,
+            anomaly,
+            time: subject.time,
+            time_to_verdict: subject.time_to_verdict,
+            at_start: subject.at_start,
+        }
+    }
+
     /// The labeler for this model's classes: a pod's claimed class is one of
     /// them (or none), read from `label_key` first if given.
     pub fn labeler(&self, label_key: Option<&str>) -> Labeler {
@@ -160,5 +296,97 @@ impl ActiveModel {
             Some(k) => l.with_label_key(k.to_owned()),
             None => l,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{Column, Feature};
+    use crate::metric::Metric;
+    use crate::model::Algorithm;
+    use crate::openset::NoveltyParams;
+    use crate::pod::PodId;
+    use crate::tree::synth::make;
+
+    fn features(n: usize) -> FeatureSet {
+        FeatureSet {
+            name: "test".into(),
+            columns: (0..n)
+                .map(|i| Column {
+                    name: format!("f{i}"),
+                    feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
+                })
+                .collect(),
+            required: vec![],
+            window: 1,
+            stride: 1,
+            align_tolerance_ms: 500,
+        }
+    }
+
+    #[test]
+    fn calibrated_verdicts_say_their_kind_and_evidence() {
+        // Three well separated classes, 60 containers of 20 rows.
+        let d = make(1200, 4, 3, 20, 8.0, 0.0, 5);
+        let classifier = Algorithm::default().fit(&d).unwrap();
+        let mut m = ActiveModel::new(Arc::new(classifier), d.classes().to_vec(), features(4));
+        m.open_set = Some(NoveltyParams::default().fit(&d).unwrap());
+        assert!(m.is_calibrated());
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let subject = |claimed: Option<&str>| Subject {
+            pod: &pod,
+            container: "c",
+            claimed: claimed.map(Into::into),
+            time: Timestamp::EPOCH,
+            time_to_verdict: Duration::ZERO,
+            at_start: false,
+        };
+        let config = WatcherConfig::default();
+        let i = (0..d.n_rows()).find(|&i| d.label(i) == 0).unwrap();
+        let row = d.row(i);
+
+        let v = m.verdict(&row, subject(Some("c0")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly, v.predicted.as_str()),
+            (Kind::AsClaimed, None, "c0"),
+            "{v}"
+        );
+        assert!(v.p_value.is_some_and(|p| p > config.false_anomaly_rate), "{v}");
+
+        let v = m.verdict(&row, subject(Some("c1")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly),
+            (Kind::Impostor, Some(AnomalyReason::Mismatch)),
+            "{v}"
+        );
+        assert_eq!(v.behaves_like.as_deref(), Some("c0"));
+        assert!(v.p_value.is_some_and(|p| p <= config.false_anomaly_rate), "{v}");
+        assert!(
+            v.to_string().contains("ANOMALY: named as c1, behaves like c0 (p "),
+            "{v}"
+        );
+
+        let far = vec![Some(1e6); 4];
+        let v = m.verdict(&far, subject(Some("c0")), &config);
+        assert_eq!(
+            (v.kind, v.anomaly),
+            (Kind::Unknown, Some(AnomalyReason::NoKnownClass)),
+            "{v}"
+        );
+        assert_eq!(v.behaves_like, None);
+        assert!(
+            v.to_string().contains("ANOMALY: behaves like no known class (p "),
+            "{v}"
+        );
+
+        // Without the open-set model the same far row is whatever the
+        // classifier says: no unknown unless its raw confidence is low.
+        m.open_set = None;
+        let v = m.verdict(&far, subject(Some("c0")), &config);
+        assert_ne!(v.anomaly, Some(AnomalyReason::NoKnownClass), "{v}");
+        assert_eq!(v.p_value, None);
+        let v = m.verdict(&row, subject(Some("c1")), &config);
+        assert_eq!((v.kind, v.p_value), (Kind::Impostor, None), "{v}");
     }
 }

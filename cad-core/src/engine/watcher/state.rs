@@ -13,26 +13,35 @@
 //!   [`decide`](WatchState::decide).
 //!
 //! Every container ends in exactly one outcome because an outcome is only
-//! made for a container removed from the waiting set at that moment.
+//! made for a container removed from the waiting set at that moment (or one
+//! that never entered it: a sidecar, or a pod too old for the model), and
+//! every waiting container has a deadline: `timeout` after its pod's start,
+//! or after the moment the watcher first saw it if that is later or the
+//! start time is unknown. A pod's containers are those it had when first
+//! seen; later events change its labels, phase and start time, not them.
 
-use super::model::ActiveModel;
+use super::model::{ActiveModel, Subject};
 use super::{ExistingPods, WatchStats, WatcherConfig};
 use crate::ErrorChain;
 use crate::features::ContainerInput;
+use crate::label::{ContainerClaim, Labeler};
 use crate::metric::{MetricBatch, Sample};
 use crate::pod::{ContainerId, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, Outcome, SkipReason, Verdict};
+use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason};
 use std::collections::HashMap;
 use std::time::Duration;
 
 /// What a change of state gives the sinks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Step {
-    /// Outcomes reached, each for a container that waited until now.
+    /// Outcomes reached, each for a container that waited until now, or
+    /// (skipped: a sidecar, or too old for the model) one seen for the first
+    /// time.
     pub outcomes: Vec<Outcome>,
-    /// Pods seen for the first time and not judged, with the reason.
+    /// Pods seen for the first time and not judged at all, with the reason
+    /// (their containers get no outcome).
     pub skipped: Vec<(PodId, SkipReason)>,
 }
 
@@ -58,17 +67,23 @@ pub struct FetchPlan {
 struct Waiting {
     pod_uid: String,
     container: String,
-    first_seen: Timestamp,
     samples: Vec<Sample>,
     /// The next fetch must reach back to here for this container.
     need_from: Option<Timestamp>,
 }
 
 struct PodState {
+    /// The pod as last reported, with the containers it had when first seen.
     info: PodInfo,
     waiting: usize,
     /// Started before the watcher did.
     at_start: bool,
+    /// When the watcher first saw it.
+    first_seen: Timestamp,
+    /// Where its containers' timeout counts from: its start, or
+    /// `first_seen` if later or if the start time is unknown (a start time
+    /// later than the event that reports it counts as that event's time).
+    since: Timestamp,
 }
 
 /// The watcher's state: the pods it knows, the containers waiting for a
@@ -125,9 +140,11 @@ impl WatchState {
     /// Applies a pod event seen at `now`.
     ///
     /// A new pod's containers start waiting (or the pod is skipped, see
-    /// [`ExistingPods`] and [`ANNOTATION_PREDICTED`]); a pod that ends or is
+    /// [`ExistingPods`] and [`ANNOTATION_PREDICTED`]), except its sidecars
+    /// and, if the pod is older than `model`'s trained ages, all of them:
+    /// those end at once as [`Outcome::Skipped`]. A pod that ends or is
     /// deleted ends its waiting containers as [`Outcome::Deleted`], their
-    /// claimed class read with `model`'s classes.
+    /// claimed classes read with `model`'s classes.
     pub fn on_event(&mut self, event: PodEvent, now: Timestamp, model: &ActiveModel) -> Step {
         self.stats.events += 1;
         match event {
@@ -144,7 +161,14 @@ impl WatchState {
         if let Some(state) = self.known.get_mut(&p.id.uid) {
             let ended = p.phase.is_terminal();
             let uid = p.id.uid.clone();
-            state.info = p;
+            if state.info.start_time.is_none()
+                && let Some(start) = p.start_time
+            {
+                // It started (or its start became known) only now.
+                state.since = state.first_seen.max(start.min(now));
+            }
+            let containers = std::mem::take(&mut state.info.containers);
+            state.info = PodInfo { containers, ..p };
             if ended && state.waiting > 0 {
                 return self.finish_pod_early(&uid, now, model);
             }
@@ -164,44 +188,71 @@ impl WatchState {
         } else {
             None
         };
+        let mut state = PodState {
+            info: p,
+            waiting: 0,
+            at_start,
+            first_seen: now,
+            since: now,
+        };
         if let Some(reason) = skip {
-            tracing::debug!(pod = %p.id, reason = reason.as_str(), "pod skipped");
+            tracing::debug!(pod = %state.info.id, reason = reason.as_str(), "pod skipped");
             let step = Step {
                 outcomes: Vec::new(),
-                skipped: vec![(p.id.clone(), reason)],
+                skipped: vec![(state.info.id.clone(), reason)],
             };
-            self.known.insert(
-                p.id.uid.clone(),
-                PodState {
-                    info: p,
-                    waiting: 0,
-                    at_start,
-                },
-            );
+            self.known.insert(state.info.id.uid.clone(), state);
             return step;
         }
-        for c in &p.containers {
-            self.waiting.insert(
-                p.id.container(c.name.clone()),
-                Waiting {
-                    pod_uid: p.id.uid.clone(),
-                    container: c.name.clone(),
-                    first_seen: now,
-                    samples: Vec::new(),
-                    need_from: None,
-                },
-            );
-        }
-        let waiting = p.containers.len();
-        self.known.insert(
-            p.id.uid.clone(),
-            PodState {
-                info: p,
-                waiting,
+        let p = &state.info;
+        let labeler = self.labeler(model);
+        let too_old = too_old(p, now, model);
+        let (mut outcomes, mut waiting) = (Vec::new(), 0);
+        for (c, claim) in p.containers.iter().zip(labeler.container_claims(p)) {
+            let reason = match claim {
+                ContainerClaim::Sidecar(_) => Some(SkipReason::Sidecar),
+                _ => too_old,
+            };
+            let Some(reason) = reason else {
+                self.waiting.insert(
+                    p.id.container(c.name.clone()),
+                    Waiting {
+                        pod_uid: p.id.uid.clone(),
+                        container: c.name.clone(),
+                        samples: Vec::new(),
+                        need_from: None,
+                    },
+                );
+                waiting += 1;
+                continue;
+            };
+            match reason {
+                SkipReason::Sidecar => self.stats.sidecars += 1,
+                _ => self.stats.too_old += 1,
+            }
+            outcomes.push(Outcome::Skipped {
+                pod: p.id.clone(),
+                container: c.name.clone(),
+                claimed: claim.class().map(str::to_string),
+                time: now,
+                reason,
                 at_start,
-            },
-        );
-        Step::default()
+            });
+        }
+        state.waiting = waiting;
+        self.known.insert(state.info.id.uid.clone(), state);
+        Step {
+            outcomes,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The labeler for `model`'s classes with this watcher's label key and
+    /// sidecar list.
+    fn labeler(&self, model: &ActiveModel) -> Labeler {
+        model
+            .labeler(self.config.label_key.as_deref())
+            .with_sidecars(self.config.sidecars.iter().cloned())
     }
 
     /// Whether a pod running before the start is judged.
@@ -222,18 +273,18 @@ impl WatchState {
         };
         state.waiting = 0;
         let (info, at_start) = (&state.info, state.at_start);
-        let claimed = model
+        let labeler = model
             .labeler(self.config.label_key.as_deref())
-            .claimed_class(info)
-            .map(str::to_string);
+            .with_sidecars(self.config.sidecars.iter().cloned());
         let mut outcomes = Vec::new();
-        for c in &info.containers {
+        // The containers as first seen: every one that waits is among them.
+        for (c, claim) in info.containers.iter().zip(labeler.container_claims(info)) {
             if self.waiting.remove(&info.id.container(c.name.clone())).is_some() {
                 self.stats.deleted += 1;
                 outcomes.push(Outcome::Deleted {
                     pod: info.id.clone(),
                     container: c.name.clone(),
-                    claimed: claimed.clone(),
+                    claimed: claim.class().map(str::to_string),
                     time: now,
                     at_start,
                 });
@@ -246,19 +297,31 @@ impl WatchState {
     }
 
     /// Starts a tick at `now`: the one batched fetch it needs — every
-    /// waiting container whose pod has started, from the earliest sample any
-    /// of them still needs — or `None` when no container can have metrics.
+    /// waiting container, from the earliest sample any of them still needs —
+    /// or `None` when no container waits.
+    ///
+    /// A container's first fetch reaches back to its pod's start, but no
+    /// further than `timeout` + `poll_interval` before `now` (a pod that
+    /// started long before it was seen: only recent samples matter). When
+    /// the start time is unknown, it reaches back `timeout` + `poll_interval`
+    /// before the moment the pod was first seen, as for a pod that started
+    /// long before: a window of the model needs at most that much history to
+    /// be decided within the timeout.
     pub fn plan_fetch(&mut self, now: Timestamp) -> Option<FetchPlan> {
         self.stats.ticks += 1;
         let mut containers = Vec::new();
         let mut from = now;
-        // A pod that started long before we saw it: only recent samples matter.
-        let lookback = now - (self.config.timeout + self.config.poll_interval);
+        let span = self.config.timeout + self.config.poll_interval;
+        let lookback = now - span;
         for (id, w) in &self.waiting {
-            let Some(start) = self.known.get(&w.pod_uid).and_then(|s| s.info.start_time) else {
+            let Some(state) = self.known.get(&w.pod_uid) else {
                 continue;
             };
-            from = from.min(w.need_from.unwrap_or(start.max(lookback)));
+            let first = match state.info.start_time {
+                Some(start) => start.max(lookback),
+                None => state.first_seen - span,
+            };
+            from = from.min(w.need_from.unwrap_or(first));
             containers.push(id.clone());
         }
         if containers.is_empty() {
@@ -329,10 +392,13 @@ impl WatchState {
     /// Decides at `now` with the samples so far: a verdict for every
     /// container with enough complete snapshots for `model`, a timeout for
     /// every container that waited `timeout` since its pod started (or since
-    /// it was first seen, if later).
+    /// it was first seen, if later or if the start time is unknown).
+    ///
+    /// Each container's claimed class is its own
+    /// ([`Labeler::container_claims`]), read with `model`'s classes.
     pub fn decide(&mut self, now: Timestamp, model: &ActiveModel) -> Step {
         let needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
-        let labeler = model.labeler(self.config.label_key.as_deref());
+        let labeler = self.labeler(model);
         let mut outcomes = Vec::new();
         let mut finished = Vec::new();
         for (id, w) in &self.waiting {
@@ -340,8 +406,8 @@ impl WatchState {
                 continue;
             };
             let info = &state.info;
-            let Some(start) = info.start_time else { continue };
-            let claimed = labeler.claimed_class(info).map(str::to_string);
+            // Read only when an outcome is made, not at every tick of the wait.
+            let claimed = || labeler.container_claim(info, &w.container).class().map(str::to_string);
             let row = info.container(&w.container).and_then(|c| {
                 let input = ContainerInput {
                     pod: info,
@@ -350,33 +416,20 @@ impl WatchState {
                 };
                 model.features.latest_row(&input, needed)
             });
-            let since = start.max(w.first_seen);
+            let since = state.since;
             if let Some(row) = row {
-                let p = model.classifier.predict(&row);
-                let predicted = model
-                    .classes
-                    .get(p.class)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class-{}", p.class));
-                let anomaly = if claimed.as_deref().is_some_and(|c| c != predicted) {
-                    Some(AnomalyReason::Mismatch)
-                } else if p.confidence < self.config.confidence_threshold {
-                    Some(AnomalyReason::LowConfidence)
-                } else {
-                    None
-                };
-                let verdict = Verdict {
-                    pod: info.id.clone(),
-                    container: w.container.clone(),
-                    node: info.node.clone(),
-                    claimed,
-                    predicted,
-                    confidence: p.confidence,
-                    anomaly,
-                    time: now,
-                    time_to_verdict: now.since(start),
-                    at_start: state.at_start,
-                };
+                let verdict = model.verdict(
+                    &row,
+                    Subject {
+                        pod: info,
+                        container: &w.container,
+                        claimed: claimed(),
+                        time: now,
+                        time_to_verdict: now.since(info.start_time.unwrap_or(state.first_seen)),
+                        at_start: state.at_start,
+                    },
+                    &self.config,
+                );
                 self.stats.classified += 1;
                 self.stats.anomalies += u64::from(verdict.is_anomaly());
                 outcomes.push(Outcome::Classified(verdict));
@@ -386,7 +439,7 @@ impl WatchState {
                 outcomes.push(Outcome::TimedOut {
                     pod: info.id.clone(),
                     container: w.container.clone(),
-                    claimed,
+                    claimed: claimed(),
                     time: now,
                     waited: now.since(since),
                     at_start: state.at_start,
@@ -407,6 +460,20 @@ impl WatchState {
             skipped: Vec::new(),
         }
     }
+}
+
+/// Why `p`, first seen at `now`, is too old for `model`, if it is: the model
+/// records its training ages, has no steady rows (no rows older than its
+/// young horizon) and `p` is older than its oldest young row. A pod whose
+/// start time is unknown, or a model without known ages, is judged.
+fn too_old(p: &PodInfo, now: Timestamp, model: &ActiveModel) -> Option<SkipReason> {
+    let ages = model.ages.as_ref()?;
+    if ages.young.is_none() && ages.steady.is_none() {
+        return None;
+    }
+    let age = now.since(p.start_time?);
+    let max_age = ages.max_age()?;
+    (!ages.covers(age)).then_some(SkipReason::TooOld { age, max_age })
 }
 
 /// Adds `new` samples to `have`, keeping time order and dropping exact

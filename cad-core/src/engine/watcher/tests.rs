@@ -52,6 +52,9 @@ fn model() -> ActiveModel {
             align_tolerance_ms: 5_000,
         },
         description: "test".into(),
+        ages: None,
+        open_set: None,
+        confidence: None,
     }
 }
 
@@ -231,9 +234,10 @@ fn pods_running_at_the_start_and_annotated_pods_are_skipped_with_the_reason() {
         }
         assert_eq!(skipped, expected_skips, "{mode:?}");
         assert_eq!(s.pending(), judged.len(), "{mode:?}");
-        // A pod not yet started waits without a fetch (and without a deadline).
-        let plan = s.plan_fetch(at(500));
-        assert_eq!(plan.map_or(0, |p| p.containers.len()), judged.len() - 1, "{mode:?}");
+        // A pod whose start time is unknown is fetched too (from its first
+        // sight back; see the tests below).
+        let plan = s.plan_fetch(at(2));
+        assert_eq!(plan.map_or(0, |p| p.containers.len()), judged.len(), "{mode:?}");
         let stats = s.finish();
         assert_eq!(stats.already_classified, 1);
         assert_eq!(stats.skipped_at_start as usize, 3 - judged.len(), "{mode:?}");
@@ -248,4 +252,659 @@ fn a_pod_started_long_before_it_was_seen_is_fetched_from_the_recent_past_only() 
     let plan = s.plan_fetch(at(1000)).unwrap();
     // timeout (120 s) + one poll interval (5 s) back.
     assert_eq!(plan.window.start, at(1000 - 125));
+}
+
+fn with_containers(mut p: PodInfo, containers: &[(&str, &str)]) -> PodInfo {
+    p.containers = containers.iter().map(|(n, i)| ContainerInfo::new(*n, *i)).collect();
+    p
+}
+
+fn batch_for(p: &PodInfo, container: &str, secs: &[i64]) -> MetricBatch {
+    let mut b = MetricBatch::new();
+    let id = p.id.container(container);
+    for &s in secs {
+        b.push(&id, Sample::new(at(s), Metric::MemoryUsageBytes, 1e6));
+    }
+    b
+}
+
+/// A model trained on young rows (up to 290 s of age) and, with `steady`,
+/// on rows of pods up to a day old.
+fn aged_model(steady: bool) -> ActiveModel {
+    use crate::age::{AgeCoverage, AgeRange};
+    let range = |min, max| AgeRange {
+        min: Duration::from_secs(min),
+        max: Duration::from_secs(max),
+    };
+    ActiveModel {
+        ages: Some(AgeCoverage {
+            young_horizon: Duration::from_secs(300),
+            young: Some(range(20, 290)),
+            steady: steady.then(|| range(600, 86_400)),
+            young_rows: 10,
+            steady_rows: if steady { 10 } else { 0 },
+            ..AgeCoverage::default()
+        }),
+        ..model()
+    }
+}
+
+#[test]
+fn sidecars_are_skipped_at_once_and_each_container_claims_its_own_class() {
+    let (mut s, m) = (state(), model());
+    let p = with_containers(
+        pod("shop-1", Some(1)),
+        &[
+            ("web", "nginx:1.25"),
+            ("istio-proxy", "docker.io/istio/proxyv2:1.20"),
+            ("db", "mysql:8"),
+        ],
+    );
+    let step = s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let [
+        Outcome::Skipped {
+            container,
+            reason: SkipReason::Sidecar,
+            claimed: None,
+            at_start: false,
+            ..
+        },
+    ] = step.outcomes.as_slice()
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(container, "istio-proxy");
+    assert!(step.skipped.is_empty(), "the pod itself is judged");
+    assert_eq!(s.pending(), 2);
+    let plan = s.plan_fetch(at(15)).unwrap();
+    assert!(!plan.containers.contains(&p.id.container("istio-proxy")));
+    let mut batch = batch_for(&p, "web", &[2, 12]);
+    for t in [2, 12] {
+        batch.push(&p.id.container("db"), Sample::new(at(t), Metric::MemoryUsageBytes, 1e6));
+    }
+    let step = s.on_batch(&plan, Ok(batch), &m);
+    let mut got: Vec<(String, Option<String>, bool)> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Classified(v) => (v.container.clone(), v.claimed.clone(), v.is_anomaly()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    got.sort();
+    // The model says nginx for both: the mysql container is the anomaly.
+    assert_eq!(
+        got,
+        [
+            ("db".to_owned(), Some("mysql".to_owned()), true),
+            ("web".to_owned(), Some("nginx".to_owned()), false)
+        ]
+    );
+    // The sidecar's outcome was its only one: a deletion adds nothing.
+    assert!(s.on_event(PodEvent::Deleted(p.id.clone()), at(20), &m).is_empty());
+    let stats = s.finish();
+    assert_eq!((stats.sidecars, stats.classified, stats.anomalies), (1, 2, 1));
+}
+
+#[test]
+fn a_sidecar_listed_as_a_class_or_left_off_the_list_is_judged() {
+    let p = with_containers(
+        pod("nginx-1", Some(1)),
+        &[("nginx", "nginx"), ("envoy", "envoyproxy/envoy:v1")],
+    );
+    // envoy is one of the model's classes: classified as one.
+    let m = ActiveModel {
+        classes: vec!["nginx".into(), "envoy".into()],
+        ..model()
+    };
+    let mut s = state();
+    assert!(s.on_event(PodEvent::Added(p.clone()), at(1), &m).is_empty());
+    assert_eq!(s.pending(), 2);
+    let step = s.decide(at(200), &m);
+    let claims: Vec<_> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::TimedOut { container, claimed, .. } => (container.as_str(), claimed.as_deref()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(claims.len(), 2);
+    assert!(claims.contains(&("envoy", Some("envoy"))) && claims.contains(&("nginx", Some("nginx"))));
+    // An empty sidecar list: envoy is an ordinary container, claiming nothing.
+    let config = WatcherConfig {
+        sidecars: Vec::new(),
+        ..WatcherConfig::default()
+    };
+    let (mut s, m) = (WatchState::new(config, at(0)), model());
+    assert!(s.on_event(PodEvent::Added(p), at(1), &m).is_empty());
+    assert_eq!(s.pending(), 2);
+}
+
+#[test]
+fn a_pod_without_a_start_time_is_fetched_from_its_first_sight_and_times_out() {
+    let (mut s, m) = (state(), model());
+    // PodInfo::new knows no start time.
+    let mut p = PodInfo::new(PodId::new("ns", "nginx-9", "uid-9"));
+    p.containers = vec![ContainerInfo::new("main", "img")];
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    let plan = s.plan_fetch(at(12)).expect("fetched although its start is unknown");
+    // From first sight back by the timeout and one poll interval.
+    assert_eq!(plan.window.start, at(10 - 125));
+    assert!(s.on_batch(&plan, Ok(MetricBatch::new()), &m).is_empty());
+    assert!(s.decide(at(129), &m).is_empty());
+    let step = s.decide(at(130), &m);
+    let [Outcome::TimedOut { waited, claimed, .. }] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert_eq!((*waited, claimed.as_deref()), (Duration::from_secs(120), Some("nginx")));
+    assert_eq!(s.pending(), 0);
+
+    // Its samples, if any, classify it; the time to verdict counts from first sight.
+    let (mut s, m) = (state(), model());
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    let plan = s.plan_fetch(at(20)).unwrap();
+    let step = s.on_batch(&plan, Ok(memory(&p, &[-30, 15])), &m);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert_eq!(v.time_to_verdict, Duration::from_secs(10));
+}
+
+#[test]
+fn a_start_time_reported_later_moves_the_deadline_to_the_start() {
+    let (mut s, m) = (state(), model());
+    let mut p = pod("nginx-10", None);
+    p.phase = PodPhase::Pending;
+    s.on_event(PodEvent::Added(p.clone()), at(10), &m);
+    // It starts at 40 s; the update says so at 45 s.
+    p.phase = PodPhase::Running;
+    p.start_time = Some(at(40));
+    s.on_event(PodEvent::Updated(p.clone()), at(45), &m);
+    assert!(s.decide(at(159), &m).is_empty());
+    let step = s.decide(at(160), &m);
+    assert!(
+        matches!(step.outcomes.as_slice(), [Outcome::TimedOut { waited, .. }] if *waited == Duration::from_secs(120)),
+        "{step:?}"
+    );
+    // A start time after the event that reports it counts as the event's time.
+    let (mut s, m) = (state(), model());
+    let mut q = pod("nginx-11", None);
+    s.on_event(PodEvent::Added(q.clone()), at(10), &m);
+    q.start_time = Some(at(10_000));
+    s.on_event(PodEvent::Updated(q), at(20), &m);
+    assert!(s.decide(at(139), &m).is_empty());
+    assert_eq!(s.decide(at(140), &m).outcomes.len(), 1);
+}
+
+#[test]
+fn a_pod_older_than_the_models_ages_is_skipped_unless_the_model_has_steady_rows() {
+    let young_only = aged_model(false);
+    let config = WatcherConfig {
+        existing_pods: ExistingPods::All,
+        ..WatcherConfig::default()
+    };
+    let mut s = WatchState::new(config.clone(), at(0));
+    // Running for two hours before the watcher started, with a sidecar.
+    let old = with_containers(
+        pod("nginx-12", Some(-7200)),
+        &[("nginx", "nginx"), ("fluent-bit", "fluent/fluent-bit:3")],
+    );
+    let step = s.on_event(PodEvent::Added(old.clone()), at(1), &young_only);
+    let mut reasons: Vec<_> = step
+        .outcomes
+        .iter()
+        .map(|o| match o {
+            Outcome::Skipped {
+                container,
+                reason,
+                at_start: true,
+                ..
+            } => (container.clone(), *reason),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    reasons.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        reasons,
+        [
+            ("fluent-bit".to_owned(), SkipReason::Sidecar),
+            (
+                "nginx".to_owned(),
+                SkipReason::TooOld {
+                    age: Duration::from_secs(7201),
+                    max_age: Duration::from_secs(290)
+                }
+            )
+        ]
+    );
+    assert!(step.outcomes.iter().any(|o| {
+        o.to_string()
+            .contains("too old (age 7201 s; the model was trained for ages up to 290 s)")
+    }));
+    // A young pod is judged by the same model, even one first seen late.
+    let young = pod("nginx-13", Some(-100));
+    assert!(s.on_event(PodEvent::Added(young), at(1), &young_only).is_empty());
+    assert_eq!(s.pending(), 1);
+    let stats = s.finish();
+    assert_eq!((stats.too_old, stats.sidecars), (1, 1));
+
+    // A model with steady rows judges the old pod, on a row of its current age.
+    let (mut s, steady) = (WatchState::new(config, at(0)), aged_model(true));
+    let step = s.on_event(PodEvent::Added(old.clone()), at(1), &steady);
+    assert!(
+        matches!(
+            step.outcomes.as_slice(),
+            [Outcome::Skipped {
+                reason: SkipReason::Sidecar,
+                ..
+            }]
+        ),
+        "{step:?}"
+    );
+    let plan = s.plan_fetch(at(5)).unwrap();
+    assert_eq!(plan.window.start, at(5 - 125));
+    let step = s.on_batch(&plan, Ok(batch_for(&old, "nginx", &[-10, 0])), &steady);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert!(v.at_start);
+    assert_eq!(v.time_to_verdict, Duration::from_secs(7205));
+
+    // Without known ages (a model trained from a file), every age is judged.
+    let (mut s, m) = (WatchState::new(WatcherConfig::default(), at(-86_400)), model());
+    assert!(
+        s.on_event(PodEvent::Added(pod("nginx-14", Some(-80_000))), at(1), &m)
+            .is_empty()
+    );
+    assert_eq!(s.pending(), 1);
+}
+
+/// The exactly-one-outcome property, driven by random pod events, fetches
+/// and time.
+mod one_outcome {
+    use super::*;
+    use crate::pod::ContainerId;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, HashMap};
+
+    const CONTAINERS: &[(&str, &str)] = &[
+        ("main", "example/app:1"),
+        ("nginx", "nginx:1.25"),
+        ("db", "mysql:8"),
+        ("istio-proxy", "docker.io/istio/proxyv2:1.20"),
+        ("logs", "fluent/fluent-bit:3"),
+    ];
+    const NAMES: &[&str] = &["nginx", "mysql", "web"];
+    const SLOTS: usize = 6;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Start {
+        Unknown,
+        /// Started this many seconds before it is first seen.
+        Ago(u32),
+        /// Reports a start time this many seconds after it is first seen.
+        Future(u32),
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// A new pod in a slot (a new UID; the slot's old pod is forgotten
+        /// by the test, not by the watcher).
+        Add {
+            slot: usize,
+            name: usize,
+            containers: Vec<usize>,
+            start: Start,
+            annotated: bool,
+            ended: bool,
+            pending: bool,
+        },
+        /// An update of the slot's pod: it starts, ends, or changes its labels.
+        Update {
+            slot: usize,
+            change: u8,
+        },
+        Delete {
+            slot: usize,
+        },
+        /// A tick: a fetch answered in full (0), partly (1) or failed (2).
+        Tick {
+            answer: u8,
+            seed: u64,
+        },
+        Decide,
+        Advance(u32),
+    }
+
+    fn start() -> impl Strategy<Value = Start> {
+        prop_oneof![
+            Just(Start::Unknown),
+            (0u32..200).prop_map(Start::Ago),
+            (200u32..200_000).prop_map(Start::Ago),
+            (1u32..60).prop_map(Start::Future),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (
+                0..SLOTS,
+                0..NAMES.len(),
+                prop::collection::vec(0..CONTAINERS.len(), 0..4),
+                start(),
+                prop::bool::weighted(0.1),
+                prop::bool::weighted(0.05),
+                prop::bool::weighted(0.2),
+            )
+                .prop_map(|(slot, name, mut containers, start, annotated, ended, pending)| {
+                    containers.sort_unstable();
+                    containers.dedup();
+                    Op::Add { slot, name, containers, start, annotated, ended, pending }
+                }),
+            2 => (0..SLOTS, 0u8..4).prop_map(|(slot, change)| Op::Update { slot, change }),
+            1 => (0..SLOTS).prop_map(|slot| Op::Delete { slot }),
+            4 => (0u8..3, any::<u64>()).prop_map(|(answer, seed)| Op::Tick { answer, seed }),
+            1 => Just(Op::Decide),
+            3 => (0u32..40).prop_map(Op::Advance),
+        ]
+    }
+
+    /// What the test knows of a pod the watcher saw.
+    struct Seen {
+        id: PodId,
+        containers: Vec<String>,
+        skipped: bool,
+        first_seen: Timestamp,
+        /// Where the timeout counts from (see `PodState::since`).
+        since: Timestamp,
+        start_known: bool,
+    }
+
+    struct Run {
+        state: WatchState,
+        existing: ExistingPods,
+        model: ActiveModel,
+        now: Timestamp,
+        timeout: Duration,
+        /// Per slot: the pod last sent for it.
+        pods: Vec<Option<PodInfo>>,
+        uids: u64,
+        seen: HashMap<String, Seen>,
+        outcomes: BTreeMap<ContainerId, Vec<Outcome>>,
+        skipped_pods: BTreeMap<PodId, usize>,
+    }
+
+    impl Run {
+        fn take(&mut self, step: Step) -> Result<(), TestCaseError> {
+            for (pod, _) in step.skipped {
+                let seen = self.seen.get(&pod.uid);
+                prop_assert!(seen.is_some_and(|s| s.skipped), "{pod} skipped but not at first sight");
+                *self.skipped_pods.entry(pod).or_default() += 1;
+            }
+            for o in step.outcomes {
+                let seen = self.seen.get(&o.pod().uid);
+                prop_assert!(
+                    seen.is_some_and(|s| !s.skipped && s.containers.iter().any(|c| c == o.container())),
+                    "an outcome for a container not judged: {o:?}"
+                );
+                let id = o.pod().container(o.container());
+                let sidecar = ["istio-proxy", "logs"].contains(&o.container());
+                let is_sidecar_skip = matches!(
+                    o,
+                    Outcome::Skipped {
+                        reason: SkipReason::Sidecar,
+                        ..
+                    }
+                );
+                prop_assert_eq!(sidecar, is_sidecar_skip, "{:?}", o);
+                if let Outcome::Skipped {
+                    reason: SkipReason::TooOld { age, max_age },
+                    ..
+                } = &o
+                {
+                    prop_assert!(*age > *max_age);
+                    prop_assert_eq!(o.time(), self.seen[&o.pod().uid].first_seen);
+                }
+                self.outcomes.entry(id).or_default().push(o);
+            }
+            Ok(())
+        }
+
+        fn event(&mut self, event: PodEvent) -> Result<(), TestCaseError> {
+            let now = self.now;
+            match &event {
+                PodEvent::Added(p) | PodEvent::Updated(p) => match self.seen.get_mut(&p.id.uid) {
+                    Some(s) => {
+                        if !s.start_known
+                            && let Some(start) = p.start_time
+                        {
+                            s.start_known = true;
+                            s.since = s.first_seen.max(start.min(now));
+                        }
+                    }
+                    None if !p.phase.is_terminal() && !p.containers.is_empty() => {
+                        let at_start = p.start_time.filter(|t| *t < at(0));
+                        let skipped = p.annotations.contains_key(ANNOTATION_PREDICTED)
+                            || at_start.is_some_and(|t| match self.existing {
+                                ExistingPods::All => false,
+                                ExistingPods::Recent => at(0).since(t) >= self.timeout,
+                                ExistingPods::None => true,
+                            });
+                        self.seen.insert(
+                            p.id.uid.clone(),
+                            Seen {
+                                id: p.id.clone(),
+                                containers: p.containers.iter().map(|c| c.name.clone()).collect(),
+                                skipped,
+                                first_seen: now,
+                                since: now,
+                                start_known: p.start_time.is_some(),
+                            },
+                        );
+                    }
+                    None => {}
+                },
+                PodEvent::Deleted(_) => {}
+            }
+            let step = self.state.on_event(event, now, &self.model);
+            self.take(step)
+        }
+
+        /// After a decision at `now`: every judged container whose deadline
+        /// has passed has its outcome.
+        fn check_deadlines(&self) -> Result<(), TestCaseError> {
+            for s in self.seen.values().filter(|s| !s.skipped) {
+                for c in &s.containers {
+                    let id = s.id.container(c.clone());
+                    if self.now >= s.since + self.timeout {
+                        prop_assert!(
+                            self.outcomes.contains_key(&id),
+                            "{id} still waits at {} (deadline {})",
+                            self.now,
+                            s.since + self.timeout
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        fn tick(&mut self, answer: u8, seed: u64) -> Result<(), TestCaseError> {
+            let Some(plan) = self.state.plan_fetch(self.now) else {
+                let step = self.state.decide(self.now, &self.model);
+                self.take(step)?;
+                return self.check_deadlines();
+            };
+            for id in &plan.containers {
+                prop_assert!(!self.outcomes.contains_key(id), "{id} fetched after its outcome");
+            }
+            let fetched = if answer == 2 {
+                Err(SourceError::Unavailable {
+                    backend: "test".into(),
+                    source: "down".into(),
+                })
+            } else {
+                let mut b = MetricBatch::new();
+                let mut unavailable = Vec::new();
+                for (i, id) in plan.containers.iter().enumerate() {
+                    let bits = seed.rotate_left(i as u32 * 3);
+                    if answer == 1 && bits & 1 == 0 {
+                        unavailable.push(id.clone());
+                        continue;
+                    }
+                    // Zero, one or two samples, 10 s apart, inside the window.
+                    for k in 0..(bits >> 1) % 3 {
+                        let t = plan.at - Duration::from_secs(1 + 10 * k);
+                        if plan.window.contains(t) {
+                            b.push(id, Sample::new(t, Metric::MemoryUsageBytes, 1e6));
+                        }
+                    }
+                }
+                if !unavailable.is_empty() {
+                    b.mark_unavailable(&unavailable, SourceError::Invalid("not now".into()));
+                }
+                Ok(b)
+            };
+            let step = self.state.on_batch(&plan, fetched, &self.model);
+            self.take(step)?;
+            self.check_deadlines()
+        }
+
+        fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
+            match op {
+                Op::Add {
+                    slot,
+                    name,
+                    containers,
+                    start,
+                    annotated,
+                    ended,
+                    pending,
+                } => {
+                    self.uids += 1;
+                    let mut p = PodInfo::new(PodId::new(
+                        "ns",
+                        format!("{}-{}", NAMES[name], self.uids),
+                        format!("uid-{}", self.uids),
+                    ));
+                    p.phase = match (ended, pending) {
+                        (true, _) => PodPhase::Succeeded,
+                        (false, true) => PodPhase::Pending,
+                        _ => PodPhase::Running,
+                    };
+                    p.start_time = match start {
+                        Start::Unknown => None,
+                        Start::Ago(s) => Some(self.now - Duration::from_secs(u64::from(s))),
+                        Start::Future(s) => Some(self.now + Duration::from_secs(u64::from(s))),
+                    };
+                    p.containers = containers
+                        .iter()
+                        .map(|&i| ContainerInfo::new(CONTAINERS[i].0, CONTAINERS[i].1))
+                        .collect();
+                    if annotated {
+                        p.annotations.insert(ANNOTATION_PREDICTED.into(), "nginx".into());
+                    }
+                    self.pods[slot] = Some(p.clone());
+                    self.event(PodEvent::Added(p))
+                }
+                Op::Update { slot, change } => {
+                    let Some(mut p) = self.pods[slot].clone() else {
+                        return Ok(());
+                    };
+                    match change {
+                        0 => {
+                            p.phase = PodPhase::Running;
+                            p.start_time = p.start_time.or(Some(self.now));
+                        }
+                        1 => p.phase = PodPhase::Failed,
+                        2 => {
+                            p.labels.insert("app".into(), "mysql".into());
+                        }
+                        _ => p.containers.truncate(1),
+                    }
+                    self.pods[slot] = Some(p.clone());
+                    self.event(PodEvent::Updated(p))
+                }
+                Op::Delete { slot } => match self.pods[slot].take() {
+                    Some(p) => self.event(PodEvent::Deleted(p.id)),
+                    None => Ok(()),
+                },
+                Op::Tick { answer, seed } => self.tick(answer, seed),
+                Op::Decide => {
+                    let step = self.state.decide(self.now, &self.model);
+                    self.take(step)?;
+                    self.check_deadlines()
+                }
+                Op::Advance(s) => {
+                    self.now += Duration::from_secs(u64::from(s));
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_container_seen_ends_in_exactly_one_outcome(
+            ops in prop::collection::vec(op(), 0..80),
+            model_ages in 0u8..3,
+            existing in prop_oneof![Just(ExistingPods::All), Just(ExistingPods::Recent), Just(ExistingPods::None)],
+        ) {
+            let model = match model_ages {
+                0 => model(),
+                1 => aged_model(false),
+                _ => aged_model(true),
+            };
+            let config = WatcherConfig {
+                existing_pods: existing,
+                ..WatcherConfig::default()
+            };
+            let (timeout, poll) = (config.timeout, config.poll_interval);
+            let mut run = Run {
+                state: WatchState::new(config, at(0)),
+                existing,
+                model,
+                now: at(0),
+                timeout,
+                pods: vec![None; SLOTS],
+                uids: 0,
+                seen: HashMap::new(),
+                outcomes: BTreeMap::new(),
+                skipped_pods: BTreeMap::new(),
+            };
+            for op in ops {
+                run.apply(op)?;
+            }
+            // Ticks every poll interval until one poll interval past every
+            // deadline.
+            let last = run.seen.values().map(|s| s.since).max().unwrap_or(run.now);
+            loop {
+                run.now += poll;
+                run.tick(0, 0)?;
+                if run.now >= last + timeout + poll {
+                    break;
+                }
+            }
+            prop_assert_eq!(run.state.pending(), 0);
+            for s in run.seen.values() {
+                if s.skipped {
+                    prop_assert_eq!(run.skipped_pods.get(&s.id), Some(&1));
+                    continue;
+                }
+                for c in &s.containers {
+                    let got = run.outcomes.get(&s.id.container(c.clone())).map_or(0, Vec::len);
+                    prop_assert_eq!(got, 1, "{}/{}: {:?}", s.id, c, run.outcomes.get(&s.id.container(c.clone())));
+                }
+            }
+            let stats = run.state.finish();
+            let total: u64 = [stats.classified, stats.timed_out, stats.deleted, stats.sidecars, stats.too_old]
+                .iter()
+                .sum();
+            prop_assert_eq!(total as usize, run.outcomes.len());
+            prop_assert_eq!(stats.still_pending, 0);
+        }
+    }
 }
