@@ -148,6 +148,9 @@ pub struct NoveltyParams {
     pub weigh_features: bool,
 }
 
+/// The leaf limit of each tree of the open-set forest ([`NoveltyParams::forest`]).
+pub const OPEN_SET_MAX_LEAVES: usize = 64;
+
 impl Default for NoveltyParams {
     fn default() -> Self {
         NoveltyParams {
@@ -161,9 +164,18 @@ impl Default for NoveltyParams {
             tail: Tail::Power,
             seed: 42,
             score: Score::default(),
+            // Only its class probabilities are used, and it rides in the
+            // bundle beside the classifier: at most 64 leaves a tree keep a
+            // default forest's bundle for 100,000 noisy rows under the
+            // 774,144 bytes `publish` accepts (750,282 bytes; 1,051,458 with
+            // 1,024 leaves, 776,464 with 128; BENCHMARKS.md).
             forest: ForestParams {
                 n_trees: 50,
                 seed: 42,
+                tree: crate::tree::TreeParams {
+                    max_leaf_nodes: Some(OPEN_SET_MAX_LEAVES),
+                    ..crate::tree::TreeParams::default()
+                },
                 ..ForestParams::default()
             },
             weigh_features: false,
