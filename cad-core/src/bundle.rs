@@ -593,9 +593,7 @@ fn io(path: &Path, source: std::io::Error) -> BundleError {
 mod tests {
     use super::*;
     use crate::Dataset;
-    use crate::features::{Column, Feature};
     use crate::forest::ForestParams;
-    use crate::metric::Metric;
     use crate::model::Algorithm;
     use crate::tree::TreeParams;
     use crate::tree::synth::make;
@@ -603,19 +601,7 @@ mod tests {
     use std::sync::OnceLock;
 
     fn feature_set(n: usize) -> FeatureSet {
-        FeatureSet {
-            name: "test".into(),
-            columns: (0..n)
-                .map(|i| Column {
-                    name: format!("f{i}"),
-                    feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
-                })
-                .collect(),
-            required: vec![],
-            window: 3,
-            stride: 1,
-            align_tolerance_ms: 500,
-        }
+        crate::test_data::feature_set(n, 3)
     }
 
     fn data() -> Dataset {

@@ -28,3 +28,25 @@ pub(crate) fn real_data_file(name: &str) -> Option<PathBuf> {
     assert!(path.is_file(), "{} is missing", path.display());
     Some(path)
 }
+
+/// A feature set of `n` columns (means of the metrics in catalogue order,
+/// `f0`, `f1`, …) over `window` snapshots, for tests that need columns but
+/// not real features.
+#[cfg(test)]
+pub(crate) fn feature_set(n: usize, window: usize) -> crate::FeatureSet {
+    use crate::features::{Column, Feature};
+    use crate::metric::Metric;
+    crate::FeatureSet {
+        name: "test".into(),
+        columns: (0..n)
+            .map(|i| Column {
+                name: format!("f{i}"),
+                feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
+            })
+            .collect(),
+        required: vec![],
+        window,
+        stride: 1,
+        align_tolerance_ms: 500,
+    }
+}

@@ -302,27 +302,13 @@ impl ActiveModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{Column, Feature};
-    use crate::metric::Metric;
     use crate::model::Algorithm;
     use crate::openset::NoveltyParams;
     use crate::pod::PodId;
     use crate::tree::synth::make;
 
     fn features(n: usize) -> FeatureSet {
-        FeatureSet {
-            name: "test".into(),
-            columns: (0..n)
-                .map(|i| Column {
-                    name: format!("f{i}"),
-                    feature: Feature::Mean(Metric::ALL[i % Metric::ALL.len()]),
-                })
-                .collect(),
-            required: vec![],
-            window: 1,
-            stride: 1,
-            align_tolerance_ms: 500,
-        }
+        crate::test_data::feature_set(n, 1)
     }
 
     #[test]
