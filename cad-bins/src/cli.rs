@@ -747,6 +747,15 @@ pub struct WatchArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
+    /// Consecutive windows that must all be anomalies for a verdict to be
+    /// an anomaly (1 to 10; 1: judge each container on its first window
+    /// alone). A container whose first verdict is an anomaly waits for the
+    /// next window (the model's window later) and is reported with the first
+    /// normal verdict, or as an anomaly once that many windows in a row were
+    /// anomalies; if --timeout comes first, its latest anomaly is reported.
+    #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
+          value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
+    pub confirm_windows: usize,
     /// Only for a model without open-set calibration (bundle format 2 or 3,
     /// or trained with --no-calibration): verdicts less confident than this
     /// are anomalies of kind unknown, reason low confidence (0 to 1). Models
@@ -856,6 +865,11 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
+    /// The watcher's windows that must all be anomalies for a verdict to be
+    /// an anomaly (1 to 10; see `cad watch --confirm-windows`).
+    #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
+          value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
+    pub confirm_windows: usize,
 }
 
 /// `cad inspect`: show a model file.

@@ -29,6 +29,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         min_snapshots: args.min_snapshots,
         confidence_threshold: args.confidence_threshold,
         false_anomaly_rate: args.false_anomaly_rate,
+        confirm_windows: args.confirm_windows,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
         sidecars: args.sidecars.clone(),
@@ -41,6 +42,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
     tracing::info!(
         model = %model.description,
         false_anomaly_rate = config.false_anomaly_rate,
+        confirm_windows = config.confirm_windows,
         confidence_threshold = config.confidence_threshold,
         "model loaded"
     );
@@ -178,6 +180,9 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
     tracing::info!(
         classified = stats.classified,
         anomalies = stats.anomalies,
+        suspects = stats.suspects,
+        cleared = stats.cleared,
+        unconfirmed = stats.unconfirmed,
         timed_out = stats.timed_out,
         deleted = stats.deleted,
         sidecars = stats.sidecars,

@@ -21,8 +21,8 @@ pub use progress::{Fetched, Progress};
 pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
 pub use watcher::{
-    ActiveModel, ExistingPods, FetchPlan, ModelHandle, SinkOptions, Step, WatchState, WatchStats, Watcher,
-    WatcherConfig, WhenFull,
+    ActiveModel, DEFAULT_CONFIRM_WINDOWS, ExistingPods, FetchPlan, MAX_CONFIRM_WINDOWS, ModelHandle, SinkOptions, Step,
+    WatchState, WatchStats, Watcher, WatcherConfig, WhenFull,
 };
 
 #[cfg(test)]

@@ -120,6 +120,17 @@ pub struct WatcherConfig {
     /// (default [`DEFAULT_FALSE_ANOMALY_RATE`](crate::openset::DEFAULT_FALSE_ANOMALY_RATE)).
     /// A class is in a verdict's prediction set when its p-value exceeds α.
     pub false_anomaly_rate: f64,
+    /// Consecutive windows that must all be anomalies for a verdict to be
+    /// an anomaly (1 to [`MAX_CONFIRM_WINDOWS`]; default
+    /// [`DEFAULT_CONFIRM_WINDOWS`]). With 1, each container is judged on its
+    /// first window alone. With `n` > 1, a container whose first verdict is
+    /// an anomaly keeps waiting for the next window that shares no snapshot
+    /// with the last one judged, and so on: the first normal verdict is
+    /// reported (it behaves as claimed after all), and an anomaly is
+    /// reported only when `n` windows in a row were anomalies. A container
+    /// whose first verdict is normal is reported at once. See
+    /// [`WatchState::decide`] for the timeout and the pod's end.
+    pub confirm_windows: usize,
     /// How far back each fetch reaches beyond the previous one, to pick up
     /// samples written late (default: one poll interval).
     pub late_data: Duration,
@@ -137,6 +148,14 @@ pub struct WatcherConfig {
     /// Which of the pods already running at the start are judged.
     pub existing_pods: ExistingPods,
 }
+
+/// The default of [`WatcherConfig::confirm_windows`].
+pub const DEFAULT_CONFIRM_WINDOWS: usize = 2;
+
+/// The largest [`WatcherConfig::confirm_windows`] that makes sense: each
+/// window takes the model's window of snapshots, and all must come within
+/// the timeout.
+pub const MAX_CONFIRM_WINDOWS: usize = 10;
 
 /// Which of the pods already running when the watcher starts it judges.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -160,6 +179,7 @@ impl Default for WatcherConfig {
             min_snapshots: None,
             confidence_threshold: 0.6,
             false_anomaly_rate: crate::openset::DEFAULT_FALSE_ANOMALY_RATE,
+            confirm_windows: DEFAULT_CONFIRM_WINDOWS,
             late_data: Duration::from_secs(5),
             label_key: None,
             sidecars: crate::label::DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect(),
@@ -193,6 +213,15 @@ pub struct WatchStats {
     pub classified: u64,
     /// Of those, anomalies.
     pub anomalies: u64,
+    /// Containers whose first verdict was an anomaly and that waited for a
+    /// later window to confirm it ([`WatcherConfig::confirm_windows`] > 1).
+    pub suspects: u64,
+    /// Of those, containers a later window found normal: reported with that
+    /// window's verdict.
+    pub cleared: u64,
+    /// Of those, containers reported as an anomaly before enough windows
+    /// confirmed it: the timeout, or the pod's end, came first.
+    pub unconfirmed: u64,
     /// Containers that timed out.
     pub timed_out: u64,
     /// Containers whose pod was deleted first.

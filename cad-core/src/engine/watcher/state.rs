@@ -29,7 +29,7 @@ use crate::metric::{MetricBatch, Sample};
 use crate::pod::{ContainerId, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
-use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason};
+use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason, Verdict};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -70,6 +70,33 @@ struct Waiting {
     samples: Vec<Sample>,
     /// The next fetch must reach back to here for this container.
     need_from: Option<Timestamp>,
+    /// An anomaly waiting for a later window to confirm it
+    /// ([`WatcherConfig::confirm_windows`]).
+    suspect: Option<Suspect>,
+}
+
+/// A container whose verdicts so far were all anomalies, fewer than
+/// [`WatcherConfig::confirm_windows`] of them.
+struct Suspect {
+    /// The latest verdict (an anomaly).
+    verdict: Verdict,
+    /// Windows judged so far, all anomalies.
+    windows: usize,
+    /// Complete snapshots the container had when `verdict` was reached: the
+    /// next window judged starts after them.
+    snapshots: usize,
+}
+
+impl Suspect {
+    /// Its latest verdict, reported at `now` without confirmation, `waited`
+    /// after its pod's start (or first sight).
+    fn unconfirmed(self, now: Timestamp, waited: std::time::Duration) -> Verdict {
+        Verdict {
+            time: now,
+            time_to_verdict: waited,
+            ..self.verdict
+        }
+    }
 }
 
 struct PodState {
@@ -221,6 +248,7 @@ impl WatchState {
                         container: c.name.clone(),
                         samples: Vec::new(),
                         need_from: None,
+                        suspect: None,
                     },
                 );
                 waiting += 1;
@@ -266,20 +294,31 @@ impl WatchState {
         }
     }
 
-    /// The pod is gone or ended: every container still waiting ends as `Deleted`.
+    /// The pod is gone or ended: every container still waiting ends as
+    /// `Deleted`, except one waiting to confirm an anomaly: that one is
+    /// reported with its latest verdict (an anomaly, unconfirmed).
     fn finish_pod_early(&mut self, uid: &str, now: Timestamp, model: &ActiveModel) -> Step {
         let Some(state) = self.known.get_mut(uid) else {
             return Step::default();
         };
         state.waiting = 0;
         let (info, at_start) = (&state.info, state.at_start);
+        let waited = now.since(info.start_time.unwrap_or(state.first_seen));
         let labeler = model
             .labeler(self.config.label_key.as_deref())
             .with_sidecars(self.config.sidecars.iter().cloned());
         let mut outcomes = Vec::new();
         // The containers as first seen: every one that waits is among them.
         for (c, claim) in info.containers.iter().zip(labeler.container_claims(info)) {
-            if self.waiting.remove(&info.id.container(c.name.clone())).is_some() {
+            let Some(w) = self.waiting.remove(&info.id.container(c.name.clone())) else {
+                continue;
+            };
+            if let Some(suspect) = w.suspect {
+                self.stats.classified += 1;
+                self.stats.anomalies += 1;
+                self.stats.unconfirmed += 1;
+                outcomes.push(Outcome::Classified(suspect.unconfirmed(now, waited)));
+            } else {
                 self.stats.deleted += 1;
                 outcomes.push(Outcome::Deleted {
                     pod: info.id.clone(),
@@ -394,56 +433,103 @@ impl WatchState {
     /// every container that waited `timeout` since its pod started (or since
     /// it was first seen, if later or if the start time is unknown).
     ///
+    /// With [`WatcherConfig::confirm_windows`] `n` > 1, an anomaly is
+    /// reported only once `n` windows in a row were anomalies, each window
+    /// the latest one that starts after the snapshots the container had when
+    /// the previous one was judged (with stride 1: the next `window`
+    /// snapshots, sharing none with the previous window). The first normal
+    /// verdict is reported as soon as it is reached. When the timeout comes
+    /// before the confirming windows (or the first anomaly is reached at or
+    /// after the timeout), the latest anomaly is reported unconfirmed
+    /// ([`WatchStats::unconfirmed`]): a container that behaved like another
+    /// class, or like none, in every window seen is not let go for lack of
+    /// time.
+    ///
     /// Each container's claimed class is its own
     /// ([`Labeler::container_claims`]), read with `model`'s classes.
     pub fn decide(&mut self, now: Timestamp, model: &ActiveModel) -> Step {
-        let needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
+        let first_needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
+        let (window, stride) = (model.features.window.max(1), model.features.stride.max(1));
+        let confirm = self.config.confirm_windows.max(1);
         let labeler = self.labeler(model);
         let mut outcomes = Vec::new();
         let mut finished = Vec::new();
-        for (id, w) in &self.waiting {
+        for (id, w) in &mut self.waiting {
             let Some(state) = self.known.get(&w.pod_uid) else {
                 continue;
             };
             let info = &state.info;
-            // Read only when an outcome is made, not at every tick of the wait.
-            let claimed = || labeler.container_claim(info, &w.container).class().map(str::to_string);
-            let row = info.container(&w.container).and_then(|c| {
-                let input = ContainerInput {
-                    pod: info,
-                    container: c,
-                    samples: &w.samples,
-                };
-                model.features.latest_row(&input, needed)
-            });
             let since = state.since;
+            let expired = now >= since + self.config.timeout;
+            let waited = now.since(info.start_time.unwrap_or(state.first_seen));
+            let container = info.container(&w.container);
+            let input = container.map(|c| ContainerInput {
+                pod: info,
+                container: c,
+                samples: &w.samples,
+            });
+            // The next window starts after the snapshots already judged
+            // (rounded up to the stride, where training windows start).
+            let needed = match &w.suspect {
+                None => first_needed,
+                Some(s) => s.snapshots.div_ceil(stride) * stride + window,
+            };
+            let row = input.as_ref().and_then(|i| model.features.latest_row(i, needed));
             if let Some(row) = row {
+                let claimed = labeler.container_claim(info, &w.container).class().map(str::to_string);
                 let verdict = model.verdict(
                     &row,
                     Subject {
                         pod: info,
                         container: &w.container,
-                        claimed: claimed(),
+                        claimed,
                         time: now,
-                        time_to_verdict: now.since(info.start_time.unwrap_or(state.first_seen)),
+                        time_to_verdict: waited,
                         at_start: state.at_start,
                     },
                     &self.config,
                 );
+                let windows = w.suspect.as_ref().map_or(0, |s| s.windows) + 1;
+                if verdict.is_anomaly() && windows < confirm {
+                    self.stats.suspects += u64::from(w.suspect.is_none());
+                    if !expired {
+                        // Wait for the next window.
+                        let snapshots = input.as_ref().map_or(needed, |i| model.features.complete_snapshots(i));
+                        w.suspect = Some(Suspect {
+                            verdict,
+                            windows,
+                            snapshots,
+                        });
+                        continue;
+                    }
+                    self.stats.unconfirmed += 1;
+                } else if w.suspect.is_some() && !verdict.is_anomaly() {
+                    self.stats.cleared += 1;
+                }
                 self.stats.classified += 1;
                 self.stats.anomalies += u64::from(verdict.is_anomaly());
                 outcomes.push(Outcome::Classified(verdict));
                 finished.push(id.clone());
-            } else if now >= since + self.config.timeout {
-                self.stats.timed_out += 1;
-                outcomes.push(Outcome::TimedOut {
-                    pod: info.id.clone(),
-                    container: w.container.clone(),
-                    claimed: claimed(),
-                    time: now,
-                    waited: now.since(since),
-                    at_start: state.at_start,
-                });
+            } else if expired {
+                match w.suspect.take() {
+                    Some(suspect) => {
+                        self.stats.classified += 1;
+                        self.stats.anomalies += 1;
+                        self.stats.unconfirmed += 1;
+                        outcomes.push(Outcome::Classified(suspect.unconfirmed(now, waited)));
+                    }
+                    None => {
+                        self.stats.timed_out += 1;
+                        outcomes.push(Outcome::TimedOut {
+                            pod: info.id.clone(),
+                            container: w.container.clone(),
+                            claimed: labeler.container_claim(info, &w.container).class().map(str::to_string),
+                            time: now,
+                            waited: now.since(since),
+                            at_start: state.at_start,
+                        });
+                    }
+                }
                 finished.push(id.clone());
             }
         }

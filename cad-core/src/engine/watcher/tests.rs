@@ -6,10 +6,11 @@ use super::*;
 use crate::classifier::{Classifier, Prediction};
 use crate::features::{Column, Feature, FeatureSet};
 use crate::metric::{Metric, MetricBatch, Sample};
+use crate::openset::Kind;
 use crate::pod::{ContainerInfo, PodId, PodInfo, PodPhase};
 use crate::source::SourceError;
 use crate::time::Timestamp;
-use crate::verdict::{ANNOTATION_PREDICTED, SkipReason};
+use crate::verdict::{ANNOTATION_PREDICTED, AnomalyReason, SkipReason};
 
 /// Predicts class 0 ("nginx") with confidence 0.9.
 struct First;
@@ -291,7 +292,8 @@ fn aged_model(steady: bool) -> ActiveModel {
 
 #[test]
 fn sidecars_are_skipped_at_once_and_each_container_claims_its_own_class() {
-    let (mut s, m) = (state(), model());
+    // Each verdict on its first window: the anomaly is not held back.
+    let (mut s, m) = (confirming(1), model());
     let p = with_containers(
         pod("shop-1", Some(1)),
         &[
@@ -518,6 +520,230 @@ fn a_pod_older_than_the_models_ages_is_skipped_unless_the_model_has_steady_rows(
             .is_empty()
     );
     assert_eq!(s.pending(), 1);
+}
+
+/// Predicts "nginx" (class 0) for a memory under 2 MB, "mysql" (class 1)
+/// above, with confidence 0.9: an `nginx-…` pod with more memory is an
+/// impostor.
+struct ByMemory;
+
+impl Classifier for ByMemory {
+    fn n_features(&self) -> usize {
+        1
+    }
+    fn n_classes(&self) -> usize {
+        2
+    }
+    fn predict(&self, row: &[Option<f64>]) -> Prediction {
+        Prediction {
+            class: usize::from(row.first().copied().flatten().is_some_and(|m| m > 2e6)),
+            confidence: 0.9,
+        }
+    }
+    fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
+        let c = self.predict(row).class;
+        out.iter_mut()
+            .enumerate()
+            .for_each(|(i, p)| *p = if i == c { 0.9 } else { 0.1 });
+    }
+}
+
+/// [`model`] with the [`ByMemory`] classifier.
+fn memory_model() -> ActiveModel {
+    ActiveModel {
+        classifier: Arc::new(ByMemory),
+        ..model()
+    }
+}
+
+/// A state whose anomalies need `windows` windows in a row.
+fn confirming(windows: usize) -> WatchState {
+    WatchState::new(
+        WatcherConfig {
+            confirm_windows: windows,
+            ..WatcherConfig::default()
+        },
+        at(0),
+    )
+}
+
+/// Memory samples of `p`'s container at the given seconds, with the given values.
+fn memory_values(p: &PodInfo, points: &[(i64, f64)]) -> MetricBatch {
+    let mut b = MetricBatch::new();
+    let id = p.id.container("main");
+    for &(t, v) in points {
+        b.push(&id, Sample::new(at(t), Metric::MemoryUsageBytes, v));
+    }
+    b
+}
+
+/// Feeds `p`'s samples up to each tick (every 10 s from `from`, while `t <=
+/// until`) and returns the outcomes with the tick that gave them.
+fn run_ticks(
+    s: &mut WatchState,
+    m: &ActiveModel,
+    p: &PodInfo,
+    points: &[(i64, f64)],
+    (from, until): (i64, i64),
+) -> Vec<(i64, Outcome)> {
+    let mut got = Vec::new();
+    for t in (from..=until).step_by(10) {
+        let Some(plan) = s.plan_fetch(at(t)) else {
+            break;
+        };
+        let upto: Vec<(i64, f64)> = points.iter().copied().filter(|&(x, _)| x <= t).collect();
+        let step = s.on_batch(&plan, Ok(memory_values(p, &upto)), m);
+        got.extend(step.outcomes.into_iter().map(|o| (t, o)));
+    }
+    got
+}
+
+const HIGH: f64 = 3e6;
+const LOW: f64 = 1e6;
+
+#[test]
+fn an_anomalous_first_window_then_a_normal_one_is_reported_normal_after_the_second() {
+    let m = memory_model();
+    let p = pod("nginx-1", Some(1));
+    let points = [(2, HIGH), (12, HIGH), (22, LOW), (32, LOW), (42, HIGH), (52, HIGH)];
+
+    // Judged on the first window alone: an impostor at 15 s.
+    let mut s = confirming(1);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let got = run_ticks(&mut s, &m, &p, &points, (5, 200));
+    let [(15, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!((v.kind, v.predicted.as_str()), (Kind::Impostor, "mysql"), "{v}");
+
+    // Confirmed by a second window: at 25 s the latest window (12, 22)
+    // shares a snapshot with the first; the next, (22, 32), is normal.
+    let mut s = confirming(2);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let got = run_ticks(&mut s, &m, &p, &points, (5, 200));
+    let [(35, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (v.kind, v.predicted.as_str(), v.anomaly),
+        (Kind::AsClaimed, "nginx", None),
+        "{v}"
+    );
+    assert_eq!((v.time, v.time_to_verdict), (at(35), Duration::from_secs(34)));
+    let stats = s.finish();
+    assert_eq!(
+        (
+            stats.classified,
+            stats.anomalies,
+            stats.suspects,
+            stats.cleared,
+            stats.unconfirmed
+        ),
+        (1, 0, 1, 1, 0)
+    );
+}
+
+#[test]
+fn an_anomaly_in_every_window_is_flagged_after_the_last_one() {
+    let m = memory_model();
+    let p = pod("nginx-1", Some(1));
+    let points: Vec<(i64, f64)> = (0..12).map(|i| (2 + 10 * i, HIGH)).collect();
+    for (windows, when) in [(1, 15), (2, 35), (3, 55)] {
+        let mut s = confirming(windows);
+        s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+        let got = run_ticks(&mut s, &m, &p, &points, (5, 200));
+        let [(t, Outcome::Classified(v))] = got.as_slice() else {
+            panic!("{windows} windows: {got:?}")
+        };
+        assert_eq!(*t, when, "{windows} windows");
+        assert_eq!(
+            (v.kind, v.anomaly),
+            (Kind::Impostor, Some(AnomalyReason::Mismatch)),
+            "{v}"
+        );
+        let stats = s.finish();
+        assert_eq!(
+            (stats.anomalies, stats.suspects, stats.cleared, stats.unconfirmed),
+            (1, u64::from(windows > 1), 0, 0)
+        );
+    }
+    // Three windows: a normal third window clears the first two.
+    let mut points = points;
+    points[4].1 = LOW;
+    points[5].1 = LOW;
+    let mut s = confirming(3);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let got = run_ticks(&mut s, &m, &p, &points, (5, 200));
+    let [(55, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert!(!v.is_anomaly(), "{v}");
+}
+
+#[test]
+fn a_normal_first_window_is_reported_at_once() {
+    let m = memory_model();
+    let p = pod("nginx-1", Some(1));
+    let mut s = confirming(3);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let got = run_ticks(&mut s, &m, &p, &[(2, LOW), (12, LOW), (22, HIGH), (32, HIGH)], (5, 200));
+    let [(15, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert!(!v.is_anomaly(), "{v}");
+    assert_eq!(s.finish().suspects, 0);
+}
+
+#[test]
+fn an_unconfirmed_anomaly_is_reported_at_the_timeout_or_when_the_pod_ends() {
+    let m = memory_model();
+    let p = pod("nginx-1", Some(1));
+    // The metrics stop after the first window.
+    let points = [(2, HIGH), (12, HIGH)];
+    let mut s = confirming(2);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let got = run_ticks(&mut s, &m, &p, &points, (5, 115));
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(s.pending(), 1);
+    // The timeout is 120 s after the start at 1 s.
+    let got = run_ticks(&mut s, &m, &p, &points, (125, 125));
+    let [(125, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        (v.kind, v.time, v.time_to_verdict),
+        (Kind::Impostor, at(125), Duration::from_secs(124))
+    );
+    let stats = s.finish();
+    assert_eq!(
+        (stats.classified, stats.anomalies, stats.timed_out, stats.unconfirmed),
+        (1, 1, 0, 1)
+    );
+
+    // Deleted while waiting for the second window: the anomaly, unconfirmed.
+    let mut s = confirming(2);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    assert!(run_ticks(&mut s, &m, &p, &points, (5, 25)).is_empty());
+    let step = s.on_event(PodEvent::Deleted(p.id.clone()), at(27), &m);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert_eq!((v.kind, v.time), (Kind::Impostor, at(27)));
+    let stats = s.finish();
+    assert_eq!((stats.deleted, stats.unconfirmed, stats.still_pending), (0, 1, 0));
+
+    // A first window reached only at the timeout is not held back.
+    let mut s = confirming(2);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    let late = [(110, HIGH), (120, HIGH)];
+    let got = run_ticks(&mut s, &m, &p, &late, (5, 115));
+    assert!(got.is_empty(), "{got:?}");
+    let plan = s.plan_fetch(at(121)).unwrap();
+    let step = s.on_batch(&plan, Ok(memory_values(&p, &late)), &m);
+    assert!(
+        matches!(step.outcomes.as_slice(), [Outcome::Classified(v)] if v.kind == Kind::Impostor),
+        "{step:?}"
+    );
 }
 
 /// The exactly-one-outcome property, driven by random pod events, fetches
@@ -754,10 +980,13 @@ mod one_outcome {
                         continue;
                     }
                     // Zero, one or two samples, 10 s apart, inside the window.
+                    // Memory high or low: with `ByMemory`, verdicts of
+                    // `nginx` containers change from window to window.
+                    let value = if (bits >> 3) & 1 == 0 { 1e6 } else { 3e6 };
                     for k in 0..(bits >> 1) % 3 {
                         let t = plan.at - Duration::from_secs(1 + 10 * k);
                         if plan.window.contains(t) {
-                            b.push(id, Sample::new(t, Metric::MemoryUsageBytes, 1e6));
+                            b.push(id, Sample::new(t, Metric::MemoryUsageBytes, value));
                         }
                     }
                 }
@@ -852,14 +1081,22 @@ mod one_outcome {
             ops in prop::collection::vec(op(), 0..80),
             model_ages in 0u8..3,
             existing in prop_oneof![Just(ExistingPods::All), Just(ExistingPods::Recent), Just(ExistingPods::None)],
+            by_memory in any::<bool>(),
+            confirm_windows in 1usize..4,
         ) {
             let model = match model_ages {
                 0 => model(),
                 1 => aged_model(false),
                 _ => aged_model(true),
             };
+            let model = if by_memory {
+                ActiveModel { classifier: Arc::new(ByMemory), ..model }
+            } else {
+                model
+            };
             let config = WatcherConfig {
                 existing_pods: existing,
+                confirm_windows,
                 ..WatcherConfig::default()
             };
             let (timeout, poll) = (config.timeout, config.poll_interval);
