@@ -5,9 +5,13 @@
 //! vote share is not a probability either. Both are mapped through an
 //! **isotonic** map (pool-adjacent-violators: the best non-decreasing step
 //! function from raw confidence to accuracy) fitted on *out-of-fold*
-//! predictions of held-out containers (grouped k-fold), with Laplace
-//! smoothing of every step (`(right + 1) / (n + 2)`), so a step seen on few
-//! rows cannot say 1.00 or 0.00.
+//! predictions of held-out containers (grouped k-fold). Every step is
+//! shrunk toward the pooled accuracy by the number of *containers* among
+//! its rows, not the rows (errors come by container): `(accuracy · g + 2p) /
+//! (g + 2)`, so a step seen on few containers cannot say 1.00 or 0.00.
+//! (Measured against per-row Laplace smoothing `(right + 1) / (n + 2)`, the
+//! previous map, by `examples/tests/calibration.rs`: the forest's ECE over
+//! 10 simulator seeds 0.050 → 0.044 on average, the tree's unchanged.)
 //!
 //! The expected calibration error (ECE, 10 equal-width bins of confidence:
 //! the row-weighted mean of |accuracy − mean confidence| per bin, so per
@@ -70,35 +74,52 @@ impl ConfidenceMap {
         }
     }
 
-    /// Fits the isotonic map to `outcomes` (pool-adjacent-violators over rows
-    /// sorted by confidence, equal confidences pooled), each step smoothed
-    /// to `(right + 1) / (n + 2)`.
+    /// Fits the isotonic map to `outcomes`, each row its own container
+    /// ([`fit_grouped`](Self::fit_grouped)).
     pub fn fit(outcomes: &[Outcome]) -> ConfidenceMap {
-        let mut sorted: Vec<(f64, f64)> = outcomes
+        let rows: Vec<(Outcome, usize)> = outcomes.iter().enumerate().map(|(i, &o)| (o, i)).collect();
+        ConfidenceMap::fit_grouped(&rows)
+    }
+
+    /// Fits the isotonic map to `(outcome, container)` pairs:
+    /// pool-adjacent-violators over rows sorted by confidence (equal
+    /// confidences pooled), at most [`MAX_STEPS`] steps. A step's value is
+    /// its accuracy shrunk toward the pooled accuracy `p` as if it had seen
+    /// one row per container: `(accuracy · g + 2p) / (g + 2)` with `g` the
+    /// containers among its rows — a container's rows are mostly all right
+    /// or all wrong, so 900 right rows of 12 containers are evidence of 12,
+    /// and a step of few containers (a pure leaf's 1.0) says about `p`.
+    pub fn fit_grouped(outcomes: &[(Outcome, usize)]) -> ConfidenceMap {
+        let mut sorted: Vec<(f64, f64, usize)> = outcomes
             .iter()
-            .filter(|o| o.confidence.is_finite())
-            .map(|o| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct))))
+            .filter(|(o, _)| o.confidence.is_finite())
+            .map(|&(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
             .collect();
         if sorted.is_empty() {
             return ConfidenceMap::identity();
         }
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // Blocks: (upper raw confidence, rows, right).
-        let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
-        for (c, y) in sorted {
+        let pooled = sorted.iter().map(|r| r.1).sum::<f64>() / sorted.len() as f64;
+        let mut blocks: Vec<Block> = Vec::new();
+        for (c, y, g) in sorted {
             match blocks.last_mut() {
-                Some(last) if last.0 == c => {
-                    last.1 += 1.0;
-                    last.2 += y;
+                Some(last) if last.upper == c => {
+                    last.rows += 1.0;
+                    last.right += y;
+                    last.groups.push(g);
                 }
-                _ => blocks.push((c, 1.0, y)),
+                _ => blocks.push(Block {
+                    upper: c,
+                    rows: 1.0,
+                    right: y,
+                    groups: vec![g],
+                }),
             }
             while blocks.len() >= 2 {
                 let n = blocks.len();
-                let (a, b) = (blocks[n - 2], blocks[n - 1]);
-                if a.2 / a.1 >= b.2 / b.1 {
-                    blocks.pop();
-                    blocks[n - 2] = (b.0, a.1 + b.1, a.2 + b.2);
+                if blocks[n - 2].accuracy() >= blocks[n - 1].accuracy() {
+                    let b = blocks.pop().unwrap_or_else(|| unreachable!("two blocks"));
+                    blocks[n - 2].absorb(b);
                 } else {
                     break;
                 }
@@ -107,20 +128,29 @@ impl ConfidenceMap {
         // Bound the size: merge the adjacent pair with the fewest rows.
         while blocks.len() > MAX_STEPS {
             let i = (0..blocks.len() - 1)
-                .min_by(|&i, &j| (blocks[i].1 + blocks[i + 1].1).total_cmp(&(blocks[j].1 + blocks[j + 1].1)))
+                .min_by(|&i, &j| {
+                    (blocks[i].rows + blocks[i + 1].rows).total_cmp(&(blocks[j].rows + blocks[j + 1].rows))
+                })
                 .unwrap_or(0);
-            let (a, b) = (blocks[i], blocks[i + 1]);
-            blocks[i] = (b.0, a.1 + b.1, a.2 + b.2);
-            blocks.remove(i + 1);
+            let b = blocks.remove(i + 1);
+            blocks[i].absorb(b);
         }
-        let mut value: Vec<f64> = blocks.iter().map(|b| (b.2 + 1.0) / (b.1 + 2.0)).collect();
-        // Smoothing can break monotonicity between small blocks: restore it.
+        let mut value: Vec<f64> = blocks
+            .iter_mut()
+            .map(|b| {
+                b.groups.sort_unstable();
+                b.groups.dedup();
+                let g = b.groups.len() as f64;
+                (b.accuracy() * g + 2.0 * pooled) / (g + 2.0)
+            })
+            .collect();
+        // Shrinking can break monotonicity between small blocks: restore it.
         for i in 1..value.len() {
             if value[i] < value[i - 1] {
                 value[i] = value[i - 1];
             }
         }
-        let mut upper: Vec<f64> = blocks.iter().map(|b| b.0).collect();
+        let mut upper: Vec<f64> = blocks.iter().map(|b| b.upper).collect();
         if let Some(last) = upper.last_mut() {
             *last = 1.0;
         }
@@ -152,6 +182,36 @@ impl ConfidenceMap {
                 .iter()
                 .chain(&self.value)
                 .all(|v| v.is_finite() && (0.0..=1.0).contains(v))
+    }
+}
+
+/// A step being fitted: its upper raw confidence, rows, right rows and the
+/// containers of its rows (with repeats until the end).
+struct Block {
+    upper: f64,
+    rows: f64,
+    right: f64,
+    groups: Vec<usize>,
+}
+
+impl Block {
+    fn accuracy(&self) -> f64 {
+        self.right / self.rows
+    }
+
+    /// Takes in the next block up.
+    fn absorb(&mut self, mut b: Block) {
+        self.upper = b.upper;
+        self.rows += b.rows;
+        self.right += b.right;
+        if b.groups.len() > self.groups.len() {
+            std::mem::swap(&mut self.groups, &mut b.groups);
+        }
+        self.groups.append(&mut b.groups);
+        if self.groups.len() > 4096 {
+            self.groups.sort_unstable();
+            self.groups.dedup();
+        }
     }
 }
 
@@ -252,6 +312,8 @@ pub struct HeldOut {
     pub group: usize,
     /// Its class (the data set's label).
     pub class: usize,
+    /// The class predicted.
+    pub predicted: usize,
     /// The prediction and whether it was right.
     pub outcome: Outcome,
 }
@@ -270,6 +332,7 @@ pub fn out_of_fold<F: Fit>(params: &F, data: &Dataset, k: usize, seed: u64) -> R
             fold,
             group: data.group(row),
             class: data.label(row),
+            predicted: p.class,
             outcome: Outcome {
                 confidence: p.confidence,
                 correct: p.class == data.label(row),
@@ -302,12 +365,12 @@ pub fn calibration_report(held: &[HeldOut]) -> CalibrationReport {
     let part_of = |g: usize| groups.binary_search(&g).map_or(0, |i| i % parts.max(1));
     let mut mapped: Vec<Outcome> = held.iter().map(|h| h.outcome).collect();
     for part in 0..parts {
-        let others: Vec<Outcome> = held
+        let others: Vec<(Outcome, usize)> = held
             .iter()
             .filter(|h| part_of(h.group) != part)
-            .map(|h| h.outcome)
+            .map(|h| (h.outcome, h.group))
             .collect();
-        let map = ConfidenceMap::fit(&others);
+        let map = ConfidenceMap::fit_grouped(&others);
         for (m, h) in mapped.iter_mut().zip(held) {
             if part_of(h.group) == part {
                 m.confidence = map.apply(h.outcome.confidence);
@@ -327,7 +390,7 @@ pub fn calibration_report(held: &[HeldOut]) -> CalibrationReport {
         ece_bootstrap: bootstrap(&mapped, &group_of, &groups),
         raw_bins,
         bins,
-        map: ConfidenceMap::fit(&all),
+        map: ConfidenceMap::fit_grouped(&held.iter().map(|h| (h.outcome, h.group)).collect::<Vec<_>>()),
     }
 }
 
@@ -396,12 +459,14 @@ mod tests {
 
     #[test]
     fn the_map_is_isotonic_smoothed_and_bounded() {
-        // Pure leaves (1.0) right 9 times in 10: the map says 10/12, not 1.
+        // Pure leaves (1.0) right 9 times in 10, each row its own
+        // container, pooled accuracy 10/13: the map says
+        // (0.9·10 + 2·10/13) / 12, not 1.
         let mut v = vec![(1.0, true); 9];
         v.push((1.0, false));
         v.extend([(0.5, false), (0.5, true), (0.6, false)]);
         let m = ConfidenceMap::fit(&outcomes(&v));
-        assert!((m.apply(1.0) - 10.0 / 12.0).abs() < 1e-12, "{m:?}");
+        assert!((m.apply(1.0) - (9.0 + 20.0 / 13.0) / 12.0).abs() < 1e-12, "{m:?}");
         assert!(m.apply(0.55) <= m.apply(1.0));
         assert!(m.is_valid());
         assert_eq!(ConfidenceMap::identity().apply(0.3), 0.3);
@@ -410,6 +475,39 @@ mod tests {
             .collect();
         let m = ConfidenceMap::fit(&outcomes(&many));
         assert!(m.steps() <= MAX_STEPS && m.is_valid());
+    }
+
+    #[test]
+    fn a_step_is_shrunk_by_its_containers_not_its_rows() {
+        // 400 right rows at 1.0 from 4 containers, 200 rows at 0.5 from 10
+        // containers half right: pooled accuracy 0.833. Row-counted, the
+        // top step would say 401/402; with 4 containers it says
+        // (1·4 + 2·0.833)/6 = 0.944.
+        let mut v: Vec<(Outcome, usize)> = (0..400)
+            .map(|i| {
+                (
+                    Outcome {
+                        confidence: 1.0,
+                        correct: true,
+                    },
+                    i % 4,
+                )
+            })
+            .collect();
+        v.extend((0..200).map(|i| {
+            (
+                Outcome {
+                    confidence: 0.5,
+                    correct: i % 2 == 0,
+                },
+                4 + i % 10,
+            )
+        }));
+        let m = ConfidenceMap::fit_grouped(&v);
+        let p = 500.0 / 600.0;
+        assert!((m.apply(1.0) - (4.0 + 2.0 * p) / 6.0).abs() < 1e-12, "{m:?}");
+        assert!((m.apply(0.5) - (0.5 * 10.0 + 2.0 * p) / 12.0).abs() < 1e-12, "{m:?}");
+        assert!(m.is_valid());
     }
 
     #[test]
@@ -430,6 +528,7 @@ mod tests {
             fold: group % 5,
             group,
             class: 0,
+            predicted: 0,
             outcome: Outcome { confidence, correct },
         }
     }
