@@ -270,8 +270,10 @@ fn with_open_set(summary: &TrainingReport, extra: &OpenSetOutputs) -> Result<ser
     if let Some(map) = v.as_object_mut() {
         let calibration = extra.calibration.as_ref().map(|c| {
             json!({
-                "ece": c.ece, "ece_raw": c.ece_raw, "bins": ECE_BINS, "folds": c.folds,
-                "predictions": c.predictions, "reliability": c.bins, "reliability_raw": c.raw_bins,
+                "ece": c.ece, "ece_raw": c.ece_raw, "ece_bootstrap_5_95": c.ece_bootstrap,
+                "bins": ECE_BINS, "folds": c.folds, "cross_fit": "by container",
+                "predictions": c.predictions, "containers": c.containers,
+                "reliability": c.bins, "reliability_raw": c.raw_bins,
             })
         });
         map.insert("calibration".into(), calibration.unwrap_or(serde_json::Value::Null));
@@ -554,13 +556,17 @@ pub fn open_set_outputs(
 pub fn calibration_text(c: &CalibrationReport) -> String {
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
     format!(
-        "\n=== Calibration of the confidence (grouped {}-fold, {} held-out predictions) ===\n\n\
+        "\n=== Calibration of the confidence (grouped {}-fold, {} held-out predictions of {} containers) ===\n\n\
          ECE ({ECE_BINS} bins), raw confidence:        {}\n\
-         ECE, calibrated (cross-fitted map): {}\n",
+         ECE, calibrated (map fitted without the scored container): {}{}\n",
         c.folds,
         c.predictions,
+        c.containers,
         f(c.ece_raw),
-        f(c.ece)
+        f(c.ece),
+        c.ece_bootstrap
+            .map(|[lo, hi]| format!(" (5–95 % over bootstrap samples of the containers: {lo:.3}–{hi:.3})"))
+            .unwrap_or_default()
     )
 }
 
