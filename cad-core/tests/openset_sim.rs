@@ -30,6 +30,8 @@ enum Truth {
 struct Case {
     truth: Truth,
     claimed: Option<usize>,
+    /// The service its metrics follow (a class or another service).
+    behaves: String,
     row: FeatureRow,
 }
 
@@ -112,6 +114,7 @@ async fn seed_cases(seed: u64, honest: usize, impostors: usize, unknown: usize) 
                 cases.push(Case {
                     truth: kind,
                     claimed: claim.class().and_then(|n| classes.iter().position(|x| x == n)),
+                    behaves: truth.behaves_as.clone(),
                     row,
                 });
             }
@@ -280,4 +283,81 @@ async fn open_set_cases_on_the_simulator() {
             p.map_or("-".into(), |p| f(&p))
         );
     }
+}
+
+/// Diagnosis over `SEEDS` seeds (default 20) at `ALPHA` (default 0.01):
+/// every flagged honest pod, missed impostor and missed unknown service
+/// with its p-values; the distribution of the claimed class's p-value of
+/// honest pods (uniform if the calibration is exchangeable with the judged
+/// rows); and the held-out own-class novelty scores of the calibration by
+/// the row's age (young: ≤ 300 s, the ages the watcher decides at).
+/// Measured (20 seeds): honest p ≤ 0.005 / 0.01 / 0.02 / 0.05 / 0.1 / 0.5:
+/// 1.3 / 2.0 / 4.0 / 7.0 / 11.0 / 45.7 % (the tail ~2× heavier than
+/// uniform, the bulk close to it); novelty median young 0.36, steady 0.42
+/// (young rows are not less typical: no age effect on the novelty).
+#[tokio::test(start_paused = true)]
+#[ignore = "a measurement: prints the diagnosis"]
+async fn open_set_diagnosis() {
+    let seeds: u64 = std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let alpha: f64 = std::env::var("ALPHA").ok().and_then(|s| s.parse().ok()).unwrap_or(0.01);
+    let mut honest_p = Vec::new();
+    let (mut young, mut steady) = (Vec::new(), Vec::new());
+    for seed in 1..=seeds {
+        let s = seed_cases(seed, 30, 5, 5).await;
+        let classes = s.data.classes().to_vec();
+        let (m, scored) = NoveltyParams::default().fit_with_scores(&s.data).unwrap();
+        for r in &scored {
+            let (Some(v), Some(age)) = (r.scores[r.class], s.data.age(r.row)) else {
+                continue;
+            };
+            if age <= 300.0 { young.push(v) } else { steady.push(v) }
+        }
+        for case in &s.cases {
+            let p = m.p_values(&case.row);
+            let j = m.judge(&case.row, case.claimed, alpha);
+            if let (Truth::Honest, Some(p), Some(c)) = (case.truth, &p, case.claimed) {
+                honest_p.push(p[c]);
+            }
+            let wrong = match case.truth {
+                Truth::Honest => j.kind.is_anomaly(),
+                _ => !j.kind.is_anomaly(),
+            };
+            if wrong {
+                let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
+                eprintln!(
+                    "seed {seed:>2} {:<8} {:<14} claims {:<10} -> {:<10} p [{}] ({})",
+                    format!("{:?}", case.truth),
+                    case.behaves,
+                    case.claimed.map_or("-", |c| classes[c].as_str()),
+                    j.kind.as_str(),
+                    p.as_deref().map_or("-".into(), f),
+                    classes.join(" ")
+                );
+            }
+        }
+    }
+    let share = |q: f64| honest_p.iter().filter(|p| **p <= q).count() as f64 / honest_p.len().max(1) as f64;
+    for q in [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5] {
+        eprintln!("honest pods with p <= {q}: {:.1} %", 100.0 * share(q));
+    }
+    let quantiles = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let q = |f: f64| {
+            v.get(((v.len() as f64 * f) as usize).min(v.len().saturating_sub(1)))
+                .copied()
+        };
+        (v.len(), q(0.5), q(0.9), q(0.99))
+    };
+    eprintln!(
+        "held-out own-class novelty of young rows (n, median, q90, q99): {:?}",
+        quantiles(&mut young)
+    );
+    eprintln!(
+        "held-out own-class novelty of steady rows (n, median, q90, q99): {:?}",
+        quantiles(&mut steady)
+    );
+    // The p-values of honest pods are roughly uniform: within a factor of
+    // 3 of α in the tail, within 10 points of 0.5 in the middle.
+    assert!(share(0.01) <= 0.03, "honest p <= 0.01: {}", share(0.01));
+    assert!((share(0.5) - 0.5).abs() <= 0.1, "honest p <= 0.5: {}", share(0.5));
 }

@@ -331,3 +331,49 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     // A sanity check of the decision rule on these p-values.
     assert_eq!(judge(Some(&[0.0, 0.0]), None, 0.01).kind, Kind::Unknown);
 }
+
+/// Diagnosis: the first-window p-values (nginx, apache, mysql, postgresql)
+/// of each held-out instance and of each service outside the class list,
+/// under the default method, per rotation. Measured: in rotation 0 nearly
+/// every p-value of every row is 0.078 (one calibration container's
+/// held-out scores lie above almost everything, so no row goes below it:
+/// nothing is flagged at α ≤ 0.05); in rotations 1 and 2 redis and
+/// memcached get p = 0.18–0.98 for nginx (or apache): behaviour the
+/// known classes' 2 training instances cover, not a calibration problem.
+#[tokio::test]
+#[ignore = "a measurement: prints the p-values"]
+async fn open_set_p_values_of_unknown_recordings() {
+    let set = FeatureSet::behaviour();
+    let all = recordings::rows(&recordings::dir(), &set).await.expect("recordings");
+    let names = set.column_names();
+    let instance_no = |pod: &str| pod.rsplit('-').next().and_then(|n| n.parse::<usize>().ok());
+    for held in 0..3 {
+        let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
+        for (inst, rows) in &all {
+            if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
+                for r in rows {
+                    data.push(r, &inst.class, &inst.pod).expect("row width");
+                }
+            }
+        }
+        let model = NoveltyParams::default().fit(&data).expect("fit");
+        for (inst, rows) in all.iter().filter(|(_, r)| !r.is_empty()) {
+            let known = KNOWN.contains(&inst.class.as_str());
+            if known && instance_no(&inst.pod) != Some(held) {
+                continue;
+            }
+            let p = model.p_values(&rows[0]).unwrap_or_default();
+            if let Some(c) = KNOWN.iter().position(|k| *k == inst.class) {
+                // The held-out honest instance keeps its own class.
+                assert!(p[c] > 0.01, "{} p {p:?}", inst.pod);
+            }
+            let f: Vec<String> = p.iter().map(|x| format!("{x:.3}")).collect();
+            println!(
+                "rotation {held} {:<14} {:<12} p [{}] (nginx apache mysql postgresql)",
+                inst.pod,
+                inst.class,
+                f.join(" ")
+            );
+        }
+    }
+}

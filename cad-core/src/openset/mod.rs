@@ -325,6 +325,8 @@ fn calibrate(
 /// A held-out row's scores against every class, from the calibration folds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScoredRow {
+    /// The row's index in the data set (its age: [`Dataset::age`]).
+    pub row: usize,
     /// The row's group (container) index in the data set.
     pub group: usize,
     /// Its class index.
@@ -441,6 +443,7 @@ impl NoveltyParams {
                         }
                     }
                     scored.push(ScoredRow {
+                        row: r,
                         group: groups[g].group,
                         class: groups[g].class,
                         weight,

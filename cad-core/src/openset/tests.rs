@@ -285,3 +285,17 @@ fn the_max_metric_takes_the_largest_feature_difference() {
     assert_eq!(distance(&[-4.0, f64::NAN], &[0.0, 1.0], 1, Metric::Max), Some(4.0));
     assert_eq!(distance(&[f64::NAN], &[0.0], 1, Metric::Max), None);
 }
+
+#[test]
+fn scored_rows_name_their_row_in_the_data_set() {
+    let d = data(4, 3);
+    let (_, scored) = NoveltyParams::default().fit_with_scores(&d).unwrap();
+    assert!(!scored.is_empty());
+    for s in &scored {
+        assert_eq!(d.group(s.row), s.group, "{s:?}");
+        assert_eq!(d.label(s.row), s.class, "{s:?}");
+    }
+    // Rows of one container are evenly spread: not all the same row.
+    let first = scored.iter().filter(|s| s.group == scored[0].group);
+    assert!(first.map(|s| s.row).collect::<std::collections::BTreeSet<_>>().len() > 1);
+}
