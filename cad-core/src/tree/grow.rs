@@ -500,7 +500,10 @@ impl Grower<'_> {
                 if nl2 < min_leaf || nr2 < min_leaf {
                     continue;
                 }
-                let gain = score(crit, cum, counts, miss, ml, nl2, nr2) - parent;
+                let gain = match crit {
+                    Criterion::Gini => gini_score(cum, counts, miss, ml, nl2, nr2),
+                    Criterion::Entropy => score(crit, cum, counts, miss, ml, nl2, nr2),
+                } - parent;
                 if best.as_ref().is_none_or(|s| gain > s.gain) {
                     let left_counts = cum
                         .iter()
@@ -577,6 +580,21 @@ fn score(crit: Criterion, cum: &[u32], counts: &[u32], miss: &[u32], ml: bool, n
         // n·H = n ln n − Σ c ln c
         Criterion::Entropy => sl + sr - xlnx(nl) - xlnx(nr),
     }
+}
+
+/// [`score`] for [`Criterion::Gini`], the same operations in the same order
+/// (so the same trees), inlined into the split search: out of line, `score`
+/// took 28 % of a 100,000-row tree's fit instructions.
+#[inline(always)]
+fn gini_score(cum: &[u32], counts: &[u32], miss: &[u32], ml: bool, nl: usize, nr: usize) -> f64 {
+    let (mut sl, mut sr) = (0.0, 0.0);
+    for ((&c, &t), &x) in cum.iter().zip(counts).zip(miss) {
+        let (l, r) = if ml { (c + x, t - c - x) } else { (c, t - c) };
+        let (l, r) = (l as f64, r as f64);
+        sl += l * l;
+        sr += r * r;
+    }
+    sl / nl as f64 + sr / nr as f64
 }
 
 fn xlnx(x: f64) -> f64 {
