@@ -20,8 +20,11 @@
 //! Confidence is soft voting, as in scikit-learn: the forest's class
 //! probabilities are the mean of its trees' leaf distributions, the predicted
 //! class is the most probable one and its confidence that mean probability.
-//! Every leaf keeps its training counts of the classes present (not one per
-//! class: memory and model size grow with the leaves, not leaves × classes).
+//! With up to 8 classes a tree keeps each leaf's class distribution dense
+//! (one read per row and tree when predicting); with more, every leaf keeps
+//! its training counts of the classes present (not one per class: memory
+//! and model size grow with the leaves, not leaves × classes). Stored, every
+//! leaf keeps its counts of the classes present.
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;

@@ -243,8 +243,9 @@ pub enum TreeNode<'a> {
 /// Only the classes present are kept, so a tree's memory grows with its
 /// leaves, not with leaves × classes (a tree on many classes has many
 /// leaves, and dense per-class tables made memory grow with classes² × rows).
-/// Growing, the breadth-first [`shape::Shape`], both fitted forms and the
-/// stored form all keep leaves this way.
+/// Growing, the breadth-first [`shape::Shape`], the fitted tree and the
+/// stored form keep leaves this way; a forest's fitted trees do too with
+/// more than 8 classes (with fewer, dense distributions: `compact.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaves {
     /// Leaf `l`'s entries are `entries[start[l]..start[l + 1]]`.
