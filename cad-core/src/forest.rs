@@ -20,18 +20,23 @@
 //! Confidence is soft voting, as in scikit-learn: the forest's class
 //! probabilities are the mean of its trees' leaf distributions, the predicted
 //! class is the most probable one and its confidence that mean probability.
-//! Every leaf keeps its training counts of the classes present (not one per
-//! class: memory and model size grow with the leaves, not leaves × classes).
+//! With up to 8 classes a tree keeps each leaf's class distribution dense
+//! (one read per row and tree when predicting); with more, every leaf keeps
+//! its training counts of the classes present (not one per class: memory
+//! and model size grow with the leaves, not leaves × classes). Stored, every
+//! leaf keeps its counts of the classes present.
 
 use crate::classifier::{Classifier, Fit, FitError, Prediction};
 use crate::dataset::Dataset;
 use crate::tree::bins::{Binned, bin_of};
 use crate::tree::compact::{BinTree, LANES};
-use crate::tree::shape::{Packed, Shape};
+use crate::tree::grow::Scratch;
+use crate::tree::shape::{Packed, keep_used};
 use crate::tree::{DecisionTree, TreeParams, check_data, labels_of};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Leaves per tree of the default forest (see the module docs).
 pub const DEFAULT_MAX_LEAF_NODES: usize = 1024;
@@ -76,33 +81,52 @@ fn tree_seed(seed: u64, i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `n` row indices drawn with replacement, sorted (sorted gathers are cache friendly).
-fn bootstrap_rows(n: usize, seed: u64) -> Vec<u32> {
+/// `n` row indices drawn with replacement into `rows`, sorted (sorted
+/// gathers are cache friendly); `draws` is scratch.
+fn bootstrap_rows(n: usize, seed: u64, rows: &mut Vec<u32>, draws: &mut Vec<u32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut counts = vec![0u32; n];
+    draws.clear();
+    draws.resize(n, 0);
     for _ in 0..n {
-        counts[rng.random_range(0..n)] += 1;
+        draws[rng.random_range(0..n)] += 1;
     }
-    let mut rows = Vec::with_capacity(n);
-    for (r, &c) in counts.iter().enumerate() {
+    rows.clear();
+    for (r, &c) in draws.iter().enumerate() {
         rows.extend(std::iter::repeat_n(r as u32, c as usize));
     }
-    rows
 }
 
 /// Runs `f(i)` for `i` in `0..n` on up to `threads` threads (thread `t` takes
 /// `t, t + threads, …`) and returns the results in order.
 fn on_threads<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, FitError> {
+    on_threads_with(n, threads, || (), |_, i| f(i))
+}
+
+/// [`on_threads`] where each thread first makes its own state with `init`
+/// and hands it to every `f` it runs.
+fn on_threads_with<S, T: Send>(
+    n: usize,
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize) -> T + Sync,
+) -> Result<Vec<T>, FitError> {
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
-        return Ok((0..n).map(f).collect());
+        let mut state = init();
+        return Ok((0..n).map(|i| f(&mut state, i)).collect());
     }
     let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
     let results = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let f = &f;
-                sc.spawn(move || (t..n).step_by(threads).map(|i| (i, f(i))).collect::<Vec<_>>())
+                let (f, init) = (&f, &init);
+                sc.spawn(move || {
+                    let mut state = init();
+                    (t..n)
+                        .step_by(threads)
+                        .map(|i| (i, f(&mut state, i)))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
@@ -156,23 +180,43 @@ impl ForestParams {
         };
         let labels = labels_of(data, rows);
         let labels = &labels[..];
-        let shapes = on_threads(self.n_trees, self.threads, |i| {
+        let grow_one = |ws: &mut Scratch, i: usize| {
             let s = tree_seed(self.seed, i);
-            let rows = if self.bootstrap {
-                bootstrap_rows(n, s)
+            if self.bootstrap {
+                bootstrap_rows(n, s, &mut ws.rows, &mut ws.draws);
             } else {
-                (0..n as u32).collect()
-            };
-            crate::tree::grow::grow(&binned, labels, k, rows, &tp, s.rotate_left(17))
-        })?;
-        tracing::debug!(trees = shapes.len(), rows = n, "fitted random forest");
-        // Through the stored form, so that a fitted forest keeps only the cut
-        // points its trees use and equals its decoded copy.
-        let packed = Packed::pack(nf, k, &binned.edges, &shapes).map_err(FitError::backend)?;
-        drop(shapes);
-        let mut forest = RandomForest::from_packed(packed).map_err(FitError::backend)?;
-        forest.threads = self.threads;
-        Ok(forest)
+                ws.rows.clear();
+                ws.rows.extend(0..n as u32);
+            }
+            BinTree::new(
+                crate::tree::grow::grow(&binned, labels, k, ws, &tp, s.rotate_left(17)),
+                k,
+            )
+        };
+        // Each thread turns its trees into their final form at once: their
+        // shapes (5 MB for the default forest) then never exist all at once,
+        // and the worker threads' malloc arenas hold the model, not freed
+        // shapes (through the stored form, that freed memory stayed resident
+        // and made 2 threads peak 9 MB above 1).
+        let mut trees = on_threads_with(self.n_trees, self.threads, Scratch::default, grow_one)?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(FitError::backend)?;
+        tracing::debug!(trees = trees.len(), rows = n, "fitted random forest");
+        // Keep only the cut points the trees use, renumbered as the stored
+        // form does, so that a fitted forest equals its decoded copy.
+        let mut used = vec![[false; 256]; nf];
+        trees.iter().for_each(|t| t.mark_cuts(&mut used));
+        let (cuts, renumber) = keep_used(&binned.edges, &used);
+        drop(binned);
+        trees.iter_mut().for_each(|t| t.renumber_cuts(&renumber));
+        Ok(RandomForest {
+            n_features: nf,
+            n_classes: k,
+            cuts,
+            trees,
+            threads: self.threads,
+        })
     }
 }
 
@@ -199,8 +243,11 @@ impl PartialEq for RandomForest {
 
 impl Serialize for RandomForest {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let shapes: Vec<Shape> = self.trees.iter().map(BinTree::shape).collect();
-        Packed::pack(self.n_features, self.n_classes, &self.cuts, &shapes)
+        // One tree's shape at a time: all of them at once would be more
+        // memory than the stored form (and the largest part of the memory
+        // peak of writing a bundle).
+        let shape = |i: usize| Cow::Owned(self.trees[i].shape());
+        Packed::pack_with(self.n_features, self.n_classes, &self.cuts, self.trees.len(), shape)
             .map_err(serde::ser::Error::custom)?
             .serialize(s)
     }
@@ -539,6 +586,24 @@ mod tests {
         );
         assert_eq!(postcard::from_bytes::<RandomForest>(&bytes).unwrap(), f);
         assert_proba_matches_predict(&f, &d);
+    }
+
+    /// With few classes the trees keep dense distributions and rebuild their
+    /// counts from them to be stored: every tree's counts still add up to its
+    /// sample (as many rows as the data), and the decoded forest is equal.
+    #[test]
+    fn dense_leaves_store_their_exact_counts() {
+        let d = make(3000, 6, 4, 20, 1.0, 0.05, 8);
+        let f = small().fit(&d).unwrap();
+        for t in &f.trees {
+            let s = t.shape();
+            let rows: u64 = (0..s.leaves.len())
+                .flat_map(|l| s.leaves.get(l).iter().map(|&(_, n)| n as u64))
+                .sum();
+            assert_eq!(rows, d.n_rows() as u64);
+        }
+        let bytes = postcard::to_allocvec(&f).unwrap();
+        assert_eq!(postcard::from_bytes::<RandomForest>(&bytes).unwrap(), f);
     }
 
     #[test]

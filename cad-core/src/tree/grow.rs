@@ -98,29 +98,48 @@ struct Grower<'a> {
     seq: usize,
 }
 
-/// Grows a tree on `rows` (indices into `binned`/`labels`, may repeat).
-/// Splits index `binned.edges`.
+/// Buffers that one thread reuses from tree to tree (a forest's trees):
+/// allocated anew for every tree, they left the malloc arenas of a forest's
+/// worker threads fragmented, 9.5 MB more peak RSS on 2 threads than on 1
+/// for 100 trees on 70,000 rows.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// The rows to grow on: set by the caller, reordered by [`grow`].
+    pub rows: Vec<u32>,
+    /// Per row, its draws into a bootstrap sample (the forest's).
+    pub draws: Vec<u32>,
+    part: Vec<u32>,
+    lab: Vec<u32>,
+    nodes: Vec<Tmp>,
+}
+
+/// Grows a tree on `ws.rows` (indices into `binned`/`labels`, may repeat;
+/// left reordered). Splits index `binned.edges`.
 pub(crate) fn grow(
     binned: &Binned,
     labels: &[u32],
     k: usize,
-    mut rows: Vec<u32>,
+    ws: &mut Scratch,
     params: &TreeParams,
     seed: u64,
 ) -> Shape {
     let nf = binned.n_features();
     let m = params.max_features.map_or(nf, |m| m.clamp(1, nf));
+    let mut nodes = std::mem::take(&mut ws.nodes);
+    nodes.clear();
+    nodes.push(Tmp::Open);
+    let rows = &mut ws.rows;
     let mut g = Grower {
         binned,
         labels,
         k,
         params,
         m,
-        nodes: vec![Tmp::Open],
+        nodes,
         leaves: Leaves::default(),
         pool: Vec::new(),
-        scratch: Vec::new(),
-        lab: Vec::new(),
+        scratch: std::mem::take(&mut ws.part),
+        lab: std::mem::take(&mut ws.lab),
         one: vec![0; SLOTS * k],
         rng: ChaCha8Rng::seed_from_u64(seed),
         features: (0..nf).collect(),
@@ -128,13 +147,13 @@ pub(crate) fn grow(
         seq: 0,
     };
     let mut counts = vec![0u32; k];
-    for &r in &rows {
+    for &r in rows.iter() {
         counts[labels[r as usize] as usize] += 1;
     }
     let n = rows.len();
     let mut frontier: Vec<Pending> = Vec::new();
-    let hist = g.wants_hist(n).then(|| g.hist_of(&rows));
-    g.consider(0, 0, n, 0, counts, hist, &rows, &mut frontier);
+    let hist = g.wants_hist(n).then(|| g.hist_of(rows));
+    g.consider(0, 0, n, 0, counts, hist, rows, &mut frontier);
     // Leaves so far: made leaves plus pending nodes (each one leaf until split).
     let cap = params.max_leaf_nodes.unwrap_or(usize::MAX);
     let mut leaves = 1;
@@ -152,7 +171,7 @@ pub(crate) fn grow(
             best.map(|i| frontier.swap_remove(i))
         };
         let Some(p) = pick else { break };
-        g.split(p, &mut rows, &mut frontier);
+        g.split(p, rows, &mut frontier);
         leaves += 1;
         if params.max_leaf_nodes.is_some() {
             g.limit_hists(&mut frontier);
@@ -161,7 +180,9 @@ pub(crate) fn grow(
     for p in frontier {
         g.make_leaf(p.node, &p.counts);
     }
-    breadth_first(&g.nodes, &g.leaves)
+    let shape = breadth_first(&g.nodes, &g.leaves);
+    (ws.nodes, ws.part, ws.lab) = (g.nodes, g.scratch, g.lab);
+    shape
 }
 
 /// Lays out the nodes breadth first: the `j`-th split's children at
@@ -170,7 +191,9 @@ pub(crate) fn grow(
 /// building the fitted tree refuses.)
 fn breadth_first(nodes: &[Tmp], made: &Leaves) -> Shape {
     let mut out = Vec::with_capacity(nodes.len());
-    let mut leaves = Leaves::default();
+    // Sized once: a tree's leaves live as long as the model.
+    let open = nodes.iter().filter(|n| matches!(n, Tmp::Open)).count();
+    let mut leaves = Leaves::with_capacity(made.len() + open, made.entry_count());
     let mut queue = std::collections::VecDeque::from([0usize]);
     while let Some(i) = queue.pop_front() {
         match &nodes[i] {
@@ -477,7 +500,10 @@ impl Grower<'_> {
                 if nl2 < min_leaf || nr2 < min_leaf {
                     continue;
                 }
-                let gain = score(crit, cum, counts, miss, ml, nl2, nr2) - parent;
+                let gain = match crit {
+                    Criterion::Gini => gini_score(cum, counts, miss, ml, nl2, nr2),
+                    Criterion::Entropy => score(crit, cum, counts, miss, ml, nl2, nr2),
+                } - parent;
                 if best.as_ref().is_none_or(|s| gain > s.gain) {
                     let left_counts = cum
                         .iter()
@@ -554,6 +580,21 @@ fn score(crit: Criterion, cum: &[u32], counts: &[u32], miss: &[u32], ml: bool, n
         // n·H = n ln n − Σ c ln c
         Criterion::Entropy => sl + sr - xlnx(nl) - xlnx(nr),
     }
+}
+
+/// [`score`] for [`Criterion::Gini`], the same operations in the same order
+/// (so the same trees), inlined into the split search: out of line, `score`
+/// took 28 % of a 100,000-row tree's fit instructions.
+#[inline(always)]
+fn gini_score(cum: &[u32], counts: &[u32], miss: &[u32], ml: bool, nl: usize, nr: usize) -> f64 {
+    let (mut sl, mut sr) = (0.0, 0.0);
+    for ((&c, &t), &x) in cum.iter().zip(counts).zip(miss) {
+        let (l, r) = if ml { (c + x, t - c - x) } else { (c, t - c) };
+        let (l, r) = (l as f64, r as f64);
+        sl += l * l;
+        sr += r * r;
+    }
+    sl / nl as f64 + sr / nr as f64
 }
 
 fn xlnx(x: f64) -> f64 {

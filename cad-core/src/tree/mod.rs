@@ -160,9 +160,11 @@ impl TreeParams {
         check_data(data, rows)?;
         let binned = bins::Binned::of_rows(data, rows, self.max_bins);
         let labels = labels_of(data, rows);
-        let all: Vec<u32> = (0..binned.n_rows as u32).collect();
+        let mut ws = grow::Scratch::default();
+        ws.rows.extend(0..binned.n_rows as u32);
         let k = data.classes().len();
-        let shape = grow::grow(&binned, &labels, k, all, self, self.seed);
+        let shape = grow::grow(&binned, &labels, k, &mut ws, self, self.seed);
+        drop(ws);
         DecisionTree::from_shape(data.n_features(), k, &binned.edges, shape).map_err(FitError::backend)
     }
 }
@@ -241,8 +243,9 @@ pub enum TreeNode<'a> {
 /// Only the classes present are kept, so a tree's memory grows with its
 /// leaves, not with leaves × classes (a tree on many classes has many
 /// leaves, and dense per-class tables made memory grow with classes² × rows).
-/// Growing, the breadth-first [`shape::Shape`], both fitted forms and the
-/// stored form all keep leaves this way.
+/// Growing, the breadth-first [`shape::Shape`], the fitted tree and the
+/// stored form keep leaves this way; a forest's fitted trees do too with
+/// more than 8 classes (with fewer, dense distributions: `compact.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Leaves {
     /// Leaf `l`'s entries are `entries[start[l]..start[l + 1]]`.
@@ -261,6 +264,16 @@ impl Default for Leaves {
 }
 
 impl Leaves {
+    /// No leaves, with room for `leaves` leaves of `entries` entries in all.
+    pub(crate) fn with_capacity(leaves: usize, entries: usize) -> Leaves {
+        let mut start = Vec::with_capacity(leaves + 1);
+        start.push(0);
+        Leaves {
+            start,
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
     /// Adds a leaf from its dense counts (one per class); returns its index.
     pub(crate) fn push(&mut self, counts: &[u32]) -> u32 {
         self.push_entries(

@@ -25,6 +25,7 @@
 
 use super::Leaves;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// One node of a breadth-first tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,25 @@ pub(crate) struct Packed {
     leaf_counts: Vec<u32>,
 }
 
+/// The cut points of each feature that `used[feature][cut]` marks, and per
+/// feature the new index of each kept one (`renumber[feature][old cut]`).
+pub(crate) fn keep_used(cuts: &[Vec<f64>], used: &[[bool; 256]]) -> (Vec<Vec<f64>>, Vec<[u8; 256]>) {
+    let mut renumber: Vec<[u8; 256]> = vec![[0; 256]; cuts.len()];
+    let mut kept = Vec::with_capacity(cuts.len());
+    for (f, (cuts, used)) in cuts.iter().zip(used).enumerate() {
+        let mut c = Vec::new();
+        for (i, (&u, &x)) in used.iter().zip(cuts).enumerate() {
+            if u {
+                // At most 254 cut points per feature, so the index fits.
+                renumber[f][i] = c.len() as u8;
+                c.push(x);
+            }
+        }
+        kept.push(c);
+    }
+    (kept, renumber)
+}
+
 /// What [`Packed::unpack`] gives: feature count, class count, cut points per
 /// feature, trees.
 pub(crate) type Unpacked = (usize, usize, Vec<Vec<f64>>, Vec<Shape>);
@@ -87,6 +107,20 @@ impl Packed {
     /// Packs `trees` whose splits index `cuts`, keeping only the cut points
     /// some split uses (and renumbering the splits' indices to match).
     pub fn pack(n_features: usize, n_classes: usize, cuts: &[Vec<f64>], trees: &[Shape]) -> Result<Packed, String> {
+        Packed::pack_with(n_features, n_classes, cuts, trees.len(), |i| Cow::Borrowed(&trees[i]))
+    }
+
+    /// [`Packed::pack`] of the `n_trees` trees `tree(i)`, asked for one at a
+    /// time (twice each), so that a forest is stored without
+    /// building the shapes of all its trees at once (a default forest's
+    /// shapes are 5 MB, more than its stored form).
+    pub fn pack_with<'a>(
+        n_features: usize,
+        n_classes: usize,
+        cuts: &[Vec<f64>],
+        n_trees: usize,
+        tree: impl Fn(usize) -> Cow<'a, Shape>,
+    ) -> Result<Packed, String> {
         if cuts.len() != n_features {
             return Err("one list of cut points per feature is needed".into());
         }
@@ -94,7 +128,14 @@ impl Packed {
             return Err(format!("a feature has more than {MAX_CUTS} cut points"));
         }
         let mut used: Vec<[bool; 256]> = vec![[false; 256]; n_features];
-        for t in trees {
+        // Sizes of the streams, so that each is allocated once (grown by
+        // doubling, they were twice the memory of a forest's stored form).
+        let (mut nodes, mut splits, mut leaves, mut entries) = (0, 0, 0, 0);
+        for i in 0..n_trees {
+            let t = tree(i);
+            nodes += t.nodes.len();
+            leaves += t.leaves.len();
+            entries += t.leaves.entry_count();
             for n in &t.nodes {
                 if let ShapeNode::Split { feature, cut, .. } = *n {
                     let f = feature as usize;
@@ -102,36 +143,26 @@ impl Packed {
                         return Err("a split refers to a cut point that does not exist".into());
                     }
                     used[f][cut as usize] = true;
+                    splits += 1;
                 }
             }
         }
-        // New index of each used cut point.
-        let mut renumber: Vec<[u8; 256]> = vec![[0; 256]; n_features];
-        let mut kept = Vec::with_capacity(n_features);
-        for f in 0..n_features {
-            let mut c = Vec::new();
-            for (i, &u) in used[f].iter().enumerate().take(cuts[f].len()) {
-                if u {
-                    renumber[f][i] = c.len() as u8;
-                    c.push(cuts[f][i]);
-                }
-            }
-            kept.push(c);
-        }
+        let (kept, renumber) = keep_used(cuts, &used);
         let mut p = Packed {
             n_features: n_features as u32,
             n_classes: n_classes as u32,
             cuts: kept,
-            tree_nodes: Vec::with_capacity(trees.len()),
-            shape: Vec::new(),
-            split_features: Vec::new(),
-            split_cuts: Vec::new(),
-            leaf_sizes: Vec::new(),
-            leaf_classes: Vec::new(),
-            leaf_counts: Vec::new(),
+            tree_nodes: Vec::with_capacity(n_trees),
+            shape: Vec::with_capacity(nodes.div_ceil(8)),
+            split_features: Vec::with_capacity(splits),
+            split_cuts: Vec::with_capacity(splits),
+            leaf_sizes: Vec::with_capacity(leaves),
+            leaf_classes: Vec::with_capacity(entries),
+            leaf_counts: Vec::with_capacity(entries),
         };
         let mut bit = 0usize;
-        for t in trees {
+        for i in 0..n_trees {
+            let t = tree(i);
             p.tree_nodes
                 .push(u32::try_from(t.nodes.len()).map_err(|_| "a tree has too many nodes".to_string())?);
             for n in &t.nodes {
