@@ -242,7 +242,7 @@ pub struct OpenSetModel {
 /// The part of an [`OpenSetModel`] for [`Score::Combined`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct CombinedScore {
-    /// Per class: the weighted median of its held-out novelty scores.
+    /// Per class: the [`CLASS_SCALE_QUANTILE`] of its held-out novelty scores.
     scale: Vec<f64>,
     /// The combined scores of held-out containers of every class.
     calibration: ClassCalibration,
