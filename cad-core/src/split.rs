@@ -182,6 +182,11 @@ pub fn grouped_split(data: &Dataset, test_ratio: f64, seed: u64) -> Result<Train
 /// differ by at most one group in size. Errors for `k < 2`, empty data, or
 /// fewer groups than `k`.
 pub fn grouped_k_fold(data: &Dataset, k: usize, seed: u64) -> Result<Vec<TrainTest>, SplitError> {
+    let folds = grouped_folds(data, k, seed)?;
+    Ok((0..folds.len()).map(|f| (folds.train(f), folds.test(f))).collect())
+}
+
+fn grouped_folds(data: &Dataset, k: usize, seed: u64) -> Result<GroupedFolds, SplitError> {
     if k < 2 {
         return Err(SplitError::TooFewFolds(k));
     }
@@ -205,13 +210,45 @@ pub fn grouped_k_fold(data: &Dataset, k: usize, seed: u64) -> Result<Vec<TrainTe
             next = (next + 1) % k;
         }
     }
-    Ok((0..k)
-        .map(|f| {
-            let train = collect_rows(&groups, (0..groups.len()).filter(|&g| fold_of[g] != f));
-            let test = collect_rows(&groups, (0..groups.len()).filter(|&g| fold_of[g] == f));
-            (train, test)
-        })
-        .collect())
+    Ok(GroupedFolds { groups, fold_of, k })
+}
+
+/// The folds of [`grouped_k_fold`], each one's rows listed only when asked
+/// for: a caller that works through the folds in turn holds one fold's row
+/// lists, not all `k` (for 100,000 rows and 5 folds, 0.8 MB instead of 4).
+#[derive(Debug, Clone)]
+pub struct GroupedFolds {
+    groups: Vec<GroupRows>,
+    fold_of: Vec<usize>,
+    k: usize,
+}
+
+impl GroupedFolds {
+    /// Deals the groups of `data` into `k` folds exactly as
+    /// [`grouped_k_fold`] does (same errors).
+    pub fn new(data: &Dataset, k: usize, seed: u64) -> Result<GroupedFolds, SplitError> {
+        grouped_folds(data, k, seed)
+    }
+
+    /// The number of folds.
+    pub fn len(&self) -> usize {
+        self.k
+    }
+
+    /// Whether there are no folds (never: at least two are dealt).
+    pub fn is_empty(&self) -> bool {
+        self.k == 0
+    }
+
+    /// Fold `f`'s training rows (the other folds' groups' rows), ascending.
+    pub fn train(&self, f: usize) -> Vec<usize> {
+        collect_rows(&self.groups, (0..self.groups.len()).filter(|&g| self.fold_of[g] != f))
+    }
+
+    /// Fold `f`'s test rows (its own groups' rows), ascending.
+    pub fn test(&self, f: usize) -> Vec<usize> {
+        collect_rows(&self.groups, (0..self.groups.len()).filter(|&g| self.fold_of[g] == f))
+    }
 }
 
 #[cfg(test)]

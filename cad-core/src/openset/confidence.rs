@@ -90,10 +90,15 @@ impl ConfidenceMap {
     /// or all wrong, so 900 right rows of 12 containers are evidence of 12,
     /// and a step of few containers (a pure leaf's 1.0) says about `p`.
     pub fn fit_grouped(outcomes: &[(Outcome, usize)]) -> ConfidenceMap {
+        ConfidenceMap::fit_grouped_iter(outcomes.iter().copied())
+    }
+
+    /// [`fit_grouped`](Self::fit_grouped) of the pairs `outcomes` yields,
+    /// in that order, without a list of them.
+    fn fit_grouped_iter(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
         let mut sorted: Vec<(f64, f64, usize)> = outcomes
-            .iter()
             .filter(|(o, _)| o.confidence.is_finite())
-            .map(|&(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
+            .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
             .collect();
         if sorted.is_empty() {
             return ConfidenceMap::identity();
@@ -233,8 +238,13 @@ pub struct ReliabilityBin {
 /// The reliability diagram of `(confidence, correct)` pairs: [`ECE_BINS`]
 /// equal-width bins (a confidence of exactly 1 falls in the last).
 pub fn reliability(outcomes: &[Outcome]) -> Vec<ReliabilityBin> {
+    reliability_of(outcomes.iter().copied())
+}
+
+/// [`reliability`] of the outcomes `outcomes` yields, without a list of them.
+fn reliability_of(outcomes: impl Iterator<Item = Outcome>) -> Vec<ReliabilityBin> {
     let mut sums = vec![(0usize, 0.0, 0usize); ECE_BINS];
-    for o in outcomes.iter().filter(|o| o.confidence.is_finite()) {
+    for o in outcomes.filter(|o| o.confidence.is_finite()) {
         let c = o.confidence.clamp(0.0, 1.0);
         let b = ((c * ECE_BINS as f64) as usize).min(ECE_BINS - 1);
         sums[b].0 += 1;
@@ -323,24 +333,36 @@ pub struct HeldOut {
 /// container.
 pub fn out_of_fold<F: Fit>(params: &F, data: &Dataset, k: usize, seed: u64) -> Result<Vec<HeldOut>, CalibrationError> {
     let groups = split::groups_with_rows(data).len();
-    let folds = split::grouped_k_fold(data, k.min(groups), seed).map_err(CalibrationError::Split)?;
+    // One fold's row lists at a time, the training side fitted in place and
+    // the test side predicted a block of rows at a time: no copy of the
+    // data set's rows beyond one block.
+    let folds = split::GroupedFolds::new(data, k.min(groups), seed).map_err(CalibrationError::Split)?;
     let mut out = Vec::with_capacity(data.n_rows());
-    for (fold, (train, test)) in folds.iter().enumerate() {
-        let model = params.fit(&data.select(train)).map_err(CalibrationError::Fit)?;
-        let preds = model.predict_dataset(&data.select(test));
-        out.extend(test.iter().zip(preds).map(|(&row, p)| HeldOut {
-            fold,
-            group: data.group(row),
-            class: data.label(row),
-            predicted: p.class,
-            outcome: Outcome {
-                confidence: p.confidence,
-                correct: p.class == data.label(row),
-            },
-        }));
+    for fold in 0..folds.len() {
+        let model = params
+            .fit_rows(data, &folds.train(fold))
+            .map_err(CalibrationError::Fit)?;
+        for test in folds.test(fold).chunks(PREDICT_BLOCK) {
+            let preds = model.predict_dataset(&data.select(test));
+            out.extend(test.iter().zip(preds).map(|(&row, p)| HeldOut {
+                fold,
+                group: data.group(row),
+                class: data.label(row),
+                predicted: p.class,
+                outcome: Outcome {
+                    confidence: p.confidence,
+                    correct: p.class == data.label(row),
+                },
+            }));
+        }
     }
     Ok(out)
 }
+
+/// Held-out rows predicted at once by [`out_of_fold`]: a copy of this many
+/// rows, not of the whole test side. Prediction is row by row, so the
+/// predictions are those of the whole side at once.
+const PREDICT_BLOCK: usize = 4096;
 
 /// Out-of-fold predictions of `params` over grouped `k`-fold (`k` capped at
 /// the containers), then the cross-fitted calibration map and its ECE.
@@ -358,39 +380,43 @@ pub fn cross_fit<F: Fit>(
 /// containers' rows (containers dealt into at most [`MAX_CROSS_FIT_PARTS`]
 /// parts in the order of their index).
 pub fn calibration_report(held: &[HeldOut]) -> CalibrationReport {
-    let mut groups: Vec<usize> = held.iter().map(|h| h.group).collect();
-    groups.sort_unstable();
-    groups.dedup();
+    // The distinct groups, ascending. Here, and below, lists as long as
+    // `held` are made only where needed: this runs at the training's peak
+    // of memory (BENCHMARKS.md, issue 20).
+    let mut seen = vec![false; held.iter().map(|h| h.group + 1).max().unwrap_or(0)];
+    held.iter().for_each(|h| seen[h.group] = true);
+    let groups: Vec<usize> = (0..seen.len()).filter(|&g| seen[g]).collect();
+    drop(seen);
     let parts = groups.len().min(MAX_CROSS_FIT_PARTS);
     let part_of = |g: usize| groups.binary_search(&g).map_or(0, |i| i % parts.max(1));
     let mut mapped: Vec<Outcome> = held.iter().map(|h| h.outcome).collect();
     for part in 0..parts {
-        let others: Vec<(Outcome, usize)> = held
+        let others = held
             .iter()
             .filter(|h| part_of(h.group) != part)
-            .map(|h| (h.outcome, h.group))
-            .collect();
-        let map = ConfidenceMap::fit_grouped(&others);
+            .map(|h| (h.outcome, h.group));
+        let map = ConfidenceMap::fit_grouped_iter(others);
         for (m, h) in mapped.iter_mut().zip(held) {
             if part_of(h.group) == part {
                 m.confidence = map.apply(h.outcome.confidence);
             }
         }
     }
-    let all: Vec<Outcome> = held.iter().map(|h| h.outcome).collect();
-    let raw_bins = reliability(&all);
+    let raw_bins = reliability_of(held.iter().map(|h| h.outcome));
     let bins = reliability(&mapped);
     let group_of: Vec<usize> = held.iter().map(|h| h.group).collect();
+    let ece_bootstrap = bootstrap(&mapped, &group_of, &groups);
+    drop((mapped, group_of));
     CalibrationReport {
         folds: held.iter().map(|h| h.fold + 1).max().unwrap_or(0),
         predictions: held.len(),
         containers: groups.len(),
         ece_raw: ece(&raw_bins),
         ece: ece(&bins),
-        ece_bootstrap: bootstrap(&mapped, &group_of, &groups),
+        ece_bootstrap,
         raw_bins,
         bins,
-        map: ConfidenceMap::fit_grouped(&held.iter().map(|h| (h.outcome, h.group)).collect::<Vec<_>>()),
+        map: ConfidenceMap::fit_grouped_iter(held.iter().map(|h| (h.outcome, h.group))),
     }
 }
 

@@ -351,12 +351,19 @@ impl NoveltyParams {
     /// Fits the model on `data`: the space and references on all rows, the
     /// calibration on held-out containers (grouped k-fold).
     pub fn fit(&self, data: &Dataset) -> Result<OpenSetModel, OpenSetError> {
-        Ok(self.fit_with_scores(data)?.0)
+        Ok(self.fit_keeping(data, false)?.0)
     }
 
     /// Like [`NoveltyParams::fit`], also returning the held-out scores the
     /// calibration was made of (each held-out row against every class).
     pub fn fit_with_scores(&self, data: &Dataset) -> Result<(OpenSetModel, Vec<ScoredRow>), OpenSetError> {
+        self.fit_keeping(data, true)
+    }
+
+    /// The fit, with the held-out scores when `keep_scored` (else the
+    /// returned list is empty: [`NoveltyParams::fit`] does not hold a row's
+    /// scores against every class for every held-out row).
+    fn fit_keeping(&self, data: &Dataset, keep_scored: bool) -> Result<(OpenSetModel, Vec<ScoredRow>), OpenSetError> {
         self.check()?;
         if data.n_features() == 0 {
             return Err(OpenSetError::NoFeatures);
@@ -380,22 +387,32 @@ impl NoveltyParams {
             .then(|| reference::feature_weights(&medians, &spreads, data.n_features()));
         let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> = spreads.into_iter().map(|s| (s, weights.clone())).collect();
         let mut references = self.references(data, &groups, &all, &space, &spreads);
+        // One fold's row lists at a time (see `split::GroupedFolds`).
         let folds =
-            split::grouped_k_fold(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
+            split::GroupedFolds::new(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
         let group_pos: std::collections::HashMap<usize, usize> =
             groups.iter().enumerate().map(|(i, g)| (g.group, i)).collect();
         let n_classes = data.classes().len();
         let min_features = self.min_features.min(data.n_features());
         let mut scored = Vec::new();
-        let fold_groups: Vec<(Vec<usize>, Vec<usize>)> = folds
-            .iter()
-            .map(|(train, test)| {
+        // Each scored row's score against its own class (what the novelty
+        // calibration is made of), in the order of `scored`.
+        let mut own: Vec<(usize, f64, f64)> = Vec::new();
+        let fold_groups: Vec<(Vec<usize>, Vec<usize>)> = (0..folds.len())
+            .map(|f| {
+                // The groups of `rows`, a run of rows of one group once
+                // (collected without a vector as long as `rows`).
                 let of = |rows: &[usize]| {
-                    let mut g: Vec<usize> = rows.iter().map(|&r| group_pos[&data.group(r)]).collect();
-                    g.dedup();
+                    let mut g: Vec<usize> = Vec::new();
+                    for &r in rows {
+                        let p = group_pos[&data.group(r)];
+                        if g.last() != Some(&p) {
+                            g.push(p);
+                        }
+                    }
                     g
                 };
-                (of(train), of(test))
+                (of(&folds.train(f)), of(&folds.test(f)))
             })
             .collect();
         // Each class is scored with as many neighbours as its calibration
@@ -417,10 +434,12 @@ impl NoveltyParams {
         // For the combined score: (class, novelty, p̂ of the class, weight).
         let mut combined_points: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
         let mut proba = vec![0.0; n_classes];
-        for ((train_groups, test_groups), (train_rows, _)) in fold_groups.iter().zip(&folds) {
+        for (f, (train_groups, test_groups)) in fold_groups.iter().enumerate() {
             let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
             let fold_forest = if use_forest {
-                Some(self.forest.fit(&data.select(train_rows)).map_err(OpenSetError::Fit)?)
+                // In place: the forest of `data.select(rows)` without the copy.
+                let train_rows = folds.train(f);
+                Some(self.forest.fit_rows(data, &train_rows).map_err(OpenSetError::Fit)?)
             } else {
                 None
             };
@@ -452,20 +471,22 @@ impl NoveltyParams {
                             combined_points.push((g, c, s, proba[c], weight));
                         }
                     }
-                    scored.push(ScoredRow {
-                        row: r,
-                        group: groups[g].group,
-                        class: groups[g].class,
-                        weight,
-                        scores,
-                    });
+                    let class = groups[g].class;
+                    if let Some(v) = scores[class] {
+                        own.push((class, v, weight));
+                    }
+                    if keep_scored {
+                        scored.push(ScoredRow {
+                            row: r,
+                            group: groups[g].group,
+                            class,
+                            weight,
+                            scores,
+                        });
+                    }
                 }
             }
         }
-        let own: Vec<(usize, f64, f64)> = scored
-            .iter()
-            .filter_map(|s| s.scores[s.class].map(|v| (s.class, v, s.weight)))
-            .collect();
         let (calibrations, pooled) = calibrate(n_classes, &own);
         let combined = if self.score == Score::Combined {
             let scale: Vec<f64> = (0..n_classes)
