@@ -476,6 +476,33 @@ fn bootstrap(mapped: &[Outcome], group_of: &[usize], groups: &[usize]) -> Option
 mod tests {
     use super::*;
 
+    #[test]
+    fn out_of_fold_predictions_are_those_of_copied_folds() {
+        // Fitted in place and predicted by blocks (more test rows than a
+        // block), they are what fitting and predicting copies gives.
+        let d = crate::tree::synth::make(3 * PREDICT_BLOCK, 4, 3, 40, 1.0, 0.05, 5);
+        let params = crate::tree::TreeParams::default();
+        let held = out_of_fold(&params, &d, 2, 7).unwrap();
+        assert_eq!(held.len(), d.n_rows());
+        let mut expected = Vec::new();
+        for (fold, (train, test)) in split::grouped_k_fold(&d, 2, 7).unwrap().iter().enumerate() {
+            assert!(test.len() > PREDICT_BLOCK);
+            let model = params.fit(&d.select(train)).unwrap();
+            for (&row, p) in test.iter().zip(model.predict_dataset(&d.select(test))) {
+                expected.push((fold, row, p.class, p.confidence));
+            }
+        }
+        let got: Vec<_> = held
+            .iter()
+            .zip(&expected)
+            .map(|(h, e)| (h.fold, e.1, h.predicted, h.outcome.confidence))
+            .collect();
+        assert_eq!(got, expected);
+        for (h, e) in held.iter().zip(&expected) {
+            assert_eq!((h.group, h.class), (d.group(e.1), d.label(e.1)));
+        }
+    }
+
     fn outcomes(pairs: &[(f64, bool)]) -> Vec<Outcome> {
         pairs
             .iter()

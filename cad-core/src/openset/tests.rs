@@ -299,3 +299,13 @@ fn scored_rows_name_their_row_in_the_data_set() {
     let first = scored.iter().filter(|s| s.group == scored[0].group);
     assert!(first.map(|s| s.row).collect::<std::collections::BTreeSet<_>>().len() > 1);
 }
+
+#[test]
+fn fitting_without_the_scores_fits_the_same_model() {
+    // `fit` keeps no per-row scores (memory); the model must not notice.
+    let d = data(4, 3);
+    let p = NoveltyParams::default();
+    let (with, scored) = p.fit_with_scores(&d).unwrap();
+    assert!(!scored.is_empty());
+    assert_eq!(p.fit(&d).unwrap(), with);
+}
