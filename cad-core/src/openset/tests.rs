@@ -256,8 +256,15 @@ fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
         // apart, so an impostor's claimed class gets p̂ ≈ 0, the largest
         // score there is; but 1 − p̂ is bounded by 1 and the tail beyond the
         // largest calibration score is flat (measured: 26 of 30).
+        // The combined score's class scale is the 95th percentile of a
+        // class's held-out novelty (`CLASS_SCALE_QUANTILE`): with 8
+        // containers a class it is nearly the largest, so here it catches
+        // fewer impostors than the median scale did (measured: 22 of 30,
+        // against 26), while on the recordings of real servers and the
+        // simulator it catches more.
+        let least = if score == Score::Combined { 20 } else { 24 };
         assert!(honest <= 12, "{score:?}: {honest} of 30 honest flagged");
-        assert!(impostors >= 24, "{score:?}: {impostors} of 30 impostors");
+        assert!(impostors >= least, "{score:?}: {impostors} of 30 impostors");
     }
     // The score and the model must agree after decoding.
     let novelty = NoveltyParams {
