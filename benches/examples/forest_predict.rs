@@ -10,21 +10,12 @@
 //! the predicted classes, so that a change of the prediction code can be
 //! checked to predict the same.
 
-use cad_benches::noisy;
+use cad_benches::{noisy, thread_cpu_ns};
 use cad_core::bundle::ModelBundle;
 use cad_core::forest::ForestParams;
 use cad_core::model::Model;
 use cad_core::{Classifier, Fit, Timestamp};
 use std::time::Instant;
-
-/// This thread's time on a CPU so far, in ns (`/proc/thread-self/schedstat`,
-/// Linux; 0 elsewhere).
-fn thread_cpu_ns() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -6,22 +6,12 @@
 //! Each `MIN_LEAF:MAX_LEAVES` pair (`-` for no leaf-count limit) is one
 //! forest; without pairs, the default forest and an unlimited one.
 
-use cad_benches::noisy;
+use cad_benches::{noisy, thread_cpu_ns};
 use cad_core::bundle::ModelBundle;
 use cad_core::forest::ForestParams;
 use cad_core::model::Model;
 use cad_core::{Classifier, Fit, Timestamp};
 use std::time::Instant;
-
-/// This thread's time on a CPU so far, in ns (`/proc/thread-self/schedstat`,
-/// Linux; 0 elsewhere): unlike wall time, it does not count waiting for a
-/// core on a busy machine.
-fn thread_cpu_ns() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();

@@ -21,6 +21,16 @@ pub mod synth;
 use cad_core::features::{Column, Feature};
 use cad_core::{Dataset, FeatureSet, Metric};
 
+/// This thread's time on a CPU so far, in ns (`/proc/thread-self/schedstat`,
+/// Linux; 0 elsewhere): unlike wall time, it does not count waiting for a
+/// core on a busy machine.
+pub fn thread_cpu_ns() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A feature set named after `data`'s columns (each read as some metric's
 /// mean), so that a bundle of a model trained on it passes its checks.
 pub fn feature_set_of(data: &Dataset) -> FeatureSet {
