@@ -195,6 +195,12 @@ impl fmt::Display for Verdict {
             Kind::Unknown => write!(f, " — ANOMALY: behaves like no known class{p}"),
             Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => Ok(()),
             Kind::AsClaimed => write!(f, " — as claimed{p}"),
+            // The classifier's top class and the only class the open-set
+            // test keeps can differ; say so rather than print two classes
+            // side by side as if they agreed.
+            Kind::Recognised if like != self.predicted => {
+                write!(f, " — claims no class, behaves like {like}, not {}{p}", self.predicted)
+            }
             Kind::Recognised => write!(f, " — claims no class, behaves like {like}{p}"),
             Kind::Undecided if self.p_value.is_none() => f.write_str(" — undecided: too few usable metrics"),
             Kind::Undecided => write!(f, " — undecided: claims no class and fits several{p}"),
@@ -412,6 +418,10 @@ mod tests {
         assert_eq!(
             line(None, "mysql", Kind::Recognised, Some(0.2), Some("mysql")),
             " — claims no class, behaves like mysql (p = 0.200)"
+        );
+        assert_eq!(
+            line(None, "postgresql", Kind::Recognised, Some(0.2), Some("mongodb")),
+            " — claims no class, behaves like mongodb, not postgresql (p = 0.200)"
         );
         assert_eq!(
             line(None, "mysql", Kind::Undecided, None, None),
