@@ -104,6 +104,12 @@ fn on_threads<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) 
 
 /// [`on_threads`] where each thread first makes its own state with `init`
 /// and hands it to every `f` it runs.
+///
+/// The calling thread is the first of the threads (`threads - 1` are
+/// spawned): with glibc's malloc every other thread allocates from an arena
+/// of its own, whose freed memory stays resident and serves no other thread,
+/// so each spawned thread adds to the process's peak memory (BENCHMARKS.md,
+/// issue 20).
 fn on_threads_with<S, T: Send>(
     n: usize,
     threads: usize,
@@ -111,25 +117,27 @@ fn on_threads_with<S, T: Send>(
     f: impl Fn(&mut S, usize) -> T + Sync,
 ) -> Result<Vec<T>, FitError> {
     let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
+    let share = |t: usize| {
         let mut state = init();
-        return Ok((0..n).map(|i| f(&mut state, i)).collect());
+        (t..n)
+            .step_by(threads)
+            .map(|i| (i, f(&mut state, i)))
+            .collect::<Vec<_>>()
+    };
+    if threads == 1 {
+        return Ok(share(0).into_iter().map(|(_, v)| v).collect());
     }
     let mut slots: Vec<Option<T>> = (0..n).map(|_| None).collect();
     let results = std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..threads)
+        let handles: Vec<_> = (1..threads)
             .map(|t| {
-                let (f, init) = (&f, &init);
-                sc.spawn(move || {
-                    let mut state = init();
-                    (t..n)
-                        .step_by(threads)
-                        .map(|i| (i, f(&mut state, i)))
-                        .collect::<Vec<_>>()
-                })
+                let share = &share;
+                sc.spawn(move || share(t))
             })
             .collect();
-        handles.into_iter().map(|h| h.join()).collect::<Vec<_>>()
+        let mut all = vec![Ok(share(0))];
+        all.extend(handles.into_iter().map(|h| h.join()));
+        all
     });
     for r in results {
         for (i, v) in r.map_err(|_| FitError::backend("a worker thread panicked"))? {

@@ -14,6 +14,9 @@ pub(crate) const SLOTS: usize = 256;
 /// (a deterministic stride sample above it, as LightGBM does).
 const QUANTILE_SAMPLE: usize = 200_000;
 
+/// Features sampled per pass over the rows by [`Binned::of_rows`].
+const FEATURE_BLOCK: usize = 4;
+
 /// A data set's features, binned.
 #[derive(Debug, Clone)]
 pub(crate) struct Binned {
@@ -38,16 +41,30 @@ impl Binned {
         let mut bins = vec![0u8; n * w];
         let mut edges = Vec::with_capacity(w);
         let stride = n.div_ceil(QUANTILE_SAMPLE).max(1);
-        let mut sample = Vec::with_capacity(n.min(QUANTILE_SAMPLE) + 1);
-        for f in 0..w {
-            sample.clear();
-            sample.extend((0..n).step_by(stride).map(|r| row(r)[f]).filter(|v| !v.is_nan()));
-            let e = cut_points(&mut sample, max_bins);
-            let col = &mut bins[f * n..(f + 1) * n];
-            for (r, b) in col.iter_mut().enumerate() {
-                *b = bin_of(&e, row(r)[f]);
+        // The rows are stored row by row: reading one feature of every row
+        // fetches a whole cache line per row, so the values are sampled
+        // `FEATURE_BLOCK` features per pass and binned all in one pass (the
+        // 20 features of 70,000 rows: 6 passes over the rows instead of 40).
+        let mut samples: Vec<Vec<f64>> = (0..FEATURE_BLOCK.min(w))
+            .map(|_| Vec::with_capacity(n.min(QUANTILE_SAMPLE) + 1))
+            .collect();
+        for first in (0..w).step_by(FEATURE_BLOCK) {
+            let block = first..(first + FEATURE_BLOCK).min(w);
+            samples.iter_mut().for_each(Vec::clear);
+            for r in (0..n).step_by(stride) {
+                for (s, &v) in samples.iter_mut().zip(&row(r)[block.clone()]) {
+                    if !v.is_nan() {
+                        s.push(v);
+                    }
+                }
             }
-            edges.push(e);
+            edges.extend(samples.iter_mut().take(block.len()).map(|s| cut_points(s, max_bins)));
+        }
+        drop(samples);
+        for r in 0..n {
+            for (f, (&v, e)) in row(r).iter().zip(&edges).enumerate() {
+                bins[f * n + r] = bin_of(e, v);
+            }
         }
         Binned { n_rows: n, bins, edges }
     }

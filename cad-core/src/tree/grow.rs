@@ -106,9 +106,11 @@ struct Grower<'a> {
 pub(crate) struct Scratch {
     /// The rows to grow on: set by the caller, reordered by [`grow`].
     pub rows: Vec<u32>,
-    /// Per row, its draws into a bootstrap sample (the forest's).
+    /// Per row, its draws into a bootstrap sample (the forest's), while the
+    /// caller draws `rows`; then [`grow`]'s partition scratch. One buffer
+    /// for both: as long as the data, per thread, and it was part of the
+    /// peak memory of a forest's fit (BENCHMARKS.md, issue 20).
     pub draws: Vec<u32>,
-    part: Vec<u32>,
     lab: Vec<u32>,
     nodes: Vec<Tmp>,
 }
@@ -138,7 +140,7 @@ pub(crate) fn grow(
         nodes,
         leaves: Leaves::default(),
         pool: Vec::new(),
-        scratch: std::mem::take(&mut ws.part),
+        scratch: std::mem::take(&mut ws.draws),
         lab: std::mem::take(&mut ws.lab),
         one: vec![0; SLOTS * k],
         rng: ChaCha8Rng::seed_from_u64(seed),
@@ -181,7 +183,7 @@ pub(crate) fn grow(
         g.make_leaf(p.node, &p.counts);
     }
     let shape = breadth_first(&g.nodes, &g.leaves);
-    (ws.nodes, ws.part, ws.lab) = (g.nodes, g.scratch, g.lab);
+    (ws.nodes, ws.draws, ws.lab) = (g.nodes, g.scratch, g.lab);
     shape
 }
 
