@@ -96,69 +96,6 @@ impl ConfidenceMap {
     /// [`fit_grouped`](Self::fit_grouped) of the pairs `outcomes` yields,
     /// in that order, without a list of them.
     fn fit_grouped_iter(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
-        if std::env::var("CAD_MAP").is_ok_and(|v| v == "platt") {
-            return ConfidenceMap::fit_logistic(outcomes);
-        }
-        ConfidenceMap::fit_isotonic(outcomes)
-    }
-
-    /// The logistic map fitted with every container weighing 1, as steps.
-    pub fn fit_logistic_grouped(outcomes: &[(Outcome, usize)]) -> ConfidenceMap {
-        ConfidenceMap::fit_logistic(outcomes.iter().copied())
-    }
-
-    /// The isotonic map.
-    pub fn fit_isotonic_grouped(outcomes: &[(Outcome, usize)]) -> ConfidenceMap {
-        ConfidenceMap::fit_isotonic(outcomes.iter().copied())
-    }
-
-    fn fit_logistic(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
-        let mut rows: Vec<(f64, bool, usize)> = outcomes
-            .filter(|(o, _)| o.confidence.is_finite())
-            .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), o.correct, g))
-            .collect();
-        if rows.is_empty() {
-            return ConfidenceMap::identity();
-        }
-        // Rows per container.
-        let mut by_group: Vec<usize> = rows.iter().map(|r| r.2).collect();
-        by_group.sort_unstable();
-        let count = |g: usize| {
-            by_group.partition_point(|&x| x <= g) - by_group.partition_point(|&x| x < g)
-        };
-        let roww = std::env::var("CAD_LOGIT_ROWW").is_ok();
-        let mut weights: Vec<f64> = rows.iter().map(|r| if roww { 1.0 } else { 1.0 / count(r.2) as f64 }).collect();
-        let _ = &mut weights;
-        let logistic = Logistic::fit(rows.iter().zip(&weights).map(|(r, &w)| (logit(r.0), r.1, w)));
-        // Steps: at most MAX_STEPS groups of the distinct raw values,
-        // each the mean of the curve over its rows.
-        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let n = rows.len();
-        let mut upper = Vec::new();
-        let mut value = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let mut end = (start + n.div_ceil(MAX_STEPS)).min(n);
-            while end < n && rows[end].0 == rows[end - 1].0 {
-                end += 1;
-            }
-            let mean = rows[start..end].iter().map(|r| logistic.apply(logit(r.0))).sum::<f64>() / (end - start) as f64;
-            upper.push(rows[end - 1].0);
-            value.push(mean);
-            start = end;
-        }
-        if let Some(last) = upper.last_mut() {
-            *last = 1.0;
-        }
-        for i in 1..value.len() {
-            if value[i] < value[i - 1] {
-                value[i] = value[i - 1];
-            }
-        }
-        ConfidenceMap { upper, value }
-    }
-
-    fn fit_isotonic(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
         let mut sorted: Vec<(f64, f64, usize)> = outcomes
             .filter(|(o, _)| o.confidence.is_finite())
             .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
@@ -193,45 +130,6 @@ impl ConfidenceMap {
                 }
             }
         }
-        // Every step on enough containers: merge the step of fewest
-        // containers into its neighbour of fewer (pooling adjacent steps
-        // keeps the order).
-        let total_groups = {
-            let mut all: Vec<usize> = blocks.iter().flat_map(|b| b.groups.iter().copied()).collect();
-            all.sort_unstable();
-            all.dedup();
-            all.len()
-        };
-        let frac: f64 = std::env::var("CAD_STEP_FRAC").ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        let abs: usize = std::env::var("CAD_STEP_MIN").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let need = abs.max((frac * total_groups as f64).ceil() as usize).min(total_groups);
-        for b in blocks.iter_mut() {
-            b.groups.sort_unstable();
-            b.groups.dedup();
-        }
-        while blocks.len() > 1 {
-            let (i, g) = blocks
-                .iter()
-                .enumerate()
-                .map(|(i, b)| (i, b.groups.len()))
-                .min_by_key(|&(_, g)| g)
-                .unwrap_or((0, 0));
-            if g >= need {
-                break;
-            }
-            let j = if i == 0 {
-                1
-            } else if i + 1 == blocks.len() || blocks[i - 1].groups.len() <= blocks[i + 1].groups.len() {
-                i - 1
-            } else {
-                i + 1
-            };
-            let (lo, hi) = (i.min(j), i.max(j));
-            let b = blocks.remove(hi);
-            blocks[lo].absorb(b);
-            blocks[lo].groups.sort_unstable();
-            blocks[lo].groups.dedup();
-        }
         // Bound the size: merge the adjacent pair with the fewest rows.
         while blocks.len() > MAX_STEPS {
             let i = (0..blocks.len() - 1)
@@ -248,8 +146,7 @@ impl ConfidenceMap {
                 b.groups.sort_unstable();
                 b.groups.dedup();
                 let g = b.groups.len() as f64;
-                let k: f64 = std::env::var("CAD_SHRINK").ok().and_then(|s| s.parse().ok()).unwrap_or(2.0);
-                (b.accuracy() * g + k * pooled) / (g + k)
+                (b.accuracy() * g + 2.0 * pooled) / (g + 2.0)
             })
             .collect();
         // Shrinking can break monotonicity between small blocks: restore it.
@@ -290,80 +187,6 @@ impl ConfidenceMap {
                 .iter()
                 .chain(&self.value)
                 .all(|v| v.is_finite() && (0.0..=1.0).contains(v))
-    }
-}
-
-/// The log-odds of a raw confidence, kept finite.
-fn logit(c: f64) -> f64 {
-    let c = c.clamp(LOGIT_EDGE, 1.0 - LOGIT_EDGE);
-    (c / (1.0 - c)).ln()
-}
-
-/// Raw confidences are clamped this far inside 0 and 1 before their log-odds.
-const LOGIT_EDGE: f64 = 1e-3;
-
-/// `P(right) = σ(a·x + b)` of the log-odds `x` of the raw confidence.
-#[derive(Clone, Copy, Debug)]
-struct Logistic {
-    a: f64,
-    b: f64,
-}
-
-impl Logistic {
-    /// Fits by Newton's method on `(x, right, weight)`, the targets shrunk
-    /// as Platt's: right rows count `(n₊ + 1) / (n₊ + 2)`, wrong ones
-    /// `1 / (n₋ + 2)` (`n` in weight), `a` at least 0.
-    fn fit(points: impl Iterator<Item = (f64, bool, f64)>) -> Logistic {
-        let pts: Vec<(f64, bool, f64)> = points.collect();
-        let pos: f64 = pts.iter().filter(|p| p.1).map(|p| p.2).sum();
-        let neg: f64 = pts.iter().filter(|p| !p.1).map(|p| p.2).sum();
-        let (tp, tn) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
-        let prior = ((pos + 1.0) / (neg + 1.0)).ln();
-        let mut m = Logistic { a: 0.0, b: prior };
-        for _ in 0..50 {
-            let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 0.0, 0.0, 0.0);
-            for &(x, y, w) in &pts {
-                let p = m.apply(x);
-                let t = if y { tp } else { tn };
-                let d = w * (p - t);
-                let h = w * (p * (1.0 - p)).max(1e-12);
-                ga += d * x;
-                gb += d;
-                haa += h * x * x;
-                hab += h * x;
-                hbb += h;
-            }
-            // A small ridge keeps the system solvable when x is constant.
-            let ridge: f64 = std::env::var("CAD_RIDGE").ok().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            ga += ridge * m.a;
-            haa += 1e-9 + ridge;
-            hbb += 1e-9;
-            let det = haa * hbb - hab * hab;
-            if det.abs() < 1e-300 {
-                break;
-            }
-            let da = (hbb * ga - hab * gb) / det;
-            let db = (haa * gb - hab * ga) / det;
-            m.a -= da;
-            m.b -= db;
-            if m.a < 0.0 {
-                // The best non-decreasing map is a constant.
-                m.a = 0.0;
-                m.b = prior;
-                let gb: f64 = pts.iter().map(|&(_, y, w)| w * (m.apply(0.0) - if y { tp } else { tn })).sum();
-                let _ = gb;
-                m.b = ((pos * tp + neg * tn) / (pos + neg) / (1.0 - (pos * tp + neg * tn) / (pos + neg))).ln();
-                break;
-            }
-            if da.abs() < 1e-10 && db.abs() < 1e-10 {
-                break;
-            }
-        }
-        m
-    }
-
-    fn apply(&self, x: f64) -> f64 {
-        1.0 / (1.0 + (-(self.a * x + self.b)).exp())
     }
 }
 

@@ -351,11 +351,8 @@ pub struct DecisionTree {
     leaves: Leaves,
     /// Training rows per leaf.
     leaf_total: Vec<f64>,
-    /// Per leaf: majority class (lowest index on ties) and its smoothed
-    /// share ([`LEAF_SMOOTHING`]).
+    /// Per leaf: majority class (lowest index on ties) and its share.
     leaf_pred: Vec<Prediction>,
-    /// Each class's share of the training rows (the smoothing's prior).
-    prior: Vec<f64>,
     /// `nodes` for batch prediction of copied rows (see [`batch`]).
     lanes: Vec<batch::LaneNode>,
     /// `nodes` for batch prediction of rows without missing values.
@@ -500,8 +497,6 @@ impl DecisionTree {
                 }
             }
         }
-        let prior = leaf_prior(&leaves, n_classes);
-        let hier = hierarchical(&nodes, &leaves, n_classes, leaf_m());
         let leaf_pred = totals
             .iter()
             .enumerate()
@@ -513,7 +508,7 @@ impl DecisionTree {
                 );
                 Prediction {
                     class,
-                    confidence: if std::env::var("CAD_LEAF_PRIOR").is_ok_and(|v| v == "parent") { hier[l][class] } else { smoothed(best as f64, total as f64, prior[class]) },
+                    confidence: best as f64 / total as f64,
                 }
             })
             .collect();
@@ -528,7 +523,6 @@ impl DecisionTree {
             leaves,
             leaf_total,
             leaf_pred,
-            prior,
             lanes,
             dense_lanes,
             depth,
@@ -604,6 +598,18 @@ impl DecisionTree {
         self.leaves.entry_count()
     }
 
+    /// Adds leaf `l`'s class distribution to `acc`; the classes of `acc`
+    /// past its length are ignored.
+    #[inline]
+    pub(crate) fn add_leaf_proba(&self, l: usize, acc: &mut [f64]) {
+        let total = self.leaf_total[l];
+        for &(c, n) in self.leaves.get(l) {
+            if let Some(a) = acc.get_mut(c as usize) {
+                *a += n as f64 / total;
+            }
+        }
+    }
+
     /// Predicts every row of `data` from its raw rows (NaN = missing), in
     /// blocks of rows walked several at a time in lock-step.
     pub fn predict_raw_rows(&self, data: &Dataset) -> Vec<Prediction> {
@@ -636,17 +642,8 @@ impl Classifier for DecisionTree {
     }
 
     fn predict_proba_into(&self, row: &[Option<f64>], out: &mut [f64]) {
-        let l = self.leaf_of_row(row);
-        let total = self.leaf_total[l];
-        for (o, &p) in out.iter_mut().zip(&self.prior) {
-            *o = smoothed(0.0, total, p);
-        }
-        for &(c, n) in self.leaves.get(l) {
-            if let Some(o) = out.get_mut(c as usize) {
-                *o = smoothed(f64::from(n), total, self.prior[c as usize]);
-            }
-        }
-        out.iter_mut().skip(self.prior.len()).for_each(|p| *p = 0.0);
+        out.iter_mut().for_each(|p| *p = 0.0);
+        self.add_leaf_proba(self.leaf_of_row(row), out);
     }
 
     fn predict_dataset(&self, data: &Dataset) -> Vec<Prediction> {
@@ -656,71 +653,6 @@ impl Classifier for DecisionTree {
     fn predict_classes(&self, data: &Dataset) -> Vec<u32> {
         self.map_leaves(data, |l| self.leaf_pred[l as usize].class as u32)
     }
-}
-
-/// The m-estimate of a class's probability in a leaf: its `count` of the
-/// leaf's `total` training rows plus [`LEAF_SMOOTHING`] rows drawn from the
-/// training `prior`.
-fn smoothed(count: f64, total: f64, prior: f64) -> f64 {
-    let m = leaf_m();
-    (count + m * prior) / (total + m)
-}
-
-fn leaf_m() -> f64 {
-    std::env::var("CAD_LEAF_M").ok().and_then(|s| s.parse().ok()).unwrap_or(LEAF_SMOOTHING)
-}
-
-/// Rows of the prior added to every leaf's counts (the `m` of the m-estimate).
-pub const LEAF_SMOOTHING: f64 = 2.0;
-
-/// Per leaf: each class's m-estimate smoothed toward its parent's, recursively from the root.
-fn hierarchical(nodes: &[Node], leaves: &Leaves, k: usize, m: f64) -> Vec<Vec<f64>> {
-    let mut counts = vec![vec![0.0; k]; nodes.len()];
-    for i in (0..nodes.len()).rev() {
-        let n = &nodes[i];
-        if n.feature == LEAF {
-            for &(c, x) in leaves.get(n.next as usize) {
-                counts[i][c as usize] += f64::from(x);
-            }
-        } else {
-            let a = n.next as usize;
-            for c in 0..k {
-                counts[i][c] = counts[a][c] + counts[a + 1][c];
-            }
-        }
-    }
-    let mut p = vec![vec![0.0; k]; nodes.len()];
-    let tot0: f64 = counts[0].iter().sum();
-    p[0] = counts[0].iter().map(|x| x / tot0).collect();
-    let mut out = vec![Vec::new(); leaves.len()];
-    for i in 0..nodes.len() {
-        let n = &nodes[i];
-        if n.feature == LEAF {
-            out[n.next as usize] = p[i].clone();
-        } else {
-            let a = n.next as usize;
-            for ch in [a, a + 1] {
-                let t: f64 = counts[ch].iter().sum();
-                p[ch] = (0..k).map(|c| (counts[ch][c] + m * p[i][c]) / (t + m)).collect();
-            }
-        }
-    }
-    out
-}
-
-/// Each class's share of the rows over all leaves (the training rows).
-fn leaf_prior(leaves: &Leaves, n_classes: usize) -> Vec<f64> {
-    let mut counts = vec![0.0; n_classes];
-    for l in 0..leaves.len() {
-        for &(c, n) in leaves.get(l) {
-            counts[c as usize] += f64::from(n);
-        }
-    }
-    let total: f64 = counts.iter().sum();
-    if std::env::var("CAD_LEAF_PRIOR").is_ok_and(|v| v == "uniform") {
-        return vec![1.0 / n_classes as f64; n_classes];
-    }
-    counts.iter().map(|&c| if total > 0.0 { c / total } else { 1.0 / n_classes as f64 }).collect()
 }
 
 #[cfg(test)]
