@@ -7,15 +7,21 @@
 //! (`SEEDS=n` for the simulator's seeds 1..=n, default 5; `ALGOS=tree,forest`).
 //!
 //! For each data set: out-of-fold predictions of grouped 5-fold (seed 42),
-//! then the ECE of maps cross-fitted without the scored fold and without
-//! the scored container, per row and per container (each container weighs
-//! 1), with the 5–95 % range over bootstrap samples of the containers, and
-//! the Brier score (lower: sharper and calibrated); and the figures
-//! `CalibrationReport` gives (what `report.json` shows). Maps: `raw` (none),
-//! `constant` (the held-out accuracy), `isotonic/row` (steps shrunk by
-//! their rows), `isotonic/cont` (by their containers: the shipped map),
-//! `per class` (the pooled map scaled per predicted class, shrunk by 3
-//! containers' worth of rows: worse on every data set, not shipped).
+//! the AUROC of the raw confidence for a right verdict (0.5: it tells
+//! nothing), then the ECE of maps cross-fitted without the scored fold and
+//! without the scored container, per row and per container (each container
+//! weighs 1), with the 5–95 % range over bootstrap samples of the
+//! containers, and the Brier score (lower: sharper and calibrated); and the
+//! figures `CalibrationReport` gives (what `report.json` shows). Maps: `raw`
+//! (none), `constant` (the held-out accuracy), `isotonic/cont` (steps
+//! shrunk by their containers: the shipped map), `logistic` (Platt's,
+//! container-weighted: not shipped, worse on the ARFF and the recordings).
+//!
+//! `calibration_on_fresh_simulated_containers` (same flags): model and map
+//! trained on every 5th container of a 300-pod cluster, scored on the
+//! others — calibration on containers the map has not seen, without the
+//! leave-one-out's dependence of a container's mapped confidence on its
+//! own outcome. The simulator runs on a paused clock: a run repeats.
 
 use cad_core::clock::TokioClock;
 use cad_core::engine::CollectConfig;
