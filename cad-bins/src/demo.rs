@@ -13,13 +13,9 @@ use crate::collect::{train_with_progress, write_outputs};
 use crate::output;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use cad_core::engine::{
-    ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig, collect_dataset,
-};
+use cad_core::engine::{ActiveModel, CollectConfig, ExistingPods, ModelHandle, TrainConfig, Watcher, WatcherConfig};
 use cad_core::eval::Method;
-use cad_core::{
-    AnomalyReason, Clock, FeatureSet, Labeler, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink,
-};
+use cad_core::{AnomalyReason, Clock, FeatureSet, NO_CLASS, Outcome, SinkError, Timestamp, TokioClock, VerdictSink};
 use cad_sim::{DEFAULT_SIDECARS, PodSpec, SimCluster, SimConfig, Truth};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -423,12 +419,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     // real cluster): no impostors and nothing else under a class's name
     // among them. Pods named like no class (redis-0, web-…) are there and
     // are not trained on. New pods only spawn once the watcher runs.
-    let mut config = SimConfig::default().with_seed(sim_seed);
-    config.initial_pods = args.sim_pods;
-    config.impostor_fraction = 0.0;
-    config.unknown_named_like_class = 0.0;
-    config.spawn_every = Duration::ZERO;
-    let sim = SimCluster::new(config, clock.clone());
+    let sim = SimCluster::new(SimConfig::training(sim_seed, args.sim_pods), clock.clone());
     let pods = sim.pods();
     say(&format!(
         "== cad demo: a simulated cluster (seed {sim_seed}) with {} running pods of {} classes ({}) and {} other services ({})",
@@ -440,18 +431,8 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     ))?;
 
     // 1. Collect.
-    let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
-    let (data, stats) = collect_dataset(
-        &sim,
-        &sim,
-        clock.as_ref(),
-        &labeler,
-        &features,
-        &CollectConfig::default(),
-        &mut |_, _| {},
-    )
-    .await?;
+    let (data, stats) = sim.collect_training_set(&features, &CollectConfig::default()).await?;
     say(&format!(
         "== collected {} rows from {} containers ({} pods named like a class, {} metric queries), feature set {}",
         stats.rows, stats.containers_with_rows, stats.labelled_pods, stats.fetches, features.name

@@ -10,7 +10,6 @@
 use cad_core::clock::{Clock, TokioClock};
 use cad_core::engine::*;
 use cad_core::features::FeatureSet;
-use cad_core::label::Labeler;
 use cad_core::sink::MemorySink;
 use cad_core::time::Timestamp;
 use cad_core::verdict::Outcome;
@@ -24,9 +23,8 @@ const FRESH_PER_SEED: usize = 40;
 /// Honest fresh pods flagged, and honest fresh pods classified, for one seed.
 async fn flagged(seed: u64, young_horizon: Duration) -> (usize, usize) {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
-    let mut config = SimConfig::default().with_seed(seed).without_churn();
-    config.initial_pods = 60;
-    config.impostor_fraction = 0.0;
+    let mut config = SimConfig::training(seed, 60);
+    config.mean_lifetime = Duration::ZERO;
     config.unknown_fraction = 0.0;
     config.unnamed_fraction = 0.0;
     config.silent_fraction = 0.0;
@@ -42,23 +40,12 @@ async fn flagged(seed: u64, young_horizon: Duration) -> (usize, usize) {
         .unwrap_or_default();
     assert!(oldest_young >= Duration::from_secs(2 * 3600));
 
-    let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
     let collect = CollectConfig {
         young_horizon,
         ..CollectConfig::default()
     };
-    let (data, _) = collect_dataset(
-        &sim,
-        &sim,
-        clock.as_ref(),
-        &labeler,
-        &features,
-        &collect,
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let (data, _) = sim.collect_training_set(&features, &collect).await.unwrap();
     let train_config = TrainConfig {
         method: None,
         curve_points: 0,

@@ -635,33 +635,23 @@ async fn collector_without_any_rows_says_why() {
 #[tokio::test(start_paused = true)]
 async fn trained_tree_recognises_classes_and_flags_impostors() {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
-    let mut config = SimConfig::default().with_seed(21).without_churn();
-    config.initial_pods = 80;
+    let mut config = SimConfig::training(21, 80);
+    config.mean_lifetime = Duration::ZERO;
     config.initial_max_age = Duration::from_secs(3600);
-    config.impostor_fraction = 0.0;
     config.unnamed_fraction = 0.0;
     config.silent_fraction = 0.0;
-    // Trusted training pods, as on a real cluster: no services outside the
-    // class list under a class's name, no sidecars labelled like their app
-    // (until the labels know sidecars). How well the hard simulator's whole
-    // mix is learnt is what `cad demo --sweep` measures.
-    config.unknown_named_like_class = 0.0;
+    // Trusted training pods (`SimConfig::training`), and no sidecars
+    // labelled like their app (until the labels know sidecars). How well the
+    // hard simulator's whole mix is learnt is what `cad demo --sweep`
+    // measures.
     config.sidecar_fraction = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     clock.sleep(Duration::from_secs(600)).await;
-    let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
-    let (data, _) = collect_dataset(
-        &sim,
-        &sim,
-        clock.as_ref(),
-        &labeler,
-        &features,
-        &CollectConfig::default(),
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let (data, _) = sim
+        .collect_training_set(&features, &CollectConfig::default())
+        .await
+        .unwrap();
     let cfg = TrainConfig {
         trained_on: "test".into(),
         curve_points: 4,

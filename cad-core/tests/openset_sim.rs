@@ -42,25 +42,13 @@ struct Seed {
 
 async fn seed_cases(seed: u64, honest: usize, impostors: usize, unknown: usize) -> Seed {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
-    let mut config = SimConfig::default().with_seed(seed);
-    config.initial_pods = 60;
-    config.impostor_fraction = 0.0;
-    config.unknown_named_like_class = 0.0;
-    config.spawn_every = Duration::ZERO;
-    let sim = SimCluster::new(config, clock.clone());
+    let sim = SimCluster::new(SimConfig::training(seed, 60), clock.clone());
     let labeler = Labeler::new(sim.class_names());
     let features = FeatureSet::behaviour();
-    let (data, _) = collect_dataset(
-        &sim,
-        &sim,
-        clock.as_ref(),
-        &labeler,
-        &features,
-        &CollectConfig::default(),
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let (data, _) = sim
+        .collect_training_set(&features, &CollectConfig::default())
+        .await
+        .unwrap();
     let classes = sim.class_names();
     let others = sim.unknown_service_names();
     let mut specs = Vec::new();

@@ -79,10 +79,12 @@ pub use cad_core::label::DEFAULT_SIDECARS;
 
 use async_trait::async_trait;
 use cad_core::clock::Clock;
+use cad_core::engine::{CollectConfig, CollectError, CollectStats, collect_dataset};
 use cad_core::metric::MetricBatch;
 use cad_core::pod::{ContainerId, PodId, PodInfo};
 use cad_core::source::{MetricSource, PodEvent, PodSource, SourceError};
 use cad_core::time::{TimeWindow, Timestamp};
+use cad_core::{Dataset, FeatureSet, Labeler};
 use cluster::{SimPod, State};
 use futures::stream::{self, BoxStream, StreamExt};
 use std::collections::{HashSet, VecDeque};
@@ -188,6 +190,20 @@ impl SimConfig {
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
+    }
+
+    /// The cluster `cad demo` trains on: the default config with `seed` and
+    /// `pods` running pods, none of them an impostor and no service outside
+    /// the class list named like a class (training pods are trusted, as
+    /// with `scripts/training-pods.sh` on a real cluster), and no pods
+    /// spawned on their own (pods still end).
+    pub fn training(seed: u64, pods: usize) -> Self {
+        let mut c = SimConfig::default().with_seed(seed);
+        c.initial_pods = pods;
+        c.impostor_fraction = 0.0;
+        c.unknown_named_like_class = 0.0;
+        c.spawn_every = Duration::ZERO;
+        c
     }
 
     /// This config with no initial pods, no spawning and no deletions: only
@@ -508,6 +524,19 @@ impl SimCluster {
     pub fn try_new(config: SimConfig, clock: Arc<dyn Clock>) -> Result<SimCluster, SimError> {
         config.validate()?;
         Ok(Self::build(config, clock))
+    }
+
+    /// The training set the collector makes of this cluster's running pods
+    /// now (labels from their names, the cluster's clock), as `cad demo`
+    /// collects it.
+    pub async fn collect_training_set(
+        &self,
+        features: &FeatureSet,
+        config: &CollectConfig,
+    ) -> Result<(Dataset, CollectStats), CollectError> {
+        let labeler = Labeler::new(self.class_names());
+        let clock = self.inner.clock.clone();
+        collect_dataset(self, self, clock, &labeler, features, config, &mut |_, _| {}).await
     }
 
     fn build(config: SimConfig, clock: Arc<dyn Clock>) -> SimCluster {

@@ -643,3 +643,39 @@ async fn pods_look_like_kubernetes_pods() {
     ));
     assert_eq!(SimCluster::new(bad, clock.clone()).class_names().len(), 5);
 }
+
+/// The training cluster is trusted: no impostor and nothing outside the
+/// class list under a class's name among its pods, none spawned later; and
+/// its training set has rows of every class, each row's class the claim of
+/// its pod's name.
+#[tokio::test(start_paused = true)]
+async fn the_training_cluster_is_trusted_and_collected_as_the_demo_does() {
+    let c = clock();
+    let sim = SimCluster::new(SimConfig::training(4, 60), c.clone());
+    let pods = sim.pods();
+    assert_eq!(pods.len(), 60);
+    let mut unknown = 0;
+    for p in &pods {
+        let t = sim.truth(&p.id).unwrap();
+        assert!(!t.impostor, "{p:?} {t:?}");
+        assert!(!(t.unknown_service && t.named_as.is_some()), "{p:?} {t:?}");
+        unknown += usize::from(t.unknown_service);
+    }
+    assert!(
+        unknown > 0,
+        "services outside the class list are there, named after themselves"
+    );
+    c.sleep(Duration::from_secs(1800)).await;
+    assert!(sim.pods().len() <= 60, "no pod spawned on its own");
+    let features = cad_core::FeatureSet::behaviour();
+    let (data, stats) = sim
+        .collect_training_set(&features, &cad_core::engine::CollectConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(data.n_rows(), stats.rows);
+    let mut seen = vec![false; data.classes().len()];
+    for i in 0..data.n_rows() {
+        seen[data.label(i)] = true;
+    }
+    assert!(seen.iter().all(|&s| s), "{:?}", data.classes());
+}
