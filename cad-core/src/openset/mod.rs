@@ -454,7 +454,7 @@ impl NoveltyParams {
         // For the multi-window calibration: per held-out container (group,
         // class), blocks of consecutive rows, each row's (novelty, p̂) for
         // its own class.
-        let mut window_blocks: Vec<(usize, usize, Vec<Vec<Option<(f64, f64)>>>)> = Vec::new();
+        let mut window_blocks: Vec<WindowBlocks> = Vec::new();
         let gap = self.window_gap.max(1);
         let canonical = self.score == Score::Combined && data.is_canonical();
         for (f, (train_groups, test_groups)) in fold_groups.iter().enumerate() {
@@ -693,7 +693,7 @@ impl NoveltyParams {
     /// combined scores; each container weighs 1 over its runs.
     fn window_calibration(
         &self,
-        blocks: &[(usize, usize, Vec<Vec<Option<(f64, f64)>>>)],
+        blocks: &[WindowBlocks],
         scale: &[f64],
         mislabelled: &std::collections::BTreeSet<usize>,
         prior: f64,
@@ -704,8 +704,7 @@ impl NoveltyParams {
             .map(|k| {
                 let span = (k - 1) * gap;
                 let mut points: Vec<(f64, f64)> = Vec::new();
-                for (g, c, container) in blocks.iter().filter(|b| !mislabelled.contains(&b.0)) {
-                    let _ = g;
+                for (_, c, container) in blocks.iter().filter(|b| !mislabelled.contains(&b.0)) {
                     let first = points.len();
                     for block in container {
                         for start in 0..block.len().saturating_sub(span) {
@@ -732,6 +731,10 @@ impl NoveltyParams {
     }
 }
 
+/// A held-out container's (group, class, blocks of consecutive rows), each
+/// row's (novelty, p̂) for its own class (`None`: not scored).
+type WindowBlocks = (usize, usize, Vec<Vec<Option<(f64, f64)>>>);
+
 /// Blocks of rows scored per held-out container for the multi-window
 /// calibration.
 const WINDOW_BLOCKS: usize = 8;
@@ -743,7 +746,7 @@ const WINDOW_BLOCKS: usize = 8;
 fn window_block_ranges(n: usize, gap: usize) -> Vec<std::ops::Range<usize>> {
     let len = (MAX_CALIBRATED_WINDOWS - 1) * gap + 1;
     if n <= WINDOW_BLOCKS * len {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     evenly(n - len + 1, WINDOW_BLOCKS).map(|s| s..s + len).collect()
 }
