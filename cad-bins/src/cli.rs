@@ -582,6 +582,17 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "combined",
           value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
+    /// Consecutive windows the open-set evaluation judges together (1 to
+    /// 5), as the watcher does with --confirm-windows and a model of bundle
+    /// format 5: the statistic of the windows' scores, calibrated on
+    /// held-out containers over as many windows. 1: each window alone.
+    #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
+          value_parser = number_in(1usize, cad_core::openset::conformal::MAX_CALIBRATED_WINDOWS))]
+    pub open_set_windows: usize,
+    /// With --open-set-windows above 1: a container whose first window is
+    /// normal counts as normal (the watcher's --normal-at-once).
+    #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub normal_at_once: bool,
     /// Store no calibration in the bundle (neither the open-set model nor
     /// the confidence map): the watcher then decides from the classifier
     /// alone, with its raw --confidence-threshold. For comparison, and for
@@ -753,9 +764,17 @@ pub struct WatchArgs {
     /// next window (the model's window later) and is reported with the first
     /// normal verdict, or as an anomaly once that many windows in a row were
     /// anomalies; if --timeout comes first, its latest anomaly is reported.
+    /// A model of bundle format 5 decides instead at the N-th window on a
+    /// statistic of the N windows, calibrated on held-out containers.
     #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
           value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
     pub confirm_windows: usize,
+    /// With a model calibrated over several windows (bundle format 5) and
+    /// --confirm-windows above 1: report a container whose first window is
+    /// normal at once (true), or decide every container at its N-th window
+    /// (false: more unknown services and impostors found, ~30 s later).
+    #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub normal_at_once: bool,
     /// Only for a model without open-set calibration (bundle format 2 or 3,
     /// or trained with --no-calibration): verdicts less confident than this
     /// are anomalies of kind unknown, reason low confidence (0 to 1). Models
@@ -870,6 +889,9 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
           value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
     pub confirm_windows: usize,
+    /// The watcher's --normal-at-once (see `cad watch --normal-at-once`).
+    #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub normal_at_once: bool,
 }
 
 /// `cad inspect`: show a model file.

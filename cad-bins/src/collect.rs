@@ -484,7 +484,13 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         return Err(anyhow::Error::new(e).context(format!("refusing to train{hint}")));
     }
     let trained = train_with_progress(&data, &features, &config, clock.now())?;
-    let extra = open_set_outputs(&data, &config, &args.train, trained.calibration.clone())?;
+    let extra = open_set_outputs(
+        &data,
+        &config,
+        &args.train,
+        features.window_gap(),
+        trained.calibration.clone(),
+    )?;
     let written = write_outputs_with(
         &args.output.out_dir,
         args.output.model.as_deref(),
@@ -523,6 +529,7 @@ pub fn open_set_outputs(
     data: &Dataset,
     config: &TrainConfig,
     args: &TrainArgs,
+    window_gap: usize,
     calibration: Option<CalibrationReport>,
 ) -> Result<OpenSetOutputs> {
     let Some(Method::GroupedKFold { k, seed }) = config.method else {
@@ -538,10 +545,15 @@ pub fn open_set_outputs(
             folds: k,
             seed,
             alpha: args.false_anomaly_rate,
-            params: config.open_set.clone().unwrap_or(cad_core::openset::NoveltyParams {
-                score: cad_core::openset::Score::by_name(&args.open_set_score).context("--open-set-score")?,
-                ..Default::default()
-            }),
+            params: cad_core::openset::NoveltyParams {
+                window_gap,
+                ..config.open_set.clone().unwrap_or(cad_core::openset::NoveltyParams {
+                    score: cad_core::openset::Score::by_name(&args.open_set_score).context("--open-set-score")?,
+                    ..Default::default()
+                })
+            },
+            windows: args.open_set_windows,
+            normal_at_once: args.normal_at_once,
             ..OpenSetConfig::default()
         };
         Some(cad_core::openset::evaluate::open_set(&data.canonical(), &oc).context("open-set evaluation")?)

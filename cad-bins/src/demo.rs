@@ -479,6 +479,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         existing_pods: ExistingPods::None,
         false_anomaly_rate: args.false_anomaly_rate,
         confirm_windows: args.confirm_windows,
+        normal_at_once: args.normal_at_once,
         ..WatcherConfig::default()
     };
     let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;

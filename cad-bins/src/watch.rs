@@ -30,6 +30,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         confidence_threshold: args.confidence_threshold,
         false_anomaly_rate: args.false_anomaly_rate,
         confirm_windows: args.confirm_windows,
+        normal_at_once: args.normal_at_once,
         late_data: args.poll_interval,
         label_key: args.label_key.clone(),
         sidecars: args.sidecars.clone(),

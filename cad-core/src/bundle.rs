@@ -11,7 +11,11 @@
 //! Format 3 added the training ages; format 4 the calibration: the
 //! open-set model ([`OpenSetModel`]: each class's bounded reference and its
 //! conformal calibration) and the confidence map ([`ConfidenceMap`]), both
-//! optional. Formats 2 and 3 still read, without them.
+//! optional; format 5 the open-set model's multi-window calibration
+//! ([`OpenSetModel::windows`], stored beside the open-set model). Formats 2
+//! and 3 still read, without the calibration, and format 4 without the
+//! multi-window calibration (the watcher then confirms anomalies window by
+//! window).
 //!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
@@ -32,6 +36,7 @@ use crate::features::FeatureSet;
 use crate::model::Model;
 use crate::openset::OpenSetModel;
 use crate::openset::confidence::ConfidenceMap;
+use crate::openset::conformal::WindowCalibration;
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -43,8 +48,9 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// The format version this build writes and the newest it reads. Version 3
 /// added the training ages ([`ModelBundle::ages`]), version 4 the
 /// calibration ([`ModelBundle::open_set`], [`ModelBundle::confidence`]);
-/// versions 2 and 3 still read (without them).
-pub const FORMAT_VERSION: u16 = 4;
+/// versions 2 and 3 still read (without them); version 5 the multi-window
+/// calibration (version 4 still reads, without it).
+pub const FORMAT_VERSION: u16 = 5;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -233,6 +239,38 @@ struct PayloadRef<'a> {
     ages: &'a Option<AgeCoverage>,
     open_set: &'a Option<OpenSetModel>,
     confidence: &'a Option<ConfidenceMap>,
+    open_set_windows: Option<&'a WindowCalibration>,
+}
+
+/// The content of format 4 (no multi-window calibration).
+#[derive(Deserialize)]
+struct PayloadV4 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+}
+
+impl From<PayloadV4> for Payload {
+    fn from(p: PayloadV4) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
+            open_set_windows: None,
+        }
+    }
 }
 
 /// The content of format 2 (no ages).
@@ -269,6 +307,7 @@ struct Payload {
     ages: Option<AgeCoverage>,
     open_set: Option<OpenSetModel>,
     confidence: Option<ConfidenceMap>,
+    open_set_windows: Option<WindowCalibration>,
 }
 
 impl From<PayloadV3> for Payload {
@@ -283,6 +322,7 @@ impl From<PayloadV3> for Payload {
             ages: p.ages,
             open_set: None,
             confidence: None,
+            open_set_windows: None,
         }
     }
 }
@@ -299,6 +339,7 @@ impl From<PayloadV2> for Payload {
             ages: None,
             open_set: None,
             confidence: None,
+            open_set_windows: None,
         }
     }
 }
@@ -379,6 +420,7 @@ impl ModelBundle {
             ages: &self.ages,
             open_set: &self.open_set,
             confidence: &self.confidence,
+            open_set_windows: self.open_set.as_ref().and_then(OpenSetModel::windows),
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
         let payload = compress(&payload)?;
@@ -432,6 +474,9 @@ impl ModelBundle {
             3 => postcard::take_from_bytes::<PayloadV3>(&content)
                 .map(|(p, left)| (p.into(), left))
                 .map_err(corrupt)?,
+            4 => postcard::take_from_bytes::<PayloadV4>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
             _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
@@ -446,7 +491,7 @@ impl ModelBundle {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: p.ages,
-            open_set: p.open_set,
+            open_set: p.open_set.map(|o| o.with_windows(p.open_set_windows)),
             confidence: p.confidence,
         };
         bundle.check()?;
@@ -742,9 +787,11 @@ mod tests {
             .collect();
         b.confidence = Some(ConfidenceMap::fit(&outcomes));
         let bytes = b.to_bytes().unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 4);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 5);
         let back = ModelBundle::from_bytes(&bytes).unwrap();
         assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
+        // The multi-window calibration travels beside the open-set model.
+        assert!(back.open_set.as_ref().unwrap().windows().is_some());
         let (o, c) = (back.open_set.as_ref().unwrap(), back.confidence.as_ref().unwrap());
         for i in (0..d.n_rows()).step_by(37) {
             let row = d.row(i);
@@ -788,6 +835,50 @@ mod tests {
         assert_eq!(v3.model.predict_dataset(&d), b.model.predict_dataset(&d));
         // Read as format 4, the same bytes are refused, not misread.
         old[8..10].copy_from_slice(&4u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
+
+        // A bundle as format 4 wrote it: the calibration without the
+        // multi-window one.
+        #[derive(Serialize)]
+        struct V4<'a> {
+            classes: &'a [String],
+            feature_set: &'a FeatureSet,
+            model: &'a Model,
+            evaluation: &'a Option<EvaluationSummary>,
+            created_at: Timestamp,
+            trained_on: &'a str,
+            ages: &'a Option<AgeCoverage>,
+            open_set: &'a Option<OpenSetModel>,
+            confidence: &'a Option<ConfidenceMap>,
+        }
+        let content = postcard::to_allocvec(&V4 {
+            classes: &b.classes,
+            feature_set: &b.feature_set,
+            model: &b.model,
+            evaluation: &b.evaluation,
+            created_at: b.created_at,
+            trained_on: &b.trained_on,
+            ages: &b.ages,
+            open_set: &b.open_set,
+            confidence: &b.confidence,
+        })
+        .unwrap();
+        let payload = compress(&content).unwrap();
+        let mut old = MAGIC.to_vec();
+        old.extend_from_slice(&4u16.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&payload);
+        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let v4 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!(v4.format_version, 4);
+        let o4 = v4.open_set.as_ref().unwrap();
+        assert!(o4.windows().is_none() && !o4.judges_windows(2) && o4.judges_windows(1));
+        assert_eq!(o4, &b.open_set.clone().unwrap().with_windows(None));
+        // Read as format 5, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&5u16.to_le_bytes());
         assert!(matches!(
             ModelBundle::from_bytes(&old),
             Err(BundleError::Corrupt { .. })

@@ -318,7 +318,7 @@ pub fn train(
     // rows and seed, so the order changes nothing in the bundle.
     let mut warnings = warnings;
     let before = warnings.len();
-    let fitted = calibrate(data, config, &mut warnings, &mut progress);
+    let fitted = calibrate(data, config, features.window_gap(), &mut warnings, &mut progress);
     progress.update(TrainStep::Fitting);
     let model = config.algorithm.fit(data)?;
     let mut bundle = ModelBundle::new(
@@ -361,6 +361,7 @@ type Calibrated = (Option<CalibrationReport>, Option<ConfidenceMap>, Option<Open
 fn calibrate(
     data: &Dataset,
     config: &TrainConfig,
+    window_gap: usize,
     warnings: &mut Vec<String>,
     progress: &mut impl super::Progress<TrainStep>,
 ) -> Option<Calibrated> {
@@ -393,6 +394,12 @@ fn calibrate(
     let confidence = calibration.as_ref().map(|c| c.map.clone());
     let mut open_set = None;
     if let Some(params) = &config.open_set {
+        // The watcher's consecutive windows are this many rows apart: the
+        // multi-window calibration takes held-out windows at that spacing.
+        let params = NoveltyParams {
+            window_gap,
+            ..params.clone()
+        };
         match params.fit(data) {
             Ok(o) => open_set = Some(o),
             Err(e) => warn(format!(

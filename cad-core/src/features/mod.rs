@@ -357,6 +357,14 @@ impl FeatureSet {
             .collect()
     }
 
+    /// Rows (of [`FeatureSet::rows`]) between two consecutive windows the
+    /// watcher judges of one container: the next window shares no snapshot
+    /// with the previous one, so it starts `window` snapshots later, rounded
+    /// up to the stride.
+    pub fn window_gap(&self) -> usize {
+        self.window_len().div_ceil(self.stride.max(1))
+    }
+
     fn window_len(&self) -> usize {
         self.window.max(1)
     }

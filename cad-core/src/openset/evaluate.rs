@@ -37,6 +37,16 @@ pub struct OpenSetConfig {
     pub alpha: f64,
     /// Rows judged per container (evenly spaced over its rows).
     pub rows_per_container: usize,
+    /// Consecutive windows judged together, as the watcher's
+    /// `--confirm-windows` does with a multi-window calibration: each judged
+    /// row is the first of that many windows `params.window_gap` rows apart
+    /// in time (rows without ages: in the data set's order, or a
+    /// pseudo-random one if that is the canonical order). 1: each row alone.
+    pub windows: usize,
+    /// With `windows` > 1: a container whose first window is normal counts
+    /// as normal (the watcher's `--normal-at-once`), else only the windows'
+    /// statistic decides.
+    pub normal_at_once: bool,
 }
 
 impl Default for OpenSetConfig {
@@ -47,6 +57,8 @@ impl Default for OpenSetConfig {
             seed: 42,
             alpha: super::DEFAULT_FALSE_ANOMALY_RATE,
             rows_per_container: 32,
+            windows: 1,
+            normal_at_once: false,
         }
     }
 }
@@ -115,6 +127,9 @@ struct Judged {
     unknown: bool,
     /// The p-values over the round's classes; `None` when undecided.
     p: Option<Vec<f64>>,
+    /// With several windows and normal verdicts reported at once: the first
+    /// window's p-values alone (an anomaly needs both to say so).
+    first: Option<Option<Vec<f64>>>,
     /// Its own class's index among the round's classes (known rows only).
     own: Option<usize>,
 }
@@ -148,6 +163,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
     }
     let mut judged: Vec<Judged> = Vec::new();
     let mut warnings = Vec::new();
+    let canonical = data.is_canonical();
     for (x, left_out) in per_class_groups.iter().enumerate() {
         if left_out.is_empty() {
             continue;
@@ -172,18 +188,41 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
         let rounds = folds.len() as f64;
         for (train, test) in &folds {
             let model = config.params.fit(&known.select(train))?;
+            // The p-values of the run of windows starting at the `i`-th of
+            // `order` (a container's rows in time order), and with normal
+            // verdicts at once, the first window's alone.
+            let windows = config.windows.max(1);
+            let gap = config.params.window_gap.max(1);
+            let judge_run = |d: &Dataset, order: &[usize], i: usize| -> (Option<Vec<f64>>, Option<Option<Vec<f64>>>) {
+                let first = model.p_values(&d.row(order[i]));
+                if windows == 1 || !model.judges_windows(windows) {
+                    return (first, None);
+                }
+                let scores: Vec<Vec<Option<f64>>> = (0..windows)
+                    .filter_map(|j| order.get(i + j * gap))
+                    .filter_map(|&r| model.window_scores(&d.row(r)))
+                    .collect();
+                let p = model.p_values_of_windows(&scores).or_else(|| first.clone());
+                (p, config.normal_at_once.then_some(first))
+            };
             // The left-out class's containers: every round judges them.
             for g in left_out {
-                let rows: Vec<usize> = evenly(g.rows.len(), config.rows_per_container)
-                    .map(|i| g.rows[i])
-                    .collect();
-                let w = 1.0 / (rows.len() as f64 * rounds);
-                for &r in &rows {
+                // One window: the rows in the data set's order, as before.
+                let order = if windows == 1 {
+                    g.rows.clone()
+                } else {
+                    super::time_order(data, &g.rows, config.seed ^ g.group as u64, canonical)
+                };
+                let starts: Vec<usize> = evenly(runs(order.len(), windows, gap), config.rows_per_container).collect();
+                let w = 1.0 / (starts.len() as f64 * rounds);
+                for &i in &starts {
+                    let (p, first) = judge_run(data, &order, i);
                     judged.push(Judged {
                         class: x,
                         weight: w,
                         unknown: true,
-                        p: model.p_values(&data.row(r)),
+                        p,
+                        first,
                         own: None,
                     });
                 }
@@ -201,18 +240,24 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                 .iter()
                 .filter(|kg| test_groups.contains(&kg.group) && learned[kg.class])
             {
-                let rows: Vec<usize> = evenly(kg.rows.len(), config.rows_per_container)
-                    .map(|i| kg.rows[i])
-                    .collect();
+                // One window: the rows in the data set's order, as before.
+                let order = if windows == 1 {
+                    kg.rows.clone()
+                } else {
+                    super::time_order(&known, &kg.rows, config.seed ^ kg.group as u64, canonical)
+                };
+                let starts: Vec<usize> = evenly(runs(order.len(), windows, gap), config.rows_per_container).collect();
                 // Each known container is held out once per left-out class.
-                let w = 1.0 / rows.len() as f64;
+                let w = 1.0 / starts.len() as f64;
                 let class = kg.class + usize::from(kg.class >= x);
-                for &r in &rows {
+                for &i in &starts {
+                    let (p, first) = judge_run(&known, &order, i);
                     judged.push(Judged {
                         class,
                         weight: w,
                         unknown: false,
-                        p: model.p_values(&known.row(r)),
+                        p,
+                        first,
                         own: Some(kg.class),
                     });
                 }
@@ -261,6 +306,13 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
     })
 }
 
+/// The number of runs of `windows` windows `gap` rows apart that start in
+/// `n` rows (at least 1 when there is a row: a short container is judged
+/// on the windows it has).
+fn runs(n: usize, windows: usize, gap: usize) -> usize {
+    n.saturating_sub((windows.max(1) - 1) * gap).max(n.min(1))
+}
+
 /// The weighted rates at `alpha`, over all classes or one.
 fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
     #[derive(Default)]
@@ -278,16 +330,27 @@ fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
         (Share::default(), Share::default(), Share::default(), Share::default());
     for j in judged.iter().filter(|j| class.is_none_or(|c| j.class == c)) {
         let p = j.p.as_deref();
+        // The kind of the run claiming `claimed`: with normal verdicts at
+        // once, the first window's normal verdict stands.
+        let kind = |claimed: Option<usize>| {
+            let k = judge(p, claimed, alpha).kind;
+            match &j.first {
+                Some(first) if !judge(first.as_deref(), claimed, alpha).kind.is_anomaly() => {
+                    judge(first.as_deref(), claimed, alpha).kind
+                }
+                _ => k,
+            }
+        };
         if j.unknown {
-            unknown.add(j.weight, judge(p, None, alpha).kind == super::Kind::Unknown);
+            unknown.add(j.weight, kind(None) == super::Kind::Unknown);
             continue;
         }
-        false_unknown.add(j.weight, judge(p, None, alpha).kind == super::Kind::Unknown);
-        honest.add(j.weight, judge(p, j.own, alpha).kind.is_anomaly());
+        false_unknown.add(j.weight, kind(None) == super::Kind::Unknown);
+        honest.add(j.weight, kind(j.own).is_anomaly());
         if let Some(pv) = p {
             let others = pv.len().saturating_sub(1) as f64;
             for b in (0..pv.len()).filter(|&b| Some(b) != j.own) {
-                impostor.add(j.weight / others, judge(p, Some(b), alpha).kind.is_anomaly());
+                impostor.add(j.weight / others, kind(Some(b)).is_anomaly());
             }
         }
     }

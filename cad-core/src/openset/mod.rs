@@ -42,7 +42,7 @@ use crate::classifier::{Classifier, Fit};
 use crate::dataset::Dataset;
 use crate::forest::{ForestParams, RandomForest};
 use crate::split;
-use conformal::{ClassCalibration, Tail};
+use conformal::{ClassCalibration, MAX_CALIBRATED_WINDOWS, Tail, WindowCalibration, WindowStatistic};
 use reference::{ClassReference, Metric};
 use serde::{Deserialize, Serialize};
 use space::RobustSpace;
@@ -146,6 +146,14 @@ pub struct NoveltyParams {
     /// relative to their spread ([`reference::feature_weights`]); else every
     /// feature counts the same.
     pub weigh_features: bool,
+    /// Rows between two consecutive windows the watcher judges of one
+    /// container (the feature set's window over its stride, rounded up:
+    /// the next window shares no snapshot with the previous one). The
+    /// multi-window calibration ([`WindowCalibration`], [`Score::Combined`]
+    /// only) takes held-out containers' windows this far apart.
+    pub window_gap: usize,
+    /// How the scores of consecutive windows are summarised.
+    pub window_statistic: WindowStatistic,
 }
 
 /// The leaf limit of each tree of the open-set forest ([`NoveltyParams::forest`]).
@@ -179,6 +187,8 @@ impl Default for NoveltyParams {
                 ..ForestParams::default()
             },
             weigh_features: false,
+            window_gap: 1,
+            window_statistic: WindowStatistic::default(),
         }
     }
 }
@@ -200,6 +210,9 @@ impl NoveltyParams {
         }
         if self.folds < 2 {
             return bad("folds must be at least 2");
+        }
+        if !(1..=1000).contains(&self.window_gap) {
+            return bad("window_gap must be from 1 to 1000");
         }
         Ok(())
     }
@@ -237,6 +250,10 @@ pub struct OpenSetModel {
     /// weighted median) and the pooled calibration of the combined score.
     #[serde(default)]
     combined: Option<CombinedScore>,
+    /// [`Score::Combined`] over several consecutive windows. Stored apart in
+    /// the bundle (format 5), so that format 4's open-set model still reads.
+    #[serde(skip)]
+    windows: Option<WindowCalibration>,
 }
 
 /// The part of an [`OpenSetModel`] for [`Score::Combined`].
@@ -434,6 +451,12 @@ impl NoveltyParams {
         // For the combined score: (class, novelty, p̂ of the class, weight).
         let mut combined_points: Vec<(usize, usize, f64, f64, f64)> = Vec::new();
         let mut proba = vec![0.0; n_classes];
+        // For the multi-window calibration: per held-out container (group,
+        // class), blocks of consecutive rows, each row's (novelty, p̂) for
+        // its own class.
+        let mut window_blocks: Vec<WindowBlocks> = Vec::new();
+        let gap = self.window_gap.max(1);
+        let canonical = self.score == Score::Combined && data.is_canonical();
         for (f, (train_groups, test_groups)) in fold_groups.iter().enumerate() {
             let fold_refs = self.references(data, &groups, train_groups, &space, &spreads);
             let fold_forest = if use_forest {
@@ -448,6 +471,30 @@ impl NoveltyParams {
                 .collect();
             let (mut z, mut buf) = (Vec::new(), Vec::new());
             for &g in test_groups {
+                let c = groups[g].class;
+                if self.score == Score::Combined
+                    && let Some(forest) = fold_forest.as_ref().filter(|_| trained[c])
+                {
+                    let order = time_order(data, &groups[g].rows, self.seed ^ groups[g].group as u64, canonical);
+                    let blocks = window_block_ranges(order.len(), gap)
+                        .into_iter()
+                        .map(|range| {
+                            order[range]
+                                .iter()
+                                .map(|&r| {
+                                    space.transform_raw_into(data.raw_row(r), &mut z);
+                                    if present(&z) < min_features {
+                                        return None;
+                                    }
+                                    let s = fold_refs[c].score(&z, k_class[c], min_features, self.metric, &mut buf)?;
+                                    forest.predict_proba_into(&data.row(r), &mut proba);
+                                    Some((s, proba[c]))
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    window_blocks.push((g, c, blocks));
+                }
                 let rows: Vec<usize> = evenly(groups[g].rows.len(), self.max_calibration_rows)
                     .map(|i| groups[g].rows[i])
                     .collect();
@@ -488,6 +535,7 @@ impl NoveltyParams {
             }
         }
         let (calibrations, pooled) = calibrate(n_classes, &own);
+        let mut windows = None;
         let combined = if self.score == Score::Combined {
             let scale: Vec<f64> = (0..n_classes)
                 .map(|c| {
@@ -520,6 +568,7 @@ impl NoveltyParams {
             // The judged row weighs as one calibration row (see
             // `ClassCalibration::with_prior`).
             let prior = 1.0 / self.max_calibration_rows as f64;
+            windows = Some(self.window_calibration(&window_blocks, &scale, &mislabelled, prior));
             ClassCalibration::new(points).map(|calibration| CombinedScore {
                 scale,
                 calibration: calibration.with_prior(prior),
@@ -551,6 +600,7 @@ impl NoveltyParams {
                 score: self.score,
                 forest,
                 combined,
+                windows: windows.filter(|_| self.score == Score::Combined),
             },
             scored,
         ))
@@ -634,6 +684,101 @@ impl NoveltyParams {
             })
             .collect()
     }
+}
+
+impl NoveltyParams {
+    /// The multi-window calibration from held-out containers' blocks of
+    /// consecutive rows (see `fit_keeping`): for each `k`, every run of `k`
+    /// windows `window_gap` rows apart within a block, its statistic of the
+    /// combined scores; each container weighs 1 over its runs.
+    fn window_calibration(
+        &self,
+        blocks: &[WindowBlocks],
+        scale: &[f64],
+        mislabelled: &std::collections::BTreeSet<usize>,
+        prior: f64,
+    ) -> WindowCalibration {
+        let gap = self.window_gap.max(1);
+        let mut scores = Vec::new();
+        let by_windows = (2..=MAX_CALIBRATED_WINDOWS)
+            .map(|k| {
+                let span = (k - 1) * gap;
+                let mut points: Vec<(f64, f64)> = Vec::new();
+                for (_, c, container) in blocks.iter().filter(|b| !mislabelled.contains(&b.0)) {
+                    let first = points.len();
+                    for block in container {
+                        for start in 0..block.len().saturating_sub(span) {
+                            scores.clear();
+                            scores.extend(
+                                (0..k)
+                                    .filter_map(|j| block[start + j * gap])
+                                    .map(|(s, p)| combined(s, scale[*c], p)),
+                            );
+                            if scores.len() == k {
+                                points.push((conformal::window_statistic(self.window_statistic, &scores), 1.0));
+                            }
+                        }
+                    }
+                    let runs = points.len() - first;
+                    for p in &mut points[first..] {
+                        p.1 = 1.0 / runs as f64;
+                    }
+                }
+                ClassCalibration::new(points).map(|c| c.with_prior(prior))
+            })
+            .collect();
+        WindowCalibration::new(gap, self.window_statistic, by_windows)
+    }
+}
+
+/// A held-out container's (group, class, blocks of consecutive rows), each
+/// row's (novelty, p̂) for its own class (`None`: not scored).
+type WindowBlocks = (usize, usize, Vec<Vec<Option<(f64, f64)>>>);
+
+/// Blocks of rows scored per held-out container for the multi-window
+/// calibration.
+const WINDOW_BLOCKS: usize = 8;
+
+/// The ranges (into a container's `n` time-ordered rows) scored for the
+/// multi-window calibration: all rows if they fit in [`WINDOW_BLOCKS`]
+/// blocks, else that many blocks, evenly spread, each long enough for
+/// [`MAX_CALIBRATED_WINDOWS`] windows `gap` rows apart.
+fn window_block_ranges(n: usize, gap: usize) -> Vec<std::ops::Range<usize>> {
+    let len = (MAX_CALIBRATED_WINDOWS - 1) * gap + 1;
+    if n <= WINDOW_BLOCKS * len {
+        return std::iter::once(0..n).collect();
+    }
+    evenly(n - len + 1, WINDOW_BLOCKS).map(|s| s..s + len).collect()
+}
+
+/// `rows` (one container's) in time order: by age when every row has one;
+/// else in the data set's order, unless that is the canonical order (which
+/// sorts a container's rows by value: a data file without times read for
+/// training), then in a pseudo-random order drawn from `seed`, so that
+/// consecutive rows are not neighbours in value.
+pub(crate) fn time_order(data: &Dataset, rows: &[usize], seed: u64, canonical: bool) -> Vec<usize> {
+    let mut order = rows.to_vec();
+    if !canonical && rows.iter().any(|&r| data.age(r).is_none()) {
+        return order;
+    }
+    if rows.iter().all(|&r| data.age(r).is_some()) {
+        order.sort_by(|&a, &b| {
+            data.age(a)
+                .unwrap_or(0.0)
+                .total_cmp(&data.age(b).unwrap_or(0.0))
+                .then(a.cmp(&b))
+        });
+    } else {
+        let key = |r: usize| {
+            // splitmix64 of (seed, row)
+            let mut x = seed.wrapping_add((r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^ (x >> 31)
+        };
+        order.sort_by_key(|&r| key(r));
+    }
+    order
 }
 
 /// The containers (indices into the groups) taken for mislabelled (see
@@ -877,6 +1022,90 @@ impl OpenSetModel {
         judge(self.p_values(row).as_deref(), claimed, alpha)
     }
 
+    /// The multi-window calibration, if the model has one.
+    pub fn windows(&self) -> Option<&WindowCalibration> {
+        self.windows.as_ref()
+    }
+
+    /// The same model with multi-window calibration `windows` (as read from
+    /// a bundle).
+    pub fn with_windows(mut self, windows: Option<WindowCalibration>) -> OpenSetModel {
+        self.windows = windows;
+        self
+    }
+
+    /// Whether `k` consecutive windows can be judged together: `k` is 1, or
+    /// the model has a multi-window calibration for `k` windows.
+    pub fn judges_windows(&self, k: usize) -> bool {
+        k <= 1 || self.windows.as_ref().is_some_and(|w| w.for_windows(k).is_some())
+    }
+
+    /// [`Score::Combined`]'s score of `row` for every class — what the
+    /// multi-window statistic summarises (`None` for the row: too few usable
+    /// features, or no combined score; `None` for a class: no comparable
+    /// reference; infinite for a class without training containers).
+    pub fn window_scores(&self, row: &[Option<f64>]) -> Option<Vec<Option<f64>>> {
+        let cs = self.combined.as_ref()?;
+        let f = self.forest.as_ref()?;
+        let novelty = self.scores(row)?;
+        let mut proba = vec![0.0; self.classes.len()];
+        f.forest.predict_proba_into(row, &mut proba);
+        Some(
+            novelty
+                .iter()
+                .enumerate()
+                .map(|(c, s)| match s {
+                    _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
+                    Some(s) => Some(combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0))),
+                    None => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The p-value of every class for a container judged on its consecutive
+    /// windows with [`OpenSetModel::window_scores`] `windows` (oldest first;
+    /// at most [`MAX_CALIBRATED_WINDOWS`], the latest, count): the
+    /// statistic of the windows' scores against the held-out containers'
+    /// statistic over as many windows. One window gives the single-window
+    /// p-values. `None` when no window could be scored, or the model has no
+    /// calibration for that many windows. A class some window could not be
+    /// compared with gets 1.
+    pub fn p_values_of_windows(&self, windows: &[Vec<Option<f64>>]) -> Option<Vec<f64>> {
+        let windows = &windows[windows.len().saturating_sub(MAX_CALIBRATED_WINDOWS)..];
+        let (cal, stat) = match windows.len() {
+            0 => return None,
+            1 => (&self.combined.as_ref()?.calibration, WindowStatistic::Mean),
+            k => {
+                let w = self.windows.as_ref()?;
+                (w.for_windows(k)?, w.statistic)
+            }
+        };
+        let mut buf = Vec::with_capacity(windows.len());
+        Some(
+            (0..self.classes.len())
+                .map(|c| {
+                    buf.clear();
+                    buf.extend(windows.iter().filter_map(|w| w.get(c).copied().flatten()));
+                    if buf.len() < windows.len() {
+                        1.0
+                    } else if buf.iter().any(|s| s.is_infinite()) {
+                        0.0
+                    } else {
+                        cal.p_value(conformal::window_statistic(stat, &buf), self.tail)
+                    }
+                })
+                .collect(),
+        )
+    }
+
+    /// Judges a container on its consecutive windows' scores (see
+    /// [`OpenSetModel::p_values_of_windows`]), claiming `claimed`, at
+    /// false-anomaly rate `alpha`.
+    pub fn judge_windows(&self, windows: &[Vec<Option<f64>>], claimed: Option<usize>, alpha: f64) -> Judgement {
+        judge(self.p_values_of_windows(windows).as_deref(), claimed, alpha)
+    }
+
     /// Checks a decoded model against the class count and feature count it
     /// will be used with.
     pub fn check(&self, n_classes: usize, n_features: usize) -> Result<(), OpenSetError> {
@@ -929,6 +1158,11 @@ impl OpenSetModel {
                     && c.scale.iter().all(|s| s.is_finite() && *s >= MIN_SCALE)
                     && c.calibration.is_valid() => {}
             _ => return bad("the combined score's calibration is broken".into()),
+        }
+        match (&self.windows, &self.combined) {
+            (None, _) => {}
+            (Some(w), Some(_)) if w.is_valid() => {}
+            _ => return bad("the multi-window calibration is broken".into()),
         }
         Ok(())
     }

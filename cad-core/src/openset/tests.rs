@@ -149,6 +149,9 @@ fn the_model_survives_postcard_and_stays_small() {
     let model = NoveltyParams::default().fit(&d).unwrap();
     let bytes = postcard::to_allocvec(&model).unwrap();
     let back: OpenSetModel = postcard::from_bytes(&bytes).unwrap();
+    // The multi-window calibration is stored beside it in the bundle.
+    assert!(model.windows().is_some() && back.windows().is_none());
+    let back = back.with_windows(model.windows().cloned());
     assert_eq!(back, model);
     back.check(3, FEATURES).unwrap();
     assert!(back.check(4, FEATURES).is_err());
@@ -315,4 +318,51 @@ fn fitting_without_the_scores_fits_the_same_model() {
     let (with, scored) = p.fit_with_scores(&d).unwrap();
     assert!(!scored.is_empty());
     assert_eq!(p.fit(&d).unwrap(), with);
+}
+
+#[test]
+fn multi_window_p_values_of_fresh_honest_containers_are_near_uniform() {
+    // 3 classes × 40 containers of 20 rows; windows 2 rows apart.
+    let d = data(40, 5);
+    let model = NoveltyParams {
+        window_gap: 2,
+        ..NoveltyParams::default()
+    }
+    .fit(&d)
+    .unwrap();
+    assert!(model.judges_windows(2) && model.judges_windows(3) && model.judges_windows(10));
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for k in [2, 3] {
+        let (mut p, mut unknown) = (Vec::new(), 0);
+        let trials = 300;
+        for t in 0..trials {
+            let c = t % 3;
+            let rows = container(&SHAPES[c], 20, &mut rng);
+            let windows: Vec<Vec<Option<f64>>> = (0..k).map(|j| model.window_scores(&rows[j * 2]).unwrap()).collect();
+            p.push(model.p_values_of_windows(&windows).unwrap()[c]);
+            let redis = container(&SHAPES[3], 20, &mut rng);
+            let windows: Vec<Vec<Option<f64>>> = (0..k).map(|j| model.window_scores(&redis[j * 2]).unwrap()).collect();
+            unknown += usize::from(model.judge_windows(&windows, Some(c), 0.05).kind == Kind::Unknown);
+        }
+        let share = |a: f64| p.iter().filter(|&&v| v <= a).count() as f64 / trials as f64;
+        // Valid (not above α by more than the sampling noise of 300
+        // containers) and not vacuous (p-values spread over [0, 1]).
+        for a in [0.05, 0.1, 0.2] {
+            assert!(share(a) <= a + 0.05, "{k} windows: P(p ≤ {a}) = {}", share(a));
+        }
+        assert!(
+            share(0.5) >= 0.25 && share(0.5) <= 0.7,
+            "{k} windows: P(p ≤ 0.5) = {}",
+            share(0.5)
+        );
+        assert!(
+            unknown * 10 >= trials * 9,
+            "{k} windows: {unknown} of {trials} unknowns"
+        );
+    }
+    // One window: the single-window p-values.
+    let rows = container(&SHAPES[0], 1, &mut rng);
+    let w = vec![model.window_scores(&rows[0]).unwrap()];
+    assert_eq!(model.p_values_of_windows(&w), model.p_values(&rows[0]));
+    assert!(model.p_values_of_windows(&[]).is_none());
 }

@@ -243,6 +243,34 @@ impl ActiveModel {
     /// without open-set calibration, from the classifier alone and
     /// [`WatcherConfig::confidence_threshold`].
     pub fn verdict(&self, row: &[Option<f64>], subject: Subject<'_>, config: &WatcherConfig) -> Verdict {
+        self.verdict_of_windows(row, &[], subject, config)
+    }
+
+    /// Whether the open-set model can judge `k` consecutive windows of a
+    /// container together ([`OpenSetModel::judges_windows`]; `k` ≤ 1 always).
+    pub fn judges_windows(&self, k: usize) -> bool {
+        k <= 1 || self.open_set.as_ref().is_some_and(|o| o.judges_windows(k))
+    }
+
+    /// The open-set scores of a window's row, kept to judge several windows
+    /// together ([`OpenSetModel::window_scores`]).
+    pub fn window_scores(&self, row: &[Option<f64>]) -> Option<Vec<Option<f64>>> {
+        self.open_set.as_ref()?.window_scores(row)
+    }
+
+    /// Like [`ActiveModel::verdict`] on the latest window's `row`, with the
+    /// open-set judgement made on the scores of the container's consecutive
+    /// windows `windows` (oldest first, `row`'s last) when there are two or
+    /// more and the model is calibrated for that many
+    /// ([`OpenSetModel::judge_windows`]); the predicted class and the
+    /// confidence are `row`'s.
+    pub fn verdict_of_windows(
+        &self,
+        row: &[Option<f64>],
+        windows: &[Vec<Option<f64>>],
+        subject: Subject<'_>,
+        config: &WatcherConfig,
+    ) -> Verdict {
         let p = self.classifier.predict(row);
         let name = |c: usize| self.classes.get(c).cloned().unwrap_or_else(|| format!("class-{c}"));
         let predicted = name(p.class);
@@ -252,10 +280,13 @@ impl ActiveModel {
             .as_deref()
             .and_then(|c| self.classes.iter().position(|k| k == c));
         let confidence = self.confidence.as_ref().map_or(p.confidence, |m| m.apply(p.confidence));
-        let judgement = self
-            .open_set
-            .as_ref()
-            .map(|o| o.judge(row, claimed, config.false_anomaly_rate));
+        let judgement = self.open_set.as_ref().map(|o| {
+            if windows.len() >= 2 && o.judges_windows(windows.len()) {
+                o.judge_windows(windows, claimed, config.false_anomaly_rate)
+            } else {
+                o.judge(row, claimed, config.false_anomaly_rate)
+            }
+        });
         let mut kind = decision::decide(p.class, confidence, judgement.as_ref(), claimed);
         let mut anomaly = match kind {
             Kind::Impostor => Some(AnomalyReason::Mismatch),

@@ -78,10 +78,17 @@ struct Waiting {
 /// A container whose verdicts so far were all anomalies, fewer than
 /// [`WatcherConfig::confirm_windows`] of them.
 struct Suspect {
-    /// The latest verdict (an anomaly).
+    /// The latest verdict (an anomaly, or with a multi-window calibration
+    /// and [`WatcherConfig::normal_at_once`] off, any).
     verdict: Verdict,
-    /// Windows judged so far, all anomalies.
+    /// The open-set scores of the windows judged so far (with a
+    /// multi-window calibration; windows that could not be scored are left
+    /// out).
+    scores: Vec<Vec<Option<f64>>>,
+    /// Windows judged so far (all anomalies, unless judged together).
     windows: usize,
+    /// Whether the first window's verdict was an anomaly.
+    first_anomaly: bool,
     /// Complete snapshots the container had when `verdict` was reached: the
     /// next window judged starts after them.
     snapshots: usize,
@@ -314,9 +321,10 @@ impl WatchState {
                 continue;
             };
             if let Some(suspect) = w.suspect {
+                let anomaly = suspect.verdict.is_anomaly();
                 self.stats.classified += 1;
-                self.stats.anomalies += 1;
-                self.stats.unconfirmed += 1;
+                self.stats.anomalies += u64::from(anomaly);
+                self.stats.unconfirmed += u64::from(anomaly);
                 outcomes.push(Outcome::Classified(suspect.unconfirmed(now, waited)));
             } else {
                 self.stats.deleted += 1;
@@ -445,12 +453,24 @@ impl WatchState {
     /// class, or like none, in every window seen is not let go for lack of
     /// time.
     ///
+    /// With a model calibrated over `n` windows
+    /// ([`ActiveModel::judges_windows`]), the windows are the same, but
+    /// their open-set scores are judged together: the verdict at the `n`-th
+    /// window comes from the calibrated statistic of all `n`
+    /// ([`OpenSetModel::p_values_of_windows`](crate::openset::OpenSetModel::p_values_of_windows)),
+    /// every container is decided there (unless
+    /// [`WatcherConfig::normal_at_once`] and its first window is normal),
+    /// and at the timeout or the pod's end the verdict of the windows seen
+    /// so far is reported.
+    ///
     /// Each container's claimed class is its own
     /// ([`Labeler::container_claims`]), read with `model`'s classes.
     pub fn decide(&mut self, now: Timestamp, model: &ActiveModel) -> Step {
         let first_needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
         let (window, stride) = (model.features.window.max(1), model.features.stride.max(1));
         let confirm = self.config.confirm_windows.max(1);
+        // Decide on a calibrated statistic of `confirm` windows together.
+        let multi = confirm > 1 && model.judges_windows(confirm);
         let labeler = self.labeler(model);
         let mut outcomes = Vec::new();
         let mut finished = Vec::new();
@@ -477,33 +497,57 @@ impl WatchState {
             let row = input.as_ref().and_then(|i| model.features.latest_row(i, needed));
             if let Some(row) = row {
                 let claimed = labeler.container_claim(info, &w.container).class().map(str::to_string);
-                let verdict = model.verdict(
-                    &row,
-                    Subject {
-                        pod: info,
-                        container: &w.container,
-                        claimed,
-                        time: now,
-                        time_to_verdict: waited,
-                        at_start: state.at_start,
-                    },
-                    &self.config,
-                );
+                let mut scores = w
+                    .suspect
+                    .as_mut()
+                    .map(|s| std::mem::take(&mut s.scores))
+                    .unwrap_or_default();
+                if multi && let Some(s) = model.window_scores(&row) {
+                    scores.push(s);
+                }
+                let subject = Subject {
+                    pod: info,
+                    container: &w.container,
+                    claimed,
+                    time: now,
+                    time_to_verdict: waited,
+                    at_start: state.at_start,
+                };
+                let verdict = if multi {
+                    model.verdict_of_windows(&row, &scores, subject, &self.config)
+                } else {
+                    model.verdict(&row, subject, &self.config)
+                };
                 let windows = w.suspect.as_ref().map_or(0, |s| s.windows) + 1;
-                if verdict.is_anomaly() && windows < confirm {
-                    self.stats.suspects += u64::from(w.suspect.is_none());
+                // Wait for the next window: an anomaly not yet confirmed by
+                // `confirm` windows; with a multi-window calibration, every
+                // verdict before the `confirm`-th window except a first one
+                // that is normal when normal verdicts are reported at once.
+                let wait = if multi {
+                    windows < confirm && !(windows == 1 && self.config.normal_at_once && !verdict.is_anomaly())
+                } else {
+                    verdict.is_anomaly() && windows < confirm
+                };
+                let first_anomaly = match &w.suspect {
+                    None => verdict.is_anomaly(),
+                    Some(s) => s.windows >= 1 && s.first_anomaly,
+                };
+                if wait {
+                    self.stats.suspects += u64::from(w.suspect.is_none() && verdict.is_anomaly());
                     if !expired {
                         // Wait for the next window.
                         let snapshots = input.as_ref().map_or(needed, |i| model.features.complete_snapshots(i));
                         w.suspect = Some(Suspect {
                             verdict,
+                            scores,
                             windows,
                             snapshots,
+                            first_anomaly,
                         });
                         continue;
                     }
-                    self.stats.unconfirmed += 1;
-                } else if w.suspect.is_some() && !verdict.is_anomaly() {
+                    self.stats.unconfirmed += u64::from(verdict.is_anomaly());
+                } else if first_anomaly && w.suspect.is_some() && !verdict.is_anomaly() {
                     self.stats.cleared += 1;
                 }
                 self.stats.classified += 1;
@@ -513,9 +557,10 @@ impl WatchState {
             } else if expired {
                 match w.suspect.take() {
                     Some(suspect) => {
+                        let anomaly = suspect.verdict.is_anomaly();
                         self.stats.classified += 1;
-                        self.stats.anomalies += 1;
-                        self.stats.unconfirmed += 1;
+                        self.stats.anomalies += u64::from(anomaly);
+                        self.stats.unconfirmed += u64::from(anomaly);
                         outcomes.push(Outcome::Classified(suspect.unconfirmed(now, waited)));
                     }
                     None => {

@@ -1145,3 +1145,89 @@ mod one_outcome {
         }
     }
 }
+
+/// [`memory_model`] with an open-set model calibrated over several windows:
+/// nginx containers use ~1 MB, mysql ones ~3 MB (40 containers each).
+fn multi_window_model() -> ActiveModel {
+    let mut d = crate::Dataset::new(vec!["memory".into()], vec!["nginx".into(), "mysql".into()]);
+    for (class, centre) in [("nginx", LOW), ("mysql", HIGH)] {
+        for i in 0..40 {
+            let offset = 1.0 + 0.2 * ((i % 9) as f64 - 4.0) / 4.0;
+            for r in 0..12 {
+                let noise = 1.0 + 0.05 * ((r * 7 + i) % 5) as f64 / 4.0;
+                d.push(&[Some(centre * offset * noise)], class, &format!("{class}-{i}"))
+                    .unwrap();
+            }
+        }
+    }
+    let m = memory_model();
+    let open_set = crate::openset::NoveltyParams {
+        window_gap: m.features.window_gap(),
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
+    ActiveModel {
+        open_set: Some(open_set),
+        ..m
+    }
+}
+
+#[test]
+fn a_multi_window_calibration_decides_at_the_last_window() {
+    let m = multi_window_model();
+    assert!(m.judges_windows(2) && m.judges_windows(3));
+    let p = pod("nginx-1", Some(1));
+    let low: Vec<(i64, f64)> = (0..12).map(|i| (2 + 10 * i, LOW)).collect();
+    let high: Vec<(i64, f64)> = (0..12).map(|i| (2 + 10 * i, HIGH)).collect();
+    // (windows, normal at once, samples) → (tick of the outcome, anomaly).
+    for (windows, at_once, points, expect) in [
+        (1, true, &low, (15, false)),
+        (2, true, &low, (15, false)),
+        (2, false, &low, (35, false)),
+        (3, false, &low, (55, false)),
+        (2, true, &high, (35, true)),
+        (2, false, &high, (35, true)),
+        (3, true, &high, (55, true)),
+    ] {
+        let mut s = WatchState::new(
+            WatcherConfig {
+                confirm_windows: windows,
+                normal_at_once: at_once,
+                ..WatcherConfig::default()
+            },
+            at(0),
+        );
+        s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+        let got = run_ticks(&mut s, &m, &p, points, (5, 200));
+        let [(t, Outcome::Classified(v))] = got.as_slice() else {
+            panic!("{windows} windows: {got:?}")
+        };
+        assert_eq!(
+            (*t, v.is_anomaly()),
+            expect,
+            "{windows} windows, at once {at_once}: {v}"
+        );
+        let stats = s.finish();
+        assert_eq!((stats.classified, stats.unconfirmed), (1, 0));
+    }
+    // Deleted while waiting for its second window, first window normal:
+    // reported with that verdict, not as deleted and not as an anomaly.
+    let mut s = WatchState::new(
+        WatcherConfig {
+            confirm_windows: 2,
+            normal_at_once: false,
+            ..WatcherConfig::default()
+        },
+        at(0),
+    );
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    assert!(run_ticks(&mut s, &m, &p, &low, (5, 15)).is_empty());
+    let step = s.on_event(PodEvent::Deleted(p.id.clone()), at(20), &m);
+    let [Outcome::Classified(v)] = step.outcomes.as_slice() else {
+        panic!("{step:?}")
+    };
+    assert!(!v.is_anomaly(), "{v}");
+    let stats = s.finish();
+    assert_eq!((stats.anomalies, stats.unconfirmed, stats.deleted), (0, 0, 0));
+}
