@@ -33,7 +33,10 @@ async fn dump_candidate_features() {
             features.push(f);
         }
     }
-    let window: usize = std::env::var("CAD_FEATURE_WINDOW").ok().and_then(|w| w.parse().ok()).unwrap_or(3);
+    let window: usize = std::env::var("CAD_FEATURE_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(3);
     let set = FeatureSet {
         name: "candidates".into(),
         columns: features
