@@ -201,9 +201,14 @@ pub enum EvalArg {
 pub enum FeatureSetArg {
     /// The old system's columns.
     Legacy,
-    /// Rates and ratios that do not grow with a pod's age.
+    /// Memory footprint and ratios of rates: nothing that grows with a pod's
+    /// age or follows its load.
     #[default]
     Behaviour,
+    /// The behaviour set before issue 17, with levels that follow the load
+    /// (to compare).
+    #[value(name = "behaviour-v2")]
+    BehaviourV2,
     /// The behaviour set before issue 16, with levels that grow with age or
     /// identify the image (to compare).
     #[value(name = "behaviour-v1")]
@@ -216,6 +221,7 @@ impl FeatureSetArg {
         match self {
             FeatureSetArg::Legacy => FeatureSet::legacy(),
             FeatureSetArg::Behaviour => FeatureSet::behaviour(),
+            FeatureSetArg::BehaviourV2 => FeatureSet::behaviour_v2(),
             FeatureSetArg::BehaviourV1 => FeatureSet::behaviour_v1(),
         }
     }

@@ -199,14 +199,16 @@ async fn methods(seeds: u64, alpha: f64) -> Vec<Tally> {
 }
 
 /// Three seeds of the demo's setting: the default method flags few honest
-/// pods and most impostors. Measured (seeds 1–3, α = 0.01): honest 2/90,
-/// impostors 12/15, unknown services 7/15; novelty alone 0/90, 5/15, 3/15.
+/// pods and most impostors. Measured (seeds 1–3, α = 0.01): honest 4/90,
+/// impostors 14/15, unknown services 9/15 with the `behaviour` set of issue
+/// 17 (2/90, 12/15, 7/15 with `behaviour-v2`; over 20 seeds of the sweep
+/// 9/600 against 8/600); novelty alone 0/90, 5/15, 3/15 (`behaviour-v2`).
 #[tokio::test(start_paused = true)]
 async fn the_combined_score_flags_impostors_and_few_honest_pods() {
     let t = methods(3, 0.01).await;
     let d = t[0];
     assert_eq!((d.honest.1, d.impostor.1, d.unknown.1), (90, 15, 15), "{d:?}");
-    assert!(d.honest.0 <= 3, "{d:?}");
+    assert!(d.honest.0 <= 4, "{d:?}");
     assert!(d.impostor.0 >= 12, "{d:?}");
     assert!(d.unknown.0 >= 5, "{d:?}");
     // Mondrian novelty p-values alone find far fewer impostors.

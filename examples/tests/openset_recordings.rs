@@ -384,12 +384,13 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     // the issue measured the forest flagging 4 of 12 honest pods.
     assert_eq!((t.honest.1, t.unknown.1, t.impostor.1), (12, 12, 36));
     assert!(t.honest.0 <= 1, "honest pods flagged: {:?}", t.honest);
-    // The combined score finds most impostors at α = 0.01 (23 of 36
-    // measured; every other conformal score found at most 1) and, named
-    // like a known class, a third of the unknown services (17 of 48).
-    assert!(t.impostor.0 >= 18, "impostors flagged: {:?}", t.impostor);
+    // The combined score finds most impostors at α = 0.01 (35 of 36
+    // measured with the `behaviour` set, 30 with `behaviour-v2`; every
+    // other conformal score found at most 1) and, named like a known class,
+    // most unknown services (30 of 48; 23 with `behaviour-v2`).
+    assert!(t.impostor.0 >= 30, "impostors flagged: {:?}", t.impostor);
     assert!(
-        t.unknown_named_known.0 >= 12,
+        t.unknown_named_known.0 >= 24,
         "unknown services named like a class: {:?}",
         t.unknown_named_known
     );

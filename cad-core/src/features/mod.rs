@@ -11,14 +11,18 @@
 //!   hashes, raw gauges, raw cumulative counters), so the old ARFF files can
 //!   be used. It leaks the label through the pod-name hash: comparison only.
 //! * `behaviour` (the default) — behavioural columns only, none that grows
-//!   with a pod's age or identifies its image: counters as per-second rates,
-//!   CPU and memory footprint aggregated over the window (mean, max, standard
-//!   deviation), the shares of memory usage that are resident and in the
-//!   working set, the growth per second of the volume and the logs, ratios
-//!   of rates (page faults per byte sent, …); no names, namespaces or image
-//!   hashes, no levels of memory usage or of the file systems.
-//! * `behaviour-v1` — the behaviour set before issue 16, with those levels:
-//!   to compare, and to read models and files written with it.
+//!   with a pod's age, identifies its image or follows its load: the memory
+//!   footprint (working set, RSS), the shares of memory usage that are
+//!   resident and in the working set, the growth per second of the volume
+//!   and the logs, and the cost per unit of work as ratios of rates (CPU
+//!   nanoseconds per byte received and sent, page faults per CPU nanosecond
+//!   and per byte sent, …); no names, namespaces or image hashes, no levels
+//!   of memory usage or of the file systems, no rates of CPU or traffic.
+//! * `behaviour-v2` — the behaviour set from issue 16 to issue 17, with the
+//!   load's levels (CPU mean, max and spread, rates of traffic, block I/O and
+//!   page faults): to compare, and to read models and files written with it.
+//! * `behaviour-v1` — the behaviour set before issue 16, with levels of
+//!   memory usage and the file systems too.
 //!
 //! # Alignment: from samples to snapshots
 //!

@@ -15,8 +15,9 @@
 //!
 //! | set | required in every snapshot | window (snapshots per row) | also read |
 //! | --- | --- | --- | --- |
-//! | `behaviour` (default) | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | CPU counter, working set, RSS, page faults, network, block I/O, volume and log growth |
-//! | `behaviour-v1` | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | as `behaviour`, plus root-fs, log and volume levels |
+//! | `behaviour` (default) | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | CPU counter, working set, RSS, page faults, network, block I/O write, volume and log growth |
+//! | `behaviour-v2` | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | as `behaviour`, plus block I/O read |
+//! | `behaviour-v1` | `memory_usage_bytes`, `cpu_usage_nanocores` | 3 | as `behaviour-v2`, plus root-fs, log and volume levels |
 //! | `legacy` | `memory_usage_bytes`, `cpu_usage_nanocores` | 1 | the old system's 15 columns (image size and running time from [`PodInfo`](crate::PodInfo)) |
 //!
 //! `cpu_usage_nanocores` (a gauge) need not come from the source: when a
@@ -32,7 +33,7 @@
 //! ```
 //! use cad_core::{FeatureSet, Metric};
 //!
-//! for set in [FeatureSet::behaviour(), FeatureSet::behaviour_v1(), FeatureSet::legacy()] {
+//! for set in [FeatureSet::behaviour(), FeatureSet::behaviour_v2(), FeatureSet::behaviour_v1(), FeatureSet::legacy()] {
 //!     assert_eq!(set.required, [Metric::MemoryUsageBytes, Metric::CpuUsageNanocores], "{}", set.name);
 //! }
 //! assert_eq!((FeatureSet::behaviour().window, FeatureSet::legacy().window), (3, 1));
@@ -46,7 +47,7 @@ use crate::metric::Metric;
 pub const DEFAULT_ALIGN_TOLERANCE_MS: i64 = 5_000;
 
 /// The names of the built-in sets, as [`FeatureSet::by_name`] accepts them.
-pub const NAMES: &[&str] = &["legacy", "behaviour", "behaviour-v1"];
+pub const NAMES: &[&str] = &["legacy", "behaviour", "behaviour-v2", "behaviour-v1"];
 
 /// The old system's 15 columns, with the names and order of its ARFF header.
 ///
@@ -81,28 +82,75 @@ fn legacy_columns() -> Vec<Column> {
 }
 
 /// The behaviour set's columns; each is named by [`Feature::default_name`]
-/// (`mean(cpu_usage_nanocores)`, `rate(rx_bytes)`,
-/// `ratio(memory_rss_bytes/memory_usage_bytes)`, …).
+/// (`ratio(memory_rss_bytes/memory_usage_bytes)`,
+/// `rate_ratio(cpu_usage_core_nanoseconds/rx_bytes)`, …).
 ///
 /// No identity hashes, no image size and no running time: a model must learn
 /// what a container *does*, not what it is called, which image it was started
 /// from (an nginx image running a crypto miner is what we want to catch) or
-/// how old it is. And, measured on recordings of real servers
-/// (`data/recordings/PROFILES.md`), no level that grows with a pod's age or
-/// identifies its image:
+/// how old it is. No level that grows with a pod's age or identifies its
+/// image (no file-system levels, no memory usage: see `behaviour-v2`). And,
+/// since issue 17, **no level that follows the load**: the rates of CPU,
+/// traffic, block I/O and page faults, and the CPU's spread, differ more
+/// between an idle and a busy pod of one service than between services, so
+/// they widened every class and hid services outside the class list. What
+/// stays is what the software costs *per unit of work*, measured on the
+/// recordings of real servers (`data/recordings/PROFILES.md`; "AUC" is the
+/// chance that a row of one service is above a row of the other, folded to
+/// ≥ 0.5, over all 3-snapshot rows):
+/// * the memory footprint (working set, RSS) and how memory in use splits
+///   into resident, working set and cache (`rss / usage`: MariaDB
+///   0.81–0.95, PostgreSQL 0.01–0.04);
+/// * growth per second of the volume and the logs;
+/// * CPU nanoseconds per byte received: nginx 125–565 (p10–p90) at every
+///   load, apache 424–3,300 (AUC 0.92 against nginx); and per byte sent;
+/// * page faults per CPU nanosecond (nginx ≈ 0, PostgreSQL 2.9·10⁻⁶–8.7·10⁻⁵,
+///   MariaDB ≤ 10⁻⁶: AUC 0.996 between the databases) and per byte sent;
+/// * bytes sent per byte received, bytes written per CPU nanosecond.
+///
+/// On the recordings (`cargo test -p cad-examples --test openset_recordings`,
+/// α = 0.01) this set flags 35 of 36 impostors and 30 of 48 services
+/// outside the class list claiming a class, against 30 and 23 with
+/// `behaviour-v2`; honest pods 0 of 12 with both; on the simulator
+/// (`cad demo --sweep 20`) the figures stay within a seed's noise.
+const BEHAVIOUR: &[Feature] = {
+    use Feature::*;
+    use Metric::*;
+    &[
+        // Memory footprint, and how memory in use splits into resident,
+        // working set and cache.
+        Mean(MemoryWorkingSetBytes),
+        Mean(MemoryRssBytes),
+        Ratio(MemoryRssBytes, MemoryUsageBytes),
+        Ratio(MemoryWorkingSetBytes, MemoryUsageBytes),
+        // Accumulated state, as growth per second.
+        Growth(VolumeUsedBytes),
+        Growth(LogsfsUsedBytes),
+        // Cost per unit of work: rates relative to each other.
+        RateRatio(MemoryPageFaults, TxBytes),
+        RateRatio(TxBytes, RxBytes),
+        RateRatio(BlkioWriteBytes, CpuUsageCoreNanoseconds),
+        RateRatio(CpuUsageCoreNanoseconds, RxBytes),
+        RateRatio(CpuUsageCoreNanoseconds, TxBytes),
+        RateRatio(MemoryPageFaults, CpuUsageCoreNanoseconds),
+    ]
+};
+
+/// The `behaviour` set's columns from issue 16 to issue 17 (`behaviour-v2`):
+/// levels that follow the load included — CPU mean, maximum and spread, the
+/// rates of traffic, block I/O and page faults.
+///
+/// No identity hashes, no image size, no running time, and, measured on
+/// recordings of real servers (`data/recordings/PROFILES.md`), no level that
+/// grows with a pod's age or identifies its image:
 /// * no file-system levels — `rootfs_used_bytes` is a per-image constant
 ///   (nginx's temp directories), the volume and the logs grow with age and
 ///   data; their *growth per second* stays;
 /// * no levels of `memory_usage_bytes` — mostly page cache, which grows with
-///   age and data (PostgreSQL's usage is 95 % cache); what share of it is
-///   resident (`rss / usage`: MariaDB 0.82–0.95, PostgreSQL 0.02–0.03) and
-///   in the working set stays;
-/// * ratios of rates that do not depend on the load: page faults per byte
-///   sent (nginx ≈ 0, apache 31–83 per MiB at every load), bytes sent per
-///   byte received, bytes written per CPU nanosecond.
+///   age and data (PostgreSQL's usage is 95 % cache).
 ///
-/// The working set and RSS stay as levels: a memory footprint is behaviour.
-const BEHAVIOUR: &[Feature] = {
+/// Kept to read models and data files written with it, and to compare.
+const BEHAVIOUR_V2: &[Feature] = {
     use Feature::*;
     use Metric::*;
     &[
@@ -194,9 +242,11 @@ impl FeatureSet {
     }
 
     /// The default set (`behaviour`): behaviour that neither grows with a
-    /// pod's age nor identifies its image (see the `BEHAVIOUR` list in this
-    /// module's source) — CPU, memory footprint, memory ratios, growth and
-    /// rates per second, ratios of rates — over windows of 3 snapshots
+    /// pod's age, nor identifies its image, nor follows the load (see the
+    /// `BEHAVIOUR` list in this module's source) — memory footprint, memory
+    /// ratios, growth per second, and the cost per unit of work as ratios of
+    /// rates (CPU per byte received, page faults per CPU second, …) — over
+    /// windows of 3 snapshots
     /// (about 30 s of Telegraf samples), a row starting at every snapshot.
     ///
     /// **Requires** [`Metric::MemoryUsageBytes`] and
@@ -207,6 +257,20 @@ impl FeatureSet {
         FeatureSet {
             name: "behaviour".to_owned(),
             columns: named_columns(BEHAVIOUR),
+            ..FeatureSet::behaviour_v1()
+        }
+    }
+
+    /// The `behaviour` set from issue 16 to issue 17 (`behaviour-v2`), with
+    /// levels that follow the load (CPU, traffic, block I/O, page faults).
+    /// For comparison and for files written with it.
+    ///
+    /// **Requires** [`Metric::MemoryUsageBytes`] and
+    /// [`Metric::CpuUsageNanocores`] (or the CPU counter) in every snapshot.
+    pub fn behaviour_v2() -> FeatureSet {
+        FeatureSet {
+            name: "behaviour-v2".to_owned(),
+            columns: named_columns(BEHAVIOUR_V2),
             ..FeatureSet::behaviour_v1()
         }
     }
@@ -233,6 +297,7 @@ impl FeatureSet {
         match name {
             "legacy" => Some(FeatureSet::legacy()),
             "behaviour" => Some(FeatureSet::behaviour()),
+            "behaviour-v2" => Some(FeatureSet::behaviour_v2()),
             "behaviour-v1" => Some(FeatureSet::behaviour_v1()),
             _ => None,
         }
@@ -245,7 +310,7 @@ impl FeatureSet {
 
     /// The feature set of a data file's columns (an ARFF or CSV file to train
     /// from): a column named like a `legacy` or `behaviour` column is computed
-    /// the same way (also a column of `behaviour-v1`); any other column is
+    /// the same way (also a column of `behaviour-v2` or `behaviour-v1`); any other column is
     /// [`Feature::External`] (cannot be computed from metrics, so always
     /// missing for the watcher). If every column is a legacy one this is the
     /// legacy set's windowing, else the behaviour set's. Named after the
@@ -254,12 +319,13 @@ impl FeatureSet {
         let sets = [
             FeatureSet::legacy(),
             FeatureSet::behaviour(),
+            FeatureSet::behaviour_v2(),
             FeatureSet::behaviour_v1(),
         ];
         if let Some(set) = sets.iter().find(|s| s.column_names() == names) {
             return set.clone();
         }
-        let [legacy, behaviour, _] = &sets;
+        let [legacy, behaviour, ..] = &sets;
         let find = |set: &FeatureSet, n: &str| set.columns.iter().find(|c| c.name == n).map(|c| c.feature);
         let all_legacy = names.iter().all(|n| find(legacy, n).is_some());
         let base = if all_legacy { legacy.clone() } else { behaviour.clone() };
@@ -375,12 +441,13 @@ mod tests {
         let set = FeatureSet::behaviour();
         let names = set.column_names();
         assert_eq!(names.len(), BEHAVIOUR.len());
-        assert_eq!(names[0], "mean(cpu_usage_nanocores)");
-        assert!(names.contains(&"rate(rx_bytes)".to_owned()));
+        assert_eq!(names[0], "mean(memory_working_set_bytes)");
+        assert!(names.contains(&"rate_ratio(cpu_usage_core_nanoseconds/rx_bytes)".to_owned()));
         assert!(names.contains(&"ratio(memory_rss_bytes/memory_usage_bytes)".to_owned()));
         assert!(names.contains(&"rate_ratio(memory_page_faults/tx_bytes)".to_owned()));
         assert!(names.contains(&"growth(used_bytes)".to_owned()));
-        // Levels that grow with age or identify the image are out.
+        // Levels that grow with age or identify the image are out (of v2 too),
+        // levels that follow the load are out since v2.
         for level in [
             Feature::Mean(Metric::MemoryUsageBytes),
             Feature::Max(Metric::MemoryUsageBytes),
@@ -389,11 +456,24 @@ mod tests {
             Feature::Mean(Metric::VolumeUsedBytes),
         ] {
             assert!(!set.columns.iter().any(|c| c.feature == level), "{level:?}");
+            assert!(!FeatureSet::behaviour_v2().columns.iter().any(|c| c.feature == level));
             assert!(FeatureSet::behaviour_v1().columns.iter().any(|c| c.feature == level));
         }
+        for load in [
+            Feature::Mean(Metric::CpuUsageNanocores),
+            Feature::StdDev(Metric::CpuUsageNanocores),
+            Feature::Rate(Metric::CpuUsageCoreNanoseconds),
+            Feature::Rate(Metric::RxBytes),
+            Feature::Rate(Metric::MemoryPageFaults),
+        ] {
+            assert!(!set.columns.iter().any(|c| c.feature == load), "{load:?}");
+            assert!(FeatureSet::behaviour_v2().columns.iter().any(|c| c.feature == load));
+        }
+        // Every column of v2 a data file may carry is still known.
+        let v2 = FeatureSet::behaviour_v2();
+        assert_eq!(FeatureSet::for_columns(&v2.column_names()), v2);
         // Names are safe as CSV and ARFF headers.
         assert!(names.iter().all(|n| !n.contains(',') && !n.contains(' ')));
-        assert!(names.contains(&"stddev(cpu_usage_nanocores)".to_owned()));
         assert!(
             !names.iter().any(|n| n.contains("image_size")),
             "the image is identity, not behaviour"

@@ -145,7 +145,7 @@ fn counter_reset_counts_the_new_value_as_the_increase() {
         container: &c,
         samples: &samples,
     };
-    let set = FeatureSet::behaviour();
+    let set = FeatureSet::behaviour_v2();
     let rows = set.rows(&input);
     assert_eq!(rows.len(), 1);
     // +200, then a restart: +50; over 20 s.
@@ -161,7 +161,7 @@ fn a_counter_seen_once_uses_the_lifetime_average() {
         samples.extend([s(t, MemoryUsageBytes, 1.0), s(t, CpuUsageNanocores, 1.0)]);
     }
     samples.push(s(110_500, TxBytes, 2200.0));
-    let set = FeatureSet::behaviour();
+    let set = FeatureSet::behaviour_v2();
     let c = container(None);
     let started = pod(Some(0));
     let input = ContainerInput {
@@ -196,7 +196,7 @@ fn missing_metrics_give_none_not_zero() {
         container: &c,
         samples: &samples,
     };
-    let set = FeatureSet::behaviour();
+    let set = FeatureSet::behaviour_v2();
     let row = set.first_row(&input).unwrap();
     for (column, value) in set.columns.iter().zip(&row) {
         match column.feature.metric() {
