@@ -194,7 +194,13 @@ impl fmt::Display for Verdict {
             }
             Kind::Unknown => write!(f, " — ANOMALY: behaves like no known class{p}"),
             Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => Ok(()),
-            Kind::AsClaimed => write!(f, " — as claimed{p}"),
+            // The claimed class is in the prediction set, though not the
+            // classifier's top class: say that it fits, not just "as claimed"
+            // after "classified … as <another class>".
+            Kind::AsClaimed => match &self.claimed {
+                Some(c) if *c != self.predicted => write!(f, " — as claimed, {c} fits too{p}"),
+                _ => write!(f, " — as claimed{p}"),
+            },
             // The classifier's top class and the only class the open-set
             // test keeps can differ; say so rather than print two classes
             // side by side as if they agreed.
@@ -418,6 +424,10 @@ mod tests {
         assert_eq!(
             line(None, "mysql", Kind::Recognised, Some(0.2), Some("mysql")),
             " — claims no class, behaves like mysql (p = 0.200)"
+        );
+        assert_eq!(
+            line(Some("apache"), "nginx", Kind::AsClaimed, Some(0.385), Some("apache")),
+            " — as claimed, apache fits too (p = 0.385)"
         );
         assert_eq!(
             line(None, "postgresql", Kind::Recognised, Some(0.2), Some("mongodb")),
