@@ -106,7 +106,9 @@
 //!     samples.push(Sample::new(Timestamp(t + 1_500), Metric::RxBytes, 1000.0 * i as f64));
 //! }
 //! let input = ContainerInput { pod: &pod, container: &container, samples: &samples };
-//! let set = FeatureSet::behaviour();
+//! // The set before issue 17 has the traffic rates (`behaviour` has
+//! // only costs per byte, which need the CPU counter too).
+//! let set = FeatureSet::behaviour_v2();
 //! let rows = set.rows(&input);
 //! assert_eq!(rows.len(), 2); // windows of 3 snapshots out of 4
 //! let rx = set.column_names().iter().position(|n| n == "rate(rx_bytes)").unwrap();
