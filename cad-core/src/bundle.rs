@@ -423,14 +423,7 @@ impl ModelBundle {
             open_set_windows: self.open_set.as_ref().and_then(OpenSetModel::windows),
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
-        let payload = compress(&payload)?;
-        let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        Ok(out)
+        Ok(frame(FORMAT_VERSION, &compress(&payload)?))
     }
 
     /// Decodes and checks bundle bytes.
@@ -587,6 +580,18 @@ fn check_header(header: &[u8]) -> Result<(u16, u64), BundleError> {
 }
 
 /// `uncompressed length u64 LE | DEFLATE(content)`.
+/// The bundle's bytes around a compressed payload: magic, format version,
+/// payload length, the payload, its CRC-32.
+fn frame(version: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out
+}
+
 fn compress(content: &[u8]) -> Result<Vec<u8>, BundleError> {
     use std::io::Write;
     let mut out = (content.len() as u64).to_le_bytes().to_vec();
@@ -756,12 +761,7 @@ mod tests {
             trained_on: &b.trained_on,
         })
         .unwrap();
-        let payload = compress(&content).unwrap();
-        let mut old = MAGIC.to_vec();
-        old.extend_from_slice(&2u16.to_le_bytes());
-        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        old.extend_from_slice(&payload);
-        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let mut old = frame(2, &compress(&content).unwrap());
         let v2 = ModelBundle::from_bytes(&old).unwrap();
         assert_eq!((v2.format_version, v2.ages), (2, None));
         assert_eq!(v2.model.predict_dataset(&data()), b.model.predict_dataset(&data()));
@@ -823,12 +823,7 @@ mod tests {
             ages: &b.ages,
         })
         .unwrap();
-        let payload = compress(&content).unwrap();
-        let mut old = MAGIC.to_vec();
-        old.extend_from_slice(&3u16.to_le_bytes());
-        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        old.extend_from_slice(&payload);
-        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let mut old = frame(3, &compress(&content).unwrap());
         let v3 = ModelBundle::from_bytes(&old).unwrap();
         assert_eq!(v3.format_version, 3);
         assert!(v3.open_set.is_none() && v3.confidence.is_none());
@@ -866,12 +861,7 @@ mod tests {
             confidence: &b.confidence,
         })
         .unwrap();
-        let payload = compress(&content).unwrap();
-        let mut old = MAGIC.to_vec();
-        old.extend_from_slice(&4u16.to_le_bytes());
-        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        old.extend_from_slice(&payload);
-        old.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        let mut old = frame(4, &compress(&content).unwrap());
         let v4 = ModelBundle::from_bytes(&old).unwrap();
         assert_eq!(v4.format_version, 4);
         let o4 = v4.open_set.as_ref().unwrap();
@@ -953,14 +943,7 @@ mod tests {
         // Payloads that are not a bundle, with a right checksum: garbage, a
         // length over the limit, a length that does not match, content that
         // is not postcard.
-        let wrap = |payload: &[u8]| {
-            let mut b = MAGIC.to_vec();
-            b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-            b.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-            b.extend_from_slice(payload);
-            b.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-            b
-        };
+        let wrap = |payload: &[u8]| frame(FORMAT_VERSION, payload);
         let junk = wrap(b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff");
         assert!(matches!(
             ModelBundle::from_bytes(&junk),

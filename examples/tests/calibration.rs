@@ -319,18 +319,25 @@ fn ece_brier(v: &[(f64, bool)]) -> (f64, f64) {
     (e, b)
 }
 
+/// The measurements' settings: `SEEDS` (default 5) and the comma-separated
+/// `ALGOS` (default `tree`).
+fn seeds_and_algos() -> (u64, Vec<String>) {
+    let seeds = std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let algos = std::env::var("ALGOS")
+        .unwrap_or_else(|_| "tree".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    (seeds, algos)
+}
+
 /// Calibration on containers the map never saw nor was cross-fitted
 /// against: a cluster of 300 pods, the containers of every 5th trained on
 /// (model and map, as `cad-collector` does), the others predicted.
 #[tokio::test(start_paused = true)]
 #[ignore = "a measurement: run with --ignored --nocapture"]
 async fn calibration_on_fresh_simulated_containers() {
-    let seeds: u64 = std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let algos: Vec<String> = std::env::var("ALGOS")
-        .unwrap_or_else(|_| "tree".into())
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let (seeds, algos) = seeds_and_algos();
     for seed in 1..=seeds {
         let all = training_set(seed, 300).await.canonical();
         let (mut train, mut test) = (Vec::new(), Vec::new());
@@ -383,12 +390,7 @@ async fn calibration_on_fresh_simulated_containers() {
 #[tokio::test(start_paused = true)]
 #[ignore = "a measurement (minutes in debug): run with --ignored --nocapture"]
 async fn calibration_on_simulator_arff_and_recordings() {
-    let seeds: u64 = std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let algos: Vec<String> = std::env::var("ALGOS")
-        .unwrap_or_else(|_| "tree".into())
-        .split(',')
-        .map(str::to_owned)
-        .collect();
+    let (seeds, algos) = seeds_and_algos();
     let mut sets: Vec<(String, Dataset)> = Vec::new();
     let first: u64 = std::env::var("FIRST").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     for seed in first..=seeds {
