@@ -300,12 +300,7 @@ pub fn window_statistic(stat: WindowStatistic, scores: &[f64]) -> f64 {
         WindowStatistic::Median => {
             let mut v = scores.to_vec();
             v.sort_by(f64::total_cmp);
-            let m = v.len() / 2;
-            if v.len() % 2 == 1 {
-                v[m]
-            } else {
-                (v[m - 1] + v[m]) / 2.0
-            }
+            super::space::quantile_sorted(&v, 0.5).unwrap_or(f64::NAN)
         }
     }
 }
