@@ -54,7 +54,23 @@ INSTANCES = {
     "redis-1": ("redis", "redis", "bursty", 2),
     "memcached-0": ("memcached", "memcached", "steady", 1),
     "memcached-1": ("memcached", "memcached", "bursty", 2),
+    "nginx-3": ("nginx", "nginx", "heavy", 3),
+    "apache-3": ("apache", "httpd", "batch", 3),
+    "mysql-3": ("mysql", "mariadb", "bursty", 3),
+    "postgresql-3": ("postgresql", "postgres", "idle", 3),
+    "redis-2": ("redis", "redis", "heavy", 3),
+    "memcached-2": ("memcached", "memcached", "light", 3),
+    "nginx-4": ("nginx", "nginx", "light", 4),
+    "apache-4": ("apache", "httpd", "heavy", 4),
+    "mysql-4": ("mysql", "mariadb", "heavy", 4),
+    "postgresql-4": ("postgresql", "postgres", "light", 4),
+    "redis-3": ("redis", "redis", "idle", 4),
+    "memcached-3": ("memcached", "memcached", "heavy", 4),
 }
+# Load intensity of the steady-type shapes: one unit of work every 5 s whose
+# size (requests, queries, rate) is scaled by this factor and whose client
+# concurrency is max(1, round(2 * sqrt(factor))), so "steady" is 2 clients.
+INTENSITY = {"light": 0.25, "steady": 1.0, "heavy": 4.0}
 PORTS = {"nginx": 80, "apache": 80, "mysql": 3306, "postgresql": 5432, "redis": 6379, "memcached": 11211}
 PACKAGES = {
     "nginx": "nginx",
@@ -791,15 +807,21 @@ class Load:
                 pass
             self.sleep(10)
 
-    # one unit of work per class, "small" (a few seconds at a modest rate) or "big" (heavy)
-    def unit(self, big):
+    # one unit of work per class, "small" (a few seconds at a modest rate, scaled by the
+    # shape's intensity k: see INTENSITY) or "big" (heavy)
+    def unit(self, big, k=1.0):
         a, cls = self.a, self.a.cls
+        c = max(1, round(2 * k**0.5))  # client concurrency: 1 light, 2 steady, 4 heavy
+
+        def n(lo, hi):  # a scaled random amount, at least 1
+            return max(1, round(self.rng.randint(lo, hi) * k))
+
         if cls in ("nginx", "apache"):
             path = self.rng.choices(["/", "/page.html", "/img.jpg", "/big.bin"], [50, 30, 15, 5])[0]
             if big:
                 self.run(["ab", "-q", "-k", "-n", "3000", "-c", "16", f"http://{a.host}{path}"])
             else:
-                self.run(["ab", "-q", "-n", str(self.rng.randint(20, 80)), "-c", "2", f"http://{a.host}{path}"])
+                self.run(["ab", "-q", "-n", str(max(c, n(20, 80))), "-c", str(c), f"http://{a.host}{path}"])
         elif cls == "mysql":
             common = ["mysqlslap", "-h", a.host, "-u", "bench", "-pbench", "--auto-generate-sql",
                       "--auto-generate-sql-add-autoincrement"]
@@ -807,11 +829,12 @@ class Load:
                 self.run(common + ["--concurrency=8", "--iterations=1", "--number-of-queries=4000",
                                    "--auto-generate-sql-load-type=mixed", "--auto-generate-sql-write-number=2000"])
             else:
-                self.run(common + ["--concurrency=2", "--iterations=1", "--number-of-queries=100",
+                self.run(common + [f"--concurrency={c}", "--iterations=1",
+                                   f"--number-of-queries={max(c, round(100 * k))}",
                                    "--auto-generate-sql-load-type=mixed"])
                 # the application's own table grows, as a real database's data does
                 rows = ",".join(f"(NOW(),{self.rng.randint(0, 10**6)},REPEAT('x',{self.rng.randint(50, 400)}))"
-                                for _ in range(50))
+                                for _ in range(max(1, round(50 * k))))
                 self.run(["mariadb", "-h", a.host, "-u", "bench", "-pbench", "app", "-e",
                           "CREATE TABLE IF NOT EXISTS events (id BIGINT AUTO_INCREMENT PRIMARY KEY, t DATETIME,"
                           " k INT, v TEXT, KEY(k)); INSERT INTO events (t,k,v) VALUES " + rows + ";"
@@ -821,18 +844,19 @@ class Load:
             if big:
                 self.run(base + ["-c", "8", "-j", "2", "-T", "20", "postgres"])
             else:
-                self.run(base + ["-c", "2", "-j", "1", "-R", "20", "-T", "5", "postgres"])
+                self.run(base + ["-c", str(c), "-j", str(min(c, 2)), "-R", str(max(1, round(20 * k))), "-T", "5",
+                                 "postgres"])
         elif cls == "redis":
             if big:
                 self.run(["redis-benchmark", "-h", a.host, "-q", "-n", "100000", "-c", "32", "-P", "8",
                           "-d", "256", "-r", "1000000", "-t", "set,get,incr,lpush,hset"])
             else:
-                self.run(["redis-benchmark", "-h", a.host, "-q", "-n", str(self.rng.randint(300, 1500)), "-c", "2",
+                self.run(["redis-benchmark", "-h", a.host, "-q", "-n", str(max(c, n(300, 1500))), "-c", str(c),
                           "-d", "64", "-r", "100000", "-t", "set,get,incr,lpush"])
         elif cls == "memcached":
-            self.memcached_unit(big)
+            self.memcached_unit(big, k)
 
-    def memcached_unit(self, big):
+    def memcached_unit(self, big, k=1.0):
         """A cache client: 90 % gets, 10 % sets of 100 B-4 KiB values over 200k keys."""
         try:
             s = socket.create_connection((self.a.host, self.a.port), 5)
@@ -842,7 +866,7 @@ class Load:
         f = s.makefile("rwb")
         end = time.monotonic() + (15 if big else 5)
         ops = 0
-        target = None if big else self.rng.randint(100, 400) / 5  # ops per second
+        target = None if big else self.rng.randint(100, 400) * k / 5  # ops per second
         try:
             while time.monotonic() < end and not self.stopping.is_set():
                 key = f"k{self.rng.randint(0, 200000)}"
@@ -871,9 +895,10 @@ class Load:
             s.close()
 
     def steady(self):
+        k = INTENSITY[self.a.shape]
         while self.left() > 0 and not self.stopping.is_set():
             t = time.monotonic()
-            self.unit(big=False)
+            self.unit(big=False, k=k)
             self.sleep(5 - (time.monotonic() - t))
 
     def bursty(self):
@@ -902,12 +927,14 @@ class Load:
         a = self.a
         if a.cls == "postgresql" and a.shape != "idle":
             # the application loads its schema and data (a batch of writes right after start)
-            scale = {"steady": "5", "bursty": "2", "batch": "10"}[a.shape]
+            scale = {"light": "2", "steady": "5", "heavy": "10", "bursty": "2", "batch": "10"}[a.shape]
             self.event("pgbench_init_start", f"scale={scale}")
             self.run(["pgbench", "-h", a.host, "-U", "postgres", "-i", "-q", "-s", scale, "postgres"])
             self.event("pgbench_init_end")
         if a.shape == "idle":
             self.sleep(self.left())
+        elif a.shape in INTENSITY:
+            self.steady()
         else:
             getattr(self, a.shape)()
 
@@ -935,7 +962,7 @@ def main():
                    help="container log files kept, rotated ones gzipped (the kubelet's containerLogMaxFiles, 5)")
     l_ = sub.add_parser("load", help="(internal) load driver of one instance")
     l_.add_argument("--cls", required=True, choices=sorted(PORTS))
-    l_.add_argument("--shape", required=True, choices=["idle", "steady", "bursty", "batch"])
+    l_.add_argument("--shape", required=True, choices=["idle", "light", "steady", "heavy", "bursty", "batch"])
     l_.add_argument("--host", required=True)
     l_.add_argument("--port", type=int, required=True)
     l_.add_argument("--seconds", type=int, required=True)
