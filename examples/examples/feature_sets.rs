@@ -1,5 +1,5 @@
 //! Measures the feature sets on the recordings of real servers
-//! (`data/recordings/`): leave-one-container-out over the 12 instances of
+//! (`data/recordings/`): leave-one-container-out over the 20 instances of
 //! the four classes (nginx, apache, mysql, postgresql), for each feature set
 //! and algorithm.
 //!
@@ -7,7 +7,7 @@
 //! cargo run --release -p cad-examples --example feature_sets [-- SET ...]
 //! ```
 //!
-//! Three figures per set and algorithm, each training on the other 11
+//! Three figures per set and algorithm, each training on the other 19
 //! containers and judging the held-out one:
 //! * `rows`: share of the held-out container's rows (all ages, windows of
 //!   3 snapshots) predicted right, trained on every row of the others;

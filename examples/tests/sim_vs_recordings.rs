@@ -1,7 +1,8 @@
 //! The simulator against real servers: for every recorded instance in
 //! `data/recordings/` (nginx, apache, MariaDB, PostgreSQL, redis, memcached;
 //! 15 minutes from a fresh start, one workload shape each), simulated pods of
-//! the same service and shape at the recorded load (scale 1) must show the
+//! the same service and shape at the recorded load (scale 1; 0.25 and 4 for the
+//! recorder's `light` and `heavy` steady loads) must show the
 //! same behaviour at the same young ages, within a tolerance: memory
 //! footprint and its make-up (RSS / usage), CPU, page faults (per second and
 //! per MiB sent), traffic and block-I/O writes (databases write, web servers
@@ -174,11 +175,21 @@ const FAULTS_PER_TX: Check = Check {
     floor: 5.0,
 };
 
-fn shape(name: &str) -> Shape {
-    Shape::ALL
-        .into_iter()
-        .find(|s| s.as_str() == name)
-        .unwrap_or_else(|| panic!("shape {name}"))
+/// The simulator's shape and load scale for a recorded workload shape: the
+/// recorder's `light` and `heavy` are its steady load at 0.25 and 4 times
+/// the work per 5 s (`scripts/record_real_servers.py`, `INTENSITY`).
+fn shape(name: &str) -> (Shape, f64) {
+    match name {
+        "light" => (Shape::Steady, 0.25),
+        "heavy" => (Shape::Steady, 4.0),
+        _ => (
+            Shape::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .unwrap_or_else(|| panic!("shape {name}")),
+            1.0,
+        ),
+    }
 }
 
 /// Simulated pods like each recorded instance, run for its duration: the
@@ -192,9 +203,10 @@ async fn simulated(ages: (i64, i64)) -> BTreeMap<String, Vec<Stats>> {
     let mut pods: Vec<(String, PodInfo)> = Vec::new();
     for inst in &instances {
         for _ in 0..SIM_PODS {
+            let (shape, scale) = shape(&inst.shape);
             let spec = PodSpec::new(inst.class.as_str())
-                .with_shape(shape(&inst.shape))
-                .with_scale(1.0)
+                .with_shape(shape)
+                .with_scale(scale)
                 .on_node(NODE);
             pods.push((
                 inst.pod.clone(),
@@ -253,6 +265,37 @@ const KNOWN_GAPS: &[(&str, &str, &str)] = &[
         "redis-1",
         "peak blkio write KiB/s",
         "redis-1's snapshots of that ever-growing data set; the simulator's redis saves at its steady rate",
+    ),
+    // Found by batches 3 and 4 (session 6); cad-sim/profiles.toml not changed yet.
+    (
+        "mysql-3",
+        "peak page faults /s",
+        "as mysql-1: a spike of page faults as a burst starts (new threads); the simulator's rates have no one-interval spikes",
+    ),
+    (
+        "apache-3",
+        "peak tx KiB/s",
+        "a batch unit that fetched the 1 MiB file (ab -k -n 3000 -c 16: 3 GB) sent 1 GiB/s in one interval; the simulator's peak is a mix of sizes",
+    ),
+    (
+        "redis-2",
+        "blkio write KiB/s",
+        "as redis-0: redis writes only while it saves a snapshot; the simulator spreads the same bytes evenly",
+    ),
+    (
+        "redis-2",
+        "page faults /s",
+        "4 times the steady load faulted less than steady (22/s against 35/s) while its memory grew faster (27 to 82 MiB from 2 to 15 min); the simulator scales faults with load",
+    ),
+    (
+        "redis-2",
+        "faults per MiB sent",
+        "the same: redis's faults do not follow its traffic",
+    ),
+    (
+        "nginx-4",
+        "CPU mc",
+        "a quarter of the steady load took half its CPU (0.34 against 0.71 mc): a per-request floor the simulator's linear scale has not",
     ),
 ];
 
