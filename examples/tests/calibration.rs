@@ -4,7 +4,15 @@
 //! data, and the recordings of real servers.
 //!
 //! `cargo test --release -p cad-examples --test calibration -- --ignored --nocapture`
-//! (`SEEDS=n` for the simulator's seeds 1..=n, default 5; `ALGOS=tree,forest`).
+//! (`SEEDS=n` for the simulator's seeds 1..=n, default 5; `ALGOS=tree,forest`;
+//! `SOURCES=classifier,forest`, default both: the raw confidence is the
+//! classifier's own, or the open-set forest's probability of the predicted
+//! class — what training ships for the tree; `FOLDS=k`, default 5;
+//! `DETAIL=1` prints the reliability bins, the maps and, on fresh
+//! containers, the wrong verdicts by class). Each data set also gets a
+//! `SUMMARY` line: the shipped calibration's ECE, its bootstrap 95th
+//! percentile, the distinct confidences shown and their AUROC for a right
+//! verdict.
 //!
 //! For each data set: out-of-fold predictions of grouped 5-fold (seed 42),
 //! the AUROC of the raw confidence for a right verdict (0.5: it tells
