@@ -272,6 +272,7 @@ fn with_open_set(summary: &TrainingReport, extra: &OpenSetOutputs) -> Result<ser
             json!({
                 "ece": c.ece, "ece_raw": c.ece_raw, "ece_bootstrap_5_95": c.ece_bootstrap,
                 "bins": ECE_BINS, "folds": c.folds, "cross_fit": "by container",
+                "source": c.map.source().as_str(),
                 "predictions": c.predictions, "containers": c.containers,
                 "reliability": c.bins, "reliability_raw": c.raw_bins,
             })

@@ -12,10 +12,12 @@
 //! open-set model ([`OpenSetModel`]: each class's bounded reference and its
 //! conformal calibration) and the confidence map ([`ConfidenceMap`]), both
 //! optional; format 5 the open-set model's multi-window calibration
-//! ([`OpenSetModel::windows`], stored beside the open-set model). Formats 2
-//! and 3 still read, without the calibration, and format 4 without the
+//! ([`OpenSetModel::windows`], stored beside the open-set model); format 6
+//! where the confidence map's raw confidence comes from
+//! ([`ConfidenceMap::source`], stored beside the map). Formats 2
+//! and 3 still read, without the calibration, format 4 without the
 //! multi-window calibration (the watcher then confirms anomalies window by
-//! window).
+//! window), and formats 4 and 5 with maps of the classifier's confidence.
 //!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
@@ -35,7 +37,7 @@ use crate::classifier::Classifier;
 use crate::features::FeatureSet;
 use crate::model::Model;
 use crate::openset::OpenSetModel;
-use crate::openset::confidence::ConfidenceMap;
+use crate::openset::confidence::{ConfidenceMap, ConfidenceSource};
 use crate::openset::conformal::WindowCalibration;
 use crate::time::Timestamp;
 use base64::Engine;
@@ -49,8 +51,9 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// added the training ages ([`ModelBundle::ages`]), version 4 the
 /// calibration ([`ModelBundle::open_set`], [`ModelBundle::confidence`]);
 /// versions 2 and 3 still read (without them); version 5 the multi-window
-/// calibration (version 4 still reads, without it).
-pub const FORMAT_VERSION: u16 = 5;
+/// calibration (version 4 still reads, without it); version 6 the confidence
+/// map's source (versions 4 and 5 read as [`ConfidenceSource::Classifier`]).
+pub const FORMAT_VERSION: u16 = 6;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -240,6 +243,40 @@ struct PayloadRef<'a> {
     open_set: &'a Option<OpenSetModel>,
     confidence: &'a Option<ConfidenceMap>,
     open_set_windows: Option<&'a WindowCalibration>,
+    confidence_source: ConfidenceSource,
+}
+
+/// The content of format 5 (confidence maps of the classifier's confidence).
+#[derive(Deserialize)]
+struct PayloadV5 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+    open_set_windows: Option<WindowCalibration>,
+}
+
+impl From<PayloadV5> for Payload {
+    fn from(p: PayloadV5) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
+            open_set_windows: p.open_set_windows,
+            confidence_source: ConfidenceSource::Classifier,
+        }
+    }
 }
 
 /// The content of format 4 (no multi-window calibration).
@@ -269,6 +306,7 @@ impl From<PayloadV4> for Payload {
             open_set: p.open_set,
             confidence: p.confidence,
             open_set_windows: None,
+            confidence_source: ConfidenceSource::Classifier,
         }
     }
 }
@@ -308,6 +346,7 @@ struct Payload {
     open_set: Option<OpenSetModel>,
     confidence: Option<ConfidenceMap>,
     open_set_windows: Option<WindowCalibration>,
+    confidence_source: ConfidenceSource,
 }
 
 impl From<PayloadV3> for Payload {
@@ -323,6 +362,7 @@ impl From<PayloadV3> for Payload {
             open_set: None,
             confidence: None,
             open_set_windows: None,
+            confidence_source: ConfidenceSource::Classifier,
         }
     }
 }
@@ -340,6 +380,7 @@ impl From<PayloadV2> for Payload {
             open_set: None,
             confidence: None,
             open_set_windows: None,
+            confidence_source: ConfidenceSource::Classifier,
         }
     }
 }
@@ -389,6 +430,16 @@ impl ModelBundle {
                 "the confidence map is not a valid map".into(),
             ));
         }
+        if self
+            .confidence
+            .as_ref()
+            .is_some_and(|m| m.source() == ConfidenceSource::OpenSetForest)
+            && !self.open_set.as_ref().is_some_and(OpenSetModel::has_forest)
+        {
+            return Err(BundleError::Inconsistent(
+                "the confidence map reads the open-set forest, and the bundle has none".into(),
+            ));
+        }
         if self.model.n_classes() != self.classes.len() {
             return Err(BundleError::Inconsistent(format!(
                 "the model has {} classes, the class list {}",
@@ -421,6 +472,10 @@ impl ModelBundle {
             open_set: &self.open_set,
             confidence: &self.confidence,
             open_set_windows: self.open_set.as_ref().and_then(OpenSetModel::windows),
+            confidence_source: self
+                .confidence
+                .as_ref()
+                .map_or_else(ConfidenceSource::default, ConfidenceMap::source),
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
         Ok(frame(FORMAT_VERSION, &compress(&payload)?))
@@ -470,6 +525,9 @@ impl ModelBundle {
             4 => postcard::take_from_bytes::<PayloadV4>(&content)
                 .map(|(p, left)| (p.into(), left))
                 .map_err(corrupt)?,
+            5 => postcard::take_from_bytes::<PayloadV5>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
             _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
@@ -485,7 +543,7 @@ impl ModelBundle {
             trained_on: p.trained_on,
             ages: p.ages,
             open_set: p.open_set.map(|o| o.with_windows(p.open_set_windows)),
-            confidence: p.confidence,
+            confidence: p.confidence.map(|m| m.with_source(p.confidence_source)),
         };
         bundle.check()?;
         Ok(bundle)
@@ -785,11 +843,16 @@ mod tests {
                 correct: i % 3 != 0,
             })
             .collect();
-        b.confidence = Some(ConfidenceMap::fit(&outcomes));
+        b.confidence = Some(ConfidenceMap::fit(&outcomes).with_source(ConfidenceSource::OpenSetForest));
         let bytes = b.to_bytes().unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 5);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 6);
         let back = ModelBundle::from_bytes(&bytes).unwrap();
         assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
+        // The map's source travels beside it.
+        assert_eq!(
+            back.confidence.as_ref().map(ConfidenceMap::source),
+            Some(ConfidenceSource::OpenSetForest)
+        );
         // The multi-window calibration travels beside the open-set model.
         assert!(back.open_set.as_ref().unwrap().windows().is_some());
         let (o, c) = (back.open_set.as_ref().unwrap(), back.confidence.as_ref().unwrap());
@@ -873,6 +936,58 @@ mod tests {
             ModelBundle::from_bytes(&old),
             Err(BundleError::Corrupt { .. })
         ));
+
+        // A bundle as format 5 wrote it: the map is of the classifier's
+        // confidence.
+        #[derive(Serialize)]
+        struct V5<'a> {
+            classes: &'a [String],
+            feature_set: &'a FeatureSet,
+            model: &'a Model,
+            evaluation: &'a Option<EvaluationSummary>,
+            created_at: Timestamp,
+            trained_on: &'a str,
+            ages: &'a Option<AgeCoverage>,
+            open_set: &'a Option<OpenSetModel>,
+            confidence: &'a Option<ConfidenceMap>,
+            open_set_windows: Option<&'a WindowCalibration>,
+        }
+        let content = postcard::to_allocvec(&V5 {
+            classes: &b.classes,
+            feature_set: &b.feature_set,
+            model: &b.model,
+            evaluation: &b.evaluation,
+            created_at: b.created_at,
+            trained_on: &b.trained_on,
+            ages: &b.ages,
+            open_set: &b.open_set,
+            confidence: &b.confidence,
+            open_set_windows: b.open_set.as_ref().and_then(OpenSetModel::windows),
+        })
+        .unwrap();
+        let mut old = frame(5, &compress(&content).unwrap());
+        let v5 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!(v5.format_version, 5);
+        assert_eq!(v5.open_set, b.open_set);
+        let c5 = v5.confidence.as_ref().unwrap();
+        assert_eq!(c5.source(), ConfidenceSource::Classifier);
+        assert_eq!(
+            c5,
+            &b.confidence.clone().unwrap().with_source(ConfidenceSource::Classifier)
+        );
+        // Read as format 6, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&6u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
+
+        // A map of the open-set forest without an open-set model is refused.
+        let mut lone = b.clone();
+        lone.open_set = None;
+        assert!(matches!(lone.to_bytes(), Err(BundleError::Inconsistent(_))));
+        lone.confidence = lone.confidence.map(|m| m.with_source(ConfidenceSource::Classifier));
+        assert!(lone.to_bytes().is_ok());
 
         // An open-set model of other features is refused.
         let other = make(300, 5, 3, 20, 1.0, 0.05, 41);

@@ -4,7 +4,15 @@
 //! data, and the recordings of real servers.
 //!
 //! `cargo test --release -p cad-examples --test calibration -- --ignored --nocapture`
-//! (`SEEDS=n` for the simulator's seeds 1..=n, default 5; `ALGOS=tree,forest`).
+//! (`SEEDS=n` for the simulator's seeds 1..=n, default 5; `ALGOS=tree,forest`;
+//! `SOURCES=classifier,forest`, default both: the raw confidence is the
+//! classifier's own, or the open-set forest's probability of the predicted
+//! class — what training ships for the tree; `FOLDS=k`, default 5;
+//! `DETAIL=1` prints the reliability bins, the maps and, on fresh
+//! containers, the wrong verdicts by class). Each data set also gets a
+//! `SUMMARY` line: the shipped calibration's ECE, its bootstrap 95th
+//! percentile, the distinct confidences shown and their AUROC for a right
+//! verdict.
 //!
 //! For each data set: out-of-fold predictions of grouped 5-fold (seed 42),
 //! the AUROC of the raw confidence for a right verdict (0.5: it tells
@@ -28,7 +36,7 @@ use cad_core::engine::CollectConfig;
 use cad_core::model::Algorithm;
 use cad_core::openset::confidence::{self, ConfidenceMap, HeldOut, Outcome};
 use cad_core::time::Timestamp;
-use cad_core::{Classifier, Dataset, FeatureSet};
+use cad_core::{Classifier, Dataset, FeatureSet, Fit};
 use cad_examples::recordings;
 use cad_sim::{SimCluster, SimConfig};
 use std::sync::Arc;
@@ -351,40 +359,145 @@ async fn calibration_on_fresh_simulated_containers() {
         let (train, test) = (all.select(&train), all.select(&test));
         for a in &algos {
             let algo = algorithm(a);
-            let held = confidence::out_of_fold(&algo, &train, 5, 42).unwrap();
             let model = algo.fit(&train).unwrap();
             let preds = model.predict_dataset(&test);
-            let mut line = format!(
-                "fresh seed {seed} {a}: train {} containers, test {} containers accuracy {:.3};",
-                cad_core::split::groups_with_rows(&train).len(),
-                cad_core::split::groups_with_rows(&test).len(),
-                preds
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, p)| p.class == test.label(*i))
-                    .count() as f64
-                    / preds.len() as f64
-            );
-            for (fname, fit) in FITTERS {
-                let m = fit(&held);
-                let v: Vec<(f64, bool)> = preds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (m(p.confidence, p.class), p.class == test.label(i)))
-                    .collect();
-                let (e, b) = ece_brier(&v);
-                line += &format!(" {fname} ECE {e:.3} Brier {b:.4};");
-            }
-            let shipped = confidence::calibration_report(&held).map;
-            let v: Vec<(f64, bool)> = preds
+            let right: Vec<bool> = preds
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (shipped.apply(p.confidence), p.class == test.label(i)))
+                .map(|(i, p)| p.class == test.label(i))
                 .collect();
-            let (e, b) = ece_brier(&v);
-            println!("{line} shipped ECE {e:.3} Brier {b:.4}");
+            for source in sources() {
+                let forest_params = open_set_forest(source);
+                let held = confidence::out_of_fold_with(&algo, forest_params.as_ref(), &train, folds(), 42).unwrap();
+                // The raw confidence of each test row, from its source.
+                let raw: Vec<f64> = match &forest_params {
+                    Some(fp) => {
+                        let forest = fp.fit(&train).unwrap();
+                        let mut proba = vec![0.0; train.classes().len()];
+                        preds
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| {
+                                forest.predict_proba_into(&test.row(i), &mut proba);
+                                proba[p.class]
+                            })
+                            .collect()
+                    }
+                    None => preds.iter().map(|p| p.confidence).collect(),
+                };
+                let mut line = format!(
+                    "fresh seed {seed} {a} {source}: train {} containers, test {} containers accuracy {:.3};",
+                    cad_core::split::groups_with_rows(&train).len(),
+                    cad_core::split::groups_with_rows(&test).len(),
+                    right.iter().filter(|&&r| r).count() as f64 / right.len() as f64
+                );
+                for (fname, fit) in FITTERS {
+                    let m = fit(&held);
+                    let v: Vec<(f64, bool)> = raw
+                        .iter()
+                        .zip(&preds)
+                        .zip(&right)
+                        .map(|((&c, p), &y)| (m(c, p.class), y))
+                        .collect();
+                    let (e, b) = ece_brier(&v);
+                    line += &format!(" {fname} ECE {e:.3} Brier {b:.4};");
+                }
+                let shipped = confidence::calibration_report(&held).map;
+                let v: Vec<(f64, bool)> = raw.iter().zip(&right).map(|(&c, &y)| (shipped.apply(c), y)).collect();
+                let (e, b) = ece_brier(&v);
+                let (distinct, lo, hi) = spread(v.iter().map(|p| p.0));
+                let au = auroc_of(&v);
+                println!("{line} shipped ECE {e:.3} Brier {b:.4} values {distinct} ({lo:.2}-{hi:.2}) AUROC {au:.3}");
+                println!(
+                    "SUMMARY fresh {a} {source} ece {e:.4} distinct {distinct} lo {lo:.3} hi {hi:.3} auroc {au:.4}"
+                );
+                if std::env::var("DETAIL").is_ok() {
+                    let o: Vec<Outcome> = v
+                        .iter()
+                        .map(|&(confidence, correct)| Outcome { confidence, correct })
+                        .collect();
+                    for b in confidence::reliability(&o).iter().filter(|b| b.count > 0) {
+                        println!(
+                            "      bin {:.1}: n {} conf {:.3} acc {:.3}",
+                            b.lower,
+                            b.count,
+                            b.confidence.unwrap_or(0.0),
+                            b.accuracy.unwrap_or(0.0)
+                        );
+                    }
+                    println!("      map {shipped:?}");
+                    let mut wrong: std::collections::BTreeMap<(String, String), (usize, usize, f64)> =
+                        Default::default();
+                    let mut seen = std::collections::BTreeSet::new();
+                    for (i, p) in preds.iter().enumerate() {
+                        if !right[i] {
+                            let e = wrong
+                                .entry((test.classes()[test.label(i)].clone(), test.classes()[p.class].clone()))
+                                .or_default();
+                            e.0 += 1;
+                            e.2 += raw[i];
+                            if seen.insert(test.group(i)) {
+                                e.1 += 1;
+                            }
+                        }
+                    }
+                    for ((t, pr), (n, g, c)) in wrong {
+                        println!(
+                            "      wrong: {t} as {pr}: {n} rows, {g} containers, mean raw {:.3}",
+                            c / n as f64
+                        );
+                    }
+                }
+            }
         }
     }
+}
+
+/// Folds of the out-of-fold predictions: `FOLDS` (default 5).
+fn folds() -> usize {
+    std::env::var("FOLDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5)
+}
+
+/// Where the raw confidence comes from: `SOURCES` (comma-separated
+/// `classifier`, `forest`; default both).
+fn sources() -> Vec<&'static str> {
+    let s = std::env::var("SOURCES").unwrap_or_else(|_| "classifier,forest".into());
+    ["classifier", "forest"]
+        .into_iter()
+        .filter(|n| s.split(',').any(|x| x == *n))
+        .collect()
+}
+
+/// The open-set model's forest for source `forest` (the default
+/// `NoveltyParams`' 50 trees of at most 64 leaves), `None` for `classifier`.
+fn open_set_forest(source: &str) -> Option<cad_core::forest::ForestParams> {
+    (source == "forest").then(|| cad_core::openset::NoveltyParams::default().forest)
+}
+
+/// Distinct values (to 3 decimals), smallest and largest of `v`.
+fn spread(v: impl Iterator<Item = f64>) -> (usize, f64, f64) {
+    let mut all: Vec<i64> = v.map(|c| (c * 1000.0).round() as i64).collect();
+    all.sort_unstable();
+    all.dedup();
+    let lo = all.first().map_or(f64::NAN, |&c| c as f64 / 1000.0);
+    let hi = all.last().map_or(f64::NAN, |&c| c as f64 / 1000.0);
+    (all.len(), lo, hi)
+}
+
+/// AUROC of `(confidence, right)` for a right verdict (per row; ties half).
+fn auroc_of(v: &[(f64, bool)]) -> f64 {
+    let held: Vec<HeldOut> = v
+        .iter()
+        .enumerate()
+        .map(|(i, &(confidence, correct))| HeldOut {
+            fold: 0,
+            group: i,
+            class: 0,
+            predicted: 0,
+            outcome: Outcome { confidence, correct },
+        })
+        .collect();
+    auroc(&held, false)
 }
 
 #[tokio::test(start_paused = true)]
@@ -401,27 +514,42 @@ async fn calibration_on_simulator_arff_and_recordings() {
     }
     sets.push(("recordings".into(), recordings_set().await.canonical()));
     for a in &algos {
-        for (name, data) in &sets {
-            let held = confidence::out_of_fold(&algorithm(a), data, 5, 42).unwrap();
-            report(&format!("{name} {a}"), data, &held);
-            let c = confidence::calibration_report(&held);
-            let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-            let [lo, hi] = c.ece_bootstrap.unwrap_or([f64::NAN; 2]);
-            println!(
-                "   CalibrationReport: ECE raw {} calibrated {} (bootstrap 5-95 % {lo:.3}-{hi:.3}), map {} steps, 1.0 -> {:.3}",
-                f(c.ece_raw),
-                f(c.ece),
-                c.map.steps(),
-                c.map.apply(1.0)
-            );
-            if std::env::var("DETAIL").is_ok() {
-                for (r, b) in c.raw_bins.iter().zip(&c.bins) {
-                    println!(
-                        "      bin {:.1}-{:.1}: raw n {} acc {:?} | calibrated n {} conf {:?} acc {:?}",
-                        b.lower, b.upper, r.count, r.accuracy, b.count, b.confidence, b.accuracy
-                    );
+        for source in sources() {
+            for (name, data) in &sets {
+                let held =
+                    confidence::out_of_fold_with(&algorithm(a), open_set_forest(source).as_ref(), data, folds(), 42)
+                        .unwrap();
+                report(&format!("{name} {a} {source}"), data, &held);
+                let c = confidence::calibration_report(&held);
+                let f = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+                let [lo, hi] = c.ece_bootstrap.unwrap_or([f64::NAN; 2]);
+                // What the operator sees: the shipped map's confidences.
+                let shipped: Vec<(f64, bool)> = held
+                    .iter()
+                    .map(|h| (c.map.apply(h.outcome.confidence), h.outcome.correct))
+                    .collect();
+                let (distinct, min, max) = spread(shipped.iter().map(|p| p.0));
+                let au = auroc_of(&shipped);
+                println!(
+                    "   CalibrationReport: ECE raw {} calibrated {} (bootstrap 5-95 % {lo:.3}-{hi:.3}), map {} steps, 1.0 -> {:.3}; shipped confidence {distinct} values {min:.2}-{max:.2}, AUROC {au:.3}",
+                    f(c.ece_raw),
+                    f(c.ece),
+                    c.map.steps(),
+                    c.map.apply(1.0)
+                );
+                println!(
+                    "SUMMARY cv {name} | {a} {source} ece {:.4} boot95 {hi:.4} distinct {distinct} lo {min:.3} hi {max:.3} auroc {au:.4}",
+                    c.ece.unwrap_or(f64::NAN)
+                );
+                if std::env::var("DETAIL").is_ok() {
+                    for (r, b) in c.raw_bins.iter().zip(&c.bins) {
+                        println!(
+                            "      bin {:.1}-{:.1}: raw n {} acc {:?} | calibrated n {} conf {:?} acc {:?}",
+                            b.lower, b.upper, r.count, r.accuracy, b.count, b.confidence, b.accuracy
+                        );
+                    }
+                    println!("      map {:?}", c.map);
                 }
-                println!("      map {:?}", c.map);
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::dataset::Dataset;
 use crate::eval::{self, CurvePoint, CurveSizes, EvalError, Method, Report};
 use crate::features::FeatureSet;
 use crate::model::Algorithm;
-use crate::openset::confidence::{self, CalibrationReport, ConfidenceMap};
+use crate::openset::confidence::{self, CalibrationReport, ConfidenceMap, ConfidenceSource};
 use crate::openset::{NoveltyParams, OpenSetModel};
 use crate::time::Timestamp;
 use std::time::Duration;
@@ -378,7 +378,17 @@ fn calibrate(
             Some(Method::GroupedKFold { k, seed }) => (k, seed),
             _ => (5, config.seed),
         };
-        match confidence::cross_fit(&config.algorithm, data, k, seed) {
+        // A tree's confidence is its leaf's class share, 1.0 for nearly
+        // every row: the open-set forest's probability of the predicted
+        // class is calibrated instead, when the bundle carries that forest.
+        // A forest's own vote share is kept (README, "Open set and
+        // calibration").
+        let forest = config
+            .open_set
+            .as_ref()
+            .filter(|o| o.score != crate::openset::Score::Novelty && !matches!(config.algorithm, Algorithm::Forest(_)))
+            .map(|o| &o.forest);
+        match confidence::cross_fit_with(&config.algorithm, forest, data, k, seed) {
             Ok(c) => Some(c),
             Err(e) => {
                 warn(format!(
@@ -391,8 +401,8 @@ fn calibrate(
     } else {
         None
     };
-    let confidence = calibration.as_ref().map(|c| c.map.clone());
-    let mut open_set = None;
+    let mut confidence = calibration.as_ref().map(|c| c.map.clone());
+    let mut open_set: Option<OpenSetModel> = None;
     if let Some(params) = &config.open_set {
         // The watcher's consecutive windows are this many rows apart: the
         // multi-window calibration takes held-out windows at that spacing.
@@ -407,6 +417,14 @@ fn calibrate(
                 crate::ErrorChain(&e)
             )),
         }
+    }
+    if confidence
+        .as_ref()
+        .is_some_and(|m| m.source() == ConfidenceSource::OpenSetForest)
+        && !open_set.as_ref().is_some_and(OpenSetModel::has_forest)
+    {
+        warn("no calibrated confidence: it comes from the open-set forest, which could not be fitted".into());
+        confidence = None;
     }
     Some((calibration, confidence, open_set))
 }

@@ -1,17 +1,25 @@
 //! Calibrated confidence: a verdict's confidence should be the share of such
-//! verdicts that are right.
+//! verdicts that are right, and should say which verdicts are doubtful.
 //!
-//! A tree grown until its leaves are pure says 1.00 for every row; a forest's
-//! vote share is not a probability either. Both are mapped through an
+//! A tree grown until its leaves are pure says 1.00 for nearly every row:
+//! calibrated, its confidence is one value per model, which tells the
+//! operator nothing. So for a tree the raw confidence is the **open-set
+//! model's forest's probability of the class the tree predicts**
+//! ([`ConfidenceSource::OpenSetForest`]; the forest rides in the bundle
+//! already); a forest classifier keeps its own vote share
+//! ([`ConfidenceSource::Classifier`]). Either is mapped through an
 //! **isotonic** map (pool-adjacent-violators: the best non-decreasing step
 //! function from raw confidence to accuracy) fitted on *out-of-fold*
-//! predictions of held-out containers (grouped k-fold). Every step is
-//! shrunk toward the pooled accuracy by the number of *containers* among
-//! its rows, not the rows (errors come by container): `(accuracy · g + 2p) /
-//! (g + 2)`, so a step seen on few containers cannot say 1.00 or 0.00.
-//! (Measured against per-row Laplace smoothing `(right + 1) / (n + 2)`, the
-//! previous map, by `examples/tests/calibration.rs`: the forest's ECE over
-//! 10 simulator seeds 0.050 → 0.044 on average, the tree's unchanged.)
+//! predictions of held-out containers (grouped k-fold; the forest of a
+//! fold is fitted on the same training rows as its classifier). Every step
+//! is shrunk by the number of *containers* among its rows, not the rows
+//! (errors come by container), toward its own raw confidence rescaled to
+//! the pooled accuracy and capped by the rule of succession over the
+//! containers ([`ConfidenceMap::fit_grouped`]), so a step seen on few
+//! containers says about what its raw score says, never 1.00 or 0.00
+//! exactly. (Shrunk toward the pooled accuracy instead, as before, the
+//! forest's probability gave ECE up to 0.059 on the simulator, 0.060 on the
+//! ARFF; see the README.)
 //!
 //! The expected calibration error (ECE, 10 equal-width bins of confidence:
 //! the row-weighted mean of |accuracy − mean confidence| per bin, so per
@@ -38,6 +46,7 @@
 
 use crate::classifier::{Classifier, Fit, FitError};
 use crate::dataset::Dataset;
+use crate::forest::ForestParams;
 use crate::split::{self, SplitError};
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +56,10 @@ pub const ECE_BINS: usize = 10;
 /// The most steps a [`ConfidenceMap`] keeps (adjacent steps are merged beyond).
 pub const MAX_STEPS: usize = 64;
 
+/// Pseudo-containers each step of a [`ConfidenceMap`] is shrunk with
+/// (see [`ConfidenceMap::fit_grouped`]).
+pub const PRIOR_CONTAINERS: f64 = 2.0;
+
 /// The most parts the containers are cross-fitted in (one container a part
 /// up to this many containers).
 pub const MAX_CROSS_FIT_PARTS: usize = 100;
@@ -54,13 +67,42 @@ pub const MAX_CROSS_FIT_PARTS: usize = 100;
 /// Bootstrap samples of the containers for the ECE's spread.
 pub const BOOTSTRAP_SAMPLES: usize = 200;
 
-/// A non-decreasing map from a classifier's raw confidence to a calibrated one.
+/// Where the raw confidence a [`ConfidenceMap`] maps comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfidenceSource {
+    /// The classifier's own confidence in its predicted class (its leaf's
+    /// class share, a forest's vote share). The default tree's is 1.0 on
+    /// every row, so its map is one value. Maps of bundles before format 6.
+    #[default]
+    Classifier,
+    /// The open-set model's forest's probability of the class the
+    /// classifier predicts ([`crate::openset::OpenSetModel::class_probability`]).
+    OpenSetForest,
+}
+
+impl ConfidenceSource {
+    /// `classifier` or `open-set forest` (for reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConfidenceSource::Classifier => "classifier",
+            ConfidenceSource::OpenSetForest => "open-set forest",
+        }
+    }
+}
+
+/// A non-decreasing map from a raw confidence (of its
+/// [`source`](ConfidenceMap::source)) to a calibrated one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfidenceMap {
     /// Upper raw confidence of each step, ascending; the last covers 1.
     upper: Vec<f64>,
     /// Calibrated confidence of each step, non-decreasing.
     value: Vec<f64>,
+    /// What the raw confidence is. Stored apart in the bundle (format 6),
+    /// so that the maps of formats 4 and 5 still read (as
+    /// [`ConfidenceSource::Classifier`]).
+    #[serde(skip)]
+    source: ConfidenceSource,
 }
 
 /// One prediction of a held-out row: its raw confidence, whether it was right.
@@ -78,6 +120,33 @@ impl ConfidenceMap {
         ConfidenceMap {
             upper: Vec::new(),
             value: Vec::new(),
+            source: ConfidenceSource::Classifier,
+        }
+    }
+
+    /// Where the raw confidence this map maps comes from.
+    pub fn source(&self) -> ConfidenceSource {
+        self.source
+    }
+
+    /// The same map, for raw confidences of `source`.
+    pub fn with_source(mut self, source: ConfidenceSource) -> ConfidenceMap {
+        self.source = source;
+        self
+    }
+
+    /// The calibrated confidence of a verdict whose classifier said
+    /// `classifier` (its confidence in its predicted class) and whose
+    /// open-set forest gives that class probability `forest` (`None`: no
+    /// forest): the map applied to the raw confidence of its
+    /// [`source`](Self::source). A map of the forest without the forest's
+    /// probability gives the classifier's confidence unmapped (a bundle
+    /// that pairs them is refused: see `ModelBundle::check`).
+    pub fn calibrated(&self, classifier: f64, forest: Option<f64>) -> f64 {
+        match (self.source, forest) {
+            (ConfidenceSource::Classifier, _) => self.apply(classifier),
+            (ConfidenceSource::OpenSetForest, Some(p)) => self.apply(p),
+            (ConfidenceSource::OpenSetForest, None) => classifier,
         }
     }
 
@@ -91,11 +160,16 @@ impl ConfidenceMap {
     /// Fits the isotonic map to `(outcome, container)` pairs:
     /// pool-adjacent-violators over rows sorted by confidence (equal
     /// confidences pooled), at most [`MAX_STEPS`] steps. A step's value is
-    /// its accuracy shrunk toward the pooled accuracy `p` as if it had seen
-    /// one row per container: `(accuracy · g + 2p) / (g + 2)` with `g` the
-    /// containers among its rows — a container's rows are mostly all right
-    /// or all wrong, so 900 right rows of 12 containers are evidence of 12,
-    /// and a step of few containers (a pure leaf's 1.0) says about `p`.
+    /// its accuracy shrunk, as if it had seen one row per container, toward
+    /// its own raw confidence rescaled to the pooled accuracy:
+    /// `(accuracy · g + 2t) / (g + 2)` with `g` the containers among its
+    /// rows and `t = min(1, c̄ · p / r̄)` (`c̄` the step's mean raw
+    /// confidence, `p` the pooled accuracy, `r̄` the pooled mean raw
+    /// confidence). A container's rows are mostly all right or all wrong,
+    /// so 900 right rows of 12 containers are evidence of 12; a step of few
+    /// containers says about what its raw confidence says, on the scale of
+    /// the held-out accuracy. A constant raw score (a pure leaf's 1.0) has
+    /// `t = p`: the step says about `p`.
     pub fn fit_grouped(outcomes: &[(Outcome, usize)]) -> ConfidenceMap {
         ConfidenceMap::fit_grouped_iter(outcomes.iter().copied())
     }
@@ -103,6 +177,7 @@ impl ConfidenceMap {
     /// [`fit_grouped`](Self::fit_grouped) of the pairs `outcomes` yields,
     /// in that order, without a list of them.
     fn fit_grouped_iter(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
+        let prior = PRIOR_CONTAINERS;
         let mut sorted: Vec<(f64, f64, usize)> = outcomes
             .filter(|(o, _)| o.confidence.is_finite())
             .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
@@ -112,18 +187,21 @@ impl ConfidenceMap {
         }
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
         let pooled = sorted.iter().map(|r| r.1).sum::<f64>() / sorted.len() as f64;
+        let pooled_raw = sorted.iter().map(|r| r.0).sum::<f64>() / sorted.len() as f64;
         let mut blocks: Vec<Block> = Vec::new();
         for (c, y, g) in sorted {
             match blocks.last_mut() {
                 Some(last) if last.upper == c => {
                     last.rows += 1.0;
                     last.right += y;
+                    last.raw += c;
                     last.groups.push(g);
                 }
                 _ => blocks.push(Block {
                     upper: c,
                     rows: 1.0,
                     right: y,
+                    raw: c,
                     groups: vec![g],
                 }),
             }
@@ -147,13 +225,26 @@ impl ConfidenceMap {
             let b = blocks.remove(i + 1);
             blocks[i].absorb(b);
         }
+        // No step's target says more than the rule of succession over the
+        // containers: all `G` right, the next is right with (G + 1) / (G + 2).
+        let containers = {
+            let mut all: Vec<usize> = blocks.iter().flat_map(|b| b.groups.iter().copied()).collect();
+            all.sort_unstable();
+            all.dedup();
+            all.len() as f64
+        };
+        let cap = (containers + 1.0) / (containers + 2.0);
         let mut value: Vec<f64> = blocks
             .iter_mut()
             .map(|b| {
                 b.groups.sort_unstable();
                 b.groups.dedup();
                 let g = b.groups.len() as f64;
-                (b.accuracy() * g + 2.0 * pooled) / (g + 2.0)
+                // The step's raw confidence, rescaled so that over all rows
+                // it equals the pooled accuracy (a constant raw score, the
+                // tree's 1.0: the pooled accuracy itself).
+                let toward = (b.raw / b.rows * pooled / pooled_raw.max(f64::MIN_POSITIVE)).min(cap);
+                (b.accuracy() * g + prior * toward) / (g + prior)
             })
             .collect();
         // Shrinking can break monotonicity between small blocks: restore it.
@@ -166,7 +257,11 @@ impl ConfidenceMap {
         if let Some(last) = upper.last_mut() {
             *last = 1.0;
         }
-        ConfidenceMap { upper, value }
+        ConfidenceMap {
+            upper,
+            value,
+            source: ConfidenceSource::Classifier,
+        }
     }
 
     /// The calibrated confidence of raw confidence `c`.
@@ -203,6 +298,8 @@ struct Block {
     upper: f64,
     rows: f64,
     right: f64,
+    /// Sum of the rows' raw confidences.
+    raw: f64,
     groups: Vec<usize>,
 }
 
@@ -216,6 +313,7 @@ impl Block {
         self.upper = b.upper;
         self.rows += b.rows;
         self.right += b.right;
+        self.raw += b.raw;
         if b.groups.len() > self.groups.len() {
             std::mem::swap(&mut self.groups, &mut b.groups);
         }
@@ -350,29 +448,57 @@ pub struct HeldOut {
 
 /// Out-of-fold predictions of `params` over grouped `k`-fold (`k` capped at
 /// the containers): every row predicted by a model fitted without its
-/// container.
+/// container, its raw confidence the classifier's.
 pub fn out_of_fold<F: Fit>(params: &F, data: &Dataset, k: usize, seed: u64) -> Result<Vec<HeldOut>, CalibrationError> {
+    out_of_fold_with(params, None, data, k, seed)
+}
+
+/// [`out_of_fold`], the raw confidence of each row the probability that a
+/// forest of `forest` fitted on the same fold's training rows gives the
+/// class the classifier predicts ([`ConfidenceSource::OpenSetForest`]);
+/// the classifier's own confidence when `forest` is `None`.
+pub fn out_of_fold_with<F: Fit>(
+    params: &F,
+    forest: Option<&ForestParams>,
+    data: &Dataset,
+    k: usize,
+    seed: u64,
+) -> Result<Vec<HeldOut>, CalibrationError> {
     let groups = split::groups_with_rows(data).len();
     // One fold's row lists at a time, the training side fitted in place and
     // the test side predicted a block of rows at a time: no copy of the
     // data set's rows beyond one block.
     let folds = split::GroupedFolds::new(data, k.min(groups), seed).map_err(CalibrationError::Split)?;
     let mut out = Vec::with_capacity(data.n_rows());
+    let mut proba = vec![0.0; data.classes().len()];
     for fold in 0..folds.len() {
-        let model = params
-            .fit_rows(data, &folds.train(fold))
+        let train = folds.train(fold);
+        let model = params.fit_rows(data, &train).map_err(CalibrationError::Fit)?;
+        let scorer = forest
+            .map(|f| f.fit_rows(data, &train))
+            .transpose()
             .map_err(CalibrationError::Fit)?;
+        drop(train);
         for test in folds.test(fold).chunks(PREDICT_BLOCK) {
             let preds = model.predict_dataset(&data.select(test));
-            out.extend(test.iter().zip(preds).map(|(&row, p)| HeldOut {
-                fold,
-                group: data.group(row),
-                class: data.label(row),
-                predicted: p.class,
-                outcome: Outcome {
-                    confidence: p.confidence,
-                    correct: p.class == data.label(row),
-                },
+            out.extend(test.iter().zip(preds).map(|(&row, p)| {
+                let confidence = match &scorer {
+                    Some(f) => {
+                        f.predict_proba_into(&data.row(row), &mut proba);
+                        proba.get(p.class).copied().unwrap_or(0.0)
+                    }
+                    None => p.confidence,
+                };
+                HeldOut {
+                    fold,
+                    group: data.group(row),
+                    class: data.label(row),
+                    predicted: p.class,
+                    outcome: Outcome {
+                        confidence,
+                        correct: p.class == data.label(row),
+                    },
+                }
             }));
         }
     }
@@ -392,7 +518,24 @@ pub fn cross_fit<F: Fit>(
     k: usize,
     seed: u64,
 ) -> Result<CalibrationReport, CalibrationError> {
-    Ok(calibration_report(&out_of_fold(params, data, k, seed)?))
+    cross_fit_with(params, None, data, k, seed)
+}
+
+/// [`cross_fit`] of the raw confidences of [`out_of_fold_with`]: with
+/// `forest`, the map's [`source`](ConfidenceMap::source) is
+/// [`ConfidenceSource::OpenSetForest`].
+pub fn cross_fit_with<F: Fit>(
+    params: &F,
+    forest: Option<&ForestParams>,
+    data: &Dataset,
+    k: usize,
+    seed: u64,
+) -> Result<CalibrationReport, CalibrationError> {
+    let mut report = calibration_report(&out_of_fold_with(params, forest, data, k, seed)?);
+    if forest.is_some() {
+        report.map.source = ConfidenceSource::OpenSetForest;
+    }
+    Ok(report)
 }
 
 /// The calibration of out-of-fold predictions, cross-fitted by container:
@@ -544,14 +687,23 @@ mod tests {
 
     #[test]
     fn the_map_is_isotonic_smoothed_and_bounded() {
-        // Pure leaves (1.0) right 9 times in 10, each row its own
-        // container, pooled accuracy 10/13: the map says
-        // (0.9·10 + 2·10/13) / 12, not 1.
-        let mut v = vec![(1.0, true); 9];
-        v.push((1.0, false));
+        // Pure leaves (1.0) right 9 times in 13, each row its own
+        // container: a constant raw score is shrunk toward the pooled
+        // accuracy, its own: one step, 9/13, not 1.
+        let leaves = vec![(1.0, true); 9].into_iter().chain([(1.0, false)]);
+        let m = ConfidenceMap::fit(&outcomes(&leaves.clone().chain([(1.0, false); 3]).collect::<Vec<_>>()));
+        assert!((m.apply(1.0) - 9.0 / 13.0).abs() < 1e-12, "{m:?}");
+        assert_eq!(m.steps(), 1);
+        // With lower raw scores beside them (pooled raw 11.6/13), the top
+        // step is shrunk toward its raw 1.0 rescaled to the pooled
+        // accuracy: 1.0 · (10/13) / (11.6/13) = 10/11.6.
+        let mut v: Vec<(f64, bool)> = leaves.collect();
         v.extend([(0.5, false), (0.5, true), (0.6, false)]);
         let m = ConfidenceMap::fit(&outcomes(&v));
-        assert!((m.apply(1.0) - (9.0 + 20.0 / 13.0) / 12.0).abs() < 1e-12, "{m:?}");
+        assert!((m.apply(1.0) - (9.0 + 2.0 * 10.0 / 11.6) / 12.0).abs() < 1e-12, "{m:?}");
+        // The merged step below (3 rows, 1 right, raw mean 1.6/3).
+        let low = (1.0 + 2.0 * (1.6 / 3.0) * 10.0 / 11.6) / 5.0;
+        assert!((m.apply(0.55) - low).abs() < 1e-12, "{m:?}");
         assert!(m.apply(0.55) <= m.apply(1.0));
         assert!(m.is_valid());
         assert_eq!(ConfidenceMap::identity().apply(0.3), 0.3);
@@ -564,15 +716,16 @@ mod tests {
 
     #[test]
     fn a_step_is_shrunk_by_its_containers_not_its_rows() {
-        // 400 right rows at 1.0 from 4 containers, 200 rows at 0.5 from 10
-        // containers half right: pooled accuracy 0.833. Row-counted, the
-        // top step would say 401/402; with 4 containers it says
-        // (1·4 + 2·0.833)/6 = 0.944.
+        // 400 right rows at raw 0.9 from 4 containers, 200 rows at 0.5 from
+        // 10 containers half right: pooled accuracy p = 500/600, pooled raw
+        // 460/600. Row-counted, the top step would say 401/402; with 4
+        // containers it says (1·4 + 2t)/6, t the step's raw confidence on
+        // the scale of the accuracy, 0.9·p/(460/600), at most (G+1)/(G+2).
         let mut v: Vec<(Outcome, usize)> = (0..400)
             .map(|i| {
                 (
                     Outcome {
-                        confidence: 1.0,
+                        confidence: 0.9,
                         correct: true,
                     },
                     i % 4,
@@ -589,10 +742,79 @@ mod tests {
             )
         }));
         let m = ConfidenceMap::fit_grouped(&v);
-        let p = 500.0 / 600.0;
-        assert!((m.apply(1.0) - (4.0 + 2.0 * p) / 6.0).abs() < 1e-12, "{m:?}");
-        assert!((m.apply(0.5) - (0.5 * 10.0 + 2.0 * p) / 12.0).abs() < 1e-12, "{m:?}");
+        let scale = 500.0 / 460.0;
+        // 0.9 · scale = 0.978 is over the rule of succession over the 14
+        // containers, 15/16: that is the top step's target.
+        assert!(0.9 * scale > 15.0 / 16.0);
+        assert!((m.apply(1.0) - (4.0 + 2.0 * 15.0 / 16.0) / 6.0).abs() < 1e-12, "{m:?}");
+        assert!(
+            (m.apply(0.5) - (0.5 * 10.0 + 2.0 * 0.5 * scale) / 12.0).abs() < 1e-12,
+            "{m:?}"
+        );
+        assert!(m.apply(1.0) < 0.995, "{m:?}");
         assert!(m.is_valid());
+    }
+
+    #[test]
+    fn a_map_reads_the_confidence_of_its_source() {
+        let m = ConfidenceMap::fit(&outcomes(&[(0.2, false), (0.2, false), (0.9, true), (0.9, true)]));
+        assert_eq!(m.source(), ConfidenceSource::Classifier);
+        assert_eq!(m.calibrated(0.9, Some(0.2)), m.apply(0.9));
+        let f = m.clone().with_source(ConfidenceSource::OpenSetForest);
+        assert_eq!(f.calibrated(0.9, Some(0.2)), m.apply(0.2));
+        assert!(f.calibrated(0.9, Some(0.2)) < f.calibrated(0.9, Some(0.9)));
+        // Without the forest's probability: the classifier's, unmapped.
+        assert_eq!(f.calibrated(0.9, None), 0.9);
+    }
+
+    #[test]
+    fn out_of_fold_with_a_forest_reads_its_probability_of_the_predicted_class() {
+        let d = crate::tree::synth::make(600, 4, 3, 30, 1.0, 0.1, 9);
+        let params = crate::tree::TreeParams::default();
+        let forest = ForestParams {
+            n_trees: 10,
+            seed: 3,
+            ..ForestParams::default()
+        };
+        let held = out_of_fold_with(&params, Some(&forest), &d, 3, 7).unwrap();
+        let plain = out_of_fold(&params, &d, 3, 7).unwrap();
+        assert_eq!(held.len(), d.n_rows());
+        let mut rows = Vec::new();
+        let mut proba = vec![0.0; d.classes().len()];
+        for (fold, (train, test)) in split::grouped_k_fold(&d, 3, 7).unwrap().iter().enumerate() {
+            let f = forest.fit(&d.select(train)).unwrap();
+            for &row in test {
+                f.predict_proba_into(&d.row(row), &mut proba);
+                rows.push((fold, row, proba.clone()));
+            }
+        }
+        for ((h, p), (fold, _, proba)) in held.iter().zip(&plain).zip(&rows) {
+            // The same classifier's predictions, the forest's confidence.
+            assert_eq!(
+                (h.fold, h.group, h.predicted, h.outcome.correct),
+                (*fold, p.group, p.predicted, p.outcome.correct)
+            );
+            assert_eq!(h.outcome.confidence, proba[h.predicted]);
+        }
+        // The tree says 1.0 nearly everywhere; the forest does not.
+        let distinct = |v: &[HeldOut]| {
+            let mut c: Vec<u64> = v.iter().map(|h| h.outcome.confidence.to_bits()).collect();
+            c.sort_unstable();
+            c.dedup();
+            c.len()
+        };
+        assert!(
+            distinct(&held) > 10 * distinct(&plain),
+            "{} {}",
+            distinct(&held),
+            distinct(&plain)
+        );
+        let r = cross_fit_with(&params, Some(&forest), &d, 3, 7).unwrap();
+        assert_eq!(r.map.source(), ConfidenceSource::OpenSetForest);
+        assert_eq!(
+            cross_fit(&params, &d, 3, 7).unwrap().map.source(),
+            ConfidenceSource::Classifier
+        );
     }
 
     #[test]
@@ -622,13 +844,14 @@ mod tests {
     fn cross_fitting_does_not_score_a_container_with_its_own_map() {
         // Container 0 has 10 rows, all wrong at 1.0; container 1 has 30, all
         // right. The map fitted on both says 0.75, the accuracy: scored with
-        // it, the ECE would be 0. Each container's map comes from the other
-        // (1.0 for container 0, 0.0 for container 1): mean confidence 0.25
-        // against an accuracy of 0.75.
+        // it, the ECE would be 0. Each container's map comes from the other:
+        // for container 0, one right container, (1 + 2 · 2/3) / 3 = 7/9 (the
+        // target capped by the rule of succession, 2/3); for container 1,
+        // 0.0. Mean confidence 7/36 against an accuracy of 0.75.
         let mut v: Vec<HeldOut> = (0..10).map(|_| held(0, 1.0, false)).collect();
         v.extend((0..30).map(|_| held(1, 1.0, true)));
         let r = calibration_report(&v);
-        assert!((r.ece.unwrap() - 0.5).abs() < 1e-9, "{r:?}");
+        assert!((r.ece.unwrap() - (0.75 - 7.0 / 36.0)).abs() < 1e-9, "{r:?}");
         assert_eq!((r.containers, r.predictions, r.folds), (2, 40, 2));
         assert!((r.map.apply(1.0) - 0.75).abs() < 1e-12);
     }

@@ -1017,6 +1017,21 @@ impl OpenSetModel {
             .collect()
     }
 
+    /// The probability the open-set forest gives class `class` for `row`
+    /// (`None` without a forest: [`Score::Novelty`]) — the raw confidence
+    /// of a [`confidence::ConfidenceSource::OpenSetForest`] map.
+    pub fn class_probability(&self, row: &[Option<f64>], class: usize) -> Option<f64> {
+        let f = self.forest.as_ref()?;
+        let mut proba = vec![0.0; self.classes.len()];
+        f.forest.predict_proba_into(row, &mut proba);
+        proba.get(class).copied()
+    }
+
+    /// Whether the model has a forest ([`OpenSetModel::class_probability`]).
+    pub fn has_forest(&self) -> bool {
+        self.forest.is_some()
+    }
+
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
     pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
         judge(self.p_values(row).as_deref(), claimed, alpha)

@@ -8,7 +8,7 @@ use crate::classifier::Classifier;
 use crate::clock::Clock;
 use crate::features::FeatureSet;
 use crate::label::Labeler;
-use crate::openset::confidence::ConfidenceMap;
+use crate::openset::confidence::{ConfidenceMap, ConfidenceSource};
 use crate::openset::{Kind, OpenSetModel, decision};
 use crate::pod::PodInfo;
 use crate::time::Timestamp;
@@ -56,7 +56,9 @@ pub struct ActiveModel {
     /// false-anomaly rate; without it (bundles of formats 2 and 3), from the
     /// classifier alone and its raw confidence threshold.
     pub open_set: Option<OpenSetModel>,
-    /// The map to calibrated confidence (the identity without one).
+    /// The map to calibrated confidence (the identity without one); a map
+    /// of the open-set forest's probability reads it from
+    /// [`open_set`](Self::open_set).
     pub confidence: Option<ConfidenceMap>,
 }
 
@@ -279,7 +281,15 @@ impl ActiveModel {
             .claimed
             .as_deref()
             .and_then(|c| self.classes.iter().position(|k| k == c));
-        let confidence = self.confidence.as_ref().map_or(p.confidence, |m| m.apply(p.confidence));
+        let confidence = self.confidence.as_ref().map_or(p.confidence, |m| {
+            let forest = match m.source() {
+                ConfidenceSource::OpenSetForest => {
+                    self.open_set.as_ref().and_then(|o| o.class_probability(row, p.class))
+                }
+                ConfidenceSource::Classifier => None,
+            };
+            m.calibrated(p.confidence, forest)
+        });
         let judgement = self.open_set.as_ref().map(|o| {
             if windows.len() >= 2 && o.judges_windows(windows.len()) {
                 o.judge_windows(windows, claimed, config.false_anomaly_rate)
@@ -340,6 +350,65 @@ mod tests {
 
     fn features(n: usize) -> FeatureSet {
         crate::test_data::feature_set(n, 1)
+    }
+
+    #[test]
+    fn a_trained_tree_shows_the_calibrated_probability_of_the_open_set_forest() {
+        // Overlapping classes: the tree's leaves say 1.0 nearly everywhere.
+        let d = make(1500, 4, 3, 25, 1.0, 0.05, 11);
+        let features = features(4);
+        let config = crate::engine::TrainConfig {
+            method: None,
+            curve_points: 0,
+            ..crate::engine::TrainConfig::default()
+        };
+        let bundle = crate::engine::train(&d, &features, &config, Timestamp::EPOCH, ())
+            .unwrap()
+            .bundle;
+        let map = bundle.confidence.clone().unwrap();
+        assert_eq!(map.source(), ConfidenceSource::OpenSetForest);
+        let m = ActiveModel::from_bundle(bundle);
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let subject = Subject {
+            pod: &pod,
+            container: "c",
+            claimed: None,
+            time: Timestamp::EPOCH,
+            time_to_verdict: Duration::ZERO,
+            at_start: false,
+        };
+        let (mut shown, mut leaves) = (Vec::new(), Vec::new());
+        for i in (0..d.n_rows()).step_by(7) {
+            let row = d.row(i);
+            let v = m.verdict(&row, subject.clone(), &WatcherConfig::default());
+            let p = m.classifier.predict(&row);
+            let forest = m.open_set.as_ref().unwrap().class_probability(&row, p.class).unwrap();
+            assert_eq!(v.confidence, map.apply(forest), "{v}");
+            assert!(v.confidence < 1.0, "{v}");
+            shown.push(v.confidence.to_bits());
+            leaves.push(p.confidence.to_bits());
+        }
+        for v in [&mut shown, &mut leaves] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        assert!(shown.len() >= 3 && shown.len() > leaves.len(), "{shown:?} {leaves:?}");
+
+        // A forest's own vote share is calibrated, not the open-set forest's.
+        let config = crate::engine::TrainConfig {
+            algorithm: Algorithm::Forest(crate::forest::ForestParams {
+                n_trees: 10,
+                ..Default::default()
+            }),
+            ..config
+        };
+        let bundle = crate::engine::train(&d, &features, &config, Timestamp::EPOCH, ())
+            .unwrap()
+            .bundle;
+        assert_eq!(
+            bundle.confidence.map(|m| m.source()),
+            Some(ConfidenceSource::Classifier)
+        );
     }
 
     #[test]
