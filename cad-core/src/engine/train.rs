@@ -392,6 +392,7 @@ fn calibrate(
         None
     };
     let confidence = calibration.as_ref().map(|c| c.map.clone());
+    tracing::debug!(fitted = calibration.is_some(), "confidence calibration done");
     let mut open_set = None;
     if let Some(params) = &config.open_set {
         // The watcher's consecutive windows are this many rows apart: the
