@@ -43,8 +43,9 @@ pub const MMAP_THRESHOLD: usize = 128 * 1024;
 /// keep freed memory resident: each stage of training then started from the
 /// previous stage's high-water mark, and each worker thread's heap added its
 /// own. With the threshold fixed, peak RSS of the default forest's training
-/// on 100,000 noisy rows went from 3.18× to 2.90× the data as f64 on 2 threads
-/// (BENCHMARKS.md, issue 20). Elsewhere (other C libraries) it does nothing.
+/// on 100,000 noisy rows went from 3.18× to 2.97× the data as f64 on 2 threads
+/// (median of 3 runs; not on 1 thread: BENCHMARKS.md, issue 20). Elsewhere
+/// (other C libraries) it does nothing.
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of glibc's allocator (it takes
