@@ -152,10 +152,12 @@ log "load at the end $(load)"
 "$PY" - "$RESULTS" "$CAD_NAME" <<'EOF'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-print(f"cad side: {sys.argv[2]}; medians of {max(1, len(runs))} runs' figures per side, peak RSS the largest\n")
 by = {}
 for r in runs:
     by.setdefault((r["case"], r["side"]), []).append(r)
+# Runs per side (all results together were counted before: "42 runs" for 3).
+per_side = max((len(v) for v in by.values()), default=1)
+print(f"cad side: {sys.argv[2]}; medians of {per_side} runs' figures per side, peak RSS the largest\n")
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 agg = {}
 for key, rs in by.items():

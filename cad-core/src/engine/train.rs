@@ -402,6 +402,7 @@ fn calibrate(
         None
     };
     let mut confidence = calibration.as_ref().map(|c| c.map.clone());
+    tracing::debug!(fitted = calibration.is_some(), "confidence calibration done");
     let mut open_set: Option<OpenSetModel> = None;
     if let Some(params) = &config.open_set {
         // The watcher's consecutive windows are this many rows apart: the

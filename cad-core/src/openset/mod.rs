@@ -398,6 +398,7 @@ impl NoveltyParams {
         // larger than a new honest container's: nothing was ever flagged.)
         let all_rows: Vec<usize> = (0..data.n_rows()).collect();
         let space = RobustSpace::fit(data, &all_rows);
+        drop(all_rows);
         let (spreads, medians) = self.class_spreads(data, &groups, &space);
         let weights = self
             .weigh_features
@@ -535,6 +536,7 @@ impl NoveltyParams {
             }
         }
         let (calibrations, pooled) = calibrate(n_classes, &own);
+        drop((own, folds, fold_groups));
         let mut windows = None;
         let combined = if self.score == Score::Combined {
             let scale: Vec<f64> = (0..n_classes)
@@ -576,8 +578,12 @@ impl NoveltyParams {
         } else {
             None
         };
+        // The held-out lists go before the final forest is fitted: they
+        // were the open-set fit's peak of memory (BENCHMARKS.md, issue 20).
+        drop((window_blocks, combined_points));
         let forest = if use_forest {
             let (calibrations, pooled) = calibrate(n_classes, &forest_points);
+            drop(forest_points);
             Some(ForestScore {
                 forest: self.forest.fit(data).map_err(OpenSetError::Fit)?,
                 calibrations,

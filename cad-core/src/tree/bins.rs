@@ -38,7 +38,6 @@ impl Binned {
         let n = rows.map_or(data.n_rows(), <[usize]>::len);
         let w = data.n_features();
         let max_bins = max_bins.clamp(2, 255);
-        let mut bins = vec![0u8; n * w];
         let mut edges = Vec::with_capacity(w);
         let stride = n.div_ceil(QUANTILE_SAMPLE).max(1);
         // The rows are stored row by row: reading one feature of every row
@@ -60,7 +59,10 @@ impl Binned {
             }
             edges.extend(samples.iter_mut().take(block.len()).map(|s| cut_points(s, max_bins)));
         }
+        // The bins only once the samples are freed: both at once were part
+        // of the peak memory of a forest's fit (BENCHMARKS.md, issue 20).
         drop(samples);
+        let mut bins = vec![0u8; n * w];
         for r in 0..n {
             for (f, (&v, e)) in row(r).iter().zip(&edges).enumerate() {
                 bins[f * n + r] = bin_of(e, v);
@@ -99,29 +101,27 @@ pub(crate) fn bin_of(edges: &[f64], x: f64) -> u8 {
 /// distinct values, all of them if there are few, else at the quantiles.
 fn cut_points(values: &mut [f64], max_bins: usize) -> Vec<f64> {
     values.sort_unstable_by(f64::total_cmp);
-    // Distinct values with their counts.
-    let mut distinct: Vec<(f64, usize)> = Vec::new();
-    for &v in values.iter() {
-        match distinct.last_mut() {
-            Some((last, c)) if *last == v => *c += 1,
-            _ => distinct.push((v, 1)),
-        }
-    }
-    if distinct.len() <= 1 {
+    // The distinct values are walked as runs of the sorted values, not
+    // collected: a list of them was as long as the sample (1.6 MB for a
+    // column of 100,000 real values) and part of the peak memory of a
+    // forest's fit (BENCHMARKS.md, issue 20).
+    let distinct = runs(values).count();
+    if distinct <= 1 {
         return Vec::new();
     }
-    if distinct.len() <= max_bins {
-        return distinct.windows(2).map(|p| midpoint(p[0].0, p[1].0)).collect();
+    let pairs = runs(values).zip(runs(values).skip(1));
+    if distinct <= max_bins {
+        return pairs.map(|((a, _), (b, _))| midpoint(a, b)).collect();
     }
     let total = values.len() as f64;
     let per_bin = total / max_bins as f64;
     let mut cuts = Vec::with_capacity(max_bins - 1);
     let mut acc = 0usize;
     let mut next = 1usize;
-    for j in 0..distinct.len() - 1 {
-        acc += distinct[j].1;
+    for ((v, count), (after, _)) in pairs {
+        acc += count;
         if acc as f64 >= next as f64 * per_bin {
-            cuts.push(midpoint(distinct[j].0, distinct[j + 1].0));
+            cuts.push(midpoint(v, after));
             while (next as f64) * per_bin <= acc as f64 {
                 next += 1;
             }
@@ -131,6 +131,21 @@ fn cut_points(values: &mut [f64], max_bins: usize) -> Vec<f64> {
         }
     }
     cuts
+}
+
+/// The runs of equal values of the sorted `values`: each run's first value
+/// and its length.
+fn runs(values: &[f64]) -> impl Iterator<Item = (f64, usize)> + '_ {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let &v = values.get(i)?;
+        let start = i;
+        i += 1;
+        while values.get(i).is_some_and(|&x| x == v) {
+            i += 1;
+        }
+        Some((v, i - start))
+    })
 }
 
 /// A value `m` with `a <= m < b` (for `a < b`), the midpoint where representable.
@@ -164,6 +179,67 @@ mod tests {
         assert!((e[2] - 7499.5).abs() < 1.0, "{e:?}");
         let mut v: Vec<f64> = (0..100_000).map(|i| (i % 1000) as f64).collect();
         assert_eq!(cut_points(&mut v, 255).len(), 254);
+    }
+
+    /// The cut points as they were computed before they walked runs of
+    /// the sorted values: from a collected list of the distinct values.
+    fn cut_points_collected(values: &mut [f64], max_bins: usize) -> Vec<f64> {
+        values.sort_unstable_by(f64::total_cmp);
+        let mut distinct: Vec<(f64, usize)> = Vec::new();
+        for &v in values.iter() {
+            match distinct.last_mut() {
+                Some((last, c)) if *last == v => *c += 1,
+                _ => distinct.push((v, 1)),
+            }
+        }
+        if distinct.len() <= 1 {
+            return Vec::new();
+        }
+        if distinct.len() <= max_bins {
+            return distinct.windows(2).map(|p| midpoint(p[0].0, p[1].0)).collect();
+        }
+        let per_bin = values.len() as f64 / max_bins as f64;
+        let (mut cuts, mut acc, mut next) = (Vec::new(), 0usize, 1usize);
+        for j in 0..distinct.len() - 1 {
+            acc += distinct[j].1;
+            if acc as f64 >= next as f64 * per_bin {
+                cuts.push(midpoint(distinct[j].0, distinct[j + 1].0));
+                while (next as f64) * per_bin <= acc as f64 {
+                    next += 1;
+                }
+                if cuts.len() == max_bins - 1 {
+                    break;
+                }
+            }
+        }
+        cuts
+    }
+
+    #[test]
+    fn cut_points_equal_those_of_a_collected_distinct_list() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for case in 0..60 {
+            let n = [0, 1, 2, 5, 300, 5_000][case % 6];
+            let distinct = [1, 2, 3, 50, 255, 256, 4_000][case % 7];
+            let v: Vec<f64> = (0..n)
+                .map(|_| match rng.random_range(0..10) {
+                    0 => 0.0,
+                    1 => -0.0,
+                    2 => rng.random::<f64>() * 1e12,
+                    _ => rng.random_range(0..distinct) as f64 - 7.0,
+                })
+                .collect();
+            for max_bins in [2, 4, 255] {
+                let (mut a, mut b) = (v.clone(), v.clone());
+                let (new, old) = (cut_points(&mut a, max_bins), cut_points_collected(&mut b, max_bins));
+                assert_eq!(
+                    new.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    old.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                    "case {case}, max_bins {max_bins}"
+                );
+            }
+        }
     }
 
     #[test]
