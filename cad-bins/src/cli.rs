@@ -778,7 +778,7 @@ pub struct WatchArgs {
     /// With a model calibrated over several windows (bundle format 5) and
     /// --confirm-windows above 1: report a container whose first window is
     /// normal at once (true), or decide every container at its N-th window
-    /// (false: more unknown services and impostors found, ~30 s later).
+    /// (false: more unknown services and impostors found, ~40 s later).
     #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
     pub normal_at_once: bool,
     /// Only for a model without open-set calibration (bundle format 2 or 3,

@@ -112,8 +112,9 @@ async fn sweep() -> ((usize, usize), (usize, usize)) {
 }
 
 /// The target, with the watcher's defaults (open-set verdicts at
-/// α = 0.01 on the calibrated statistic of 2 windows, the `behaviour` set):
-/// 3 of 480 (0.6 %) measured (1 of 480 with `behaviour-v2` and each of 2
+/// α = 0.01 on the calibrated statistic of 2 windows, the `behaviour` set
+/// with windows of 4 snapshots): 1 of 480 (0.2 %) measured (3 of 480 with
+/// windows of 3; 1 of 480 with `behaviour-v2` and each of 2
 /// windows an anomaly; 3 of 480 with the median class scale before);
 /// judged on the first window alone (`confirm_windows: 1`), 5 of 480 (1.0 %)
 /// with the median scale. (Before the open-set verdicts: 27 of 480, 5.6 %.)
@@ -134,7 +135,8 @@ async fn a_model_of_old_pods_flags_at_most_2_percent_of_fresh_honest_pods() {
 /// They helped while the features had levels that grow with age or follow
 /// the load (27 against 41 of 480 before the open-set verdicts; 1 against 6
 /// with `behaviour-v2`); with the `behaviour` set, which has none, and the
-/// statistic of 2 windows, both flag 3 of 480.
+/// statistic of 2 windows, both flagged 3 of 480 with windows of 3
+/// snapshots; with windows of 4, 1 against 7 of 480.
 #[tokio::test(start_paused = true)]
 async fn early_histories_flag_no_more_fresh_honest_pods_than_steady_rows_only() {
     let (aware, steady) = sweep().await;

@@ -70,7 +70,8 @@ fn jittered_measurements_align_into_one_snapshot_per_scrape() {
         assert_eq!(snap.get(MemoryRssBytes), None);
     }
     assert_eq!(set.complete_snapshots(&input), 6);
-    assert_eq!(set.rows(&input).len(), 4);
+    // A row starts at every snapshot that has a full window after it.
+    assert_eq!(set.rows(&input).len(), 6 - set.window + 1);
 }
 
 #[test]
@@ -303,17 +304,18 @@ fn first_row_waits_for_a_full_window() {
     let (p, c) = (pod(None), container(None));
     let set = FeatureSet::behaviour();
     let mut samples = Vec::new();
-    for i in 0..5 {
+    assert!(set.window >= 2);
+    for i in 0..set.window + 2 {
         let input = ContainerInput {
             pod: &p,
             container: &c,
             samples: &samples,
         };
-        assert_eq!(set.first_row(&input).is_some(), i >= 3, "after {i} snapshots");
-        if i >= 3 {
+        assert_eq!(set.first_row(&input).is_some(), i >= set.window, "after {i} snapshots");
+        if i >= set.window {
             assert_eq!(set.first_row(&input).as_ref(), set.rows(&input).first());
         }
-        samples.extend(scrape(i * 10_000, 500, 900, (i + 1) as f64));
+        samples.extend(scrape(i as i64 * 10_000, 500, 900, (i + 1) as f64));
     }
 }
 

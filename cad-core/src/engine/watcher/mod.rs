@@ -349,7 +349,7 @@ pub struct WatchStats {
 ///     let sink = Arc::new(Lines::default());
 ///     let watcher = Watcher::new(StaticPods::new([pod]), Quiet, clock, bundle, WatcherConfig::default())
 ///         .with_sink(sink.clone());
-///     // Two virtual minutes: the pod gets its verdict after three snapshots.
+///     // Two virtual minutes: the pod gets its verdict after two windows of snapshots.
 ///     let stats = watcher.run_until(clock.sleep(Duration::from_secs(120))).await;
 ///     assert_eq!(stats.classified, 1);
 ///     let lines = sink.0.lock().unwrap();
