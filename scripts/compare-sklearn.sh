@@ -4,6 +4,8 @@
 #   scripts/compare-sklearn.sh            # every case below (~30 min on 2 cores)
 #   QUICK=1 scripts/compare-sklearn.sh    # 20k rows only: checks the script works
 #   ONLY=noisy scripts/compare-sklearn.sh # one data set family (noisy or make)
+#   CASES="tree-noisy-1000000 forest-noisy-100000-t2" scripts/compare-sklearn.sh
+#                                         # only the cases named (as in the table)
 #
 # 1. makes a venv with scikit-learn, LightGBM, pandas, numpy (in $CAD_SKL_VENV,
 #    default /tmp/skl) unless one is already there;
@@ -33,6 +35,7 @@ VENV=${CAD_SKL_VENV:-/tmp/skl}
 WORK=${CAD_COMPARE_DIR:-/tmp/cad-compare}
 REPEAT=${REPEAT:-3}
 ONLY=${ONLY:-}
+CASES=${CASES:-}
 if [[ -n "${QUICK:-}" ]]; then
   TREE_ROWS=(20000); FOREST_ROWS=20000
 else
@@ -114,8 +117,12 @@ print(json.dumps({"fit_s": r["fit_seconds"], "predict_ns_per_row": r["predict_se
 }
 
 # A case: each side once per round, REPEAT rounds (A/B alternated).
+# Whether CASE is to run (CASES empty: every case).
+wanted() { [[ -z $CASES || " $CASES " == *" $1 "* ]]; }
+
 tree_case() { # KIND ROWS [lgbm]
   local kind=$1 rows=$2 case="tree-$1-$2"
+  wanted "$case" || return 0
   dataset "$kind" "$rows"
   for ((i = 0; i < REPEAT; i++)); do
     ref "$case" sklearn "$kind" "$rows" sklearn-tree 1
@@ -126,6 +133,7 @@ tree_case() { # KIND ROWS [lgbm]
 
 forest_case() { # KIND ROWS THREADS [lgbm]
   local kind=$1 rows=$2 threads=$3 case="forest-$1-$2-t$3"
+  wanted "$case" || return 0
   dataset "$kind" "$rows"
   for ((i = 0; i < REPEAT; i++)); do
     ref "$case" sklearn "$kind" "$rows" sklearn-forest "$threads"

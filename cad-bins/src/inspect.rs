@@ -98,7 +98,11 @@ pub fn summary(b: &ModelBundle) -> String {
         None => s.push_str("open set:       none: verdicts from the classifier alone (--confidence-threshold)\n"),
     }
     match &b.confidence {
-        Some(m) => s.push_str(&format!("confidence:     calibrated ({} steps)\n", m.steps())),
+        Some(m) => s.push_str(&format!(
+            "confidence:     calibrated ({} steps) from the {}'s probability\n",
+            m.steps(),
+            m.source().as_str()
+        )),
         None => s.push_str("confidence:     the classifier's own (not calibrated)\n"),
     }
     match &b.evaluation {

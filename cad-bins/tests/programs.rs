@@ -144,6 +144,12 @@ fn the_collector_trains_from_the_simulated_cluster_and_prints_a_configmap() {
     );
     assert!(ok);
     assert!(stdout.contains("feature set:    behaviour"), "{stdout}");
+    // Inspect names where the calibrated confidence comes from, as the report does.
+    let source = report["calibration"]["source"].as_str().expect("calibration.source");
+    assert!(
+        stdout.contains(&format!("from the {source}'s probability")),
+        "{source}: {stdout}"
+    );
     assert!(
         stdout.contains(&format!("size:           {size} bytes")) && stdout.contains("fits a ConfigMap"),
         "{stdout}"
