@@ -218,6 +218,54 @@ impl Shapes {
     }
 }
 
+/// How one rate of a steady pod follows its load scale `k` (in units of the
+/// recorded steady load): `k^below` for `k < 1`, `k^above` for `k > 1`, so
+/// scale 1 is the recorded steady rate. Real servers are not linear: a
+/// quarter of the load may take half the CPU (a per-connection cost), four
+/// times the load only twice (batching). 1 and 1 when not measured.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exponent {
+    /// The exponent below the recorded load.
+    pub below: f64,
+    /// The exponent above it.
+    pub above: f64,
+}
+
+impl Default for Exponent {
+    fn default() -> Self {
+        Exponent { below: 1.0, above: 1.0 }
+    }
+}
+
+impl Exponent {
+    /// The factor at load scale `k` (0 for no load or a scale that is not a number).
+    pub fn factor(&self, k: f64) -> f64 {
+        if !(k.is_finite() && k > 0.0) {
+            0.0
+        } else if k < 1.0 {
+            k.powf(self.below)
+        } else {
+            k.powf(self.above)
+        }
+    }
+
+    fn is_valid(&self) -> bool {
+        (0.0..=2.0).contains(&self.below) && (0.0..=2.0).contains(&self.above)
+    }
+}
+
+/// How a steady pod's CPU and page faults follow its load scale; every other
+/// rate (traffic, writes, logs) follows it linearly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadExponents {
+    /// CPU.
+    pub cpu_mc: Exponent,
+    /// Page faults.
+    pub faults_s: Exponent,
+}
+
 /// How a service uses memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +347,9 @@ pub struct ServiceProfile {
     pub steady: Rates,
     /// Extra rates at the recorded heavy load (bursts, batches).
     pub heavy: Rates,
+    /// How a steady pod's CPU and page faults follow its load scale.
+    #[serde(default)]
+    pub load_exponent: LoadExponents,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -478,6 +529,10 @@ impl Profiles {
             if let Some(r) = ranges.iter().find(|r| !r.is_valid()) {
                 return bad(format!("service {n}: range {r:?}"));
             }
+            let e = &s.load_exponent;
+            if !(e.cpu_mc.is_valid() && e.faults_s.is_valid()) {
+                return bad(format!("service {n}: load exponents must lie in [0, 2]"));
+            }
             if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
                 return bad(format!("service {n}: ratios must lie in (0, 1]"));
             }
@@ -570,6 +625,16 @@ impl Op {
             write: self.write * k,
             read: self.read * k,
             log: self.log * k,
+        }
+    }
+
+    /// `self` (the rates at the recorded steady load) at load scale `k`:
+    /// CPU and page faults by `e`, every other rate linearly.
+    pub(crate) fn at_load(self, k: f64, e: &LoadExponents) -> Op {
+        Op {
+            cpu: self.cpu * e.cpu_mc.factor(k),
+            faults: self.faults * e.faults_s.factor(k),
+            ..self.scaled(k)
         }
     }
 
@@ -814,7 +879,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
             let scale = fixed.scale.unwrap_or_else(|| g.scale.draw(rng));
             (
                 Activity::Steady(Wave::draw(rng, g.steady_swing)),
-                s.steady.draw(rng).scaled(pos(scale)),
+                s.steady.draw(rng).at_load(pos(scale), &s.load_exponent),
             )
         }
         Shape::Bursty | Shape::Batch => {

@@ -679,3 +679,30 @@ async fn the_training_cluster_is_trusted_and_collected_as_the_demo_does() {
     }
     assert!(seen.iter().all(|&s| s), "{:?}", data.classes());
 }
+
+/// A steady pod's CPU and page faults follow its load scale by the
+/// profile's exponents (scale 1 unchanged), every other rate linearly.
+#[test]
+fn load_exponents_bend_cpu_and_faults_only() {
+    use crate::profile::Op;
+    let e = LoadExponents {
+        cpu_mc: Exponent { below: 0.5, above: 0.5 },
+        faults_s: Exponent { below: 1.0, above: 0.0 },
+    };
+    let op = Op {
+        cpu: 100.0,
+        rx: 100.0,
+        faults: 100.0,
+        ..Op::default()
+    };
+    let at = |k: f64| op.at_load(k, &e);
+    assert_eq!(at(1.0), op);
+    assert_eq!((at(0.25).cpu, at(0.25).rx, at(0.25).faults), (50.0, 25.0, 25.0));
+    assert_eq!((at(4.0).cpu, at(4.0).rx, at(4.0).faults), (200.0, 400.0, 100.0));
+    assert_eq!(at(0.0), Op::default());
+    assert_eq!(Exponent::default().factor(3.0), 3.0);
+    assert_eq!(Exponent::default().factor(f64::NAN), 0.0);
+    let mut bad = Profiles::builtin();
+    bad.service[0].load_exponent.cpu_mc.above = -0.35;
+    assert!(bad.validate().is_err(), "a falling rate is not modelled");
+}
