@@ -255,8 +255,8 @@ impl Exponent {
     }
 }
 
-/// How a steady pod's CPU and page faults follow its load scale; every other
-/// rate (traffic, writes, logs) follows it linearly.
+/// How a steady pod's CPU, page faults and block-device writes follow its
+/// load scale; every other rate (traffic, reads, logs) follows it linearly.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadExponents {
@@ -264,6 +264,8 @@ pub struct LoadExponents {
     pub cpu_mc: Exponent,
     /// Page faults.
     pub faults_s: Exponent,
+    /// Block-device writes.
+    pub write_kib_s: Exponent,
 }
 
 /// How a service uses memory.
@@ -347,9 +349,14 @@ pub struct ServiceProfile {
     pub steady: Rates,
     /// Extra rates at the recorded heavy load (bursts, batches).
     pub heavy: Rates,
-    /// How a steady pod's CPU and page faults follow its load scale.
+    /// How a steady pod's CPU, page faults and writes follow its load scale.
     #[serde(default)]
     pub load_exponent: LoadExponents,
+    /// If set, the service writes to disk only in saves every so many
+    /// seconds (redis's RDB snapshots): the bytes of `write_kib_s` land in
+    /// one sample interval per period instead of evenly.
+    #[serde(default)]
+    pub writes_every_s: Option<Range>,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -530,8 +537,11 @@ impl Profiles {
                 return bad(format!("service {n}: range {r:?}"));
             }
             let e = &s.load_exponent;
-            if !(e.cpu_mc.is_valid() && e.faults_s.is_valid()) {
+            if !(e.cpu_mc.is_valid() && e.faults_s.is_valid() && e.write_kib_s.is_valid()) {
                 return bad(format!("service {n}: load exponents must lie in [0, 2]"));
+            }
+            if s.writes_every_s.is_some_and(|r| !r.is_valid() || r.min <= 0.0) {
+                return bad(format!("service {n}: writes_every_s must be positive"));
             }
             if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
                 return bad(format!("service {n}: ratios must lie in (0, 1]"));
@@ -629,11 +639,12 @@ impl Op {
     }
 
     /// `self` (the rates at the recorded steady load) at load scale `k`:
-    /// CPU and page faults by `e`, every other rate linearly.
+    /// CPU, page faults and writes by `e`, every other rate linearly.
     pub(crate) fn at_load(self, k: f64, e: &LoadExponents) -> Op {
         Op {
             cpu: self.cpu * e.cpu_mc.factor(k),
             faults: self.faults * e.faults_s.factor(k),
+            write: self.write * e.write_kib_s.factor(k),
             ..self.scaled(k)
         }
     }
@@ -821,6 +832,9 @@ pub(crate) struct PhaseModel {
 pub(crate) struct ContainerModel {
     pub base: Op,
     pub act: Op,
+    /// Seconds between saves if the container writes only when saving
+    /// (its writes land at the last save); 0: it writes as it works.
+    pub write_every: f64,
     /// Whether the activity's work is CPU-bound (bursts, batches): then
     /// noisy neighbours take a share of it.
     pub cpu_bound: bool,
@@ -926,9 +940,10 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     let rss_ratio = m.rss_ratio.draw(rng).clamp(1e-3, 1.0);
     let ws_ratio = m.ws_ratio.draw(rng).clamp(rss_ratio, 1.0);
     let grow = pos(m.grow_mib.draw(rng)) * MIB;
-    let container = ContainerModel {
+    let mut container = ContainerModel {
         base,
         act,
+        write_every: 0.0,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
         rss: pos(m.rss_mib.draw(rng)) * MIB,
@@ -955,6 +970,9 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         volume,
         token: pos(g.token_volume_kib.draw(rng)) * KIB,
     };
+    // drawn last, and only for services that have it, so that every
+    // other pod draws what it drew before it existed
+    container.write_every = s.writes_every_s.map_or(0.0, |r| pos(r.draw(rng)));
     (pod, container)
 }
 
@@ -980,6 +998,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
     ContainerModel {
         base: s.floor.draw(rng).plus(ones(d_base).times(per)),
         act: ones(d_act).times(per),
+        write_every: 0.0,
         cpu_bound: app.cpu_bound,
         phases: Vec::new(),
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,

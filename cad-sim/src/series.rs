@@ -114,6 +114,8 @@ pub(crate) struct PodShared {
     /// The app container's writes (constant, per activity) and start-up, for the volume.
     pub write_base: f64,
     pub write_act: f64,
+    /// Seconds between the app container's saves (0: it writes as it works).
+    pub write_every: f64,
     pub startup_secs: f64,
     /// Whether the activity is CPU-bound (noisy neighbours take a share).
     pub cpu_bound: bool,
@@ -149,6 +151,7 @@ impl PodShared {
             net_act: (sum(|o| o.rx, true), sum(|o| o.tx, true)),
             write_base: app.map_or(0.0, |a| a.base.write),
             write_act: app.map_or(0.0, |a| a.act.write),
+            write_every: app.map_or(0.0, |a| a.write_every),
             startup_secs: app.map_or(0.0, ContainerModel::startup_secs),
             cpu_bound: app.is_some_and(|a| a.cpu_bound),
             model,
@@ -212,6 +215,12 @@ pub(crate) struct Series {
     /// Probability that the container restarts within one restart epoch.
     pub restart_p_epoch: f64,
     pub model: ContainerModel,
+}
+
+/// Milliseconds from a container's start to its last save at or before
+/// `secs` after it, saving every `every` seconds.
+fn saves_ms(every: f64, secs: f64) -> i64 {
+    ((secs.max(0.0) / every).floor() * every * 1000.0) as i64
 }
 
 /// `(from, to)` overlap with `[0, x]`, for phase integrals.
@@ -323,7 +332,13 @@ impl Series {
                 } else {
                     1.0
                 };
-                let written = pod.write_base * tp + pod.write_act * pod.model.activity.integral(tp) * pod.done();
+                // a service that writes only when it saves grows its volume then
+                let tw = if pod.write_every > 0.0 {
+                    saves_ms(pod.write_every, tp) as f64 / 1000.0
+                } else {
+                    tp
+                };
+                let written = pod.write_base * tw + pod.write_act * pod.model.activity.integral(tw) * pod.done();
                 v += (start * ramp + per_write * written).min(cap.max(start));
             }
             let v = v * (1.0 + 0.0005 * noise(hash(pod.seed, tag::VOLUME, k)));
@@ -337,11 +352,15 @@ impl Series {
                     Metric::BlkioReadBytes,
                     self.counter(|o| o.read, c0, t, tag::BLK_READ, k),
                 ));
-                out.push(Sample::new(
-                    t,
-                    Metric::BlkioWriteBytes,
-                    self.counter(|o| o.write, c0, t, tag::BLK_WRITE, k),
-                ));
+                let written = if self.model.write_every > 0.0 {
+                    // it writes only when it saves: what it wrote lands at
+                    // the last save (none before the first)
+                    let at = Timestamp(c0.0.saturating_add(saves_ms(self.model.write_every, t.secs_since(c0))));
+                    self.integral(|o| o.write, c0, at).floor()
+                } else {
+                    self.counter(|o| o.write, c0, t, tag::BLK_WRITE, k)
+                };
+                out.push(Sample::new(t, Metric::BlkioWriteBytes, written));
             });
         }
         if !pod.node.zero.is_empty() {

@@ -688,6 +688,7 @@ fn load_exponents_bend_cpu_and_faults_only() {
     let e = LoadExponents {
         cpu_mc: Exponent { below: 0.5, above: 0.5 },
         faults_s: Exponent { below: 1.0, above: 0.0 },
+        ..LoadExponents::default()
     };
     let op = Op {
         cpu: 100.0,
@@ -705,4 +706,38 @@ fn load_exponents_bend_cpu_and_faults_only() {
     let mut bad = Profiles::builtin();
     bad.service[0].load_exponent.cpu_mc.above = -0.35;
     assert!(bad.validate().is_err(), "a falling rate is not modelled");
+}
+
+/// The app container's block-device writes of one pod like `spec`, every
+/// 10 s over its first `secs`: the bytes written in each interval.
+async fn writes_per_interval(spec: PodSpec, secs: u64) -> Vec<f64> {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(5), clock.clone());
+    let p = sim.spawn(spec.on_node("pool-a-1"));
+    clock.sleep(Duration::from_secs(secs)).await;
+    let b = sim
+        .fetch(
+            &all_containers(std::slice::from_ref(&p)),
+            TimeWindow::new(Timestamp(0), clock.now()),
+        )
+        .await
+        .unwrap();
+    let w = series(&b, &p.container_ids().next().unwrap(), Metric::BlkioWriteBytes);
+    w.windows(2).map(|x| x[1].value - x[0].value).collect()
+}
+
+/// redis writes only when it saves a snapshot (every 60 s under load, as
+/// recorded): one interval in six writes, the others nothing.
+#[tokio::test(start_paused = true)]
+async fn redis_writes_in_snapshots() {
+    let steps = writes_per_interval(PodSpec::new("redis").with_shape(Shape::Steady).with_scale(1.0), 900).await;
+    assert!(steps.iter().all(|d| *d >= 0.0), "{steps:?}");
+    let writing = steps.iter().filter(|d| **d > 0.0).count();
+    assert!(
+        (12..=16).contains(&writing),
+        "{writing} of {} intervals write: {steps:?}",
+        steps.len()
+    );
+    let mean = steps.iter().sum::<f64>() / (10.0 * steps.len() as f64);
+    assert!(mean > 50.0 * 1024.0, "{mean} B/s");
 }
