@@ -70,7 +70,7 @@ mod series;
 
 pub use profile::{
     Exponent, Follows, Global, ImageVariant, LoadExponents, Memory, NodeProfile, Phase, ProfileError, Profiles, Range,
-    Rates, ServiceProfile, Shape, Shapes, SidecarProfile, Volume,
+    Rates, ServiceProfile, Shape, Shapes, SidecarProfile, Tail, Volume,
 };
 
 /// The sidecar container names the simulator gives its sidecars: cad-core's

@@ -268,6 +268,25 @@ pub struct LoadExponents {
     pub write_kib_s: Exponent,
 }
 
+/// Work a service goes on doing after each stretch of work (a burst, a
+/// batch) has ended: PostgreSQL's checkpointer writing the pages the stretch
+/// dirtied, autovacuum cleaning up after it. Each stretch leaves these
+/// amounts (at most what the stretch itself did), done at a rate that decays
+/// with time constant `secs` after the stretch ends. Steady pods never stop
+/// working: their measured rates already hold it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tail {
+    /// Time constant of the decay, seconds.
+    pub secs: Range,
+    /// CPU-seconds left per stretch.
+    #[serde(default)]
+    pub cpu_core_s: Range,
+    /// MiB of block-device writes left per stretch.
+    #[serde(default)]
+    pub write_mib: Range,
+}
+
 /// How a service uses memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -357,6 +376,9 @@ pub struct ServiceProfile {
     /// one sample interval per period instead of evenly.
     #[serde(default)]
     pub writes_every_s: Option<Range>,
+    /// Work left after each burst or batch, if any.
+    #[serde(default)]
+    pub tail: Option<Tail>,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -542,6 +564,11 @@ impl Profiles {
             }
             if s.writes_every_s.is_some_and(|r| !r.is_valid() || r.min <= 0.0) {
                 return bad(format!("service {n}: writes_every_s must be positive"));
+            }
+            if let Some(t) = &s.tail
+                && ([t.secs, t.cpu_core_s, t.write_mib].iter().any(|r| !r.is_valid()) || t.secs.min <= 0.0)
+            {
+                return bad(format!("service {n}: tail ranges must be valid, its secs positive"));
             }
             if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
                 return bad(format!("service {n}: ratios must lie in (0, 1]"));
@@ -782,7 +809,44 @@ impl Activity {
             }
         }
     }
+
+    /// The stretches of work (bursts, batches) that ended in `(from, to]`
+    /// seconds after the pod started: how many, and the sum over them of
+    /// `exp(-(to - end) / tau)` (those that ended more than `TAIL_HORIZON`
+    /// time constants before `to` count as fully decayed). A steady or idle
+    /// pod has none.
+    pub(crate) fn ends(&self, from: f64, to: f64, tau: f64) -> (f64, f64) {
+        let Activity::Periodic { period, len, seed } = *self else {
+            return (0.0, 0.0);
+        };
+        if len <= 0.0 || to <= from || to < 0.0 || tau.is_nan() || tau <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let end = |n: f64| n * period + Self::offset(period, len, seed, n) + len;
+        // how many ended at or before `t`
+        let upto = |t: f64| {
+            if t < 0.0 {
+                return 0.0;
+            }
+            let n = (t / period).floor();
+            n + if end(n) <= t { 1.0 } else { 0.0 }
+        };
+        let count = upto(to) - upto(from);
+        let mut pending = 0.0;
+        let mut n = (to / period).floor();
+        while n >= 0.0 && (n + 1.0) * period > from && to - (n + 1.0) * period < TAIL_HORIZON * tau {
+            let e = end(n);
+            if from < e && e <= to {
+                pending += (-(to - e) / tau).exp();
+            }
+            n -= 1.0;
+        }
+        (count, pending)
+    }
 }
+
+/// After this many time constants a tail counts as done (e^-8: 0.03 % left).
+const TAIL_HORIZON: f64 = 8.0;
 
 /// A node's drawn behaviour (the same for every pod on it).
 #[derive(Clone, Debug, PartialEq)]
@@ -835,6 +899,8 @@ pub(crate) struct ContainerModel {
     /// Seconds between saves if the container writes only when saving
     /// (its writes land at the last save); 0: it writes as it works.
     pub write_every: f64,
+    /// Work left after each stretch of work, if any.
+    pub tail: Option<TailModel>,
     /// Whether the activity's work is CPU-bound (bursts, batches): then
     /// noisy neighbours take a share of it.
     pub cpu_bound: bool,
@@ -855,6 +921,15 @@ impl ContainerModel {
     pub(crate) fn startup_secs(&self) -> f64 {
         self.phases.last().map_or(0.0, |p| p.to)
     }
+}
+
+/// The work a stretch leaves behind, drawn: `op` holds amounts per stretch
+/// (nanocore-seconds, bytes, …), done at `op / tau × exp(-age / tau)` after
+/// the stretch ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TailModel {
+    pub op: Op,
+    pub tau: f64,
 }
 
 /// A pod's drawn parameters, shared by its containers.
@@ -944,6 +1019,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         base,
         act,
         write_every: 0.0,
+        tail: None,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
         rss: pos(m.rss_mib.draw(rng)) * MIB,
@@ -970,9 +1046,24 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         volume,
         token: pos(g.token_volume_kib.draw(rng)) * KIB,
     };
-    // drawn last, and only for services that have it, so that every
-    // other pod draws what it drew before it existed
+    // drawn last, and only for services that have them, so that every
+    // other pod draws what it drew before these existed
     container.write_every = s.writes_every_s.map_or(0.0, |r| pos(r.draw(rng)));
+    if let (Some(t), Activity::Periodic { len, .. }) = (&s.tail, activity) {
+        let tau = t.secs.draw(rng).max(1.0);
+        let cpu = pos(t.cpu_core_s.draw(rng)) * 1e9;
+        let write = pos(t.write_mib.draw(rng)) * MIB;
+        // a stretch leaves at most what it did itself
+        let did = container.act.scaled(len);
+        container.tail = Some(TailModel {
+            op: Op {
+                cpu: cpu.min(did.cpu),
+                write: write.min(did.write),
+                ..Op::default()
+            },
+            tau,
+        });
+    }
     (pod, container)
 }
 
@@ -999,6 +1090,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         base: s.floor.draw(rng).plus(ones(d_base).times(per)),
         act: ones(d_act).times(per),
         write_every: 0.0,
+        tail: None,
         cpu_bound: app.cpu_bound,
         phases: Vec::new(),
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,

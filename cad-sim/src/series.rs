@@ -391,7 +391,23 @@ impl Series {
             .iter()
             .map(|p| field(&p.op) * overlap(p.from, p.to, dt))
             .sum();
-        field(&m.base) * dt + field(&m.act) * worked * pod.done() + phases
+        // each stretch that ended leaves its amount, done as 1 - exp(-age / tau)
+        let tail = m.tail.map_or(0.0, |tail| {
+            let (ended, pending) = self.tail_at(tail.tau, c0, t);
+            field(&tail.op) * (ended - pending)
+        });
+        field(&m.base) * dt + field(&m.act) * worked * pod.done() + phases + tail
+    }
+
+    /// The stretches of work that ended between the container's start `c0`
+    /// and `t`: how many, and how much of their tails is still to do (in
+    /// stretches' worth).
+    fn tail_at(&self, tau: f64, c0: Timestamp, t: Timestamp) -> (f64, f64) {
+        let start = self.pod.start;
+        self.pod
+            .model
+            .activity
+            .ends(c0.secs_since(start), t.secs_since(start), tau)
     }
 
     /// A counter at `t` for a container started at `c0`: the rate's integral
@@ -413,7 +429,11 @@ impl Series {
             .filter(|p| p.from <= dt && dt < p.to)
             .map(|p| field(&p.op))
             .sum();
-        field(&m.base) + field(&m.act) * a * pod.done_at(t) + phase
+        let tail = m.tail.map_or(0.0, |tail| {
+            let (_, pending) = self.tail_at(tail.tau, c0, t);
+            field(&tail.op) / tail.tau * pending
+        });
+        field(&m.base) + field(&m.act) * a * pod.done_at(t) + phase + tail
     }
 
     fn container_samples(&self, k: u64, t: Timestamp, c0: Timestamp, out: &mut Vec<Sample>) {

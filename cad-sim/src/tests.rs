@@ -741,3 +741,44 @@ async fn redis_writes_in_snapshots() {
     let mean = steps.iter().sum::<f64>() / (10.0 * steps.len() as f64);
     assert!(mean > 50.0 * 1024.0, "{mean} B/s");
 }
+
+/// PostgreSQL goes on writing after a burst (checkpoints), as postgresql-1
+/// did; MariaDB stops at once, as mysql-1 and mysql-3 did.
+#[tokio::test(start_paused = true)]
+async fn postgresql_keeps_writing_after_a_burst_mariadb_does_not() {
+    let spec = |class: &str| PodSpec::new(class).with_shape(Shape::Bursty).with_scale(1.0);
+    // intervals that wrote, though far below a burst's rate (10 s × 1 MiB/s)
+    let tail = |steps: &[f64]| {
+        steps
+            .iter()
+            .filter(|d| **d > 0.0 && **d < 10.0 * 1024.0 * 1024.0)
+            .count()
+    };
+    let pg = writes_per_interval(spec("postgresql"), 1800).await;
+    let my = writes_per_interval(spec("mysql"), 1800).await;
+    assert!(tail(&pg) >= pg.len() / 3, "postgresql: {pg:?}");
+    assert!(tail(&my) <= my.len() / 10, "mysql: {my:?}");
+}
+
+/// A stretch's tail: the count of ended stretches and their pending share,
+/// consistent with each other and with a closed-form sum.
+#[test]
+fn tails_count_the_stretches_that_ended() {
+    use crate::profile::Activity;
+    let a = Activity::Periodic {
+        period: 100.0,
+        len: 30.0,
+        seed: 7,
+    };
+    let (n, pending) = a.ends(0.0, 1_000.0, 50.0);
+    assert_eq!(n, 10.0);
+    assert!(pending > 0.0 && pending < 1.0 / (1.0 - (-2.0f64).exp()), "{pending}");
+    assert_eq!(a.ends(500.0, 500.0, 50.0), (0.0, 0.0));
+    let (n1, _) = a.ends(0.0, 500.0, 50.0);
+    let (n2, _) = a.ends(500.0, 1_000.0, 50.0);
+    assert_eq!(n1 + n2, n);
+    // long ago: fully done, nothing pending
+    let (_, old) = a.ends(0.0, 1e6, 50.0);
+    assert!(old < 1.0 / (1.0 - (-2.0f64).exp()));
+    assert_eq!(Activity::Idle.ends(0.0, 1e6, 50.0), (0.0, 0.0));
+}

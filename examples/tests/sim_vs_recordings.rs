@@ -237,16 +237,6 @@ async fn simulated(ages: (i64, i64)) -> BTreeMap<String, Vec<Stats>> {
 /// be within its tolerance.
 const KNOWN_GAPS: &[(&str, &str, &str)] = &[
     (
-        "postgresql-1",
-        "CPU mc",
-        "between bursts PostgreSQL keeps working off the burst (checkpoints, autovacuum); the simulator drops to the idle floor at once",
-    ),
-    (
-        "postgresql-1",
-        "blkio write KiB/s",
-        "between bursts PostgreSQL keeps writing the burst's dirty pages (checkpoints); the simulator writes nothing",
-    ),
-    (
         "mysql-1",
         "peak page faults /s",
         "a spike of page faults as a batch starts (new threads); the simulator's rates have no one-interval spikes",
