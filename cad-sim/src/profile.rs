@@ -379,6 +379,10 @@ pub struct ServiceProfile {
     /// Work left after each burst or batch, if any.
     #[serde(default)]
     pub tail: Option<Tail>,
+    /// Whether its page faults are the first touch of its growing memory:
+    /// one per 4 KiB page its RSS grows by with use, on top of its rates'.
+    #[serde(default)]
+    pub faults_from_growth: bool,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -901,6 +905,8 @@ pub(crate) struct ContainerModel {
     pub write_every: f64,
     /// Work left after each stretch of work, if any.
     pub tail: Option<TailModel>,
+    /// A page fault per page of RSS growth (see [`ServiceProfile::faults_from_growth`]).
+    pub growth_faults: bool,
     /// Whether the activity's work is CPU-bound (bursts, batches): then
     /// noisy neighbours take a share of it.
     pub cpu_bound: bool,
@@ -1020,6 +1026,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         act,
         write_every: 0.0,
         tail: None,
+        growth_faults: s.faults_from_growth,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
         rss: pos(m.rss_mib.draw(rng)) * MIB,
@@ -1091,6 +1098,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         act: ones(d_act).times(per),
         write_every: 0.0,
         tail: None,
+        growth_faults: false,
         cpu_bound: app.cpu_bound,
         phases: Vec::new(),
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,

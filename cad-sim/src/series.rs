@@ -26,6 +26,8 @@ use cad_core::metric::{Metric, Sample};
 use cad_core::time::Timestamp;
 use std::sync::Arc;
 
+/// Bytes of a memory page: one page fault per page first touched.
+const PAGE: f64 = 4096.0;
 /// Length of a restart epoch: at most one restart per epoch.
 const RESTART_EPOCH_MS: i64 = 600_000;
 /// Telegraf-like jitter: each family's timestamps move by up to this.
@@ -468,7 +470,11 @@ impl Series {
         let usage = rss / m.rss_ratio * (1.0 + swing) * (1.0 + 0.003 * noise(hash(seed, tag::MEMORY, k)));
         let ws = (usage * m.ws_ratio * (1.0 + 0.002 * noise(hash(seed, tag::WORKING_SET, k)))).max(rss);
         let usage = usage.max(ws);
-        let faults = self.counter(|o| o.faults, c0, t, tag::FAULTS, k);
+        let mut faults = self.counter(|o| o.faults, c0, t, tag::FAULTS, k);
+        if m.growth_faults {
+            // the first touch of every page it grew by (monotone: `grown` is)
+            faults += (grown / PAGE).floor();
+        }
         let logs = {
             let total = m.logs + self.integral(|o| o.log, c0, t);
             let r = pod.node.rotation_bytes;

@@ -782,3 +782,34 @@ fn tails_count_the_stretches_that_ended() {
     assert!(old < 1.0 / (1.0 - (-2.0f64).exp()));
     assert_eq!(Activity::Idle.ends(0.0, 1e6, 50.0), (0.0, 0.0));
 }
+
+/// MariaDB's page faults are the first touch of its growing memory, as in
+/// every recorded mysql instance: one fault per 4 KiB page RSS grew by.
+#[tokio::test(start_paused = true)]
+async fn mysql_faults_once_per_page_its_memory_grows_by() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(5), clock.clone());
+    let p = sim.spawn(PodSpec::new("mysql").with_shape(Shape::Batch).with_scale(1.0));
+    clock.sleep(Duration::from_secs(7_200)).await;
+    let b = sim
+        .fetch(
+            &all_containers(std::slice::from_ref(&p)),
+            TimeWindow::new(Timestamp(0), clock.now()),
+        )
+        .await
+        .unwrap();
+    let c = p.container_ids().next().unwrap();
+    let (rss, faults) = (
+        series(&b, &c, Metric::MemoryRssBytes),
+        series(&b, &c, Metric::MemoryPageFaults),
+    );
+    // after start-up (its phases fault on their own)
+    let (i, j) = (12, rss.len() - 1);
+    let pages = (rss[j].value - rss[i].value) / 4096.0;
+    let faulted = faults[j].value - faults[i].value;
+    assert!(pages > 1_000.0, "it grew: {pages} pages");
+    assert!(
+        (faulted / pages - 1.0).abs() < 0.1,
+        "{faulted} faults for {pages} pages"
+    );
+}
