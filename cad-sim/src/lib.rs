@@ -69,8 +69,8 @@ mod profile;
 mod series;
 
 pub use profile::{
-    Follows, Global, ImageVariant, Memory, NodeProfile, Phase, ProfileError, Profiles, Range, Rates, ServiceProfile,
-    Shape, Shapes, SidecarProfile, Volume,
+    Exponent, Follows, Global, ImageVariant, LoadExponents, Memory, NodeProfile, Phase, ProfileError, Profiles, Range,
+    Rates, ServiceProfile, Shape, Shapes, SidecarProfile, Tail, Volume,
 };
 
 /// The sidecar container names the simulator gives its sidecars: cad-core's

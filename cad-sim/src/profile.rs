@@ -218,6 +218,75 @@ impl Shapes {
     }
 }
 
+/// How one rate of a steady pod follows its load scale `k` (in units of the
+/// recorded steady load): `k^below` for `k < 1`, `k^above` for `k > 1`, so
+/// scale 1 is the recorded steady rate. Real servers are not linear: a
+/// quarter of the load may take half the CPU (a per-connection cost), four
+/// times the load only twice (batching). 1 and 1 when not measured.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exponent {
+    /// The exponent below the recorded load.
+    pub below: f64,
+    /// The exponent above it.
+    pub above: f64,
+}
+
+impl Default for Exponent {
+    fn default() -> Self {
+        Exponent { below: 1.0, above: 1.0 }
+    }
+}
+
+impl Exponent {
+    /// The factor at load scale `k` (0 for no load or a scale that is not a number).
+    pub fn factor(&self, k: f64) -> f64 {
+        if !(k.is_finite() && k > 0.0) {
+            0.0
+        } else if k < 1.0 {
+            k.powf(self.below)
+        } else {
+            k.powf(self.above)
+        }
+    }
+
+    fn is_valid(&self) -> bool {
+        (0.0..=2.0).contains(&self.below) && (0.0..=2.0).contains(&self.above)
+    }
+}
+
+/// How a steady pod's CPU, page faults and block-device writes follow its
+/// load scale; every other rate (traffic, reads, logs) follows it linearly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadExponents {
+    /// CPU.
+    pub cpu_mc: Exponent,
+    /// Page faults.
+    pub faults_s: Exponent,
+    /// Block-device writes.
+    pub write_kib_s: Exponent,
+}
+
+/// Work a service goes on doing after each stretch of work (a burst, a
+/// batch) has ended: PostgreSQL's checkpointer writing the pages the stretch
+/// dirtied, autovacuum cleaning up after it. Each stretch leaves these
+/// amounts (at most what the stretch itself did), done at a rate that decays
+/// with time constant `secs` after the stretch ends. Steady pods never stop
+/// working: their measured rates already hold it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tail {
+    /// Time constant of the decay, seconds.
+    pub secs: Range,
+    /// CPU-seconds left per stretch.
+    #[serde(default)]
+    pub cpu_core_s: Range,
+    /// MiB of block-device writes left per stretch.
+    #[serde(default)]
+    pub write_mib: Range,
+}
+
 /// How a service uses memory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,6 +368,21 @@ pub struct ServiceProfile {
     pub steady: Rates,
     /// Extra rates at the recorded heavy load (bursts, batches).
     pub heavy: Rates,
+    /// How a steady pod's CPU, page faults and writes follow its load scale.
+    #[serde(default)]
+    pub load_exponent: LoadExponents,
+    /// If set, the service writes to disk only in saves every so many
+    /// seconds (redis's RDB snapshots): the bytes of `write_kib_s` land in
+    /// one sample interval per period instead of evenly.
+    #[serde(default)]
+    pub writes_every_s: Option<Range>,
+    /// Work left after each burst or batch, if any.
+    #[serde(default)]
+    pub tail: Option<Tail>,
+    /// Whether its page faults are the first touch of its growing memory:
+    /// one per 4 KiB page its RSS grows by with use, on top of its rates'.
+    #[serde(default)]
+    pub faults_from_growth: bool,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -478,6 +562,18 @@ impl Profiles {
             if let Some(r) = ranges.iter().find(|r| !r.is_valid()) {
                 return bad(format!("service {n}: range {r:?}"));
             }
+            let e = &s.load_exponent;
+            if !(e.cpu_mc.is_valid() && e.faults_s.is_valid() && e.write_kib_s.is_valid()) {
+                return bad(format!("service {n}: load exponents must lie in [0, 2]"));
+            }
+            if s.writes_every_s.is_some_and(|r| !r.is_valid() || r.min <= 0.0) {
+                return bad(format!("service {n}: writes_every_s must be positive"));
+            }
+            if let Some(t) = &s.tail
+                && ([t.secs, t.cpu_core_s, t.write_mib].iter().any(|r| !r.is_valid()) || t.secs.min <= 0.0)
+            {
+                return bad(format!("service {n}: tail ranges must be valid, its secs positive"));
+            }
             if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
                 return bad(format!("service {n}: ratios must lie in (0, 1]"));
             }
@@ -570,6 +666,17 @@ impl Op {
             write: self.write * k,
             read: self.read * k,
             log: self.log * k,
+        }
+    }
+
+    /// `self` (the rates at the recorded steady load) at load scale `k`:
+    /// CPU, page faults and writes by `e`, every other rate linearly.
+    pub(crate) fn at_load(self, k: f64, e: &LoadExponents) -> Op {
+        Op {
+            cpu: self.cpu * e.cpu_mc.factor(k),
+            faults: self.faults * e.faults_s.factor(k),
+            write: self.write * e.write_kib_s.factor(k),
+            ..self.scaled(k)
         }
     }
 
@@ -706,7 +813,44 @@ impl Activity {
             }
         }
     }
+
+    /// The stretches of work (bursts, batches) that ended in `(from, to]`
+    /// seconds after the pod started: how many, and the sum over them of
+    /// `exp(-(to - end) / tau)` (those that ended more than `TAIL_HORIZON`
+    /// time constants before `to` count as fully decayed). A steady or idle
+    /// pod has none.
+    pub(crate) fn ends(&self, from: f64, to: f64, tau: f64) -> (f64, f64) {
+        let Activity::Periodic { period, len, seed } = *self else {
+            return (0.0, 0.0);
+        };
+        if len <= 0.0 || to <= from || to < 0.0 || tau.is_nan() || tau <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let end = |n: f64| n * period + Self::offset(period, len, seed, n) + len;
+        // how many ended at or before `t`
+        let upto = |t: f64| {
+            if t < 0.0 {
+                return 0.0;
+            }
+            let n = (t / period).floor();
+            n + if end(n) <= t { 1.0 } else { 0.0 }
+        };
+        let count = upto(to) - upto(from);
+        let mut pending = 0.0;
+        let mut n = (to / period).floor();
+        while n >= 0.0 && (n + 1.0) * period > from && to - (n + 1.0) * period < TAIL_HORIZON * tau {
+            let e = end(n);
+            if from < e && e <= to {
+                pending += (-(to - e) / tau).exp();
+            }
+            n -= 1.0;
+        }
+        (count, pending)
+    }
 }
+
+/// After this many time constants a tail counts as done (e^-8: 0.03 % left).
+const TAIL_HORIZON: f64 = 8.0;
 
 /// A node's drawn behaviour (the same for every pod on it).
 #[derive(Clone, Debug, PartialEq)]
@@ -756,6 +900,13 @@ pub(crate) struct PhaseModel {
 pub(crate) struct ContainerModel {
     pub base: Op,
     pub act: Op,
+    /// Seconds between saves if the container writes only when saving
+    /// (its writes land at the last save); 0: it writes as it works.
+    pub write_every: f64,
+    /// Work left after each stretch of work, if any.
+    pub tail: Option<TailModel>,
+    /// A page fault per page of RSS growth (see [`ServiceProfile::faults_from_growth`]).
+    pub growth_faults: bool,
     /// Whether the activity's work is CPU-bound (bursts, batches): then
     /// noisy neighbours take a share of it.
     pub cpu_bound: bool,
@@ -776,6 +927,15 @@ impl ContainerModel {
     pub(crate) fn startup_secs(&self) -> f64 {
         self.phases.last().map_or(0.0, |p| p.to)
     }
+}
+
+/// The work a stretch leaves behind, drawn: `op` holds amounts per stretch
+/// (nanocore-seconds, bytes, …), done at `op / tau × exp(-age / tau)` after
+/// the stretch ends.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TailModel {
+    pub op: Op,
+    pub tau: f64,
 }
 
 /// A pod's drawn parameters, shared by its containers.
@@ -814,7 +974,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
             let scale = fixed.scale.unwrap_or_else(|| g.scale.draw(rng));
             (
                 Activity::Steady(Wave::draw(rng, g.steady_swing)),
-                s.steady.draw(rng).scaled(pos(scale)),
+                s.steady.draw(rng).at_load(pos(scale), &s.load_exponent),
             )
         }
         Shape::Bursty | Shape::Batch => {
@@ -861,9 +1021,12 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     let rss_ratio = m.rss_ratio.draw(rng).clamp(1e-3, 1.0);
     let ws_ratio = m.ws_ratio.draw(rng).clamp(rss_ratio, 1.0);
     let grow = pos(m.grow_mib.draw(rng)) * MIB;
-    let container = ContainerModel {
+    let mut container = ContainerModel {
         base,
         act,
+        write_every: 0.0,
+        tail: None,
+        growth_faults: s.faults_from_growth,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
         rss: pos(m.rss_mib.draw(rng)) * MIB,
@@ -890,6 +1053,24 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         volume,
         token: pos(g.token_volume_kib.draw(rng)) * KIB,
     };
+    // drawn last, and only for services that have them, so that every
+    // other pod draws what it drew before these existed
+    container.write_every = s.writes_every_s.map_or(0.0, |r| pos(r.draw(rng)));
+    if let (Some(t), Activity::Periodic { len, .. }) = (&s.tail, activity) {
+        let tau = t.secs.draw(rng).max(1.0);
+        let cpu = pos(t.cpu_core_s.draw(rng)) * 1e9;
+        let write = pos(t.write_mib.draw(rng)) * MIB;
+        // a stretch leaves at most what it did itself
+        let did = container.act.scaled(len);
+        container.tail = Some(TailModel {
+            op: Op {
+                cpu: cpu.min(did.cpu),
+                write: write.min(did.write),
+                ..Op::default()
+            },
+            tau,
+        });
+    }
     (pod, container)
 }
 
@@ -915,6 +1096,9 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
     ContainerModel {
         base: s.floor.draw(rng).plus(ones(d_base).times(per)),
         act: ones(d_act).times(per),
+        write_every: 0.0,
+        tail: None,
+        growth_faults: false,
         cpu_bound: app.cpu_bound,
         phases: Vec::new(),
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,

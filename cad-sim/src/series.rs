@@ -26,6 +26,8 @@ use cad_core::metric::{Metric, Sample};
 use cad_core::time::Timestamp;
 use std::sync::Arc;
 
+/// Bytes of a memory page: one page fault per page first touched.
+const PAGE: f64 = 4096.0;
 /// Length of a restart epoch: at most one restart per epoch.
 const RESTART_EPOCH_MS: i64 = 600_000;
 /// Telegraf-like jitter: each family's timestamps move by up to this.
@@ -114,6 +116,8 @@ pub(crate) struct PodShared {
     /// The app container's writes (constant, per activity) and start-up, for the volume.
     pub write_base: f64,
     pub write_act: f64,
+    /// Seconds between the app container's saves (0: it writes as it works).
+    pub write_every: f64,
     pub startup_secs: f64,
     /// Whether the activity is CPU-bound (noisy neighbours take a share).
     pub cpu_bound: bool,
@@ -149,6 +153,7 @@ impl PodShared {
             net_act: (sum(|o| o.rx, true), sum(|o| o.tx, true)),
             write_base: app.map_or(0.0, |a| a.base.write),
             write_act: app.map_or(0.0, |a| a.act.write),
+            write_every: app.map_or(0.0, |a| a.write_every),
             startup_secs: app.map_or(0.0, ContainerModel::startup_secs),
             cpu_bound: app.is_some_and(|a| a.cpu_bound),
             model,
@@ -212,6 +217,12 @@ pub(crate) struct Series {
     /// Probability that the container restarts within one restart epoch.
     pub restart_p_epoch: f64,
     pub model: ContainerModel,
+}
+
+/// Milliseconds from a container's start to its last save at or before
+/// `secs` after it, saving every `every` seconds.
+fn saves_ms(every: f64, secs: f64) -> i64 {
+    ((secs.max(0.0) / every).floor() * every * 1000.0) as i64
 }
 
 /// `(from, to)` overlap with `[0, x]`, for phase integrals.
@@ -323,7 +334,13 @@ impl Series {
                 } else {
                     1.0
                 };
-                let written = pod.write_base * tp + pod.write_act * pod.model.activity.integral(tp) * pod.done();
+                // a service that writes only when it saves grows its volume then
+                let tw = if pod.write_every > 0.0 {
+                    saves_ms(pod.write_every, tp) as f64 / 1000.0
+                } else {
+                    tp
+                };
+                let written = pod.write_base * tw + pod.write_act * pod.model.activity.integral(tw) * pod.done();
                 v += (start * ramp + per_write * written).min(cap.max(start));
             }
             let v = v * (1.0 + 0.0005 * noise(hash(pod.seed, tag::VOLUME, k)));
@@ -337,11 +354,15 @@ impl Series {
                     Metric::BlkioReadBytes,
                     self.counter(|o| o.read, c0, t, tag::BLK_READ, k),
                 ));
-                out.push(Sample::new(
-                    t,
-                    Metric::BlkioWriteBytes,
-                    self.counter(|o| o.write, c0, t, tag::BLK_WRITE, k),
-                ));
+                let written = if self.model.write_every > 0.0 {
+                    // it writes only when it saves: what it wrote lands at
+                    // the last save (none before the first)
+                    let at = Timestamp(c0.0.saturating_add(saves_ms(self.model.write_every, t.secs_since(c0))));
+                    self.integral(|o| o.write, c0, at).floor()
+                } else {
+                    self.counter(|o| o.write, c0, t, tag::BLK_WRITE, k)
+                };
+                out.push(Sample::new(t, Metric::BlkioWriteBytes, written));
             });
         }
         if !pod.node.zero.is_empty() {
@@ -372,7 +393,23 @@ impl Series {
             .iter()
             .map(|p| field(&p.op) * overlap(p.from, p.to, dt))
             .sum();
-        field(&m.base) * dt + field(&m.act) * worked * pod.done() + phases
+        // each stretch that ended leaves its amount, done as 1 - exp(-age / tau)
+        let tail = m.tail.map_or(0.0, |tail| {
+            let (ended, pending) = self.tail_at(tail.tau, c0, t);
+            field(&tail.op) * (ended - pending)
+        });
+        field(&m.base) * dt + field(&m.act) * worked * pod.done() + phases + tail
+    }
+
+    /// The stretches of work that ended between the container's start `c0`
+    /// and `t`: how many, and how much of their tails is still to do (in
+    /// stretches' worth).
+    fn tail_at(&self, tau: f64, c0: Timestamp, t: Timestamp) -> (f64, f64) {
+        let start = self.pod.start;
+        self.pod
+            .model
+            .activity
+            .ends(c0.secs_since(start), t.secs_since(start), tau)
     }
 
     /// A counter at `t` for a container started at `c0`: the rate's integral
@@ -394,7 +431,11 @@ impl Series {
             .filter(|p| p.from <= dt && dt < p.to)
             .map(|p| field(&p.op))
             .sum();
-        field(&m.base) + field(&m.act) * a * pod.done_at(t) + phase
+        let tail = m.tail.map_or(0.0, |tail| {
+            let (_, pending) = self.tail_at(tail.tau, c0, t);
+            field(&tail.op) / tail.tau * pending
+        });
+        field(&m.base) + field(&m.act) * a * pod.done_at(t) + phase + tail
     }
 
     fn container_samples(&self, k: u64, t: Timestamp, c0: Timestamp, out: &mut Vec<Sample>) {
@@ -429,7 +470,11 @@ impl Series {
         let usage = rss / m.rss_ratio * (1.0 + swing) * (1.0 + 0.003 * noise(hash(seed, tag::MEMORY, k)));
         let ws = (usage * m.ws_ratio * (1.0 + 0.002 * noise(hash(seed, tag::WORKING_SET, k)))).max(rss);
         let usage = usage.max(ws);
-        let faults = self.counter(|o| o.faults, c0, t, tag::FAULTS, k);
+        let mut faults = self.counter(|o| o.faults, c0, t, tag::FAULTS, k);
+        if m.growth_faults {
+            // the first touch of every page it grew by (monotone: `grown` is)
+            faults += (grown / PAGE).floor();
+        }
         let logs = {
             let total = m.logs + self.integral(|o| o.log, c0, t);
             let r = pod.node.rotation_bytes;

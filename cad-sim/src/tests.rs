@@ -679,3 +679,137 @@ async fn the_training_cluster_is_trusted_and_collected_as_the_demo_does() {
     }
     assert!(seen.iter().all(|&s| s), "{:?}", data.classes());
 }
+
+/// A steady pod's CPU and page faults follow its load scale by the
+/// profile's exponents (scale 1 unchanged), every other rate linearly.
+#[test]
+fn load_exponents_bend_cpu_and_faults_only() {
+    use crate::profile::Op;
+    let e = LoadExponents {
+        cpu_mc: Exponent { below: 0.5, above: 0.5 },
+        faults_s: Exponent { below: 1.0, above: 0.0 },
+        ..LoadExponents::default()
+    };
+    let op = Op {
+        cpu: 100.0,
+        rx: 100.0,
+        faults: 100.0,
+        ..Op::default()
+    };
+    let at = |k: f64| op.at_load(k, &e);
+    assert_eq!(at(1.0), op);
+    assert_eq!((at(0.25).cpu, at(0.25).rx, at(0.25).faults), (50.0, 25.0, 25.0));
+    assert_eq!((at(4.0).cpu, at(4.0).rx, at(4.0).faults), (200.0, 400.0, 100.0));
+    assert_eq!(at(0.0), Op::default());
+    assert_eq!(Exponent::default().factor(3.0), 3.0);
+    assert_eq!(Exponent::default().factor(f64::NAN), 0.0);
+    let mut bad = Profiles::builtin();
+    bad.service[0].load_exponent.cpu_mc.above = -0.35;
+    assert!(bad.validate().is_err(), "a falling rate is not modelled");
+}
+
+/// The app container's block-device writes of one pod like `spec`, every
+/// 10 s over its first `secs`: the bytes written in each interval.
+async fn writes_per_interval(spec: PodSpec, secs: u64) -> Vec<f64> {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(5), clock.clone());
+    let p = sim.spawn(spec.on_node("pool-a-1"));
+    clock.sleep(Duration::from_secs(secs)).await;
+    let b = sim
+        .fetch(
+            &all_containers(std::slice::from_ref(&p)),
+            TimeWindow::new(Timestamp(0), clock.now()),
+        )
+        .await
+        .unwrap();
+    let w = series(&b, &p.container_ids().next().unwrap(), Metric::BlkioWriteBytes);
+    w.windows(2).map(|x| x[1].value - x[0].value).collect()
+}
+
+/// redis writes only when it saves a snapshot (every 60 s under load, as
+/// recorded): one interval in six writes, the others nothing.
+#[tokio::test(start_paused = true)]
+async fn redis_writes_in_snapshots() {
+    let steps = writes_per_interval(PodSpec::new("redis").with_shape(Shape::Steady).with_scale(1.0), 900).await;
+    assert!(steps.iter().all(|d| *d >= 0.0), "{steps:?}");
+    let writing = steps.iter().filter(|d| **d > 0.0).count();
+    assert!(
+        (12..=16).contains(&writing),
+        "{writing} of {} intervals write: {steps:?}",
+        steps.len()
+    );
+    let mean = steps.iter().sum::<f64>() / (10.0 * steps.len() as f64);
+    assert!(mean > 50.0 * 1024.0, "{mean} B/s");
+}
+
+/// PostgreSQL goes on writing after a burst (checkpoints), as postgresql-1
+/// did; MariaDB stops at once, as mysql-1 and mysql-3 did.
+#[tokio::test(start_paused = true)]
+async fn postgresql_keeps_writing_after_a_burst_mariadb_does_not() {
+    let spec = |class: &str| PodSpec::new(class).with_shape(Shape::Bursty).with_scale(1.0);
+    // intervals that wrote, though far below a burst's rate (10 s × 1 MiB/s)
+    let tail = |steps: &[f64]| {
+        steps
+            .iter()
+            .filter(|d| **d > 0.0 && **d < 10.0 * 1024.0 * 1024.0)
+            .count()
+    };
+    let pg = writes_per_interval(spec("postgresql"), 1800).await;
+    let my = writes_per_interval(spec("mysql"), 1800).await;
+    assert!(tail(&pg) >= pg.len() / 3, "postgresql: {pg:?}");
+    assert!(tail(&my) <= my.len() / 10, "mysql: {my:?}");
+}
+
+/// A stretch's tail: the count of ended stretches and their pending share,
+/// consistent with each other and with a closed-form sum.
+#[test]
+fn tails_count_the_stretches_that_ended() {
+    use crate::profile::Activity;
+    let a = Activity::Periodic {
+        period: 100.0,
+        len: 30.0,
+        seed: 7,
+    };
+    let (n, pending) = a.ends(0.0, 1_000.0, 50.0);
+    assert_eq!(n, 10.0);
+    assert!(pending > 0.0 && pending < 1.0 / (1.0 - (-2.0f64).exp()), "{pending}");
+    assert_eq!(a.ends(500.0, 500.0, 50.0), (0.0, 0.0));
+    let (n1, _) = a.ends(0.0, 500.0, 50.0);
+    let (n2, _) = a.ends(500.0, 1_000.0, 50.0);
+    assert_eq!(n1 + n2, n);
+    // long ago: fully done, nothing pending
+    let (_, old) = a.ends(0.0, 1e6, 50.0);
+    assert!(old < 1.0 / (1.0 - (-2.0f64).exp()));
+    assert_eq!(Activity::Idle.ends(0.0, 1e6, 50.0), (0.0, 0.0));
+}
+
+/// MariaDB's page faults are the first touch of its growing memory, as in
+/// every recorded mysql instance: one fault per 4 KiB page RSS grew by.
+#[tokio::test(start_paused = true)]
+async fn mysql_faults_once_per_page_its_memory_grows_by() {
+    let clock = clock();
+    let sim = SimCluster::new(quiet(5), clock.clone());
+    let p = sim.spawn(PodSpec::new("mysql").with_shape(Shape::Batch).with_scale(1.0));
+    clock.sleep(Duration::from_secs(7_200)).await;
+    let b = sim
+        .fetch(
+            &all_containers(std::slice::from_ref(&p)),
+            TimeWindow::new(Timestamp(0), clock.now()),
+        )
+        .await
+        .unwrap();
+    let c = p.container_ids().next().unwrap();
+    let (rss, faults) = (
+        series(&b, &c, Metric::MemoryRssBytes),
+        series(&b, &c, Metric::MemoryPageFaults),
+    );
+    // after start-up (its phases fault on their own)
+    let (i, j) = (12, rss.len() - 1);
+    let pages = (rss[j].value - rss[i].value) / 4096.0;
+    let faulted = faults[j].value - faults[i].value;
+    assert!(pages > 1_000.0, "it grew: {pages} pages");
+    assert!(
+        (faulted / pages - 1.0).abs() < 0.1,
+        "{faulted} faults for {pages} pages"
+    );
+}
