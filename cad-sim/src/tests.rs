@@ -708,12 +708,12 @@ fn load_exponents_bend_cpu_and_faults_only() {
     assert!(bad.validate().is_err(), "a falling rate is not modelled");
 }
 
-/// The app container's block-device writes of one pod like `spec`, every
-/// 10 s over its first `secs`: the bytes written in each interval.
-async fn writes_per_interval(spec: PodSpec, secs: u64) -> Vec<f64> {
+/// Everything fetched of one pod like `spec` over its first `secs` on a
+/// quiet cluster, and its app container.
+async fn one_pod_history(spec: PodSpec, secs: u64) -> (MetricBatch, ContainerId) {
     let clock = clock();
     let sim = SimCluster::new(quiet(5), clock.clone());
-    let p = sim.spawn(spec.on_node("pool-a-1"));
+    let p = sim.spawn(spec);
     clock.sleep(Duration::from_secs(secs)).await;
     let b = sim
         .fetch(
@@ -722,7 +722,15 @@ async fn writes_per_interval(spec: PodSpec, secs: u64) -> Vec<f64> {
         )
         .await
         .unwrap();
-    let w = series(&b, &p.container_ids().next().unwrap(), Metric::BlkioWriteBytes);
+    let c = p.container_ids().next().unwrap();
+    (b, c)
+}
+
+/// The app container's block-device writes of one pod like `spec`, every
+/// 10 s over its first `secs`: the bytes written in each interval.
+async fn writes_per_interval(spec: PodSpec, secs: u64) -> Vec<f64> {
+    let (b, c) = one_pod_history(spec.on_node("pool-a-1"), secs).await;
+    let w = series(&b, &c, Metric::BlkioWriteBytes);
     w.windows(2).map(|x| x[1].value - x[0].value).collect()
 }
 
@@ -787,18 +795,8 @@ fn tails_count_the_stretches_that_ended() {
 /// every recorded mysql instance: one fault per 4 KiB page RSS grew by.
 #[tokio::test(start_paused = true)]
 async fn mysql_faults_once_per_page_its_memory_grows_by() {
-    let clock = clock();
-    let sim = SimCluster::new(quiet(5), clock.clone());
-    let p = sim.spawn(PodSpec::new("mysql").with_shape(Shape::Batch).with_scale(1.0));
-    clock.sleep(Duration::from_secs(7_200)).await;
-    let b = sim
-        .fetch(
-            &all_containers(std::slice::from_ref(&p)),
-            TimeWindow::new(Timestamp(0), clock.now()),
-        )
-        .await
-        .unwrap();
-    let c = p.container_ids().next().unwrap();
+    let spec = PodSpec::new("mysql").with_shape(Shape::Batch).with_scale(1.0);
+    let (b, c) = one_pod_history(spec, 7_200).await;
     let (rss, faults) = (
         series(&b, &c, Metric::MemoryRssBytes),
         series(&b, &c, Metric::MemoryPageFaults),
