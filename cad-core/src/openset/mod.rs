@@ -211,6 +211,9 @@ impl NoveltyParams {
         if self.folds < 2 {
             return bad("folds must be at least 2");
         }
+        if !self.metric.is_valid() {
+            return bad("a trimmed metric drops at most 4 features (reference::MAX_TRIMMED)");
+        }
         if !(1..=1000).contains(&self.window_gap) {
             return bad("window_gap must be from 1 to 1000");
         }
@@ -1146,6 +1149,9 @@ impl OpenSetModel {
         }
         if !self.references.iter().all(|r| r.is_valid(n_features)) {
             return bad("a class reference's layout is broken".into());
+        }
+        if !self.metric.is_valid() {
+            return bad(format!("the metric {:?} is out of range", self.metric));
         }
         if !self
             .calibrations

@@ -40,15 +40,98 @@ pub enum Metric {
     /// The largest absolute difference of any feature (a difference in a
     /// few features is not diluted by the many that agree).
     Max,
+    /// Root mean square after dropping the given number (at most
+    /// [`MAX_TRIMMED`], and always leaving one) of the largest per-feature
+    /// differences: a few features moved together by one cause (CPU
+    /// contention moves every CPU-per-unit ratio) count less, a moderate
+    /// difference on many features still counts fully. Added after the
+    /// others so that stored models keep their meaning.
+    TrimmedRms(u8),
 }
 
-/// Adds the difference `d` of one feature to the running `sum`.
-#[inline]
-fn accumulate(sum: f64, d: f64, metric: Metric) -> f64 {
-    match metric {
-        Metric::Rms => sum + d * d,
-        Metric::MeanAbs => sum + d.abs(),
-        Metric::Max => sum.max(d.abs()),
+/// The most per-feature differences [`Metric::TrimmedRms`] drops.
+pub const MAX_TRIMMED: usize = 4;
+
+impl Metric {
+    /// Whether the parameters are in range (checked after decoding).
+    pub(crate) fn is_valid(self) -> bool {
+        match self {
+            Metric::TrimmedRms(m) => usize::from(m) <= MAX_TRIMMED,
+            _ => true,
+        }
+    }
+}
+
+/// The running aggregate of the per-feature differences of one comparison.
+struct Aggregate {
+    metric: Metric,
+    sum: f64,
+    wsum: f64,
+    n: usize,
+    /// [`Metric::TrimmedRms`]: the largest contributions `(w d², w)` so far,
+    /// largest first; unused slots hold a negative contribution.
+    top: [(f64, f64); MAX_TRIMMED],
+}
+
+impl Aggregate {
+    #[inline]
+    fn new(metric: Metric) -> Aggregate {
+        Aggregate {
+            metric,
+            sum: 0.0,
+            wsum: 0.0,
+            n: 0,
+            top: [(-1.0, 0.0); MAX_TRIMMED],
+        }
+    }
+
+    /// Adds the difference `d` of one feature that counts `weight`.
+    #[inline]
+    fn add(&mut self, d: f64, weight: f64) {
+        match self.metric {
+            Metric::Rms => self.sum += weight * (d * d),
+            Metric::MeanAbs => self.sum += weight * d.abs(),
+            Metric::Max => self.sum = self.sum.max((d * weight).abs()),
+            Metric::TrimmedRms(m) => {
+                let c = weight * (d * d);
+                self.sum += c;
+                let m = usize::from(m).min(MAX_TRIMMED);
+                if m > 0 && c > self.top[m - 1].0 {
+                    let mut i = m - 1;
+                    while i > 0 && self.top[i - 1].0 < c {
+                        self.top[i] = self.top[i - 1];
+                        i -= 1;
+                    }
+                    self.top[i] = (c, weight);
+                }
+            }
+        }
+        self.wsum += weight;
+        self.n += 1;
+    }
+
+    /// The distance, `None` with fewer than `min_shared` features.
+    #[inline]
+    fn finish(&self, min_shared: usize) -> Option<f64> {
+        let (n, sum, wsum) = (self.n, self.sum, self.wsum);
+        if n < min_shared.max(1) || wsum <= 0.0 {
+            return None;
+        }
+        Some(match self.metric {
+            Metric::Max => sum,
+            Metric::Rms => (sum * n as f64 / wsum / n as f64).sqrt(),
+            Metric::MeanAbs => sum * n as f64 / wsum / n as f64,
+            Metric::TrimmedRms(m) => {
+                let drop = usize::from(m).min(MAX_TRIMMED).min(n - 1);
+                let (c, w) = self.top[..drop].iter().fold((0.0, 0.0), |(c, w), t| (c + t.0, w + t.1));
+                let rest = wsum - w;
+                if rest > 0.0 {
+                    ((sum - c).max(0.0) / rest).sqrt()
+                } else {
+                    0.0
+                }
+            }
+        })
     }
 }
 
@@ -56,29 +139,14 @@ fn accumulate(sum: f64, d: f64, metric: Metric) -> f64 {
 /// `None` when they share fewer than `min_shared` features.
 #[inline]
 pub fn distance(a: &[f64], b: &[f64], min_shared: usize, metric: Metric) -> Option<f64> {
-    let mut sum = 0.0;
-    let mut n = 0usize;
+    let mut agg = Aggregate::new(metric);
     for (x, y) in a.iter().zip(b) {
         let d = x - y;
         if !d.is_nan() {
-            sum = accumulate(sum, d, metric);
-            n += 1;
+            agg.add(d, 1.0);
         }
     }
-    if n < min_shared.max(1) {
-        return None;
-    }
-    Some(finish(sum, n, metric))
-}
-
-#[inline]
-fn finish(sum: f64, n: usize, metric: Metric) -> f64 {
-    let mean = sum / n as f64;
-    match metric {
-        Metric::Rms => mean.sqrt(),
-        Metric::MeanAbs => mean,
-        Metric::Max => sum,
-    }
+    agg.finish(min_shared)
 }
 
 /// A per-feature difference counts at most this many of the class's
@@ -253,7 +321,7 @@ impl ClassReference {
             let end = self.starts.get(c + 1).map_or(rows, |&e| e as usize);
             let mut best: Option<f64> = None;
             for r in start as usize..end {
-                let (mut sum, mut n, mut wsum) = (0.0, 0usize, 0.0);
+                let mut agg = Aggregate::new(metric);
                 for (j, ((&x, &q), &inv)) in z
                     .iter()
                     .zip(&self.values[r * w..(r + 1) * w])
@@ -264,19 +332,9 @@ impl ClassReference {
                         continue;
                     }
                     let d = ((x - f64::from(q) * STEP) * inv).clamp(-CLIP, CLIP);
-                    let weight = self.weight.get(j).copied().unwrap_or(1.0);
-                    sum = match metric {
-                        Metric::Max => accumulate(sum, d * weight, metric),
-                        _ => sum + weight * (accumulate(0.0, d, metric)),
-                    };
-                    wsum += weight;
-                    n += 1;
+                    agg.add(d, self.weight.get(j).copied().unwrap_or(1.0));
                 }
-                if n >= min_shared.max(1) {
-                    let d = match metric {
-                        Metric::Max => sum,
-                        _ => finish(sum * n as f64 / wsum, n, metric),
-                    };
+                if let Some(d) = agg.finish(min_shared) {
                     best = Some(best.map_or(d, |b: f64| b.min(d)));
                 }
             }
@@ -322,6 +380,27 @@ mod tests {
         // Too few shared features: no score.
         assert_eq!(r.score(&[f64::NAN, 0.0], 1, 2, Metric::Rms, &mut Vec::new()), None);
         assert_eq!(distance(&[1.0, 3.0], &[0.0, 0.0], 1, Metric::MeanAbs), Some(2.0));
+        // The trimmed RMS drops the largest differences, leaving at least one.
+        let a = [0.0, 1.0, 1.0, 9.0, f64::NAN];
+        let zero = [0.0; 5];
+        assert_eq!(
+            distance(&a, &zero, 1, Metric::TrimmedRms(0)),
+            distance(&a, &zero, 1, Metric::Rms)
+        );
+        assert_eq!(
+            distance(&a, &zero, 1, Metric::TrimmedRms(1)),
+            Some((2.0f64 / 3.0).sqrt())
+        );
+        assert_eq!(distance(&a, &zero, 1, Metric::TrimmedRms(3)), Some(0.0));
+        assert_eq!(distance(&[2.0, 5.0], &[0.0; 2], 1, Metric::TrimmedRms(4)), Some(2.0));
+        assert_eq!(distance(&a, &zero, 5, Metric::TrimmedRms(1)), None);
+        // In a class reference: per-feature weights, and the clip before the trim.
+        let t = ClassReference::new(&[vec![vec![0.0, 0.0, 0.0]]], vec![1.0; 3]).with_weights(vec![2.0, 1.0, 1.0]);
+        let trimmed = t
+            .score(&[1.0, 10.0, 2.0], 1, 1, Metric::TrimmedRms(1), &mut buf)
+            .unwrap();
+        assert!((trimmed - ((2.0 + 4.0) / 3.0f64).sqrt()).abs() < 1e-9, "{trimmed}");
+        assert!(Metric::TrimmedRms(4).is_valid() && !Metric::TrimmedRms(5).is_valid());
         assert_eq!(quantise(1e9), quantise(LIMIT));
         assert!(dequantise(quantise(f64::NAN)).is_nan());
         let broken = |values: Vec<i16>, starts: Vec<u32>| ClassReference {

@@ -166,6 +166,27 @@ fn the_model_survives_postcard_and_stays_small() {
 }
 
 #[test]
+fn a_trimmed_metric_survives_postcard_and_is_checked() {
+    let d = data(6, 3);
+    let model = NoveltyParams {
+        metric: reference::Metric::TrimmedRms(1),
+        ..Default::default()
+    }
+    .fit(&d)
+    .unwrap();
+    let back: OpenSetModel = postcard::from_bytes(&postcard::to_allocvec(&model).unwrap()).unwrap();
+    assert_eq!(back.with_windows(model.windows().cloned()), model);
+    model.check(3, FEATURES).unwrap();
+    // Rms, the default, keeps its variant index (0): stored models keep their metric.
+    assert_eq!(postcard::to_allocvec(&reference::Metric::Rms).unwrap(), [0]);
+    let broken = OpenSetModel {
+        metric: reference::Metric::TrimmedRms(200),
+        ..model
+    };
+    assert!(broken.check(3, FEATURES).is_err());
+}
+
+#[test]
 fn a_class_with_one_container_uses_the_pooled_calibration() {
     let mut d = data(5, 4);
     let mut rng = ChaCha8Rng::seed_from_u64(5);
@@ -196,6 +217,10 @@ fn bad_parameters_and_data_are_errors() {
         },
         NoveltyParams {
             max_rows_per_class: 0,
+            ..Default::default()
+        },
+        NoveltyParams {
+            metric: reference::Metric::TrimmedRms(5),
             ..Default::default()
         },
     ] {
