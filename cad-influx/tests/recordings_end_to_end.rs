@@ -1,0 +1,582 @@
+//! The recordings of real servers (`data/recordings/`) end to end through a
+//! real InfluxDB: their samples written as Telegraf's `kubernetes` and
+//! `docker` inputs write them, read back by [`InfluxMetricSource`], the
+//! collector engine training on 16 of them (instances 0–3 of nginx, apache,
+//! mysql and postgresql; steady rows of the recent window and young rows of
+//! each pod's early history, both read from the store), and the watcher
+//! engine ([`WatchState`], stepped every poll interval of a manual clock,
+//! with the watcher's default configuration) judging held-out pods that
+//! start "now" on their first windows:
+//!
+//! * honest: the held-out instance 4 of each known class, named as it is;
+//! * impostors: each of them named as each other known class (12);
+//! * unknown services named like a known class: every redis and memcached
+//!   instance named as each known class (32);
+//! * unknown services: the same 8 under their own names (claiming nothing).
+//!
+//! As Telegraf writes them: integer fields, the extra fields and tags its
+//! inputs write, each measurement stamped a little apart
+//! ([`STAMP_OFFSET_MS`]), blkio matched by pod UID, and
+//! `cpu_usage_nanocores=0` at each container's first scrape
+//! ([`with_telegraf_zero`]).
+//!
+//! Three comparisons. The same engines over an in-memory source holding the
+//! same samples (no InfluxDB): the collected data sets and every verdict
+//! must be identical, so whatever the store changes (timestamps, field
+//! names, the young-history reads, blkio) shows up as a difference. The
+//! same engines over the samples as recorded (without Telegraf's zero, as
+//! the CSV): same verdict counts, p-values printed. The held-out rotation
+//! of `examples/tests/openset_recordings.rs` computed in-process (rows of
+//! the whole recordings as recorded, `NoveltyParams::fit`, the statistic of
+//! the first two windows): same counts. Measured: through InfluxDB honest
+//! 0/4, impostors 12/12, unknowns named like a class 31/32, unnamed unknowns
+//! judged unknown 7/8, equal on every path, every pod the same kind.
+//!
+//! Not in the assertions, measured by hand: with the blkio stamped 1.25 s
+//! *before* the container measurement, a snapshot takes the earlier time
+//! (every row's age 1.25 s older) and the rates of 5–8 of 1,328 training
+//! rows at the fetch edges change; the verdict counts did not. Without the
+//! blkio measurement at all (a node without Docker) the counts did not
+//! change either.
+//!
+//! `cargo test -p cad-influx --test recordings_end_to_end -- --nocapture`;
+//! `-- --ignored` prints the effect of Telegraf's zero over all 5 rotations
+//! in-process.
+
+mod common;
+
+use cad_core::engine::{
+    ActiveModel, CollectConfig, CollectStats, TrainConfig, WatchState, WatcherConfig, collect_dataset, train,
+};
+use cad_core::openset::{Kind, NoveltyParams};
+use cad_core::{
+    ContainerId, ContainerInfo, ContainerInput, Dataset, FeatureSet, Labeler, Metric, MetricBatch, MetricSource,
+    Outcome, PodEvent, PodId, PodInfo, PodPhase, Sample, SourceError, TimeWindow, Timestamp,
+};
+use cad_examples::recordings::{self, Instance};
+use cad_influx::InfluxMetricSource;
+use common::InfluxServer;
+use common::load::{FixedPods, ManualClock, telegraf_lines};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DB: &str = "telegraf";
+const KNOWN: [&str; 4] = ["nginx", "apache", "mysql", "postgresql"];
+/// The instance of each known class held out of training.
+const HELD_OUT: usize = 4;
+/// Where the training pods' recordings are moved to start.
+const TRAIN_START: Timestamp = Timestamp::from_secs(1_700_000_000);
+/// The collector runs when the training pods have run 15 minutes (the
+/// recordings' last sample is at 890 s).
+const COLLECT_AT: Timestamp = Timestamp::from_secs(1_700_000_000 + 900);
+/// The watched pods start an hour after the training pods.
+const NEW_START: Timestamp = Timestamp::from_secs(1_700_000_000 + 3_600);
+
+/// The number in a pod's name (`nginx-3` → 3).
+fn instance_no(pod: &str) -> Option<usize> {
+    pod.rsplit('-').next().and_then(|n| n.parse().ok())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Honest,
+    Impostor,
+    UnknownNamed,
+    Unknown,
+}
+
+/// A pod of the test: a recording under some name, moved in time.
+struct Pod {
+    info: PodInfo,
+    /// Index into the instances.
+    inst: usize,
+    /// The known class it claims (index into [`KNOWN`]), if any.
+    claimed: Option<usize>,
+    role: Option<Role>,
+}
+
+fn pod(i: usize, name: &str, uid: &str, container: &str, start: Timestamp, role: Option<Role>) -> Pod {
+    let mut info = PodInfo::new(PodId::new("rec", name, uid));
+    info.start_time = Some(start);
+    info.phase = PodPhase::Running;
+    info.node = Some("node-1".into());
+    info.containers
+        .push(ContainerInfo::new(container, format!("debian/{container}")));
+    let claimed = Labeler::new(KNOWN)
+        .container_claims(&info)
+        .first()
+        .and_then(|c| c.class())
+        .and_then(|c| KNOWN.iter().position(|k| *k == c));
+    Pod {
+        info,
+        inst: i,
+        claimed,
+        role,
+    }
+}
+
+/// The training pods (as recorded) and the watched ones (see the module documentation).
+fn pods(instances: &[Instance], held_out: usize) -> (Vec<Pod>, Vec<Pod>) {
+    let (mut training, mut watched) = (Vec::new(), Vec::new());
+    for (i, inst) in instances.iter().enumerate() {
+        let known = KNOWN.iter().position(|k| *k == inst.class);
+        match known {
+            Some(_) if instance_no(&inst.pod) != Some(held_out) => {
+                training.push(pod(i, &inst.pod, &inst.uid, &inst.container, TRAIN_START, None));
+            }
+            Some(c) => {
+                watched.push(pod(
+                    i,
+                    &inst.pod,
+                    &inst.uid,
+                    &inst.container,
+                    NEW_START,
+                    Some(Role::Honest),
+                ));
+                // Renamed as another class: pod and container ("app"), so
+                // only the pod name claims.
+                for (o, other) in KNOWN.iter().enumerate().filter(|(o, _)| *o != c) {
+                    let name = format!("{other}-imp-{c}");
+                    let uid = format!("{}-imp-{o}", inst.uid);
+                    watched.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::Impostor)));
+                }
+            }
+            None => {
+                watched.push(pod(
+                    i,
+                    &inst.pod,
+                    &inst.uid,
+                    &inst.container,
+                    NEW_START,
+                    Some(Role::Unknown),
+                ));
+                for (o, other) in KNOWN.iter().enumerate() {
+                    let name = format!("{other}-unk-{}", inst.pod);
+                    let uid = format!("{}-unk-{o}", inst.uid);
+                    watched.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::UnknownNamed)));
+                }
+            }
+        }
+    }
+    (training, watched)
+}
+
+/// Every pod's samples under its own container id, moved so the recording
+/// starts at the pod's start time.
+fn moved_samples(pods: &[&Pod], instances: &[Instance], recorded: &MetricBatch) -> MetricBatch {
+    let mut batch = MetricBatch::new();
+    for p in pods {
+        let inst = &instances[p.inst];
+        let shift = p.info.start_time.expect("a start").as_millis() - inst.start_ms;
+        let id = p.info.id.container(p.info.containers[0].name.clone());
+        let series = batch.series_mut(&id);
+        for s in recorded.samples(&inst.id()) {
+            series.push(Sample::new(
+                Timestamp::from_millis(s.time.as_millis() + shift),
+                s.metric,
+                s.value,
+            ));
+        }
+    }
+    batch
+}
+
+/// How much later than `kubernetes_pod_container` each measurement is
+/// stamped: Telegraf's `kubernetes` input stamps each measurement when it
+/// adds it (milliseconds apart), the `docker` input with the time Docker read
+/// the container's stats, a moment of its own. The feature extractor aligns
+/// them into one snapshot (`FeatureSet::align_tolerance_ms`); the in-memory
+/// path keeps the recorded times, so a misalignment would show as a
+/// difference.
+const STAMP_OFFSET_MS: [(&str, i64); 3] = [
+    ("kubernetes_pod_network", 3),
+    ("kubernetes_pod_volume", 5),
+    ("docker_container_blkio", 1_250),
+];
+
+/// `line` with its timestamp moved by its measurement's [`STAMP_OFFSET_MS`].
+fn stamped_apart(line: &str) -> String {
+    let offset = STAMP_OFFSET_MS
+        .iter()
+        .find(|(m, _)| line.starts_with(&format!("{m},")))
+        .map_or(0, |(_, o)| *o);
+    let (head, time) = line.rsplit_once(' ').expect("a line with a timestamp");
+    let time: i64 = time.parse().expect("a millisecond timestamp");
+    format!("{head} {}", time + offset)
+}
+
+/// The samples in memory, answered per window as a store would.
+struct InMemory(MetricBatch);
+
+#[async_trait::async_trait]
+impl MetricSource for InMemory {
+    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
+        let mut batch = MetricBatch::new();
+        for id in containers {
+            let series = batch.series_mut(id);
+            series.extend(self.0.samples(id).iter().filter(|s| window.contains(s.time)).copied());
+        }
+        Ok(batch)
+    }
+}
+
+/// What one path gave: the collected data, and each watched pod's verdict.
+struct PathResult {
+    data: Dataset,
+    stats: CollectStats,
+    /// Pod name → (kind, predicted class, p-value).
+    verdicts: BTreeMap<String, (Kind, String, Option<f64>)>,
+}
+
+/// Collects from the training pods, trains, then steps the watcher's state
+/// over the watched pods every poll interval from their start until every
+/// container has an outcome.
+async fn run_path(source: &impl MetricSource, training: &[Pod], watched: &[Pod]) -> PathResult {
+    let features = FeatureSet::behaviour();
+    let clock = ManualClock::new(COLLECT_AT);
+    let (data, stats) = collect_dataset(
+        FixedPods(training.iter().map(|p| p.info.clone()).collect()),
+        source,
+        &clock,
+        &Labeler::new(KNOWN),
+        &features,
+        &CollectConfig::default(),
+        (),
+    )
+    .await
+    .expect("collecting from the training pods");
+    let config = TrainConfig {
+        method: None,
+        curve_points: 0,
+        trained_on: "recordings of real servers".into(),
+        ..TrainConfig::default()
+    };
+    let trained = train(&data, &features, &config, COLLECT_AT, ()).expect("training");
+    let model = ActiveModel::from_bundle(trained.bundle);
+    assert!(model.is_calibrated(), "the bundle carries its open-set model");
+
+    let watcher = WatcherConfig::default();
+    let poll = watcher.poll_interval;
+    let limit = NEW_START + watcher.timeout + poll;
+    let mut state = WatchState::new(watcher, NEW_START - Duration::from_secs(1));
+    let mut outcomes = Vec::new();
+    for p in watched {
+        outcomes.extend(
+            state
+                .on_event(PodEvent::Added(p.info.clone()), NEW_START, &model)
+                .outcomes,
+        );
+    }
+    let mut now = NEW_START;
+    while state.pending() > 0 && now <= limit {
+        now += poll;
+        let step = match state.plan_fetch(now) {
+            Some(plan) => {
+                let fetched = source.fetch(&plan.containers, plan.window).await;
+                state.on_batch(&plan, fetched, &model)
+            }
+            None => state.decide(now, &model),
+        };
+        outcomes.extend(step.outcomes);
+    }
+    assert_eq!(state.pending(), 0, "every watched container has an outcome");
+    let verdicts = outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Classified(v) => (v.pod.name.clone(), (v.kind, v.predicted.clone(), v.p_value)),
+            other => panic!("every watched container is classified, got {other:?}"),
+        })
+        .collect();
+    PathResult { data, stats, verdicts }
+}
+
+/// (flagged, judged) per role: flagged is an anomaly, for an unnamed
+/// unknown service the kind unknown.
+fn counts(kinds: &BTreeMap<String, (Role, Kind)>) -> BTreeMap<Role, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    for (role, kind) in kinds.values() {
+        let flagged = match role {
+            Role::Unknown => *kind == Kind::Unknown,
+            _ => kind.is_anomaly(),
+        };
+        let e = out.entry(*role).or_insert((0, 0));
+        e.0 += usize::from(flagged);
+        e.1 += 1;
+    }
+    out
+}
+
+/// The held-out rotation of `openset_recordings.rs` in-process: the model
+/// fitted on every row of the training recordings, each watched pod judged
+/// on the calibrated statistic of its first two windows that share no
+/// snapshot (the watcher's default).
+fn in_process(
+    watched: &[Pod],
+    training: &[Pod],
+    instances: &[Instance],
+    recorded: &MetricBatch,
+) -> BTreeMap<String, Kind> {
+    let set = FeatureSet::behaviour();
+    let rows_of = |p: &Pod| {
+        let inst = &instances[p.inst];
+        let info = inst.pod_info();
+        set.rows(&ContainerInput {
+            pod: &info,
+            container: &info.containers[0],
+            samples: recorded.samples(&inst.id()),
+        })
+    };
+    let mut data = Dataset::new(set.column_names(), KNOWN.iter().map(|s| s.to_string()).collect());
+    for p in training {
+        let inst = &instances[p.inst];
+        for r in rows_of(p) {
+            data.push(&r, &inst.class, &inst.pod).expect("row width");
+        }
+    }
+    let window = set.window.max(1);
+    let model = NoveltyParams {
+        window_gap: window,
+        ..NoveltyParams::default()
+    }
+    .fit(&data)
+    .expect("fit");
+    let alpha = WatcherConfig::default().false_anomaly_rate;
+    watched
+        .iter()
+        .map(|p| {
+            let rows = rows_of(p);
+            let scores: Vec<_> = [0, window]
+                .iter()
+                .filter_map(|&j| rows.get(j))
+                .filter_map(|r| model.window_scores(r))
+                .collect();
+            (
+                p.info.id.name.clone(),
+                model.judge_windows(&scores, p.claimed, alpha).kind,
+            )
+        })
+        .collect()
+}
+
+fn show(c: &BTreeMap<Role, (usize, usize)>) -> String {
+    let get = |r| c.get(&r).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"));
+    format!(
+        "honest flagged {}, impostors flagged {}, unknowns named like a class flagged {}, unnamed unknowns judged unknown {}",
+        get(Role::Honest),
+        get(Role::Impostor),
+        get(Role::UnknownNamed),
+        get(Role::Unknown)
+    )
+}
+
+/// What Telegraf's `kubernetes` input writes at a container's first
+/// scrape: the kubelet has no CPU rate yet (it needs two readings) and omits
+/// `usageNanoCores`, which Telegraf reads into a plain `int64` and writes as
+/// `cpu_usage_nanocores=0i` (`plugins/inputs/kubernetes`, `CPUMetrics`).
+/// The recordings, like the kubelet, have no value there.
+fn with_telegraf_zero(recorded: &MetricBatch) -> MetricBatch {
+    let mut out = MetricBatch::new();
+    for (id, samples) in recorded.iter() {
+        let series = out.series_mut(id);
+        series.extend_from_slice(samples);
+        if let Some(first) = samples.iter().map(|s| s.time).min()
+            && !samples
+                .iter()
+                .any(|s| s.time == first && s.metric == Metric::CpuUsageNanocores)
+        {
+            series.push(Sample::new(first, Metric::CpuUsageNanocores, 0.0));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_through_influxdb_collector_and_watcher() {
+    let Some(server) = InfluxServer::start().await else {
+        return;
+    };
+    let started = Instant::now();
+    server.create_database(DB).await;
+    let dir = recordings::dir();
+    let instances = recordings::instances(&dir).expect("instances.csv");
+    let recorded = recordings::samples(&dir, &instances).await.expect("samples.csv");
+    let (training, watched) = pods(&instances, HELD_OUT);
+    assert_eq!(training.len(), 16);
+    assert_eq!(watched.len(), 4 + 12 + 32 + 8);
+
+    // Every pod's samples, moved to its start, as Telegraf writes them.
+    let all: Vec<&Pod> = training.iter().chain(&watched).collect();
+    let moved = moved_samples(&all, &instances, &recorded);
+    let telegraf = with_telegraf_zero(&moved);
+    let mut lines = 0;
+    for chunk in all.chunks(8) {
+        let infos: Vec<PodInfo> = chunk.iter().map(|p| p.info.clone()).collect();
+        let mut out = Vec::new();
+        telegraf_lines(&infos, &telegraf, &mut out);
+        for line in &mut out {
+            *line = stamped_apart(line);
+        }
+        lines += out.len();
+        server.write(DB, &out.join("\n")).await;
+    }
+    let wrote = started.elapsed();
+
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).expect("a valid configuration");
+    let influx = run_path(&source, &training, &watched).await;
+    let through_influx = started.elapsed();
+    // The same engines over the same samples without the store, and over
+    // the samples as recorded (no zero at the first scrape, as the CSV).
+    let memory = run_path(&InMemory(telegraf), &training, &watched).await;
+    let as_recorded = run_path(&InMemory(moved), &training, &watched).await;
+    let direct = in_process(&watched, &training, &instances, &recorded);
+    println!(
+        "wrote {lines} lines in {:.1} s; InfluxDB path done at {:.1} s; all done at {:.1} s",
+        wrote.as_secs_f64(),
+        through_influx.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    for (name, r) in [("through InfluxDB", &influx), ("as recorded", &as_recorded)] {
+        println!(
+            "collected {name}: {} rows ({} young, {} steady) of {} containers in {} fetches ({} of early histories)",
+            r.stats.rows,
+            r.stats.young_rows,
+            r.stats.steady_rows,
+            r.stats.containers_with_rows,
+            r.stats.fetches,
+            r.stats.early_fetches
+        );
+    }
+
+    let role: BTreeMap<&str, Role> = watched
+        .iter()
+        .map(|p| (p.info.id.name.as_str(), p.role.expect("a watched pod has a role")))
+        .collect();
+    let tally = |kinds: &BTreeMap<String, Kind>| {
+        counts(
+            &kinds
+                .iter()
+                .map(|(name, k)| (name.clone(), (role[name.as_str()], *k)))
+                .collect(),
+        )
+    };
+    let kinds =
+        |r: &PathResult| -> BTreeMap<String, Kind> { r.verdicts.iter().map(|(n, v)| (n.clone(), v.0)).collect() };
+    let c_influx = tally(&kinds(&influx));
+    let c_recorded = tally(&kinds(&as_recorded));
+    let c_direct = tally(&direct);
+    println!("through InfluxDB:               {}", show(&c_influx));
+    println!("same engines, in memory:        {}", show(&tally(&kinds(&memory))));
+    println!("same engines, as recorded:      {}", show(&c_recorded));
+    println!("in-process (rotation {HELD_OUT}, as recorded): {}", show(&c_direct));
+    println!(
+        "pod                          role         claims        InfluxDB (p)                    | as recorded (p)          | in-process"
+    );
+    for p in &watched {
+        let name = p.info.id.name.as_str();
+        let (kind, predicted, pv) = &influx.verdicts[name];
+        let (rk, _, rp) = &as_recorded.verdicts[name];
+        let d = direct[name];
+        let p3 = |p: &Option<f64>| p.map_or("-".to_owned(), |p| format!("{p:.4}"));
+        println!(
+            "{name:<28} {:<12} {:<13} {:<10} like {predicted:<10} ({}) | {:<10} ({}) | {}{}",
+            format!("{:?}", role[name]),
+            p.claimed.map_or("nothing", |c| KNOWN[c]),
+            kind.as_str(),
+            p3(pv),
+            rk.as_str(),
+            p3(rp),
+            d.as_str(),
+            if d == *kind && rk == kind { "" } else { "  DIFFERS" }
+        );
+    }
+
+    // The store changes nothing: the same rows collected, the same verdicts.
+    assert_eq!(influx.stats.containers_with_rows, 16);
+    assert!(influx.stats.young_rows > 0 && influx.stats.steady_rows > 0);
+    assert_eq!(
+        influx.stats, memory.stats,
+        "collect statistics through InfluxDB and in memory"
+    );
+    assert!(
+        influx.data.canonical() == memory.data.canonical(),
+        "the data set collected through InfluxDB differs from the one collected in memory"
+    );
+    assert_eq!(
+        influx.verdicts, memory.verdicts,
+        "verdicts through InfluxDB and in memory"
+    );
+    // Telegraf's zero makes each container's first scrape a complete
+    // snapshot: one more young row per container than as recorded.
+    assert_eq!(influx.stats.rows, as_recorded.stats.rows + 16);
+
+    // What the recordings show in-process, through the real path: no honest
+    // pod flagged (their p-values for their own class measured 0.71–1.0
+    // through InfluxDB, 0.96–1.0 as recorded), every impostor flagged
+    // (p < 0.001), and most unknown services caught — measured 31 of 32
+    // named like a class and 7 of 8 unnamed on every path (memcached-1,
+    // bursty, passes as nginx at p 0.029, as recorded 0.025, as in
+    // openset_recordings.rs); held to that test's shares (80 %, 60 %).
+    for (name, c) in [
+        ("InfluxDB", &c_influx),
+        ("as recorded", &c_recorded),
+        ("in-process", &c_direct),
+    ] {
+        assert_eq!(c[&Role::Honest], (0, 4), "{name}: honest pods flagged");
+        assert_eq!(c[&Role::Impostor], (12, 12), "{name}: impostors flagged");
+        let (named, unnamed) = (c[&Role::UnknownNamed], c[&Role::Unknown]);
+        assert!(named.0 >= 26, "{name}: unknowns named like a class flagged: {named:?}");
+        assert!(unnamed.0 >= 5, "{name}: unnamed unknowns judged unknown: {unnamed:?}");
+    }
+    // The paths differ in their rows (Telegraf's zero adds the first
+    // scrape; the collector reads the last 10 minutes and the first 5
+    // apart, so rows spanning that edge are not made in-process's way):
+    // every pod got the same kind on all three (measured); at most 2 of 56
+    // may differ.
+    let differ: Vec<&String> = direct
+        .iter()
+        .filter(|(n, k)| influx.verdicts[*n].0 != **k || as_recorded.verdicts[*n].0 != **k)
+        .map(|(n, _)| n)
+        .collect();
+    assert!(differ.len() <= 2, "kinds differ between the paths: {differ:?}");
+}
+
+/// Measurement: the in-process judgement of every rotation (instance `k` of
+/// each known class held out, as `openset_recordings.rs` does) on the
+/// samples as recorded and with Telegraf's zero at each container's first
+/// scrape ([`with_telegraf_zero`]), which makes that scrape a complete
+/// snapshot and so moves every container's first window one scrape earlier.
+#[tokio::test]
+#[ignore = "a measurement: prints the verdict counts of every rotation"]
+async fn telegraf_first_scrape_zero_across_rotations() {
+    let dir = recordings::dir();
+    let instances = recordings::instances(&dir).expect("instances.csv");
+    let recorded = recordings::samples(&dir, &instances).await.expect("samples.csv");
+    let zero = with_telegraf_zero(&recorded);
+    let mut sums: BTreeMap<(&str, Role), (usize, usize)> = BTreeMap::new();
+    for held in 0..5 {
+        let (training, watched) = pods(&instances, held);
+        let role: BTreeMap<String, Role> = watched
+            .iter()
+            .map(|p| (p.info.id.name.clone(), p.role.expect("a role")))
+            .collect();
+        for (name, batch) in [("as recorded", &recorded), ("Telegraf's zero", &zero)] {
+            let kinds = in_process(&watched, &training, &instances, batch);
+            let c = counts(&kinds.iter().map(|(n, k)| (n.clone(), (role[n], *k))).collect());
+            println!("rotation {held} {name:<16} {}", show(&c));
+            for (r, (f, n)) in c {
+                let e = sums.entry((name, r)).or_default();
+                e.0 += f;
+                e.1 += n;
+            }
+        }
+    }
+    for name in ["as recorded", "Telegraf's zero"] {
+        let c: BTreeMap<Role, (usize, usize)> = sums
+            .iter()
+            .filter(|((n, _), _)| *n == name)
+            .map(|((_, r), v)| (*r, *v))
+            .collect();
+        println!("all rotations {name:<16} {}", show(&c));
+    }
+}
