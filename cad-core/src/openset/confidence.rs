@@ -175,34 +175,45 @@ impl ConfidenceMap {
     }
 
     /// [`fit_grouped`](Self::fit_grouped) of the pairs `outcomes` yields,
-    /// in that order, without a list of them.
+    /// in that order.
     fn fit_grouped_iter(outcomes: impl Iterator<Item = (Outcome, usize)>) -> ConfidenceMap {
+        let sorted = fit_rows(outcomes);
+        ConfidenceMap::fit_sorted(|| sorted.iter().copied())
+    }
+
+    /// [`fit_grouped`](Self::fit_grouped) of rows as [`fit_rows`] gives
+    /// them: `rows` yields them anew for each of two passes (the pooled
+    /// figures, then the steps), so that the maps of many subsets of one
+    /// list need neither a sort nor a list each.
+    fn fit_sorted<I: Iterator<Item = FitRow>>(rows: impl Fn() -> I) -> ConfidenceMap {
         let prior = PRIOR_CONTAINERS;
-        let mut sorted: Vec<(f64, f64, usize)> = outcomes
-            .filter(|(o, _)| o.confidence.is_finite())
-            .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
-            .collect();
-        if sorted.is_empty() {
+        let (mut n, mut right, mut raw, mut last_group) = (0usize, 0.0, 0.0, 0usize);
+        for (c, y, g) in rows() {
+            n += 1;
+            right += y;
+            raw += c;
+            last_group = last_group.max(g);
+        }
+        if n == 0 {
             return ConfidenceMap::identity();
         }
-        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let pooled = sorted.iter().map(|r| r.1).sum::<f64>() / sorted.len() as f64;
-        let pooled_raw = sorted.iter().map(|r| r.0).sum::<f64>() / sorted.len() as f64;
+        let pooled = right / n as f64;
+        let pooled_raw = raw / n as f64;
         let mut blocks: Vec<Block> = Vec::new();
-        for (c, y, g) in sorted {
+        for (c, y, _) in rows() {
             match blocks.last_mut() {
                 Some(last) if last.upper == c => {
+                    last.n += 1;
                     last.rows += 1.0;
                     last.right += y;
                     last.raw += c;
-                    last.groups.push(g);
                 }
                 _ => blocks.push(Block {
                     upper: c,
+                    n: 1,
                     rows: 1.0,
                     right: y,
                     raw: c,
-                    groups: vec![g],
                 }),
             }
             while blocks.len() >= 2 {
@@ -225,21 +236,33 @@ impl ConfidenceMap {
             let b = blocks.remove(i + 1);
             blocks[i].absorb(b);
         }
+        // The containers among each step's rows (a step is a run of the
+        // rows: a container counts again only in the next step) and among
+        // all rows.
+        let mut groups = vec![0usize; blocks.len()];
+        let mut step_of = vec![usize::MAX; last_group + 1];
+        let (mut step, mut left) = (0, blocks.first().map_or(0, |b| b.n));
+        for (_, _, g) in rows() {
+            while left == 0 && step + 1 < blocks.len() {
+                step += 1;
+                left = blocks[step].n;
+            }
+            left = left.saturating_sub(1);
+            if step_of[g] != step {
+                step_of[g] = step;
+                groups[step] += 1;
+            }
+        }
         // No step's target says more than the rule of succession over the
         // containers: all `G` right, the next is right with (G + 1) / (G + 2).
-        let containers = {
-            let mut all: Vec<usize> = blocks.iter().flat_map(|b| b.groups.iter().copied()).collect();
-            all.sort_unstable();
-            all.dedup();
-            all.len() as f64
-        };
+        let containers = step_of.iter().filter(|&&s| s != usize::MAX).count() as f64;
+        drop(step_of);
         let cap = (containers + 1.0) / (containers + 2.0);
         let mut value: Vec<f64> = blocks
-            .iter_mut()
-            .map(|b| {
-                b.groups.sort_unstable();
-                b.groups.dedup();
-                let g = b.groups.len() as f64;
+            .iter()
+            .zip(&groups)
+            .map(|(b, &g)| {
+                let g = g as f64;
                 // The step's raw confidence, rescaled so that over all rows
                 // it equals the pooled accuracy (a constant raw score, the
                 // tree's 1.0: the pooled accuracy itself).
@@ -292,15 +315,30 @@ impl ConfidenceMap {
     }
 }
 
-/// A step being fitted: its upper raw confidence, rows, right rows and the
-/// containers of its rows (with repeats until the end).
+/// A row of a map's fit: its confidence clamped to `[0, 1]`, 1 if the
+/// prediction was right (else 0), its container.
+type FitRow = (f64, f64, usize);
+
+/// The rows of `(outcome, container)` pairs with a finite confidence, in the
+/// order the map is fitted in: by confidence, equal ones in the given order.
+fn fit_rows(outcomes: impl Iterator<Item = (Outcome, usize)>) -> Vec<FitRow> {
+    let mut sorted: Vec<FitRow> = outcomes
+        .filter(|(o, _)| o.confidence.is_finite())
+        .map(|(o, g)| (o.confidence.clamp(0.0, 1.0), f64::from(u8::from(o.correct)), g))
+        .collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sorted
+}
+
+/// A step being fitted: its upper raw confidence, rows (a run of the
+/// sorted rows: `n` of them), right rows.
 struct Block {
     upper: f64,
+    n: usize,
     rows: f64,
     right: f64,
     /// Sum of the rows' raw confidences.
     raw: f64,
-    groups: Vec<usize>,
 }
 
 impl Block {
@@ -309,19 +347,12 @@ impl Block {
     }
 
     /// Takes in the next block up.
-    fn absorb(&mut self, mut b: Block) {
+    fn absorb(&mut self, b: Block) {
         self.upper = b.upper;
+        self.n += b.n;
         self.rows += b.rows;
         self.right += b.right;
         self.raw += b.raw;
-        if b.groups.len() > self.groups.len() {
-            std::mem::swap(&mut self.groups, &mut b.groups);
-        }
-        self.groups.append(&mut b.groups);
-        if self.groups.len() > 4096 {
-            self.groups.sort_unstable();
-            self.groups.dedup();
-        }
     }
 }
 
@@ -508,7 +539,7 @@ pub fn out_of_fold_with<F: Fit>(
 /// Held-out rows predicted at once by [`out_of_fold`]: a copy of this many
 /// rows, not of the whole test side. Prediction is row by row, so the
 /// predictions are those of the whole side at once.
-const PREDICT_BLOCK: usize = 4096;
+pub(crate) const PREDICT_BLOCK: usize = 4096;
 
 /// Out-of-fold predictions of `params` over grouped `k`-fold (`k` capped at
 /// the containers), then the cross-fitted calibration map and its ECE.
@@ -549,16 +580,20 @@ pub fn calibration_report(held: &[HeldOut]) -> CalibrationReport {
     let mut seen = vec![false; held.iter().map(|h| h.group + 1).max().unwrap_or(0)];
     held.iter().for_each(|h| seen[h.group] = true);
     let groups: Vec<usize> = (0..seen.len()).filter(|&g| seen[g]).collect();
-    drop(seen);
     let parts = groups.len().min(MAX_CROSS_FIT_PARTS);
-    let part_of = |g: usize| groups.binary_search(&g).map_or(0, |i| i % parts.max(1));
+    // Each container's part, by its group index.
+    let mut part_by_group = vec![0usize; seen.len()];
+    drop(seen);
+    for (i, &g) in groups.iter().enumerate() {
+        part_by_group[g] = i % parts.max(1);
+    }
+    let part_of = |g: usize| part_by_group[g];
+    // The rows sorted once for all the maps (a sort of the rows per part
+    // was most of the calibration of 1,000,000 rows).
+    let sorted = fit_rows(held.iter().map(|h| (h.outcome, h.group)));
     let mut mapped: Vec<Outcome> = held.iter().map(|h| h.outcome).collect();
     for part in 0..parts {
-        let others = held
-            .iter()
-            .filter(|h| part_of(h.group) != part)
-            .map(|h| (h.outcome, h.group));
-        let map = ConfidenceMap::fit_grouped_iter(others);
+        let map = ConfidenceMap::fit_sorted(|| sorted.iter().copied().filter(|r| part_of(r.2) != part));
         for (m, h) in mapped.iter_mut().zip(held) {
             if part_of(h.group) == part {
                 m.confidence = map.apply(h.outcome.confidence);
@@ -574,7 +609,8 @@ pub fn calibration_report(held: &[HeldOut]) -> CalibrationReport {
     // the accuracy) the wrong containers land above the edge and the right
     // ones below — ECE 0.16–0.34 measured where the confidences were within
     // 0.02 of the accuracy.
-    let map = ConfidenceMap::fit_grouped_iter(held.iter().map(|h| (h.outcome, h.group)));
+    let map = ConfidenceMap::fit_sorted(|| sorted.iter().copied());
+    drop(sorted);
     let keys: Vec<f64> = held.iter().map(|h| map.apply(h.outcome.confidence)).collect();
     let raw_bins = reliability_of(held.iter().map(|h| h.outcome));
     let bins = reliability_keyed(keys.iter().copied().zip(mapped.iter().copied()));

@@ -481,11 +481,7 @@ impl Grower<'_> {
                 one[b * k + c as usize] += 1;
                 seen[b >> 6] |= 1 << (b & 63);
             }
-            let occupied = BitIter { words: seen, word: 0 }.filter(|&b| b != MISSING_BIN as usize);
-            self.scan_feature(f, &one, occupied, counts, rows.len(), &mut best);
-            for b in (BitIter { words: seen, word: 0 }) {
-                one[b * k..(b + 1) * k].fill(0);
-            }
+            self.scan_and_clear(f, &mut one[..SLOTS * k], seen, counts, rows.len(), &mut best);
         }
         self.one = one;
         best
@@ -512,14 +508,30 @@ impl Grower<'_> {
         }
         let mut best = None;
         for (f, (h, &words)) in one.chunks_exact_mut(SLOTS * k).zip(&seen).enumerate() {
-            let occupied = BitIter { words, word: 0 }.filter(|&b| b != MISSING_BIN as usize);
-            self.scan_feature(f, h, occupied, counts, rows.len(), &mut best);
-            for b in (BitIter { words, word: 0 }) {
-                h[b * k..(b + 1) * k].fill(0);
-            }
+            self.scan_and_clear(f, h, words, counts, rows.len(), &mut best);
         }
         (self.one, self.by_row, self.seen) = (one, by_row, seen);
         best
+    }
+
+    /// [`Self::scan_feature`] over the value bins set in `seen` (the bins
+    /// that occur in `h`; the missing bin is not a split point), then zeroes
+    /// those bins of `h` so it is ready for the next feature or node.
+    fn scan_and_clear(
+        &mut self,
+        f: usize,
+        h: &mut [u32],
+        seen: [u64; 4],
+        counts: &[u32],
+        n: usize,
+        best: &mut Option<Split>,
+    ) {
+        let k = self.k;
+        let occupied = BitIter { words: seen, word: 0 }.filter(|&b| b != MISSING_BIN as usize);
+        self.scan_feature(f, h, occupied, counts, n, best);
+        for b in (BitIter { words: seen, word: 0 }) {
+            h[b * k..(b + 1) * k].fill(0);
+        }
     }
 
     /// Tries the splits of feature `f` after each bin of `bins` (ascending
