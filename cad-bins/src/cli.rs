@@ -312,6 +312,12 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             allowed: "novelty, classifier or both",
             value: args.open_set_score.clone(),
         })?;
+        let unknown_test =
+            cad_core::openset::UnknownTest::by_name(&args.unknown_test).ok_or_else(|| TrainArgsError {
+                flag: "--unknown-test",
+                allowed: "one of the names --help lists",
+                value: args.unknown_test.clone(),
+            })?;
         let seed = args.seed;
         let method = match args.eval {
             EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
@@ -344,6 +350,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             young_horizon: cad_core::age::DEFAULT_YOUNG_HORIZON,
             open_set: (!args.no_calibration).then(|| cad_core::openset::NoveltyParams {
                 score,
+                unknown_test,
                 ..Default::default()
             }),
             calibrate_confidence: !args.no_calibration,
@@ -588,6 +595,18 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_OPEN_SET_SCORE", default_value = "combined",
           value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::Score::NAMES))]
     pub open_set_score: String,
+    /// How "behaves like no known class" is decided with the combined
+    /// score: combined (no class's combined p-value above the rate, the
+    /// default) or a test of the class-scaled novelty alone, calibrated on
+    /// held-out containers of all classes (stored in the bundle, format 7):
+    /// novelty, either (no class by either test), both (one set of the
+    /// classes both tests keep), each at the rate (an honest pod can be
+    /// flagged by either: up to twice the rate) or with -half at half of it;
+    /// either-unclaimed: either at half the rate for pods without a claim,
+    /// the default test with one. Measured and not the default (README).
+    #[arg(long, env = "CAD_UNKNOWN_TEST", default_value = "combined",
+          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::UnknownTest::NAMES))]
+    pub unknown_test: String,
     /// Consecutive windows the open-set evaluation judges together (1 to
     /// 5), as the watcher does with --confirm-windows and a model of bundle
     /// format 5: the statistic of the windows' scores, calibrated on
@@ -895,6 +914,11 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
           value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
     pub confirm_windows: usize,
+    /// How "behaves like no known class" is decided (see `cad train
+    /// --unknown-test`).
+    #[arg(long, env = "CAD_UNKNOWN_TEST", default_value = "combined",
+          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::UnknownTest::NAMES))]
+    pub unknown_test: String,
     /// The watcher's --normal-at-once (see `cad watch --normal-at-once`).
     #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
     pub normal_at_once: bool,

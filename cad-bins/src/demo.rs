@@ -447,6 +447,10 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         curve_test_ratio: 1.0 - 0.7,
         seed: args.seed,
         trained_on: format!("simulated cluster, seed {sim_seed} (demo model)"),
+        open_set: Some(cad_core::openset::NoveltyParams {
+            unknown_test: cad_core::openset::UnknownTest::by_name(&args.unknown_test).unwrap_or_default(),
+            ..Default::default()
+        }),
         ..TrainConfig::default()
     };
     let trained = train_with_progress(&data, &features, &config, clock.now())?;

@@ -14,10 +14,14 @@
 //! optional; format 5 the open-set model's multi-window calibration
 //! ([`OpenSetModel::windows`], stored beside the open-set model); format 6
 //! where the confidence map's raw confidence comes from
-//! ([`ConfidenceMap::source`], stored beside the map). Formats 2
+//! ([`ConfidenceMap::source`], stored beside the map); format 7 the
+//! open-set model's novelty test of "like no known class"
+//! ([`OpenSetModel::novelty_null`], a non-default option; stored beside the
+//! open-set model, nothing without it). Formats 2
 //! and 3 still read, without the calibration, format 4 without the
 //! multi-window calibration (the watcher then confirms anomalies window by
-//! window), and formats 4 and 5 with maps of the classifier's confidence.
+//! window), formats 4 and 5 with maps of the classifier's confidence, and
+//! formats 4 to 6 with the default test of "like no known class".
 //!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
@@ -36,9 +40,9 @@ use crate::age::AgeCoverage;
 use crate::classifier::Classifier;
 use crate::features::FeatureSet;
 use crate::model::Model;
-use crate::openset::OpenSetModel;
 use crate::openset::confidence::{ConfidenceMap, ConfidenceSource};
 use crate::openset::conformal::WindowCalibration;
+use crate::openset::{NoveltyNull, OpenSetModel};
 use crate::time::Timestamp;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -52,8 +56,10 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// calibration ([`ModelBundle::open_set`], [`ModelBundle::confidence`]);
 /// versions 2 and 3 still read (without them); version 5 the multi-window
 /// calibration (version 4 still reads, without it); version 6 the confidence
-/// map's source (versions 4 and 5 read as [`ConfidenceSource::Classifier`]).
-pub const FORMAT_VERSION: u16 = 6;
+/// map's source (versions 4 and 5 read as [`ConfidenceSource::Classifier`]);
+/// version 7 the novelty test of "like no known class" (versions 4 to 6
+/// read with the default test).
+pub const FORMAT_VERSION: u16 = 7;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -244,6 +250,42 @@ struct PayloadRef<'a> {
     confidence: &'a Option<ConfidenceMap>,
     open_set_windows: Option<&'a WindowCalibration>,
     confidence_source: ConfidenceSource,
+    open_set_novelty_null: Option<&'a NoveltyNull>,
+}
+
+/// The content of format 6 (the default test of "like no known class").
+#[derive(Deserialize)]
+struct PayloadV6 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+    open_set_windows: Option<WindowCalibration>,
+    confidence_source: ConfidenceSource,
+}
+
+impl From<PayloadV6> for Payload {
+    fn from(p: PayloadV6) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
+            open_set_windows: p.open_set_windows,
+            confidence_source: p.confidence_source,
+            open_set_novelty_null: None,
+        }
+    }
 }
 
 /// The content of format 5 (confidence maps of the classifier's confidence).
@@ -275,6 +317,7 @@ impl From<PayloadV5> for Payload {
             confidence: p.confidence,
             open_set_windows: p.open_set_windows,
             confidence_source: ConfidenceSource::Classifier,
+            open_set_novelty_null: None,
         }
     }
 }
@@ -307,6 +350,7 @@ impl From<PayloadV4> for Payload {
             confidence: p.confidence,
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
+            open_set_novelty_null: None,
         }
     }
 }
@@ -347,6 +391,7 @@ struct Payload {
     confidence: Option<ConfidenceMap>,
     open_set_windows: Option<WindowCalibration>,
     confidence_source: ConfidenceSource,
+    open_set_novelty_null: Option<NoveltyNull>,
 }
 
 impl From<PayloadV3> for Payload {
@@ -363,6 +408,7 @@ impl From<PayloadV3> for Payload {
             confidence: None,
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
+            open_set_novelty_null: None,
         }
     }
 }
@@ -381,6 +427,7 @@ impl From<PayloadV2> for Payload {
             confidence: None,
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
+            open_set_novelty_null: None,
         }
     }
 }
@@ -476,6 +523,7 @@ impl ModelBundle {
                 .confidence
                 .as_ref()
                 .map_or_else(ConfidenceSource::default, ConfidenceMap::source),
+            open_set_novelty_null: self.open_set.as_ref().and_then(OpenSetModel::novelty_null),
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
         Ok(frame(FORMAT_VERSION, &compress(&payload)?))
@@ -528,6 +576,9 @@ impl ModelBundle {
             5 => postcard::take_from_bytes::<PayloadV5>(&content)
                 .map(|(p, left)| (p.into(), left))
                 .map_err(corrupt)?,
+            6 => postcard::take_from_bytes::<PayloadV6>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
             _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
@@ -542,7 +593,10 @@ impl ModelBundle {
             created_at: p.created_at,
             trained_on: p.trained_on,
             ages: p.ages,
-            open_set: p.open_set.map(|o| o.with_windows(p.open_set_windows)),
+            open_set: p.open_set.map(|o| {
+                o.with_windows(p.open_set_windows)
+                    .with_novelty_null(p.open_set_novelty_null)
+            }),
             confidence: p.confidence.map(|m| m.with_source(p.confidence_source)),
         };
         bundle.check()?;
@@ -703,6 +757,7 @@ mod tests {
     use crate::Dataset;
     use crate::forest::ForestParams;
     use crate::model::Algorithm;
+    use crate::openset::UnknownTest;
     use crate::tree::TreeParams;
     use crate::tree::synth::make;
     use proptest::prelude::*;
@@ -845,7 +900,7 @@ mod tests {
             .collect();
         b.confidence = Some(ConfidenceMap::fit(&outcomes).with_source(ConfidenceSource::OpenSetForest));
         let bytes = b.to_bytes().unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 6);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
         let back = ModelBundle::from_bytes(&bytes).unwrap();
         assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
         // The map's source travels beside it.
@@ -982,6 +1037,39 @@ mod tests {
             Err(BundleError::Corrupt { .. })
         ));
 
+        // A bundle as format 6 wrote it: the default test of "like no
+        // known class" (format 7 stores nothing more without the option).
+        let current = b.to_bytes().unwrap();
+        let content = decompress(&current[HEADER..current.len() - TRAILER]).unwrap();
+        assert_eq!(content.last(), Some(&0u8), "no novelty test: one None byte");
+        let mut old = frame(6, &compress(&content[..content.len() - 1]).unwrap());
+        let v6 = ModelBundle::from_bytes(&old).unwrap();
+        assert_eq!((v6.format_version, &v6.open_set), (6, &b.open_set));
+        assert_eq!(v6.open_set.as_ref().unwrap().unknown_test(), UnknownTest::Combined);
+        // Read as format 7, the same bytes are refused, not misread.
+        old[8..10].copy_from_slice(&7u16.to_le_bytes());
+        assert!(matches!(
+            ModelBundle::from_bytes(&old),
+            Err(BundleError::Corrupt { .. })
+        ));
+        // With the novelty test, it round-trips.
+        let mut n = b.clone();
+        n.open_set = Some(
+            crate::openset::NoveltyParams {
+                unknown_test: UnknownTest::EitherUnclaimed,
+                ..Default::default()
+            }
+            .fit(&d)
+            .unwrap(),
+        );
+        let back = ModelBundle::from_bytes(&n.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.open_set, n.open_set);
+        assert_eq!(
+            back.open_set.as_ref().unwrap().unknown_test(),
+            UnknownTest::EitherUnclaimed
+        );
+        assert!(back.open_set.as_ref().unwrap().novelty_null().is_some());
+
         // A map of the open-set forest without an open-set model is refused.
         let mut lone = b.clone();
         lone.open_set = None;
@@ -1028,11 +1116,11 @@ mod tests {
         );
 
         let mut newer = good.to_vec();
-        newer[8..10].copy_from_slice(&7u16.to_le_bytes());
+        newer[8..10].copy_from_slice(&8u16.to_le_bytes());
         assert!(matches!(
             ModelBundle::from_bytes(&newer),
             Err(BundleError::NewerVersion {
-                found: 7,
+                found: 8,
                 supported: FORMAT_VERSION
             })
         ));

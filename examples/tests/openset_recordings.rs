@@ -11,7 +11,7 @@
 
 use cad_core::openset::conformal::Tail;
 use cad_core::openset::reference::Metric;
-use cad_core::openset::{Kind, NoveltyParams, Score, judge};
+use cad_core::openset::{Kind, NoveltyParams, Score, UnknownTest, judge};
 use cad_core::{Classifier, Dataset, FeatureRow, FeatureSet};
 use cad_examples::recordings;
 
@@ -308,6 +308,27 @@ fn methods() -> Vec<Method> {
                 ..novelty.clone()
             },
         ),
+        Method::Novelty(
+            "combined, unknown: either test, α/2 unclaimed",
+            NoveltyParams {
+                unknown_test: UnknownTest::EitherUnclaimed,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "combined, unknown: either test, each α/2",
+            NoveltyParams {
+                unknown_test: UnknownTest::EitherHalf,
+                ..novelty.clone()
+            },
+        ),
+        Method::Novelty(
+            "combined, unknown: novelty test, each α/2",
+            NoveltyParams {
+                unknown_test: UnknownTest::NoveltyHalf,
+                ..novelty.clone()
+            },
+        ),
         Method::Classifier(
             "tree, confidence < 0.6",
             cad_core::model::Algorithm::by_name("tree").expect("tree"),
@@ -344,6 +365,26 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
                 continue;
             }
             let t = tally(&method, &all, &names, set.window.max(1), alpha);
+            // The tests of "like no known class" other than the default:
+            // their multi-window statistic too (the watcher's default).
+            if let Method::Novelty(n, p) = &method
+                && p.unknown_test != UnknownTest::Combined
+                && alpha == 0.01
+            {
+                let c = &t.multi_at_k;
+                confirmed_lines.push(format!(
+                    "{:<44} {:>5}  {:>9} {:>9} {:>9} {:>9}",
+                    format!(
+                        "{CONFIRM} windows, statistic at k: {}",
+                        n.trim_start_matches("combined, unknown: ")
+                    ),
+                    alpha,
+                    share(c.honest),
+                    share(c.unknown),
+                    share(c.unknown_named_known),
+                    share(c.impostor)
+                ));
+            }
             if matches!(method, Method::Novelty(..)) && confirmed_lines.len() < 9 {
                 for (what, c) in [
                     ("each anomalous", &t.confirmed),

@@ -70,7 +70,15 @@ fn one() -> f64 {
 impl ClassCalibration {
     /// From `(score, weight)` pairs (a container's weights sum to 1). `None`
     /// without a positive weight.
-    pub fn new(mut points: Vec<(f64, f64)>) -> Option<ClassCalibration> {
+    pub fn new(points: Vec<(f64, f64)>) -> Option<ClassCalibration> {
+        Self::with_max_points(points, MAX_POINTS)
+    }
+
+    /// Like [`ClassCalibration::new`], keeping at most `max_points` (at
+    /// least 8) points: equal-weight bins beyond, each represented by its
+    /// largest score (which can only raise p-values: conservative).
+    pub fn with_max_points(mut points: Vec<(f64, f64)>, max_points: usize) -> Option<ClassCalibration> {
+        let max_points = max_points.max(8);
         points.retain(|(s, w)| s.is_finite() && *s >= 0.0 && w.is_finite() && *w > 0.0);
         let total: f64 = points.iter().map(|p| p.1).sum();
         if points.is_empty() || total <= 0.0 {
@@ -78,11 +86,10 @@ impl ClassCalibration {
         }
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let beta = tail_scale(&points, total);
-        // Keep at most MAX_POINTS: equal-weight bins, each represented by its
-        // largest score (which can only raise p-values: conservative).
-        let points = if points.len() > MAX_POINTS {
-            let per_bin = total / MAX_POINTS as f64;
-            let mut out: Vec<(f64, f64)> = Vec::with_capacity(MAX_POINTS + 1);
+        // Keep at most `max_points`: equal-weight bins.
+        let points = if points.len() > max_points {
+            let per_bin = total / max_points as f64;
+            let mut out: Vec<(f64, f64)> = Vec::with_capacity(max_points + 1);
             let mut acc = 0.0;
             for (s, w) in points {
                 match out.last_mut() {

@@ -12,7 +12,7 @@
 //! unknowns and impostors is computed from the same p-values at several α,
 //! without fitting again.
 
-use super::{NoveltyParams, OpenSetError, evenly, judge};
+use super::{NoveltyParams, OpenSetError, UnknownTest, evenly, judge_with};
 use crate::dataset::Dataset;
 use crate::split;
 use serde::{Deserialize, Serialize};
@@ -132,7 +132,14 @@ struct Judged {
     first: Option<Option<Vec<f64>>>,
     /// Its own class's index among the round's classes (known rows only).
     own: Option<usize>,
+    /// The novelty test's p-values ([`UnknownTest`]) of `p`'s windows and
+    /// of the first window, and the test (`Combined`: none).
+    novelty: NoveltyP,
 }
+
+/// The novelty test's p-values ([`UnknownTest`]) of a run's windows and of
+/// its first window, and the test.
+type NoveltyP = (Option<Vec<f64>>, Option<Vec<f64>>, UnknownTest);
 
 /// `data` without the rows of class `x`, its class list without `x`.
 fn without_class(data: &Dataset, x: usize) -> Dataset {
@@ -193,17 +200,29 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
             // verdicts at once, the first window's alone.
             let windows = config.windows.max(1);
             let gap = config.params.window_gap.max(1);
-            let judge_run = |d: &Dataset, order: &[usize], i: usize| -> (Option<Vec<f64>>, Option<Option<Vec<f64>>>) {
+            // The windows' p-values, the first window's (with normal
+            // verdicts at once), and the novelty test's.
+            type Run = (Option<Vec<f64>>, Option<Option<Vec<f64>>>, NoveltyP);
+            let judge_run = |d: &Dataset, order: &[usize], i: usize| -> Run {
                 let first = model.p_values(&d.row(order[i]));
+                let first_novelty = model.novelty_p_values(&d.row(order[i]));
+                let test = model.unknown_test();
                 if windows == 1 || !model.judges_windows(windows) {
-                    return (first, None);
+                    return (first, None, (first_novelty.clone(), first_novelty, test));
                 }
                 let scores: Vec<Vec<Option<f64>>> = (0..windows)
                     .filter_map(|j| order.get(i + j * gap))
                     .filter_map(|&r| model.window_scores(&d.row(r)))
                     .collect();
                 let p = model.p_values_of_windows(&scores).or_else(|| first.clone());
-                (p, config.normal_at_once.then_some(first))
+                let novelty = model
+                    .novelty_p_values_of_windows(&scores)
+                    .or_else(|| first_novelty.clone());
+                (
+                    p,
+                    config.normal_at_once.then_some(first),
+                    (novelty, first_novelty, test),
+                )
             };
             // The left-out class's containers: every round judges them.
             for g in left_out {
@@ -216,7 +235,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                 let starts: Vec<usize> = evenly(runs(order.len(), windows, gap), config.rows_per_container).collect();
                 let w = 1.0 / (starts.len() as f64 * rounds);
                 for &i in &starts {
-                    let (p, first) = judge_run(data, &order, i);
+                    let (p, first, novelty) = judge_run(data, &order, i);
                     judged.push(Judged {
                         class: x,
                         weight: w,
@@ -224,6 +243,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                         p,
                         first,
                         own: None,
+                        novelty,
                     });
                 }
             }
@@ -251,7 +271,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                 let w = 1.0 / starts.len() as f64;
                 let class = kg.class + usize::from(kg.class >= x);
                 for &i in &starts {
-                    let (p, first) = judge_run(&known, &order, i);
+                    let (p, first, novelty) = judge_run(&known, &order, i);
                     judged.push(Judged {
                         class,
                         weight: w,
@@ -259,6 +279,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                         p,
                         first,
                         own: Some(kg.class),
+                        novelty,
                     });
                 }
             }
@@ -332,11 +353,13 @@ fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
         let p = j.p.as_deref();
         // The kind of the run claiming `claimed`: with normal verdicts at
         // once, the first window's normal verdict stands.
+        let (novelty, first_novelty, test) = &j.novelty;
         let kind = |claimed: Option<usize>| {
-            let k = judge(p, claimed, alpha).kind;
+            let k = judge_with(p, novelty.as_deref(), *test, claimed, alpha).kind;
             match &j.first {
-                Some(first) if !judge(first.as_deref(), claimed, alpha).kind.is_anomaly() => {
-                    judge(first.as_deref(), claimed, alpha).kind
+                Some(first) => {
+                    let f = judge_with(first.as_deref(), first_novelty.as_deref(), *test, claimed, alpha).kind;
+                    if f.is_anomaly() { k } else { f }
                 }
                 _ => k,
             }

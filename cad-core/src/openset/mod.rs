@@ -42,7 +42,7 @@ use crate::classifier::{Classifier, Fit};
 use crate::dataset::Dataset;
 use crate::forest::{ForestParams, RandomForest};
 use crate::split;
-use conformal::{ClassCalibration, MAX_CALIBRATED_WINDOWS, Tail, WindowCalibration, WindowStatistic};
+use conformal::{ClassCalibration, MAX_CALIBRATED_WINDOWS, MAX_POINTS, Tail, WindowCalibration, WindowStatistic};
 use reference::{ClassReference, Metric};
 use serde::{Deserialize, Serialize};
 use space::RobustSpace;
@@ -102,6 +102,74 @@ pub enum Score {
     Combined,
 }
 
+/// How "behaves like no known class" is decided (with [`Score::Combined`]).
+///
+/// The combined score serves impostor detection: the forest's doubt
+/// `1 − p̂_y` makes a container unlike its claimed class score high. For
+/// "like no known class" it can hurt: the forest must pick a known class and
+/// may be sure of one for an unknown service (factor ≈ 1), while honest
+/// held-out containers it is unsure of (factors 2–5) widen the pooled null.
+/// The alternatives test set emptiness on the class-scaled novelty
+/// `novelty_y / m_y` alone, calibrated pooled like the combined score (and
+/// over several windows with the same statistic); the claimed class is
+/// still tested on the combined score.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnknownTest {
+    /// Unknown when no class's combined p-value exceeds α (the default).
+    #[default]
+    Combined,
+    /// Unknown when no class's novelty p-value exceeds α; the claim is
+    /// tested on the combined score at α (an honest container can be
+    /// flagged by either: up to 2α).
+    Novelty,
+    /// [`UnknownTest::Novelty`] with each test at α / 2.
+    NoveltyHalf,
+    /// Unknown when no class's combined p-value, or no class's novelty
+    /// p-value, exceeds α (each at α: up to 2α).
+    Either,
+    /// [`UnknownTest::Either`] with each test at α / 2.
+    EitherHalf,
+    /// [`UnknownTest::Either`] at α / 2 each for a container without a
+    /// claim; with a claim, the combined score alone at α (as the default).
+    EitherUnclaimed,
+    /// One prediction set of both tests: a class is in it when its
+    /// combined p-value and its novelty p-value both exceed α (up to 2α).
+    Both,
+    /// [`UnknownTest::Both`] with each test at α / 2 (Bonferroni: up to α).
+    BothHalf,
+}
+
+impl UnknownTest {
+    /// The names [`UnknownTest::by_name`] accepts, in the order of the variants.
+    pub const NAMES: [&'static str; 8] = [
+        "combined",
+        "novelty",
+        "novelty-half",
+        "either",
+        "either-half",
+        "either-unclaimed",
+        "both",
+        "both-half",
+    ];
+
+    /// The test called `name` (one of [`UnknownTest::NAMES`]).
+    pub fn by_name(name: &str) -> Option<UnknownTest> {
+        let i = Self::NAMES.iter().position(|n| *n == name)?;
+        Some(
+            [
+                UnknownTest::Combined,
+                UnknownTest::Novelty,
+                UnknownTest::NoveltyHalf,
+                UnknownTest::Either,
+                UnknownTest::EitherHalf,
+                UnknownTest::EitherUnclaimed,
+                UnknownTest::Both,
+                UnknownTest::BothHalf,
+            ][i],
+        )
+    }
+}
+
 /// The weight λ of the classifier's doubt `1 − p̂_y` in [`Score::Combined`].
 pub const COMBINED_LAMBDA: f64 = 4.0;
 
@@ -154,6 +222,9 @@ pub struct NoveltyParams {
     pub window_gap: usize,
     /// How the scores of consecutive windows are summarised.
     pub window_statistic: WindowStatistic,
+    /// How "behaves like no known class" is decided ([`Score::Combined`] only).
+    #[serde(default)]
+    pub unknown_test: UnknownTest,
 }
 
 /// The leaf limit of each tree of the open-set forest ([`NoveltyParams::forest`]).
@@ -189,6 +260,7 @@ impl Default for NoveltyParams {
             weigh_features: false,
             window_gap: 1,
             window_statistic: WindowStatistic::default(),
+            unknown_test: UnknownTest::default(),
         }
     }
 }
@@ -257,6 +329,35 @@ pub struct OpenSetModel {
     /// the bundle (format 5), so that format 4's open-set model still reads.
     #[serde(skip)]
     windows: Option<WindowCalibration>,
+    /// The novelty test of "like no known class" ([`UnknownTest`], not the
+    /// default). Stored apart in the bundle (format 7).
+    #[serde(skip)]
+    novelty_null: Option<NoveltyNull>,
+}
+
+/// The pooled calibration of the class-scaled novelty `novelty_y / m_y`
+/// (the combined score's scale `m_y`), for [`UnknownTest`]s other than
+/// [`UnknownTest::Combined`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyNull {
+    /// Which test decides.
+    pub test: UnknownTest,
+    /// The class-scaled novelty of held-out containers' rows.
+    single: ClassCalibration,
+    /// Its statistic over several windows.
+    windows: WindowCalibration,
+}
+
+/// Points kept in a [`NoveltyNull`]'s calibrations: it rides in the bundle
+/// beside the combined score's, and a rate α ≥ 0.0001 needs no finer steps
+/// below the largest score (the tail extends beyond it).
+pub const NOVELTY_NULL_POINTS: usize = 64;
+
+impl NoveltyNull {
+    /// Whether the numbers are usable (checked after decoding).
+    pub(crate) fn is_valid(&self) -> bool {
+        self.test != UnknownTest::Combined && self.single.is_valid() && self.windows.is_valid()
+    }
 }
 
 /// The part of an [`OpenSetModel`] for [`Score::Combined`].
@@ -541,6 +642,7 @@ impl NoveltyParams {
         let (calibrations, pooled) = calibrate(n_classes, &own);
         drop((own, folds, fold_groups));
         let mut windows = None;
+        let mut novelty_null = None;
         let combined = if self.score == Score::Combined {
             let scale: Vec<f64> = (0..n_classes)
                 .map(|c| {
@@ -573,7 +675,32 @@ impl NoveltyParams {
             // The judged row weighs as one calibration row (see
             // `ClassCalibration::with_prior`).
             let prior = 1.0 / self.max_calibration_rows as f64;
-            windows = Some(self.window_calibration(&window_blocks, &scale, &mislabelled, prior));
+            windows = Some(self.window_calibration(
+                &window_blocks,
+                |c, s, p| combined(s, scale[c], p),
+                &mislabelled,
+                prior,
+                MAX_POINTS,
+            ));
+            if self.unknown_test != UnknownTest::Combined {
+                let points: Vec<(f64, f64)> = combined_points
+                    .iter()
+                    .filter(|p| !mislabelled.contains(&p.0))
+                    .map(|&(_, c, s, _, w)| (s / scale[c], w))
+                    .collect();
+                novelty_null =
+                    ClassCalibration::with_max_points(points, NOVELTY_NULL_POINTS).map(|single| NoveltyNull {
+                        test: self.unknown_test,
+                        single: single.with_prior(prior),
+                        windows: self.window_calibration(
+                            &window_blocks,
+                            |c, s, _| s / scale[c],
+                            &mislabelled,
+                            prior,
+                            NOVELTY_NULL_POINTS,
+                        ),
+                    });
+            }
             ClassCalibration::new(points).map(|calibration| CombinedScore {
                 scale,
                 calibration: calibration.with_prior(prior),
@@ -610,6 +737,7 @@ impl NoveltyParams {
                 forest,
                 combined,
                 windows: windows.filter(|_| self.score == Score::Combined),
+                novelty_null: novelty_null.filter(|_| self.score == Score::Combined),
             },
             scored,
         ))
@@ -703,9 +831,10 @@ impl NoveltyParams {
     fn window_calibration(
         &self,
         blocks: &[WindowBlocks],
-        scale: &[f64],
+        score: impl Fn(usize, f64, f64) -> f64,
         mislabelled: &std::collections::BTreeSet<usize>,
         prior: f64,
+        max_points: usize,
     ) -> WindowCalibration {
         let gap = self.window_gap.max(1);
         let mut scores = Vec::new();
@@ -721,7 +850,7 @@ impl NoveltyParams {
                             scores.extend(
                                 (0..k)
                                     .filter_map(|j| block[start + j * gap])
-                                    .map(|(s, p)| combined(s, scale[*c], p)),
+                                    .map(|(s, p)| score(*c, s, p)),
                             );
                             if scores.len() == k {
                                 points.push((conformal::window_statistic(self.window_statistic, &scores), 1.0));
@@ -733,7 +862,7 @@ impl NoveltyParams {
                         p.1 = 1.0 / runs as f64;
                     }
                 }
-                ClassCalibration::new(points).map(|c| c.with_prior(prior))
+                ClassCalibration::with_max_points(points, max_points).map(|c| c.with_prior(prior))
             })
             .collect();
         WindowCalibration::new(gap, self.window_statistic, by_windows)
@@ -887,6 +1016,19 @@ pub struct Judgement {
 /// usable features), claiming class `claimed` (an index, if any), at
 /// false-anomaly rate `alpha`.
 pub fn judge(p: Option<&[f64]>, claimed: Option<usize>, alpha: f64) -> Judgement {
+    judge_with(p, None, UnknownTest::Combined, claimed, alpha)
+}
+
+/// Like [`judge`], with the class-scaled novelty p-values `novelty` (one
+/// per class) deciding "like no known class" as `test` says (`None`, or
+/// [`UnknownTest::Combined`]: the combined p-values `p` alone).
+pub fn judge_with(
+    p: Option<&[f64]>,
+    novelty: Option<&[f64]>,
+    test: UnknownTest,
+    claimed: Option<usize>,
+    alpha: f64,
+) -> Judgement {
     let Some(p) = p else {
         return Judgement {
             kind: Kind::Undecided,
@@ -895,14 +1037,47 @@ pub fn judge(p: Option<&[f64]>, claimed: Option<usize>, alpha: f64) -> Judgement
             set: Vec::new(),
         };
     };
-    let set: Vec<usize> = (0..p.len()).filter(|&c| p[c] > alpha).collect();
+    let claimed = claimed.filter(|&c| c < p.len());
+    let novelty = novelty.filter(|n| n.len() == p.len() && test != UnknownTest::Combined);
+    let test = if novelty.is_some() { test } else { UnknownTest::Combined };
+    let half = matches!(
+        test,
+        UnknownTest::NoveltyHalf | UnknownTest::EitherHalf | UnknownTest::BothHalf
+    ) || (test == UnknownTest::EitherUnclaimed && claimed.is_none());
+    let (alpha, test) = match test {
+        UnknownTest::EitherUnclaimed if claimed.is_some() => (alpha, UnknownTest::Combined),
+        _ if half => (alpha / 2.0, test),
+        _ => (alpha, test),
+    };
+    let both = matches!(test, UnknownTest::Both | UnknownTest::BothHalf);
+    let set: Vec<usize> = (0..p.len())
+        .filter(|&c| p[c] > alpha && !(both && novelty.is_some_and(|n| n[c] <= alpha)))
+        .collect();
     let best_in_set = set.iter().copied().max_by(|&a, &b| p[a].total_cmp(&p[b]));
     let max_p = p.iter().copied().fold(0.0, f64::max);
-    let (kind, evidence) = match (claimed.filter(|&c| c < p.len()), set.len()) {
-        (_, 0) => (Kind::Unknown, max_p),
+    // "Like no known class" by the class-scaled novelty: no class above α.
+    let novelty_max = novelty.map(|n| n.iter().copied().fold(0.0, f64::max));
+    let no_class_by_novelty = novelty_max.is_some_and(|m| m <= alpha);
+    let unknown = match test {
+        UnknownTest::Combined | UnknownTest::Both | UnknownTest::BothHalf => set.is_empty(),
+        UnknownTest::Novelty | UnknownTest::NoveltyHalf => no_class_by_novelty,
+        UnknownTest::Either | UnknownTest::EitherHalf | UnknownTest::EitherUnclaimed => {
+            set.is_empty() || no_class_by_novelty
+        }
+    };
+    let (kind, evidence) = match (claimed, set.len()) {
+        _ if unknown => (
+            Kind::Unknown,
+            if no_class_by_novelty {
+                novelty_max.unwrap_or(max_p)
+            } else {
+                max_p
+            },
+        ),
         (Some(c), _) if set.contains(&c) => (Kind::AsClaimed, p[c]),
         (Some(c), _) => (Kind::Impostor, p[c]),
         (None, 1) => (Kind::Recognised, max_p),
+        // With the novelty test, an empty set is not "unknown": undecided.
         (None, _) => (Kind::Undecided, max_p),
     };
     Judgement {
@@ -1043,7 +1218,67 @@ impl OpenSetModel {
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
     pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        judge(self.p_values(row).as_deref(), claimed, alpha)
+        let p = self.p_values(row);
+        match &self.novelty_null {
+            Some(n) => {
+                let novelty = self.novelty_p_values(row);
+                judge_with(p.as_deref(), novelty.as_deref(), n.test, claimed, alpha)
+            }
+            None => judge(p.as_deref(), claimed, alpha),
+        }
+    }
+
+    /// The test of "like no known class" ([`UnknownTest`]).
+    pub fn unknown_test(&self) -> UnknownTest {
+        self.novelty_null.as_ref().map_or(UnknownTest::Combined, |n| n.test)
+    }
+
+    /// The novelty test's calibration ([`UnknownTest`]), if the model has one.
+    pub fn novelty_null(&self) -> Option<&NoveltyNull> {
+        self.novelty_null.as_ref()
+    }
+
+    /// The same model with the novelty test's calibration `null` (as read
+    /// from a bundle).
+    pub fn with_novelty_null(mut self, null: Option<NoveltyNull>) -> OpenSetModel {
+        self.novelty_null = null;
+        self
+    }
+
+    /// The class-scaled novelty `novelty_y / m_y` of `row` for every class
+    /// (`None` for a class: no comparable reference; infinite: no training
+    /// containers), without a combined score `None`.
+    fn scaled_novelty(&self, scores: &[Option<f64>]) -> Option<Vec<Option<f64>>> {
+        let cs = self.combined.as_ref()?;
+        Some(
+            scores
+                .iter()
+                .enumerate()
+                .map(|(c, s)| match s {
+                    _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
+                    Some(s) => Some(s / cs.scale[c].max(MIN_SCALE)),
+                    None => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The p-value of each class's class-scaled novelty against the pooled
+    /// null of held-out containers ([`UnknownTest`]); `None` without that
+    /// calibration or with too few usable features.
+    pub fn novelty_p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
+        let null = self.novelty_null.as_ref()?;
+        let scaled = self.scaled_novelty(&self.scores(row)?)?;
+        Some(
+            scaled
+                .iter()
+                .map(|s| match s {
+                    Some(s) if s.is_infinite() => 0.0,
+                    Some(s) => null.single.p_value(*s, self.tail),
+                    None => 1.0,
+                })
+                .collect(),
+        )
     }
 
     /// The multi-window calibration, if the model has one.
@@ -1074,14 +1309,53 @@ impl OpenSetModel {
         let novelty = self.scores(row)?;
         let mut proba = vec![0.0; self.classes.len()];
         f.forest.predict_proba_into(row, &mut proba);
+        let mut out: Vec<Option<f64>> = novelty
+            .iter()
+            .enumerate()
+            .map(|(c, s)| match s {
+                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
+                Some(s) => Some(combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0))),
+                None => None,
+            })
+            .collect();
+        // With the novelty test, the class-scaled novelty follows.
+        if self.novelty_null.is_some()
+            && let Some(scaled) = self.scaled_novelty(&novelty)
+        {
+            out.extend(scaled);
+        }
+        Some(out)
+    }
+
+    /// The novelty test's p-values ([`UnknownTest`]) of a container's
+    /// consecutive windows' [`OpenSetModel::window_scores`] (see
+    /// [`OpenSetModel::p_values_of_windows`]); `None` without that
+    /// calibration or scores.
+    pub fn novelty_p_values_of_windows(&self, windows: &[Vec<Option<f64>>]) -> Option<Vec<f64>> {
+        let null = self.novelty_null.as_ref()?;
+        let n = self.classes.len();
+        let windows = &windows[windows.len().saturating_sub(MAX_CALIBRATED_WINDOWS)..];
+        if windows.iter().any(|w| w.len() < 2 * n) {
+            return None;
+        }
+        let (cal, stat) = match windows.len() {
+            0 => return None,
+            1 => (&null.single, WindowStatistic::Mean),
+            k => (null.windows.for_windows(k)?, null.windows.statistic),
+        };
+        let mut buf = Vec::with_capacity(windows.len());
         Some(
-            novelty
-                .iter()
-                .enumerate()
-                .map(|(c, s)| match s {
-                    _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
-                    Some(s) => Some(combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0))),
-                    None => None,
+            (0..n)
+                .map(|c| {
+                    buf.clear();
+                    buf.extend(windows.iter().filter_map(|w| w.get(n + c).copied().flatten()));
+                    if buf.len() < windows.len() {
+                        1.0
+                    } else if buf.iter().any(|s| s.is_infinite()) {
+                        0.0
+                    } else {
+                        cal.p_value(conformal::window_statistic(stat, &buf), self.tail)
+                    }
                 })
                 .collect(),
         )
@@ -1127,7 +1401,14 @@ impl OpenSetModel {
     /// [`OpenSetModel::p_values_of_windows`]), claiming `claimed`, at
     /// false-anomaly rate `alpha`.
     pub fn judge_windows(&self, windows: &[Vec<Option<f64>>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        judge(self.p_values_of_windows(windows).as_deref(), claimed, alpha)
+        let p = self.p_values_of_windows(windows);
+        match &self.novelty_null {
+            Some(n) => {
+                let novelty = self.novelty_p_values_of_windows(windows);
+                judge_with(p.as_deref(), novelty.as_deref(), n.test, claimed, alpha)
+            }
+            None => judge(p.as_deref(), claimed, alpha),
+        }
     }
 
     /// Checks a decoded model against the class count and feature count it
@@ -1190,6 +1471,11 @@ impl OpenSetModel {
             (None, _) => {}
             (Some(w), Some(_)) if w.is_valid() => {}
             _ => return bad("the multi-window calibration is broken".into()),
+        }
+        match (&self.novelty_null, &self.combined) {
+            (None, _) => {}
+            (Some(n), Some(_)) if n.is_valid() => {}
+            _ => return bad("the novelty test's calibration is broken".into()),
         }
         Ok(())
     }

@@ -391,3 +391,53 @@ fn multi_window_p_values_of_fresh_honest_containers_are_near_uniform() {
     assert_eq!(model.p_values_of_windows(&w), model.p_values(&rows[0]));
     assert!(model.p_values_of_windows(&[]).is_none());
 }
+
+#[test]
+fn the_novelty_test_of_unknown_splits_the_rate_and_keeps_honest_containers() {
+    // The rule: a claim is tested on the combined p-values; "unknown" by
+    // either test; α halved as the variant says.
+    let (p, n) = ([0.3, 0.004], [0.004, 0.007]);
+    let j = |t, claimed| judge_with(Some(&p), Some(&n), t, claimed, 0.01).kind;
+    assert_eq!(j(UnknownTest::Combined, None), Kind::Recognised);
+    assert_eq!(j(UnknownTest::Either, None), Kind::Unknown);
+    assert_eq!(j(UnknownTest::Novelty, Some(0)), Kind::Unknown);
+    assert_eq!(j(UnknownTest::NoveltyHalf, Some(0)), Kind::AsClaimed);
+    assert_eq!(j(UnknownTest::NoveltyHalf, Some(1)), Kind::Impostor);
+    assert_eq!(j(UnknownTest::EitherUnclaimed, Some(0)), Kind::AsClaimed);
+    assert_eq!(j(UnknownTest::EitherUnclaimed, None), Kind::Recognised);
+    assert_eq!(j(UnknownTest::Both, Some(0)), Kind::Unknown);
+    assert_eq!(
+        judge_with(Some(&p), None, UnknownTest::Either, None, 0.01).kind,
+        Kind::Recognised
+    );
+    // Fitted: the calibration is there, window scores carry both scores,
+    // and honest containers are rarely flagged, redis mostly unknown.
+    let d = data(20, 5);
+    let model = NoveltyParams {
+        window_gap: 2,
+        unknown_test: UnknownTest::EitherUnclaimed,
+        ..NoveltyParams::default()
+    }
+    .fit(&d)
+    .unwrap();
+    assert_eq!(model.unknown_test(), UnknownTest::EitherUnclaimed);
+    assert!(model.check(3, FEATURES).is_ok());
+    let default = NoveltyParams::default().fit(&d).unwrap();
+    assert!(default.novelty_null().is_none() && default.unknown_test() == UnknownTest::Combined);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (mut honest, mut unknown) = (0, 0);
+    for t in 0..60 {
+        let c = t % 3;
+        let rows = container(&SHAPES[c], 6, &mut rng);
+        let w: Vec<_> = (0..2).map(|j| model.window_scores(&rows[j * 2]).unwrap()).collect();
+        assert_eq!(w[0].len(), 6);
+        assert!(model.novelty_p_values_of_windows(&w).is_some());
+        honest += usize::from(model.judge_windows(&w, Some(c), 0.05).kind.is_anomaly());
+        honest += usize::from(model.judge(&rows[0], None, 0.05).kind.is_anomaly());
+        let redis = container(&SHAPES[3], 6, &mut rng);
+        let w: Vec<_> = (0..2).map(|j| model.window_scores(&redis[j * 2]).unwrap()).collect();
+        unknown += usize::from(model.judge_windows(&w, None, 0.05).kind == Kind::Unknown);
+    }
+    assert!(honest <= 12, "{honest} of 120 honest verdicts flagged");
+    assert!(unknown >= 54, "{unknown} of 60 unknowns");
+}
