@@ -179,6 +179,49 @@ impl AlgorithmArg {
     }
 }
 
+/// The tests of "behaves like no known class" (`--unknown-test`), as
+/// [`cad_core::openset::UnknownTest::by_name`] names them.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum UnknownTestArg {
+    /// No class's combined p-value above the rate (the default before
+    /// session 8).
+    Combined,
+    /// No class's class-scaled novelty p-value above the rate; the claim on
+    /// the combined score (up to twice the rate).
+    Novelty,
+    /// novelty with each test at half the rate.
+    NoveltyHalf,
+    /// No class by either test, each at the rate (up to twice the rate).
+    Either,
+    /// either with each test at half the rate.
+    EitherHalf,
+    /// either at half the rate for pods without a claim; with a claim, the
+    /// combined test (the default).
+    #[default]
+    EitherUnclaimed,
+    /// One set of the classes both tests keep, each at the rate.
+    Both,
+    /// both with each test at half the rate.
+    BothHalf,
+}
+
+impl UnknownTestArg {
+    /// The library's test.
+    pub fn unknown_test(self) -> cad_core::openset::UnknownTest {
+        use cad_core::openset::UnknownTest as T;
+        match self {
+            UnknownTestArg::Combined => T::Combined,
+            UnknownTestArg::Novelty => T::Novelty,
+            UnknownTestArg::NoveltyHalf => T::NoveltyHalf,
+            UnknownTestArg::Either => T::Either,
+            UnknownTestArg::EitherHalf => T::EitherHalf,
+            UnknownTestArg::EitherUnclaimed => T::EitherUnclaimed,
+            UnknownTestArg::Both => T::Both,
+            UnknownTestArg::BothHalf => T::BothHalf,
+        }
+    }
+}
+
 /// The evaluation methods (`--eval`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EvalArg {
@@ -312,12 +355,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             allowed: "novelty, classifier or both",
             value: args.open_set_score.clone(),
         })?;
-        let unknown_test =
-            cad_core::openset::UnknownTest::by_name(&args.unknown_test).ok_or_else(|| TrainArgsError {
-                flag: "--unknown-test",
-                allowed: "one of the names --help lists",
-                value: args.unknown_test.clone(),
-            })?;
+        let unknown_test = args.unknown_test.unknown_test();
         let seed = args.seed;
         let method = match args.eval {
             EvalArg::GroupedKfold | EvalArg::OpenSet => Some(Method::GroupedKFold { k: args.folds, seed }),
@@ -597,16 +635,16 @@ pub struct TrainArgs {
     pub open_set_score: String,
     /// How "behaves like no known class" is decided with the combined
     /// score: combined (no class's combined p-value above the rate, the
-    /// default) or a test of the class-scaled novelty alone, calibrated on
-    /// held-out containers of all classes (stored in the bundle, format 7):
-    /// novelty, either (no class by either test), both (one set of the
-    /// classes both tests keep), each at the rate (an honest pod can be
-    /// flagged by either: up to twice the rate) or with -half at half of it;
-    /// either-unclaimed: either at half the rate for pods without a claim,
-    /// the default test with one. Measured and not the default (README).
-    #[arg(long, env = "CAD_UNKNOWN_TEST", default_value = "combined",
-          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::UnknownTest::NAMES))]
-    pub unknown_test: String,
+    /// test before session 8) or with tests of the class-scaled novelty,
+    /// calibrated on held-out containers of all classes (stored in the
+    /// bundle, format 7): novelty (alone), either (no class by either
+    /// test), both (one set of the classes both tests keep), each at the
+    /// rate (an honest pod can be flagged by either: up to twice the rate)
+    /// or with -half at half of it; either-unclaimed (the default): either
+    /// at half the rate for pods without a claim, combined with one.
+    /// Bundles of formats 2 to 6 keep combined.
+    #[arg(long, env = "CAD_UNKNOWN_TEST", value_enum, default_value_t = UnknownTestArg::EitherUnclaimed)]
+    pub unknown_test: UnknownTestArg,
     /// Consecutive windows the open-set evaluation judges together (1 to
     /// 5), as the watcher does with --confirm-windows and a model of bundle
     /// format 5: the statistic of the windows' scores, calibrated on
@@ -914,11 +952,10 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
           value_parser = number_in(1usize, cad_core::engine::MAX_CONFIRM_WINDOWS))]
     pub confirm_windows: usize,
-    /// How "behaves like no known class" is decided (see `cad train
+    /// How "behaves like no known class" is decided (see `cad collect
     /// --unknown-test`).
-    #[arg(long, env = "CAD_UNKNOWN_TEST", default_value = "combined",
-          value_parser = clap::builder::PossibleValuesParser::new(cad_core::openset::UnknownTest::NAMES))]
-    pub unknown_test: String,
+    #[arg(long, env = "CAD_UNKNOWN_TEST", value_enum, default_value_t = UnknownTestArg::EitherUnclaimed)]
+    pub unknown_test: UnknownTestArg,
     /// The watcher's --normal-at-once (see `cad watch --normal-at-once`).
     #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
     pub normal_at_once: bool,
@@ -1084,6 +1121,19 @@ mod tests {
             let name = f.to_possible_value().unwrap().get_name().to_owned();
             assert_eq!(Some(f.feature_set()), FeatureSet::by_name(&name));
         }
+        let tests: Vec<_> = UnknownTestArg::value_variants()
+            .iter()
+            .map(|t| t.to_possible_value().unwrap())
+            .collect();
+        assert_eq!(names(&tests), cad_core::openset::UnknownTest::NAMES);
+        for t in UnknownTestArg::value_variants() {
+            let name = t.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Some(t.unknown_test()), cad_core::openset::UnknownTest::by_name(&name));
+        }
+        assert_eq!(
+            UnknownTestArg::default().unknown_test(),
+            cad_core::openset::UnknownTest::default()
+        );
     }
 
     /// Arguments built in code get the checks clap makes at parse time.

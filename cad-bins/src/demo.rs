@@ -448,7 +448,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         seed: args.seed,
         trained_on: format!("simulated cluster, seed {sim_seed} (demo model)"),
         open_set: Some(cad_core::openset::NoveltyParams {
-            unknown_test: cad_core::openset::UnknownTest::by_name(&args.unknown_test).unwrap_or_default(),
+            unknown_test: args.unknown_test.unknown_test(),
             ..Default::default()
         }),
         ..TrainConfig::default()

@@ -16,12 +16,13 @@
 //! where the confidence map's raw confidence comes from
 //! ([`ConfidenceMap::source`], stored beside the map); format 7 the
 //! open-set model's novelty test of "like no known class"
-//! ([`OpenSetModel::novelty_null`], a non-default option; stored beside the
-//! open-set model, nothing without it). Formats 2
+//! ([`OpenSetModel::novelty_null`], the default since session 8; stored
+//! beside the open-set model, one byte without it). Formats 2
 //! and 3 still read, without the calibration, format 4 without the
 //! multi-window calibration (the watcher then confirms anomalies window by
 //! window), formats 4 and 5 with maps of the classifier's confidence, and
-//! formats 4 to 6 with the default test of "like no known class".
+//! formats 4 to 6 with the combined test of "like no known class" they
+//! were made with.
 //!
 //! The content is [postcard](https://docs.rs/postcard) (a stable, documented
 //! format; bincode is unmaintained); trees and forests are stored in the
@@ -58,7 +59,7 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// calibration (version 4 still reads, without it); version 6 the confidence
 /// map's source (versions 4 and 5 read as [`ConfidenceSource::Classifier`]);
 /// version 7 the novelty test of "like no known class" (versions 4 to 6
-/// read with the default test).
+/// read with the combined test they were made with).
 pub const FORMAT_VERSION: u16 = 7;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
@@ -253,7 +254,7 @@ struct PayloadRef<'a> {
     open_set_novelty_null: Option<&'a NoveltyNull>,
 }
 
-/// The content of format 6 (the default test of "like no known class").
+/// The content of format 6 (the combined test of "like no known class").
 #[derive(Deserialize)]
 struct PayloadV6 {
     classes: Vec<String>,
@@ -899,6 +900,11 @@ mod tests {
             })
             .collect();
         b.confidence = Some(ConfidenceMap::fit(&outcomes).with_source(ConfidenceSource::OpenSetForest));
+        // The default test of "like no known class" stores its calibration.
+        let o = b.open_set.as_ref().unwrap();
+        assert!(o.novelty_null().is_some() && o.unknown_test() == UnknownTest::EitherUnclaimed);
+        // What formats 2 to 6 could hold: no novelty test.
+        let before_7 = b.open_set.clone().map(|o| o.with_novelty_null(None));
         let bytes = b.to_bytes().unwrap();
         assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
         let back = ModelBundle::from_bytes(&bytes).unwrap();
@@ -984,7 +990,9 @@ mod tests {
         assert_eq!(v4.format_version, 4);
         let o4 = v4.open_set.as_ref().unwrap();
         assert!(o4.windows().is_none() && !o4.judges_windows(2) && o4.judges_windows(1));
-        assert_eq!(o4, &b.open_set.clone().unwrap().with_windows(None));
+        assert_eq!(o4, &before_7.clone().unwrap().with_windows(None));
+        // Older bundles keep the test they were judged with.
+        assert_eq!(o4.unknown_test(), UnknownTest::Combined);
         // Read as format 5, the same bytes are refused, not misread.
         old[8..10].copy_from_slice(&5u16.to_le_bytes());
         assert!(matches!(
@@ -1023,7 +1031,8 @@ mod tests {
         let mut old = frame(5, &compress(&content).unwrap());
         let v5 = ModelBundle::from_bytes(&old).unwrap();
         assert_eq!(v5.format_version, 5);
-        assert_eq!(v5.open_set, b.open_set);
+        assert_eq!(v5.open_set, before_7);
+        assert_eq!(v5.open_set.as_ref().unwrap().unknown_test(), UnknownTest::Combined);
         let c5 = v5.confidence.as_ref().unwrap();
         assert_eq!(c5.source(), ConfidenceSource::Classifier);
         assert_eq!(
@@ -1037,14 +1046,17 @@ mod tests {
             Err(BundleError::Corrupt { .. })
         ));
 
-        // A bundle as format 6 wrote it: the default test of "like no
-        // known class" (format 7 stores nothing more without the option).
-        let current = b.to_bytes().unwrap();
+        // A bundle as format 6 wrote it: the combined test of "like no
+        // known class" (format 7 stores one None byte more without a
+        // novelty test).
+        let mut combined = b.clone();
+        combined.open_set.clone_from(&before_7);
+        let current = combined.to_bytes().unwrap();
         let content = decompress(&current[HEADER..current.len() - TRAILER]).unwrap();
         assert_eq!(content.last(), Some(&0u8), "no novelty test: one None byte");
         let mut old = frame(6, &compress(&content[..content.len() - 1]).unwrap());
         let v6 = ModelBundle::from_bytes(&old).unwrap();
-        assert_eq!((v6.format_version, &v6.open_set), (6, &b.open_set));
+        assert_eq!((v6.format_version, &v6.open_set), (6, &before_7));
         assert_eq!(v6.open_set.as_ref().unwrap().unknown_test(), UnknownTest::Combined);
         // Read as format 7, the same bytes are refused, not misread.
         old[8..10].copy_from_slice(&7u16.to_le_bytes());

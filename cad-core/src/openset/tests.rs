@@ -150,8 +150,12 @@ fn the_model_survives_postcard_and_stays_small() {
     let bytes = postcard::to_allocvec(&model).unwrap();
     let back: OpenSetModel = postcard::from_bytes(&bytes).unwrap();
     // The multi-window calibration is stored beside it in the bundle.
+    // The multi-window and novelty-test calibrations are stored apart.
     assert!(model.windows().is_some() && back.windows().is_none());
-    let back = back.with_windows(model.windows().cloned());
+    assert!(model.novelty_null().is_some() && back.novelty_null().is_none());
+    let back = back
+        .with_windows(model.windows().cloned())
+        .with_novelty_null(model.novelty_null().cloned());
     assert_eq!(back, model);
     back.check(3, FEATURES).unwrap();
     assert!(back.check(4, FEATURES).is_err());
@@ -175,7 +179,11 @@ fn a_trimmed_metric_survives_postcard_and_is_checked() {
     .fit(&d)
     .unwrap();
     let back: OpenSetModel = postcard::from_bytes(&postcard::to_allocvec(&model).unwrap()).unwrap();
-    assert_eq!(back.with_windows(model.windows().cloned()), model);
+    assert_eq!(
+        back.with_windows(model.windows().cloned())
+            .with_novelty_null(model.novelty_null().cloned()),
+        model
+    );
     model.check(3, FEATURES).unwrap();
     // Rms, the default, keeps its variant index (0): stored models keep their metric.
     assert_eq!(postcard::to_allocvec(&reference::Metric::Rms).unwrap(), [0]);
@@ -422,8 +430,15 @@ fn the_novelty_test_of_unknown_splits_the_rate_and_keeps_honest_containers() {
     .unwrap();
     assert_eq!(model.unknown_test(), UnknownTest::EitherUnclaimed);
     assert!(model.check(3, FEATURES).is_ok());
-    let default = NoveltyParams::default().fit(&d).unwrap();
-    assert!(default.novelty_null().is_none() && default.unknown_test() == UnknownTest::Combined);
+    // The default is either-unclaimed; combined stores no novelty test.
+    assert_eq!(UnknownTest::default(), UnknownTest::EitherUnclaimed);
+    let combined = NoveltyParams {
+        unknown_test: UnknownTest::Combined,
+        ..NoveltyParams::default()
+    }
+    .fit(&d)
+    .unwrap();
+    assert!(combined.novelty_null().is_none() && combined.unknown_test() == UnknownTest::Combined);
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let (mut honest, mut unknown) = (0, 0);
     for t in 0..60 {
