@@ -1049,13 +1049,13 @@ pub fn judge_with(
     let claimed = claimed.filter(|&c| c < p.len());
     let novelty = novelty.filter(|n| n.len() == p.len() && test != UnknownTest::Combined);
     let test = if novelty.is_some() { test } else { UnknownTest::Combined };
-    let half = matches!(
-        test,
-        UnknownTest::NoveltyHalf | UnknownTest::EitherHalf | UnknownTest::BothHalf
-    ) || (test == UnknownTest::EitherUnclaimed && claimed.is_none());
+    // The -half tests (and either-unclaimed without a claim) make each of
+    // their two tests at α / 2; either-unclaimed with a claim is combined.
     let (alpha, test) = match test {
         UnknownTest::EitherUnclaimed if claimed.is_some() => (alpha, UnknownTest::Combined),
-        _ if half => (alpha / 2.0, test),
+        UnknownTest::NoveltyHalf | UnknownTest::EitherHalf | UnknownTest::BothHalf | UnknownTest::EitherUnclaimed => {
+            (alpha / 2.0, test)
+        }
         _ => (alpha, test),
     };
     let both = matches!(test, UnknownTest::Both | UnknownTest::BothHalf);
@@ -1144,6 +1144,12 @@ impl OpenSetModel {
         )
     }
 
+    /// Whether class `c` has no training containers (nothing can behave
+    /// like it: p-value 0, score infinite).
+    fn has_no_containers(&self, c: usize) -> bool {
+        self.references.get(c).is_none_or(|r| r.n_containers() == 0)
+    }
+
     /// The p-value of each class's score. A class without training
     /// containers gets 0 (nothing can behave like it); a class whose
     /// reference shares too few features with the row, or without any
@@ -1153,7 +1159,7 @@ impl OpenSetModel {
             .iter()
             .enumerate()
             .map(|(c, s)| match (s, self.calibration(c)) {
-                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => 0.0,
+                _ if self.has_no_containers(c) => 0.0,
                 (Some(s), Some(cal)) => cal.p_value(*s, self.tail),
                 _ => 1.0,
             })
@@ -1200,7 +1206,7 @@ impl OpenSetModel {
             .iter()
             .enumerate()
             .map(|(c, s)| match s {
-                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => 0.0,
+                _ if self.has_no_containers(c) => 0.0,
                 Some(s) => cs.calibration.p_value(
                     combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0)),
                     self.tail,
@@ -1227,14 +1233,8 @@ impl OpenSetModel {
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
     pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        let p = self.p_values(row);
-        match &self.novelty_null {
-            Some(n) => {
-                let novelty = self.novelty_p_values(row);
-                judge_with(p.as_deref(), novelty.as_deref(), n.test, claimed, alpha)
-            }
-            None => judge(p.as_deref(), claimed, alpha),
-        }
+        let (p, novelty) = (self.p_values(row), self.novelty_p_values(row));
+        judge_with(p.as_deref(), novelty.as_deref(), self.unknown_test(), claimed, alpha)
     }
 
     /// The test of "like no known class" ([`UnknownTest`]).
@@ -1264,7 +1264,7 @@ impl OpenSetModel {
                 .iter()
                 .enumerate()
                 .map(|(c, s)| match s {
-                    _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
+                    _ if self.has_no_containers(c) => Some(f64::INFINITY),
                     Some(s) => Some(s / cs.scale[c].max(MIN_SCALE)),
                     None => None,
                 })
@@ -1322,7 +1322,7 @@ impl OpenSetModel {
             .iter()
             .enumerate()
             .map(|(c, s)| match s {
-                _ if self.references.get(c).is_none_or(|r| r.n_containers() == 0) => Some(f64::INFINITY),
+                _ if self.has_no_containers(c) => Some(f64::INFINITY),
                 Some(s) => Some(combined(*s, cs.scale[c], proba.get(c).copied().unwrap_or(0.0))),
                 None => None,
             })
@@ -1410,14 +1410,11 @@ impl OpenSetModel {
     /// [`OpenSetModel::p_values_of_windows`]), claiming `claimed`, at
     /// false-anomaly rate `alpha`.
     pub fn judge_windows(&self, windows: &[Vec<Option<f64>>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        let p = self.p_values_of_windows(windows);
-        match &self.novelty_null {
-            Some(n) => {
-                let novelty = self.novelty_p_values_of_windows(windows);
-                judge_with(p.as_deref(), novelty.as_deref(), n.test, claimed, alpha)
-            }
-            None => judge(p.as_deref(), claimed, alpha),
-        }
+        let (p, novelty) = (
+            self.p_values_of_windows(windows),
+            self.novelty_p_values_of_windows(windows),
+        );
+        judge_with(p.as_deref(), novelty.as_deref(), self.unknown_test(), claimed, alpha)
     }
 
     /// Checks a decoded model against the class count and feature count it
