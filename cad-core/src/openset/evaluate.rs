@@ -204,15 +204,21 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
             // verdicts at once), and the novelty test's.
             type Run = (Option<Vec<f64>>, Option<Option<Vec<f64>>>, NoveltyP);
             let judge_run = |d: &Dataset, order: &[usize], i: usize| -> Run {
-                let first = model.p_values(&d.row(order[i]));
-                let first_novelty = model.novelty_p_values(&d.row(order[i]));
+                // The first window's row is scored once, for all three.
+                let first_scores = model.row_scores(&d.row(order[i]));
+                let (first, first_novelty) = model.p_values_and_novelty(first_scores.as_ref());
                 let test = model.unknown_test();
                 if windows == 1 || !model.judges_windows(windows) {
                     return (first, None, (first_novelty.clone(), first_novelty, test));
                 }
-                let scores: Vec<Vec<Option<f64>>> = (0..windows)
+                let later = (1..windows)
                     .filter_map(|j| order.get(i + j * gap))
-                    .filter_map(|&r| model.window_scores(&d.row(r)))
+                    .filter_map(|&r| model.window_scores(&d.row(r)));
+                let scores: Vec<Vec<Option<f64>>> = first_scores
+                    .as_ref()
+                    .and_then(|s| model.window_scores_of_row(s))
+                    .into_iter()
+                    .chain(later)
                     .collect();
                 let p = model.p_values_of_windows(&scores).or_else(|| first.clone());
                 let novelty = model

@@ -378,6 +378,14 @@ struct CombinedScore {
     calibration: ClassCalibration,
 }
 
+/// A row scored once, for every p-value and window score made of it: its
+/// novelty score against each class ([`OpenSetModel::scores`]) and the
+/// forest's class probabilities (`None` without a forest).
+struct RowScores {
+    novelty: Vec<Option<f64>>,
+    proba: Option<Vec<f64>>,
+}
+
 /// The weighted median of `(value, weight)` points (`None` when empty).
 fn weighted_median(v: Vec<(f64, f64)>) -> Option<f64> {
     weighted_quantile(v, 0.5)
@@ -1166,18 +1174,32 @@ impl OpenSetModel {
             .collect()
     }
 
+    /// `row`'s [`RowScores`]: one search of the class references and one
+    /// forest prediction; `None` when the row has too few usable features.
+    fn row_scores(&self, row: &[Option<f64>]) -> Option<RowScores> {
+        let novelty = self.scores(row)?;
+        let proba = self.forest.as_ref().map(|f| {
+            let mut proba = vec![0.0; self.classes.len()];
+            f.forest.predict_proba_into(row, &mut proba);
+            proba
+        });
+        Some(RowScores { novelty, proba })
+    }
+
     /// The p-value of `row` for every class; `None` when the row has too few
     /// usable features.
     pub fn p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
-        let novelty = self.scores(row).map(|s| self.p_values_of_scores(&s))?;
-        let Some(f) = self.forest.as_ref().filter(|_| self.score != Score::Novelty) else {
-            return Some(novelty);
+        self.row_scores(row).map(|s| self.p_values_of_row(&s))
+    }
+
+    /// [`OpenSetModel::p_values`] of a scored row.
+    fn p_values_of_row(&self, s: &RowScores) -> Vec<f64> {
+        let forest = self.forest.as_ref().filter(|_| self.score != Score::Novelty);
+        let (Some(f), Some(proba)) = (forest, s.proba.as_deref()) else {
+            return self.p_values_of_scores(&s.novelty);
         };
-        let mut proba = vec![0.0; self.classes.len()];
-        f.forest.predict_proba_into(row, &mut proba);
         if self.score == Score::Combined {
-            let scores = self.scores(row)?;
-            return Some(self.combined_p_values(&scores, &proba));
+            return self.combined_p_values(&s.novelty, proba);
         }
         let classifier = proba.iter().enumerate().map(|(c, p)| {
             match f.calibrations.get(c).and_then(Option::as_ref).or(f.pooled.as_ref()) {
@@ -1185,14 +1207,25 @@ impl OpenSetModel {
                 None => 1.0,
             }
         });
-        Some(match self.score {
-            Score::Both => novelty
+        match self.score {
+            Score::Both => self
+                .p_values_of_scores(&s.novelty)
                 .iter()
                 .zip(classifier)
                 .map(|(a, b)| (2.0 * a.min(b)).min(1.0))
                 .collect(),
             _ => classifier.collect(),
-        })
+        }
+    }
+
+    /// The p-values ([`OpenSetModel::p_values`]) and the novelty test's
+    /// p-values ([`OpenSetModel::novelty_p_values`]) of a scored row (`None`:
+    /// too few usable features).
+    fn p_values_and_novelty(&self, s: Option<&RowScores>) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+        (
+            s.map(|s| self.p_values_of_row(s)),
+            s.and_then(|s| self.novelty_p_values_of_scores(&s.novelty)),
+        )
     }
 
     /// [`Score::Combined`]'s p-values from the novelty scores and the
@@ -1233,7 +1266,7 @@ impl OpenSetModel {
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
     pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        let (p, novelty) = (self.p_values(row), self.novelty_p_values(row));
+        let (p, novelty) = self.p_values_and_novelty(self.row_scores(row).as_ref());
         judge_with(p.as_deref(), novelty.as_deref(), self.unknown_test(), claimed, alpha)
     }
 
@@ -1276,8 +1309,15 @@ impl OpenSetModel {
     /// null of held-out containers ([`UnknownTest`]); `None` without that
     /// calibration or with too few usable features.
     pub fn novelty_p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
+        // Without the calibration, no scoring.
+        self.novelty_null.as_ref()?;
+        self.novelty_p_values_of_scores(&self.scores(row)?)
+    }
+
+    /// [`OpenSetModel::novelty_p_values`] of a row's novelty scores.
+    fn novelty_p_values_of_scores(&self, scores: &[Option<f64>]) -> Option<Vec<f64>> {
         let null = self.novelty_null.as_ref()?;
-        let scaled = self.scaled_novelty(&self.scores(row)?)?;
+        let scaled = self.scaled_novelty(scores)?;
         Some(
             scaled
                 .iter()
@@ -1313,11 +1353,17 @@ impl OpenSetModel {
     /// features, or no combined score; `None` for a class: no comparable
     /// reference; infinite for a class without training containers).
     pub fn window_scores(&self, row: &[Option<f64>]) -> Option<Vec<Option<f64>>> {
+        if self.combined.is_none() || self.forest.is_none() {
+            return None;
+        }
+        self.window_scores_of_row(&self.row_scores(row)?)
+    }
+
+    /// [`OpenSetModel::window_scores`] of a scored row.
+    fn window_scores_of_row(&self, s: &RowScores) -> Option<Vec<Option<f64>>> {
         let cs = self.combined.as_ref()?;
-        let f = self.forest.as_ref()?;
-        let novelty = self.scores(row)?;
-        let mut proba = vec![0.0; self.classes.len()];
-        f.forest.predict_proba_into(row, &mut proba);
+        let proba = s.proba.as_deref()?;
+        let novelty = &s.novelty;
         let mut out: Vec<Option<f64>> = novelty
             .iter()
             .enumerate()
@@ -1329,7 +1375,7 @@ impl OpenSetModel {
             .collect();
         // With the novelty test, the class-scaled novelty follows.
         if self.novelty_null.is_some()
-            && let Some(scaled) = self.scaled_novelty(&novelty)
+            && let Some(scaled) = self.scaled_novelty(novelty)
         {
             out.extend(scaled);
         }
