@@ -117,14 +117,21 @@ pub async fn collect(
     .await
 }
 
+/// The collector's data set (behaviour features, the last 5 minutes) of
+/// `pods` simulated containers of a cluster drawn with `seed`.
+pub fn dataset(pods: usize, seed: u64) -> Result<Dataset, Box<dyn std::error::Error>> {
+    paused_runtime()?.block_on(async {
+        let (clock, sim) = aged_cluster(pods, Duration::from_secs(300), seed).await;
+        let (data, _) = collect(&sim, &clock, Duration::from_secs(300)).await?;
+        Ok(data)
+    })
+}
+
 /// A decision tree on the behaviour features, trained on `pods` simulated
 /// containers (the last 5 minutes of each), ready for the watcher.
 pub fn trained_model(pods: usize) -> Result<ActiveModel, Box<dyn std::error::Error>> {
-    let (data, classes) = paused_runtime()?.block_on(async {
-        let (clock, sim) = aged_cluster(pods, Duration::from_secs(300), 2).await;
-        let (data, _) = collect(&sim, &clock, Duration::from_secs(300)).await?;
-        Ok::<_, Box<dyn std::error::Error>>((data, sim.class_names()))
-    })?;
+    let data = dataset(pods, 2)?;
+    let classes = data.classes().to_vec();
     let model = Algorithm::default().fit(&data)?;
     Ok(ActiveModel {
         classifier: Arc::new(model),
