@@ -187,24 +187,24 @@ pub fn nanocores_between(earlier: (Timestamp, f64), later: (Timestamp, f64)) -> 
 /// `counter_before`, the container's previous reading of it in the series
 /// (`None` if there is none).
 ///
-/// The kubelet computes `usageNanoCores` from two readings of the counter of
-/// one container (its cache is keyed by the runtime's container id): at a
-/// container's first reading, and at the first after a restart (the counter
-/// went down), it has no rate and omits the field. Telegraf's `kubernetes`
-/// input reads it into a plain `int64` and writes `cpu_usage_nanocores=0`.
-/// So a 0 is not a measurement when
-/// * the counter is above 0 (a counter at 0 means no CPU was ever used, and
-///   0 is then the true rate whoever wrote it), and
-/// * there is no earlier reading (a first scrape), or the counter changed
-///   since it: it rose (CPU was used between the readings, so the rate
-///   cannot be 0) or fell (a restart: the kubelet starts over).
+/// The kubelet computes `usageNanoCores` from its previous and its current
+/// reading of one container's counter (cached by the runtime's container
+/// id). At its first reading of a container (the first scrape, and the
+/// first after a restart, which has a new id) and whenever the counter fell,
+/// it has no rate and omits the field; Telegraf's `kubernetes` input reads
+/// it into a plain `int64` and writes `cpu_usage_nanocores=0`. When the
+/// counter rose, the rate is above 0. So a 0 is a measured rate only when
+/// the counter is the same as at the previous reading — a truly idle
+/// container — and is not known when there is no previous reading or the
+/// counter changed (rose: CPU was used, so the rate cannot be 0; fell: a
+/// restart). That holds for a counter at 0 too: a started container has
+/// run its first instructions, and the kubelet writes 0 for a counter it
+/// has no stats for yet (recorded: memcached's first scrape, every field 0).
+/// Without a counter there is nothing to judge by, and the 0 is kept.
 ///
-/// A 0 with the counter unchanged since the previous reading is a truly
-/// idle container and stays a measurement. Without a counter there is
-/// nothing to judge by and a 0 stays a measurement too. The cost: a truly
-/// idle container's 0 at the first reading of a series that starts after
-/// its first scrape (a fetch that reaches back less than the pod's age) is
-/// read as not known, one snapshot lost.
+/// The cost: an idle container's 0 at the first reading of a series that
+/// starts after its first scrape (a fetch reaching back less than the pod's
+/// age) is read as not known, one snapshot lost.
 ///
 /// The feature extractor applies this where a snapshot's completeness is
 /// decided, so a first scrape with Telegraf's 0 is not a complete snapshot,
@@ -214,13 +214,13 @@ pub fn nanocores_between(earlier: (Timestamp, f64), later: (Timestamp, f64)) -> 
 /// use cad_core::metric::nanocores_zero_is_unknown;
 ///
 /// assert!(nanocores_zero_is_unknown(5e9, None)); // a first scrape
+/// assert!(nanocores_zero_is_unknown(0.0, None)); // no stats yet
 /// assert!(nanocores_zero_is_unknown(5e9, Some(4e9))); // CPU was used
 /// assert!(nanocores_zero_is_unknown(1e8, Some(4e9))); // a restart
 /// assert!(!nanocores_zero_is_unknown(5e9, Some(5e9))); // idle
-/// assert!(!nanocores_zero_is_unknown(0.0, None)); // no CPU ever used
 /// ```
 pub fn nanocores_zero_is_unknown(counter: f64, counter_before: Option<f64>) -> bool {
-    counter > 0.0 && counter_before != Some(counter)
+    counter_before != Some(counter)
 }
 
 /// The [`Metric::CpuUsageNanocores`] samples a series of CPU-counter readings

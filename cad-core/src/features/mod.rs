@@ -54,12 +54,12 @@
 //!    [`ContainerInfo::image_size_bytes`], `running_time_seconds` = snapshot
 //!    time − [`PodInfo::start_time`] (none if unknown or not positive).
 //! 6. A `cpu_usage_nanocores` of exactly 0 is cleared (not known) when the
-//!    CPU counter in the same snapshot is above 0 and there is no earlier
-//!    counter reading or the counter changed since it
+//!    snapshot has the CPU counter and there is no earlier counter reading
+//!    or the counter changed since it
 //!    ([`nanocores_zero_is_unknown`](crate::metric::nanocores_zero_is_unknown)):
-//!    the kubelet had no rate yet (a first scrape, or the first after a
-//!    restart) and Telegraf wrote 0. With the counter unchanged (an idle
-//!    container) or no counter read, the 0 stays.
+//!    the kubelet had no rate (a first scrape, the first after a restart)
+//!    and Telegraf wrote 0, or CPU was used. With the counter unchanged (an
+//!    idle container) or no counter read, the 0 stays.
 //! 7. A snapshot is *complete* when it has every metric of
 //!    [`FeatureSet::required`]. Only complete snapshots make rows.
 //!

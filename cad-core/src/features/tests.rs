@@ -407,9 +407,10 @@ fn an_idle_containers_zero_is_a_measurement() {
     let (gauges, complete) = cpu_gauges(&idle);
     assert_eq!(gauges, [Some(1e8), Some(1e8), Some(0.0), Some(0.0)]);
     assert_eq!(complete, [0, 10_000, 20_000, 30_000]);
-    // A counter at 0 means no CPU was ever used: 0 is true, first scrape or not.
+    // Also with the counter at 0, but not at a first reading: the kubelet
+    // has no rate then, and writes 0 for a counter it has no stats for yet.
     let (gauges, _) = cpu_gauges(&cpu_scrapes(&[(Some(0.0), Some(0.0)), (Some(0.0), Some(0.0))]));
-    assert_eq!(gauges, [Some(0.0), Some(0.0)]);
+    assert_eq!(gauges, [None, Some(0.0)]);
     // Without the counter there is nothing to judge by: the 0 is kept.
     let (gauges, complete) = cpu_gauges(&cpu_scrapes(&[(None, Some(0.0)), (None, Some(0.0))]));
     assert_eq!(gauges, [Some(0.0), Some(0.0)]);
@@ -426,9 +427,9 @@ fn a_zero_after_a_counter_reset_is_not_known() {
     let (gauges, complete) = cpu_gauges(&restart);
     assert_eq!(gauges, [Some(2e8), None, Some(2e7)]);
     assert_eq!(complete, [0, 20_000]);
-    // Restarted at 0 core-nanoseconds: no CPU used yet, so 0 is true.
+    // Also when the new container's counter reads 0 (no stats yet).
     let (gauges, _) = cpu_gauges(&cpu_scrapes(&[(Some(9e9), Some(2e8)), (Some(0.0), Some(0.0))]));
-    assert_eq!(gauges, [Some(2e8), Some(0.0)]);
+    assert_eq!(gauges, [Some(2e8), None]);
 }
 
 // ---------------------------------------------------------------- properties
