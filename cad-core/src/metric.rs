@@ -126,8 +126,10 @@ impl Metric {
     /// writes 0 for fields a runtime does not report, for example memory
     /// usage on some containerd setups. A running container always has some
     /// memory in use and resident, and has page faults from its first
-    /// instruction on, so 0 in these is never a measurement; 0 bytes sent,
-    /// written or CPU nanocores can be.
+    /// instruction on, so 0 in these is never a measurement; 0 bytes sent
+    /// or written can be. CPU nanocores at 0 can be too, except where the
+    /// CPU counter shows it cannot ([`nanocores_zero_is_unknown`]: the
+    /// kubelet's first reading of a container, which Telegraf writes as 0).
     pub const fn zero_means_unknown(self) -> bool {
         matches!(
             self,
@@ -177,6 +179,48 @@ pub fn nanocores_between(earlier: (Timestamp, f64), later: (Timestamp, f64)) -> 
     }
     let v = dv / (dt_ms as f64 / 1000.0);
     v.is_finite().then_some(v)
+}
+
+/// Whether a [`Metric::CpuUsageNanocores`] of exactly 0 means "not known"
+/// rather than an idle container, judged from the CPU counter
+/// ([`Metric::CpuUsageCoreNanoseconds`]): `counter` at the same scrape and
+/// `counter_before`, the container's previous reading of it in the series
+/// (`None` if there is none).
+///
+/// The kubelet computes `usageNanoCores` from its previous and its current
+/// reading of one container's counter (cached by the runtime's container
+/// id). At its first reading of a container (the first scrape, and the
+/// first after a restart, which has a new id) and whenever the counter fell,
+/// it has no rate and omits the field; Telegraf's `kubernetes` input reads
+/// it into a plain `int64` and writes `cpu_usage_nanocores=0`. When the
+/// counter rose, the rate is above 0. So a 0 is a measured rate only when
+/// the counter is the same as at the previous reading — a truly idle
+/// container — and is not known when there is no previous reading or the
+/// counter changed (rose: CPU was used, so the rate cannot be 0; fell: a
+/// restart). That holds for a counter at 0 too: a started container has
+/// run its first instructions, and the kubelet writes 0 for a counter it
+/// has no stats for yet (recorded: memcached's first scrape, every field 0).
+/// Without a counter there is nothing to judge by, and the 0 is kept.
+///
+/// The cost: an idle container's 0 at the first reading of a series that
+/// starts after its first scrape (a fetch reaching back less than the pod's
+/// age) is read as not known, one snapshot lost.
+///
+/// The feature extractor applies this where a snapshot's completeness is
+/// decided, so a first scrape with Telegraf's 0 is not a complete snapshot,
+/// as it is not when the field is absent.
+///
+/// ```
+/// use cad_core::metric::nanocores_zero_is_unknown;
+///
+/// assert!(nanocores_zero_is_unknown(5e9, None)); // a first scrape
+/// assert!(nanocores_zero_is_unknown(0.0, None)); // no stats yet
+/// assert!(nanocores_zero_is_unknown(5e9, Some(4e9))); // CPU was used
+/// assert!(nanocores_zero_is_unknown(1e8, Some(4e9))); // a restart
+/// assert!(!nanocores_zero_is_unknown(5e9, Some(5e9))); // idle
+/// ```
+pub fn nanocores_zero_is_unknown(counter: f64, counter_before: Option<f64>) -> bool {
+    counter_before != Some(counter)
 }
 
 /// The [`Metric::CpuUsageNanocores`] samples a series of CPU-counter readings

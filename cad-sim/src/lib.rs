@@ -28,7 +28,10 @@
 //! * Nodes with noisy neighbours (CPU-bound work loses a share, the same for
 //!   every pod of the node), containerd nodes without block-I/O metrics,
 //!   a node whose stats path writes 0 for fields it does not know, log
-//!   rotation; container restarts reset the container's counters.
+//!   rotation; container restarts reset the container's counters. On every
+//!   node `cpu_usage_nanocores` is 0 at a container's first scrape and the
+//!   first after a restart, as Telegraf writes it (the kubelet has no CPU
+//!   rate before its second reading of a container).
 //! * Impostors (named like one class, behaving like another), services
 //!   outside the class list (named after themselves or like a class), pods
 //!   of a class named like none, silent pods. [`SimCluster::truth`] and

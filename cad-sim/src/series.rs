@@ -16,6 +16,9 @@
 //!   share at the same time for every pod of the node), a node without
 //!   block-I/O metrics reports none, a node's stats path may write 0 for
 //!   fields it does not know, the kubelet may rotate logs;
+//! * Telegraf's first-scrape zero: `cpu_usage_nanocores` is 0 at each
+//!   container's first scrape and the first after a restart (the kubelet
+//!   has no rate yet, Telegraf writes its absence as 0);
 //! * restarts: time since the pod started is cut in epochs; a hash of
 //!   `(seed, epoch)` says whether the container restarted in it and when.
 //!   Container counters, memory and logs restart; the pod's network and
@@ -171,7 +174,6 @@ impl PodShared {
     fn family(&self, seed: u64, family: Family, from: Timestamp, to: Timestamp, mut f: impl FnMut(u64, Timestamp)) {
         let iv = self.interval_ms;
         let jmax = self.jitter_max_ms();
-        let tag = tag::JITTER + family as u64;
         let lo = from
             .0
             .saturating_sub(self.first.0)
@@ -180,12 +182,23 @@ impl PodShared {
             .max(0);
         let hi = to.0.saturating_sub(self.first.0).div_euclid(iv).max(0);
         for k in lo..=hi {
-            let jitter = (unit(hash(seed, tag, k as u64)) * jmax as f64) as i64;
-            let t = Timestamp(self.first.0.saturating_add(k.saturating_mul(iv)).saturating_add(jitter));
+            let t = self.sample_time(seed, family, k);
             if from <= t && t < to {
                 f(k as u64, t);
             }
         }
+    }
+
+    /// The time of sample `k` of `family`, jittered by `seed`.
+    fn sample_time(&self, seed: u64, family: Family, k: i64) -> Timestamp {
+        let tag = tag::JITTER + family as u64;
+        let jitter = (unit(hash(seed, tag, k as u64)) * self.jitter_max_ms() as f64) as i64;
+        Timestamp(
+            self.first
+                .0
+                .saturating_add(k.saturating_mul(self.interval_ms))
+                .saturating_add(jitter),
+        )
     }
 
     /// The share of the activity's work that gets done over a long time
@@ -487,8 +500,14 @@ impl Series {
                 total
             }
         };
+        // The kubelet computes the CPU rate from two readings of one
+        // container instance: at its first (the container's first scrape,
+        // the first after a restart) it has none and omits the field, which
+        // Telegraf writes as 0.
+        let first_reading = k == 0 || pod.sample_time(self.seed, Family::Container, k as i64 - 1) < c0;
+        let cpu = if first_reading { 0.0 } else { cpu.max(0.0).round() };
         let values = [
-            (Metric::CpuUsageNanocores, cpu.max(0.0).round()),
+            (Metric::CpuUsageNanocores, cpu),
             (
                 Metric::CpuUsageCoreNanoseconds,
                 self.counter(|o| o.cpu, c0, t, tag::CPU_COUNTER, k),
@@ -621,6 +640,28 @@ mod tests {
         shared.silent = true;
         s.pod = Arc::new(shared);
         assert!(window(&s, 0, 2_000_000).is_empty());
+    }
+
+    #[test]
+    fn cpu_nanocores_are_0_at_each_container_instances_first_scrape() {
+        // Restarts often enough that some pods restart within the window.
+        let mut restarted = 0;
+        for seed in 0..40 {
+            for s in pod(seed, seed as usize, 4.0, 10_000, false) {
+                let samples = window(&s, 0, 4 * 3_600_000);
+                let at = |m: Metric| samples.iter().filter(move |x| x.metric == m);
+                let counter: Vec<&Sample> = at(Metric::CpuUsageCoreNanoseconds).collect();
+                let restarts = s.restarts_between(s.pod.first, Timestamp(4 * 3_600_000));
+                restarted += restarts.len();
+                for (i, g) in at(Metric::CpuUsageNanocores).enumerate() {
+                    assert_eq!(counter[i].time, g.time, "one line, one timestamp");
+                    let first = i == 0 || restarts.iter().any(|r| counter[i - 1].time < *r && *r <= g.time);
+                    assert_eq!(g.value == 0.0, first, "seed {seed}, scrape {i} at {}", g.time);
+                    assert!(counter[i].value > 0.0, "seed {seed}: CPU used by the first scrape");
+                }
+            }
+        }
+        assert!(restarted > 0, "no restart tested");
     }
 
     #[test]

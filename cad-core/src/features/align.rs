@@ -153,8 +153,24 @@ pub(crate) fn align(input: &ContainerInput<'_>, spec: &AlignSpec<'_>) -> Vec<Sna
     let derive_running = spec.reads.contains(Metric::RunningTimeSeconds);
     let tolerance = spec.tolerance_ms.max(0);
 
-    // Finishes a snapshot: derived metrics, completeness, keep or drop.
-    let finish = |mut snap: Snapshot, out: &mut Vec<Snapshot>| {
+    // The container's previous reading of the CPU counter, for Telegraf's
+    // first-scrape zero (see `finish`).
+    let mut counter_before: Option<f64> = None;
+    // Finishes a snapshot: Telegraf's zero, derived metrics, completeness,
+    // keep or drop.
+    let mut finish = |mut snap: Snapshot, out: &mut Vec<Snapshot>| {
+        // A CPU gauge at 0 that the counter shows cannot be a measurement
+        // (the kubelet had no rate; Telegraf wrote 0) is not known, before
+        // completeness is decided: such a first scrape is no complete snapshot.
+        if let Some(counter) = snap.get(Metric::CpuUsageCoreNanoseconds) {
+            if snap.get(Metric::CpuUsageNanocores) == Some(0.0)
+                && crate::metric::nanocores_zero_is_unknown(counter, counter_before)
+            {
+                tracing::debug!(time = %snap.time, counter, "cpu_usage_nanocores 0 read as not known");
+                snap.values[idx(Metric::CpuUsageNanocores)] = None;
+            }
+            counter_before = Some(counter);
+        }
         if derive_image {
             snap.values[idx(Metric::ImageSizeBytes)] = image_size;
         }

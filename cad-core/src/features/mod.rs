@@ -53,7 +53,14 @@
 //! 5. Derived metrics are filled in: `image_size_bytes` from
 //!    [`ContainerInfo::image_size_bytes`], `running_time_seconds` = snapshot
 //!    time − [`PodInfo::start_time`] (none if unknown or not positive).
-//! 6. A snapshot is *complete* when it has every metric of
+//! 6. A `cpu_usage_nanocores` of exactly 0 is cleared (not known) when the
+//!    snapshot has the CPU counter and there is no earlier counter reading
+//!    or the counter changed since it
+//!    ([`nanocores_zero_is_unknown`](crate::metric::nanocores_zero_is_unknown)):
+//!    the kubelet had no rate (a first scrape, the first after a restart)
+//!    and Telegraf wrote 0, or CPU was used. With the counter unchanged (an
+//!    idle container) or no counter read, the 0 stays.
+//! 7. A snapshot is *complete* when it has every metric of
 //!    [`FeatureSet::required`]. Only complete snapshots make rows.
 //!
 //! # Windows and rows
@@ -87,7 +94,8 @@
 //!
 //! In every column, a 0 in a metric where Telegraf writes 0 for "not known"
 //! ([`Metric::zero_means_unknown`]: memory usage, working set, RSS, page
-//! faults) is read as missing. A value that cannot be computed is `None`, never 0. No NaN or infinity
+//! faults) is read as missing, and so is Telegraf's first-scrape CPU 0
+//! (step 6 above). A value that cannot be computed is `None`, never 0. No NaN or infinity
 //! ever leaves the extractor: an arithmetic result that is not finite
 //! becomes `None`.
 //!

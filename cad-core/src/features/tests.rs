@@ -347,6 +347,91 @@ fn degenerate_windows_are_treated_as_one() {
     assert!(set.first_row(&input).is_some());
 }
 
+/// Scrapes every 10 s of memory, the CPU counter and the CPU gauge: the
+/// counter's and the gauge's values per scrape (`None`: not written).
+fn cpu_scrapes(points: &[(Option<f64>, Option<f64>)]) -> Vec<Sample> {
+    points
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (counter, gauge))| {
+            let t = i as i64 * 10_000;
+            [
+                Some(s(t, MemoryUsageBytes, 8e6)),
+                counter.map(|v| s(t, CpuUsageCoreNanoseconds, v)),
+                gauge.map(|v| s(t, CpuUsageNanocores, v)),
+            ]
+        })
+        .flatten()
+        .collect()
+}
+
+/// The CPU gauge of every snapshot and the times of the complete ones.
+fn cpu_gauges(samples: &[Sample]) -> (Vec<Option<f64>>, Vec<i64>) {
+    let (p, c) = (pod(None), container(None));
+    let input = ContainerInput {
+        pod: &p,
+        container: &c,
+        samples,
+    };
+    let set = FeatureSet::behaviour();
+    let all = set.snapshots(&input).iter().map(|s| s.get(CpuUsageNanocores)).collect();
+    let complete = set.complete_snapshot_list(&input).iter().map(|s| s.time.0).collect();
+    (all, complete)
+}
+
+#[test]
+fn telegrafs_first_scrape_zero_is_not_known() {
+    // The kubelet has no rate at a container's first reading; Telegraf
+    // writes 0. As recorded (no value there) and as Telegraf writes it give
+    // the same snapshots: the first scrape is not complete.
+    let recorded = cpu_scrapes(&[(Some(3e9), None), (Some(5e9), Some(2e8)), (Some(8e9), Some(3e8))]);
+    let telegraf = cpu_scrapes(&[(Some(3e9), Some(0.0)), (Some(5e9), Some(2e8)), (Some(8e9), Some(3e8))]);
+    let (gauges, complete) = cpu_gauges(&telegraf);
+    assert_eq!(gauges, [None, Some(2e8), Some(3e8)]);
+    assert_eq!(complete, [10_000, 20_000]);
+    assert_eq!(cpu_gauges(&recorded), (gauges, complete));
+    // A 0 while the counter rose cannot be a rate the kubelet computed.
+    let (gauges, _) = cpu_gauges(&cpu_scrapes(&[(Some(3e9), Some(1e8)), (Some(5e9), Some(0.0))]));
+    assert_eq!(gauges, [Some(1e8), None]);
+}
+
+#[test]
+fn an_idle_containers_zero_is_a_measurement() {
+    // The counter did not move: the container really used no CPU.
+    let idle = cpu_scrapes(&[
+        (Some(3e9), Some(1e8)),
+        (Some(4e9), Some(1e8)),
+        (Some(4e9), Some(0.0)),
+        (Some(4e9), Some(0.0)),
+    ]);
+    let (gauges, complete) = cpu_gauges(&idle);
+    assert_eq!(gauges, [Some(1e8), Some(1e8), Some(0.0), Some(0.0)]);
+    assert_eq!(complete, [0, 10_000, 20_000, 30_000]);
+    // Also with the counter at 0, but not at a first reading: the kubelet
+    // has no rate then, and writes 0 for a counter it has no stats for yet.
+    let (gauges, _) = cpu_gauges(&cpu_scrapes(&[(Some(0.0), Some(0.0)), (Some(0.0), Some(0.0))]));
+    assert_eq!(gauges, [None, Some(0.0)]);
+    // Without the counter there is nothing to judge by: the 0 is kept.
+    let (gauges, complete) = cpu_gauges(&cpu_scrapes(&[(None, Some(0.0)), (None, Some(0.0))]));
+    assert_eq!(gauges, [Some(0.0), Some(0.0)]);
+    assert_eq!(complete.len(), 2);
+    // The previous reading is the last one with the counter, complete or not.
+    let gap = cpu_scrapes(&[(Some(4e9), None), (None, Some(1e8)), (Some(4e9), Some(0.0))]);
+    assert_eq!(cpu_gauges(&gap).0, [None, Some(1e8), Some(0.0)]);
+}
+
+#[test]
+fn a_zero_after_a_counter_reset_is_not_known() {
+    // A restart: the counter falls, the kubelet starts over and has no rate.
+    let restart = cpu_scrapes(&[(Some(9e9), Some(2e8)), (Some(1e8), Some(0.0)), (Some(3e8), Some(2e7))]);
+    let (gauges, complete) = cpu_gauges(&restart);
+    assert_eq!(gauges, [Some(2e8), None, Some(2e7)]);
+    assert_eq!(complete, [0, 20_000]);
+    // Also when the new container's counter reads 0 (no stats yet).
+    let (gauges, _) = cpu_gauges(&cpu_scrapes(&[(Some(9e9), Some(2e8)), (Some(0.0), Some(0.0))]));
+    assert_eq!(gauges, [Some(2e8), None]);
+}
+
 // ---------------------------------------------------------------- properties
 
 fn any_value() -> impl Strategy<Value = f64> {
