@@ -37,8 +37,13 @@ if ((${#missing[@]})); then
 fi
 # Debian's packages start their default instance where services may start;
 # stop them so the recorded ones own the machine's share of the work.
-for s in mariadb postgresql nginx apache2 redis-server memcached tomcat10 rabbitmq-server; do
+for s in mariadb postgresql nginx apache2 redis-server memcached tomcat10; do
   service "$s" stop >/dev/null 2>&1 || true
 done
+# rabbitmq-server's init script runs rabbitmqctl, which leaves an epmd
+# daemon behind on the host even when no node runs: stop it only if one does.
+if pgrep -u rabbitmq -x beam.smp >/dev/null 2>&1; then
+  service rabbitmq-server stop >/dev/null 2>&1 || true
+fi
 
 exec python3 scripts/record_real_servers.py record "$@"
