@@ -3,7 +3,7 @@
 
 Run through scripts/record-real-servers.sh (which installs the packages); see
 data/recordings/README.md for what is measured and how. Python 3.11 standard
-library only.
+library only, except the rabbitmq load client, which uses python3-pika (Debian).
 
 Sub-commands:
   record   set up every instance (cgroup v1, network namespaces, directories),
@@ -66,12 +66,22 @@ INSTANCES = {
     "postgresql-4": ("postgresql", "postgres", "light", 4),
     "redis-3": ("redis", "redis", "idle", 4),
     "memcached-3": ("memcached", "memcached", "heavy", 4),
+    # batch 5: two more services outside the class list, a JVM web app and a message broker
+    "tomcat-0": ("tomcat", "tomcat", "steady", 5),
+    "tomcat-1": ("tomcat", "tomcat", "bursty", 5),
+    "tomcat-2": ("tomcat", "tomcat", "heavy", 5),
+    "rabbitmq-0": ("rabbitmq", "rabbitmq", "steady", 5),
+    "rabbitmq-1": ("rabbitmq", "rabbitmq", "bursty", 5),
+    "rabbitmq-2": ("rabbitmq", "rabbitmq", "idle", 5),
 }
 # Load intensity of the steady-type shapes: one unit of work every 5 s whose
 # size (requests, queries, rate) is scaled by this factor and whose client
 # concurrency is max(1, round(2 * sqrt(factor))), so "steady" is 2 clients.
 INTENSITY = {"light": 0.25, "steady": 1.0, "heavy": 4.0}
-PORTS = {"nginx": 80, "apache": 80, "mysql": 3306, "postgresql": 5432, "redis": 6379, "memcached": 11211}
+PORTS = {
+    "nginx": 80, "apache": 80, "mysql": 3306, "postgresql": 5432, "redis": 6379, "memcached": 11211,
+    "tomcat": 8080, "rabbitmq": 5672,
+}
 PACKAGES = {
     "nginx": "nginx",
     "apache": "apache2",
@@ -79,7 +89,23 @@ PACKAGES = {
     "postgresql": "postgresql-15",
     "redis": "redis-server",
     "memcached": "memcached",
+    "tomcat": "tomcat10",
+    "rabbitmq": "rabbitmq-server",
 }
+TOMCAT_HOME = "/usr/share/tomcat10"
+# The web application's dynamic page: a JSP that builds a small table (compiled by
+# Jasper into the instance's work/ directory on its first request).
+TOMCAT_JSP = """<%@ page contentType="text/html; charset=UTF-8" session="false" import="java.util.*" %>
+<%
+  int n = 20 + (int) (Math.random() * 80);
+  Map<String, Long> rows = new TreeMap<>();
+  Random r = new Random();
+  for (int i = 0; i < n; i++) rows.put("item-" + r.nextInt(100000), r.nextLong() % 1000000L);
+%><!DOCTYPE html><html><head><title>Orders</title></head><body><table>
+<% for (Map.Entry<String, Long> e : rows.entrySet()) { %>
+<tr><td><%= e.getKey() %></td><td><%= e.getValue() %></td><td><%= new Date() %></td></tr>
+<% } %></table></body></html>
+"""
 
 # Metric names of cad's catalogue (cad-core/src/metric.rs), grouped by the
 # Telegraf measurement that carries them.
@@ -225,7 +251,10 @@ class Instance:
 
     def write_config(self):
         html = os.path.join(self.data, "html")
-        if self.cls in ("nginx", "apache"):
+        if self.cls == "tomcat":
+            # the web application (ROOT context) on the data volume, as nginx's and apache's site
+            html = os.path.join(self.data, "webapps", "ROOT")
+        if self.cls in ("nginx", "apache", "tomcat"):
             os.makedirs(html)
             rng = random.Random(self.seed)
             # a small static site: the default page, a 4 KiB page, a 100 KiB image, a 1 MiB download
@@ -289,6 +318,10 @@ CustomLog /proc/self/fd/1 combined
 """
             with open(os.path.join(self.image, "httpd.conf"), "w") as f:
                 f.write(conf)
+        elif self.cls == "tomcat":
+            self.tomcat_config(html)
+        elif self.cls == "rabbitmq":
+            self.rabbitmq_config()
         elif self.cls == "mysql":
             for d in (self.data, os.path.join(self.rootfs, "run"), os.path.join(self.rootfs, "tmp")):
                 shutil.chown(d, "mysql", "mysql")
@@ -296,6 +329,55 @@ CustomLog /proc/self/fd/1 combined
             shutil.chown(self.data, "postgres", "postgres")
             os.chmod(self.data, 0o700)
             shutil.chown(os.path.join(self.rootfs, "run"), "postgres", "postgres")
+
+    def tomcat_config(self, root_app):
+        """CATALINA_BASE in the writable layer: conf/ (Debian's files, the image's) and
+        webapps/ (the application on the data volume) linked in; logs/, work/, temp/ real."""
+        with open(os.path.join(root_app, "app.jsp"), "w") as f:
+            f.write(TOMCAT_JSP)
+        conf = os.path.join(self.image, "conf")
+        os.makedirs(conf)
+        for n in os.listdir("/etc/tomcat10"):
+            src = os.path.join("/etc/tomcat10", n)
+            if os.path.isfile(src) and n != "server.xml":
+                shutil.copy(src, conf)
+                shutil.chown(os.path.join(conf, n), "root", "tomcat")  # mode 640, as Debian's
+        with open("/etc/tomcat10/server.xml") as f:
+            server = f.read()
+        # Debian's default connector, bound to the pod's address
+        old = '<Connector port="8080" protocol="HTTP/1.1"\n'
+        if server.count(old) != 1:
+            raise RuntimeError("unexpected /etc/tomcat10/server.xml: no single HTTP connector on 8080")
+        server = server.replace(old, f'<Connector port="8080" address="{self.ip}" protocol="HTTP/1.1"\n')
+        with open(os.path.join(conf, "server.xml"), "w") as f:
+            f.write(server)
+        shutil.chown(os.path.join(conf, "server.xml"), "root", "tomcat")
+        # Tomcat writes per-context descriptors here on deployment (Debian: /etc/tomcat10/Catalina)
+        os.makedirs(os.path.join(conf, "Catalina", "localhost"))
+        for d in (os.path.join(conf, "Catalina"), os.path.join(conf, "Catalina", "localhost")):
+            shutil.chown(d, "tomcat", "tomcat")
+        base = os.path.join(self.rootfs, "catalina")
+        os.makedirs(base)
+        os.symlink(conf, os.path.join(base, "conf"))
+        os.symlink(os.path.join(self.data, "webapps"), os.path.join(base, "webapps"))
+        for d in ("logs", "work", "temp", "lib"):
+            os.makedirs(os.path.join(base, d))
+            shutil.chown(os.path.join(base, d), "tomcat", "tomcat")
+        for d, _, files in os.walk(os.path.join(self.data, "webapps")):
+            shutil.chown(d, "tomcat", "tomcat")
+            for n in files:
+                shutil.chown(os.path.join(d, n), "tomcat", "tomcat")
+
+    def rabbitmq_config(self):
+        with open(os.path.join(self.image, "rabbitmq.conf"), "w") as f:
+            f.write(f"listeners.tcp.default = {self.ip}:5672\n"
+                    "loopback_users = none\n"
+                    "log.console = true\nlog.console.level = info\nlog.file = false\n")
+        with open(os.path.join(self.image, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        open(os.path.join(self.image, "rabbitmq-env.conf"), "w").close()
+        for d in (self.data, os.path.join(self.rootfs, "run"), os.path.join(self.rootfs, "tmp")):
+            shutil.chown(d, "rabbitmq", "rabbitmq")
 
     # ------------------------------------------------------------ processes
     def in_cgroup(self, paths):
@@ -378,6 +460,27 @@ CustomLog /proc/self/fd/1 combined
             ]
         if self.cls == "memcached":
             return ["memcached", "-u", "memcache", "-l", self.ip, "-p", "11211", "-m", "64"]
+        if self.cls == "tomcat":
+            # catalina.sh run: the JVM in the foreground (exec), JVM defaults (no -Xmx), Debian's JAVA_OPTS
+            base = os.path.join(self.rootfs, "catalina")
+            return [
+                "runuser", "-u", "tomcat", "--", "env", f"CATALINA_HOME={TOMCAT_HOME}", f"CATALINA_BASE={base}",
+                f"CATALINA_TMPDIR={base}/temp", "JAVA_OPTS=-Djava.awt.headless=true",
+                f"{TOMCAT_HOME}/bin/catalina.sh", "run",
+            ]
+        if self.cls == "rabbitmq":
+            # the node logs to stdout, keeps its database and Erlang cookie on the data volume
+            # (HOME, as the official image's /var/lib/rabbitmq); epmd runs in the container too
+            return [
+                "runuser", "-u", "rabbitmq", "--", "env", f"HOME={self.data}",
+                f"RABBITMQ_NODENAME={self.pod}@localhost", f"RABBITMQ_CONF_ENV_FILE={self.image}/rabbitmq-env.conf",
+                f"RABBITMQ_CONFIG_FILE={self.image}/rabbitmq.conf",
+                f"RABBITMQ_ADVANCED_CONFIG_FILE={self.image}/advanced.config",
+                f"RABBITMQ_ENABLED_PLUGINS_FILE={self.image}/enabled_plugins", f"RABBITMQ_MNESIA_BASE={self.data}",
+                f"RABBITMQ_LOG_BASE={self.rootfs}/tmp", "RABBITMQ_LOGS=-",
+                f"RABBITMQ_PID_FILE={self.rootfs}/run/rabbitmq.pid",
+                "/usr/lib/rabbitmq/bin/rabbitmq-server",
+            ]
         raise ValueError(self.cls)
 
     def wait_ready(self, timeout=180):
@@ -409,7 +512,10 @@ CustomLog /proc/self/fd/1 combined
             self.event("start", f"shape={self.shape}")
             server = self.init_and_server()
             self.run_in_container(server, wait=False)
-            self.event("server_start", server[0] if server[0] != "runuser" else server[4])
+            name = server[0] if server[0] != "runuser" else server[4]
+            if name == "env":
+                name = next(os.path.basename(a) for a in server[5:] if "=" not in a)
+            self.event("server_start", name)
             self.wait_ready()
             self.event("ready")
             self.post_start()
@@ -765,6 +871,8 @@ class Load:
         self.deadline = self.start + args.seconds
         self.stopping = threading.Event()
         self.child = None
+        self.amqp = None  # rabbitmq: the client's connection and channel
+        self.amqp_ch = None
         signal.signal(signal.SIGTERM, self.on_term)
 
     def on_term(self, *_):
@@ -855,6 +963,67 @@ class Load:
                           "-d", "64", "-r", "100000", "-t", "set,get,incr,lpush"])
         elif cls == "memcached":
             self.memcached_unit(big, k)
+        elif cls == "tomcat":
+            # the application: its JSP page and its static files
+            path = self.rng.choices(["/", "/app.jsp", "/page.html", "/img.jpg", "/big.bin"], [25, 40, 20, 10, 5])[0]
+            url = f"http://{a.host}:{a.port}{path}"
+            if big:
+                self.run(["ab", "-q", "-k", "-n", "3000", "-c", "16", url])
+            else:
+                self.run(["ab", "-q", "-n", str(max(c, n(20, 80))), "-c", str(c), url])
+        elif cls == "rabbitmq":
+            self.rabbitmq_unit(big, k)
+
+    def rabbitmq_unit(self, big, k=1.0):
+        """An application's producer and consumer on one long-lived AMQP connection (pika,
+        python3-pika): publishes persistent 100 B-4 KiB messages to a durable work queue and
+        consumes them with acks. Small: 20-80 messages (scaled by k) at the rate of the unit;
+        big: 5,000 messages as fast as they go, then consumed."""
+        try:
+            import pika  # python3-pika (Debian), only for this class
+        except ImportError as e:
+            self.event("tool_error", f"python3-pika missing: {e}")
+            self.sleep(5)
+            return
+
+        if self.amqp is None or not self.amqp.is_open:
+            try:
+                params = pika.ConnectionParameters(self.a.host, self.a.port, heartbeat=0,
+                                                   credentials=pika.PlainCredentials("guest", "guest"))
+                self.amqp = pika.BlockingConnection(params)
+                ch = self.amqp.channel()
+                ch.queue_declare("tasks", durable=True)
+                ch.basic_qos(prefetch_count=50)
+                self.amqp_ch = ch
+            except Exception as e:  # pika's errors have no common base beyond this
+                self.amqp = None
+                self.event("tool_error", f"amqp connect {type(e).__name__} {e}")
+                return
+        ch = self.amqp_ch
+        count = 5000 if big else max(1, round(self.rng.randint(20, 80) * k))
+        props = pika.BasicProperties(delivery_mode=2, content_type="application/json")
+        try:
+            for i in range(count):
+                if self.stopping.is_set():
+                    return
+                body = b"{" + b"x" * self.rng.randint(100, 4096) + b"}"
+                ch.basic_publish("", "tasks", body, props)
+            got = 0
+            for method, _, _ in ch.consume("tasks", inactivity_timeout=2):
+                if method is None or self.stopping.is_set():
+                    break
+                ch.basic_ack(method.delivery_tag)
+                got += 1
+                if got >= count:
+                    break
+            ch.cancel()
+        except Exception as e:
+            self.event("tool_error", f"amqp {type(e).__name__} {e}")
+            try:
+                self.amqp.close()
+            except Exception:
+                pass
+            self.amqp = None
 
     def memcached_unit(self, big, k=1.0):
         """A cache client: 90 % gets, 10 % sets of 100 B-4 KiB values over 200k keys."""

@@ -42,7 +42,7 @@ COUNTERS = {
     "logsfs_used_bytes": ("logs growth KiB/s", 1 / 1024),
     "used_bytes": ("volume growth KiB/s", 1 / 1024),
 }
-ORDER = ["nginx", "apache", "mysql", "postgresql", "redis", "memcached"]
+ORDER = ["nginx", "apache", "mysql", "postgresql", "redis", "memcached", "tomcat", "rabbitmq"]
 
 
 def pct(values, q):

@@ -10,9 +10,9 @@
 //!
 //! * honest: the held-out instance 4 of each known class, named as it is;
 //! * impostors: each of them named as each other known class (12);
-//! * unknown services named like a known class: every redis and memcached
-//!   instance named as each known class (32);
-//! * unknown services: the same 8 under their own names (claiming nothing).
+//! * unknown services named like a known class: every redis, memcached,
+//!   Tomcat and RabbitMQ instance named as each known class (56);
+//! * unknown services: the same 14 under their own names (claiming nothing).
 //!
 //! As Telegraf writes them: integer fields, the extra fields and tags its
 //! inputs write, each measurement stamped a little apart
@@ -33,7 +33,9 @@
 //! 0/4, impostors 12/12, unknowns named like a class 31/32, unnamed unknowns
 //! judged unknown 8/8 (7/8 with the combined test alone before session
 //! 8's `--unknown-test either-unclaimed`), equal on every path, every pod
-//! the same kind.
+//! the same kind, with the 28 recordings of batches 1–4; with Tomcat and
+//! RabbitMQ (batch 5) named like a class 54/56 and unnamed 14/14 on every
+//! path, every pod of the 86 the same kind.
 //!
 //! Not in the assertions, measured by hand: with the blkio stamped 1.25 s
 //! *before* the container measurement, a snapshot takes the earlier time
@@ -406,7 +408,7 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     let recorded = recordings::samples(&dir, &instances).await.expect("samples.csv");
     let (training, watched) = pods(&instances, HELD_OUT);
     assert_eq!(training.len(), 16);
-    assert_eq!(watched.len(), 4 + 12 + 32 + 8);
+    assert_eq!(watched.len(), 4 + 12 + 56 + 14);
 
     // Every pod's samples, moved to its start, as Telegraf writes them.
     let all: Vec<&Pod> = training.iter().chain(&watched).collect();
@@ -536,7 +538,12 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     // bursty, named as nginx passes at p 0.029, as recorded 0.025, as in
     // openset_recordings.rs; unnamed, it was missed with the combined test
     // alone before session 8 and is unknown by the class-scaled novelty at
-    // p 0.0008); held to that test's shares (80 %, 60 %).
+    // p 0.0008); held to that test's shares (80 %, 60 %). With Tomcat and
+    // RabbitMQ (batch 5, session 9): named like a class 53 of 56 through
+    // InfluxDB and 54 of 56 as recorded and in-process (memcached-1 as
+    // nginx; rabbitmq-0, steady, as mysql at p 0.045 and 0.025; through
+    // InfluxDB also tomcat-1 as mysql, below), unnamed 14 of 14 on every
+    // path; the same shares.
     for (name, c) in [
         ("InfluxDB", &c_influx),
         ("as recorded", &c_recorded),
@@ -545,13 +552,13 @@ async fn recordings_through_influxdb_collector_and_watcher() {
         assert_eq!(c[&Role::Honest], (0, 4), "{name}: honest pods flagged");
         assert_eq!(c[&Role::Impostor], (12, 12), "{name}: impostors flagged");
         let (named, unnamed) = (c[&Role::UnknownNamed], c[&Role::Unknown]);
-        assert!(named.0 >= 26, "{name}: unknowns named like a class flagged: {named:?}");
-        assert!(unnamed.0 >= 5, "{name}: unnamed unknowns judged unknown: {unnamed:?}");
+        assert!(named.0 >= 45, "{name}: unknowns named like a class flagged: {named:?}");
+        assert!(unnamed.0 >= 9, "{name}: unnamed unknowns judged unknown: {unnamed:?}");
     }
     // The paths differ in their rows (the collector reads the last 10
     // minutes and the first 5 apart, so rows spanning that edge are not
     // made in-process's way):
-    // every pod got the same kind on all three (measured); at most 2 of 56
+    // every pod got the same kind on all three (measured); at most 2 of 86
     // may differ.
     let differ: Vec<&String> = direct
         .iter()

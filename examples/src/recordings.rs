@@ -24,9 +24,10 @@ pub struct Instance {
     /// The container's name (`nginx`, `httpd`, `mariadb`, …).
     pub container: String,
     /// The class it belongs to (`nginx`, `apache`, `mysql`, `postgresql`,
-    /// or a service outside the class list: `redis`, `memcached`).
+    /// or a service outside the class list: `redis`, `memcached`, `tomcat`,
+    /// `rabbitmq`).
     pub class: String,
-    /// The workload shape (`idle`, `steady`, `bursty`, `batch`).
+    /// The workload shape (`idle`, `light`, `steady`, `heavy`, `bursty`, `batch`).
     pub shape: String,
     /// When the instance started, in ms since the epoch.
     pub start_ms: i64,

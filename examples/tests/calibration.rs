@@ -2,8 +2,9 @@
 //! 0.05 over grouped cross-validation), measured on the three kinds of data:
 //! the demo's training set on the simulator (several seeds), the old ARFF
 //! data, and the recordings of real servers (every instance of the four
-//! known classes in `data/recordings/instances.csv`: 20 containers of 28;
-//! redis and memcached are services outside the class list).
+//! known classes in `data/recordings/instances.csv`: 20 containers of 34;
+//! redis, memcached, Tomcat and RabbitMQ are services outside the class
+//! list).
 //!
 //! `cargo test --release -p cad-examples --test calibration -- --ignored --nocapture`
 //! (`SEEDS=n` for the simulator's seeds 1..=n, default 5, `SEEDS=0` for
@@ -62,7 +63,7 @@ async fn training_set(seed: u64, pods: usize) -> Dataset {
 
 /// Every instance of the recordings' known classes (however many
 /// `instances.csv` lists), every row, one group per instance; the other
-/// classes (redis, memcached) are left out: a classifier cannot be right
+/// classes (redis, memcached, tomcat, rabbitmq) are left out: a classifier cannot be right
 /// on them.
 async fn recordings_set() -> Dataset {
     let set = FeatureSet::behaviour();

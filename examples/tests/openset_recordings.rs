@@ -1,11 +1,13 @@
 //! Open-set verdicts on recordings of real servers (`data/recordings/`): the
 //! model learns 4 of the 5 instances of each known class (nginx, apache,
 //! mysql, postgresql), then judges the held-out fifth instance of each
-//! (honest, and claiming each other known class: impostors) and every redis
-//! and memcached instance (4 each: services outside the class list). Five
+//! (honest, and claiming each other known class: impostors) and every
+//! instance of a service outside the class list (redis and memcached, 4
+//! each; Tomcat and RabbitMQ, 3 each since batch 5: 14 in all). Five
 //! rotations (instance `-k` of every class held out in rotation k, so each
 //! instance is held out once). Prints every method's figures; the test holds
-//! the chosen method to them.
+//! the chosen method to them, and the default method's verdicts per service
+//! outside the class list.
 //!
 //! `cargo test -p cad-examples --test openset_recordings -- --nocapture`
 
@@ -235,6 +237,96 @@ fn tally(
     t
 }
 
+/// The default method's verdicts on each service outside the class list,
+/// over all rotations: (judged unknown, judged) and the class it was taken
+/// for otherwise, for the first window and for the 2-window statistic at
+/// window k; and its instances named like each known class: (flagged, judged).
+#[derive(Default, Debug)]
+struct PerService {
+    unknown: (usize, usize),
+    taken_for: std::collections::BTreeMap<&'static str, usize>,
+    unknown_k: (usize, usize),
+    taken_for_k: std::collections::BTreeMap<&'static str, usize>,
+    named: (usize, usize),
+    named_k: (usize, usize),
+    /// Every row (every window of the 15 minutes, JIT warm-up and start-up
+    /// behind): (judged unknown, judged), and the class taken for otherwise.
+    rows: (usize, usize),
+    rows_taken_for: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// [`PerService`] for every class outside [`KNOWN`], under the default
+/// method at `alpha`.
+fn per_service(
+    all: &[(recordings::Instance, Vec<FeatureRow>)],
+    names: &[String],
+    window: usize,
+    alpha: f64,
+) -> std::collections::BTreeMap<String, PerService> {
+    let mut out: std::collections::BTreeMap<String, PerService> = Default::default();
+    let taken = |j: &cad_core::openset::Judgement| j.behaves_like.map_or("none", |c| KNOWN[c]);
+    for held in 0..rotations(all) {
+        let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
+        for (inst, rows) in all {
+            if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
+                for r in rows {
+                    data.push(r, &inst.class, &inst.pod).expect("row width");
+                }
+            }
+        }
+        let model = NoveltyParams {
+            window_gap: window,
+            ..NoveltyParams::default()
+        }
+        .fit(&data)
+        .expect("fit");
+        for (inst, rows) in all {
+            if rows.is_empty() || KNOWN.contains(&inst.class.as_str()) {
+                continue;
+            }
+            let s = out.entry(inst.class.clone()).or_default();
+            for row in rows {
+                let j = model.judge(row, None, alpha);
+                s.rows.1 += 1;
+                if j.kind == Kind::Unknown {
+                    s.rows.0 += 1;
+                } else {
+                    *s.rows_taken_for.entry(taken(&j)).or_default() += 1;
+                }
+            }
+            let first = model.judge(&rows[0], None, alpha);
+            let ws = windows_of(rows, window);
+            let scores: Vec<_> = ws.iter().filter_map(|r| model.window_scores(r)).collect();
+            let at_k =
+                (ws.len() >= 2 && model.judges_windows(ws.len())).then(|| model.judge_windows(&scores, None, alpha));
+            let first_unknown = first.kind == Kind::Unknown;
+            s.unknown.0 += usize::from(first_unknown);
+            s.unknown.1 += 1;
+            if !first_unknown {
+                *s.taken_for.entry(taken(&first)).or_default() += 1;
+            }
+            let k = at_k.unwrap_or_else(|| first.clone());
+            s.unknown_k.0 += usize::from(k.kind == Kind::Unknown);
+            s.unknown_k.1 += 1;
+            if k.kind != Kind::Unknown {
+                *s.taken_for_k.entry(taken(&k)).or_default() += 1;
+            }
+            for c in 0..KNOWN.len() {
+                s.named.0 += usize::from(model.judge(&rows[0], Some(c), alpha).kind.is_anomaly());
+                s.named.1 += 1;
+                let named_k = if ws.len() >= 2 && model.judges_windows(ws.len()) {
+                    model.judge_windows(&scores, Some(c), alpha).kind.is_anomaly()
+                } else {
+                    model.judge(&rows[0], Some(c), alpha).kind.is_anomaly()
+                };
+                s.named_k.0 += usize::from(named_k);
+                s.named_k.1 += 1;
+            }
+        }
+    }
+    out
+}
+
 fn methods() -> Vec<Method> {
     let novelty = NoveltyParams::default();
     vec![
@@ -422,8 +514,8 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
         }
     }
     println!(
-        "first-window verdicts flagged: honest (held-out instance claiming its class), unknown (redis, memcached \
-         judged unknown), unk.named (them claiming each known class, flagged), impostor (held-out instance \
+        "first-window verdicts flagged: honest (held-out instance claiming its class), unknown (services outside \
+         the class list judged unknown), unk.named (them claiming each known class, flagged), impostor (held-out instance \
          claiming each other known class, flagged); ⁎ = share of all rows of a container, mean over containers"
     );
     for line in &confirmed_lines {
@@ -436,23 +528,46 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
         CONFIRM - 1
     );
     let t = default_tally.expect("the default method ran");
+    let services = per_service(&all, &names, set.window.max(1), 0.01);
+    println!(
+        "default method, α = 0.01, per service outside the class list: judged unknown (first window; 2-window \
+         statistic at k) and the class it was taken for otherwise; named like each known class, flagged (first \
+         window; 2-window statistic at k); every row (window) of the recording judged alone"
+    );
+    for (class, s) in &services {
+        println!(
+            "  {class:<10} unknown {:>6} {:>6}  taken for {:?} / {:?}  named flagged {:>7} {:>7}  all rows unknown \
+             {:>9}, else taken for {:?}",
+            share(s.unknown),
+            share(s.unknown_k),
+            s.taken_for,
+            s.taken_for_k,
+            share(s.named),
+            share(s.named_k),
+            share(s.rows),
+            s.rows_taken_for
+        );
+    }
     // 4 training containers per class (5 rotations). With the 16 instances
     // recorded first (2 training containers per class, 3 rotations) no
     // honest p-value could go below 1/3 without the tail, and the default
     // method judged 0 of 12 unknown services unknown; with 5 per class the
     // calibration is tighter. What must hold first is the false-alarm side:
     // the issue measured the forest flagging 4 of 12 honest pods.
-    assert_eq!((t.honest.1, t.unknown.1, t.impostor.1), (20, 40, 60));
+    assert_eq!((t.honest.1, t.unknown.1, t.impostor.1), (20, 70, 60));
     assert!(t.honest.0 <= 1, "honest pods flagged: {:?}", t.honest);
     // Measured at α = 0.01 with the `behaviour` set: 60 of 60 impostors,
     // 30 of 40 unknown services judged unknown (0 of 12 with the first 16
     // instances) and 150 of 160 named like a known class flagged (30 of 48
     // before). Every other conformal score found at most 33 impostors and
-    // 0 unknowns.
+    // 0 unknowns. With Tomcat and RabbitMQ added (batch 5, session 9; 14
+    // unknown services): first window 60 of 70 judged unknown (Tomcat 15/15,
+    // RabbitMQ 14/15, redis 15/20, memcached 16/20) and 269 of 280 named
+    // like a class flagged; the shares held at 60 % and 80 % as before.
     assert!(t.impostor.0 >= 51, "impostors flagged: {:?}", t.impostor);
-    assert!(t.unknown.0 >= 24, "unknown services judged unknown: {:?}", t.unknown);
+    assert!(t.unknown.0 >= 42, "unknown services judged unknown: {:?}", t.unknown);
     assert!(
-        t.unknown_named_known.0 >= 128,
+        t.unknown_named_known.0 >= 224,
         "unknown services named like a class: {:?}",
         t.unknown_named_known
     );
@@ -470,14 +585,18 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     // class measured with the default test of "like no known class"
     // (either-unclaimed, session 8; the combined test alone before it: 0,
     // 60, 36 and 156; with windows of 3 snapshots, each window anomalous:
-    // 0, 60, 30 and 150).
+    // 0, 60, 30 and 150). With Tomcat and RabbitMQ (batch 5): 0/20, 60/60,
+    // 70 of 70 unknowns and 273 of 280 named like a class (Tomcat 60/60,
+    // RabbitMQ 57/60; at the first window the 2 RabbitMQ misses are the
+    // steady rabbitmq-0 named as mysql, p 0.060 and 0.068); the shares held
+    // at 80 % as before.
     let k = &t.multi_at_k;
     assert_eq!((k.honest.1, k.impostor.1), (20, 60));
     assert!(k.honest.0 <= 1, "statistic, honest: {:?}", k.honest);
     assert!(k.impostor.0 >= 51, "statistic, impostors: {:?}", k.impostor);
-    assert!(k.unknown.0 >= 32, "statistic, unknowns: {:?}", k.unknown);
+    assert!(k.unknown.0 >= 56, "statistic, unknowns: {:?}", k.unknown);
     assert!(
-        k.unknown_named_known.0 >= 128,
+        k.unknown_named_known.0 >= 224,
         "statistic, unknowns named like a class: {:?}",
         k.unknown_named_known
     );
@@ -495,7 +614,11 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
 /// 0.006–0.119), memcached-0 (0.025 once) and redis-2 (0.018 once): the
 /// 10 of 40 judged known at α = 0.01. With the first 16 instances
 /// (2 training) every p-value of rotation 0 was 0.078 and redis and
-/// memcached kept nginx (or apache) at p 0.18–0.98.
+/// memcached kept nginx (or apache) at p 0.18–0.98. Tomcat and RabbitMQ
+/// (batch 5): every p ≤ 0.002 (the largest mostly mysql's: a JVM's and the
+/// Erlang VM's memory is anonymous, as InnoDB's buffer pool; nginx and
+/// apache ≤ 0.001 for Tomcat, an HTTP server), except rabbitmq-0 (steady)
+/// with mysql at 0.060, 0.068 and 0.006 in rotations 1, 3 and 4.
 #[tokio::test]
 #[ignore = "a measurement: prints the p-values"]
 async fn open_set_p_values_of_unknown_recordings() {

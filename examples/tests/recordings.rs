@@ -36,7 +36,9 @@ async fn recordings_hold_every_instance_and_metric() {
         ("mysql", 5),
         ("nginx", 5),
         ("postgresql", 5),
+        ("rabbitmq", 3),
         ("redis", 4),
+        ("tomcat", 3),
     ];
     assert_eq!(per_class.into_iter().collect::<Vec<_>>(), expected);
 

@@ -1,5 +1,6 @@
 //! The simulator against real servers: for every recorded instance in
-//! `data/recordings/` (nginx, apache, MariaDB, PostgreSQL, redis, memcached;
+//! `data/recordings/` (nginx, apache, MariaDB, PostgreSQL, redis, memcached,
+//! Tomcat and RabbitMQ;
 //! 15 minutes from a fresh start, one workload shape each), simulated pods of
 //! the same service and shape at the recorded load (scale 1; 0.25 and 4 for the
 //! recorder's `light` and `heavy` steady loads) must show the
@@ -11,6 +12,9 @@
 //!
 //! A failure here means the simulator drifted away from what real software
 //! does; fix the profile (`cad-sim/profiles.toml`), not the tolerance.
+//! Services recorded after their profile was invented ([`NOT_FITTED`]) are
+//! compared and printed, not failed, until their profile is set from the
+//! recordings.
 
 mod common;
 
@@ -175,6 +179,31 @@ const FAULTS_PER_TX: Check = Check {
     floor: 5.0,
 };
 
+/// Recorded services (class in `instances.csv`) whose simulator profile is
+/// still invented, and the simulated service compared with them: Tomcat
+/// with `jvm-app` (a JVM web service), RabbitMQ with `rabbitmq` (batch 5,
+/// session 9; where they differ: `data/recordings/PROFILES.md`, "Tomcat and
+/// RabbitMQ"). Their lines are printed and marked, not failed.
+const NOT_FITTED: &[(&str, &str)] = &[("tomcat", "jvm-app"), ("rabbitmq", "rabbitmq")];
+
+/// The simulator's service for a recorded class.
+fn sim_service(class: &str) -> &str {
+    NOT_FITTED
+        .iter()
+        .find(|(c, _)| *c == class)
+        .map_or(class, |(_, sim)| sim)
+}
+
+/// Whether a comparison line (`what`: a class, or `pod (shape)`) is of a
+/// [`NOT_FITTED`] service.
+fn not_fitted(what: &str) -> bool {
+    let first = what.split(' ').next().unwrap_or(what);
+    let class = first
+        .rsplit_once('-')
+        .map_or(first, |(c, n)| if n.parse::<usize>().is_ok() { c } else { first });
+    NOT_FITTED.iter().any(|(c, _)| *c == class)
+}
+
 /// The simulator's shape and load scale for a recorded workload shape: the
 /// recorder's `light` and `heavy` are its steady load at 0.25 and 4 times
 /// the work per 5 s (`scripts/record_real_servers.py`, `INTENSITY`).
@@ -204,7 +233,7 @@ async fn simulated(ages: (i64, i64)) -> BTreeMap<String, Vec<Stats>> {
     for inst in &instances {
         for _ in 0..SIM_PODS {
             let (shape, scale) = shape(&inst.shape);
-            let spec = PodSpec::new(inst.class.as_str())
+            let spec = PodSpec::new(sim_service(&inst.class))
                 .with_shape(shape)
                 .with_scale(scale)
                 .on_node(NODE);
@@ -293,6 +322,9 @@ impl Report {
         match (ok, gap) {
             (true, _) => {}
             (false, Some((_, _, why))) => writeln!(self.table, "{:<22} known gap: {why}", "").unwrap(),
+            (false, None) if not_fitted(what) => {
+                writeln!(self.table, "{:<22} not fitted: the simulator's profile is invented", "").unwrap()
+            }
             (false, None) => self.failures.push(format!("{what} {name}")),
         }
     }
