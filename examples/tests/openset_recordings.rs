@@ -125,14 +125,7 @@ fn tally(
 ) -> Tally {
     let mut t = Tally::default();
     for held in 0..rotations(all) {
-        let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
-        for (inst, rows) in all {
-            if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
-                for r in rows {
-                    data.push(r, &inst.class, &inst.pod).expect("row width");
-                }
-            }
-        }
+        let data = training_without(all, names, held);
         let mut multi_fn: JudgeWindows<'_> = Box::new(|_, _| None);
         let judge_fn: Judge<'_> = match method {
             Method::Novelty(_, params) => {
@@ -266,14 +259,7 @@ fn per_service(
     let mut out: std::collections::BTreeMap<String, PerService> = Default::default();
     let taken = |j: &cad_core::openset::Judgement| j.behaves_like.map_or("none", |c| KNOWN[c]);
     for held in 0..rotations(all) {
-        let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
-        for (inst, rows) in all {
-            if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
-                for r in rows {
-                    data.push(r, &inst.class, &inst.pod).expect("row width");
-                }
-            }
-        }
+        let data = training_without(all, names, held);
         let model = NoveltyParams {
             window_gap: window,
             ..NoveltyParams::default()
@@ -626,14 +612,7 @@ async fn open_set_p_values_of_unknown_recordings() {
     let all = recordings::rows(&recordings::dir(), &set).await.expect("recordings");
     let names = set.column_names();
     for held in 0..rotations(&all) {
-        let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
-        for (inst, rows) in &all {
-            if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
-                for r in rows {
-                    data.push(r, &inst.class, &inst.pod).expect("row width");
-                }
-            }
-        }
+        let data = training_without(&all, &names, held);
         let model = NoveltyParams::default().fit(&data).expect("fit");
         for (inst, rows) in all.iter().filter(|(_, r)| !r.is_empty()) {
             let known = KNOWN.contains(&inst.class.as_str());
@@ -654,4 +633,18 @@ async fn open_set_p_values_of_unknown_recordings() {
             );
         }
     }
+}
+
+/// The known classes' rows of every instance but number `held`: a rotation's
+/// training set.
+fn training_without(all: &[(recordings::Instance, Vec<FeatureRow>)], names: &[String], held: usize) -> Dataset {
+    let mut data = Dataset::new(names.to_vec(), KNOWN.iter().map(|s| s.to_string()).collect());
+    for (inst, rows) in all {
+        if KNOWN.contains(&inst.class.as_str()) && instance_no(&inst.pod) != Some(held) {
+            for r in rows {
+                data.push(r, &inst.class, &inst.pod).expect("row width");
+            }
+        }
+    }
+    data
 }
