@@ -539,11 +539,10 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     // openset_recordings.rs; unnamed, it was missed with the combined test
     // alone before session 8 and is unknown by the class-scaled novelty at
     // p 0.0008); held to that test's shares (80 %, 60 %). With Tomcat and
-    // RabbitMQ (batch 5, session 9): named like a class 53 of 56 through
-    // InfluxDB and 54 of 56 as recorded and in-process (memcached-1 as
-    // nginx; rabbitmq-0, steady, as mysql at p 0.045 and 0.025; through
-    // InfluxDB also tomcat-1 as mysql, below), unnamed 14 of 14 on every
-    // path; the same shares.
+    // RabbitMQ (batch 5, session 9): named like a class 54 of 56 and
+    // unnamed 14 of 14 on every path (missed: memcached-1 as nginx and
+    // rabbitmq-0, steady, as mysql, each at p 0.025 through InfluxDB and
+    // as recorded); the same shares.
     for (name, c) in [
         ("InfluxDB", &c_influx),
         ("as recorded", &c_recorded),
