@@ -206,7 +206,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
             let judge_run = |d: &Dataset, order: &[usize], i: usize| -> Run {
                 // The first window's row is scored once, for all three.
                 let first_scores = model.row_scores(&d.row(order[i]));
-                let (first, first_novelty) = model.p_values_and_novelty(first_scores.as_ref());
+                let (first, first_novelty) = model.p_values_and_novelty(&first_scores);
                 let test = model.unknown_test();
                 if windows == 1 || !model.judges_windows(windows) {
                     return (first, None, (first_novelty.clone(), first_novelty, test));
@@ -214,9 +214,8 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
                 let later = (1..windows)
                     .filter_map(|j| order.get(i + j * gap))
                     .filter_map(|&r| model.window_scores(&d.row(r)));
-                let scores: Vec<Vec<Option<f64>>> = first_scores
-                    .as_ref()
-                    .and_then(|s| model.window_scores_of_row(s))
+                let scores: Vec<Vec<Option<f64>>> = model
+                    .window_scores_of_row(&first_scores)
                     .into_iter()
                     .chain(later)
                     .collect();

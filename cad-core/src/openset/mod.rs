@@ -378,12 +378,28 @@ struct CombinedScore {
     calibration: ClassCalibration,
 }
 
-/// A row scored once, for every p-value and window score made of it: its
-/// novelty score against each class ([`OpenSetModel::scores`]) and the
-/// forest's class probabilities (`None` without a forest).
-struct RowScores {
-    novelty: Vec<Option<f64>>,
+/// A row scored once by an [`OpenSetModel`] ([`OpenSetModel::score_row`]),
+/// for everything read from it without scoring it again: its judgement
+/// ([`OpenSetModel::judge_scored`]), its window scores
+/// ([`OpenSetModel::window_scores_of_row`]) and the open-set forest's class
+/// probabilities ([`RowScores::class_probability`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowScores {
+    /// The novelty score against each class ([`OpenSetModel::scores`];
+    /// `None`: too few usable features).
+    novelty: Option<Vec<Option<f64>>>,
+    /// The forest's class probabilities (`None` without a forest, or when
+    /// not needed).
     proba: Option<Vec<f64>>,
+}
+
+impl RowScores {
+    /// The probability the open-set forest gives class `class` — what
+    /// [`OpenSetModel::class_probability`] says of the row (`None` without a
+    /// forest).
+    pub fn class_probability(&self, class: usize) -> Option<f64> {
+        self.proba.as_ref()?.get(class).copied()
+    }
 }
 
 /// The weighted median of `(value, weight)` points (`None` when empty).
@@ -1174,32 +1190,55 @@ impl OpenSetModel {
             .collect()
     }
 
-    /// `row`'s [`RowScores`]: one search of the class references and one
-    /// forest prediction; `None` when the row has too few usable features.
-    fn row_scores(&self, row: &[Option<f64>]) -> Option<RowScores> {
-        let novelty = self.scores(row)?;
-        let proba = self.forest.as_ref().map(|f| {
-            let mut proba = vec![0.0; self.classes.len()];
-            f.forest.predict_proba_into(row, &mut proba);
-            proba
-        });
-        Some(RowScores { novelty, proba })
+    /// `row` scored once for everything read from it: one search of the
+    /// class references and one prediction of the open-set forest (if the
+    /// model has one; also when the row has too few usable features, for
+    /// [`RowScores::class_probability`]).
+    pub fn score_row(&self, row: &[Option<f64>]) -> RowScores {
+        self.score(row, true)
+    }
+
+    /// `row`'s [`RowScores`], without the forest's prediction when the row
+    /// has too few usable features (nothing but the confidence reads it).
+    fn row_scores(&self, row: &[Option<f64>]) -> RowScores {
+        self.score(row, false)
+    }
+
+    fn score(&self, row: &[Option<f64>], proba_always: bool) -> RowScores {
+        let novelty = self.scores(row);
+        let proba = self
+            .forest
+            .as_ref()
+            .filter(|_| proba_always || novelty.is_some())
+            .map(|f| {
+                let mut proba = vec![0.0; self.classes.len()];
+                f.forest.predict_proba_into(row, &mut proba);
+                proba
+            });
+        RowScores { novelty, proba }
+    }
+
+    /// The novelty scores of `s`, if it had enough usable features and was
+    /// scored by a model with as many class references as this one.
+    fn novelty_of<'s>(&self, s: &'s RowScores) -> Option<&'s [Option<f64>]> {
+        s.novelty.as_deref().filter(|n| n.len() == self.references.len())
     }
 
     /// The p-value of `row` for every class; `None` when the row has too few
     /// usable features.
     pub fn p_values(&self, row: &[Option<f64>]) -> Option<Vec<f64>> {
-        self.row_scores(row).map(|s| self.p_values_of_row(&s))
+        self.p_values_of_row(&self.row_scores(row))
     }
 
     /// [`OpenSetModel::p_values`] of a scored row.
-    fn p_values_of_row(&self, s: &RowScores) -> Vec<f64> {
+    fn p_values_of_row(&self, s: &RowScores) -> Option<Vec<f64>> {
+        let novelty = self.novelty_of(s)?;
         let forest = self.forest.as_ref().filter(|_| self.score != Score::Novelty);
         let (Some(f), Some(proba)) = (forest, s.proba.as_deref()) else {
-            return self.p_values_of_scores(&s.novelty);
+            return Some(self.p_values_of_scores(novelty));
         };
         if self.score == Score::Combined {
-            return self.combined_p_values(&s.novelty, proba);
+            return Some(self.combined_p_values(novelty, proba));
         }
         let classifier = proba.iter().enumerate().map(|(c, p)| {
             match f.calibrations.get(c).and_then(Option::as_ref).or(f.pooled.as_ref()) {
@@ -1207,24 +1246,24 @@ impl OpenSetModel {
                 None => 1.0,
             }
         });
-        match self.score {
+        Some(match self.score {
             Score::Both => self
-                .p_values_of_scores(&s.novelty)
+                .p_values_of_scores(novelty)
                 .iter()
                 .zip(classifier)
                 .map(|(a, b)| (2.0 * a.min(b)).min(1.0))
                 .collect(),
             _ => classifier.collect(),
-        }
+        })
     }
 
     /// The p-values ([`OpenSetModel::p_values`]) and the novelty test's
     /// p-values ([`OpenSetModel::novelty_p_values`]) of a scored row (`None`:
     /// too few usable features).
-    fn p_values_and_novelty(&self, s: Option<&RowScores>) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
+    fn p_values_and_novelty(&self, s: &RowScores) -> (Option<Vec<f64>>, Option<Vec<f64>>) {
         (
-            s.map(|s| self.p_values_of_row(s)),
-            s.and_then(|s| self.novelty_p_values_of_scores(&s.novelty)),
+            self.p_values_of_row(s),
+            self.novelty_of(s).and_then(|n| self.novelty_p_values_of_scores(n)),
         )
     }
 
@@ -1266,7 +1305,14 @@ impl OpenSetModel {
 
     /// Judges `row`, claiming class `claimed`, at false-anomaly rate `alpha`.
     pub fn judge(&self, row: &[Option<f64>], claimed: Option<usize>, alpha: f64) -> Judgement {
-        let (p, novelty) = self.p_values_and_novelty(self.row_scores(row).as_ref());
+        self.judge_scored(&self.row_scores(row), claimed, alpha)
+    }
+
+    /// [`OpenSetModel::judge`] of a row scored by this model
+    /// ([`OpenSetModel::score_row`]); scores of another model's row count
+    /// as too few usable features.
+    pub fn judge_scored(&self, s: &RowScores, claimed: Option<usize>, alpha: f64) -> Judgement {
+        let (p, novelty) = self.p_values_and_novelty(s);
         judge_with(p.as_deref(), novelty.as_deref(), self.unknown_test(), claimed, alpha)
     }
 
@@ -1356,14 +1402,15 @@ impl OpenSetModel {
         if self.combined.is_none() || self.forest.is_none() {
             return None;
         }
-        self.window_scores_of_row(&self.row_scores(row)?)
+        self.window_scores_of_row(&self.row_scores(row))
     }
 
-    /// [`OpenSetModel::window_scores`] of a scored row.
-    fn window_scores_of_row(&self, s: &RowScores) -> Option<Vec<Option<f64>>> {
+    /// [`OpenSetModel::window_scores`] of a row scored by this model
+    /// ([`OpenSetModel::score_row`]); `None` for another model's row.
+    pub fn window_scores_of_row(&self, s: &RowScores) -> Option<Vec<Option<f64>>> {
         let cs = self.combined.as_ref()?;
         let proba = s.proba.as_deref()?;
-        let novelty = &s.novelty;
+        let novelty = self.novelty_of(s)?;
         let mut out: Vec<Option<f64>> = novelty
             .iter()
             .enumerate()

@@ -9,7 +9,7 @@ use crate::clock::Clock;
 use crate::features::FeatureSet;
 use crate::label::Labeler;
 use crate::openset::confidence::{ConfidenceMap, ConfidenceSource};
-use crate::openset::{Kind, OpenSetModel, decision};
+use crate::openset::{Kind, OpenSetModel, RowScores, decision};
 use crate::pod::PodInfo;
 use crate::time::Timestamp;
 use crate::verdict::{AnomalyReason, Verdict};
@@ -245,7 +245,8 @@ impl ActiveModel {
     /// without open-set calibration, from the classifier alone and
     /// [`WatcherConfig::confidence_threshold`].
     pub fn verdict(&self, row: &[Option<f64>], subject: Subject<'_>, config: &WatcherConfig) -> Verdict {
-        self.verdict_of_windows(row, &[], subject, config)
+        let scored = self.open_set.as_ref().map(|o| o.score_row(row));
+        self.verdict_of_scored(row, scored.as_ref(), &[], subject, config)
     }
 
     /// Whether the open-set model can judge `k` consecutive windows of a
@@ -273,6 +274,42 @@ impl ActiveModel {
         subject: Subject<'_>,
         config: &WatcherConfig,
     ) -> Verdict {
+        self.verdict_of_scored(row, None, windows, subject, config)
+    }
+
+    /// The watcher's verdict after a container's next window: `row` is that
+    /// window's row and `windows` the scores of the container's earlier
+    /// windows (oldest first). `row` is scored once by the open-set model:
+    /// its [`window_scores`](Self::window_scores) are appended to `windows`
+    /// (when the model has them), and the verdict is
+    /// [`verdict_of_windows`](Self::verdict_of_windows) of `row` and the
+    /// windows so extended.
+    pub fn verdict_of_next_window(
+        &self,
+        row: &[Option<f64>],
+        windows: &mut Vec<Vec<Option<f64>>>,
+        subject: Subject<'_>,
+        config: &WatcherConfig,
+    ) -> Verdict {
+        let scored = self.open_set.as_ref().map(|o| o.score_row(row));
+        if let (Some(o), Some(s)) = (&self.open_set, &scored)
+            && let Some(w) = o.window_scores_of_row(s)
+        {
+            windows.push(w);
+        }
+        self.verdict_of_scored(row, scored.as_ref(), windows, subject, config)
+    }
+
+    /// [`verdict_of_windows`](Self::verdict_of_windows), with `row` already
+    /// scored by the open-set model (`scored`) or scored here as needed.
+    fn verdict_of_scored(
+        &self,
+        row: &[Option<f64>],
+        scored: Option<&RowScores>,
+        windows: &[Vec<Option<f64>>],
+        subject: Subject<'_>,
+        config: &WatcherConfig,
+    ) -> Verdict {
         let p = self.classifier.predict(row);
         let name = |c: usize| self.classes.get(c).cloned().unwrap_or_else(|| format!("class-{c}"));
         let predicted = name(p.class);
@@ -283,9 +320,10 @@ impl ActiveModel {
             .and_then(|c| self.classes.iter().position(|k| k == c));
         let confidence = self.confidence.as_ref().map_or(p.confidence, |m| {
             let forest = match m.source() {
-                ConfidenceSource::OpenSetForest => {
-                    self.open_set.as_ref().and_then(|o| o.class_probability(row, p.class))
-                }
+                ConfidenceSource::OpenSetForest => match scored {
+                    Some(s) => s.class_probability(p.class),
+                    None => self.open_set.as_ref().and_then(|o| o.class_probability(row, p.class)),
+                },
                 ConfidenceSource::Classifier => None,
             };
             m.calibrated(p.confidence, forest)
@@ -293,6 +331,8 @@ impl ActiveModel {
         let judgement = self.open_set.as_ref().map(|o| {
             if windows.len() >= 2 && o.judges_windows(windows.len()) {
                 o.judge_windows(windows, claimed, config.false_anomaly_rate)
+            } else if let Some(s) = scored {
+                o.judge_scored(s, claimed, config.false_anomaly_rate)
             } else {
                 o.judge(row, claimed, config.false_anomaly_rate)
             }
@@ -409,6 +449,69 @@ mod tests {
             bundle.confidence.map(|m| m.source()),
             Some(ConfidenceSource::Classifier)
         );
+    }
+
+    #[test]
+    fn scoring_a_row_once_gives_the_verdicts_of_scoring_it_per_call() {
+        // A model with a two-window calibration and the forest's confidence.
+        let d = make(1500, 4, 3, 25, 1.0, 0.05, 11);
+        let config = crate::engine::TrainConfig {
+            method: None,
+            curve_points: 0,
+            ..crate::engine::TrainConfig::default()
+        };
+        let bundle = crate::engine::train(&d, &features(4), &config, Timestamp::EPOCH, ())
+            .unwrap()
+            .bundle;
+        let m = ActiveModel::from_bundle(bundle);
+        assert!(m.judges_windows(2));
+        assert_eq!(
+            m.confidence.as_ref().map(ConfidenceMap::source),
+            Some(ConfidenceSource::OpenSetForest)
+        );
+        let o = m.open_set.as_ref().unwrap();
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let watcher = WatcherConfig::default();
+        let mut rows: Vec<Vec<Option<f64>>> = (0..d.n_rows()).step_by(11).map(|i| d.row(i)).collect();
+        // Far from every class, and too few usable features.
+        rows.extend([vec![Some(1e6); 4], vec![None; 4], vec![Some(0.0), None, None, None]]);
+        let (mut anomalies, mut by_windows) = (0, 0);
+        for pair in rows.windows(2) {
+            for claimed in [None, Some("c0"), Some("c1"), Some("c2")] {
+                let subject = Subject {
+                    pod: &pod,
+                    container: "c",
+                    claimed: claimed.map(Into::into),
+                    time: Timestamp::EPOCH,
+                    time_to_verdict: Duration::ZERO,
+                    at_start: false,
+                };
+                // The old path: each call scores the row itself.
+                let (mut old, mut new) = (Vec::new(), Vec::new());
+                for row in pair {
+                    old.extend(m.window_scores(row));
+                    let before = m.verdict_of_windows(row, &old, subject.clone(), &watcher);
+                    let after = m.verdict_of_next_window(row, &mut new, subject.clone(), &watcher);
+                    assert_eq!(new, old);
+                    assert_eq!(after, before);
+                    if old.len() >= 2 {
+                        let c = claimed.and_then(|c| m.classes.iter().position(|k| k == c));
+                        let j = o.judge_windows(&old, c, watcher.false_anomaly_rate);
+                        let kind = decision::decide(m.classifier.predict(row).class, 0.0, Some(&j), c);
+                        assert_eq!((after.kind, after.p_value), (kind, j.p_value), "{after}");
+                        by_windows += 1;
+                    }
+                    anomalies += usize::from(after.is_anomaly());
+                }
+                let row = &pair[0];
+                assert_eq!(
+                    m.verdict(row, subject.clone(), &watcher),
+                    m.verdict_of_windows(row, &[], subject, &watcher)
+                );
+            }
+        }
+        // Both kinds of verdicts, and the two-window judgement, were compared.
+        assert!(anomalies > 0 && by_windows > 100, "{anomalies} {by_windows}");
     }
 
     #[test]

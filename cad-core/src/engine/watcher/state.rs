@@ -502,9 +502,6 @@ impl WatchState {
                     .as_mut()
                     .map(|s| std::mem::take(&mut s.scores))
                     .unwrap_or_default();
-                if multi && let Some(s) = model.window_scores(&row) {
-                    scores.push(s);
-                }
                 let subject = Subject {
                     pod: info,
                     container: &w.container,
@@ -514,7 +511,7 @@ impl WatchState {
                     at_start: state.at_start,
                 };
                 let verdict = if multi {
-                    model.verdict_of_windows(&row, &scores, subject, &self.config)
+                    model.verdict_of_next_window(&row, &mut scores, subject, &self.config)
                 } else {
                     model.verdict(&row, subject, &self.config)
                 };
