@@ -9,7 +9,7 @@
 //! another simulated cluster, each claiming its own class.
 //!
 //! `watcher_verdict/…`: the watcher's whole verdict with its default
-//! two-window confirmation, a trained model (`engine::train`: tree,
+//! two-window confirmation, a trained model (`simdata::calibrated_model`: tree,
 //! open-set model, the open-set forest's calibrated confidence) judging
 //! each container on two consecutive windows — the classifier's
 //! prediction, the confidence and the open-set judgement of the first
@@ -19,9 +19,7 @@
 //! `verdict_of_windows`, which scores the row again).
 
 use cad_benches::{scaled, simdata};
-use cad_core::engine::watcher::Subject;
-use cad_core::engine::{ActiveModel, TrainConfig, WatcherConfig, train};
-use cad_core::features::FeatureSet;
+use cad_core::engine::WatcherConfig;
 use cad_core::openset::{DEFAULT_FALSE_ANOMALY_RATE, NoveltyParams};
 use cad_core::pod::{PodId, PodInfo};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -72,38 +70,20 @@ fn judge(c: &mut Criterion) {
 }
 
 fn watcher_verdict(c: &mut Criterion) {
-    let (Ok(data), Ok(test)) = (
-        simdata::dataset(scaled(200, 40), 2),
+    let (Ok(model), Ok(test)) = (
+        simdata::calibrated_model(scaled(200, 40)),
         simdata::dataset(scaled(100, 20), 3),
     ) else {
         return;
     };
-    let config = TrainConfig {
-        method: None,
-        curve_points: 0,
-        ..TrainConfig::default()
-    };
-    let Ok(trained) = train(&data, &FeatureSet::behaviour(), &config, simdata::EPOCH, ()) else {
-        return;
-    };
-    let model = ActiveModel::from_bundle(trained.bundle);
     if !model.judges_windows(2) {
         return;
     }
     // Pairs of rows, each pair a container's two windows claiming its class.
-    let rows: Vec<(Vec<Option<f64>>, String)> = (0..test.n_rows().min(1_024))
-        .map(|i| (test.row(i), test.classes()[test.label(i)].clone()))
-        .collect();
+    let rows = simdata::claimed_rows(&test, 1_024);
     let pod = PodInfo::new(PodId::new("bench", "pod", "uid"));
     let watcher = WatcherConfig::default();
-    let subject = |claimed: &str| Subject {
-        pod: &pod,
-        container: "c",
-        claimed: Some(claimed.to_owned()),
-        time: simdata::EPOCH,
-        time_to_verdict: Duration::ZERO,
-        at_start: false,
-    };
+    let subject = |claimed: &str| simdata::subject(&pod, claimed);
     let mut group = c.benchmark_group("watcher_verdict");
     group
         .sample_size(20)

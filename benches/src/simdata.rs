@@ -2,8 +2,9 @@
 //! current-thread tokio runtime: simulated minutes pass in no real time.
 
 use async_trait::async_trait;
-use cad_core::engine::collect_dataset;
+use cad_core::engine::watcher::Subject;
 use cad_core::engine::{ActiveModel, CollectConfig, CollectStats, ModelHandle, WatchStats, Watcher, WatcherConfig};
+use cad_core::engine::{TrainConfig, collect_dataset, train};
 use cad_core::model::Algorithm;
 use cad_core::sink::{SinkError, VerdictSink};
 use cad_core::{
@@ -142,6 +143,42 @@ pub fn trained_model(pods: usize) -> Result<ActiveModel, Box<dyn std::error::Err
         open_set: None,
         confidence: None,
     })
+}
+
+/// A model trained as `cad-collector` trains one (`engine::train`: a
+/// decision tree, the default open-set model with its two-window
+/// calibration, the open-set forest's calibrated confidence) on `pods`
+/// simulated containers of a cluster drawn with seed 2, ready for the
+/// watcher.
+pub fn calibrated_model(pods: usize) -> Result<ActiveModel, Box<dyn std::error::Error>> {
+    let data = dataset(pods, 2)?;
+    let config = TrainConfig {
+        method: None,
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let trained = train(&data, &FeatureSet::behaviour(), &config, EPOCH, ())?;
+    Ok(ActiveModel::from_bundle(trained.bundle))
+}
+
+/// The first `n` rows of `data` (at most), each with its class's name: the
+/// class a container of that row claims.
+pub fn claimed_rows(data: &Dataset, n: usize) -> Vec<(Vec<Option<f64>>, String)> {
+    (0..data.n_rows().min(n))
+        .map(|i| (data.row(i), data.classes()[data.label(i)].clone()))
+        .collect()
+}
+
+/// A container `c` of `pod` claiming class `claimed`, judged at [`EPOCH`].
+pub fn subject<'a>(pod: &'a PodInfo, claimed: &str) -> Subject<'a> {
+    Subject {
+        pod,
+        container: "c",
+        claimed: Some(claimed.to_owned()),
+        time: EPOCH,
+        time_to_verdict: Duration::ZERO,
+        at_start: false,
+    }
 }
 
 /// Counts outcomes, so a run can stop once every container has one.
