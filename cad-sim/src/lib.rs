@@ -19,7 +19,7 @@
 //!   workload shape (idle, steady, bursty, batch) and a load over orders of
 //!   magnitude; every pod has the kubelet probe's floor of traffic.
 //! * Ages from minutes to weeks for the pods running at creation; start-up
-//!   phases (initdb, index build, JIT warm-up) and memory that grows with
+//!   phases (initdb, index build, a JVM's start) and memory that grows with
 //!   use (a buffer pool warming). Samples are computed from the pod's seed,
 //!   the sample index and the time, never stored: any window of a pod's
 //!   history, its first minutes included, costs O(samples in it).

@@ -383,6 +383,13 @@ pub struct ServiceProfile {
     /// one per 4 KiB page its RSS grows by with use, on top of its rates'.
     #[serde(default)]
     pub faults_from_growth: bool,
+    /// The probability that a pod writes its log (the `log_b` rates) to
+    /// files in its container's writable layer, growing `rootfs_kib`,
+    /// instead of to stdout, growing the container log (Tomcat's access
+    /// log and `catalina.<date>.log` in `CATALINA_BASE/logs`); 0 when left
+    /// out.
+    #[serde(default)]
+    pub logs_in_rootfs: f64,
     /// Memory.
     pub memory: Memory,
     /// The data volume, if any.
@@ -565,6 +572,9 @@ impl Profiles {
             let e = &s.load_exponent;
             if !(e.cpu_mc.is_valid() && e.faults_s.is_valid() && e.write_kib_s.is_valid()) {
                 return bad(format!("service {n}: load exponents must lie in [0, 2]"));
+            }
+            if !(0.0..=1.0).contains(&s.logs_in_rootfs) {
+                return bad(format!("service {n}: logs_in_rootfs must be a probability"));
             }
             if s.writes_every_s.is_some_and(|r| !r.is_valid() || r.min <= 0.0) {
                 return bad(format!("service {n}: writes_every_s must be positive"));
@@ -907,6 +917,9 @@ pub(crate) struct ContainerModel {
     pub tail: Option<TailModel>,
     /// A page fault per page of RSS growth (see [`ServiceProfile::faults_from_growth`]).
     pub growth_faults: bool,
+    /// Whether its log goes to files in its writable layer (rootfs) rather
+    /// than to the container log (see [`ServiceProfile::logs_in_rootfs`]).
+    pub logs_in_rootfs: bool,
     /// Whether the activity's work is CPU-bound (bursts, batches): then
     /// noisy neighbours take a share of it.
     pub cpu_bound: bool,
@@ -1027,6 +1040,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         write_every: 0.0,
         tail: None,
         growth_faults: s.faults_from_growth,
+        logs_in_rootfs: false,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
         rss: pos(m.rss_mib.draw(rng)) * MIB,
@@ -1056,6 +1070,9 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     // drawn last, and only for services that have them, so that every
     // other pod draws what it drew before these existed
     container.write_every = s.writes_every_s.map_or(0.0, |r| pos(r.draw(rng)));
+    if s.logs_in_rootfs > 0.0 {
+        container.logs_in_rootfs = rng.random::<f64>() < s.logs_in_rootfs;
+    }
     if let (Some(t), Activity::Periodic { len, .. }) = (&s.tail, activity) {
         let tau = t.secs.draw(rng).max(1.0);
         let cpu = pos(t.cpu_core_s.draw(rng)) * 1e9;
@@ -1099,6 +1116,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         write_every: 0.0,
         tail: None,
         growth_faults: false,
+        logs_in_rootfs: false,
         cpu_bound: app.cpu_bound,
         phases: Vec::new(),
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,

@@ -488,8 +488,16 @@ impl Series {
             // the first touch of every page it grew by (monotone: `grown` is)
             faults += (grown / PAGE).floor();
         }
+        // a log written to files in the writable layer grows rootfs, and is
+        // never rotated by the kubelet; the container log keeps its start
+        let logged = self.integral(|o| o.log, c0, t);
+        let (rootfs, logged) = if m.logs_in_rootfs {
+            (m.rootfs + logged, 0.0)
+        } else {
+            (m.rootfs, logged)
+        };
         let logs = {
-            let total = m.logs + self.integral(|o| o.log, c0, t);
+            let total = m.logs + logged;
             let r = pod.node.rotation_bytes;
             if r > 0.0 && total > r {
                 // the current file, the newest rotated one, and up to three
@@ -517,7 +525,7 @@ impl Series {
             (Metric::MemoryRssBytes, rss.max(0.0).round()),
             (Metric::MemoryPageFaults, faults),
             (Metric::MemoryMajorPageFaults, (faults * m.major_fault_ratio).floor()),
-            (Metric::RootfsUsedBytes, m.rootfs.round()),
+            (Metric::RootfsUsedBytes, rootfs.round()),
             (Metric::LogsfsUsedBytes, logs.round()),
         ];
         out.extend(values.into_iter().map(|(m, v)| Sample::new(t, m, v)));
@@ -628,6 +636,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_log_written_to_files_grows_rootfs_instead_of_the_container_log() {
+        let p = Profiles::builtin();
+        let jvm = p.service.iter().position(|s| s.name == "jvm-app").expect("jvm-app");
+        // a steady pod (seeds until one is drawn) without restarts
+        let app = (0..100)
+            .map(|seed| pod(seed * 2, jvm, 0.0, 10_000, false).remove(0))
+            .find(|s| s.model.act.log > 0.0)
+            .expect("a pod that logs with its work");
+        let at = |s: &Series, m: Metric| {
+            let v = window(s, 1_000_000, 1_000_000 + 900_000);
+            let of = |i: usize| v.iter().filter(|x| x.metric == m).nth(i).expect("a sample").value;
+            (of(0), of(80))
+        };
+        let mut to_file = app.clone();
+        to_file.model.logs_in_rootfs = true;
+        let mut to_stdout = app;
+        to_stdout.model.logs_in_rootfs = false;
+        let (logs0, logs1) = at(&to_stdout, Metric::LogsfsUsedBytes);
+        let (root0, root1) = at(&to_stdout, Metric::RootfsUsedBytes);
+        assert!(logs1 > logs0 && root1 == root0, "stdout: the container log grows");
+        let (flogs0, flogs1) = at(&to_file, Metric::LogsfsUsedBytes);
+        let (froot0, froot1) = at(&to_file, Metric::RootfsUsedBytes);
+        assert!(flogs1 == flogs0 && froot1 > froot0, "files: the writable layer grows");
+        assert!(((froot1 - froot0) - (logs1 - logs0)).abs() <= 1.0, "by the same bytes");
     }
 
     #[test]
