@@ -127,6 +127,8 @@ struct Tally {
     honest_causes: BTreeMap<String, usize>,
     /// What services outside the class list were judged as.
     unknown_as: BTreeMap<String, usize>,
+    /// Services outside the class list, each on its own: judged and flagged.
+    unknown_by_service: BTreeMap<String, Count>,
 }
 
 impl Tally {
@@ -155,6 +157,9 @@ impl Tally {
         }
         for (k, v) in o.unknown_as {
             *self.unknown_as.entry(k).or_default() += v;
+        }
+        for (k, v) in o.unknown_by_service {
+            self.unknown_by_service.entry(k).or_default().add(v);
         }
     }
 }
@@ -202,11 +207,24 @@ impl VerdictSink for DemoSink {
         // a mistake of the labels, shown as such.
         let flagged = matches!(outcome, Outcome::Classified(v) if v.is_anomaly());
         let count = t.count(kind);
-        if matches!(outcome, Outcome::Skipped { .. }) {
-            count.skipped += 1;
+        let one = if matches!(outcome, Outcome::Skipped { .. }) {
+            Count {
+                skipped: 1,
+                ..Count::default()
+            }
         } else {
-            count.judged += 1;
-            count.flagged += usize::from(flagged);
+            Count {
+                judged: 1,
+                flagged: usize::from(flagged),
+                skipped: 0,
+            }
+        };
+        count.add(one);
+        if kind == Kind::Unknown {
+            t.unknown_by_service
+                .entry(truth.behaves_as.clone())
+                .or_default()
+                .add(one);
         }
         let mark = match (kind, flagged) {
             (Kind::Honest, false) => "ok      ",
@@ -326,6 +344,18 @@ fn top(map: &BTreeMap<String, usize>, n: usize) -> String {
     }
 }
 
+/// Every service's flagged of judged, in name order (`none` without any).
+fn per_service(map: &BTreeMap<String, Count>) -> String {
+    if map.is_empty() {
+        return "none".to_owned();
+    }
+    let each: Vec<String> = map
+        .iter()
+        .map(|(s, c)| format!("{s} {}/{}", c.flagged, c.judged))
+        .collect();
+    each.join(", ")
+}
+
 /// When the demo run of `seed` starts: within a minute after
 /// 2026-01-01T00:00:00Z, at an offset drawn from the seed, so that a seed
 /// gives the same outcomes on every run and the seeds of a sweep see the
@@ -362,6 +392,10 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
     output::println(&format!(
         "services outside the class list, judged as: {}",
         top(&total.unknown_as, 8)
+    ))?;
+    output::println(&format!(
+        "services outside the class list, flagged per service: {}",
+        per_service(&total.unknown_by_service)
     ))?;
     output::println(&sidecar_line(&total.sidecars))?;
     output::println(&sweep_line(seeds, &total, &accuracy))
@@ -633,5 +667,25 @@ mod tests {
             sidecar_line(&judged),
             "sidecar containers skipped: 5 of 7; 2 judged like app containers (not recognised as sidecars), 1 of them flagged"
         );
+    }
+
+    #[test]
+    fn unknown_services_are_tallied_per_service_and_add_up_over_seeds() {
+        let one = |flagged| Count {
+            judged: 1,
+            flagged,
+            skipped: 0,
+        };
+        let mut total = Tally::default();
+        for (svc, flagged) in [("redis", 1), ("kafka", 0), ("redis", 0)] {
+            let mut seed = Tally::default();
+            seed.unknown_by_service
+                .entry(svc.to_owned())
+                .or_default()
+                .add(one(flagged));
+            total.add(seed);
+        }
+        assert_eq!(per_service(&total.unknown_by_service), "kafka 0/1, redis 1/2");
+        assert_eq!(per_service(&BTreeMap::new()), "none");
     }
 }
