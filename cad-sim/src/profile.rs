@@ -301,6 +301,14 @@ pub struct Memory {
     pub grow_mib: Range,
     /// How fast it grows: MiB per CPU-second of work.
     pub grow_mib_per_core_s: Range,
+    /// Memory the first work allocates at once, before and on top of
+    /// `grow_mib` (memcached's first 1 MiB slab page of every slab class
+    /// its items fall into), MiB; 0 when left out.
+    #[serde(default)]
+    pub first_mib: Range,
+    /// How fast `first_mib` is allocated: MiB per CPU-second of work.
+    #[serde(default)]
+    pub first_mib_per_core_s: Range,
 }
 
 /// A service's data volume.
@@ -555,6 +563,8 @@ impl Profiles {
                 s.memory.ws_ratio,
                 s.memory.grow_mib,
                 s.memory.grow_mib_per_core_s,
+                s.memory.first_mib,
+                s.memory.first_mib_per_core_s,
             ];
             for r in [&s.floor, &s.steady, &s.heavy] {
                 ranges.extend(r.ranges());
@@ -592,6 +602,9 @@ impl Profiles {
             }
             if s.memory.grow_mib.max > 0.0 && s.memory.grow_mib_per_core_s.min <= 0.0 {
                 return bad(format!("service {n}: memory that grows needs grow_mib_per_core_s > 0"));
+            }
+            if s.memory.first_mib.max > 0.0 && s.memory.first_mib_per_core_s.min <= 0.0 {
+                return bad(format!("service {n}: first_mib needs first_mib_per_core_s > 0"));
             }
             if s.shapes.weights().iter().all(|w| !(w.is_finite() && *w > 0.0))
                 || !(s.weight.is_finite() && s.weight >= 0.0)
@@ -928,6 +941,10 @@ pub(crate) struct ContainerModel {
     pub grow: f64,
     /// Bytes of RSS per core-second of work.
     pub grow_per_core_s: f64,
+    /// RSS the first work allocates at once, bytes (0: none), and how
+    /// fast: bytes per core-second.
+    pub first: f64,
+    pub first_per_core_s: f64,
     pub rss_ratio: f64,
     pub ws_ratio: f64,
     pub rootfs: f64,
@@ -1046,6 +1063,8 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         rss: pos(m.rss_mib.draw(rng)) * MIB,
         grow,
         grow_per_core_s: pos(m.grow_mib_per_core_s.draw(rng)) * MIB,
+        first: 0.0,
+        first_per_core_s: 0.0,
         rss_ratio,
         ws_ratio,
         rootfs: pos(s.rootfs_kib.draw(rng)) * KIB,
@@ -1072,6 +1091,10 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     container.write_every = s.writes_every_s.map_or(0.0, |r| pos(r.draw(rng)));
     if s.logs_in_rootfs > 0.0 {
         container.logs_in_rootfs = rng.random::<f64>() < s.logs_in_rootfs;
+    }
+    if m.first_mib.max > 0.0 {
+        container.first = pos(m.first_mib.draw(rng)) * MIB;
+        container.first_per_core_s = pos(m.first_mib_per_core_s.draw(rng)) * MIB;
     }
     if let (Some(t), Activity::Periodic { len, .. }) = (&s.tail, activity) {
         let tau = t.secs.draw(rng).max(1.0);
@@ -1122,6 +1145,8 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         rss: s.rss_mib.draw(rng).max(0.1) * MIB,
         grow: 0.0,
         grow_per_core_s: 0.0,
+        first: 0.0,
+        first_per_core_s: 0.0,
         rss_ratio,
         ws_ratio: (rss_ratio + 0.05).min(1.0),
         rootfs: (4.0 + 16.0 * rng.random::<f64>()) * KIB,

@@ -463,11 +463,16 @@ impl Series {
         let a = &pod.model.activity;
         let worked = (a.integral(t.secs_since(pod.start)) - a.integral(c0.secs_since(pod.start))).max(0.0);
         let core_s = m.act.cpu * 1e-9 * worked * pod.done();
-        let grown = if m.grow > 0.0 {
-            m.grow * (1.0 - (-core_s * m.grow_per_core_s / m.grow).exp())
-        } else {
-            0.0
+        let saturating = |cap: f64, per_core_s: f64| {
+            if cap > 0.0 {
+                cap * (1.0 - (-core_s * per_core_s / cap).exp())
+            } else {
+                0.0
+            }
         };
+        // the first work's allocation (memcached's first slab pages), then
+        // the slower growth of a pool or cache
+        let grown = saturating(m.first, m.first_per_core_s) + saturating(m.grow, m.grow_per_core_s);
         let startup = self.phases(c0).last().map_or(0.0, |p| p.to);
         let ramp = if startup > 0.0 {
             (0.1 + 0.9 * dt / startup).min(1.0)
