@@ -17,7 +17,10 @@
 //! ([`ConfidenceMap::source`], stored beside the map); format 7 the
 //! open-set model's novelty test of "like no known class"
 //! ([`OpenSetModel::novelty_null`], the default since session 8; stored
-//! beside the open-set model, one byte without it). Formats 2
+//! beside the open-set model, one byte without it); format 8 the
+//! interval between a training container's rows
+//! ([`AgeCoverage::row_interval`], stored after everything else), from
+//! which the watcher knows when the model can decide. Formats 2
 //! and 3 still read, without the calibration, format 4 without the
 //! multi-window calibration (the watcher then confirms anomalies window by
 //! window), formats 4 and 5 with maps of the classifier's confidence, and
@@ -59,8 +62,10 @@ pub const MAGIC: &[u8; 8] = b"CADMODEL";
 /// calibration (version 4 still reads, without it); version 6 the confidence
 /// map's source (versions 4 and 5 read as [`ConfidenceSource::Classifier`]);
 /// version 7 the novelty test of "like no known class" (versions 4 to 6
-/// read with the combined test they were made with).
-pub const FORMAT_VERSION: u16 = 7;
+/// read with the combined test they were made with); version 8 the training
+/// rows' interval ([`AgeCoverage::row_interval`]; older versions read
+/// without it).
+pub const FORMAT_VERSION: u16 = 8;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u16 = 2;
 /// The most bytes a bundle's content may have uncompressed (1 GiB).
@@ -252,6 +257,44 @@ struct PayloadRef<'a> {
     open_set_windows: Option<&'a WindowCalibration>,
     confidence_source: ConfidenceSource,
     open_set_novelty_null: Option<&'a NoveltyNull>,
+    ages_row_interval: Option<std::time::Duration>,
+}
+
+/// The content of format 7 (no row interval).
+#[derive(Deserialize)]
+struct PayloadV7 {
+    classes: Vec<String>,
+    feature_set: FeatureSet,
+    model: Model,
+    evaluation: Option<EvaluationSummary>,
+    created_at: Timestamp,
+    trained_on: String,
+    ages: Option<AgeCoverage>,
+    open_set: Option<OpenSetModel>,
+    confidence: Option<ConfidenceMap>,
+    open_set_windows: Option<WindowCalibration>,
+    confidence_source: ConfidenceSource,
+    open_set_novelty_null: Option<NoveltyNull>,
+}
+
+impl From<PayloadV7> for Payload {
+    fn from(p: PayloadV7) -> Payload {
+        Payload {
+            classes: p.classes,
+            feature_set: p.feature_set,
+            model: p.model,
+            evaluation: p.evaluation,
+            created_at: p.created_at,
+            trained_on: p.trained_on,
+            ages: p.ages,
+            open_set: p.open_set,
+            confidence: p.confidence,
+            open_set_windows: p.open_set_windows,
+            confidence_source: p.confidence_source,
+            open_set_novelty_null: p.open_set_novelty_null,
+            ages_row_interval: None,
+        }
+    }
 }
 
 /// The content of format 6 (the combined test of "like no known class").
@@ -285,6 +328,7 @@ impl From<PayloadV6> for Payload {
             open_set_windows: p.open_set_windows,
             confidence_source: p.confidence_source,
             open_set_novelty_null: None,
+            ages_row_interval: None,
         }
     }
 }
@@ -319,6 +363,7 @@ impl From<PayloadV5> for Payload {
             open_set_windows: p.open_set_windows,
             confidence_source: ConfidenceSource::Classifier,
             open_set_novelty_null: None,
+            ages_row_interval: None,
         }
     }
 }
@@ -352,6 +397,7 @@ impl From<PayloadV4> for Payload {
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
             open_set_novelty_null: None,
+            ages_row_interval: None,
         }
     }
 }
@@ -393,6 +439,7 @@ struct Payload {
     open_set_windows: Option<WindowCalibration>,
     confidence_source: ConfidenceSource,
     open_set_novelty_null: Option<NoveltyNull>,
+    ages_row_interval: Option<std::time::Duration>,
 }
 
 impl From<PayloadV3> for Payload {
@@ -410,6 +457,7 @@ impl From<PayloadV3> for Payload {
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
             open_set_novelty_null: None,
+            ages_row_interval: None,
         }
     }
 }
@@ -429,6 +477,7 @@ impl From<PayloadV2> for Payload {
             open_set_windows: None,
             confidence_source: ConfidenceSource::Classifier,
             open_set_novelty_null: None,
+            ages_row_interval: None,
         }
     }
 }
@@ -525,6 +574,7 @@ impl ModelBundle {
                 .as_ref()
                 .map_or_else(ConfidenceSource::default, ConfidenceMap::source),
             open_set_novelty_null: self.open_set.as_ref().and_then(OpenSetModel::novelty_null),
+            ages_row_interval: self.ages.as_ref().and_then(|a| a.row_interval),
         })
         .map_err(|e| BundleError::Encode(Box::new(e)))?;
         Ok(frame(FORMAT_VERSION, &compress(&payload)?))
@@ -580,6 +630,9 @@ impl ModelBundle {
             6 => postcard::take_from_bytes::<PayloadV6>(&content)
                 .map(|(p, left)| (p.into(), left))
                 .map_err(corrupt)?,
+            7 => postcard::take_from_bytes::<PayloadV7>(&content)
+                .map(|(p, left)| (p.into(), left))
+                .map_err(corrupt)?,
             _ => postcard::take_from_bytes(&content).map_err(corrupt)?,
         };
         if !left.is_empty() {
@@ -593,7 +646,10 @@ impl ModelBundle {
             evaluation: p.evaluation,
             created_at: p.created_at,
             trained_on: p.trained_on,
-            ages: p.ages,
+            ages: p.ages.map(|a| AgeCoverage {
+                row_interval: p.ages_row_interval,
+                ..a
+            }),
             open_set: p.open_set.map(|o| {
                 o.with_windows(p.open_set_windows)
                     .with_novelty_null(p.open_set_novelty_null)
@@ -852,9 +908,26 @@ mod tests {
             steady_rows: 0,
             unknown_rows: 0,
             classes_without_young_rows: vec!["c2".into()],
+            row_interval: Some(std::time::Duration::from_millis(30_500)),
         });
         let back = ModelBundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
         assert_eq!(back.ages, b.ages);
+
+        // A bundle as format 7 wrote it: the same ages without the row
+        // interval (format 8 stores one None byte more without one).
+        let mut no_interval = b.clone();
+        if let Some(a) = no_interval.ages.as_mut() {
+            a.row_interval = None;
+        }
+        let current = no_interval.to_bytes().unwrap();
+        let content = decompress(&current[HEADER..current.len() - TRAILER]).unwrap();
+        assert_eq!(content.last(), Some(&0u8), "no row interval: one None byte");
+        let mut v7 = frame(7, &compress(&content[..content.len() - 1]).unwrap());
+        let back = ModelBundle::from_bytes(&v7).unwrap();
+        assert_eq!((back.format_version, &back.ages), (7, &no_interval.ages));
+        // Read as format 8, the same bytes are refused, not misread.
+        v7[8..10].copy_from_slice(&8u16.to_le_bytes());
+        assert!(matches!(ModelBundle::from_bytes(&v7), Err(BundleError::Corrupt { .. })));
 
         // A bundle as format 2 wrote it: the same content without the ages.
         #[derive(Serialize)]
@@ -906,7 +979,7 @@ mod tests {
         // What formats 2 to 6 could hold: no novelty test.
         let before_7 = b.open_set.clone().map(|o| o.with_novelty_null(None));
         let bytes = b.to_bytes().unwrap();
-        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 7);
+        assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 8);
         let back = ModelBundle::from_bytes(&bytes).unwrap();
         assert_eq!((&back.open_set, &back.confidence), (&b.open_set, &b.confidence));
         // The map's source travels beside it.
@@ -1048,13 +1121,17 @@ mod tests {
 
         // A bundle as format 6 wrote it: the combined test of "like no
         // known class" (format 7 stores one None byte more without a
-        // novelty test).
+        // novelty test, format 8 one more without a row interval).
         let mut combined = b.clone();
         combined.open_set.clone_from(&before_7);
         let current = combined.to_bytes().unwrap();
         let content = decompress(&current[HEADER..current.len() - TRAILER]).unwrap();
-        assert_eq!(content.last(), Some(&0u8), "no novelty test: one None byte");
-        let mut old = frame(6, &compress(&content[..content.len() - 1]).unwrap());
+        assert_eq!(
+            content[content.len() - 2..],
+            [0u8, 0],
+            "no novelty test, no row interval: two None bytes"
+        );
+        let mut old = frame(6, &compress(&content[..content.len() - 2]).unwrap());
         let v6 = ModelBundle::from_bytes(&old).unwrap();
         assert_eq!((v6.format_version, &v6.open_set), (6, &before_7));
         assert_eq!(v6.open_set.as_ref().unwrap().unknown_test(), UnknownTest::Combined);
@@ -1128,11 +1205,11 @@ mod tests {
         );
 
         let mut newer = good.to_vec();
-        newer[8..10].copy_from_slice(&8u16.to_le_bytes());
+        newer[8..10].copy_from_slice(&9u16.to_le_bytes());
         assert!(matches!(
             ModelBundle::from_bytes(&newer),
             Err(BundleError::NewerVersion {
-                found: 8,
+                found: 9,
                 supported: FORMAT_VERSION
             })
         ));

@@ -1017,3 +1017,94 @@ async fn a_followed_model_file_replaces_the_model_and_bad_files_are_ignored() {
     assert!(trained_on(&handle));
     task.abort();
 }
+
+/// Trains on a simulated cluster scraped every `interval`, then watches ten
+/// new honest pods with the default watcher configuration: what each ends
+/// as, and after how long.
+async fn decide_at_scrape_interval(
+    interval: Duration,
+) -> (WatchStats, Vec<Duration>, Option<cad_core::age::AgeCoverage>) {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::training(21, 60);
+    config.sample_interval = interval;
+    config.mean_lifetime = Duration::ZERO;
+    config.initial_max_age = Duration::from_secs(3600);
+    config.unnamed_fraction = 0.0;
+    config.silent_fraction = 0.0;
+    config.sidecar_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let features = FeatureSet::behaviour();
+    let (data, _) = sim
+        .collect_training_set(&features, &CollectConfig::default())
+        .await
+        .unwrap();
+    let cfg = TrainConfig {
+        trained_on: "test".into(),
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let bundle = train(&data, &features, &cfg, clock.now(), &mut |_| {}).unwrap().bundle;
+    // Through its bytes, as the watcher loads it.
+    let bundle = cad_core::bundle::ModelBundle::from_bytes(&bundle.to_bytes().unwrap()).unwrap();
+    let ages = bundle.ages.clone();
+    for i in 0..10 {
+        sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
+    }
+    let sink = Arc::new(MemorySink::new());
+    let w = Watcher::new(
+        Arc::new(sim.clone()),
+        Arc::new(sim.clone()),
+        clock.clone(),
+        ModelHandle::new(ActiveModel::from_bundle(bundle)),
+        WatcherConfig {
+            existing_pods: ExistingPods::None,
+            ..WatcherConfig::default()
+        },
+    )
+    .with_sink(sink.clone());
+    let stats = w.run_until(clock.sleep(Duration::from_secs(900))).await;
+    let waited = sink
+        .outcomes()
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Classified(v) => Some(v.time_to_verdict),
+            _ => None,
+        })
+        .collect();
+    (stats, waited, ages)
+}
+
+/// A model trained on slow scrapes (kube-prometheus-stack's 30 s) decides
+/// later than Telegraf's 10 s: the default timeout must not end every new
+/// pod as timed out before its windows complete (as it did at 30 s), nor
+/// cut the decision short at the first window (as at 15 and 20 s).
+#[tokio::test(start_paused = true)]
+async fn slow_scrapes_are_decided_not_timed_out_with_the_default_timeout() {
+    for secs in [10, 15, 20, 30] {
+        let (stats, waited, ages) = decide_at_scrape_interval(Duration::from_secs(secs)).await;
+        let (min, max) = (waited.iter().min(), waited.iter().max());
+        eprintln!(
+            "scrape {secs} s: classified {}, timed out {}, deleted {}, unconfirmed {}, pending {}, time to verdict {min:?}..{max:?}, young ages {:?}",
+            stats.classified,
+            stats.timed_out,
+            stats.deleted,
+            stats.unconfirmed,
+            stats.still_pending,
+            ages.as_ref().and_then(|a| a.young)
+        );
+        assert_eq!(
+            (stats.classified, stats.timed_out),
+            (10, 0),
+            "scrape {secs} s: {stats:?}"
+        );
+        // Each on its second window (the default two-window decision), not
+        // on its first one cut short by the timeout: at least 4 snapshots
+        // after the youngest training row's first window.
+        let second = ages.and_then(|a| a.young).unwrap().min + Duration::from_secs(4 * secs);
+        assert!(
+            waited.iter().all(|w| *w >= second),
+            "scrape {secs} s: {waited:?}, second window at {second:?}"
+        );
+    }
+}

@@ -24,7 +24,8 @@
 //!   ([`FeatureSet::latest_row`](crate::FeatureSet::latest_row));
 //! * `TimedOut` if that does not happen within `timeout` of the pod's start,
 //!   or of the moment the watcher first saw it if that is later or if the
-//!   start time is unknown;
+//!   start time is unknown (the timeout is raised for a model that decides
+//!   later, see [`WatcherConfig::timeout_for`]);
 //! * `Deleted` if the pod is deleted or ends first.
 //!
 //! Each container's claimed class is its own
@@ -106,8 +107,17 @@ use std::time::Duration;
 pub struct WatcherConfig {
     /// Time between two metric fetches (default 5 s).
     pub poll_interval: Duration,
-    /// How long to wait for usable metrics after a pod starts (default 120 s).
+    /// How long to wait for usable metrics after a pod starts (default 120 s);
+    /// raised for a model that decides later when
+    /// [`extend_timeout`](Self::extend_timeout) is on
+    /// ([`timeout_for`](Self::timeout_for)).
     pub timeout: Duration,
+    /// Whether [`timeout`](Self::timeout) is raised to the age at which the
+    /// model can decide a new pod, plus two poll intervals, when that is
+    /// later ([`ActiveModel::decision_age`]; default true). Off, `timeout` is
+    /// a hard value (an operator's explicit `--timeout`), and a model that
+    /// decides later is warned about ([`ActiveModel::log_timeout`]).
+    pub extend_timeout: bool,
     /// Complete snapshots needed before classifying; `None` (default) means the
     /// model's feature-set window. Values below the window are raised to it.
     pub min_snapshots: Option<usize>,
@@ -167,6 +177,27 @@ pub struct WatcherConfig {
     pub existing_pods: ExistingPods,
 }
 
+impl WatcherConfig {
+    /// The timeout used with `model`: [`timeout`](Self::timeout), or, with
+    /// [`extend_timeout`](Self::extend_timeout) on, the model's
+    /// [decision age](ActiveModel::decision_age) plus two poll intervals when
+    /// that is longer. A model that does not record when it decides (no
+    /// recorded ages, or a bundle before format 8) keeps `timeout`.
+    pub fn timeout_for(&self, model: &ActiveModel) -> Duration {
+        match model.decision_age(self) {
+            Some(age) if self.extend_timeout => self.timeout.max(self.needed_timeout(age)),
+            _ => self.timeout,
+        }
+    }
+
+    /// The timeout that leaves a model deciding at `age` time to do so: two
+    /// poll intervals more (a sample is fetched up to one poll after it is
+    /// written, and may be written late).
+    pub(crate) fn needed_timeout(&self, age: Duration) -> Duration {
+        age.saturating_add(self.poll_interval.saturating_mul(2))
+    }
+}
+
 /// The default of [`WatcherConfig::confirm_windows`].
 pub const DEFAULT_CONFIRM_WINDOWS: usize = 2;
 
@@ -194,6 +225,7 @@ impl Default for WatcherConfig {
         WatcherConfig {
             poll_interval: Duration::from_secs(5),
             timeout: Duration::from_secs(120),
+            extend_timeout: true,
             min_snapshots: None,
             confidence_threshold: 0.6,
             false_anomaly_rate: crate::openset::DEFAULT_FALSE_ANOMALY_RATE,

@@ -132,6 +132,66 @@ impl ActiveModel {
     }
 }
 
+impl ActiveModel {
+    /// The age at which this model can decide a new pod with `config`: when
+    /// its window of snapshots, `config.confirm_windows` times, has
+    /// completed ([`AgeCoverage::decision_age`], from the ages and the
+    /// interval of the training rows). It grows with the metrics' scrape
+    /// interval: about 100 s for the behaviour set's two windows of 4
+    /// snapshots 10 s apart, about 280 s 30 s apart. `None` when the
+    /// bundle does not record it (no training ages, or a bundle before
+    /// format 8).
+    pub fn decision_age(&self, config: &WatcherConfig) -> Option<Duration> {
+        self.ages.as_ref()?.decision_age(
+            self.features.window,
+            self.features.stride,
+            config.min_snapshots.unwrap_or(0),
+            config.confirm_windows.max(1),
+        )
+    }
+
+    /// Says how the timeout suits this model (once, when it is loaded or
+    /// replaced): at INFO when [`WatcherConfig::timeout_for`] raises it, a
+    /// WARN when the timeout is a hard value
+    /// ([`WatcherConfig::extend_timeout`] off) too short for the model to
+    /// decide, naming the timeout needed.
+    pub fn log_timeout(&self, config: &WatcherConfig) {
+        let Some(age) = self.decision_age(config) else {
+            return;
+        };
+        let (timeout, needed) = (config.timeout_for(self), config.needed_timeout(age));
+        let row_interval_s = self.ages.as_ref().and_then(|a| a.row_interval).map(|d| d.as_secs_f64());
+        if timeout < needed {
+            tracing::warn!(
+                timeout_s = timeout.as_secs_f64(),
+                decision_age_s = age.as_secs_f64(),
+                needed_s = needed.as_secs().saturating_add(1),
+                confirm_windows = config.confirm_windows,
+                row_interval_s,
+                "the timeout is shorter than the model needs: it decides a new pod about {} s after its start ({} \
+                 window(s) of {} snapshots at the training data's interval), so new pods will time out or be decided \
+                 on fewer windows; set --timeout (CAD_TIMEOUT) to at least {} s, or leave it unset to follow the model",
+                age.as_secs(),
+                config.confirm_windows.max(1),
+                self.features.window,
+                needed.as_secs().saturating_add(1)
+            );
+        } else if timeout > config.timeout {
+            tracing::info!(
+                timeout_s = timeout.as_secs_f64(),
+                default_s = config.timeout.as_secs_f64(),
+                decision_age_s = age.as_secs_f64(),
+                row_interval_s,
+                "the timeout is raised to {} s for this model: it decides a new pod about {} s after its start \
+                 (its training metrics came further apart, or more windows are asked for, than {} s allow)",
+                timeout.as_secs(),
+                age.as_secs(),
+                config.timeout.as_secs()
+            );
+        }
+    }
+}
+
 impl std::fmt::Debug for ActiveModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActiveModel")
@@ -183,6 +243,30 @@ impl ModelHandle {
     where
         E: std::error::Error,
     {
+        self.follow_inner(origin, updates, None).await;
+    }
+
+    /// [`follow`](Self::follow), also saying how each new model suits the
+    /// watcher's timeout ([`ActiveModel::log_timeout`]).
+    pub async fn follow_for<E>(
+        &self,
+        origin: &str,
+        updates: impl Stream<Item = Result<ModelBundle, E>>,
+        config: &WatcherConfig,
+    ) where
+        E: std::error::Error,
+    {
+        self.follow_inner(origin, updates, Some(config)).await;
+    }
+
+    async fn follow_inner<E>(
+        &self,
+        origin: &str,
+        updates: impl Stream<Item = Result<ModelBundle, E>>,
+        config: Option<&WatcherConfig>,
+    ) where
+        E: std::error::Error,
+    {
         let mut updates = std::pin::pin!(updates);
         while let Some(update) = updates.next().await {
             match update {
@@ -191,6 +275,9 @@ impl ModelHandle {
                     let model = self.current();
                     tracing::info!(%origin, model = %model.description, "the model changed: new model in use");
                     model.log_decision();
+                    if let Some(config) = config {
+                        model.log_timeout(config);
+                    }
                     let external = model.features.external_columns();
                     if !external.is_empty() {
                         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");

@@ -17,7 +17,9 @@
 //! that never entered it: a sidecar, or a pod too old for the model), and
 //! every waiting container has a deadline: `timeout` after its pod's start,
 //! or after the moment the watcher first saw it if that is later or the
-//! start time is unknown. A pod's containers are those it had when first
+//! start time is unknown. `timeout` is the one for the model of the latest
+//! event or decision ([`WatcherConfig::timeout_for`]): longer than
+//! [`WatcherConfig::timeout`] for a model that decides later. A pod's containers are those it had when first
 //! seen; later events change its labels, phase and start time, not them.
 
 use super::model::{ActiveModel, Subject};
@@ -124,6 +126,8 @@ struct PodState {
 /// verdict and their samples so far, and the counts of what happened.
 pub struct WatchState {
     config: WatcherConfig,
+    /// The timeout with the latest model seen ([`WatcherConfig::timeout_for`]).
+    timeout: Duration,
     /// When the watcher started: pods started before are "at start".
     started: Timestamp,
     known: HashMap<String, PodState>,
@@ -146,6 +150,7 @@ impl WatchState {
     /// An empty state for a watcher that starts at `started`.
     pub fn new(config: WatcherConfig, started: Timestamp) -> Self {
         WatchState {
+            timeout: config.timeout,
             config,
             started,
             known: HashMap::new(),
@@ -181,6 +186,7 @@ impl WatchState {
     /// claimed classes read with `model`'s classes.
     pub fn on_event(&mut self, event: PodEvent, now: Timestamp, model: &ActiveModel) -> Step {
         self.stats.events += 1;
+        self.timeout = self.config.timeout_for(model);
         match event {
             PodEvent::Added(p) | PodEvent::Updated(p) => self.on_pod(p, now, model),
             PodEvent::Deleted(id) => {
@@ -295,9 +301,7 @@ impl WatchState {
         match self.config.existing_pods {
             ExistingPods::All => true,
             ExistingPods::None => false,
-            ExistingPods::Recent => p
-                .start_time
-                .is_some_and(|t| self.started.since(t) < self.config.timeout),
+            ExistingPods::Recent => p.start_time.is_some_and(|t| self.started.since(t) < self.timeout),
         }
     }
 
@@ -358,7 +362,7 @@ impl WatchState {
         self.stats.ticks += 1;
         let mut containers = Vec::new();
         let mut from = now;
-        let span = self.config.timeout + self.config.poll_interval;
+        let span = self.timeout + self.config.poll_interval;
         let lookback = now - span;
         for (id, w) in &self.waiting {
             let Some(state) = self.known.get(&w.pod_uid) else {
@@ -466,6 +470,7 @@ impl WatchState {
     /// Each container's claimed class is its own
     /// ([`Labeler::container_claims`]), read with `model`'s classes.
     pub fn decide(&mut self, now: Timestamp, model: &ActiveModel) -> Step {
+        self.timeout = self.config.timeout_for(model);
         let first_needed = self.config.min_snapshots.unwrap_or(0).max(model.features.window).max(1);
         let (window, stride) = (model.features.window.max(1), model.features.stride.max(1));
         let confirm = self.config.confirm_windows.max(1);
@@ -480,7 +485,7 @@ impl WatchState {
             };
             let info = &state.info;
             let since = state.since;
-            let expired = now >= since + self.config.timeout;
+            let expired = now >= since + self.timeout;
             let waited = now.since(info.start_time.unwrap_or(state.first_seen));
             let container = info.container(&w.container);
             let input = container.map(|c| ContainerInput {

@@ -1231,3 +1231,71 @@ fn a_multi_window_calibration_decides_at_the_last_window() {
     let stats = s.finish();
     assert_eq!((stats.anomalies, stats.unconfirmed, stats.deleted), (0, 0, 0));
 }
+
+/// A model whose training rows came 60 s apart, its first window (2
+/// snapshots) at 130 s of age at the youngest.
+fn slow_scrape_model() -> ActiveModel {
+    use crate::age::{AgeCoverage, AgeRange};
+    ActiveModel {
+        ages: Some(AgeCoverage {
+            young_horizon: Duration::from_secs(300),
+            young: Some(AgeRange {
+                min: Duration::from_secs(130),
+                max: Duration::from_secs(290),
+            }),
+            young_rows: 10,
+            row_interval: Some(Duration::from_secs(60)),
+            ..AgeCoverage::default()
+        }),
+        ..model()
+    }
+}
+
+#[test]
+fn the_timeout_follows_a_model_that_decides_later_unless_it_is_hard() {
+    let m = slow_scrape_model();
+    let c = WatcherConfig::default();
+    // Two windows of 2: 4 snapshots, the 4th 2 intervals after the first
+    // window's, one interval more for a later phase: 130 + 180 s; plus two
+    // polls.
+    assert_eq!(m.decision_age(&c), Some(Duration::from_secs(310)));
+    assert_eq!(c.timeout_for(&m), Duration::from_secs(320));
+    let one = WatcherConfig {
+        confirm_windows: 1,
+        ..WatcherConfig::default()
+    };
+    assert_eq!(one.timeout_for(&m), Duration::from_secs(200));
+    let hard = WatcherConfig {
+        extend_timeout: false,
+        ..one.clone()
+    };
+    assert_eq!(hard.timeout_for(&m), Duration::from_secs(120));
+    // A longer timeout is kept; a model that does not record its interval
+    // (a bundle before format 8), or no ages, keeps the timeout as given.
+    let long = WatcherConfig {
+        timeout: Duration::from_secs(600),
+        ..WatcherConfig::default()
+    };
+    assert_eq!(long.timeout_for(&m), Duration::from_secs(600));
+    let mut old = slow_scrape_model();
+    old.ages.as_mut().unwrap().row_interval = None;
+    assert_eq!((old.decision_age(&c), c.timeout_for(&old)), (None, c.timeout));
+    assert_eq!(c.timeout_for(&model()), c.timeout);
+
+    // A pod whose samples come every 60 s: its window completes at 130 s.
+    for (config, expected) in [(one, "classified"), (hard, "timed out")] {
+        let mut s = WatchState::new(config, at(0));
+        let p = pod("nginx-1", Some(1));
+        assert!(s.on_event(PodEvent::Added(p.clone()), at(1), &m).is_empty());
+        let plan = s.plan_fetch(at(125)).unwrap();
+        let step = s.on_batch(&plan, Ok(memory(&p, &[70])), &m);
+        if expected == "timed out" {
+            assert!(matches!(step.outcomes[..], [Outcome::TimedOut { .. }]), "{step:?}");
+            continue;
+        }
+        assert!(step.outcomes.is_empty(), "{step:?}");
+        let plan = s.plan_fetch(at(135)).unwrap();
+        let step = s.on_batch(&plan, Ok(memory(&p, &[70, 130])), &m);
+        assert!(matches!(step.outcomes[..], [Outcome::Classified(_)]), "{step:?}");
+    }
+}
