@@ -803,9 +803,14 @@ pub struct WatchArgs {
     /// Write every verdict as a `cad_verdict` point to InfluxDB.
     #[arg(long, env = "CAD_INFLUX_VERDICTS")]
     pub influx_verdicts: bool,
-    /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`; 10s to 1d).
-    #[arg(long, env = "CAD_TIMEOUT", value_parser = duration_in(10 * SECOND, DAY), default_value = "120s")]
-    pub timeout: Duration,
+    /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`;
+    /// 10s to 1d). Unset: 120s, or longer when the model decides later
+    /// (metrics scraped less often than Telegraf's 10 s, or more
+    /// --confirm-windows: about 290s at 30 s scrapes; the model records when
+    /// its windows complete). Set, it is a hard value: a model that needs
+    /// longer is warned about when loaded, with the timeout it needs.
+    #[arg(long, env = "CAD_TIMEOUT", value_parser = duration_in(10 * SECOND, DAY))]
+    pub timeout: Option<Duration>,
     /// Time between metric fetches (1s to 1h).
     #[arg(long, env = "CAD_POLL_INTERVAL", value_parser = duration_in(SECOND, HOUR), default_value = "5s")]
     pub poll_interval: Duration,

@@ -520,12 +520,13 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         normal_at_once: args.normal_at_once,
         ..WatcherConfig::default()
     };
-    let drain = watcher_config.timeout + 2 * watcher_config.poll_interval;
+    let model = ActiveModel::from_bundle(trained.bundle);
+    let drain = watcher_config.timeout_for(&model) + 2 * watcher_config.poll_interval;
     let watcher = Watcher::new(
         Arc::new(sim.clone()),
         Arc::new(sim.clone()),
         clock.clone(),
-        ModelHandle::new(ActiveModel::from_bundle(trained.bundle)),
+        ModelHandle::new(model),
         watcher_config,
     )
     .with_sink(sink.clone());

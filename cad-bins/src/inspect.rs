@@ -81,6 +81,21 @@ pub fn summary(b: &ModelBundle) -> String {
                 range(a.steady),
                 a.steady_rows
             ));
+            let window = (b.feature_set.window, b.feature_set.stride);
+            let decides = |n| a.decision_age(window.0, window.1, 0, n).map(|d| d.as_secs());
+            match (
+                a.row_interval,
+                decides(1),
+                decides(cad_core::engine::DEFAULT_CONFIRM_WINDOWS),
+            ) {
+                (Some(every), Some(one), Some(two)) => s.push_str(&format!(
+                    "decides:        rows every {:.1} s: a new pod's first window at about {one} s, \
+                     {} windows at about {two} s (the watcher's default timeout follows)\n",
+                    every.as_secs_f64(),
+                    cad_core::engine::DEFAULT_CONFIRM_WINDOWS
+                )),
+                _ => s.push_str("decides:        not recorded (format 7 or older): the timeout is as given\n"),
+            }
             if !a.classes_without_young_rows.is_empty() {
                 s.push_str(&format!(
                     "  warning: no young rows for {}\n",

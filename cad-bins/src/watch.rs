@@ -25,7 +25,9 @@ const MODEL_FILE_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
     WatcherConfig {
         poll_interval: args.poll_interval,
-        timeout: args.timeout,
+        // Unset, the default, raised for a model that decides later.
+        timeout: args.timeout.unwrap_or(WatcherConfig::default().timeout),
+        extend_timeout: args.timeout.is_none(),
         min_snapshots: args.min_snapshots,
         confidence_threshold: args.confidence_threshold,
         false_anomaly_rate: args.false_anomaly_rate,
@@ -48,6 +50,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
         "model loaded"
     );
     model.log_decision();
+    model.log_timeout(config);
     let external = model.features.external_columns();
     if !external.is_empty() {
         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
@@ -102,9 +105,13 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             .with_context(|| format!("loading the model from ConfigMap {ns}/{name}"))?;
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current(), &watcher_config(args));
-        let follow = handle.clone();
+        let (follow, config) = (handle.clone(), watcher_config(args));
         let origin = format!("ConfigMap {ns}/{name}");
-        tokio::spawn(async move { follow.follow(&origin, store.watch_with(ModelBundle::from_bytes)).await });
+        tokio::spawn(async move {
+            follow
+                .follow_for(&origin, store.watch_with(ModelBundle::from_bytes), &config)
+                .await
+        });
         handle
     } else {
         let bytes = cad_core::bundle::read_file_bytes(&args.model).with_context(|| {
@@ -118,9 +125,9 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current(), &watcher_config(args));
         // A mounted ConfigMap is updated in place by the kubelet.
-        let (follow, path) = (handle.clone(), args.model.clone());
+        let (follow, path, config) = (handle.clone(), args.model.clone(), watcher_config(args));
         let updates = ModelHandle::poll_file(path.clone(), bytes, MODEL_FILE_POLL, clock.clone());
-        tokio::spawn(async move { follow.follow(&path.display().to_string(), updates).await });
+        tokio::spawn(async move { follow.follow_for(&path.display().to_string(), updates, &config).await });
         handle
     };
 

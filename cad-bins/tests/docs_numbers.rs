@@ -42,7 +42,24 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let demo_watch = secs(&default(Cli::command(), Some("demo"), "watch-for"));
     let demo_honest = default(Cli::command(), Some("demo"), "honest");
     let demo_unknown: usize = default(Cli::command(), Some("demo"), "unknown").parse().unwrap();
-    let timeout = default(WatcherCli::command(), None, "timeout");
+    // --timeout has no clap default (unset, it follows the model): its
+    // documented default is the engine's.
+    let engine = cad_core::engine::WatcherConfig::default();
+    let timeout = format!("{}s", engine.timeout.as_secs());
+    let watcher = WatcherCli::command();
+    let timeout_arg = watcher
+        .get_arguments()
+        .find(|a| a.get_long() == Some("timeout"))
+        .unwrap();
+    assert!(timeout_arg.get_default_values().is_empty());
+    assert!(
+        timeout_arg
+            .get_help()
+            .unwrap()
+            .to_string()
+            .contains(&format!("Unset: {timeout}")),
+        "the help says the default"
+    );
     let poll = default(WatcherCli::command(), None, "poll-interval");
     let window = default(CollectorCli::command(), None, "window");
     let ratio = default(CollectorCli::command(), None, "training-ratio");
@@ -50,12 +67,6 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let listen = default(WatcherCli::command(), None, "listen");
     let db = default(WatcherCli::command(), None, "influx-db");
     let max_classes = default(CollectorCli::command(), None, "max-classes");
-    let engine = cad_core::engine::WatcherConfig::default();
-    assert_eq!(
-        secs(&timeout),
-        engine.timeout.as_secs(),
-        "the program's default is the engine's"
-    );
     assert_eq!(secs(&poll), engine.poll_interval.as_secs());
     assert_eq!(threshold.parse::<f64>().unwrap(), engine.confidence_threshold);
     assert_eq!(max_classes, cad_core::engine::DEFAULT_MAX_CLASSES.to_string());
