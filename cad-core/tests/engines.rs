@@ -247,8 +247,11 @@ async fn pods_running_at_the_start_are_judged_as_configured_and_a_restart_loses_
             .map(|p| p.id.uid.clone())
             .collect();
         let sink = Arc::new(MemorySink::new());
+        // 2 windows: every pod decided within the 90 s run (the default 3
+        // decides ~40 s later; this test is about the pods at the start).
         let cfg = WatcherConfig {
             existing_pods: mode,
+            confirm_windows: 2,
             ..WatcherConfig::default()
         };
         let w = Watcher::new(
@@ -380,7 +383,12 @@ async fn watch_with_another_sink(
         Arc::new(sim.clone()),
         clock.clone(),
         model(&sim, 0, 1.0),
-        WatcherConfig::default(),
+        // 2 windows: every pod decided well within the 120 s run (the
+        // default 3 decides ~40 s later; these tests are about the sinks).
+        WatcherConfig {
+            confirm_windows: 2,
+            ..WatcherConfig::default()
+        },
     )
     .with_sink(fast.clone());
     let slow = other.map(|(delay, options)| (Timed::new(&clock, delay), options));
