@@ -314,8 +314,8 @@ fn counts(kinds: &BTreeMap<String, (Role, Kind)>) -> BTreeMap<Role, (usize, usiz
 
 /// The held-out rotation of `openset_recordings.rs` in-process: the model
 /// fitted on every row of the training recordings, each watched pod judged
-/// on the calibrated statistic of its first two windows that share no
-/// snapshot (the watcher's default).
+/// on the calibrated statistic of its first windows that share no
+/// snapshot, as many as the watcher's default `confirm_windows`.
 fn in_process(
     watched: &[Pod],
     training: &[Pod],
@@ -346,14 +346,14 @@ fn in_process(
     }
     .fit(&data)
     .expect("fit");
-    let alpha = WatcherConfig::default().false_anomaly_rate;
+    let config = WatcherConfig::default();
+    let alpha = config.false_anomaly_rate;
     watched
         .iter()
         .map(|p| {
             let rows = rows_of(p);
-            let scores: Vec<_> = [0, window]
-                .iter()
-                .filter_map(|&j| rows.get(j))
+            let scores: Vec<_> = (0..config.confirm_windows.max(1))
+                .filter_map(|j| rows.get(j * window))
                 .filter_map(|r| model.window_scores(r))
                 .collect();
             (
@@ -557,14 +557,18 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     // The paths differ in their rows (the collector reads the last 10
     // minutes and the first 5 apart, so rows spanning that edge are not
     // made in-process's way):
-    // every pod got the same kind on all three (measured); at most 2 of 86
-    // may differ.
+    // at 2 windows every pod got the same kind on all three (measured); at
+    // 3 (session 11) the 4 claims of rabbitmq-0 differ: the
+    // in-process model (fitted on every row, no held-out calibration) judges
+    // them unknown, the collector's impostors as nginx, apache and
+    // postgresql and as claimed as mysql (p 0.0227 on both real paths). At
+    // most 4 of 86 may differ.
     let differ: Vec<&String> = direct
         .iter()
         .filter(|(n, k)| influx.verdicts[*n].0 != **k || as_recorded.verdicts[*n].0 != **k)
         .map(|(n, _)| n)
         .collect();
-    assert!(differ.len() <= 2, "kinds differ between the paths: {differ:?}");
+    assert!(differ.len() <= 4, "kinds differ between the paths: {differ:?}");
 }
 
 /// Measurement: the in-process judgement of every rotation (instance `k` of
