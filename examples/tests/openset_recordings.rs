@@ -66,8 +66,9 @@ struct Tally {
     multi_at_k: Confirmed,
 }
 
-/// Windows of the confirmation rule measured beside the first-window verdicts.
-const CONFIRM: usize = 2;
+/// Windows of the confirmation rule measured beside the first-window verdicts:
+/// the watcher's default `--confirm-windows`.
+const CONFIRM: usize = cad_core::engine::DEFAULT_CONFIRM_WINDOWS;
 
 #[derive(Default, Debug)]
 struct Confirmed {
@@ -232,7 +233,7 @@ fn tally(
 
 /// The default method's verdicts on each service outside the class list,
 /// over all rotations: (judged unknown, judged) and the class it was taken
-/// for otherwise, for the first window and for the 2-window statistic at
+/// for otherwise, for the first window and for the [`CONFIRM`]-window statistic at
 /// window k; and its instances named like each known class: (flagged, judged).
 #[derive(Default, Debug)]
 struct PerService {
@@ -516,9 +517,9 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     let t = default_tally.expect("the default method ran");
     let services = per_service(&all, &names, set.window.max(1), 0.01);
     println!(
-        "default method, α = 0.01, per service outside the class list: judged unknown (first window; 2-window \
+        "default method, α = 0.01, per service outside the class list: judged unknown (first window; {CONFIRM}-window \
          statistic at k) and the class it was taken for otherwise; named like each known class, flagged (first \
-         window; 2-window statistic at k); every row (window) of the recording judged alone"
+         window; {CONFIRM}-window statistic at k); every row (window) of the recording judged alone"
     );
     for (class, s) in &services {
         println!(
