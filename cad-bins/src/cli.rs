@@ -804,11 +804,11 @@ pub struct WatchArgs {
     #[arg(long, env = "CAD_INFLUX_VERDICTS")]
     pub influx_verdicts: bool,
     /// How long to wait for a pod's metrics (old `timeout.fetching.metrics`;
-    /// 10s to 1d). Unset: 120s, or longer when the model decides later
-    /// (metrics scraped less often than Telegraf's 10 s, or more
-    /// --confirm-windows: about 290s at 30 s scrapes; the model records when
-    /// its windows complete). Set, it is a hard value: a model that needs
-    /// longer is warned about when loaded, with the timeout it needs.
+    /// 10s to 1d). Unset: 120s, or longer when the model decides later (the
+    /// model records when its windows complete; with the default
+    /// --confirm-windows about 150s at Telegraf's 10 s, about 410s at 30 s
+    /// scrapes). Set, it is a hard value: a model that needs longer is
+    /// warned about when loaded, with the timeout it needs.
     #[arg(long, env = "CAD_TIMEOUT", value_parser = duration_in(10 * SECOND, DAY))]
     pub timeout: Option<Duration>,
     /// Time between metric fetches (1s to 1h).
@@ -840,7 +840,8 @@ pub struct WatchArgs {
     /// With a model calibrated over several windows (bundle format 5) and
     /// --confirm-windows above 1: report a container whose first window is
     /// normal at once (true), or decide every container at its N-th window
-    /// (false: more unknown services and impostors found, ~40 s later).
+    /// (false: more unknown services and impostors found, ~40 s later for
+    /// each window after the first at 10 s samples).
     #[arg(long, env = "CAD_NORMAL_AT_ONCE", default_value_t = false, action = clap::ArgAction::Set)]
     pub normal_at_once: bool,
     /// Only for a model without open-set calibration (bundle format 2 or 3,

@@ -88,9 +88,9 @@ pub fn summary(b: &ModelBundle) -> String {
                 decides(1),
                 decides(cad_core::engine::DEFAULT_CONFIRM_WINDOWS),
             ) {
-                (Some(every), Some(one), Some(two)) => s.push_str(&format!(
+                (Some(every), Some(one), Some(default)) => s.push_str(&format!(
                     "decides:        rows every {:.1} s: a new pod's first window at about {one} s, \
-                     {} windows at about {two} s (the watcher's default timeout follows)\n",
+                     {} windows at about {default} s (the watcher's default timeout follows)\n",
                     every.as_secs_f64(),
                     cad_core::engine::DEFAULT_CONFIRM_WINDOWS
                 )),

@@ -1028,10 +1028,10 @@ async fn a_followed_model_file_replaces_the_model_and_bad_files_are_ignored() {
 
 /// Trains on a simulated cluster scraped every `interval`, then watches ten
 /// new honest pods with the default watcher configuration: what each ends
-/// as, and after how long.
+/// as, after how long, and the timeout the watcher took for the model.
 async fn decide_at_scrape_interval(
     interval: Duration,
-) -> (WatchStats, Vec<Duration>, Option<cad_core::age::AgeCoverage>) {
+) -> (WatchStats, Vec<Duration>, Option<cad_core::age::AgeCoverage>, Duration) {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
     let mut config = SimConfig::training(21, 60);
     config.sample_interval = interval;
@@ -1056,6 +1056,8 @@ async fn decide_at_scrape_interval(
     // Through its bytes, as the watcher loads it.
     let bundle = cad_core::bundle::ModelBundle::from_bytes(&bundle.to_bytes().unwrap()).unwrap();
     let ages = bundle.ages.clone();
+    let model = ActiveModel::from_bundle(bundle);
+    let timeout = WatcherConfig::default().timeout_for(&model);
     for i in 0..10 {
         sim.spawn(PodSpec::new(sim.class_names()[i % 5].clone()));
     }
@@ -1064,7 +1066,7 @@ async fn decide_at_scrape_interval(
         Arc::new(sim.clone()),
         Arc::new(sim.clone()),
         clock.clone(),
-        ModelHandle::new(ActiveModel::from_bundle(bundle)),
+        ModelHandle::new(model),
         WatcherConfig {
             existing_pods: ExistingPods::None,
             ..WatcherConfig::default()
@@ -1080,7 +1082,7 @@ async fn decide_at_scrape_interval(
             _ => None,
         })
         .collect();
-    (stats, waited, ages)
+    (stats, waited, ages, timeout)
 }
 
 /// A model trained on slow scrapes (kube-prometheus-stack's 30 s) decides
@@ -1090,10 +1092,10 @@ async fn decide_at_scrape_interval(
 #[tokio::test(start_paused = true)]
 async fn slow_scrapes_are_decided_not_timed_out_with_the_default_timeout() {
     for secs in [10, 15, 20, 30] {
-        let (stats, waited, ages) = decide_at_scrape_interval(Duration::from_secs(secs)).await;
+        let (stats, waited, ages, timeout) = decide_at_scrape_interval(Duration::from_secs(secs)).await;
         let (min, max) = (waited.iter().min(), waited.iter().max());
         eprintln!(
-            "scrape {secs} s: classified {}, timed out {}, deleted {}, unconfirmed {}, pending {}, time to verdict {min:?}..{max:?}, young ages {:?}",
+            "scrape {secs} s: classified {}, timed out {}, deleted {}, unconfirmed {}, pending {}, time to verdict {min:?}..{max:?}, young ages {:?}, timeout {timeout:?}",
             stats.classified,
             stats.timed_out,
             stats.deleted,
@@ -1106,13 +1108,14 @@ async fn slow_scrapes_are_decided_not_timed_out_with_the_default_timeout() {
             (10, 0),
             "scrape {secs} s: {stats:?}"
         );
-        // Each on its second window (the default two-window decision), not
-        // on its first one cut short by the timeout: at least 4 snapshots
-        // after the youngest training row's first window.
-        let second = ages.and_then(|a| a.young).unwrap().min + Duration::from_secs(4 * secs);
+        // Each on its third window (the default three-window decision), not
+        // on an earlier one cut short by the timeout: at least 8 snapshots
+        // (two more windows of 4) after the youngest training row's first
+        // window.
+        let third = ages.and_then(|a| a.young).unwrap().min + Duration::from_secs(8 * secs);
         assert!(
-            waited.iter().all(|w| *w >= second),
-            "scrape {secs} s: {waited:?}, second window at {second:?}"
+            waited.iter().all(|w| *w >= third),
+            "scrape {secs} s: {waited:?}, third window at {third:?}"
         );
     }
 }

@@ -199,7 +199,7 @@ impl WatcherConfig {
 }
 
 /// The default of [`WatcherConfig::confirm_windows`].
-pub const DEFAULT_CONFIRM_WINDOWS: usize = 2;
+pub const DEFAULT_CONFIRM_WINDOWS: usize = 3;
 
 /// The largest [`WatcherConfig::confirm_windows`] that makes sense: each
 /// window takes the model's window of snapshots, and all must come within
@@ -381,8 +381,8 @@ pub struct WatchStats {
 ///     let sink = Arc::new(Lines::default());
 ///     let watcher = Watcher::new(StaticPods::new([pod]), Quiet, clock, bundle, WatcherConfig::default())
 ///         .with_sink(sink.clone());
-///     // Two virtual minutes: the pod gets its verdict after two windows of snapshots.
-///     let stats = watcher.run_until(clock.sleep(Duration::from_secs(120))).await;
+///     // Three virtual minutes: the pod gets its verdict after three windows of snapshots.
+///     let stats = watcher.run_until(clock.sleep(Duration::from_secs(180))).await;
 ///     assert_eq!(stats.classified, 1);
 ///     let lines = sink.0.lock().unwrap();
 ///     assert!(lines[0].starts_with("nginx-7f9c got classified by the model as nginx"), "{lines:?}");

@@ -137,8 +137,8 @@ impl ActiveModel {
     /// its window of snapshots, `config.confirm_windows` times, has
     /// completed ([`AgeCoverage::decision_age`], from the ages and the
     /// interval of the training rows). It grows with the metrics' scrape
-    /// interval: about 100 s for the behaviour set's two windows of 4
-    /// snapshots 10 s apart, about 280 s 30 s apart. `None` when the
+    /// interval: about 140 s for the behaviour set's three windows (the
+    /// default) of 4 snapshots 10 s apart, about 400 s 30 s apart. `None` when the
     /// bundle does not record it (no training ages, or a bundle before
     /// format 8).
     pub fn decision_age(&self, config: &WatcherConfig) -> Option<Duration> {

@@ -1255,11 +1255,17 @@ fn slow_scrape_model() -> ActiveModel {
 fn the_timeout_follows_a_model_that_decides_later_unless_it_is_hard() {
     let m = slow_scrape_model();
     let c = WatcherConfig::default();
-    // Two windows of 2: 4 snapshots, the 4th 2 intervals after the first
-    // window's, one interval more for a later phase: 130 + 180 s; plus two
-    // polls.
-    assert_eq!(m.decision_age(&c), Some(Duration::from_secs(310)));
-    assert_eq!(c.timeout_for(&m), Duration::from_secs(320));
+    // The default three windows of 2: 6 snapshots, the 6th 4 intervals
+    // after the first window's, one interval more for a later phase: 130 +
+    // 300 s; plus two polls.
+    assert_eq!(m.decision_age(&c), Some(Duration::from_secs(430)));
+    assert_eq!(c.timeout_for(&m), Duration::from_secs(440));
+    let two = WatcherConfig {
+        confirm_windows: 2,
+        ..WatcherConfig::default()
+    };
+    // Two: the 4th snapshot, 2 intervals after the first window's.
+    assert_eq!(two.timeout_for(&m), Duration::from_secs(320));
     let one = WatcherConfig {
         confirm_windows: 1,
         ..WatcherConfig::default()
