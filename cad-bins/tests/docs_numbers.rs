@@ -150,6 +150,22 @@ fn the_numbers_in_the_docs_are_the_codes() {
         ),
         ("docs/training.md", format!("(100 trees of at most {leaves} leaves)")),
         (
+            "README.md",
+            format!(
+                "(`CAD_CONFIRM_WINDOWS`,\n1 to {}, default {})",
+                cad_core::engine::MAX_CONFIRM_WINDOWS,
+                cad_core::engine::DEFAULT_CONFIRM_WINDOWS
+            ),
+        ),
+        (
+            "docs/operations.md",
+            format!(
+                "default {}, 1 to {}) windows of the model's snapshots",
+                cad_core::engine::DEFAULT_CONFIRM_WINDOWS,
+                cad_core::engine::MAX_CONFIRM_WINDOWS
+            ),
+        ),
+        (
             "docs/configuration.md",
             format!("{max_leaves} for each tree of a forest"),
         ),
