@@ -136,6 +136,11 @@ fn the_collector_trains_from_the_simulated_cluster_and_prints_a_configmap() {
     assert_eq!(report["model_bytes"].as_u64(), Some(size), "{report}");
     assert_eq!(report["model_base64_bytes"].as_u64(), Some(size.div_ceil(3) * 4));
     assert_eq!(report["model_fits_configmap"].as_bool(), Some(true));
+    // The ages the model was trained at, and the interval of its young rows
+    // (the simulator's 10 s scrape, stride 1), from which the watcher knows
+    // when its windows complete.
+    assert!(report["ages"]["young"]["min"]["secs"].as_u64().is_some(), "{report}");
+    assert_eq!(report["row_interval"]["secs"].as_u64(), Some(10), "{report}");
     let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
     assert!(text.contains(&format!("Size: {size} bytes")), "{text}");
     let (ok, stdout, _) = run(

@@ -63,6 +63,12 @@ pub struct TrainingReport {
     /// nanoseconds).
     #[serde(default)]
     pub ages: Option<crate::age::AgeCoverage>,
+    /// The usual time between a container's consecutive young training rows
+    /// ([`AgeCoverage::row_interval`](crate::age::AgeCoverage::row_interval),
+    /// which `ages` leaves out): with `ages.young`, when the watcher's
+    /// windows complete.
+    #[serde(default)]
+    pub row_interval: Option<std::time::Duration>,
 }
 
 /// What the collector gathered for a [`TrainingReport`].
@@ -121,6 +127,7 @@ impl TrainingReport {
             learning_curve: trained.curve.clone(),
             collected,
             ages: b.ages.clone(),
+            row_interval: b.ages.as_ref().and_then(|a| a.row_interval),
         }
     }
 }
