@@ -18,6 +18,9 @@
 //!   minutes only, so the steady rows come from ages 600–900 s: training
 //!   pods past their start-up, with no row between the young horizon and
 //!   10 minutes, where the later windows of a slowly scraped pod complete.
+//!   A third reads a recent window of 1 s: young rows only (training pods
+//!   all younger than the horizon; not what a running cluster gives the
+//!   collector, a bound on what the young rows alone carry).
 //!
 //! `cargo test --release -p cad-examples --test slow_scrapes -- --ignored --nocapture`
 
@@ -276,6 +279,9 @@ struct Engines {
     timeout: Duration,
     /// The honest pods' p-values for their own class.
     honest_p: Vec<f64>,
+    /// Models without a calibration of this many windows (the watcher then
+    /// flags a container only if each window is anomalous).
+    uncalibrated: usize,
 }
 
 /// The engines: collect (reading `recent` back from [`COLLECT_AT`]),
@@ -350,6 +356,7 @@ async fn engines(
             .collect();
         let mut e = Engines {
             timeout,
+            uncalibrated: usize::from(!model.judges_windows(k)),
             ..Engines::default()
         };
         for o in outcomes {
@@ -406,6 +413,15 @@ fn merge(into: &mut Counts, from: &Counts) {
 /// 0.053–0.22 at 20 and 30 s; the closest call was at 10 s with the steady
 /// rows from 600 s on (0.010 at 3 windows, 0.012 at 2), where also fewer
 /// unknowns were caught (62/70 at 2 windows, 68/70 at 3).
+///
+/// Young rows only (recent 1 s), measured and not held: as good at 10 and
+/// 20 s, but at 30 s a container has 7 young rows (ages 120–300 s), fewer
+/// than 3 windows 4 rows apart span, so no model has a 3-window
+/// calibration and the watcher falls back to flagging only containers
+/// whose every window is anomalous: impostors 53–56/60, unknowns 48–51/70,
+/// named 228–233/280; at 2 windows (3 runs per container to calibrate)
+/// one honest pod of 20 flagged in every phase (p 0.001–0.002). The steady
+/// rows are what make 3 windows at 30 s work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: prints verdict counts at slower scrape intervals"]
 async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
@@ -435,7 +451,7 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
                 }
                 let all: Vec<&Pod> = training.iter().chain(&judged).collect();
                 let source = InMemory(moved_samples(&all, &instances, &batch));
-                for recent in [600, 300] {
+                for recent in [600, 300, 1] {
                     let (results, (young, steady), interval) =
                         engines(&training, &judged, &source, Duration::from_secs(recent), &confirm).await;
                     let r = rows.entry(recent).or_insert((0, 0));
@@ -449,6 +465,7 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
                         s.decided_at.extend(e.decided_at);
                         s.timeout = s.timeout.max(e.timeout);
                         s.honest_p.extend(e.honest_p);
+                        s.uncalibrated += e.uncalibrated;
                     }
                 }
             }
@@ -474,13 +491,14 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
                 };
                 println!(
                     "  engines, recent {recent:>3} s, {k} windows: {}  {}  timed out {}, timeout {} s, verdicts at \
-                     median {:.0} s, max {:.0} s",
+                     median {:.0} s, max {:.0} s, {} of 5 models without a {k}-window calibration",
                     show(&e.counts),
                     honest_margin(&e.honest_p),
                     e.timed_out,
                     e.timeout.as_secs(),
                     q(0.5),
-                    q(1.0)
+                    q(1.0),
+                    e.uncalibrated
                 );
             }
             // What the measurement above found at every interval: held to
@@ -503,6 +521,10 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
                     "{at}"
                 );
                 assert!(c[&Role::Honest].0 <= 1, "{at}: honest {:?}", c[&Role::Honest]);
+                if name.contains("recent 1 s") {
+                    // Young rows only: measured, not held (see above).
+                    continue;
+                }
                 assert!(c[&Role::Impostor].0 >= 57, "{at}: impostors {:?}", c[&Role::Impostor]);
                 assert!(c[&Role::Unknown].0 >= 60, "{at}: unknowns {:?}", c[&Role::Unknown]);
                 assert!(
