@@ -51,6 +51,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
     );
     model.log_decision();
     model.log_timeout(config);
+    model.log_windows(config);
     let external = model.features.external_columns();
     if !external.is_empty() {
         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
@@ -368,5 +369,64 @@ mod tests {
             assert!(out.contains("model loaded"), "{out}");
             assert!(!out.contains("the timeout is"), "{flags:?}: {out}");
         }
+    }
+
+    /// A model with an open-set calibration fitted on 30 containers per
+    /// class of `rows` rows each.
+    fn calibrated_model(rows: usize) -> ActiveModel {
+        let mut model = ActiveModel::from_bundle(bundle(&["nginx", "mysql"], "calibrated"));
+        let names = model.features.column_names();
+        let mut d = Dataset::new(names.clone(), model.classes.clone());
+        for (c, class) in ["nginx", "mysql"].into_iter().enumerate() {
+            for i in 0..30 {
+                for r in 0..rows {
+                    let level = (1 + 2 * c) as f64 * (1.0 + 0.01 * ((i * 7 + r * 3) % 11) as f64);
+                    let row: Vec<Option<f64>> = (0..names.len()).map(|j| Some(level * (1.0 + j as f64))).collect();
+                    d.push(&row, class, &format!("{class}-{i}")).unwrap();
+                }
+            }
+        }
+        let params = cad_core::openset::NoveltyParams {
+            window_gap: model.features.window_gap(),
+            ..Default::default()
+        };
+        model.open_set = Some(params.fit(&d).unwrap());
+        model
+    }
+
+    /// A WARN when the model cannot judge `--confirm-windows` windows
+    /// together, naming the most it can.
+    #[test]
+    fn confirm_windows_beyond_the_models_calibration_are_warned_about() {
+        // Windows 4 rows apart: 6 rows per container calibrate 2 windows
+        // (rows 0 and 4), not 3 (rows 0, 4 and 8).
+        let short = calibrated_model(6);
+        assert!(short.judges_windows(2) && !short.judges_windows(3));
+        let out = logged(&short, &["--confirm-windows", "3"]);
+        let line = out
+            .lines()
+            .find(|l| l.contains("no calibration of 3 windows"))
+            .unwrap_or_else(|| panic!("no warning in:\n{out}"));
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(
+            line.contains("set --confirm-windows (CAD_CONFIRM_WINDOWS) to 2"),
+            "{line}"
+        );
+        assert!(line.contains("calibrated_windows=2"), "{line}");
+        for (model, flags) in [
+            (&short, ["--confirm-windows", "2"]),
+            (&short, ["--confirm-windows", "1"]),
+            (&calibrated_model(12), ["--confirm-windows", "3"]),
+        ] {
+            let out = logged(model, &flags);
+            assert!(!out.contains("windows judged together"), "{flags:?}: {out}");
+        }
+        // Without open-set calibration the kind comes from the classifier,
+        // which says so itself.
+        let plain = logged(
+            &ActiveModel::from_bundle(bundle(&["nginx", "mysql"], "plain")),
+            &["--confirm-windows", "3"],
+        );
+        assert!(!plain.contains("windows judged together"), "{plain}");
     }
 }
