@@ -51,6 +51,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
     );
     model.log_decision();
     model.log_timeout(config);
+    model.log_windows(config);
     let external = model.features.external_columns();
     if !external.is_empty() {
         tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
@@ -273,5 +274,159 @@ mod tests {
         assert_eq!(handle.current().classes, ["postgres", "mongo"]);
         task.abort();
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A bundle's model whose young training rows start at `youngest` s of
+    /// age and come `interval` s apart.
+    fn model_scraped_every(interval: u64, youngest: u64) -> ActiveModel {
+        use cad_core::{AgeCoverage, AgeRange};
+        use std::time::Duration;
+        let mut model = ActiveModel::from_bundle(bundle(&["nginx", "mysql"], "ages"));
+        model.ages = Some(AgeCoverage {
+            young_horizon: Duration::from_secs(300),
+            young: Some(AgeRange {
+                min: Duration::from_secs(youngest),
+                max: Duration::from_secs(300),
+            }),
+            young_rows: 10,
+            row_interval: Some(Duration::from_secs(interval)),
+            ..AgeCoverage::default()
+        });
+        model
+    }
+
+    /// What [`describe`] logs for `model` with the watcher's `flags`, as the
+    /// watcher's log shows it (without colours).
+    fn logged(model: &ActiveModel, flags: &[&str]) -> String {
+        use clap::Parser;
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Buffer {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let argv = std::iter::once("cad-watcher").chain(flags.iter().copied());
+        let cli = crate::cli::WatcherCli::try_parse_from(argv).unwrap();
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || describe(model, &watcher_config(&cli.args)));
+        let bytes = buffer.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// The timeout's log lines when a model is loaded: INFO when an unset
+    /// `--timeout` follows a model that decides late, WARN naming the value
+    /// needed when a `--timeout` given is too short, nothing when the
+    /// default timeout leaves time enough.
+    #[test]
+    fn the_timeout_is_logged_when_it_follows_the_model_or_is_too_short_for_it() {
+        // Rows 30 s apart from 125 s of age: 2 windows of 4 snapshots end
+        // 5 intervals after the youngest row, at 275 s; two polls more.
+        let slow = model_scraped_every(30, 125);
+        let pinned = ["--confirm-windows", "2", "--poll-interval", "5s"];
+        let follows = logged(&slow, &pinned);
+        let line = follows
+            .lines()
+            .find(|l| l.contains("the timeout is raised"))
+            .unwrap_or_else(|| panic!("no INFO line on the timeout in:\n{follows}"));
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(
+            line.contains("raised to 285 s for this model: it decides a new pod about 275 s after its start"),
+            "{line}"
+        );
+        assert!(line.contains("timeout_s=285"), "{line}");
+        assert!(!follows.contains("shorter than the model needs"), "{follows}");
+
+        let hard = logged(&slow, &[&pinned[..], &["--timeout", "120s"]].concat());
+        let line = hard
+            .lines()
+            .find(|l| l.contains("the timeout is shorter than the model needs"))
+            .unwrap_or_else(|| panic!("no WARN line on the timeout in:\n{hard}"));
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(line.contains("set --timeout (CAD_TIMEOUT) to at least 286 s"), "{line}");
+        assert!(
+            line.contains("timeout_s=120") && line.contains("needed_s=286"),
+            "{line}"
+        );
+        assert!(!hard.contains("the timeout is raised"), "{hard}");
+
+        // Long enough: nothing said.
+        let long = logged(&slow, &[&pinned[..], &["--timeout", "300s"]].concat());
+        assert!(!long.contains("the timeout is"), "{long}");
+        // Rows 10 s apart: decided at 85 s, within the default 120 s.
+        let fast = model_scraped_every(10, 35);
+        for flags in [&pinned[..], &[&pinned[..], &["--timeout", "120s"]].concat()] {
+            let out = logged(&fast, flags);
+            assert!(out.contains("model loaded"), "{out}");
+            assert!(!out.contains("the timeout is"), "{flags:?}: {out}");
+        }
+    }
+
+    /// A model with an open-set calibration fitted on 30 containers per
+    /// class of `rows` rows each.
+    fn calibrated_model(rows: usize) -> ActiveModel {
+        let mut model = ActiveModel::from_bundle(bundle(&["nginx", "mysql"], "calibrated"));
+        let names = model.features.column_names();
+        let mut d = Dataset::new(names.clone(), model.classes.clone());
+        for (c, class) in ["nginx", "mysql"].into_iter().enumerate() {
+            for i in 0..30 {
+                for r in 0..rows {
+                    let level = (1 + 2 * c) as f64 * (1.0 + 0.01 * ((i * 7 + r * 3) % 11) as f64);
+                    let row: Vec<Option<f64>> = (0..names.len()).map(|j| Some(level * (1.0 + j as f64))).collect();
+                    d.push(&row, class, &format!("{class}-{i}")).unwrap();
+                }
+            }
+        }
+        let params = cad_core::openset::NoveltyParams {
+            window_gap: model.features.window_gap(),
+            ..Default::default()
+        };
+        model.open_set = Some(params.fit(&d).unwrap());
+        model
+    }
+
+    /// A WARN when the model cannot judge `--confirm-windows` windows
+    /// together, naming the most it can.
+    #[test]
+    fn confirm_windows_beyond_the_models_calibration_are_warned_about() {
+        // Windows 4 rows apart: 6 rows per container calibrate 2 windows
+        // (rows 0 and 4), not 3 (rows 0, 4 and 8).
+        let short = calibrated_model(6);
+        assert!(short.judges_windows(2) && !short.judges_windows(3));
+        let out = logged(&short, &["--confirm-windows", "3"]);
+        let line = out
+            .lines()
+            .find(|l| l.contains("no calibration of 3 windows"))
+            .unwrap_or_else(|| panic!("no warning in:\n{out}"));
+        assert!(line.contains(" WARN "), "{line}");
+        assert!(
+            line.contains("set --confirm-windows (CAD_CONFIRM_WINDOWS) to 2"),
+            "{line}"
+        );
+        assert!(line.contains("calibrated_windows=2"), "{line}");
+        for (model, flags) in [
+            (&short, ["--confirm-windows", "2"]),
+            (&short, ["--confirm-windows", "1"]),
+            (&calibrated_model(12), ["--confirm-windows", "3"]),
+        ] {
+            let out = logged(model, &flags);
+            assert!(!out.contains("windows judged together"), "{flags:?}: {out}");
+        }
+        // Without open-set calibration the kind comes from the classifier,
+        // which says so itself.
+        let plain = logged(
+            &ActiveModel::from_bundle(bundle(&["nginx", "mysql"], "plain")),
+            &["--confirm-windows", "3"],
+        );
+        assert!(!plain.contains("windows judged together"), "{plain}");
     }
 }

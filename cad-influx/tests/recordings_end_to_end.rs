@@ -36,7 +36,7 @@
 //! the same kind, with the 28 recordings of batches 1–4; with Tomcat and
 //! RabbitMQ (batch 5) named like a class 54/56 and unnamed 14/14 on every
 //! path, every pod of the 86 the same kind; with the default of 3 windows
-//! (session 11) 55/56 and 14/14 on the watcher's paths (in-process 56/56:
+//! (session 12) 55/56 and 14/14 on the watcher's paths (in-process 56/56:
 //! the 4 claims of rabbitmq-0 differ, see the assertions).
 //!
 //! Not in the assertions, measured by hand: with the blkio stamped 1.25 s
@@ -545,7 +545,7 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     // unnamed 14 of 14 on every path (missed: memcached-1 as nginx and
     // rabbitmq-0, steady, as mysql, each at p 0.025 through InfluxDB and
     // as recorded); the same shares. With the default of 3 windows
-    // (session 11): 55 of 56 and 14 of 14 through InfluxDB, in memory and
+    // (session 12): 55 of 56 and 14 of 14 through InfluxDB, in memory and
     // as recorded (missed: rabbitmq-0 as mysql, p 0.0227; memcached-1 as
     // nginx caught), 56 of 56 in-process; rotations in-process 0/20,
     // 60/60, 278/280, 70/70.

@@ -192,6 +192,37 @@ impl ActiveModel {
     }
 }
 
+impl ActiveModel {
+    /// Warns (once, when the model is loaded or replaced) when the model has
+    /// an open-set calibration but none of `config.confirm_windows` windows
+    /// together ([`judges_windows`](Self::judges_windows)): the watcher then
+    /// flags a container only if each window is anomalous on its own, which
+    /// lets through more impostors and services outside the class list.
+    /// Happens with a bundle before format 5, and when the training
+    /// containers had too few consecutive rows for that many windows: with
+    /// young rows only (training pods younger than the young horizon)
+    /// scraped every 30 s, a container has 7 rows, too few for 3 windows of
+    /// 4 snapshots (measured on the recordings, `examples/tests/slow_scrapes.rs`:
+    /// impostors 53–56 of 60 and unknowns 48–51 of 70 caught, against 60
+    /// and 69–70 with the steady rows of running pods).
+    pub fn log_windows(&self, config: &WatcherConfig) {
+        let confirm = config.confirm_windows.max(1);
+        if !self.is_calibrated() || self.judges_windows(confirm) {
+            return;
+        }
+        let most = (1..confirm).rev().find(|k| self.judges_windows(*k)).unwrap_or(1);
+        tracing::warn!(
+            confirm_windows = confirm,
+            calibrated_windows = most,
+            "the model has no calibration of {confirm} windows judged together (a bundle before format 5, or \
+             training containers with too few consecutive rows, such as pods younger than the young horizon \
+             scraped slowly): a container is flagged only if each of its {confirm} windows is anomalous alone, \
+             which lets more impostors and unknown services through; train on pods that have run longer, or set \
+             --confirm-windows (CAD_CONFIRM_WINDOWS) to {most}"
+        );
+    }
+}
+
 impl std::fmt::Debug for ActiveModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ActiveModel")
@@ -247,7 +278,8 @@ impl ModelHandle {
     }
 
     /// [`follow`](Self::follow), also saying how each new model suits the
-    /// watcher's timeout ([`ActiveModel::log_timeout`]).
+    /// watcher's timeout ([`ActiveModel::log_timeout`]) and confirm windows
+    /// ([`ActiveModel::log_windows`]).
     pub async fn follow_for<E>(
         &self,
         origin: &str,
@@ -277,6 +309,7 @@ impl ModelHandle {
                     model.log_decision();
                     if let Some(config) = config {
                         model.log_timeout(config);
+                        model.log_windows(config);
                     }
                     let external = model.features.external_columns();
                     if !external.is_empty() {
