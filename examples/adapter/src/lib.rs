@@ -253,7 +253,8 @@ fn pod(name: &str, class: &str, start: Timestamp) -> PodInfo {
 /// adapter, a model trained and written to `model_path` and read back, then
 /// the watcher on two new pods — `nginx-new`, which behaves like nginx, and
 /// `nginx-odd`, named like nginx but behaving like mysql — until both have
-/// their outcome (at most the watcher's 120 s timeout after their start).
+/// their outcome (at most the watcher's timeout after their start: 120 s,
+/// or the age at which the model decides plus two polls when that is later).
 pub async fn run(clock: TokioClock, model_path: &Path) -> Result<Report, Error> {
     let now = clock.now();
     let mut backend = Cadvisor::default();
