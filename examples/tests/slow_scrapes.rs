@@ -24,25 +24,21 @@
 //!
 //! `cargo test --release -p cad-examples --test slow_scrapes -- --ignored --nocapture`
 
-use cad_core::engine::{ActiveModel, CollectConfig, TrainConfig, WatcherConfig, collect_dataset, train};
-use cad_core::openset::Kind;
-use cad_core::{Clock, FeatureSet, Labeler, MetricBatch, Outcome, StaticPods, Timestamp};
-use cad_examples::recordings::rotation::{self, InMemory, KNOWN, Role, RotatedPod as Pod, Starts};
+use cad_core::engine::{CollectConfig, WatcherConfig};
+use cad_core::{Clock, FeatureSet, MetricBatch, Outcome, Timestamp};
+use cad_examples::recordings::rotation::{self, Counts, InMemory, Role, RotatedPod as Pod, Starts, count};
 use cad_examples::recordings::{self, Instance};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const ALPHA: f64 = 0.01;
-/// Where the training pods' recordings are moved to start.
-const TRAIN_START: Timestamp = Timestamp::from_secs(1_700_000_000);
-/// The collector runs when the training pods have run 15 minutes.
-const COLLECT_AT: Timestamp = Timestamp::from_secs(1_700_000_000 + 900);
-/// The judged pods start an hour after the training pods.
-const NEW_START: Timestamp = Timestamp::from_secs(1_700_000_000 + 3_600);
-const STARTS: Starts = Starts {
-    training: TRAIN_START,
-    judged: NEW_START,
-};
+/// The training pods start at one time, the judged ones an hour later.
+const STARTS: Starts = Starts::HOUR_APART;
+/// The collector runs when the training pods have run 15 minutes (the
+/// recordings' last sample is at 890 s).
+const COLLECT_AT: Timestamp = STARTS.training_plus(900);
+/// The judged pods' start.
+const NEW_START: Timestamp = STARTS.judged;
 
 /// Each container's every `n`-th scrape, from its `phase`-th on (all the
 /// samples of a scrape share its time).
@@ -67,17 +63,6 @@ impl Clock for At {
     fn sleep_until(&self, _: Timestamp) -> futures::future::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
-}
-
-/// Per role: (flagged, judged); flagged is an anomaly, for an unnamed
-/// service outside the class list the kind unknown.
-type Counts = BTreeMap<Role, (usize, usize)>;
-
-fn add(counts: &mut Counts, role: Role, kind: Kind) {
-    let flagged = role.flagged(kind);
-    let e = counts.entry(role).or_default();
-    e.0 += usize::from(flagged);
-    e.1 += 1;
 }
 
 fn show(c: &Counts) -> String {
@@ -122,7 +107,7 @@ fn in_process(
                 model.judge(first, p.claimed, ALPHA)
             };
             let role = p.role.expect("a role");
-            add(counts, role, j.kind);
+            count(counts, role, j.kind);
             if role == Role::Honest {
                 honest_p.push(j.p_value.unwrap_or(f64::NAN));
             }
@@ -157,29 +142,14 @@ async fn engines(
     recent: Duration,
     confirm: &[usize],
 ) -> (Vec<Engines>, (usize, usize), Option<Duration>) {
-    let features = FeatureSet::behaviour();
-    let (data, stats) = collect_dataset(
-        StaticPods::new(training.iter().map(|p| p.info.clone())),
-        source,
-        &At(COLLECT_AT),
-        &Labeler::new(KNOWN),
-        &features,
-        &CollectConfig {
-            window: recent,
-            ..CollectConfig::default()
-        },
-        (),
-    )
-    .await
-    .expect("collecting");
-    let config = TrainConfig {
-        method: None,
-        curve_points: 0,
-        trained_on: "recordings, resampled".into(),
-        ..TrainConfig::default()
+    let collect = CollectConfig {
+        window: recent,
+        ..CollectConfig::default()
     };
-    let trained = train(&data, &features, &config, COLLECT_AT, ()).expect("training");
-    let model = ActiveModel::from_bundle(trained.bundle);
+    let (_, stats, model) =
+        rotation::collect_and_train(training, source, &At(COLLECT_AT), &collect, "recordings, resampled")
+            .await
+            .expect("collecting and training");
     let interval = model.ages.as_ref().and_then(|a| a.row_interval);
     let mut out = Vec::new();
     for &k in confirm {
@@ -204,7 +174,7 @@ async fn engines(
             match o {
                 Outcome::Classified(v) => {
                     let r = role[v.pod.name.as_str()];
-                    add(&mut e.counts, r, v.kind);
+                    count(&mut e.counts, r, v.kind);
                     if r == Role::Honest {
                         e.honest_p.push(v.p_value.unwrap_or(f64::NAN));
                     }

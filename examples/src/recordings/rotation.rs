@@ -13,15 +13,24 @@
 //!
 //! Each pod is a recording under some name, moved to start at a given time
 //! ([`moved_samples`]): the training pods at one, the judged pods at
-//! another, so a watcher sees them start "now".
+//! another, so a watcher sees them start "now". The tests then judge them
+//! in-process ([`fit`], [`rows`]) and through the engines
+//! ([`collect_and_train`] on the training pods, [`watch`] over the judged
+//! ones, reading [`InMemory`] or a store), and count the verdicts per
+//! [`Role`] ([`count`]).
 
 use super::Instance;
-use cad_core::engine::{ActiveModel, WatchState, WatcherConfig};
+use cad_core::engine::{
+    ActiveModel, CollectConfig, CollectError, CollectStats, TrainConfig, TrainError, WatchState, WatcherConfig,
+    collect_dataset, train,
+};
 use cad_core::openset::{Kind, NoveltyParams, OpenSetError, OpenSetModel};
 use cad_core::{
-    ContainerId, ContainerInfo, ContainerInput, Dataset, DatasetError, FeatureRow, FeatureSet, Labeler, MetricBatch,
-    MetricSource, Outcome, PodEvent, PodId, PodInfo, PodPhase, Sample, SourceError, TimeWindow, Timestamp,
+    Clock, ContainerId, ContainerInfo, ContainerInput, Dataset, DatasetError, FeatureRow, FeatureSet, Labeler,
+    MetricBatch, MetricSource, Outcome, PodEvent, PodId, PodInfo, PodPhase, Sample, SourceError, StaticPods,
+    TimeWindow, Timestamp,
 };
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The known classes, in the order the claims index them.
@@ -58,6 +67,16 @@ impl Role {
             _ => kind.is_anomaly(),
         }
     }
+}
+
+/// Per role: (flagged, judged), flagged as [`Role::flagged`] says.
+pub type Counts = BTreeMap<Role, (usize, usize)>;
+
+/// Counts a verdict of `kind` on a pod of `role`.
+pub fn count(counts: &mut Counts, role: Role, kind: Kind) {
+    let e = counts.entry(role).or_default();
+    e.0 += usize::from(role.flagged(kind));
+    e.1 += 1;
 }
 
 /// A pod of a rotation: a recording under some name, moved to start at
@@ -110,6 +129,19 @@ pub struct Starts {
     pub training: Timestamp,
     /// The judged pods' start.
     pub judged: Timestamp,
+}
+
+impl Starts {
+    /// The training pods at 1,700,000,000 s, the judged pods an hour later.
+    pub const HOUR_APART: Starts = Starts {
+        training: Timestamp::from_secs(1_700_000_000),
+        judged: Timestamp::from_secs(1_700_000_000 + 3_600),
+    };
+
+    /// When the training pods have run `secs` seconds.
+    pub const fn training_plus(self, secs: i64) -> Timestamp {
+        Timestamp::from_millis(self.training.as_millis() + secs * 1_000)
+    }
 }
 
 /// The training pods and the judged ones of rotation `held` (see the
@@ -207,12 +239,12 @@ pub fn fit(
     instances: &[Instance],
     batch: &MetricBatch,
     set: &FeatureSet,
-) -> Result<OpenSetModel, FitError> {
+) -> Result<OpenSetModel, Error> {
     let mut data = Dataset::new(set.column_names(), KNOWN.iter().map(|s| s.to_string()).collect());
     for p in training {
         let inst = &instances[p.inst];
         for r in rows(p, instances, batch, set) {
-            data.push(&r, &inst.class, &inst.pod).map_err(FitError::Row)?;
+            data.push(&r, &inst.class, &inst.pod)?;
         }
     }
     NoveltyParams {
@@ -220,18 +252,57 @@ pub fn fit(
         ..NoveltyParams::default()
     }
     .fit(&data)
-    .map_err(FitError::Fit)
+    .map_err(Error::Fit)
 }
 
-/// Why [`fit`] failed.
+/// The engines' training on `training`: the collector reading them from
+/// `source` at `clock`'s time under `collect`, then training (no
+/// classifier method, no curve) at that time. The collected data, the
+/// collector's statistics and the model.
+pub async fn collect_and_train(
+    training: &[RotatedPod],
+    source: &impl MetricSource,
+    clock: &impl Clock,
+    collect: &CollectConfig,
+    trained_on: &str,
+) -> Result<(Dataset, CollectStats, ActiveModel), Error> {
+    let at = clock.now();
+    let features = FeatureSet::behaviour();
+    let (data, stats) = collect_dataset(
+        StaticPods::new(training.iter().map(|p| p.info.clone())),
+        source,
+        clock,
+        &Labeler::new(KNOWN),
+        &features,
+        collect,
+        (),
+    )
+    .await?;
+    let config = TrainConfig {
+        method: None,
+        curve_points: 0,
+        trained_on: trained_on.into(),
+        ..TrainConfig::default()
+    };
+    let trained = train(&data, &features, &config, at, ())?;
+    Ok((data, stats, ActiveModel::from_bundle(trained.bundle)))
+}
+
+/// Why [`fit`] or [`collect_and_train`] failed.
 #[derive(Debug, thiserror::Error)]
-pub enum FitError {
-    /// A row did not fit the data set.
+pub enum Error {
+    /// A training row did not fit the data set.
     #[error("a training row did not fit the data set")]
-    Row(#[source] DatasetError),
-    /// The model could not be fitted.
+    Row(#[from] DatasetError),
+    /// The open-set model could not be fitted.
     #[error("fitting the open-set model")]
-    Fit(#[source] OpenSetError),
+    Fit(#[from] OpenSetError),
+    /// The collector failed.
+    #[error("collecting from the training pods")]
+    Collect(#[from] CollectError),
+    /// Training failed.
+    #[error("training")]
+    Train(#[from] TrainError),
 }
 
 /// The watcher's state under `watcher` stepped over `judged`, added at
