@@ -52,142 +52,28 @@
 
 mod common;
 
-use cad_core::engine::{
-    ActiveModel, CollectConfig, CollectStats, TrainConfig, WatchState, WatcherConfig, collect_dataset, train,
-};
-use cad_core::openset::{Kind, NoveltyParams};
-use cad_core::{
-    ContainerId, ContainerInfo, ContainerInput, Dataset, FeatureSet, Labeler, Metric, MetricBatch, MetricSource,
-    Outcome, PodEvent, PodId, PodInfo, PodPhase, Sample, SourceError, TimeWindow, Timestamp,
-};
+use cad_core::engine::{CollectConfig, CollectStats, WatcherConfig};
+use cad_core::openset::Kind;
+use cad_core::{Dataset, FeatureSet, Metric, MetricBatch, MetricSource, Outcome, PodInfo, Sample, Timestamp};
+use cad_examples::recordings::rotation::{self, Counts, InMemory, KNOWN, Role, RotatedPod as Pod, Starts, count};
 use cad_examples::recordings::{self, Instance};
 use cad_influx::InfluxMetricSource;
 use common::InfluxServer;
-use common::load::{FixedPods, ManualClock, telegraf_lines};
+use common::load::{ManualClock, telegraf_lines};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const DB: &str = "telegraf";
-const KNOWN: [&str; 4] = ["nginx", "apache", "mysql", "postgresql"];
 /// The instance of each known class held out of training.
 const HELD_OUT: usize = 4;
-/// Where the training pods' recordings are moved to start.
-const TRAIN_START: Timestamp = Timestamp::from_secs(1_700_000_000);
+/// The training pods start at one time, the judged ones an hour later.
+const STARTS: Starts = Starts::HOUR_APART;
 /// The collector runs when the training pods have run 15 minutes (the
 /// recordings' last sample is at 890 s).
-const COLLECT_AT: Timestamp = Timestamp::from_secs(1_700_000_000 + 900);
-/// The watched pods start an hour after the training pods.
-const NEW_START: Timestamp = Timestamp::from_secs(1_700_000_000 + 3_600);
-
-/// The number in a pod's name (`nginx-3` → 3).
-fn instance_no(pod: &str) -> Option<usize> {
-    pod.rsplit('-').next().and_then(|n| n.parse().ok())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
-    Honest,
-    Impostor,
-    UnknownNamed,
-    Unknown,
-}
-
-/// A pod of the test: a recording under some name, moved in time.
-struct Pod {
-    info: PodInfo,
-    /// Index into the instances.
-    inst: usize,
-    /// The known class it claims (index into [`KNOWN`]), if any.
-    claimed: Option<usize>,
-    role: Option<Role>,
-}
-
-fn pod(i: usize, name: &str, uid: &str, container: &str, start: Timestamp, role: Option<Role>) -> Pod {
-    let mut info = PodInfo::new(PodId::new("rec", name, uid));
-    info.start_time = Some(start);
-    info.phase = PodPhase::Running;
-    info.node = Some("node-1".into());
-    info.containers
-        .push(ContainerInfo::new(container, format!("debian/{container}")));
-    let claimed = Labeler::new(KNOWN)
-        .container_claims(&info)
-        .first()
-        .and_then(|c| c.class())
-        .and_then(|c| KNOWN.iter().position(|k| *k == c));
-    Pod {
-        info,
-        inst: i,
-        claimed,
-        role,
-    }
-}
-
-/// The training pods (as recorded) and the watched ones (see the module documentation).
-fn pods(instances: &[Instance], held_out: usize) -> (Vec<Pod>, Vec<Pod>) {
-    let (mut training, mut watched) = (Vec::new(), Vec::new());
-    for (i, inst) in instances.iter().enumerate() {
-        let known = KNOWN.iter().position(|k| *k == inst.class);
-        match known {
-            Some(_) if instance_no(&inst.pod) != Some(held_out) => {
-                training.push(pod(i, &inst.pod, &inst.uid, &inst.container, TRAIN_START, None));
-            }
-            Some(c) => {
-                watched.push(pod(
-                    i,
-                    &inst.pod,
-                    &inst.uid,
-                    &inst.container,
-                    NEW_START,
-                    Some(Role::Honest),
-                ));
-                // Renamed as another class: pod and container ("app"), so
-                // only the pod name claims.
-                for (o, other) in KNOWN.iter().enumerate().filter(|(o, _)| *o != c) {
-                    let name = format!("{other}-imp-{c}");
-                    let uid = format!("{}-imp-{o}", inst.uid);
-                    watched.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::Impostor)));
-                }
-            }
-            None => {
-                watched.push(pod(
-                    i,
-                    &inst.pod,
-                    &inst.uid,
-                    &inst.container,
-                    NEW_START,
-                    Some(Role::Unknown),
-                ));
-                for (o, other) in KNOWN.iter().enumerate() {
-                    let name = format!("{other}-unk-{}", inst.pod);
-                    let uid = format!("{}-unk-{o}", inst.uid);
-                    watched.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::UnknownNamed)));
-                }
-            }
-        }
-    }
-    (training, watched)
-}
-
-/// Every pod's samples under its own container id, moved so the recording
-/// starts at the pod's start time.
-fn moved_samples(pods: &[&Pod], instances: &[Instance], recorded: &MetricBatch) -> MetricBatch {
-    let mut batch = MetricBatch::new();
-    for p in pods {
-        let inst = &instances[p.inst];
-        let shift = p.info.start_time.expect("a start").as_millis() - inst.start_ms;
-        let id = p.info.id.container(p.info.containers[0].name.clone());
-        let series = batch.series_mut(&id);
-        for s in recorded.samples(&inst.id()) {
-            series.push(Sample::new(
-                Timestamp::from_millis(s.time.as_millis() + shift),
-                s.metric,
-                s.value,
-            ));
-        }
-    }
-    batch
-}
+const COLLECT_AT: Timestamp = STARTS.training_plus(900);
+/// The judged pods' start.
+const NEW_START: Timestamp = STARTS.judged;
 
 /// How much later than `kubernetes_pod_container` each measurement is
 /// stamped: Telegraf's `kubernetes` input stamps each measurement when it
@@ -213,21 +99,6 @@ fn stamped_apart(line: &str) -> String {
     format!("{head} {}", time + offset)
 }
 
-/// The samples in memory, answered per window as a store would.
-struct InMemory(MetricBatch);
-
-#[async_trait::async_trait]
-impl MetricSource for InMemory {
-    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
-        let mut batch = MetricBatch::new();
-        for id in containers {
-            let series = batch.series_mut(id);
-            series.extend(self.0.samples(id).iter().filter(|s| window.contains(s.time)).copied());
-        }
-        Ok(batch)
-    }
-}
-
 /// What one path gave: the collected data, and each watched pod's verdict.
 struct PathResult {
     data: Dataset,
@@ -240,54 +111,21 @@ struct PathResult {
 /// over the watched pods every poll interval from their start until every
 /// container has an outcome.
 async fn run_path(source: &impl MetricSource, training: &[Pod], watched: &[Pod]) -> PathResult {
-    let features = FeatureSet::behaviour();
-    let clock = ManualClock::new(COLLECT_AT);
-    let (data, stats) = collect_dataset(
-        FixedPods(training.iter().map(|p| p.info.clone()).collect()),
+    let (data, stats, model) = rotation::collect_and_train(
+        training,
         source,
-        &clock,
-        &Labeler::new(KNOWN),
-        &features,
+        &ManualClock::new(COLLECT_AT),
         &CollectConfig::default(),
-        (),
+        "recordings of real servers",
     )
     .await
-    .expect("collecting from the training pods");
-    let config = TrainConfig {
-        method: None,
-        curve_points: 0,
-        trained_on: "recordings of real servers".into(),
-        ..TrainConfig::default()
-    };
-    let trained = train(&data, &features, &config, COLLECT_AT, ()).expect("training");
-    let model = ActiveModel::from_bundle(trained.bundle);
+    .expect("collecting from the training pods and training");
     assert!(model.is_calibrated(), "the bundle carries its open-set model");
 
     let watcher = WatcherConfig::default();
-    let poll = watcher.poll_interval;
-    let limit = NEW_START + watcher.timeout + poll;
-    let mut state = WatchState::new(watcher, NEW_START - Duration::from_secs(1));
-    let mut outcomes = Vec::new();
-    for p in watched {
-        outcomes.extend(
-            state
-                .on_event(PodEvent::Added(p.info.clone()), NEW_START, &model)
-                .outcomes,
-        );
-    }
-    let mut now = NEW_START;
-    while state.pending() > 0 && now <= limit {
-        now += poll;
-        let step = match state.plan_fetch(now) {
-            Some(plan) => {
-                let fetched = source.fetch(&plan.containers, plan.window).await;
-                state.on_batch(&plan, fetched, &model)
-            }
-            None => state.decide(now, &model),
-        };
-        outcomes.extend(step.outcomes);
-    }
-    assert_eq!(state.pending(), 0, "every watched container has an outcome");
+    let limit = NEW_START + watcher.timeout + watcher.poll_interval;
+    let (outcomes, pending) = rotation::watch(watcher, &model, watched, source, NEW_START, limit).await;
+    assert_eq!(pending, 0, "every watched container has an outcome");
     let verdicts = outcomes
         .into_iter()
         .map(|o| match o {
@@ -298,18 +136,11 @@ async fn run_path(source: &impl MetricSource, training: &[Pod], watched: &[Pod])
     PathResult { data, stats, verdicts }
 }
 
-/// (flagged, judged) per role: flagged is an anomaly, for an unnamed
-/// unknown service the kind unknown.
-fn counts(kinds: &BTreeMap<String, (Role, Kind)>) -> BTreeMap<Role, (usize, usize)> {
-    let mut out = BTreeMap::new();
+/// (flagged, judged) per role of the verdicts' kinds.
+fn counts(kinds: &BTreeMap<String, (Role, Kind)>) -> Counts {
+    let mut out = Counts::new();
     for (role, kind) in kinds.values() {
-        let flagged = match role {
-            Role::Unknown => *kind == Kind::Unknown,
-            _ => kind.is_anomaly(),
-        };
-        let e = out.entry(*role).or_insert((0, 0));
-        e.0 += usize::from(flagged);
-        e.1 += 1;
+        count(&mut out, *role, *kind);
     }
     out
 }
@@ -325,35 +156,14 @@ fn in_process(
     recorded: &MetricBatch,
 ) -> BTreeMap<String, Kind> {
     let set = FeatureSet::behaviour();
-    let rows_of = |p: &Pod| {
-        let inst = &instances[p.inst];
-        let info = inst.pod_info();
-        set.rows(&ContainerInput {
-            pod: &info,
-            container: &info.containers[0],
-            samples: recorded.samples(&inst.id()),
-        })
-    };
-    let mut data = Dataset::new(set.column_names(), KNOWN.iter().map(|s| s.to_string()).collect());
-    for p in training {
-        let inst = &instances[p.inst];
-        for r in rows_of(p) {
-            data.push(&r, &inst.class, &inst.pod).expect("row width");
-        }
-    }
+    let model = rotation::fit(training, instances, recorded, &set).expect("fit");
     let window = set.window.max(1);
-    let model = NoveltyParams {
-        window_gap: window,
-        ..NoveltyParams::default()
-    }
-    .fit(&data)
-    .expect("fit");
     let config = WatcherConfig::default();
     let alpha = config.false_anomaly_rate;
     watched
         .iter()
         .map(|p| {
-            let rows = rows_of(p);
+            let rows = rotation::rows(p, instances, recorded, &set);
             let scores: Vec<_> = (0..config.confirm_windows.max(1))
                 .filter_map(|j| rows.get(j * window))
                 .filter_map(|r| model.window_scores(r))
@@ -366,7 +176,7 @@ fn in_process(
         .collect()
 }
 
-fn show(c: &BTreeMap<Role, (usize, usize)>) -> String {
+fn show(c: &Counts) -> String {
     let get = |r| c.get(&r).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"));
     format!(
         "honest flagged {}, impostors flagged {}, unknowns named like a class flagged {}, unnamed unknowns judged unknown {}",
@@ -408,13 +218,13 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     let dir = recordings::dir();
     let instances = recordings::instances(&dir).expect("instances.csv");
     let recorded = recordings::samples(&dir, &instances).await.expect("samples.csv");
-    let (training, watched) = pods(&instances, HELD_OUT);
+    let (training, watched) = rotation::pods(&instances, HELD_OUT, STARTS);
     assert_eq!(training.len(), 16);
     assert_eq!(watched.len(), 4 + 12 + 56 + 14);
 
     // Every pod's samples, moved to its start, as Telegraf writes them.
     let all: Vec<&Pod> = training.iter().chain(&watched).collect();
-    let moved = moved_samples(&all, &instances, &recorded);
+    let moved = rotation::moved_samples(&all, &instances, &recorded);
     let telegraf = with_telegraf_zero(&moved);
     let mut lines = 0;
     for chunk in all.chunks(8) {
@@ -594,7 +404,7 @@ async fn telegraf_first_scrape_zero_across_rotations() {
     let zero = with_telegraf_zero(&recorded);
     let mut sums: BTreeMap<(&str, Role), (usize, usize)> = BTreeMap::new();
     for held in 0..5 {
-        let (training, watched) = pods(&instances, held);
+        let (training, watched) = rotation::pods(&instances, held, STARTS);
         let role: BTreeMap<String, Role> = watched
             .iter()
             .map(|p| (p.info.id.name.clone(), p.role.expect("a role")))
@@ -611,7 +421,7 @@ async fn telegraf_first_scrape_zero_across_rotations() {
         }
     }
     for name in ["as recorded", "Telegraf's zero"] {
-        let c: BTreeMap<Role, (usize, usize)> = sums
+        let c: Counts = sums
             .iter()
             .filter(|((n, _), _)| *n == name)
             .map(|((_, r), v)| (*r, *v))

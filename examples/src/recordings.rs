@@ -1,6 +1,7 @@
 //! The recordings of real servers in `data/recordings/` (see its README):
 //! the instances listed in `instances.csv` and their samples in
-//! `samples.csv`, read through [`CsvMetricSource`].
+//! `samples.csv`, read through [`CsvMetricSource`]; [`rotation`] turns them
+//! into the training and judged pods of each held-out rotation.
 
 use crate::csv_source::CsvMetricSource;
 use cad_core::{
@@ -8,6 +9,8 @@ use cad_core::{
     SourceError, TimeWindow, Timestamp,
 };
 use std::path::{Path, PathBuf};
+
+pub mod rotation;
 
 /// The recordings' directory in this repository.
 pub fn dir() -> PathBuf {

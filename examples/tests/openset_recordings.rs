@@ -16,13 +16,7 @@ use cad_core::openset::reference::Metric;
 use cad_core::openset::{Kind, NoveltyParams, Score, UnknownTest, judge};
 use cad_core::{Classifier, Dataset, FeatureRow, FeatureSet};
 use cad_examples::recordings;
-
-const KNOWN: [&str; 4] = ["nginx", "apache", "mysql", "postgresql"];
-
-/// The number in a pod's name (`nginx-3` → 3): its rotation.
-fn instance_no(pod: &str) -> Option<usize> {
-    pod.rsplit('-').next().and_then(|n| n.parse::<usize>().ok())
-}
+use cad_examples::recordings::rotation::{KNOWN, instance_no};
 
 /// Rotations: one per instance number of the known classes (0..=highest).
 fn rotations(all: &[(recordings::Instance, Vec<FeatureRow>)]) -> usize {

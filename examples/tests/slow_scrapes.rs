@@ -24,28 +24,21 @@
 //!
 //! `cargo test --release -p cad-examples --test slow_scrapes -- --ignored --nocapture`
 
-use cad_core::engine::{ActiveModel, CollectConfig, TrainConfig, WatchState, WatcherConfig, collect_dataset, train};
-use cad_core::openset::{Kind, NoveltyParams};
-use cad_core::{
-    Clock, ContainerId, ContainerInfo, ContainerInput, Dataset, FeatureSet, Labeler, MetricBatch, MetricSource,
-    Outcome, PodEvent, PodId, PodInfo, PodPhase, Sample, SourceError, StaticPods, TimeWindow, Timestamp,
-};
+use cad_core::engine::{CollectConfig, WatcherConfig};
+use cad_core::{Clock, FeatureSet, MetricBatch, Outcome, Timestamp};
+use cad_examples::recordings::rotation::{self, Counts, InMemory, Role, RotatedPod as Pod, Starts, count};
 use cad_examples::recordings::{self, Instance};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-const KNOWN: [&str; 4] = ["nginx", "apache", "mysql", "postgresql"];
 const ALPHA: f64 = 0.01;
-/// Where the training pods' recordings are moved to start.
-const TRAIN_START: Timestamp = Timestamp::from_secs(1_700_000_000);
-/// The collector runs when the training pods have run 15 minutes.
-const COLLECT_AT: Timestamp = Timestamp::from_secs(1_700_000_000 + 900);
-/// The judged pods start an hour after the training pods.
-const NEW_START: Timestamp = Timestamp::from_secs(1_700_000_000 + 3_600);
-
-fn instance_no(pod: &str) -> Option<usize> {
-    pod.rsplit('-').next().and_then(|n| n.parse().ok())
-}
+/// The training pods start at one time, the judged ones an hour later.
+const STARTS: Starts = Starts::HOUR_APART;
+/// The collector runs when the training pods have run 15 minutes (the
+/// recordings' last sample is at 890 s).
+const COLLECT_AT: Timestamp = STARTS.training_plus(900);
+/// The judged pods' start.
+const NEW_START: Timestamp = STARTS.judged;
 
 /// Each container's every `n`-th scrape, from its `phase`-th on (all the
 /// samples of a scrape share its time).
@@ -60,118 +53,6 @@ fn every_nth(batch: &MetricBatch, n: usize, phase: usize) -> MetricBatch {
     out
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
-    Honest,
-    Impostor,
-    UnknownNamed,
-    Unknown,
-}
-
-/// A pod: a recording under some name, moved to start at `info.start_time`.
-struct Pod {
-    info: PodInfo,
-    inst: usize,
-    claimed: Option<usize>,
-    role: Option<Role>,
-}
-
-fn pod(i: usize, name: &str, uid: &str, container: &str, start: Timestamp, role: Option<Role>) -> Pod {
-    let mut info = PodInfo::new(PodId::new("rec", name, uid));
-    info.start_time = Some(start);
-    info.phase = PodPhase::Running;
-    info.containers
-        .push(ContainerInfo::new(container, format!("debian/{container}")));
-    let claimed = Labeler::new(KNOWN)
-        .container_claims(&info)
-        .first()
-        .and_then(|c| c.class())
-        .and_then(|c| KNOWN.iter().position(|k| *k == c));
-    Pod {
-        info,
-        inst: i,
-        claimed,
-        role,
-    }
-}
-
-/// The training pods and the judged ones of rotation `held` (as
-/// `recordings_end_to_end.rs`: honest, impostors renamed as each other known
-/// class, services outside the class list under their own names and named
-/// as each known class).
-fn pods(instances: &[Instance], held: usize) -> (Vec<Pod>, Vec<Pod>) {
-    let (mut training, mut judged) = (Vec::new(), Vec::new());
-    for (i, inst) in instances.iter().enumerate() {
-        match KNOWN.iter().position(|k| *k == inst.class) {
-            Some(_) if instance_no(&inst.pod) != Some(held) => {
-                training.push(pod(i, &inst.pod, &inst.uid, &inst.container, TRAIN_START, None));
-            }
-            Some(c) => {
-                judged.push(pod(
-                    i,
-                    &inst.pod,
-                    &inst.uid,
-                    &inst.container,
-                    NEW_START,
-                    Some(Role::Honest),
-                ));
-                for (o, other) in KNOWN.iter().enumerate().filter(|(o, _)| *o != c) {
-                    let (name, uid) = (format!("{other}-imp-{c}"), format!("{}-imp-{o}", inst.uid));
-                    judged.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::Impostor)));
-                }
-            }
-            None => {
-                judged.push(pod(
-                    i,
-                    &inst.pod,
-                    &inst.uid,
-                    &inst.container,
-                    NEW_START,
-                    Some(Role::Unknown),
-                ));
-                for (o, other) in KNOWN.iter().enumerate() {
-                    let (name, uid) = (format!("{other}-unk-{}", inst.pod), format!("{}-unk-{o}", inst.uid));
-                    judged.push(pod(i, &name, &uid, "app", NEW_START, Some(Role::UnknownNamed)));
-                }
-            }
-        }
-    }
-    (training, judged)
-}
-
-/// Every pod's samples under its own id, moved to its start.
-fn moved_samples(pods: &[&Pod], instances: &[Instance], recorded: &MetricBatch) -> MetricBatch {
-    let mut batch = MetricBatch::new();
-    for p in pods {
-        let inst = &instances[p.inst];
-        let shift = p.info.start_time.expect("a start").as_millis() - inst.start_ms;
-        let series = batch.series_mut(&p.info.id.container(p.info.containers[0].name.clone()));
-        for s in recorded.samples(&inst.id()) {
-            series.push(Sample::new(
-                Timestamp::from_millis(s.time.as_millis() + shift),
-                s.metric,
-                s.value,
-            ));
-        }
-    }
-    batch
-}
-
-/// The samples in memory, answered per window as a store would.
-struct InMemory(MetricBatch);
-
-#[async_trait::async_trait]
-impl MetricSource for InMemory {
-    async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
-        let mut batch = MetricBatch::new();
-        for id in containers {
-            let series = batch.series_mut(id);
-            series.extend(self.0.samples(id).iter().filter(|s| window.contains(s.time)).copied());
-        }
-        Ok(batch)
-    }
-}
-
 /// A clock standing at one time.
 struct At(Timestamp);
 
@@ -182,20 +63,6 @@ impl Clock for At {
     fn sleep_until(&self, _: Timestamp) -> futures::future::BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
-}
-
-/// Per role: (flagged, judged); flagged is an anomaly, for an unnamed
-/// service outside the class list the kind unknown.
-type Counts = BTreeMap<Role, (usize, usize)>;
-
-fn add(counts: &mut Counts, role: Role, kind: Kind) {
-    let flagged = match role {
-        Role::Unknown => kind == Kind::Unknown,
-        _ => kind.is_anomaly(),
-    };
-    let e = counts.entry(role).or_default();
-    e.0 += usize::from(flagged);
-    e.1 += 1;
 }
 
 fn show(c: &Counts) -> String {
@@ -221,31 +88,11 @@ fn in_process(
     confirm: &[usize],
 ) -> Vec<(Counts, Vec<f64>)> {
     let set = FeatureSet::behaviour();
-    let rows_of = |p: &Pod| {
-        let info = instances[p.inst].pod_info();
-        set.rows(&ContainerInput {
-            pod: &info,
-            container: &info.containers[0],
-            samples: batch.samples(&instances[p.inst].id()),
-        })
-    };
-    let mut data = Dataset::new(set.column_names(), KNOWN.iter().map(|s| s.to_string()).collect());
-    for p in training {
-        let inst = &instances[p.inst];
-        for r in rows_of(p) {
-            data.push(&r, &inst.class, &inst.pod).expect("row width");
-        }
-    }
+    let model = rotation::fit(training, instances, batch, &set).expect("fit");
     let window = set.window.max(1);
-    let model = NoveltyParams {
-        window_gap: window,
-        ..NoveltyParams::default()
-    }
-    .fit(&data)
-    .expect("fit");
     let mut out = vec![(Counts::new(), Vec::new()); confirm.len()];
     for p in judged {
-        let rows = rows_of(p);
+        let rows = rotation::rows(p, instances, batch, &set);
         let Some(first) = rows.first() else {
             continue;
         };
@@ -260,7 +107,7 @@ fn in_process(
                 model.judge(first, p.claimed, ALPHA)
             };
             let role = p.role.expect("a role");
-            add(counts, role, j.kind);
+            count(counts, role, j.kind);
             if role == Role::Honest {
                 honest_p.push(j.p_value.unwrap_or(f64::NAN));
             }
@@ -295,29 +142,14 @@ async fn engines(
     recent: Duration,
     confirm: &[usize],
 ) -> (Vec<Engines>, (usize, usize), Option<Duration>) {
-    let features = FeatureSet::behaviour();
-    let (data, stats) = collect_dataset(
-        StaticPods::new(training.iter().map(|p| p.info.clone())),
-        source,
-        &At(COLLECT_AT),
-        &Labeler::new(KNOWN),
-        &features,
-        &CollectConfig {
-            window: recent,
-            ..CollectConfig::default()
-        },
-        (),
-    )
-    .await
-    .expect("collecting");
-    let config = TrainConfig {
-        method: None,
-        curve_points: 0,
-        trained_on: "recordings, resampled".into(),
-        ..TrainConfig::default()
+    let collect = CollectConfig {
+        window: recent,
+        ..CollectConfig::default()
     };
-    let trained = train(&data, &features, &config, COLLECT_AT, ()).expect("training");
-    let model = ActiveModel::from_bundle(trained.bundle);
+    let (_, stats, model) =
+        rotation::collect_and_train(training, source, &At(COLLECT_AT), &collect, "recordings, resampled")
+            .await
+            .expect("collecting and training");
     let interval = model.ages.as_ref().and_then(|a| a.row_interval);
     let mut out = Vec::new();
     for &k in confirm {
@@ -325,31 +157,10 @@ async fn engines(
             confirm_windows: k,
             ..WatcherConfig::default()
         };
-        let poll = watcher.poll_interval;
         let timeout = watcher.timeout_for(&model);
-        let limit = NEW_START + timeout + poll * 2;
-        let mut state = WatchState::new(watcher, NEW_START - Duration::from_secs(1));
-        let mut outcomes = Vec::new();
-        for p in judged {
-            outcomes.extend(
-                state
-                    .on_event(PodEvent::Added(p.info.clone()), NEW_START, &model)
-                    .outcomes,
-            );
-        }
-        let mut now = NEW_START;
-        while state.pending() > 0 && now <= limit {
-            now += poll;
-            let step = match state.plan_fetch(now) {
-                Some(plan) => {
-                    let fetched = source.fetch(&plan.containers, plan.window).await;
-                    state.on_batch(&plan, fetched, &model)
-                }
-                None => state.decide(now, &model),
-            };
-            outcomes.extend(step.outcomes);
-        }
-        assert_eq!(state.pending(), 0, "every judged container has an outcome");
+        let limit = NEW_START + timeout + watcher.poll_interval * 2;
+        let (outcomes, pending) = rotation::watch(watcher, &model, judged, source, NEW_START, limit).await;
+        assert_eq!(pending, 0, "every judged container has an outcome");
         let role: BTreeMap<&str, Role> = judged
             .iter()
             .map(|p| (p.info.id.name.as_str(), p.role.expect("a role")))
@@ -363,7 +174,7 @@ async fn engines(
             match o {
                 Outcome::Classified(v) => {
                     let r = role[v.pod.name.as_str()];
-                    add(&mut e.counts, r, v.kind);
+                    count(&mut e.counts, r, v.kind);
                     if r == Role::Honest {
                         e.honest_p.push(v.p_value.unwrap_or(f64::NAN));
                     }
@@ -441,7 +252,7 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
             let mut rows = BTreeMap::new();
             let mut intervals = BTreeSet::new();
             for held in 0..5 {
-                let (training, judged) = pods(&instances, held);
+                let (training, judged) = rotation::pods(&instances, held, STARTS);
                 for (sum, (c, p)) in direct
                     .iter_mut()
                     .zip(in_process(&training, &judged, &instances, &batch, &confirm))
@@ -450,7 +261,7 @@ async fn verdicts_when_metrics_are_scraped_every_20_or_30_s() {
                     sum.1.extend(p);
                 }
                 let all: Vec<&Pod> = training.iter().chain(&judged).collect();
-                let source = InMemory(moved_samples(&all, &instances, &batch));
+                let source = InMemory(rotation::moved_samples(&all, &instances, &batch));
                 for recent in [600, 300, 1] {
                     let (results, (young, steady), interval) =
                         engines(&training, &judged, &source, Duration::from_secs(recent), &confirm).await;
