@@ -554,7 +554,7 @@ async fn open_set_verdicts_on_recordings_of_real_servers() {
     );
     // Confirmed by the next windows (the watcher's default number): 60 of
     // 60 impostors and 0 of 20 honest instances measured (2 windows, and 3
-    // since session 11).
+    // since session 12).
     assert!(
         t.confirmed.impostor.0 >= 51,
         "confirmed impostors: {:?}",
