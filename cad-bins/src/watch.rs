@@ -49,13 +49,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
         confidence_threshold = config.confidence_threshold,
         "model loaded"
     );
-    model.log_decision();
-    model.log_timeout(config);
-    model.log_windows(config);
-    let external = model.features.external_columns();
-    if !external.is_empty() {
-        tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
-    }
+    model.log_in_use(Some(config));
 }
 
 /// The cluster's client if the pod source already made one, else a new one.
@@ -323,6 +317,13 @@ mod tests {
         String::from_utf8(bytes).unwrap()
     }
 
+    /// The line of `out` that contains `needle`; fails naming `what`.
+    fn line_with<'a>(out: &'a str, needle: &str, what: &str) -> &'a str {
+        out.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {what} in:\n{out}"))
+    }
+
     /// The timeout's log lines when a model is loaded: INFO when an unset
     /// `--timeout` follows a model that decides late, WARN naming the value
     /// needed when a `--timeout` given is too short, nothing when the
@@ -334,10 +335,7 @@ mod tests {
         let slow = model_scraped_every(30, 125);
         let pinned = ["--confirm-windows", "2", "--poll-interval", "5s"];
         let follows = logged(&slow, &pinned);
-        let line = follows
-            .lines()
-            .find(|l| l.contains("the timeout is raised"))
-            .unwrap_or_else(|| panic!("no INFO line on the timeout in:\n{follows}"));
+        let line = line_with(&follows, "the timeout is raised", "INFO line on the timeout");
         assert!(line.contains(" INFO "), "{line}");
         assert!(
             line.contains("raised to 285 s for this model: it decides a new pod about 275 s after its start"),
@@ -347,10 +345,11 @@ mod tests {
         assert!(!follows.contains("shorter than the model needs"), "{follows}");
 
         let hard = logged(&slow, &[&pinned[..], &["--timeout", "120s"]].concat());
-        let line = hard
-            .lines()
-            .find(|l| l.contains("the timeout is shorter than the model needs"))
-            .unwrap_or_else(|| panic!("no WARN line on the timeout in:\n{hard}"));
+        let line = line_with(
+            &hard,
+            "the timeout is shorter than the model needs",
+            "WARN line on the timeout",
+        );
         assert!(line.contains(" WARN "), "{line}");
         assert!(line.contains("set --timeout (CAD_TIMEOUT) to at least 286 s"), "{line}");
         assert!(
@@ -403,10 +402,7 @@ mod tests {
         let short = calibrated_model(6);
         assert!(short.judges_windows(2) && !short.judges_windows(3));
         let out = logged(&short, &["--confirm-windows", "3"]);
-        let line = out
-            .lines()
-            .find(|l| l.contains("no calibration of 3 windows"))
-            .unwrap_or_else(|| panic!("no warning in:\n{out}"));
+        let line = line_with(&out, "no calibration of 3 windows", "warning");
         assert!(line.contains(" WARN "), "{line}");
         assert!(
             line.contains("set --confirm-windows (CAD_CONFIRM_WINDOWS) to 2"),

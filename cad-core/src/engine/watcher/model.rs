@@ -190,9 +190,7 @@ impl ActiveModel {
             );
         }
     }
-}
 
-impl ActiveModel {
     /// Warns (once, when the model is loaded or replaced) when the model has
     /// an open-set calibration but none of `config.confirm_windows` windows
     /// together ([`judges_windows`](Self::judges_windows)): the watcher then
@@ -220,6 +218,24 @@ impl ActiveModel {
              which lets more impostors and unknown services through; train on pods that have run longer, or set \
              --confirm-windows (CAD_CONFIRM_WINDOWS) to {most}"
         );
+    }
+
+    /// Says what an operator should know of this model once it is in use
+    /// (when loaded, and at every replacement): how its verdicts are decided
+    /// ([`log_decision`](Self::log_decision)), with the watcher's `config`
+    /// how the timeout and the confirm windows suit it
+    /// ([`log_timeout`](Self::log_timeout), [`log_windows`](Self::log_windows)),
+    /// and a WARN for columns no metric gives.
+    pub fn log_in_use(&self, config: Option<&WatcherConfig>) {
+        self.log_decision();
+        if let Some(config) = config {
+            self.log_timeout(config);
+            self.log_windows(config);
+        }
+        let external = self.features.external_columns();
+        if !external.is_empty() {
+            tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
+        }
     }
 }
 
@@ -278,8 +294,7 @@ impl ModelHandle {
     }
 
     /// [`follow`](Self::follow), also saying how each new model suits the
-    /// watcher's timeout ([`ActiveModel::log_timeout`]) and confirm windows
-    /// ([`ActiveModel::log_windows`]).
+    /// watcher's timeout and confirm windows ([`ActiveModel::log_in_use`]).
     pub async fn follow_for<E>(
         &self,
         origin: &str,
@@ -306,15 +321,7 @@ impl ModelHandle {
                     self.replace(ActiveModel::from_bundle(bundle));
                     let model = self.current();
                     tracing::info!(%origin, model = %model.description, "the model changed: new model in use");
-                    model.log_decision();
-                    if let Some(config) = config {
-                        model.log_timeout(config);
-                        model.log_windows(config);
-                    }
-                    let external = model.features.external_columns();
-                    if !external.is_empty() {
-                        tracing::warn!(columns = ?external, "the model uses columns that cannot be computed from metrics; they are missing for every pod");
-                    }
+                    model.log_in_use(config);
                 }
                 Err(e) => tracing::error!(
                     %origin, error = %ErrorChain(&e),
