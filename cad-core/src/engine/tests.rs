@@ -131,3 +131,65 @@ fn an_evaluation_asked_for_is_made_or_the_training_fails() {
     let t = train(&single, &features, &cfg, Timestamp(0), &mut |_| {}).unwrap();
     assert!(t.report.is_none() && t.bundle.evaluation.is_none());
 }
+
+/// Two classes of `containers` containers with `rows` rows each, the classes
+/// apart in every column, the rows of a container a little apart.
+fn two_classes(containers: usize, rows: usize) -> crate::Dataset {
+    let mut data = crate::Dataset::new(vec!["f0".into(), "f1".into()], vec!["nginx".into(), "mysql".into()]);
+    for c in 0..containers {
+        let class = ["nginx", "mysql"][c % 2];
+        let base = if class == "nginx" { 2e6 } else { 9e7 };
+        for i in 0..rows {
+            let v = base * (1.0 + 0.01 * (c * rows + i) as f64);
+            data.push(
+                &[Some(v), Some(v * 0.5 + i as f64)],
+                class,
+                &format!("shop/pod-{c}/app"),
+            )
+            .unwrap();
+        }
+    }
+    data
+}
+
+/// Containers with too few consecutive rows for the watcher's default number
+/// of windows give a model that cannot judge them together: the training
+/// says so (in the report's warnings, before the model is published), naming
+/// the windows it can judge; with rows enough it says nothing of windows.
+#[test]
+fn training_warns_when_the_open_set_cannot_judge_the_default_windows() {
+    let features = test_features(2);
+    // Consecutive windows are this many rows apart: k windows need
+    // (k - 1) * gap + 1 rows.
+    let gap = features.window_gap();
+    let cfg = TrainConfig {
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let windows_warning = |t: &Trained| t.warnings.iter().find(|w| w.contains("window(s) together")).cloned();
+    let confirm = DEFAULT_CONFIRM_WINDOWS;
+    let short = train(&two_classes(10, (confirm - 1) * gap), &features, &cfg, Timestamp(1), ()).unwrap();
+    assert!(
+        short
+            .bundle
+            .open_set
+            .as_ref()
+            .is_some_and(|o| !o.judges_windows(confirm))
+    );
+    let w = windows_warning(&short).expect("a warning for rows too few");
+    assert!(w.contains(&format!("at most {} window(s)", confirm - 1)), "{w}");
+    assert!(w.contains(&format!("--confirm-windows {}", confirm - 1)), "{w}");
+    let report = short.report.as_ref().unwrap();
+    assert!(report.warnings.contains(&w), "{:?}", report.warnings);
+
+    let long = train(
+        &two_classes(10, (confirm - 1) * gap + 1),
+        &features,
+        &cfg,
+        Timestamp(1),
+        (),
+    )
+    .unwrap();
+    assert!(long.bundle.open_set.as_ref().is_some_and(|o| o.judges_windows(confirm)));
+    assert_eq!(windows_warning(&long), None, "{:?}", long.warnings);
+}

@@ -351,6 +351,27 @@ pub fn train(
     })
 }
 
+/// The warning for an open-set model that cannot judge the watcher's
+/// `confirm` windows together (`None` when it can): its training containers
+/// had too few consecutive rows for that many windows — with young rows
+/// only, scraped every 30 s, 7 rows a container, too few for 3 windows of 4
+/// snapshots. The watcher warns again when it loads such a model
+/// ([`ActiveModel::log_windows`](super::watcher::ActiveModel::log_windows));
+/// saying it here tells the operator before the model is published.
+fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
+    if open_set.judges_windows(confirm) {
+        return None;
+    }
+    let most = (1..confirm).rev().find(|k| open_set.judges_windows(*k)).unwrap_or(1);
+    Some(format!(
+        "the open-set calibration judges at most {most} window(s) together, not the watcher's default \
+         {confirm}: the training containers had too few consecutive rows (pods younger than the young horizon \
+         scraped slowly, or short histories); with --confirm-windows {confirm} the watcher flags a container \
+         only if each window is anomalous alone, which lets more impostors and unknown services through; \
+         train on pods that have run longer, or run the watcher with --confirm-windows {most}"
+    ))
+}
+
 /// What [`calibrate`] fits: the calibration report, the confidence map and
 /// the open-set model (each `None` when not asked for or not possible).
 type Calibrated = (Option<CalibrationReport>, Option<ConfidenceMap>, Option<OpenSetModel>);
@@ -418,6 +439,12 @@ fn calibrate(
                 crate::ErrorChain(&e)
             )),
         }
+    }
+    if let Some(w) = open_set
+        .as_ref()
+        .and_then(|o| windows_warning(o, super::DEFAULT_CONFIRM_WINDOWS))
+    {
+        warn(w);
     }
     if confidence
         .as_ref()
