@@ -572,7 +572,17 @@ async fn collector_reads_early_histories_of_old_pods_and_skips_sidecars() {
     let ages = trained.bundle.ages.clone().unwrap();
     assert!(ages.young.unwrap().max <= Duration::from_secs(300));
     assert!(ages.steady.unwrap().max > Duration::from_secs(86_400));
-    assert!(ages.classes_without_young_rows.is_empty() && trained.warnings.is_empty());
+    assert!(ages.classes_without_young_rows.is_empty());
+    // No warning of ages (this small cluster's classes have too few
+    // containers for a fine open-set calibration, which is warned of too).
+    assert!(
+        trained
+            .warnings
+            .iter()
+            .all(|w| w.starts_with("few training containers")),
+        "{:?}",
+        trained.warnings
+    );
 
     // An hour later, without early histories: no pod is young any more, no
     // class has young rows, and the report says so loudly for each.
@@ -615,7 +625,8 @@ async fn collector_reads_early_histories_of_old_pods_and_skips_sidecars() {
     let mut without = ages.classes_without_young_rows.clone();
     without.sort();
     assert_eq!(without, with_rows);
-    assert_eq!(trained.warnings.len(), without.len());
+    let of_ages = |w: &&String| !w.starts_with("few training containers");
+    assert_eq!(trained.warnings.iter().filter(of_ages).count(), without.len());
     let report = trained.report.unwrap().to_string();
     assert_eq!(report.matches("WARNING: class").count(), without.len(), "{report}");
 }

@@ -193,3 +193,39 @@ fn training_warns_when_the_open_set_cannot_judge_the_default_windows() {
     assert!(long.bundle.open_set.as_ref().is_some_and(|o| o.judges_windows(confirm)));
     assert_eq!(windows_warning(&long), None, "{:?}", long.warnings);
 }
+
+/// Classes with fewer training containers than
+/// [`MIN_CONTAINERS_PER_CLASS`](crate::openset::MIN_CONTAINERS_PER_CLASS)
+/// are named in a training warning, with their counts; with that many of
+/// each the warning is not given, and without an open-set model neither.
+#[test]
+fn training_warns_of_classes_with_few_containers_for_the_open_set() {
+    let min = crate::openset::MIN_CONTAINERS_PER_CLASS;
+    let features = test_features(2);
+    let cfg = TrainConfig {
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let few = |t: &Trained| {
+        t.warnings
+            .iter()
+            .find(|w| w.contains("few training containers"))
+            .cloned()
+    };
+    // Two classes alternate: `2 * min - 2` containers give each class one too few.
+    let short = train(&two_classes(2 * min - 2, 2), &features, &cfg, Timestamp(1), ()).unwrap();
+    let w = few(&short).expect("a warning for too few containers");
+    assert!(w.contains(&format!("nginx {}, mysql {}", min - 1, min - 1)), "{w}");
+    assert!(short.report.as_ref().unwrap().warnings.contains(&w));
+
+    let enough = train(&two_classes(2 * min, 2), &features, &cfg, Timestamp(1), ()).unwrap();
+    assert_eq!(few(&enough), None, "{:?}", enough.warnings);
+
+    let no_open_set = TrainConfig {
+        open_set: None,
+        calibrate_confidence: false,
+        ..cfg.clone()
+    };
+    let plain = train(&two_classes(4, 2), &features, &no_open_set, Timestamp(1), ()).unwrap();
+    assert_eq!(few(&plain), None, "{:?}", plain.warnings);
+}

@@ -372,6 +372,31 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
     ))
 }
 
+/// The warning for classes with fewer than
+/// [`MIN_CONTAINERS_PER_CLASS`](crate::openset::MIN_CONTAINERS_PER_CLASS)
+/// training containers (`None` when every class with rows has as many): the
+/// held-out containers of the calibration then cover few of a class's
+/// workloads, and at the false-anomaly rate more impostors and services
+/// outside the class list pass. Classes without rows are warned of by the
+/// evaluation.
+fn few_containers_warning(data: &Dataset) -> Option<String> {
+    let min = crate::openset::MIN_CONTAINERS_PER_CLASS;
+    let few: Vec<String> = eval::groups_per_class(data)
+        .iter()
+        .zip(data.classes())
+        .filter(|(g, _)| (1..min).contains(*g))
+        .map(|(g, name)| format!("{name} {g}"))
+        .collect();
+    (!few.is_empty()).then(|| {
+        format!(
+            "few training containers for the open-set calibration: {} (fewer than {min} a class); at the \
+             false-anomaly rate more impostors and services outside the class list pass (README, \"How many \
+             training containers\"); train on more pods of each class",
+            few.join(", ")
+        )
+    })
+}
+
 /// What [`calibrate`] fits: the calibration report, the confidence map and
 /// the open-set model (each `None` when not asked for or not possible).
 type Calibrated = (Option<CalibrationReport>, Option<ConfidenceMap>, Option<OpenSetModel>);
@@ -444,6 +469,9 @@ fn calibrate(
         .as_ref()
         .and_then(|o| windows_warning(o, super::DEFAULT_CONFIRM_WINDOWS))
     {
+        warn(w);
+    }
+    if let Some(w) = open_set.as_ref().and_then(|_| few_containers_warning(data)) {
         warn(w);
     }
     if confidence
