@@ -409,8 +409,11 @@ async fn the_start_up_is_recorded_as_measured() {
     report.check("the simulator's start-up");
 }
 
-/// The working set at the ages of a watcher's first verdicts (its first
-/// two windows: 20–90 s), per instance with a load from the start (idle,
+/// The working set at the ages of a watcher's first windows (the first two:
+/// 20–90 s; the third, which the default watcher decides on at 130–143 s,
+/// is among the ages of
+/// `simulated_pods_behave_like_the_recorded_servers_at_young_ages`, from
+/// 120 s), per instance with a load from the start (idle,
 /// light, steady, heavy; bursty and batch instances were quiet at these
 /// ages, and the simulator's first burst or batch falls anywhere): the
 /// class-wide range of `the_start_up_is_recorded_as_measured` holds an idle
