@@ -390,8 +390,9 @@ fn few_containers_warning(data: &Dataset) -> Option<String> {
     (!few.is_empty()).then(|| {
         format!(
             "few training containers for the open-set calibration: {} (fewer than {min} a class); at the \
-             false-anomaly rate more impostors and services outside the class list pass (README, \"How many \
-             training containers\"); train on more pods of each class",
+             false-anomaly rate more impostors and services outside the class list pass, and with fewer than \
+             about 10 a class more honest pods are flagged than the rate says (README, \"How many training \
+             containers\"); train on more pods of each class",
             few.join(", ")
         )
     })
