@@ -383,6 +383,19 @@ impl FeatureSet {
         self.window.max(1)
     }
 
+    /// The metrics whose samples can change a row: those the columns read,
+    /// the required ones, and the CPU counter a missing CPU gauge is derived
+    /// from. Samples of other metrics are ignored when rows are computed;
+    /// the watcher does not keep them (a Telegraf-shaped source answers with
+    /// every field of its measurements).
+    pub(crate) fn sample_mask(&self) -> MetricMask {
+        let read = self.mask();
+        let counter = read
+            .contains(Metric::CpuUsageNanocores)
+            .then_some(Metric::CpuUsageCoreNanoseconds);
+        MetricMask::of(Metric::ALL.iter().copied().filter(|m| read.contains(*m)).chain(counter))
+    }
+
     fn mask(&self) -> MetricMask {
         MetricMask::of(
             self.columns

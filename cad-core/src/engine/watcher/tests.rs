@@ -1305,3 +1305,44 @@ fn the_timeout_follows_a_model_that_decides_later_unless_it_is_hard() {
         assert!(matches!(step.outcomes[..], [Outcome::Classified(_)]), "{step:?}");
     }
 }
+
+/// Samples of metrics the model's rows do not read are not kept while a
+/// container waits (a Telegraf-shaped source answers with every field), and
+/// the verdict is the one the read metric alone gives; a model that reads
+/// the CPU gauge keeps the CPU counter it can be derived from.
+#[test]
+fn only_samples_the_rows_read_are_kept_while_waiting() {
+    let m = model();
+    let p = pod("nginx-1", Some(1));
+    let with_unread = |secs: &[i64]| {
+        let mut b = memory(&p, secs);
+        let id = p.id.container("main");
+        for &t in secs {
+            b.push(&id, Sample::new(at(t), Metric::RxBytes, 5e3 * t as f64));
+            b.push(&id, Sample::new(at(t), Metric::CpuUsageCoreNanoseconds, 1e9 * t as f64));
+        }
+        b
+    };
+    let mut verdicts = Vec::new();
+    for batch in [memory(&p, &[2]), with_unread(&[2])] {
+        let mut s = state();
+        s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+        let plan = s.plan_fetch(at(5)).unwrap();
+        assert!(s.on_batch(&plan, Ok(batch), &m).outcomes.is_empty());
+        assert_eq!(s.kept_samples(), 1, "the memory sample only");
+        let plan = s.plan_fetch(at(15)).unwrap();
+        let step = s.on_batch(&plan, Ok(with_unread(&[2, 12])), &m);
+        verdicts.push(format!("{:?}", step.outcomes));
+    }
+    assert_eq!(verdicts[0], verdicts[1]);
+    assert!(verdicts[0].contains("Classified"), "{}", verdicts[0]);
+
+    // Reading the CPU gauge keeps the counter (its source when the gauge is missing).
+    let mut cpu = model();
+    cpu.features.columns[0].feature = Feature::Last(Metric::CpuUsageNanocores);
+    let mut s = state();
+    s.on_event(PodEvent::Added(p.clone()), at(1), &cpu);
+    let plan = s.plan_fetch(at(5)).unwrap();
+    s.on_batch(&plan, Ok(with_unread(&[2])), &cpu);
+    assert_eq!(s.kept_samples(), 2, "memory (required) and the CPU counter");
+}
