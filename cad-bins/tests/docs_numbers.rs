@@ -169,6 +169,27 @@ fn the_numbers_in_the_docs_are_the_codes() {
             "docs/configuration.md",
             format!("{max_leaves} for each tree of a forest"),
         ),
+        (
+            "README.md",
+            format!(
+                "the collector warns when a class has fewer than {}\ntraining containers",
+                cad_core::openset::MIN_CONTAINERS_PER_CLASS
+            ),
+        ),
+        (
+            "docs/training.md",
+            format!(
+                "With fewer than\n   {} containers of a class the training warns",
+                cad_core::openset::MIN_CONTAINERS_PER_CLASS
+            ),
+        ),
+        (
+            "docs/quickstart.md",
+            format!(
+                "open-set calibration` (fewer than {}\na class)",
+                cad_core::openset::MIN_CONTAINERS_PER_CLASS
+            ),
+        ),
     ];
     let mut missing = Vec::new();
     for (file, claim) in &claims {
