@@ -352,13 +352,28 @@ impl FeatureSet {
     /// least `min_snapshots` complete snapshots and a whole window; `None`
     /// before. Aligns the samples once and computes one row.
     pub fn latest_row(&self, input: &ContainerInput<'_>, min_snapshots: usize) -> Option<FeatureRow> {
+        self.latest_row_after(input, min_snapshots, 0)
+    }
+
+    /// Like [`latest_row`](Self::latest_row) for an `input` whose first
+    /// `dropped` complete snapshots are no longer among its samples (a
+    /// watcher forgets the snapshots of windows it has judged): snapshots
+    /// are counted, and windows placed, as if they were there. `None` also
+    /// when the window would start among the dropped snapshots.
+    pub fn latest_row_after(
+        &self,
+        input: &ContainerInput<'_>,
+        min_snapshots: usize,
+        dropped: usize,
+    ) -> Option<FeatureRow> {
         let snaps = self.complete_snapshot_list(input);
         let (window, stride) = (self.window_len(), self.stride.max(1));
-        if snaps.len() < window.max(min_snapshots) {
+        let total = dropped + snaps.len();
+        if total < window.max(min_snapshots) {
             return None;
         }
-        let start = (snaps.len() - window) / stride * stride;
-        Some(self.row_from(input, &snaps[start..start + window]))
+        let start = ((total - window) / stride * stride).checked_sub(dropped)?;
+        snaps.get(start..start + window).map(|w| self.row_from(input, w))
     }
 
     /// The row computed from `snapshots` (oldest first) as one window,

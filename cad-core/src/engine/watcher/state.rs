@@ -28,7 +28,7 @@ use crate::ErrorChain;
 use crate::features::ContainerInput;
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::{MetricBatch, Sample};
-use crate::pod::{ContainerId, PodId, PodInfo};
+use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
 use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason, Verdict};
@@ -75,6 +75,11 @@ struct Waiting {
     /// An anomaly waiting for a later window to confirm it
     /// ([`WatcherConfig::confirm_windows`]).
     suspect: Option<Suspect>,
+    /// Complete snapshots whose samples were dropped once judged
+    /// ([`forget_judged`]); snapshots are counted as if they were there.
+    dropped: usize,
+    /// Samples before this time were dropped: refetched ones are not kept.
+    kept_from: Option<Timestamp>,
 }
 
 /// A container whose verdicts so far were all anomalies, fewer than
@@ -262,6 +267,8 @@ impl WatchState {
                         samples: Vec::new(),
                         need_from: None,
                         suspect: None,
+                        dropped: 0,
+                        kept_from: None,
                     },
                 );
                 waiting += 1;
@@ -407,13 +414,16 @@ impl WatchState {
                 // containers waiting for 3 windows of 4 snapshots, the
                 // unread fields of Telegraf's measurements took the
                 // watcher's peak RSS from 120 to 138 MiB (BENCHMARKS.md).
+                // Samples older than what was dropped once judged
+                // (`forget_judged`), fetched again, are not kept either.
                 let keep = model.features.sample_mask();
                 for id in &plan.containers {
                     let mut new = batch.take(id);
-                    new.retain(|s| keep.contains(s.metric));
                     let failed = batch.is_unavailable(id);
                     unavailable += u64::from(failed);
                     if let Some(w) = self.waiting.get_mut(id) {
+                        let kept_from = w.kept_from.unwrap_or(Timestamp::EPOCH);
+                        new.retain(|s| keep.contains(s.metric) && s.time >= kept_from);
                         merge_samples(&mut w.samples, new);
                         // A container whose data could not be read is asked
                         // again from where it was, not from now.
@@ -505,7 +515,9 @@ impl WatchState {
                 None => first_needed,
                 Some(s) => s.snapshots.div_ceil(stride) * stride + window,
             };
-            let row = input.as_ref().and_then(|i| model.features.latest_row(i, needed));
+            let row = input
+                .as_ref()
+                .and_then(|i| model.features.latest_row_after(i, needed, w.dropped));
             if let Some(row) = row {
                 let claimed = labeler.container_claim(info, &w.container).class().map(str::to_string);
                 let mut scores = w
@@ -544,7 +556,9 @@ impl WatchState {
                     self.stats.suspects += u64::from(w.suspect.is_none() && verdict.is_anomaly());
                     if !expired {
                         // Wait for the next window.
-                        let snapshots = input.as_ref().map_or(needed, |i| model.features.complete_snapshots(i));
+                        let snapshots = input
+                            .as_ref()
+                            .map_or(needed, |i| w.dropped + model.features.complete_snapshots(i));
                         w.suspect = Some(Suspect {
                             verdict,
                             scores,
@@ -552,6 +566,9 @@ impl WatchState {
                             snapshots,
                             first_anomaly,
                         });
+                        if let Some(c) = container {
+                            forget_judged(w, info, c, model, snapshots.div_ceil(stride) * stride);
+                        }
                         continue;
                     }
                     self.stats.unconfirmed += u64::from(verdict.is_anomaly());
@@ -613,6 +630,44 @@ fn too_old(p: &PodInfo, now: Timestamp, model: &ActiveModel) -> Option<SkipReaso
     let age = now.since(p.start_time?);
     let max_age = ages.max_age()?;
     (!ages.covers(age)).then_some(SkipReason::TooOld { age, max_age })
+}
+
+/// Complete snapshots kept before the next window's first: the one just
+/// before carries the CPU counter that tells Telegraf's first-scrape zero
+/// from a measured zero in the window's first snapshot; the one before it
+/// absorbs what cutting the samples at a time can change (a sample of the
+/// snapshot before that, at the same time as the first kept one).
+const KEPT_BEFORE_WINDOW: usize = 2;
+
+/// Drops `w`'s samples of complete snapshots before the next window, which
+/// starts at (absolute) snapshot `next_start`, keeping
+/// [`KEPT_BEFORE_WINDOW`] snapshots before it. A container waiting for its
+/// third window of 4 snapshots otherwise holds 12 snapshots and more; with
+/// 10,000 of them that was most of the watcher's memory. The snapshots
+/// dropped are counted ([`Waiting::dropped`]) so that the windows are
+/// placed as before.
+fn forget_judged(w: &mut Waiting, pod: &PodInfo, container: &ContainerInfo, model: &ActiveModel, next_start: usize) {
+    let keep_from = next_start.saturating_sub(KEPT_BEFORE_WINDOW);
+    let Some(local) = keep_from.checked_sub(w.dropped).filter(|l| *l > 0) else {
+        return;
+    };
+    let count = |samples: &[Sample]| {
+        model.features.complete_snapshot_list(&ContainerInput {
+            pod,
+            container,
+            samples,
+        })
+    };
+    let snaps = count(&w.samples);
+    let Some(cut) = snaps.get(local).map(|s| s.time) else {
+        return;
+    };
+    let first = w.samples.partition_point(|s| s.time < cut);
+    let kept = w.samples.split_off(first);
+    let after = count(&kept).len();
+    w.dropped += snaps.len().saturating_sub(after);
+    w.samples = kept;
+    w.kept_from = Some(cut);
 }
 
 #[cfg(test)]

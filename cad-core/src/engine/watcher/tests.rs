@@ -1346,3 +1346,25 @@ fn only_samples_the_rows_read_are_kept_while_waiting() {
     s.on_batch(&plan, Ok(with_unread(&[2])), &cpu);
     assert_eq!(s.kept_samples(), 2, "memory (required) and the CPU counter");
 }
+
+/// A container waiting for later windows keeps only the snapshots the next
+/// window needs (and two before it), not every sample since its start, while
+/// its windows are placed, and its verdict reached, as before: 5 windows of
+/// 2 snapshots, every old sample fetched again at each tick.
+#[test]
+fn judged_windows_samples_are_dropped_while_waiting_for_the_next() {
+    let m = memory_model();
+    let p = pod("nginx-1", Some(1));
+    let points: Vec<(i64, f64)> = (0..14).map(|i| (2 + 10 * i, HIGH)).collect();
+    let mut s = confirming(5);
+    s.on_event(PodEvent::Added(p.clone()), at(1), &m);
+    assert!(run_ticks(&mut s, &m, &p, &points, (5, 85)).is_empty());
+    // 9 snapshots fetched (2 … 82 s); 4 windows judged. The fifth needs the
+    // snapshots at 82 and 92 s: kept are 62, 72 and 82 s.
+    assert_eq!(s.kept_samples(), 3);
+    let got = run_ticks(&mut s, &m, &p, &points, (95, 200));
+    let [(95, Outcome::Classified(v))] = got.as_slice() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(v.kind, Kind::Impostor, "{v}");
+}
