@@ -396,7 +396,10 @@ impl WatchState {
     /// Takes the answer to `plan`'s fetch, then [decides](Self::decide) as
     /// of the tick's time.
     ///
-    /// Samples are kept per container. A container the batch marks
+    /// Samples are kept per container: those of the metrics the model's
+    /// rows read, and of the snapshots its next window needs (a container
+    /// waiting for a later window forgets those of the windows judged). A
+    /// container the batch marks
     /// [unavailable](MetricBatch::mark_unavailable), or every container of a
     /// fetch that failed, keeps waiting, and its next fetch reaches back as
     /// far as this one did.
