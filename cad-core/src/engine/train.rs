@@ -362,7 +362,7 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
     if open_set.judges_windows(confirm) {
         return None;
     }
-    let most = (1..confirm).rev().find(|k| open_set.judges_windows(*k)).unwrap_or(1);
+    let most = open_set.most_windows_judged(confirm);
     Some(format!(
         "the open-set calibration judges at most {most} window(s) together, not the watcher's default \
          {confirm}: the training containers had too few consecutive rows (pods younger than the young horizon \

@@ -1403,6 +1403,12 @@ impl OpenSetModel {
         k <= 1 || self.windows.as_ref().is_some_and(|w| w.for_windows(k).is_some())
     }
 
+    /// The most consecutive windows, at most `up_to` (and at least 1), that
+    /// can be judged together ([`judges_windows`](Self::judges_windows)).
+    pub fn most_windows_judged(&self, up_to: usize) -> usize {
+        (1..=up_to).rev().find(|k| self.judges_windows(*k)).unwrap_or(1)
+    }
+
     /// [`Score::Combined`]'s score of `row` for every class — what the
     /// multi-window statistic summarises (`None` for the row: too few usable
     /// features, or no combined score; `None` for a class: no comparable

@@ -208,7 +208,7 @@ impl ActiveModel {
         if !self.is_calibrated() || self.judges_windows(confirm) {
             return;
         }
-        let most = (1..confirm).rev().find(|k| self.judges_windows(*k)).unwrap_or(1);
+        let most = self.open_set.as_ref().map_or(1, |o| o.most_windows_judged(confirm));
         tracing::warn!(
             confirm_windows = confirm,
             calibrated_windows = most,
