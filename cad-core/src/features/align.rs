@@ -37,6 +37,15 @@ impl MetricMask {
     pub(crate) fn contains(&self, m: Metric) -> bool {
         self.0[idx(m)]
     }
+
+    /// These metrics and the ones [`align`] reads them from: the CPU
+    /// counter when the CPU gauge is read ([`derived_nanocores`]).
+    pub(crate) fn with_sources(mut self) -> Self {
+        if self.contains(Metric::CpuUsageNanocores) {
+            self.0[idx(Metric::CpuUsageCoreNanoseconds)] = true;
+        }
+        self
+    }
 }
 
 /// The values of the metrics at one moment: the samples Telegraf wrote for

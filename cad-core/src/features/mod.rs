@@ -404,11 +404,7 @@ impl FeatureSet {
     /// the watcher does not keep them (a Telegraf-shaped source answers with
     /// every field of its measurements).
     pub(crate) fn sample_mask(&self) -> MetricMask {
-        let read = self.mask();
-        let counter = read
-            .contains(Metric::CpuUsageNanocores)
-            .then_some(Metric::CpuUsageCoreNanoseconds);
-        MetricMask::of(Metric::ALL.iter().copied().filter(|m| read.contains(*m)).chain(counter))
+        self.mask().with_sources()
     }
 
     fn mask(&self) -> MetricMask {
