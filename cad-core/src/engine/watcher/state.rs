@@ -25,7 +25,7 @@
 use super::model::{ActiveModel, Subject};
 use super::{ExistingPods, WatchStats, WatcherConfig};
 use crate::ErrorChain;
-use crate::features::ContainerInput;
+use crate::features::{ContainerInput, Snapshot};
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::{MetricBatch, Sample};
 use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo};
@@ -415,8 +415,8 @@ impl WatchState {
                 let mut unavailable = 0u64;
                 // Only samples that can change a row are kept: with 10,000
                 // containers waiting for 3 windows of 4 snapshots, the
-                // unread fields of Telegraf's measurements took the
-                // watcher's peak RSS from 120 to 138 MiB (BENCHMARKS.md).
+                // unread fields of Telegraf's measurements added 18 MiB to
+                // the watcher's peak RSS (138 against 120 MiB; BENCHMARKS.md).
                 // Samples older than what was dropped once judged
                 // (`forget_judged`), fetched again, are not kept either.
                 let keep = model.features.sample_mask();
@@ -559,9 +559,8 @@ impl WatchState {
                     self.stats.suspects += u64::from(w.suspect.is_none() && verdict.is_anomaly());
                     if !expired {
                         // Wait for the next window.
-                        let snapshots = input
-                            .as_ref()
-                            .map_or(needed, |i| w.dropped + model.features.complete_snapshots(i));
+                        let snaps = input.as_ref().map(|i| model.features.complete_snapshot_list(i));
+                        let snapshots = snaps.as_ref().map_or(needed, |s| w.dropped + s.len());
                         w.suspect = Some(Suspect {
                             verdict,
                             scores,
@@ -569,8 +568,8 @@ impl WatchState {
                             snapshots,
                             first_anomaly,
                         });
-                        if let Some(c) = container {
-                            forget_judged(w, info, c, model, snapshots.div_ceil(stride) * stride);
+                        if let (Some(c), Some(snaps)) = (container, &snaps) {
+                            forget_judged(w, snaps, info, c, model, snapshots.div_ceil(stride) * stride);
                         }
                         continue;
                     }
@@ -644,30 +643,35 @@ const KEPT_BEFORE_WINDOW: usize = 2;
 
 /// Drops `w`'s samples of complete snapshots before the next window, which
 /// starts at (absolute) snapshot `next_start`, keeping
-/// [`KEPT_BEFORE_WINDOW`] snapshots before it. A container waiting for its
+/// [`KEPT_BEFORE_WINDOW`] snapshots before it; `snaps` are the complete
+/// snapshots of `w`'s samples as they are. A container waiting for its
 /// third window of 4 snapshots otherwise holds 12 snapshots and more; with
 /// 10,000 of them that was most of the watcher's memory. The snapshots
 /// dropped are counted ([`Waiting::dropped`]) so that the windows are
 /// placed as before.
-fn forget_judged(w: &mut Waiting, pod: &PodInfo, container: &ContainerInfo, model: &ActiveModel, next_start: usize) {
+fn forget_judged(
+    w: &mut Waiting,
+    snaps: &[Snapshot],
+    pod: &PodInfo,
+    container: &ContainerInfo,
+    model: &ActiveModel,
+    next_start: usize,
+) {
     let keep_from = next_start.saturating_sub(KEPT_BEFORE_WINDOW);
     let Some(local) = keep_from.checked_sub(w.dropped).filter(|l| *l > 0) else {
         return;
     };
-    let count = |samples: &[Sample]| {
-        model.features.complete_snapshot_list(&ContainerInput {
-            pod,
-            container,
-            samples,
-        })
-    };
-    let snaps = count(&w.samples);
     let Some(cut) = snaps.get(local).map(|s| s.time) else {
         return;
     };
     let first = w.samples.partition_point(|s| s.time < cut);
     let kept = w.samples.split_off(first);
-    let after = count(&kept).len();
+    // Counted again: cutting at a time can change the first kept snapshot.
+    let after = model.features.complete_snapshots(&ContainerInput {
+        pod,
+        container,
+        samples: &kept,
+    });
     w.dropped += snaps.len().saturating_sub(after);
     w.samples = kept;
     w.kept_from = Some(cut);
