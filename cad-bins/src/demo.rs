@@ -332,6 +332,20 @@ fn sidecar_line(c: &Count) -> String {
     line
 }
 
+/// The app containers not judged (`None`: none): with the simulator's small
+/// training sets a class can have no training pod, and the watcher skips
+/// containers claiming it (`skipped: untrained class`). The rates count them
+/// as not flagged (they are over the pods spawned).
+fn untrained_line(t: &Tally) -> Option<String> {
+    let (h, i, u) = (t.honest.skipped, t.impostors.skipped, t.unknown.skipped);
+    (h + i + u > 0).then(|| {
+        format!(
+            "not judged (claiming a class the model has no training containers of): {h} honest, {i} impostors, {u} of \
+             services outside the class list"
+        )
+    })
+}
+
 fn top(map: &BTreeMap<String, usize>, n: usize) -> String {
     let mut v: Vec<_> = map.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -397,6 +411,9 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
         "services outside the class list, flagged per service: {}",
         per_service(&total.unknown_by_service)
     ))?;
+    if let Some(line) = untrained_line(&total) {
+        output::println(&line)?;
+    }
     output::println(&sidecar_line(&total.sidecars))?;
     output::println(&sweep_line(seeds, &total, &accuracy))
 }
@@ -610,6 +627,9 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
                 "\n== {unjudged} of the {} impostors spawned got no outcome before the demo ended",
                 t.impostors.judged
             ));
+        }
+        if let Some(skipped) = untrained_line(&t) {
+            line.push_str(&format!("\n== {skipped}"));
         }
         output::println(&line)?;
         output::println(&format!("== {}", sidecar_line(&t.sidecars)))?;

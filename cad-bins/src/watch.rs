@@ -7,7 +7,7 @@ use crate::serve::Endpoints;
 use crate::sources;
 use anyhow::{Context, Result};
 use cad_core::bundle::ModelBundle;
-use cad_core::engine::{ActiveModel, ModelHandle, SinkOptions, Watcher, WatcherConfig};
+use cad_core::engine::{ActiveModel, ModelHandle, SinkOptions, Watcher, WatcherConfig, log_training_warnings};
 use cad_core::{Clock, JsonLinesSink, LogSink, PodSource, PrometheusSink, SystemClock, VerdictSink};
 use prometheus_client::registry::Registry;
 use std::io::Write;
@@ -98,6 +98,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
             .load_with(ModelBundle::from_bytes)
             .await
             .with_context(|| format!("loading the model from ConfigMap {ns}/{name}"))?;
+        log_training_warnings(&format!("ConfigMap {ns}/{name}"), &bundle);
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current(), &watcher_config(args));
         let (follow, config) = (handle.clone(), watcher_config(args));
@@ -117,6 +118,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         })?;
         let bundle = ModelBundle::from_bytes(&bytes)
             .with_context(|| format!("loading the model from {}", args.model.display()))?;
+        log_training_warnings(&args.model.display().to_string(), &bundle);
         let handle = ModelHandle::new(ActiveModel::from_bundle(bundle));
         describe(&handle.current(), &watcher_config(args));
         // A mounted ConfigMap is updated in place by the kubelet.
@@ -190,6 +192,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         deleted = stats.deleted,
         sidecars = stats.sidecars,
         too_old = stats.too_old,
+        untrained_class = stats.untrained_class,
         still_pending = stats.still_pending,
         already_classified = stats.already_classified,
         skipped_at_start = stats.skipped_at_start,

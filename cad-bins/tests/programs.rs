@@ -312,3 +312,35 @@ fn a_corrupt_model_file_is_a_clear_error() {
     assert!(stderr.contains("loading the model from"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_watcher_repeats_what_the_training_warned_of_when_it_loads_the_model() {
+    let dir = tempdir("warned");
+    // The simulated cluster's 60 pods give fewer than 20 containers a class:
+    // training warns, and the watcher's operator must hear it too.
+    let (ok, _, stderr) = run(
+        env!("CARGO_BIN_EXE_cad-collector"),
+        &["--source", "sim", "--out-dir", dir.to_str().unwrap()],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("few training containers"), "{stderr}");
+    let model = dir.join("model.cadm");
+    let (ok, _, stderr) = run(
+        env!("CARGO_BIN_EXE_cad-watcher"),
+        &[
+            "--source",
+            "sim",
+            "--model",
+            model.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--run-for",
+            "1s",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("the model's training warned: few training containers for the open-set calibration"),
+        "{stderr}"
+    );
+}

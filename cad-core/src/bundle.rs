@@ -493,6 +493,12 @@ impl BundleError {
 }
 
 impl ModelBundle {
+    /// What training warned of (few containers of a class, a class without
+    /// rows, …: the evaluation's warnings; none without an evaluation).
+    pub fn training_warnings(&self) -> &[String] {
+        self.evaluation.as_ref().map_or(&[], |e| e.warnings.as_slice())
+    }
+
     /// A bundle of the current format without an evaluation.
     pub fn new(
         classes: Vec<String>,

@@ -48,17 +48,23 @@ pub enum SkipReason {
         #[serde(rename = "max_age_seconds", with = "crate::time::seconds")]
         max_age: Duration,
     },
+    /// It claims a class of the model's class list that the model has no
+    /// training containers of ([`ActiveModel::is_trained_class`](crate::engine::watcher::ActiveModel::is_trained_class)):
+    /// nothing says how that class behaves, so every container claiming it
+    /// would be flagged as an impostor, honest or not.
+    UntrainedClass,
 }
 
 impl SkipReason {
-    /// `already_classified`, `running_before_start`, `sidecar` or `too_old`
-    /// (a Prometheus label value).
+    /// `already_classified`, `running_before_start`, `sidecar`, `too_old` or
+    /// `untrained_class` (a Prometheus label value).
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::AlreadyClassified => "already_classified",
             SkipReason::RunningBeforeStart => "running_before_start",
             SkipReason::Sidecar => "sidecar",
             SkipReason::TooOld { .. } => "too_old",
+            SkipReason::UntrainedClass => "untrained_class",
         }
     }
 }
@@ -76,6 +82,9 @@ impl fmt::Display for SkipReason {
                 age.as_secs(),
                 max_age.as_secs()
             ),
+            SkipReason::UntrainedClass => {
+                f.write_str("skipped: the model has no training containers of the class it claims")
+            }
         }
     }
 }
@@ -338,6 +347,17 @@ impl fmt::Display for Outcome {
                 )
             }
             Outcome::Skipped {
+                pod,
+                container,
+                claimed: Some(class),
+                reason: SkipReason::UntrainedClass,
+                ..
+            } => write!(
+                f,
+                "{} ({container}) skipped: claims {class}, a class the model has no training containers of",
+                pod.name
+            ),
+            Outcome::Skipped {
                 pod, container, reason, ..
             } => write!(f, "{} ({container}) {reason}", pod.name),
         }
@@ -522,5 +542,21 @@ mod tests {
             .as_str(),
             "too_old"
         );
+        let untrained = Outcome::Skipped {
+            pod: PodId::new("default", "mongodb-0", "u"),
+            container: "mongodb".into(),
+            claimed: Some("mongodb".into()),
+            time: Timestamp(0),
+            reason: SkipReason::UntrainedClass,
+            at_start: false,
+        };
+        assert_eq!(
+            untrained.to_string(),
+            "mongodb-0 (mongodb) skipped: claims mongodb, a class the model has no training containers of"
+        );
+        let json = serde_json::to_value(&untrained).unwrap();
+        assert_eq!(json["reason"]["kind"], "untrained_class", "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), untrained);
+        assert_eq!(SkipReason::UntrainedClass.as_str(), "untrained_class");
     }
 }

@@ -22,7 +22,7 @@ pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
 pub use watcher::{
     ActiveModel, DEFAULT_CONFIRM_WINDOWS, ExistingPods, FetchPlan, MAX_CONFIRM_WINDOWS, ModelHandle, SinkOptions, Step,
-    WatchState, WatchStats, Watcher, WatcherConfig, WhenFull,
+    WatchState, WatchStats, Watcher, WatcherConfig, WhenFull, log_training_warnings,
 };
 
 #[cfg(test)]

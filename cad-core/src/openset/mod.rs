@@ -61,7 +61,7 @@ pub const DEFAULT_FALSE_ANOMALY_RATE: f64 = 0.01;
 /// containers a class (`--sim-pods 60`) flag 94.6 % of impostors and 79 % of
 /// services outside the class list, about 20 (`--sim-pods 120`) 98.6 % and
 /// 91 %, at fewer honest pods flagged; with 4–7 a class (`--sim-pods 30`)
-/// 5 % of honest pods are flagged at α = 0.01.
+/// 4.6 % of honest pods are flagged at α = 0.01.
 pub const MIN_CONTAINERS_PER_CLASS: usize = 20;
 
 /// Why an open-set model could not be fitted or used.
@@ -1180,7 +1180,13 @@ impl OpenSetModel {
     /// Whether class `c` has no training containers (nothing can behave
     /// like it: p-value 0, score infinite).
     fn has_no_containers(&self, c: usize) -> bool {
-        self.references.get(c).is_none_or(|r| r.n_containers() == 0)
+        self.trained_containers(c) == 0
+    }
+
+    /// The training containers class `c` is known by (its reference; 0 for
+    /// a class of the class list that no training pod ran, or out of range).
+    pub fn trained_containers(&self, c: usize) -> usize {
+        self.references.get(c).map_or(0, ClassReference::n_containers)
     }
 
     /// The p-value of each class's score. A class without training

@@ -114,6 +114,32 @@ impl ActiveModel {
         self.open_set.is_some()
     }
 
+    /// Whether a claim of `class` can be judged: `false` for a class of the
+    /// class list that the open-set model has no training containers of
+    /// (none of the training pods ran it). The watcher skips containers
+    /// claiming such a class ([`SkipReason::UntrainedClass`](crate::verdict::SkipReason::UntrainedClass)):
+    /// every one of them would be an impostor, since nothing can behave like
+    /// the class. Without an open-set model, `true`.
+    pub fn is_trained_class(&self, class: &str) -> bool {
+        let Some(open_set) = self.open_set.as_ref() else {
+            return true;
+        };
+        open_set
+            .classes()
+            .iter()
+            .position(|c| c == class)
+            .is_none_or(|i| open_set.trained_containers(i) > 0)
+    }
+
+    /// The classes whose claims are not judged ([`is_trained_class`](Self::is_trained_class)).
+    pub fn untrained_classes(&self) -> Vec<&str> {
+        self.classes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| !self.is_trained_class(c))
+            .collect()
+    }
+
     /// Says at INFO how this model's verdicts are decided (once, when it is
     /// loaded or replaced).
     pub fn log_decision(&self) {
@@ -225,9 +251,21 @@ impl ActiveModel {
     /// ([`log_decision`](Self::log_decision)), with the watcher's `config`
     /// how the timeout and the confirm windows suit it
     /// ([`log_timeout`](Self::log_timeout), [`log_windows`](Self::log_windows)),
-    /// and a WARN for columns no metric gives.
+    /// a WARN for classes it cannot judge claims of
+    /// ([`untrained_classes`](Self::untrained_classes)) and a WARN for
+    /// columns no metric gives.
     pub fn log_in_use(&self, config: Option<&WatcherConfig>) {
         self.log_decision();
+        let untrained = self.untrained_classes();
+        if !untrained.is_empty() {
+            tracing::warn!(
+                classes = ?untrained,
+                "the model has no training containers of {}: containers claiming them are not judged (skipped: \
+                 untrained class), since nothing says how such a class behaves; train again while pods of each \
+                 class of the class list run, or leave these classes out of --classes",
+                untrained.join(", ")
+            );
+        }
         if let Some(config) = config {
             self.log_timeout(config);
             self.log_windows(config);
@@ -247,6 +285,15 @@ impl std::fmt::Debug for ActiveModel {
             .field("description", &self.description)
             .field("ages", &self.ages)
             .finish_non_exhaustive()
+    }
+}
+
+/// Repeats at WARN what the training of the bundle from `origin` warned of
+/// ([`ModelBundle::training_warnings`]): the watcher's operator may not
+/// have seen the collector's log. Called when a model is loaded or replaced.
+pub fn log_training_warnings(origin: &str, bundle: &ModelBundle) {
+    for warning in bundle.training_warnings() {
+        tracing::warn!(%origin, "the model's training warned: {warning}");
     }
 }
 
@@ -318,6 +365,7 @@ impl ModelHandle {
         while let Some(update) = updates.next().await {
             match update {
                 Ok(bundle) => {
+                    log_training_warnings(origin, &bundle);
                     self.replace(ActiveModel::from_bundle(bundle));
                     let model = self.current();
                     tracing::info!(%origin, model = %model.description, "the model changed: new model in use");

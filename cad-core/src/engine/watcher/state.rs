@@ -256,6 +256,7 @@ impl WatchState {
         for (c, claim) in p.containers.iter().zip(labeler.container_claims(p)) {
             let reason = match claim {
                 ContainerClaim::Sidecar(_) => Some(SkipReason::Sidecar),
+                ContainerClaim::Class(class) if !model.is_trained_class(class) => Some(SkipReason::UntrainedClass),
                 _ => too_old,
             };
             let Some(reason) = reason else {
@@ -276,6 +277,7 @@ impl WatchState {
             };
             match reason {
                 SkipReason::Sidecar => self.stats.sidecars += 1,
+                SkipReason::UntrainedClass => self.stats.untrained_class += 1,
                 _ => self.stats.too_old += 1,
             }
             outcomes.push(Outcome::Skipped {

@@ -1137,9 +1137,16 @@ mod one_outcome {
                 }
             }
             let stats = run.state.finish();
-            let total: u64 = [stats.classified, stats.timed_out, stats.deleted, stats.sidecars, stats.too_old]
-                .iter()
-                .sum();
+            let total: u64 = [
+                stats.classified,
+                stats.timed_out,
+                stats.deleted,
+                stats.sidecars,
+                stats.too_old,
+                stats.untrained_class,
+            ]
+            .iter()
+            .sum();
             prop_assert_eq!(total as usize, run.outcomes.len());
             prop_assert_eq!(stats.still_pending, 0);
         }
@@ -1171,6 +1178,66 @@ fn multi_window_model() -> ActiveModel {
         open_set: Some(open_set),
         ..m
     }
+}
+
+#[test]
+fn a_claim_of_a_class_without_training_containers_is_skipped_not_flagged() {
+    // The class list has postgresql, but no training pod ran it: every
+    // postgresql pod would be "named as postgresql, behaves like …".
+    let mut d = crate::Dataset::new(
+        vec!["memory".into()],
+        vec!["nginx".into(), "mysql".into(), "postgresql".into()],
+    );
+    for (class, centre) in [("nginx", LOW), ("mysql", HIGH)] {
+        for i in 0..10 {
+            for r in 0..6 {
+                let v = centre * (1.0 + 0.02 * ((i + r) % 5) as f64);
+                d.push(&[Some(v)], class, &format!("{class}-{i}")).unwrap();
+            }
+        }
+    }
+    let m = memory_model();
+    let open_set = crate::openset::NoveltyParams::default().fit(&d).unwrap();
+    assert_eq!(
+        (open_set.trained_containers(0), open_set.trained_containers(2)),
+        (10, 0)
+    );
+    let m = ActiveModel {
+        classes: d.classes().to_vec(),
+        open_set: Some(open_set),
+        ..m
+    };
+    assert_eq!(m.untrained_classes(), ["postgresql"]);
+    assert!(m.is_trained_class("nginx") && !m.is_trained_class("postgresql"));
+    // Without an open-set model nothing says which classes were trained.
+    assert!(memory_model().untrained_classes().is_empty());
+
+    let mut s = WatchState::new(WatcherConfig::default(), at(0));
+    let step = s.on_event(PodEvent::Added(pod("postgresql-0", Some(1))), at(1), &m);
+    let [
+        o @ Outcome::Skipped {
+            claimed: Some(claimed),
+            reason: SkipReason::UntrainedClass,
+            ..
+        },
+    ] = step.outcomes.as_slice()
+    else {
+        panic!("{step:?}")
+    };
+    assert_eq!(claimed, "postgresql");
+    assert!(
+        o.to_string()
+            .ends_with("skipped: claims postgresql, a class the model has no training containers of"),
+        "{o}"
+    );
+    // A claim of a trained class waits for its metrics as before.
+    assert!(
+        s.on_event(PodEvent::Added(pod("nginx-0", Some(1))), at(1), &m)
+            .is_empty()
+    );
+    assert_eq!(s.pending(), 1);
+    let stats = s.finish();
+    assert_eq!((stats.untrained_class, stats.still_pending), (1, 1));
 }
 
 #[test]
