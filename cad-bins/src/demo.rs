@@ -333,15 +333,17 @@ fn sidecar_line(c: &Count) -> String {
 }
 
 /// The app containers not judged (`None`: none): with the simulator's small
-/// training sets a class can have no training pod, and the watcher skips
-/// containers claiming it (`skipped: untrained class`). The rates count them
-/// as not flagged (they are over the pods spawned).
-fn untrained_line(t: &Tally) -> Option<String> {
+/// training sets a class can have fewer than two training pods, and the
+/// watcher skips containers claiming it (`skipped: claims …, of which the
+/// model has 1 training container`). The rates count them as not flagged
+/// (they are over the pods spawned).
+fn unjudged_line(t: &Tally) -> Option<String> {
     let (h, i, u) = (t.honest.skipped, t.impostors.skipped, t.unknown.skipped);
     (h + i + u > 0).then(|| {
         format!(
-            "not judged (claiming a class the model has no training containers of): {h} honest, {i} impostors, {u} of \
-             services outside the class list"
+            "not judged (claiming a class with fewer than {} training containers): {h} honest, {i} impostors, {u} of \
+             services outside the class list",
+            cad_core::openset::MIN_CONTAINERS_TO_JUDGE
         )
     })
 }
@@ -411,7 +413,7 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
         "services outside the class list, flagged per service: {}",
         per_service(&total.unknown_by_service)
     ))?;
-    if let Some(line) = untrained_line(&total) {
+    if let Some(line) = unjudged_line(&total) {
         output::println(&line)?;
     }
     output::println(&sidecar_line(&total.sidecars))?;
@@ -628,7 +630,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
                 t.impostors.judged
             ));
         }
-        if let Some(skipped) = untrained_line(&t) {
+        if let Some(skipped) = unjudged_line(&t) {
             line.push_str(&format!("\n== {skipped}"));
         }
         output::println(&line)?;

@@ -192,7 +192,7 @@ pub async fn run(args: &WatchArgs) -> Result<()> {
         deleted = stats.deleted,
         sidecars = stats.sidecars,
         too_old = stats.too_old,
-        untrained_class = stats.untrained_class,
+        too_few_containers = stats.too_few_containers,
         still_pending = stats.still_pending,
         already_classified = stats.already_classified,
         skipped_at_start = stats.skipped_at_start,

@@ -190,6 +190,20 @@ fn the_numbers_in_the_docs_are_the_codes() {
                 cad_core::openset::MIN_CONTAINERS_PER_CLASS
             ),
         ),
+        (
+            "README.md",
+            format!(
+                "A container claiming a class of\nwhich the model has fewer than {} training containers",
+                cad_core::openset::MIN_CONTAINERS_TO_JUDGE
+            ),
+        ),
+        (
+            "docs/operations.md",
+            format!(
+                "containers claiming a class of which the model has\nfewer than {} training containers",
+                cad_core::openset::MIN_CONTAINERS_TO_JUDGE
+            ),
+        ),
     ];
     let mut missing = Vec::new();
     for (file, claim) in &claims {

@@ -48,23 +48,29 @@ pub enum SkipReason {
         #[serde(rename = "max_age_seconds", with = "crate::time::seconds")]
         max_age: Duration,
     },
-    /// It claims a class of the model's class list that the model has no
-    /// training containers of ([`ActiveModel::is_trained_class`](crate::engine::watcher::ActiveModel::is_trained_class)):
-    /// nothing says how that class behaves, so every container claiming it
-    /// would be flagged as an impostor, honest or not.
-    UntrainedClass,
+    /// It claims a class of the model's class list that the model has fewer
+    /// than [`MIN_CONTAINERS_TO_JUDGE`](crate::openset::MIN_CONTAINERS_TO_JUDGE)
+    /// training containers of ([`ActiveModel::judges_claims_of`](crate::engine::ActiveModel::judges_claims_of)):
+    /// with none nothing can behave like the class, and with one the
+    /// calibration had no container of it to hold out, so the claim cannot
+    /// be judged at the false-anomaly rate (such claims were flagged, honest
+    /// or not).
+    TooFewContainers {
+        /// The training containers of the claimed class.
+        containers: usize,
+    },
 }
 
 impl SkipReason {
     /// `already_classified`, `running_before_start`, `sidecar`, `too_old` or
-    /// `untrained_class` (a Prometheus label value).
+    /// `too_few_containers` (a Prometheus label value).
     pub fn as_str(self) -> &'static str {
         match self {
             SkipReason::AlreadyClassified => "already_classified",
             SkipReason::RunningBeforeStart => "running_before_start",
             SkipReason::Sidecar => "sidecar",
             SkipReason::TooOld { .. } => "too_old",
-            SkipReason::UntrainedClass => "untrained_class",
+            SkipReason::TooFewContainers { .. } => "too_few_containers",
         }
     }
 }
@@ -82,9 +88,12 @@ impl fmt::Display for SkipReason {
                 age.as_secs(),
                 max_age.as_secs()
             ),
-            SkipReason::UntrainedClass => {
-                f.write_str("skipped: the model has no training containers of the class it claims")
-            }
+            SkipReason::TooFewContainers { containers } => write!(
+                f,
+                "skipped: the model has {} of the class it claims (at least {} are needed to judge a claim)",
+                Containers(*containers),
+                crate::openset::MIN_CONTAINERS_TO_JUDGE
+            ),
         }
     }
 }
@@ -161,6 +170,19 @@ impl Verdict {
     /// Whether the verdict flags an anomaly.
     pub fn is_anomaly(&self) -> bool {
         self.anomaly.is_some()
+    }
+}
+
+/// `no training containers`, `1 training container`, `3 training containers`.
+struct Containers(usize);
+
+impl fmt::Display for Containers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => f.write_str("no training containers"),
+            1 => f.write_str("1 training container"),
+            n => write!(f, "{n} training containers"),
+        }
     }
 }
 
@@ -350,12 +372,15 @@ impl fmt::Display for Outcome {
                 pod,
                 container,
                 claimed: Some(class),
-                reason: SkipReason::UntrainedClass,
+                reason: SkipReason::TooFewContainers { containers },
                 ..
             } => write!(
                 f,
-                "{} ({container}) skipped: claims {class}, a class the model has no training containers of",
-                pod.name
+                "{} ({container}) skipped: claims {class}, of which the model has {} (at least {} are needed to \
+                 judge a claim)",
+                pod.name,
+                Containers(*containers),
+                crate::openset::MIN_CONTAINERS_TO_JUDGE
             ),
             Outcome::Skipped {
                 pod, container, reason, ..
@@ -542,21 +567,35 @@ mod tests {
             .as_str(),
             "too_old"
         );
-        let untrained = Outcome::Skipped {
+        let few = |containers| Outcome::Skipped {
             pod: PodId::new("default", "mongodb-0", "u"),
             container: "mongodb".into(),
             claimed: Some("mongodb".into()),
             time: Timestamp(0),
-            reason: SkipReason::UntrainedClass,
+            reason: SkipReason::TooFewContainers { containers },
             at_start: false,
         };
         assert_eq!(
-            untrained.to_string(),
-            "mongodb-0 (mongodb) skipped: claims mongodb, a class the model has no training containers of"
+            few(0).to_string(),
+            "mongodb-0 (mongodb) skipped: claims mongodb, of which the model has no training containers (at least 2 \
+             are needed to judge a claim)"
         );
-        let json = serde_json::to_value(&untrained).unwrap();
-        assert_eq!(json["reason"]["kind"], "untrained_class", "{json}");
-        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), untrained);
-        assert_eq!(SkipReason::UntrainedClass.as_str(), "untrained_class");
+        assert!(
+            few(1)
+                .to_string()
+                .contains("of which the model has 1 training container (at")
+        );
+        let json = serde_json::to_value(few(1)).unwrap();
+        assert_eq!(json["reason"]["kind"], "too_few_containers", "{json}");
+        assert_eq!(json["reason"]["containers"], 1, "{json}");
+        assert_eq!(serde_json::from_value::<Outcome>(json).unwrap(), few(1));
+        assert_eq!(
+            SkipReason::TooFewContainers { containers: 0 }.as_str(),
+            "too_few_containers"
+        );
+        assert_eq!(
+            SkipReason::TooFewContainers { containers: 3 }.to_string(),
+            "skipped: the model has 3 training containers of the class it claims (at least 2 are needed to judge a claim)"
+        );
     }
 }

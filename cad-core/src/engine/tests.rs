@@ -229,3 +229,25 @@ fn training_warns_of_classes_with_few_containers_for_the_open_set() {
     let plain = train(&two_classes(4, 2), &features, &no_open_set, Timestamp(1), ()).unwrap();
     assert_eq!(few(&plain), None, "{:?}", plain.warnings);
 }
+
+/// Classes with fewer than
+/// [`MIN_CONTAINERS_TO_JUDGE`](crate::openset::MIN_CONTAINERS_TO_JUDGE)
+/// training containers are named in a training warning (the watcher will
+/// not judge their claims); with two of each, not.
+#[test]
+fn training_warns_of_classes_whose_claims_will_not_be_judged() {
+    let features = test_features(2);
+    let cfg = TrainConfig {
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    let unjudged = |t: &Trained| t.warnings.iter().find(|w| w.contains("will not judge")).cloned();
+    // Three containers alternate: nginx 2, mysql 1.
+    let one = train(&two_classes(3, 8), &features, &cfg, Timestamp(1), ()).unwrap();
+    let w = unjudged(&one).expect("a warning for mysql");
+    assert!(w.contains("will not judge: mysql 1 ("), "{w}");
+    assert!(!w.contains("nginx"), "{w}");
+    assert_eq!(one.bundle.open_set.as_ref().map(|o| o.trained_containers(1)), Some(1));
+    let two = train(&two_classes(4, 8), &features, &cfg, Timestamp(1), ()).unwrap();
+    assert_eq!(unjudged(&two), None, "{:?}", two.warnings);
+}

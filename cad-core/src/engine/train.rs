@@ -398,6 +398,27 @@ fn few_containers_warning(data: &Dataset) -> Option<String> {
     })
 }
 
+/// The warning for classes whose claims the watcher will not judge (`None`
+/// when there are none): fewer than
+/// [`MIN_CONTAINERS_TO_JUDGE`](crate::openset::MIN_CONTAINERS_TO_JUDGE)
+/// training containers of the class in the open-set model
+/// ([`SkipReason::TooFewContainers`](crate::verdict::SkipReason::TooFewContainers)).
+fn unjudged_warning(open_set: &OpenSetModel) -> Option<String> {
+    let min = crate::openset::MIN_CONTAINERS_TO_JUDGE;
+    let few: Vec<String> = (0..open_set.classes().len())
+        .filter(|&c| open_set.trained_containers(c) < min)
+        .map(|c| format!("{} {}", open_set.classes()[c], open_set.trained_containers(c)))
+        .collect();
+    (!few.is_empty()).then(|| {
+        format!(
+            "classes with fewer than {min} training containers, whose claims the watcher will not judge: {} (the \
+             calibration holds containers of a class out to learn how its honest ones vary); containers claiming them \
+             end as skipped (too_few_containers); train on more pods of each class",
+            few.join(", ")
+        )
+    })
+}
+
 /// What [`calibrate`] fits: the calibration report, the confidence map and
 /// the open-set model (each `None` when not asked for or not possible).
 type Calibrated = (Option<CalibrationReport>, Option<ConfidenceMap>, Option<OpenSetModel>);
@@ -473,6 +494,9 @@ fn calibrate(
         warn(w);
     }
     if let Some(w) = open_set.as_ref().and_then(|_| few_containers_warning(data)) {
+        warn(w);
+    }
+    if let Some(w) = open_set.as_ref().and_then(unjudged_warning) {
         warn(w);
     }
     if confidence

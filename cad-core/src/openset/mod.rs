@@ -61,8 +61,18 @@ pub const DEFAULT_FALSE_ANOMALY_RATE: f64 = 0.01;
 /// containers a class (`--sim-pods 60`) flag 94.6 % of impostors and 79 % of
 /// services outside the class list, about 20 (`--sim-pods 120`) 98.6 % and
 /// 91 %, at fewer honest pods flagged; with 4–7 a class (`--sim-pods 30`)
-/// 4.6 % of honest pods are flagged at α = 0.01.
+/// 3.5 % of honest pods are flagged at α = 0.01.
 pub const MIN_CONTAINERS_PER_CLASS: usize = 20;
+
+/// The fewest training containers of a class whose claims the watcher
+/// judges ([`ActiveModel::judges_claims_of`](crate::engine::ActiveModel::judges_claims_of)).
+/// The calibration learns how far an honest container lies from its class
+/// by holding containers out: a class with one container has none to hold
+/// out (its p-values are not calibrated), and with none nothing can behave
+/// like it. Measured with `cad demo --sweep 100 --sim-pods 30` (README, "How
+/// many training containers"): of the honest pods claiming a class of one
+/// training container, 31 of 72 were flagged.
+pub const MIN_CONTAINERS_TO_JUDGE: usize = 2;
 
 /// Why an open-set model could not be fitted or used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

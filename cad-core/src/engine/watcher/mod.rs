@@ -282,9 +282,9 @@ pub struct WatchStats {
     /// Containers skipped because their pod was first seen older than the
     /// model's trained ages ([`SkipReason::TooOld`](crate::verdict::SkipReason::TooOld)).
     pub too_old: u64,
-    /// Containers skipped because they claim a class the model has no
-    /// training containers of ([`SkipReason::UntrainedClass`](crate::verdict::SkipReason::UntrainedClass)).
-    pub untrained_class: u64,
+    /// Containers skipped because they claim a class the model has too few
+    /// training containers of ([`SkipReason::TooFewContainers`](crate::verdict::SkipReason::TooFewContainers)).
+    pub too_few_containers: u64,
     /// Containers still waiting when the run stopped.
     pub still_pending: u64,
     /// The most containers waiting at once.

@@ -114,29 +114,34 @@ impl ActiveModel {
         self.open_set.is_some()
     }
 
-    /// Whether a claim of `class` can be judged: `false` for a class of the
-    /// class list that the open-set model has no training containers of
-    /// (none of the training pods ran it). The watcher skips containers
-    /// claiming such a class ([`SkipReason::UntrainedClass`](crate::verdict::SkipReason::UntrainedClass)):
-    /// every one of them would be an impostor, since nothing can behave like
-    /// the class. Without an open-set model, `true`.
-    pub fn is_trained_class(&self, class: &str) -> bool {
-        let Some(open_set) = self.open_set.as_ref() else {
-            return true;
-        };
-        open_set
-            .classes()
-            .iter()
-            .position(|c| c == class)
-            .is_none_or(|i| open_set.trained_containers(i) > 0)
+    /// The training containers the open-set model has of `class` (`None`
+    /// without an open-set model, or for a name not among its classes).
+    pub fn trained_containers(&self, class: &str) -> Option<usize> {
+        let open_set = self.open_set.as_ref()?;
+        let i = open_set.classes().iter().position(|c| c == class)?;
+        Some(open_set.trained_containers(i))
     }
 
-    /// The classes whose claims are not judged ([`is_trained_class`](Self::is_trained_class)).
-    pub fn untrained_classes(&self) -> Vec<&str> {
+    /// Whether the watcher judges containers claiming `class`: not when the
+    /// open-set model has fewer than
+    /// [`MIN_CONTAINERS_TO_JUDGE`](crate::openset::MIN_CONTAINERS_TO_JUDGE)
+    /// training containers of it (they end as
+    /// [`SkipReason::TooFewContainers`](crate::verdict::SkipReason::TooFewContainers)).
+    /// Without an open-set model, always.
+    pub fn judges_claims_of(&self, class: &str) -> bool {
+        self.trained_containers(class)
+            .is_none_or(|n| n >= crate::openset::MIN_CONTAINERS_TO_JUDGE)
+    }
+
+    /// The classes whose claims are not judged ([`judges_claims_of`](Self::judges_claims_of)),
+    /// each with its training containers.
+    pub fn unjudged_classes(&self) -> Vec<(&str, usize)> {
         self.classes
             .iter()
-            .map(String::as_str)
-            .filter(|c| !self.is_trained_class(c))
+            .filter_map(|c| {
+                let n = self.trained_containers(c)?;
+                (n < crate::openset::MIN_CONTAINERS_TO_JUDGE).then_some((c.as_str(), n))
+            })
             .collect()
     }
 
@@ -252,18 +257,21 @@ impl ActiveModel {
     /// how the timeout and the confirm windows suit it
     /// ([`log_timeout`](Self::log_timeout), [`log_windows`](Self::log_windows)),
     /// a WARN for classes it cannot judge claims of
-    /// ([`untrained_classes`](Self::untrained_classes)) and a WARN for
+    /// ([`unjudged_classes`](Self::unjudged_classes)) and a WARN for
     /// columns no metric gives.
     pub fn log_in_use(&self, config: Option<&WatcherConfig>) {
         self.log_decision();
-        let untrained = self.untrained_classes();
-        if !untrained.is_empty() {
+        let unjudged = self.unjudged_classes();
+        if !unjudged.is_empty() {
+            let list: Vec<String> = unjudged.iter().map(|(c, n)| format!("{c} {n}")).collect();
             tracing::warn!(
-                classes = ?untrained,
-                "the model has no training containers of {}: containers claiming them are not judged (skipped: \
-                 untrained class), since nothing says how such a class behaves; train again while pods of each \
-                 class of the class list run, or leave these classes out of --classes",
-                untrained.join(", ")
+                classes = ?unjudged.iter().map(|(c, _)| *c).collect::<Vec<_>>(),
+                "the model has fewer than {} training containers of {}: containers claiming these classes are not \
+                 judged (skipped, too_few_containers), since the calibration could not learn how their honest \
+                 containers vary; train again while more pods of each class run, or leave these classes out of \
+                 --classes",
+                crate::openset::MIN_CONTAINERS_TO_JUDGE,
+                list.join(", ")
             );
         }
         if let Some(config) = config {

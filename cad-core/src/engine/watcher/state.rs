@@ -256,7 +256,9 @@ impl WatchState {
         for (c, claim) in p.containers.iter().zip(labeler.container_claims(p)) {
             let reason = match claim {
                 ContainerClaim::Sidecar(_) => Some(SkipReason::Sidecar),
-                ContainerClaim::Class(class) if !model.is_trained_class(class) => Some(SkipReason::UntrainedClass),
+                ContainerClaim::Class(class) if !model.judges_claims_of(class) => Some(SkipReason::TooFewContainers {
+                    containers: model.trained_containers(class).unwrap_or(0),
+                }),
                 _ => too_old,
             };
             let Some(reason) = reason else {
@@ -277,7 +279,7 @@ impl WatchState {
             };
             match reason {
                 SkipReason::Sidecar => self.stats.sidecars += 1,
-                SkipReason::UntrainedClass => self.stats.untrained_class += 1,
+                SkipReason::TooFewContainers { .. } => self.stats.too_few_containers += 1,
                 _ => self.stats.too_old += 1,
             }
             outcomes.push(Outcome::Skipped {

@@ -1143,7 +1143,7 @@ mod one_outcome {
                 stats.deleted,
                 stats.sidecars,
                 stats.too_old,
-                stats.untrained_class,
+                stats.too_few_containers,
             ]
             .iter()
             .sum();
@@ -1181,15 +1181,16 @@ fn multi_window_model() -> ActiveModel {
 }
 
 #[test]
-fn a_claim_of_a_class_without_training_containers_is_skipped_not_flagged() {
-    // The class list has postgresql, but no training pod ran it: every
-    // postgresql pod would be "named as postgresql, behaves like …".
+fn claims_of_a_class_with_fewer_than_two_training_containers_are_skipped_not_flagged() {
+    // The class list has postgresql and mongodb, but no training pod ran
+    // postgresql and one ran mongodb: no held-out mongodb container says how
+    // its honest containers vary.
     let mut d = crate::Dataset::new(
         vec!["memory".into()],
-        vec!["nginx".into(), "mysql".into(), "postgresql".into()],
+        vec!["nginx".into(), "mysql".into(), "postgresql".into(), "mongodb".into()],
     );
-    for (class, centre) in [("nginx", LOW), ("mysql", HIGH)] {
-        for i in 0..10 {
+    for (class, centre, containers) in [("nginx", LOW, 10), ("mysql", HIGH, 10), ("mongodb", 2.0 * HIGH, 1)] {
+        for i in 0..containers {
             for r in 0..6 {
                 let v = centre * (1.0 + 0.02 * ((i + r) % 5) as f64);
                 d.push(&[Some(v)], class, &format!("{class}-{i}")).unwrap();
@@ -1198,46 +1199,46 @@ fn a_claim_of_a_class_without_training_containers_is_skipped_not_flagged() {
     }
     let m = memory_model();
     let open_set = crate::openset::NoveltyParams::default().fit(&d).unwrap();
-    assert_eq!(
-        (open_set.trained_containers(0), open_set.trained_containers(2)),
-        (10, 0)
-    );
     let m = ActiveModel {
         classes: d.classes().to_vec(),
         open_set: Some(open_set),
         ..m
     };
-    assert_eq!(m.untrained_classes(), ["postgresql"]);
-    assert!(m.is_trained_class("nginx") && !m.is_trained_class("postgresql"));
+    assert_eq!(m.unjudged_classes(), [("postgresql", 0), ("mongodb", 1)]);
+    assert_eq!(m.trained_containers("nginx"), Some(10));
+    assert!(m.judges_claims_of("nginx") && !m.judges_claims_of("mongodb"));
     // Without an open-set model nothing says which classes were trained.
-    assert!(memory_model().untrained_classes().is_empty());
+    assert!(memory_model().unjudged_classes().is_empty());
+    assert!(memory_model().judges_claims_of("nginx"));
 
     let mut s = WatchState::new(WatcherConfig::default(), at(0));
-    let step = s.on_event(PodEvent::Added(pod("postgresql-0", Some(1))), at(1), &m);
-    let [
-        o @ Outcome::Skipped {
-            claimed: Some(claimed),
-            reason: SkipReason::UntrainedClass,
-            ..
-        },
-    ] = step.outcomes.as_slice()
-    else {
-        panic!("{step:?}")
-    };
-    assert_eq!(claimed, "postgresql");
-    assert!(
-        o.to_string()
-            .ends_with("skipped: claims postgresql, a class the model has no training containers of"),
-        "{o}"
-    );
-    // A claim of a trained class waits for its metrics as before.
+    for (name, n) in [("postgresql-0", 0), ("mongodb-0", 1)] {
+        let step = s.on_event(PodEvent::Added(pod(name, Some(1))), at(1), &m);
+        let [
+            o @ Outcome::Skipped {
+                claimed: Some(claimed),
+                reason: SkipReason::TooFewContainers { containers },
+                ..
+            },
+        ] = step.outcomes.as_slice()
+        else {
+            panic!("{step:?}")
+        };
+        assert!(name.starts_with(claimed.as_str()) && *containers == n, "{o}");
+        assert!(
+            o.to_string()
+                .contains(&format!("skipped: claims {claimed}, of which the model has")),
+            "{o}"
+        );
+    }
+    // A claim of a class with enough containers waits for its metrics.
     assert!(
         s.on_event(PodEvent::Added(pod("nginx-0", Some(1))), at(1), &m)
             .is_empty()
     );
     assert_eq!(s.pending(), 1);
     let stats = s.finish();
-    assert_eq!((stats.untrained_class, stats.still_pending), (1, 1));
+    assert_eq!((stats.too_few_containers, stats.still_pending), (2, 1));
 }
 
 #[test]
