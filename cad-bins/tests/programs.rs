@@ -290,11 +290,9 @@ fn the_watcher_serves_metrics_health_and_readiness() {
     assert!(!lines.contains("\"secs\"") && !lines.contains("\"nanos\""), "{lines}");
 }
 
-#[test]
-fn a_corrupt_model_file_is_a_clear_error() {
-    let dir = tempdir("corrupt");
-    let model = dir.join("model.cadm");
-    std::fs::write(&model, b"CADMODEL\x01\x00garbage").unwrap();
+/// Runs the watcher on the simulated cluster with `model` for one second:
+/// whether it succeeded, and its log.
+fn watch_for_a_second(model: &Path) -> (bool, String) {
     let (ok, _, stderr) = run(
         env!("CARGO_BIN_EXE_cad-watcher"),
         &[
@@ -308,6 +306,15 @@ fn a_corrupt_model_file_is_a_clear_error() {
             "1s",
         ],
     );
+    (ok, stderr)
+}
+
+#[test]
+fn a_corrupt_model_file_is_a_clear_error() {
+    let dir = tempdir("corrupt");
+    let model = dir.join("model.cadm");
+    std::fs::write(&model, b"CADMODEL\x01\x00garbage").unwrap();
+    let (ok, stderr) = watch_for_a_second(&model);
     assert!(!ok);
     assert!(stderr.contains("loading the model from"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -325,19 +332,7 @@ fn the_watcher_repeats_what_the_training_warned_of_when_it_loads_the_model() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("few training containers"), "{stderr}");
     let model = dir.join("model.cadm");
-    let (ok, _, stderr) = run(
-        env!("CARGO_BIN_EXE_cad-watcher"),
-        &[
-            "--source",
-            "sim",
-            "--model",
-            model.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--run-for",
-            "1s",
-        ],
-    );
+    let (ok, stderr) = watch_for_a_second(&model);
     assert!(ok, "{stderr}");
     assert!(
         stderr.contains("the model's training warned: few training containers for the open-set calibration"),
