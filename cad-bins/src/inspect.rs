@@ -106,10 +106,25 @@ pub fn summary(b: &ModelBundle) -> String {
         None => s.push_str("trained ages:   unknown (trained from a file, or format 1)\n"),
     }
     match &b.open_set {
-        Some(o) => s.push_str(&format!(
-            "open set:       calibrated ({} reference rows): verdicts say as claimed, impostor, unknown, …\n",
-            o.reference_rows()
-        )),
+        Some(o) => {
+            s.push_str(&format!(
+                "open set:       calibrated ({} reference rows): verdicts say as claimed, impostor, unknown, …\n",
+                o.reference_rows()
+            ));
+            let per_class: Vec<String> = (0..o.classes().len())
+                .map(|c| format!("{} {}", o.classes()[c], o.trained_containers(c)))
+                .collect();
+            s.push_str(&format!("  training containers: {}\n", per_class.join(", ")));
+            // Bundles trained before the training warned of it say it here.
+            let unjudged: Vec<&str> = o.unjudged_classes().iter().map(|(c, _)| *c).collect();
+            if !unjudged.is_empty() {
+                s.push_str(&format!(
+                    "  warning: the watcher does not judge claims of {} (fewer than {} training containers)\n",
+                    unjudged.join(", "),
+                    cad_core::openset::MIN_CONTAINERS_TO_JUDGE
+                ));
+            }
+        }
         None => s.push_str("open set:       none: verdicts from the classifier alone (--confidence-threshold)\n"),
     }
     match &b.confidence {

@@ -205,6 +205,21 @@ fn the_collector_trains_from_the_old_systems_arff() {
     }
     // The leaky split sees every container in training: it cannot do worse.
     assert!(accuracy[0] >= accuracy[1], "{accuracy:?}");
+    // One apache and one postgresql container: the model says their claims
+    // are not judged, and `cad inspect` shows why.
+    let (ok, stdout, stderr) = run(
+        env!("CARGO_BIN_EXE_cad"),
+        &["inspect", dir.join("model.cadm").to_str().unwrap()],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("  training containers: mysql 3, nginx 11, mongodb 3, postgresql 1, apache 1\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the watcher does not judge claims of postgresql, apache (fewer than 2 training containers)"),
+        "{stdout}"
+    );
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {

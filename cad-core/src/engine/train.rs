@@ -405,9 +405,10 @@ fn few_containers_warning(data: &Dataset) -> Option<String> {
 /// ([`SkipReason::TooFewContainers`](crate::verdict::SkipReason::TooFewContainers)).
 fn unjudged_warning(open_set: &OpenSetModel) -> Option<String> {
     let min = crate::openset::MIN_CONTAINERS_TO_JUDGE;
-    let few: Vec<String> = (0..open_set.classes().len())
-        .filter(|&c| open_set.trained_containers(c) < min)
-        .map(|c| format!("{} {}", open_set.classes()[c], open_set.trained_containers(c)))
+    let few: Vec<String> = open_set
+        .unjudged_classes()
+        .iter()
+        .map(|(class, n)| format!("{class} {n}"))
         .collect();
     (!few.is_empty()).then(|| {
         format!(

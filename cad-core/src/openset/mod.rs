@@ -1199,6 +1199,16 @@ impl OpenSetModel {
         self.references.get(c).map_or(0, ClassReference::n_containers)
     }
 
+    /// The classes with fewer than [`MIN_CONTAINERS_TO_JUDGE`] training
+    /// containers, whose claims the watcher does not judge, each with its
+    /// training containers.
+    pub fn unjudged_classes(&self) -> Vec<(&str, usize)> {
+        (0..self.classes.len())
+            .map(|c| (self.classes[c].as_str(), self.trained_containers(c)))
+            .filter(|&(_, n)| n < MIN_CONTAINERS_TO_JUDGE)
+            .collect()
+    }
+
     /// The p-value of each class's score. A class without training
     /// containers gets 0 (nothing can behave like it); a class whose
     /// reference shares too few features with the row, or without any

@@ -136,13 +136,9 @@ impl ActiveModel {
     /// The classes whose claims are not judged ([`judges_claims_of`](Self::judges_claims_of)),
     /// each with its training containers.
     pub fn unjudged_classes(&self) -> Vec<(&str, usize)> {
-        self.classes
-            .iter()
-            .filter_map(|c| {
-                let n = self.trained_containers(c)?;
-                (n < crate::openset::MIN_CONTAINERS_TO_JUDGE).then_some((c.as_str(), n))
-            })
-            .collect()
+        self.open_set
+            .as_ref()
+            .map_or_else(Vec::new, OpenSetModel::unjudged_classes)
     }
 
     /// Says at INFO how this model's verdicts are decided (once, when it is
