@@ -1199,13 +1199,19 @@ impl OpenSetModel {
         self.references.get(c).map_or(0, ClassReference::n_containers)
     }
 
-    /// The classes with fewer than [`MIN_CONTAINERS_TO_JUDGE`] training
-    /// containers, whose claims the watcher does not judge, each with its
+    /// Whether the watcher judges claims of class `c`: it has at least
+    /// [`MIN_CONTAINERS_TO_JUDGE`] training containers.
+    pub fn judges_claims_of(&self, c: usize) -> bool {
+        self.trained_containers(c) >= MIN_CONTAINERS_TO_JUDGE
+    }
+
+    /// The classes whose claims the watcher does not judge
+    /// ([`judges_claims_of`](Self::judges_claims_of)), each with its
     /// training containers.
     pub fn unjudged_classes(&self) -> Vec<(&str, usize)> {
         (0..self.classes.len())
+            .filter(|&c| !self.judges_claims_of(c))
             .map(|c| (self.classes[c].as_str(), self.trained_containers(c)))
-            .filter(|&(_, n)| n < MIN_CONTAINERS_TO_JUDGE)
             .collect()
     }
 

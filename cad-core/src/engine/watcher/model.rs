@@ -117,9 +117,14 @@ impl ActiveModel {
     /// The training containers the open-set model has of `class` (`None`
     /// without an open-set model, or for a name not among its classes).
     pub fn trained_containers(&self, class: &str) -> Option<usize> {
-        let open_set = self.open_set.as_ref()?;
-        let i = open_set.classes().iter().position(|c| c == class)?;
+        let (open_set, i) = self.open_set_class(class)?;
         Some(open_set.trained_containers(i))
+    }
+
+    /// The open-set model and the index of `class` in it, if both exist.
+    fn open_set_class(&self, class: &str) -> Option<(&OpenSetModel, usize)> {
+        let open_set = self.open_set.as_ref()?;
+        Some((open_set, open_set.classes().iter().position(|c| c == class)?))
     }
 
     /// Whether the watcher judges containers claiming `class`: not when the
@@ -129,8 +134,8 @@ impl ActiveModel {
     /// [`SkipReason::TooFewContainers`](crate::verdict::SkipReason::TooFewContainers)).
     /// Without an open-set model, always.
     pub fn judges_claims_of(&self, class: &str) -> bool {
-        self.trained_containers(class)
-            .is_none_or(|n| n >= crate::openset::MIN_CONTAINERS_TO_JUDGE)
+        self.open_set_class(class)
+            .is_none_or(|(open_set, i)| open_set.judges_claims_of(i))
     }
 
     /// The classes whose claims are not judged ([`judges_claims_of`](Self::judges_claims_of)),
