@@ -239,6 +239,10 @@ fn the_watcher_serves_metrics_health_and_readiness() {
         &["--source", "sim", "--out-dir", dir.to_str().unwrap()],
     );
     assert!(ok, "{stderr}");
+    // The simulated cluster's 60 pods give fewer than 20 containers a class:
+    // training warns, and the watcher's operator must hear it too (below).
+    assert!(stderr.contains("few training containers"), "{stderr}");
+    let log = dir.join("watcher.log");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -258,8 +262,9 @@ fn the_watcher_serves_metrics_health_and_readiness() {
         ])
         .args(["--model", dir.join("model.cadm").to_str().unwrap()])
         .args(["--verdicts-json", verdicts.to_str().unwrap()])
+        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     // Wait (bounded) until the first verdicts are counted.
@@ -303,11 +308,19 @@ fn the_watcher_serves_metrics_health_and_readiness() {
     assert!(first["time_to_verdict_seconds"].is_f64(), "{first}");
     assert_eq!(first["at_start"], true, "{first}");
     assert!(!lines.contains("\"secs\"") && !lines.contains("\"nanos\""), "{lines}");
+    // At load it repeated what the training warned of.
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("the model's training warned: few training containers for the open-set calibration"),
+        "{log}"
+    );
 }
 
-/// Runs the watcher on the simulated cluster with `model` for one second:
-/// whether it succeeded, and its log.
-fn watch_for_a_second(model: &Path) -> (bool, String) {
+#[test]
+fn a_corrupt_model_file_is_a_clear_error() {
+    let dir = tempdir("corrupt");
+    let model = dir.join("model.cadm");
+    std::fs::write(&model, b"CADMODEL\x01\x00garbage").unwrap();
     let (ok, _, stderr) = run(
         env!("CARGO_BIN_EXE_cad-watcher"),
         &[
@@ -321,36 +334,7 @@ fn watch_for_a_second(model: &Path) -> (bool, String) {
             "1s",
         ],
     );
-    (ok, stderr)
-}
-
-#[test]
-fn a_corrupt_model_file_is_a_clear_error() {
-    let dir = tempdir("corrupt");
-    let model = dir.join("model.cadm");
-    std::fs::write(&model, b"CADMODEL\x01\x00garbage").unwrap();
-    let (ok, stderr) = watch_for_a_second(&model);
     assert!(!ok);
     assert!(stderr.contains("loading the model from"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-#[test]
-fn the_watcher_repeats_what_the_training_warned_of_when_it_loads_the_model() {
-    let dir = tempdir("warned");
-    // The simulated cluster's 60 pods give fewer than 20 containers a class:
-    // training warns, and the watcher's operator must hear it too.
-    let (ok, _, stderr) = run(
-        env!("CARGO_BIN_EXE_cad-collector"),
-        &["--source", "sim", "--out-dir", dir.to_str().unwrap()],
-    );
-    assert!(ok, "{stderr}");
-    assert!(stderr.contains("few training containers"), "{stderr}");
-    let model = dir.join("model.cadm");
-    let (ok, stderr) = watch_for_a_second(&model);
-    assert!(ok, "{stderr}");
-    assert!(
-        stderr.contains("the model's training warned: few training containers for the open-set calibration"),
-        "{stderr}"
-    );
 }
