@@ -204,6 +204,27 @@ fn the_numbers_in_the_docs_are_the_codes() {
                 cad_core::openset::MIN_CONTAINERS_TO_JUDGE
             ),
         ),
+        (
+            "README.md",
+            format!(
+                "names apart the classes with fewer than {}\ntraining containers",
+                cad_core::openset::MIN_CONTAINERS_FOR_RATE
+            ),
+        ),
+        (
+            "docs/operations.md",
+            format!(
+                "It names apart the classes with fewer than {} training containers",
+                cad_core::openset::MIN_CONTAINERS_FOR_RATE
+            ),
+        ),
+        (
+            "docs/quickstart.md",
+            format!(
+                "claims of classes with fewer than {} flag several times",
+                cad_core::openset::MIN_CONTAINERS_FOR_RATE
+            ),
+        ),
     ];
     let mut missing = Vec::new();
     for (file, claim) in &claims {

@@ -196,8 +196,10 @@ fn training_warns_when_the_open_set_cannot_judge_the_default_windows() {
 
 /// Classes with fewer training containers than
 /// [`MIN_CONTAINERS_PER_CLASS`](crate::openset::MIN_CONTAINERS_PER_CLASS)
-/// are named in a training warning, with their counts; with that many of
-/// each the warning is not given, and without an open-set model neither.
+/// are named in a training warning, with their counts, and those with fewer
+/// than [`MIN_CONTAINERS_FOR_RATE`](crate::openset::MIN_CONTAINERS_FOR_RATE)
+/// once more; with that many of each the warning is not given, and without
+/// an open-set model neither.
 #[test]
 fn training_warns_of_classes_with_few_containers_for_the_open_set() {
     let min = crate::openset::MIN_CONTAINERS_PER_CLASS;
@@ -217,6 +219,17 @@ fn training_warns_of_classes_with_few_containers_for_the_open_set() {
     let w = few(&short).expect("a warning for too few containers");
     assert!(w.contains(&format!("nginx {}, mysql {}", min - 1, min - 1)), "{w}");
     assert!(short.report.as_ref().unwrap().warnings.contains(&w));
+    assert!(!w.contains("claims of"), "{w}");
+    // Three containers a class: judged, but below the rate's minimum.
+    let rate = crate::openset::MIN_CONTAINERS_FOR_RATE;
+    let three = train(&two_classes(6, 8), &features, &cfg, Timestamp(1), ()).unwrap();
+    let w = few(&three).expect("a warning for too few containers");
+    assert!(
+        w.contains(&format!(
+            "pass, and claims of nginx 3, mysql 3 (fewer than {rate} a class) flag several times more honest pods"
+        )),
+        "{w}"
+    );
 
     let enough = train(&two_classes(2 * min, 2), &features, &cfg, Timestamp(1), ()).unwrap();
     assert_eq!(few(&enough), None, "{:?}", enough.warnings);

@@ -377,22 +377,38 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
 /// training containers (`None` when every class with rows has as many): the
 /// held-out containers of the calibration then cover few of a class's
 /// workloads, and at the false-anomaly rate more impostors and services
-/// outside the class list pass. Classes without rows are warned of by the
-/// evaluation.
+/// outside the class list pass. It names apart the judged classes with fewer
+/// than [`MIN_CONTAINERS_FOR_RATE`](crate::openset::MIN_CONTAINERS_FOR_RATE),
+/// whose honest pods are flagged several times more often than the rate.
+/// Classes without rows are warned of by the evaluation, classes whose
+/// claims are not judged by [`unjudged_warning`].
 fn few_containers_warning(data: &Dataset) -> Option<String> {
-    let min = crate::openset::MIN_CONTAINERS_PER_CLASS;
-    let few: Vec<String> = eval::groups_per_class(data)
-        .iter()
-        .zip(data.classes())
-        .filter(|(g, _)| (1..min).contains(*g))
-        .map(|(g, name)| format!("{name} {g}"))
-        .collect();
+    use crate::openset::{MIN_CONTAINERS_FOR_RATE, MIN_CONTAINERS_PER_CLASS, MIN_CONTAINERS_TO_JUDGE};
+    let counts = eval::groups_per_class(data);
+    let named = |range: std::ops::Range<usize>| -> Vec<String> {
+        counts
+            .iter()
+            .zip(data.classes())
+            .filter(|(g, _)| range.contains(*g))
+            .map(|(g, name)| format!("{name} {g}"))
+            .collect()
+    };
+    let few = named(1..MIN_CONTAINERS_PER_CLASS);
+    let below_rate = named(MIN_CONTAINERS_TO_JUDGE.max(1)..MIN_CONTAINERS_FOR_RATE);
+    let rate = if below_rate.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", and claims of {} (fewer than {MIN_CONTAINERS_FOR_RATE} a class) flag several times more honest pods \
+             than the rate says",
+            below_rate.join(", ")
+        )
+    };
     (!few.is_empty()).then(|| {
         format!(
-            "few training containers for the open-set calibration: {} (fewer than {min} a class); at the \
-             false-anomaly rate more impostors and services outside the class list pass, and with fewer than \
-             about 10 a class more honest pods are flagged than the rate says (README, \"How many training \
-             containers\"); train on more pods of each class",
+            "few training containers for the open-set calibration: {} (fewer than {MIN_CONTAINERS_PER_CLASS} a \
+             class); at the false-anomaly rate more impostors and services outside the class list pass{rate} \
+             (README, \"How many training containers\"); train on more pods of each class",
             few.join(", ")
         )
     })

@@ -74,6 +74,17 @@ pub const MIN_CONTAINERS_PER_CLASS: usize = 20;
 /// training container, 31 of 72 were flagged.
 pub const MIN_CONTAINERS_TO_JUDGE: usize = 2;
 
+/// The fewest training containers of a class for which the false-anomaly
+/// rate held for its claims in the README's measurements ("How many training
+/// containers": `cad demo --sweep 100` at `--sim-pods` 30, 40 and 60, α =
+/// 0.01, honest pods grouped by how many training containers their claimed
+/// class had). With 2–4 containers a class 4–13 % of honest pods claiming it
+/// were flagged, with 5–8 0.5–2.2 %, with 9 or more at most 1.2 %: a class
+/// seen in so few containers shows few of its workloads, and a new honest
+/// pod doing other work lies outside all of them. Training names such
+/// classes in its warning.
+pub const MIN_CONTAINERS_FOR_RATE: usize = 5;
+
 /// Why an open-set model could not be fitted or used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
