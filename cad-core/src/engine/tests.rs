@@ -264,3 +264,43 @@ fn training_warns_of_classes_whose_claims_will_not_be_judged() {
     let two = train(&two_classes(4, 8), &features, &cfg, Timestamp(1), ()).unwrap();
     assert_eq!(unjudged(&two), None, "{:?}", two.warnings);
 }
+
+/// The watcher repeats the training's warnings at load, except those it says
+/// itself ([`ActiveModel::log_in_use`](super::ActiveModel::log_in_use)): the
+/// classes whose claims it does not judge, and the windows the model cannot
+/// judge together.
+#[test]
+fn the_watcher_repeats_the_training_warnings_it_does_not_say_itself() {
+    let features = test_features(2);
+    let cfg = TrainConfig {
+        curve_points: 0,
+        ..TrainConfig::default()
+    };
+    // Three containers alternate: nginx 2, mysql 1.
+    let mut t = train(&two_classes(3, 8), &features, &cfg, Timestamp(1), ()).unwrap();
+    let windows = format!(
+        "{} 1 window(s) together, not the watcher's default 3",
+        super::train::WINDOWS_WARNING
+    );
+    t.bundle.evaluation.as_mut().unwrap().warnings.push(windows);
+    let all = t.bundle.training_warnings();
+    assert!(all.iter().any(|w| w.contains("will not judge: mysql 1")), "{all:?}");
+    assert!(all.iter().any(|w| w.contains("few training containers")), "{all:?}");
+    let repeated: Vec<&String> = super::watcher::model::repeated_training_warnings(&t.bundle).collect();
+    let kept = all
+        .iter()
+        .filter(|w| !w.contains("will not judge") && !w.contains("window(s) together"))
+        .count();
+    assert!(kept + 2 <= all.len(), "{all:?}");
+    assert_eq!(repeated.len(), kept, "{repeated:?}");
+    assert!(
+        repeated.iter().any(|w| w.contains("few training containers")),
+        "{repeated:?}"
+    );
+    assert!(
+        !repeated
+            .iter()
+            .any(|w| w.contains("will not judge") || w.contains("window(s) together")),
+        "{repeated:?}"
+    );
+}

@@ -351,6 +351,17 @@ pub fn train(
     })
 }
 
+/// How [`windows_warning`] begins. The watcher says it itself when it
+/// loads the model, for its own `--confirm-windows`, so it leaves this
+/// warning out when it repeats the training's
+/// ([`log_training_warnings`](super::watcher::log_training_warnings)).
+pub(crate) const WINDOWS_WARNING: &str = "the open-set calibration judges at most";
+
+/// What marks [`unjudged_warning`]. The watcher says it itself when it loads
+/// the model (also for bundles trained before the training warned of it),
+/// so it leaves this warning out when it repeats the training's.
+pub(crate) const UNJUDGED_WARNING: &str = "whose claims the watcher will not judge";
+
 /// The warning for an open-set model that cannot judge the watcher's
 /// `confirm` windows together (`None` when it can): its training containers
 /// had too few consecutive rows for that many windows — with young rows
@@ -364,7 +375,7 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
     }
     let most = open_set.most_windows_judged(confirm);
     Some(format!(
-        "the open-set calibration judges at most {most} window(s) together, not the watcher's default \
+        "{WINDOWS_WARNING} {most} window(s) together, not the watcher's default \
          {confirm}: the training containers had too few consecutive rows (pods younger than the young horizon \
          scraped slowly, or short histories); with --confirm-windows {confirm} the watcher flags a container \
          only if each window is anomalous alone, which lets more impostors and unknown services through; \
@@ -428,7 +439,7 @@ fn unjudged_warning(open_set: &OpenSetModel) -> Option<String> {
         .collect();
     (!few.is_empty()).then(|| {
         format!(
-            "classes with fewer than {min} training containers, whose claims the watcher will not judge: {} (the \
+            "classes with fewer than {min} training containers, {UNJUDGED_WARNING}: {} (the \
              calibration holds containers of a class out to learn how its honest ones vary); containers claiming them \
              end as skipped (too_few_containers); train on more pods of each class",
             few.join(", ")

@@ -84,7 +84,7 @@
 //! skipped as too old by one without.
 
 mod fanout;
-mod model;
+pub(crate) mod model;
 mod state;
 
 pub use fanout::{SinkOptions, WhenFull};

@@ -300,10 +300,22 @@ impl std::fmt::Debug for ActiveModel {
 /// Repeats at WARN what the training of the bundle from `origin` warned of
 /// ([`ModelBundle::training_warnings`]): the watcher's operator may not
 /// have seen the collector's log. Called when a model is loaded or replaced.
+/// Leaves out what [`ActiveModel::log_in_use`] says itself (the classes
+/// whose claims are not judged, the windows the model cannot judge
+/// together), so that nothing is said twice.
 pub fn log_training_warnings(origin: &str, bundle: &ModelBundle) {
-    for warning in bundle.training_warnings() {
+    for warning in repeated_training_warnings(bundle) {
         tracing::warn!(%origin, "the model's training warned: {warning}");
     }
+}
+
+/// The training warnings [`log_training_warnings`] repeats.
+pub(crate) fn repeated_training_warnings(bundle: &ModelBundle) -> impl Iterator<Item = &String> {
+    use crate::engine::train::{UNJUDGED_WARNING, WINDOWS_WARNING};
+    bundle
+        .training_warnings()
+        .iter()
+        .filter(|w| !w.contains(UNJUDGED_WARNING) && !w.starts_with(WINDOWS_WARNING))
 }
 
 /// A shared, replaceable model: the watcher reads the current one at every
