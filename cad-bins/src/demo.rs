@@ -129,6 +129,10 @@ struct Tally {
     unknown_as: BTreeMap<String, usize>,
     /// Services outside the class list, each on its own: judged and flagged.
     unknown_by_service: BTreeMap<String, Count>,
+    /// Honest pods and impostors by how many training containers the class
+    /// they claim had: the false-anomaly rate holds only with enough of them
+    /// (README, "How many training containers").
+    by_containers: BTreeMap<usize, (Count, Count)>,
 }
 
 impl Tally {
@@ -161,6 +165,11 @@ impl Tally {
         for (k, v) in o.unknown_by_service {
             self.unknown_by_service.entry(k).or_default().add(v);
         }
+        for (k, (h, i)) in o.by_containers {
+            let e = self.by_containers.entry(k).or_default();
+            e.0.add(h);
+            e.1.add(i);
+        }
     }
 }
 
@@ -171,6 +180,8 @@ struct DemoSink {
     out: Arc<Out>,
     verbose: bool,
     tally: Mutex<Tally>,
+    /// Each class's training containers in the model's open set.
+    trained: BTreeMap<String, usize>,
 }
 
 fn describe(truth: &Truth) -> String {
@@ -225,6 +236,12 @@ impl VerdictSink for DemoSink {
                 .entry(truth.behaves_as.clone())
                 .or_default()
                 .add(one);
+        }
+        if matches!(kind, Kind::Honest | Kind::Impostor) {
+            let claimed = truth.named_as.as_deref().unwrap_or(&truth.behaves_as);
+            let n = self.trained.get(claimed).copied().unwrap_or(0);
+            let e = t.by_containers.entry(n).or_default();
+            if kind == Kind::Honest { &mut e.0 } else { &mut e.1 }.add(one);
         }
         let mark = match (kind, flagged) {
             (Kind::Honest, false) => "ok      ",
@@ -317,6 +334,24 @@ fn sweep_line(seeds: u64, t: &Tally, accuracy: &[f64]) -> String {
         "sweep {seeds} seeds: impostors flagged {}/{}, unknown services flagged {}/{}, honest pods flagged {}/{}, grouped accuracy {g} %",
         t.impostors.flagged, t.impostors.judged, t.unknown.flagged, t.unknown.judged, t.honest.flagged, t.honest.judged
     )
+}
+
+/// Honest pods and impostors flagged of judged, by how many training
+/// containers the class they claim had (`None` without a judged one): the
+/// README's table "How many training containers" comes from this line.
+fn by_containers_line(t: &Tally) -> Option<String> {
+    let each: Vec<String> = t
+        .by_containers
+        .iter()
+        .filter(|(_, (h, i))| h.judged + i.judged > 0)
+        .map(|(n, (h, i))| format!("{n}: {}/{} and {}/{}", h.flagged, h.judged, i.flagged, i.judged))
+        .collect();
+    (!each.is_empty()).then(|| {
+        format!(
+            "honest pods and impostors flagged, by the training containers of the class they claim: {}",
+            each.join("; ")
+        )
+    })
 }
 
 /// What became of the sidecar containers: skipped, as they should be, or
@@ -414,6 +449,9 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
         per_service(&total.unknown_by_service)
     ))?;
     if let Some(line) = unjudged_line(&total) {
+        output::println(&line)?;
+    }
+    if let Some(line) = by_containers_line(&total) {
         output::println(&line)?;
     }
     output::println(&sidecar_line(&total.sidecars))?;
@@ -526,11 +564,22 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     // the watch goes on until every one has its outcome (at most the timeout
     // after its start).
     let out = Arc::new(Out::default());
+    let trained_containers = trained
+        .bundle
+        .open_set
+        .as_ref()
+        .map(|o| {
+            (0..o.classes().len())
+                .map(|c| (o.classes()[c].clone(), o.trained_containers(c)))
+                .collect()
+        })
+        .unwrap_or_default();
     let sink = Arc::new(DemoSink {
         sim: sim.clone(),
         out: out.clone(),
         verbose,
         tally: Mutex::new(Tally::default()),
+        trained: trained_containers,
     });
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
@@ -689,6 +738,33 @@ mod tests {
         assert_eq!(
             sidecar_line(&judged),
             "sidecar containers skipped: 5 of 7; 2 judged like app containers (not recognised as sidecars), 1 of them flagged"
+        );
+    }
+
+    #[test]
+    fn honest_pods_and_impostors_are_tallied_by_their_class_containers_over_seeds() {
+        let c = |judged, flagged, skipped| Count {
+            judged,
+            flagged,
+            skipped,
+        };
+        let mut total = Tally::default();
+        assert_eq!(by_containers_line(&total), None);
+        for (n, honest, impostors) in [
+            (3, c(10, 1, 0), c(2, 2, 0)),
+            (1, c(0, 0, 4), c(0, 0, 1)),
+            (3, c(5, 0, 0), c(1, 0, 0)),
+        ] {
+            let mut seed = Tally::default();
+            seed.by_containers.insert(n, (honest, impostors));
+            total.add(seed);
+        }
+        // Containers claiming a class of 1 are skipped, not judged: no entry.
+        assert_eq!(
+            by_containers_line(&total).as_deref(),
+            Some(
+                "honest pods and impostors flagged, by the training containers of the class they claim: 3: 1/15 and 2/3"
+            )
         );
     }
 

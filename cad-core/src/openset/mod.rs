@@ -77,8 +77,9 @@ pub const MIN_CONTAINERS_TO_JUDGE: usize = 2;
 /// The fewest training containers of a class for which the false-anomaly
 /// rate held for its claims in the README's measurements ("How many training
 /// containers": `cad demo --sweep 100` at `--sim-pods` 30, 40 and 60, α =
-/// 0.01, honest pods grouped by how many training containers their claimed
-/// class had). With 2–4 containers a class 4–13 % of honest pods claiming it
+/// 0.01, whose line `honest pods and impostors flagged, by the training
+/// containers of the class they claim` groups the honest pods by how many
+/// training containers their claimed class had). With 2–4 containers a class 3–15 % of honest pods claiming it
 /// were flagged, with 5–8 0.5–2.2 %, with 9 or more at most 1.2 %: a class
 /// seen in so few containers shows few of its workloads, and a new honest
 /// pod doing other work lies outside all of them. Training names such
