@@ -286,7 +286,10 @@ fn the_watcher_repeats_the_training_warnings_it_does_not_say_itself() {
     let all = t.bundle.training_warnings();
     assert!(all.iter().any(|w| w.contains("will not judge: mysql 1")), "{all:?}");
     assert!(all.iter().any(|w| w.contains("few training containers")), "{all:?}");
-    let repeated: Vec<&String> = super::watcher::model::repeated_training_warnings(&t.bundle).collect();
+    let repeated: Vec<&String> = super::watcher::model::repeated_training_warnings(&t.bundle, true).collect();
+    // Without the watcher's configuration the windows are not said otherwise.
+    let without_config = super::watcher::model::repeated_training_warnings(&t.bundle, false);
+    assert!(without_config.filter(|w| w.contains("window(s) together")).count() >= 1);
     let kept = all
         .iter()
         .filter(|w| !w.contains("will not judge") && !w.contains("window(s) together"))

@@ -299,23 +299,32 @@ impl std::fmt::Debug for ActiveModel {
 
 /// Repeats at WARN what the training of the bundle from `origin` warned of
 /// ([`ModelBundle::training_warnings`]): the watcher's operator may not
-/// have seen the collector's log. Called when a model is loaded or replaced.
-/// Leaves out what [`ActiveModel::log_in_use`] says itself (the classes
+/// have seen the collector's log. Called when a model is loaded or replaced,
+/// before [`ActiveModel::log_in_use`] with the watcher's configuration: it
+/// leaves out what that says itself for the watcher's settings (the classes
 /// whose claims are not judged, the windows the model cannot judge
 /// together), so that nothing is said twice.
 pub fn log_training_warnings(origin: &str, bundle: &ModelBundle) {
-    for warning in repeated_training_warnings(bundle) {
+    log_repeated_warnings(origin, bundle, true);
+}
+
+/// [`log_training_warnings`]; the warning of the windows the model cannot
+/// judge together is left out only if `windows_said` (the watcher's own
+/// warning needs its configuration).
+fn log_repeated_warnings(origin: &str, bundle: &ModelBundle, windows_said: bool) {
+    for warning in repeated_training_warnings(bundle, windows_said) {
         tracing::warn!(%origin, "the model's training warned: {warning}");
     }
 }
 
 /// The training warnings [`log_training_warnings`] repeats.
-pub(crate) fn repeated_training_warnings(bundle: &ModelBundle) -> impl Iterator<Item = &String> {
+pub(crate) fn repeated_training_warnings(bundle: &ModelBundle, windows_said: bool) -> impl Iterator<Item = &String> {
     use crate::engine::train::{UNJUDGED_WARNING, WINDOWS_WARNING};
     bundle
         .training_warnings()
         .iter()
-        .filter(|w| !w.contains(UNJUDGED_WARNING) && !w.starts_with(WINDOWS_WARNING))
+        // The watcher's own WARNs say these (see `ActiveModel::log_in_use`).
+        .filter(move |w| !(w.contains(UNJUDGED_WARNING) || windows_said && w.starts_with(WINDOWS_WARNING)))
 }
 
 /// A shared, replaceable model: the watcher reads the current one at every
@@ -386,7 +395,7 @@ impl ModelHandle {
         while let Some(update) = updates.next().await {
             match update {
                 Ok(bundle) => {
-                    log_training_warnings(origin, &bundle);
+                    log_repeated_warnings(origin, &bundle, config.is_some());
                     self.replace(ActiveModel::from_bundle(bundle));
                     let model = self.current();
                     tracing::info!(%origin, model = %model.description, "the model changed: new model in use");
