@@ -115,9 +115,14 @@ pub fn summary(b: &ModelBundle) -> String {
                 .map(|c| format!("{} {}", o.classes()[c], o.trained_containers(c)))
                 .collect();
             s.push_str(&format!("  training containers: {}\n", per_class.join(", ")));
-            // Bundles trained before the training warned of it say it here.
+            // Bundles trained before the training warned of it say it here;
+            // the training's own warning is listed with the evaluation's.
             let unjudged: Vec<&str> = o.unjudged_classes().iter().map(|(c, _)| *c).collect();
-            if !unjudged.is_empty() {
+            let warned = b
+                .training_warnings()
+                .iter()
+                .any(|w| w.contains(cad_core::engine::train::UNJUDGED_WARNING));
+            if !unjudged.is_empty() && !warned {
                 s.push_str(&format!(
                     "  warning: the watcher does not judge claims of {} (fewer than {} training containers)\n",
                     unjudged.join(", "),

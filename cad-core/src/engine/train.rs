@@ -357,10 +357,15 @@ pub fn train(
 /// ([`log_training_warnings`](super::watcher::log_training_warnings)).
 pub(crate) const WINDOWS_WARNING: &str = "the open-set calibration judges at most";
 
-/// What marks [`unjudged_warning`]. The watcher says it itself when it loads
-/// the model (also for bundles trained before the training warned of it),
-/// so it leaves this warning out when it repeats the training's.
-pub(crate) const UNJUDGED_WARNING: &str = "whose claims the watcher will not judge";
+/// What marks the training's warning of classes whose claims the watcher
+/// will not judge (fewer than
+/// [`MIN_CONTAINERS_TO_JUDGE`](crate::openset::MIN_CONTAINERS_TO_JUDGE)
+/// training containers) among [`ModelBundle::training_warnings`]. The
+/// watcher says it itself when it loads the model (also for bundles trained
+/// before the training warned of it), so it leaves this warning out when it
+/// repeats the training's
+/// ([`log_training_warnings`](super::watcher::log_training_warnings)).
+pub const UNJUDGED_WARNING: &str = "whose claims the watcher will not judge";
 
 /// The warning for an open-set model that cannot judge the watcher's
 /// `confirm` windows together (`None` when it can): its training containers
