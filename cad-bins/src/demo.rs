@@ -569,8 +569,9 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         .open_set
         .as_ref()
         .map(|o| {
-            (0..o.classes().len())
-                .map(|c| (o.classes()[c].clone(), o.trained_containers(c)))
+            o.trained_containers_per_class()
+                .into_iter()
+                .map(|(class, n)| (class.to_owned(), n))
                 .collect()
         })
         .unwrap_or_default();

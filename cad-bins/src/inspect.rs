@@ -111,8 +111,10 @@ pub fn summary(b: &ModelBundle) -> String {
                 "open set:       calibrated ({} reference rows): verdicts say as claimed, impostor, unknown, …\n",
                 o.reference_rows()
             ));
-            let per_class: Vec<String> = (0..o.classes().len())
-                .map(|c| format!("{} {}", o.classes()[c], o.trained_containers(c)))
+            let per_class: Vec<String> = o
+                .trained_containers_per_class()
+                .iter()
+                .map(|(class, n)| format!("{class} {n}"))
                 .collect();
             s.push_str(&format!("  training containers: {}\n", per_class.join(", ")));
             // Bundles trained before the training warned of it say it here;

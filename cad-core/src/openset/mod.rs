@@ -1211,6 +1211,14 @@ impl OpenSetModel {
         self.references.get(c).map_or(0, ClassReference::n_containers)
     }
 
+    /// Every class of the class list with its training containers
+    /// ([`trained_containers`](Self::trained_containers)), in class order.
+    pub fn trained_containers_per_class(&self) -> Vec<(&str, usize)> {
+        (0..self.classes.len())
+            .map(|c| (self.classes[c].as_str(), self.trained_containers(c)))
+            .collect()
+    }
+
     /// Whether the watcher judges claims of class `c`: it has at least
     /// [`MIN_CONTAINERS_TO_JUDGE`] training containers.
     pub fn judges_claims_of(&self, c: usize) -> bool {
