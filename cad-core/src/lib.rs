@@ -97,7 +97,7 @@ pub use sink::JsonLinesSink;
 #[cfg(feature = "prometheus")]
 pub use sink::PrometheusSink;
 pub use sink::{LogSink, MemorySink, SinkError, VerdictSink};
-pub use source::{BoxError, MetricSource, PodEvent, PodSource, SourceError};
+pub use source::{BoxError, MetricSource, PodEvent, PodSource, SeenContainer, SourceError};
 pub use time::{TimeWindow, Timestamp};
 pub use verdict::{AnomalyReason, NO_CLASS, Outcome, SkipReason, Verdict};
 
@@ -152,7 +152,7 @@ pub mod prelude {
     pub use crate::metric::{Metric, MetricBatch, MetricKind, Sample};
     pub use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, PodPhase};
     pub use crate::sink::{SinkError, VerdictSink};
-    pub use crate::source::{BoxError, MetricSource, PodEvent, PodSource, SourceError, StaticPods};
+    pub use crate::source::{BoxError, MetricSource, PodEvent, PodSource, SeenContainer, SourceError, StaticPods};
     pub use crate::time::{TimeWindow, Timestamp};
     pub use crate::verdict::{Outcome, Verdict};
     pub use async_trait::async_trait;

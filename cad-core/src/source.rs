@@ -8,7 +8,7 @@
 
 use crate::metric::MetricBatch;
 use crate::pod::{ContainerId, PodId, PodInfo};
-use crate::time::TimeWindow;
+use crate::time::{TimeWindow, Timestamp};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
@@ -54,6 +54,15 @@ pub enum SourceError {
     /// The request itself was invalid (for example a name the backend cannot accept).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The source does not offer what was asked (for example a
+    /// [`MetricSource`] without [`containers_seen`](MetricSource::containers_seen)).
+    #[error("{backend} cannot {what}")]
+    Unsupported {
+        /// Which backend.
+        backend: String,
+        /// What it cannot do (`"list the containers it has samples of"`).
+        what: String,
+    },
 }
 
 /// `": message"`, or nothing for an empty message.
@@ -186,6 +195,66 @@ pub trait MetricSource: Send + Sync {
     /// [marked unavailable](MetricBatch::mark_unavailable) with the error,
     /// and the engines retry them. `Err` means nothing could be fetched.
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError>;
+
+    /// Every container the source has samples of within `window`, pods that
+    /// no longer exist included, each with the first and last sample's time:
+    /// how the collector finds past pods to train on
+    /// ([`CollectConfig::past`](crate::engine::CollectConfig::past)).
+    ///
+    /// The ids must be the ones [`fetch`](Self::fetch) answers to (a source
+    /// that matches by names may leave the pod UID empty). The default
+    /// answers [`SourceError::Unsupported`].
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        let _ = window;
+        Err(SourceError::Unsupported {
+            backend: "this metric source".into(),
+            what: "list the containers it has samples of".into(),
+        })
+    }
+}
+
+/// A container a [`MetricSource`] has samples of, as
+/// [`MetricSource::containers_seen`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SeenContainer {
+    /// The container, as [`MetricSource::fetch`] answers to it.
+    pub id: ContainerId,
+    /// Its image, where the source records one.
+    pub image: Option<String>,
+    /// Its earliest sample in the window asked about.
+    pub first_sample: Timestamp,
+    /// Its latest sample in the window.
+    pub last_sample: Timestamp,
+    /// When it started, where the source records it (cAdvisor's
+    /// `container_start_time_seconds`). Without it the collector takes the
+    /// first sample for the start when that lies well inside the window.
+    pub started: Option<Timestamp>,
+}
+
+impl SeenContainer {
+    /// A container seen from `first_sample` to `last_sample`, image and start unknown.
+    pub fn new(id: ContainerId, first_sample: Timestamp, last_sample: Timestamp) -> Self {
+        SeenContainer {
+            id,
+            image: None,
+            first_sample,
+            last_sample,
+            started: None,
+        }
+    }
+
+    /// With the container's image.
+    pub fn with_image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    /// With the container's recorded start.
+    pub fn with_start(mut self, started: Timestamp) -> Self {
+        self.started = Some(started);
+        self
+    }
 }
 
 #[async_trait]
@@ -203,6 +272,9 @@ impl<T: MetricSource + ?Sized> MetricSource for std::sync::Arc<T> {
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
         (**self).fetch(containers, window).await
     }
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        (**self).containers_seen(window).await
+    }
 }
 
 #[async_trait]
@@ -219,6 +291,9 @@ impl<T: PodSource + ?Sized> PodSource for &T {
 impl<T: MetricSource + ?Sized> MetricSource for &T {
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
         (**self).fetch(containers, window).await
+    }
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        (**self).containers_seen(window).await
     }
 }
 

@@ -1130,3 +1130,82 @@ async fn slow_scrapes_are_decided_not_timed_out_with_the_default_timeout() {
         );
     }
 }
+
+/// Past pods (deleted, their metrics kept) are trained on with
+/// `CollectConfig::past`; a source that cannot list them says so.
+#[tokio::test(start_paused = true)]
+async fn collector_trains_on_past_pods_only_when_asked_and_the_source_can_list_them() {
+    let (clock, sim) = setup();
+    let gone = sim.spawn(PodSpec::new("nginx"));
+    clock.sleep(Duration::from_secs(1_800)).await;
+    sim.delete(&gone.id);
+    clock.sleep(Duration::from_secs(1_200)).await;
+    sim.spawn(PodSpec::new("mysql"));
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let collect = |config: CollectConfig| {
+        let (sim, clock, labeler) = (&sim, clock.clone(), &labeler);
+        async move { collect_dataset(sim, sim, clock.as_ref(), labeler, &FeatureSet::behaviour(), &config, ()).await }
+    };
+    let (data, stats) = collect(CollectConfig::default()).await.unwrap();
+    assert_eq!((stats.pods, stats.past_pods, data.group_names().len()), (1, 0, 1));
+    let past = CollectConfig {
+        past: Duration::from_secs(7_200),
+        ..Default::default()
+    };
+    let (data, stats) = collect(past.clone()).await.unwrap();
+    assert_eq!(
+        (stats.pods, stats.past_pods, stats.past_containers),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.containers_with_rows, 2);
+    let g = data
+        .group_names()
+        .iter()
+        .position(|n| n.contains(&gone.id.name))
+        .unwrap();
+    let ages: Vec<f64> = (0..data.n_rows())
+        .filter(|&i| data.group(i) == g)
+        .filter_map(|i| data.age(i))
+        .collect();
+    // Young rows from its start (the first sample stands for it) and steady
+    // rows from the last 10 minutes before its deletion, nothing after.
+    assert!(ages.iter().any(|a| *a < 300.0), "{ages:?}");
+    assert!(ages.iter().any(|a| *a > 1_200.0), "{ages:?}");
+    assert!(ages.iter().all(|a| *a < 1_800.0), "{ages:?}");
+    assert!(
+        ages.iter().all(|a| !(330.0..1_150.0).contains(a)),
+        "middle of its life not read: {ages:?}"
+    );
+
+    let flaky = Flaky::new(&sim, Vec::new(), 0);
+    let err = collect_dataset(
+        &sim,
+        &flaky,
+        clock.as_ref(),
+        &labeler,
+        &FeatureSet::behaviour(),
+        &past,
+        (),
+    )
+    .await
+    .unwrap_err();
+    let chain = anyhow_like(&err);
+    assert!(
+        chain.contains("cannot list the containers it has samples of"),
+        "{chain}"
+    );
+}
+
+/// The error and its causes, as a program prints them.
+fn anyhow_like(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}

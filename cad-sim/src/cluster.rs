@@ -178,7 +178,38 @@ impl State {
             let age = Duration::from_secs_f64((range.draw(&mut s.churn_rng) * 3_600.0).clamp(0.0, 1e10));
             s.create(config, plan, now - age, STREAM_CHURN);
         }
+        s.create_past(config, now);
         s
+    }
+
+    /// Creates [`SimConfig::past_pods`] pods that ended before `now`, with
+    /// random draws of their own (the initial pods and the churn stay as
+    /// without them).
+    fn create_past(&mut self, config: &SimConfig, now: Timestamp) {
+        if config.past_pods == 0 {
+            return;
+        }
+        let services = config.services();
+        let churn = std::mem::replace(
+            &mut self.churn_rng,
+            ChaCha8Rng::seed_from_u64(mix(config.seed ^ 0x9A57)),
+        );
+        let churn_count = self.churn_count;
+        self.churn_count = 1 << 40; // pod seeds of their own
+        for _ in 0..config.past_pods {
+            let mut plan = self.churn_plan(config, now);
+            plan.deletion = None;
+            let ago = config.past_within.mul_f64(self.churn_rng.random::<f64>());
+            let hours = services[plan.behaves_as].age_hours;
+            let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
+            let life = Duration::from_secs_f64((range.draw(&mut self.churn_rng) * 3_600.0).clamp(60.0, 1e10));
+            let end = now - ago;
+            let pod = self.create(config, plan, end - life, STREAM_CHURN);
+            self.remove(&pod.info.id, end);
+        }
+        self.churn_rng = churn;
+        self.churn_count = churn_count;
     }
 
     /// The next scheduled spawn or deletion.

@@ -85,7 +85,7 @@ use cad_core::clock::Clock;
 use cad_core::engine::{CollectConfig, CollectError, CollectStats, collect_dataset};
 use cad_core::metric::MetricBatch;
 use cad_core::pod::{ContainerId, PodId, PodInfo};
-use cad_core::source::{MetricSource, PodEvent, PodSource, SourceError};
+use cad_core::source::{MetricSource, PodEvent, PodSource, SeenContainer, SourceError};
 use cad_core::time::{TimeWindow, Timestamp};
 use cad_core::{Dataset, FeatureSet, Labeler};
 use cluster::{SimPod, State};
@@ -155,6 +155,20 @@ pub struct SimConfig {
     pub global: Global,
     /// Which image impostors run.
     pub impostor_image: ImpostorImage,
+    /// Pods that ended before the cluster's creation (Deployments' replaced
+    /// pods): no pod source lists them, but their metrics stay fetchable and
+    /// [`MetricSource::containers_seen`] finds them. Drawn like the initial
+    /// pods (same fractions), each ending within [`past_within`](Self::past_within)
+    /// before the creation after a life drawn like an initial pod's age.
+    #[serde(default)]
+    pub past_pods: usize,
+    /// How long before the creation the past pods ended, at most.
+    #[serde(default = "default_past_within")]
+    pub past_within: Duration,
+}
+
+fn default_past_within() -> Duration {
+    Duration::from_secs(14 * 86_400)
 }
 
 impl Default for SimConfig {
@@ -184,6 +198,8 @@ impl Default for SimConfig {
             nodes: p.node,
             global: p.global,
             impostor_image: ImpostorImage::Claimed,
+            past_pods: 0,
+            past_within: default_past_within(),
         }
     }
 }
@@ -691,6 +707,27 @@ impl PodSource for SimCluster {
 
 #[async_trait]
 impl MetricSource for SimCluster {
+    /// Every container of a pod ever created (past pods included) with a
+    /// sample in `window`, up to the clock's now and the pod's deletion.
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        let (s, now) = self.inner.state();
+        let horizon = Timestamp(now.0.saturating_add(1)).min(window.end);
+        let mut seen = Vec::new();
+        for entry in s.all.values() {
+            let end = entry.deleted_at.map_or(horizon, |d| d.min(horizon));
+            for (info, (_, series)) in entry.pod.info.containers.iter().zip(&entry.pod.containers) {
+                if let Some((first, last)) = series.first_and_last(window.start, end) {
+                    seen.push(
+                        SeenContainer::new(entry.pod.info.id.container(info.name.clone()), first, last)
+                            .with_image(info.image.clone()),
+                    );
+                }
+            }
+        }
+        seen.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(seen)
+    }
+
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
         self.inner.fetch_calls.fetch_add(1, Ordering::Relaxed);
         let (wanted, now): (Vec<(&ContainerId, Arc<SimPod>, Option<Timestamp>)>, Timestamp) = {

@@ -306,6 +306,38 @@ impl Series {
             .collect()
     }
 
+    /// The times of the first and last container sample with
+    /// `from <= time < to`, without computing the ones between.
+    pub(crate) fn first_and_last(&self, from: Timestamp, to: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        let pod = &*self.pod;
+        if pod.silent || pod.interval_ms <= 0 {
+            return None;
+        }
+        let from = from.max(pod.first);
+        if to <= from {
+            return None;
+        }
+        let mut times = Vec::new();
+        let span = 2 * pod.interval_ms;
+        pod.family(
+            self.seed,
+            Family::Container,
+            from,
+            to.min(Timestamp(from.0.saturating_add(span))),
+            |_, t| times.push(t),
+        );
+        let first = times.iter().min().copied()?;
+        times.clear();
+        pod.family(
+            self.seed,
+            Family::Container,
+            from.max(Timestamp(to.0.saturating_sub(span))),
+            to,
+            |_, t| times.push(t),
+        );
+        Some((first, times.iter().max().copied().unwrap_or(first)))
+    }
+
     /// Appends every sample with `from <= time < to` to `out`. The caller
     /// clips `to` to the clock's now and the pod's deletion.
     pub(crate) fn samples(&self, from: Timestamp, to: Timestamp, out: &mut Vec<Sample>) {

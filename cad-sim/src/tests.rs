@@ -811,3 +811,54 @@ async fn mysql_faults_once_per_page_its_memory_grows_by() {
         "{faulted} faults for {pages} pages"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn past_pods_are_not_listed_but_seen_fetched_and_trained_on() {
+    let c = clock();
+    let plain = SimCluster::new(SimConfig::training(5, 20), c.clone());
+    let mut config = SimConfig::training(5, 20);
+    config.past_pods = 30;
+    let sim = SimCluster::new(config, c.clone());
+    // The running pods are the same with and without a past.
+    let names = |pods: Vec<PodInfo>| pods.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    assert_eq!(names(sim.pods()), names(plain.pods()));
+    let now = c.now();
+    let month = TimeWindow::ending_at(now, Duration::from_secs(30 * 86_400));
+    let seen = sim.containers_seen(month).await.unwrap();
+    let listed: HashSet<PodId> = sim.pods().into_iter().map(|p| p.id).collect();
+    let past: Vec<&SeenContainer> = seen.iter().filter(|s| !listed.contains(&s.id.pod)).collect();
+    let past_pods: HashSet<&PodId> = past.iter().map(|s| &s.id.pod).collect();
+    // Silent pods report nothing; all others are seen.
+    assert!((27..=30).contains(&past_pods.len()), "{}", past_pods.len());
+    for s in &past {
+        assert!(s.first_sample <= s.last_sample && s.last_sample < now, "{s:?}");
+        let window = TimeWindow::new(s.first_sample, s.last_sample + Duration::from_millis(1));
+        let batch = sim.fetch(std::slice::from_ref(&s.id), window).await.unwrap();
+        let times: Vec<Timestamp> = batch.samples(&s.id).iter().map(|x| x.time).collect();
+        assert_eq!(times.iter().min(), Some(&s.first_sample), "{s:?}");
+        assert_eq!(times.iter().max(), Some(&s.last_sample), "{s:?}");
+        assert!(sim.container_truth(&s.id).is_some());
+    }
+    // Nothing after a past pod's end (before the next container sample,
+    // at most an interval and a jitter later).
+    let after = TimeWindow::new(past[0].last_sample + Duration::from_secs(20), now);
+    assert_eq!(sim.fetch(&[past[0].id.clone()], after).await.unwrap().sample_count(), 0);
+
+    let features = cad_core::FeatureSet::behaviour();
+    let collect = cad_core::engine::CollectConfig {
+        past: Duration::from_secs(30 * 86_400),
+        ..Default::default()
+    };
+    let (_, without) = plain.collect_training_set(&features, &collect).await.unwrap();
+    let (data, stats) = sim.collect_training_set(&features, &collect).await.unwrap();
+    assert_eq!(c.now(), now, "no time passed");
+    assert_eq!(without.past_pods, 0);
+    assert_eq!(stats.past_pods, past_pods.len());
+    assert!(stats.past_containers > 15, "{stats:?}");
+    assert!(
+        stats.containers_with_rows > without.containers_with_rows + 15,
+        "{stats:?} {without:?}"
+    );
+    assert!(stats.young_rows > without.young_rows, "{stats:?} {without:?}");
+    assert_eq!(data.n_rows(), stats.rows);
+}

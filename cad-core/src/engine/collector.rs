@@ -15,6 +15,14 @@
 //!   many pods and its window stays short: at most twice the young horizon,
 //!   and at most [`CollectConfig::batch_size`] containers.
 //!
+//! With [`CollectConfig::past`], pods that are gone but whose metrics the
+//! source still has (Deployments' replaced pods, finished batch pods) are
+//! trained on too: [`MetricSource::containers_seen`] finds them, the
+//! labeler labels them as listed pods but without pod labels, and each
+//! gives steady rows from the last window of its samples and young rows from
+//! its early history where its start is known ([`PAST_START_MARGIN`]). Pods
+//! are grouped by their last sample as by their start.
+//!
 //! Every row keeps its pod's age as metadata ([`Dataset::age`]), not as a
 //! feature. Sidecar containers ([`Labeler::container_claims`]) are not
 //! collected.
@@ -25,9 +33,10 @@ use crate::dataset::Dataset;
 use crate::features::{ContainerInput, FeatureSet};
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::Metric;
-use crate::pod::{ContainerId, ContainerInfo, PodInfo};
-use crate::source::{MetricSource, PodSource, SourceError};
+use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo};
+use crate::source::{MetricSource, PodSource, SeenContainer, SourceError};
 use crate::time::{TimeWindow, Timestamp};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +63,14 @@ pub struct CollectConfig {
     /// [`DEFAULT_YOUNG_HORIZON`](crate::age::DEFAULT_YOUNG_HORIZON), 5
     /// minutes); zero reads none (steady rows only).
     pub young_horizon: Duration,
+    /// How far back to look for past pods, pods that are gone but whose
+    /// metrics the source still has (default zero: none). Each past
+    /// container found ([`MetricSource::containers_seen`]) is labelled as a
+    /// listed one is, from its container name, image and pod name (a past
+    /// pod's labels are not known), and gives steady rows from the last
+    /// [`window`](Self::window) of its samples and young rows from its early
+    /// history. See the [module documentation](self).
+    pub past: Duration,
 }
 
 impl Default for CollectConfig {
@@ -64,6 +81,7 @@ impl Default for CollectConfig {
             retries: 2,
             retry_wait: Duration::from_secs(2),
             young_horizon: crate::age::DEFAULT_YOUNG_HORIZON,
+            past: Duration::ZERO,
         }
     }
 }
@@ -279,6 +297,14 @@ pub struct CollectStats {
     pub containers_with_young_rows: usize,
     /// Fetches of early histories (part of [`fetches`](Self::fetches)).
     pub early_fetches: usize,
+    /// Past pods found in the metrics ([`CollectConfig::past`]), part of
+    /// [`pods`](Self::pods).
+    #[serde(default)]
+    pub past_pods: usize,
+    /// Containers of past pods with a claimed class, part of
+    /// [`containers`](Self::containers).
+    #[serde(default)]
+    pub past_containers: usize,
 }
 
 /// One fetch to make: which containers, over which window.
@@ -319,6 +345,47 @@ fn early_jobs(starts: &[(usize, Timestamp)], horizon: Duration, recent: Timestam
     }
     close(&mut group, first, last, &mut jobs);
     jobs
+}
+
+/// A past container whose first sample comes later than this after the
+/// look-back's start ([`CollectConfig::past`]) started at its first sample;
+/// an earlier first sample may be a container that was running before, whose
+/// start is unknown (its rows have no age and it gives no young rows).
+pub const PAST_START_MARGIN: Duration = Duration::from_secs(300);
+
+/// The past pods among `seen` (those not in `listed`, matched by namespace
+/// and name: a source may not know UIDs), each with its last sample, in pod order.
+fn past_pods(seen: Vec<SeenContainer>, listed: &[PodInfo], look_start: Timestamp) -> Vec<(PodInfo, Timestamp)> {
+    let live: HashSet<(&str, &str)> = listed
+        .iter()
+        .map(|p| (p.id.namespace.as_str(), p.id.name.as_str()))
+        .collect();
+    // pod → (pod, last sample, whether every container's start is known)
+    let mut pods: BTreeMap<PodId, (PodInfo, Timestamp, bool)> = BTreeMap::new();
+    for c in seen {
+        if live.contains(&(c.id.pod.namespace.as_str(), c.id.pod.name.as_str())) {
+            continue;
+        }
+        let start = c
+            .started
+            .or_else(|| (c.first_sample.since(look_start) > PAST_START_MARGIN).then_some(c.first_sample));
+        let (pod, end, known) = pods
+            .entry(c.id.pod.clone())
+            .or_insert_with(|| (PodInfo::new(c.id.pod.clone()), c.last_sample, true));
+        *end = (*end).max(c.last_sample);
+        match start {
+            Some(s) if *known => pod.start_time = Some(pod.start_time.map_or(s, |t| t.min(s))),
+            _ => {
+                *known = false;
+                pod.start_time = None;
+            }
+        }
+        if !pod.containers.iter().any(|x| x.name == c.id.container) {
+            pod.containers
+                .push(ContainerInfo::new(c.id.container, c.image.unwrap_or_default()));
+        }
+    }
+    pods.into_values().map(|(pod, end, _)| (pod, end)).collect()
 }
 
 /// Lists pods, labels their containers and builds the data set of their
@@ -405,19 +472,34 @@ pub async fn collect_dataset(
     config: &CollectConfig,
     mut progress: impl Progress<Fetched>,
 ) -> Result<(Dataset, CollectStats), CollectError> {
-    let listed = pods.list().await?;
+    let mut listed = pods.list().await?;
+    let now = clock.now();
+    let live = listed.len();
+    // The last sample of each past pod (none for listed pods).
+    let mut ends: Vec<Option<Timestamp>> = vec![None; live];
+    if !config.past.is_zero() {
+        let look = TimeWindow::ending_at(now + Duration::from_millis(1), config.past);
+        let seen = metrics.containers_seen(look).await?;
+        for (pod, end) in past_pods(seen, &listed, look.start) {
+            listed.push(pod);
+            ends.push(Some(end));
+        }
+    }
     let mut stats = CollectStats {
         pods: listed.len(),
+        past_pods: listed.len() - live,
         ..Default::default()
     };
     let mut work: Vec<(&PodInfo, &ContainerInfo, String)> = Vec::new();
-    for p in &listed {
+    let mut work_ends: Vec<Option<Timestamp>> = Vec::new();
+    for (p, end) in listed.iter().zip(&ends) {
         let mut labelled = false;
         for (c, claim) in p.containers.iter().zip(labeler.container_claims(p)) {
             match claim {
                 ContainerClaim::Class(class) => {
                     labelled = true;
                     work.push((p, c, class.to_string()));
+                    work_ends.push(*end);
                 }
                 ContainerClaim::Sidecar(_) => stats.sidecars += 1,
                 ContainerClaim::Nothing => {}
@@ -426,11 +508,13 @@ pub async fn collect_dataset(
         stats.labelled_pods += usize::from(labelled);
     }
     stats.containers = work.len();
+    // Past pods come after the listed ones.
+    let first_past = work_ends.iter().position(Option::is_some).unwrap_or(work.len());
+    stats.past_containers = work.len() - first_past;
     let mut data = Dataset::new(features.column_names(), labeler.classes().to_vec());
-    let now = clock.now();
     let recent = TimeWindow::ending_at(now + Duration::from_millis(1), config.window);
     let batch = config.batch_size.max(1);
-    let mut jobs: Vec<Job> = (0..work.len())
+    let mut jobs: Vec<Job> = (0..first_past)
         .collect::<Vec<_>>()
         .chunks(batch)
         .map(|items| Job {
@@ -438,6 +522,11 @@ pub async fn collect_dataset(
             window: recent,
         })
         .collect();
+    // A past container's steady rows: the last window of its samples.
+    let ends: Vec<(usize, Timestamp)> = (first_past..work.len())
+        .filter_map(|i| Some((i, work_ends[i]? - config.window)))
+        .collect();
+    jobs.extend(early_jobs(&ends, config.window, now + Duration::from_millis(1), batch));
     if !config.young_horizon.is_zero() {
         let starts: Vec<(usize, Timestamp)> = work
             .iter()
@@ -567,6 +656,44 @@ pub async fn collect_dataset(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_pods_leave_out_listed_names_and_know_a_start_only_well_inside_the_look_back() {
+        let look = Timestamp::from_secs(1_000_000);
+        let t = |s: i64| Timestamp::from_secs(1_000_000 + s);
+        let id = |pod: &str, uid: &str, c: &str| PodId::new("shop", pod, uid).container(c);
+        let mut live = PodInfo::new(PodId::new("shop", "mysql-0", "new-uid"));
+        live.containers.push(ContainerInfo::new("mysql", "mysql:8"));
+        let seen = vec![
+            // the live pod's earlier incarnation: same name, other UID (or none)
+            SeenContainer::new(id("mysql-0", "", "mysql"), t(10), t(5_000)),
+            // started within the look-back, with a sidecar seen from a little later
+            SeenContainer::new(id("nginx-a", "", "nginx"), t(4_000), t(9_000)).with_image("nginx:1.25"),
+            SeenContainer::new(id("nginx-a", "", "istio-proxy"), t(4_010), t(9_010)),
+            // running when the look-back began: start unknown
+            SeenContainer::new(id("nginx-b", "", "nginx"), t(5), t(9_000)),
+            // a recorded start wins over the first sample
+            SeenContainer::new(id("nginx-c", "", "nginx"), t(20), t(700)).with_start(t(-50)),
+            // one container's start unknown: the pod's is
+            SeenContainer::new(id("web-d", "", "app"), t(3_000), t(4_000)),
+            SeenContainer::new(id("web-d", "", "log"), t(30), t(4_000)),
+        ];
+        let past = past_pods(seen, &[live], look);
+        let names: Vec<&str> = past.iter().map(|(p, _)| p.id.name.as_str()).collect();
+        assert_eq!(names, ["nginx-a", "nginx-b", "nginx-c", "web-d"]);
+        let (a, end) = &past[0];
+        assert_eq!((a.start_time, *end), (Some(t(4_000)), t(9_010)));
+        let containers: Vec<(&str, &str)> = a
+            .containers
+            .iter()
+            .map(|c| (c.name.as_str(), c.image.as_str()))
+            .collect();
+        assert_eq!(containers, [("nginx", "nginx:1.25"), ("istio-proxy", "")]);
+        assert_eq!(past[1].0.start_time, None);
+        assert_eq!(past[2].0.start_time, Some(t(-50)));
+        assert_eq!(past[3].0.start_time, None);
+        assert!(PAST_START_MARGIN < Duration::from_secs(3_000));
+    }
 
     #[test]
     fn early_fetches_group_starts_and_stay_short() {

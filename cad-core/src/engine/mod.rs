@@ -16,7 +16,7 @@ pub mod report;
 pub mod train;
 pub mod watcher;
 
-pub use collector::{CollectConfig, CollectError, CollectStats, NoRowsCause, collect_dataset};
+pub use collector::{CollectConfig, CollectError, CollectStats, NoRowsCause, PAST_START_MARGIN, collect_dataset};
 pub use progress::{Fetched, Progress};
 pub use report::{Collected, TrainingReport};
 pub use train::{DEFAULT_MAX_CLASSES, TrainConfig, TrainError, TrainStep, Trained, check_classes, train};
