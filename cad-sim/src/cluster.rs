@@ -182,34 +182,139 @@ impl State {
         s
     }
 
-    /// Creates [`SimConfig::past_pods`] pods that ended before `now`, with
-    /// random draws of their own (the initial pods and the churn stay as
-    /// without them).
+    /// Creates [`SimConfig::past_pods`] earlier pods of the running pods'
+    /// workloads, as a Deployment's replaced pods: each is a copy of a
+    /// running pod (service, load, shape, sidecar, image; its own node,
+    /// times and noise) that ended as the next one of its chain began. A
+    /// StatefulSet's earlier pod has the same name as the running one. The
+    /// draws are their own: the running pods and the churn stay as without them.
     fn create_past(&mut self, config: &SimConfig, now: Timestamp) {
-        if config.past_pods == 0 {
+        let running: Vec<Arc<SimPod>> = self
+            .live
+            .values()
+            .filter_map(|id| self.all.get(id))
+            .map(|e| e.pod.clone())
+            .collect();
+        if config.past_pods == 0 || running.is_empty() {
             return;
         }
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed ^ 0x9A57));
         let services = config.services();
-        let churn = std::mem::replace(
-            &mut self.churn_rng,
-            ChaCha8Rng::seed_from_u64(mix(config.seed ^ 0x9A57)),
-        );
-        let churn_count = self.churn_count;
-        self.churn_count = 1 << 40; // pod seeds of their own
+        let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+        // Each running pod's chain: when its earliest pod so far started.
+        let mut chain: Vec<Timestamp> = running.iter().map(|p| p.info.start_time.unwrap_or(now)).collect();
         for _ in 0..config.past_pods {
-            let mut plan = self.churn_plan(config, now);
-            plan.deletion = None;
-            let ago = config.past_within.mul_f64(self.churn_rng.random::<f64>());
-            let hours = services[plan.behaves_as].age_hours;
-            let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+            let k = rng.random_range(0..running.len());
+            let of = &running[k];
+            let hours = services
+                .iter()
+                .find(|s| s.name == of.truth.behaves_as)
+                .map_or(super::Range::new(1.0, 24.0), |s| s.age_hours);
             let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
-            let life = Duration::from_secs_f64((range.draw(&mut self.churn_rng) * 3_600.0).clamp(60.0, 1e10));
-            let end = now - ago;
-            let pod = self.create(config, plan, end - life, STREAM_CHURN);
-            self.remove(&pod.info.id, end);
+            let life = Duration::from_secs_f64((range.draw(&mut rng) * 3_600.0).clamp(60.0, 1e10));
+            let end = chain[k] - Duration::from_secs_f64(rng.random::<f64>() * 30.0);
+            let start = end - life;
+            chain[k] = start;
+            self.create_earlier(config, of, start, end, &mut rng);
         }
-        self.churn_rng = churn;
-        self.churn_count = churn_count;
+    }
+
+    /// An earlier pod of `of`'s workload, from `start` to `end` (deleted).
+    fn create_earlier(
+        &mut self,
+        config: &SimConfig,
+        of: &SimPod,
+        start: Timestamp,
+        end: Timestamp,
+        rng: &mut ChaCha8Rng,
+    ) {
+        let Some(shared) = of.containers.first().map(|(_, s)| s.pod.clone()) else {
+            return;
+        };
+        let ns = of.info.id.namespace.clone();
+        let stateful = of.info.labels.contains_key("statefulset.kubernetes.io/pod-name");
+        let name = if stateful {
+            of.info.id.name.clone()
+        } else {
+            // the same Deployment and template: `prefix-template-xxxxx`
+            let base = of
+                .info
+                .id
+                .name
+                .rsplit_once('-')
+                .map_or(of.info.id.name.as_str(), |(b, _)| b);
+            loop {
+                let name = format!("{base}-{}", random_suffix(rng, 5));
+                let taken = self.names.contains(&(ns.clone(), name.clone()))
+                    || self.all.keys().any(|id| id.namespace == ns && id.name == name);
+                if !taken {
+                    break name;
+                }
+            }
+        };
+        let id = PodId::new(ns, name, uid(rng));
+        let node_index = rng.random_range(0..self.nodes.len().max(1));
+        let node = self
+            .nodes
+            .get(node_index)
+            .cloned()
+            .unwrap_or_else(|| NodeModel::draw(&super::profile::NodeProfile::plain("default"), rng));
+        let (d0, d1) = config.metrics_delay;
+        let delay = d0 + d1.saturating_sub(d0).mul_f64(rng.random::<f64>());
+        let pod_series_seed: u64 = rng.random();
+        let models: Vec<_> = of.containers.iter().map(|(_, s)| s.model.clone()).collect();
+        let shared = Arc::new(PodShared::new(
+            pod_series_seed,
+            start,
+            start + delay,
+            shared.interval_ms,
+            shared.silent,
+            shared.model.clone(),
+            node,
+            &models,
+        ));
+        let containers = of
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, (truth, series))| {
+                let series = Series {
+                    pod: shared.clone(),
+                    seed: mix(pod_series_seed ^ mix(i as u64 + 1)),
+                    restart_p_epoch: series.restart_p_epoch,
+                    model: series.model.clone(),
+                };
+                (truth.clone(), series)
+            })
+            .collect();
+        let mut labels = of.info.labels.clone();
+        if stateful {
+            labels.insert("statefulset.kubernetes.io/pod-name".to_string(), id.name.clone());
+        }
+        let info = PodInfo {
+            id: id.clone(),
+            node: config.nodes.get(node_index).map(|n| n.name.clone()),
+            start_time: Some(start),
+            phase: PodPhase::Succeeded,
+            labels,
+            containers: of.info.containers.clone(),
+            annotations: Default::default(),
+        };
+        let serial = self.serial;
+        self.serial += 1;
+        let pod = Arc::new(SimPod {
+            info,
+            truth: of.truth.clone(),
+            containers,
+        });
+        self.all.insert(
+            id,
+            Entry {
+                serial,
+                pod,
+                deleted_at: Some(end),
+            },
+        );
     }
 
     /// The next scheduled spawn or deletion.

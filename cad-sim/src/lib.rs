@@ -155,20 +155,16 @@ pub struct SimConfig {
     pub global: Global,
     /// Which image impostors run.
     pub impostor_image: ImpostorImage,
-    /// Pods that ended before the cluster's creation (Deployments' replaced
-    /// pods): no pod source lists them, but their metrics stay fetchable and
-    /// [`MetricSource::containers_seen`] finds them. Drawn like the initial
-    /// pods (same fractions), each ending within [`past_within`](Self::past_within)
-    /// before the creation after a life drawn like an initial pod's age.
+    /// Earlier pods of the running pods' workloads, ended before the
+    /// cluster's creation (a Deployment's replaced pods): no pod source lists
+    /// them, but their metrics stay fetchable and
+    /// [`MetricSource::containers_seen`] finds them. Each copies a running
+    /// pod drawn at random (service, load, shape, sidecar, image; a
+    /// StatefulSet's keeps its name) with its own node, noise and times, and
+    /// ended as the next pod of its chain began, after a life drawn like an
+    /// initial pod's age.
     #[serde(default)]
     pub past_pods: usize,
-    /// How long before the creation the past pods ended, at most.
-    #[serde(default = "default_past_within")]
-    pub past_within: Duration,
-}
-
-fn default_past_within() -> Duration {
-    Duration::from_secs(14 * 86_400)
 }
 
 impl Default for SimConfig {
@@ -199,7 +195,6 @@ impl Default for SimConfig {
             global: p.global,
             impostor_image: ImpostorImage::Claimed,
             past_pods: 0,
-            past_within: default_past_within(),
         }
     }
 }

@@ -823,10 +823,10 @@ async fn past_pods_are_not_listed_but_seen_fetched_and_trained_on() {
     let names = |pods: Vec<PodInfo>| pods.into_iter().map(|p| p.id).collect::<Vec<_>>();
     assert_eq!(names(sim.pods()), names(plain.pods()));
     let now = c.now();
-    let month = TimeWindow::ending_at(now, Duration::from_secs(30 * 86_400));
-    let seen = sim.containers_seen(month).await.unwrap();
-    let listed: HashSet<PodId> = sim.pods().into_iter().map(|p| p.id).collect();
-    let past: Vec<&SeenContainer> = seen.iter().filter(|s| !listed.contains(&s.id.pod)).collect();
+    let all_time = TimeWindow::ending_at(now, Duration::from_secs(400 * 86_400));
+    let seen = sim.containers_seen(all_time).await.unwrap();
+    let live: HashMap<PodId, PodInfo> = sim.pods().into_iter().map(|p| (p.id.clone(), p)).collect();
+    let past: Vec<&SeenContainer> = seen.iter().filter(|s| !live.contains_key(&s.id.pod)).collect();
     let past_pods: HashSet<&PodId> = past.iter().map(|s| &s.id.pod).collect();
     // Silent pods report nothing; all others are seen.
     assert!((27..=30).contains(&past_pods.len()), "{}", past_pods.len());
@@ -837,7 +837,20 @@ async fn past_pods_are_not_listed_but_seen_fetched_and_trained_on() {
         let times: Vec<Timestamp> = batch.samples(&s.id).iter().map(|x| x.time).collect();
         assert_eq!(times.iter().min(), Some(&s.first_sample), "{s:?}");
         assert_eq!(times.iter().max(), Some(&s.last_sample), "{s:?}");
-        assert!(sim.container_truth(&s.id).is_some());
+        // An earlier pod of a running pod's workload: same service and
+        // containers, same name prefix, ended before that one started.
+        let truth = sim.container_truth(&s.id).unwrap();
+        let successor = live
+            .values()
+            .filter(|p| p.id.namespace == s.id.pod.namespace && p.containers.iter().any(|c| c.name == s.id.container))
+            .find(|p| {
+                let prefix = |n: &str| n.rsplit_once('-').map_or(n.to_string(), |(b, _)| b.to_string());
+                prefix(&p.id.name) == prefix(&s.id.pod.name) || p.id.name == s.id.pod.name
+            });
+        let successor = successor.unwrap_or_else(|| panic!("no running pod of {s:?}'s workload"));
+        let first = successor.id.container(s.id.container.clone());
+        let t = sim.container_truth(&first).unwrap();
+        assert_eq!((t.behaves_as, t.sidecar), (truth.behaves_as, truth.sidecar));
     }
     // Nothing after a past pod's end (before the next container sample,
     // at most an interval and a jitter later).
@@ -846,17 +859,25 @@ async fn past_pods_are_not_listed_but_seen_fetched_and_trained_on() {
 
     let features = cad_core::FeatureSet::behaviour();
     let collect = cad_core::engine::CollectConfig {
-        past: Duration::from_secs(30 * 86_400),
+        past: Duration::from_secs(400 * 86_400),
         ..Default::default()
     };
     let (_, without) = plain.collect_training_set(&features, &collect).await.unwrap();
     let (data, stats) = sim.collect_training_set(&features, &collect).await.unwrap();
     assert_eq!(c.now(), now, "no time passed");
     assert_eq!(without.past_pods, 0);
-    assert_eq!(stats.past_pods, past_pods.len());
-    assert!(stats.past_containers > 15, "{stats:?}");
+    // A StatefulSet's earlier pods have the running one's name: not trained on.
+    let deployments = past_pods
+        .iter()
+        .filter(|p| !live.keys().any(|l| l.name == p.name))
+        .count();
     assert!(
-        stats.containers_with_rows > without.containers_with_rows + 15,
+        deployments >= 5 && stats.past_pods == deployments,
+        "{stats:?} {deployments}"
+    );
+    assert!(stats.past_containers >= 5, "{stats:?}");
+    assert!(
+        stats.containers_with_rows >= without.containers_with_rows + 5,
         "{stats:?} {without:?}"
     );
     assert!(stats.young_rows > without.young_rows, "{stats:?} {without:?}");
