@@ -91,14 +91,26 @@ pub struct VolumeMeasurement {
 /// the Docker labels Kubernetes sets. Per timestamp the device named
 /// [`total_device`](Self::total_device) is used where present, otherwise the
 /// devices are summed.
+///
+/// [`containers_seen`](cad_core::MetricSource::containers_seen) also reads
+/// the pod's namespace and name and the image from it, to give past
+/// containers their pod UID and image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlkioMeasurement {
     /// Measurement name.
     pub measurement: String,
+    /// Tag holding the pod's namespace (Docker label `io.kubernetes.pod.namespace`).
+    pub namespace_tag: String,
+    /// Tag holding the pod name (Docker label `io.kubernetes.pod.name`).
+    pub pod_tag: String,
     /// Tag holding the pod UID.
     pub pod_uid_tag: String,
     /// Tag holding the container name.
     pub container_tag: String,
+    /// Tag holding the container's image (Telegraf's `container_image`: the
+    /// image reference without its tag, which goes to `container_version`);
+    /// `None` reports no image.
+    pub image_tag: Option<String>,
     /// Tag holding the device (`8:0`, or `total`).
     pub device_tag: String,
     /// Value of the device tag on Telegraf's per-container total.
@@ -161,8 +173,11 @@ impl Default for Schema {
             }),
             blkio: Some(BlkioMeasurement {
                 measurement: "docker_container_blkio".into(),
+                namespace_tag: "io.kubernetes.pod.namespace".into(),
+                pod_tag: "io.kubernetes.pod.name".into(),
                 pod_uid_tag: "io.kubernetes.pod.uid".into(),
                 container_tag: "io.kubernetes.container.name".into(),
+                image_tag: Some("container_image".into()),
                 device_tag: "device".into(),
                 total_device: "total".into(),
                 fields: fields(&[BlkioReadBytes, BlkioWriteBytes]),

@@ -128,6 +128,23 @@ const OR: &str = " OR ";
 const GROUP_CLOSE: &str = "))";
 const LIST_CLOSE: &str = ")";
 
+/// `"rp"."measurement"`, or `"measurement"` for the database's default policy.
+fn from_clause(retention_policy: Option<&str>, measurement: &str) -> String {
+    match retention_policy {
+        Some(rp) => format!("{}.{}", ident(rp), ident(measurement)),
+        None => ident(measurement),
+    }
+}
+
+/// `time >= …ms AND time < …ms`; times before 1970 are clamped to the epoch.
+fn time_clause(window: TimeWindow) -> String {
+    format!(
+        "time >= {}ms AND time < {}ms",
+        window.start.as_millis().max(0),
+        window.end.as_millis().max(0)
+    )
+}
+
 /// `tag = 'value'`.
 fn term(tag: &str, value: &str) -> String {
     format!("{tag} = {}", lit(value))
@@ -213,16 +230,8 @@ impl Planner {
         chunk_size: usize,
         max_body_bytes: usize,
     ) -> Self {
-        let from = |measurement: &str| match retention_policy {
-            Some(rp) => format!("{}.{}", ident(rp), ident(measurement)),
-            None => ident(measurement),
-        };
-        // `time >= …ms AND time < …ms`; times before 1970 are clamped to the epoch.
-        let time = format!(
-            "time >= {}ms AND time < {}ms",
-            window.start.as_millis().max(0),
-            window.end.as_millis().max(0)
-        );
+        let from = |measurement: &str| from_clause(retention_policy, measurement);
+        let time = time_clause(window);
         let head = |fields: &[(Metric, String)], measurement: &str| {
             let fields: Vec<String> = fields.iter().map(|(_, f)| ident(f)).collect();
             format!(
@@ -483,6 +492,89 @@ impl<'a> Chunk<'a> {
     }
 }
 
+/// Which point of each series a statement of [`seen_plan`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Edge {
+    /// The earliest in the window (`first(…)`).
+    First,
+    /// The latest in the window (`last(…)`).
+    Last,
+}
+
+/// The field a measurement's series are found by: `preferred`'s (Telegraf
+/// writes it on every point), or else the first configured.
+fn presence_field(fields: &[(Metric, String)], preferred: Metric) -> Option<&str> {
+    fields
+        .iter()
+        .find(|(m, _)| *m == preferred)
+        .or(fields.first())
+        .map(|(_, f)| f.as_str())
+}
+
+/// The one request of a `containers_seen` call: the first and the last point
+/// in `window` of every series of the container measurement and, where the
+/// schema has one with fields, of the block-I/O measurement (for the pod
+/// UIDs). With Telegraf's schema, in order:
+///
+/// ```text
+/// SELECT first("memory_usage_bytes") FROM "kubernetes_pod_container" WHERE time >= …ms AND time < …ms GROUP BY "namespace", "pod_name", "container_name"
+/// SELECT last("memory_usage_bytes") FROM …the same…
+/// SELECT first("io_service_bytes_recursive_read") FROM "docker_container_blkio" WHERE time >= …ms AND time < …ms GROUP BY "io.kubernetes.pod.namespace", "io.kubernetes.pod.name", "io.kubernetes.pod.uid", "io.kubernetes.container.name", "container_image"
+/// SELECT last("io_service_bytes_recursive_read") FROM …the same…
+/// ```
+///
+/// A selector alone in its statement answers with its point's own time (with
+/// `first(x), last(x)` together InfluxDB 1.x answers the window's start),
+/// hence two statements per measurement. Each answers one row per series
+/// (tag combination), so the answer grows with the containers, not with the
+/// points.
+///
+/// Returns the plan and which edge each statement asks for; `None` when the
+/// container measurement has no field to look for.
+pub(crate) fn seen_plan(
+    schema: &Schema,
+    retention_policy: Option<&str>,
+    window: TimeWindow,
+) -> Option<(RequestPlan, Vec<Edge>)> {
+    let time = time_clause(window);
+    let pair = |kind: StatementKind, field: &str, measurement: &str, group: &[&str]| {
+        let group: Vec<String> = group.iter().map(|g| ident(g)).collect();
+        [(Edge::First, "first"), (Edge::Last, "last")].map(|(edge, selector)| {
+            let text = format!(
+                "SELECT {selector}({}) FROM {} WHERE {time} GROUP BY {}",
+                ident(field),
+                from_clause(retention_policy, measurement),
+                group.join(", ")
+            );
+            (Statement { kind, text }, edge)
+        })
+    };
+    let c = &schema.container;
+    let field = presence_field(&c.fields, Metric::MemoryUsageBytes)?;
+    let mut statements: Vec<(Statement, Edge)> = pair(
+        StatementKind::Container,
+        field,
+        &c.measurement,
+        &[&c.namespace_tag, &c.pod_tag, &c.container_tag],
+    )
+    .into();
+    if let Some(b) = &schema.blkio
+        && let Some(field) = presence_field(&b.fields, Metric::BlkioReadBytes)
+    {
+        let mut group = vec![b.namespace_tag.as_str(), &b.pod_tag, &b.pod_uid_tag, &b.container_tag];
+        group.extend(b.image_tag.as_deref());
+        statements.extend(pair(StatementKind::Blkio, field, &b.measurement, &group));
+    }
+    let (statements, edges): (Vec<Statement>, Vec<Edge>) = statements.into_iter().unzip();
+    let mut plan = RequestPlan {
+        statements,
+        pods: 0..0,
+        body_bytes: 0,
+    };
+    plan.body_bytes = form_body(&plan.query()).len();
+    Some((plan, edges))
+}
+
 /// The metric a column of `kind`'s statement feeds, by field name.
 pub(crate) fn column_metric(schema: &Schema, kind: StatementKind, column: &str) -> Option<Metric> {
     let find = |fields: &[(Metric, String)]| fields.iter().find(|(_, f)| f == column).map(|(m, _)| *m);
@@ -644,6 +736,110 @@ mod tests {
         assert!(!q.contains("*") && !q.contains("rootfs_available_bytes"));
         assert!(q.starts_with(r#"SELECT "cpu_usage_nanocores", "cpu_usage_core_nanoseconds""#));
         check_plans(&plans, 3, 100, 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn seen_statements_for_telegraf_schema() {
+        let (plan, edges) = seen_plan(&Schema::default(), None, window()).unwrap();
+        let texts: Vec<&str> = plan.statements.iter().map(|s| s.text.as_str()).collect();
+        let time = "time >= 1700000000000ms AND time < 1700000600000ms";
+        let container = r#""kubernetes_pod_container" WHERE time >= 1700000000000ms AND time < 1700000600000ms GROUP BY "namespace", "pod_name", "container_name""#;
+        let blkio = r#""docker_container_blkio" WHERE time >= 1700000000000ms AND time < 1700000600000ms GROUP BY "io.kubernetes.pod.namespace", "io.kubernetes.pod.name", "io.kubernetes.pod.uid", "io.kubernetes.container.name", "container_image""#;
+        assert!(container.contains(time) && blkio.contains(time));
+        assert_eq!(
+            texts,
+            [
+                format!(r#"SELECT first("memory_usage_bytes") FROM {container}"#),
+                format!(r#"SELECT last("memory_usage_bytes") FROM {container}"#),
+                format!(r#"SELECT first("io_service_bytes_recursive_read") FROM {blkio}"#),
+                format!(r#"SELECT last("io_service_bytes_recursive_read") FROM {blkio}"#),
+            ]
+        );
+        assert_eq!(edges, [Edge::First, Edge::Last, Edge::First, Edge::Last]);
+        let kinds: Vec<StatementKind> = plan.statements.iter().map(|s| s.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                StatementKind::Container,
+                StatementKind::Container,
+                StatementKind::Blkio,
+                StatementKind::Blkio
+            ]
+        );
+        assert_eq!(plan.body_bytes, form_body(&plan.query()).len());
+        let toks = tokenize(&plan.query()).unwrap();
+        assert_eq!(toks.iter().filter(|t| **t == Tok::Punct(';')).count(), 3);
+        // Times before 1970 are clamped to the epoch, as in fetch.
+        let early = TimeWindow::new(Timestamp::from_millis(-5_000), Timestamp::from_millis(7));
+        let (plan, _) = seen_plan(&Schema::default(), None, early).unwrap();
+        assert!(
+            plan.statements[0]
+                .text
+                .contains("WHERE time >= 0ms AND time < 7ms GROUP BY")
+        );
+    }
+
+    #[test]
+    fn seen_statements_follow_the_schema_and_quote_its_names() {
+        // A retention policy, odd names, no memory field, no image tag.
+        let mut schema = Schema::default();
+        schema.container.measurement = r#"pod"container"#.into();
+        schema.container.namespace_tag = "name'space".into();
+        schema.container.fields = vec![
+            (Metric::CpuUsageNanocores, "cpu".into()),
+            (Metric::MemoryRssBytes, r"rss\n".into()),
+        ];
+        let b = schema.blkio.as_mut().unwrap();
+        b.image_tag = None;
+        b.fields = vec![(Metric::BlkioWriteBytes, "w".into())];
+        let (plan, edges) = seen_plan(&schema, Some("one week"), window()).unwrap();
+        assert_eq!(edges.len(), 4);
+        assert_eq!(
+            plan.statements[1].text,
+            r#"SELECT last("cpu") FROM "one week"."pod\"container" WHERE time >= 1700000000000ms AND time < 1700000600000ms GROUP BY "name'space", "pod_name", "container_name""#
+        );
+        assert_eq!(
+            plan.statements[2].text,
+            r#"SELECT first("w") FROM "one week"."docker_container_blkio" WHERE time >= 1700000000000ms AND time < 1700000600000ms GROUP BY "io.kubernetes.pod.namespace", "io.kubernetes.pod.name", "io.kubernetes.pod.uid", "io.kubernetes.container.name""#
+        );
+        let toks = tokenize(&plan.query()).unwrap();
+        assert!(toks.contains(&Tok::QIdent(r#"pod"container"#.into())));
+        assert!(toks.contains(&Tok::QIdent("name'space".into())));
+        assert!(!toks.iter().any(|t| matches!(t, Tok::Str(_))), "no literals: {toks:?}");
+
+        // Without a block-I/O measurement (or a field of it): two statements.
+        for blkio in [None, Some(Vec::new())] {
+            let mut s = Schema::default();
+            match blkio {
+                None => s.blkio = None,
+                Some(fields) => s.blkio.as_mut().unwrap().fields = fields,
+            }
+            let (plan, edges) = seen_plan(&s, None, window()).unwrap();
+            assert_eq!(edges, [Edge::First, Edge::Last]);
+            assert!(plan.statements.iter().all(|s| s.kind == StatementKind::Container));
+        }
+        // Without a container field there is nothing to look for.
+        let mut s = Schema::default();
+        s.container.fields.clear();
+        assert!(seen_plan(&s, None, window()).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn seen_statements_quote_any_configured_name(
+            measurement in hostile().prop_filter("not empty", |s| !s.is_empty()),
+            tag in hostile().prop_filter("not empty", |s| !s.is_empty()),
+            field in hostile().prop_filter("not empty", |s| !s.is_empty()),
+        ) {
+            let mut schema = Schema::default();
+            schema.container.measurement = measurement.clone();
+            schema.container.pod_tag = tag.clone();
+            schema.container.fields = vec![(Metric::MemoryUsageBytes, field.clone())];
+            let (plan, _) = seen_plan(&schema, None, window()).unwrap();
+            let toks = tokenize(&plan.statements[0].text).map_err(TestCaseError::fail)?;
+            let idents: Vec<&str> = toks.iter().filter_map(|t| match t { Tok::QIdent(s) => Some(s.as_str()), _ => None }).collect();
+            prop_assert_eq!(idents, vec![field.as_str(), &measurement, "namespace", &tag, "container_name"]);
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! * [`InfluxMetricSource`] — batched reads of `kubernetes_pod_container`,
 //!   `kubernetes_pod_network`, `kubernetes_pod_volume` and (where nodes run
 //!   Docker) `docker_container_blkio`; names configurable through [`Schema`].
+//!   It also lists the containers it has samples of, gone pods included
+//!   ([`containers_seen`](cad_core::MetricSource::containers_seen)).
 //! * [`InfluxVerdictWriter`] — writes [`VerdictPoint`]s as line protocol.
 //! * [`InfluxConfig`] — URL, database, [`Auth`] (password or token, kept in a
 //!   redacting [`Secret`]), [`TlsConfig`] (a private CA, a client

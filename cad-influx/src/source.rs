@@ -17,9 +17,13 @@
 use crate::config::{ConfigError, InfluxConfig, Schema};
 use crate::error::InfluxError;
 use crate::http::{Body, Http, Traffic};
-use crate::influxql::{Planner, PodGroup, RequestPlan, StatementKind, column_metric, form_body, quote_ident};
+use crate::influxql::{
+    Edge, Planner, PodGroup, RequestPlan, StatementKind, column_metric, form_body, quote_ident, seen_plan,
+};
 use crate::verdict::InfluxVerdictWriter;
-use cad_core::{ContainerId, Metric, MetricBatch, MetricSource, Sample, SourceError, TimeWindow, Timestamp};
+use cad_core::{
+    ContainerId, Metric, MetricBatch, MetricSource, PodId, Sample, SeenContainer, SourceError, TimeWindow, Timestamp,
+};
 use futures::StreamExt;
 use reqwest::{Method, Url};
 use serde::Deserialize;
@@ -41,6 +45,14 @@ use std::sync::Arc;
 /// and [marks](MetricBatch::mark_unavailable) the containers of the failed
 /// one unavailable, with the error. If every request fails, the fetch fails
 /// with the first request's error.
+///
+/// [`containers_seen`](MetricSource::containers_seen) (how the collector
+/// finds gone pods to train on) sends one `POST /query` asking the
+/// container measurement, and the block-I/O measurement where there is one,
+/// for the first and last point of every series in the window
+/// (`SELECT first(…)` / `SELECT last(…)` … `GROUP BY` the name tags); the
+/// pod UIDs come from the block-I/O measurement's Docker labels, and are
+/// empty for containers without block-I/O points. See the method for details.
 pub struct InfluxMetricSource {
     http: Arc<Http>,
     schema: Schema,
@@ -110,7 +122,15 @@ fn validate(config: &InfluxConfig) -> Result<(), ConfigError> {
         ]);
     }
     if let Some(b) = &s.blkio {
-        names.extend([b.measurement.as_str(), &b.pod_uid_tag, &b.container_tag, &b.device_tag]);
+        names.extend([
+            b.measurement.as_str(),
+            &b.namespace_tag,
+            &b.pod_tag,
+            &b.pod_uid_tag,
+            &b.container_tag,
+            &b.device_tag,
+        ]);
+        names.extend(b.image_tag.as_deref());
         names.extend(b.fields.iter().map(|(_, f)| f.as_str()));
     }
     for n in names {
@@ -244,36 +264,97 @@ impl InfluxMetricSource {
         idx: &Index<'a>,
         out: &mut Collect,
     ) -> Result<(), InfluxError> {
-        if resp.results.len() != plan.statements.len() {
-            return Err(InfluxError::Unexpected(format!(
-                "{} statement(s) sent, {} result(s) returned",
-                plan.statements.len(),
-                resp.results.len()
-            )));
-        }
         // Check every result before taking any sample from the answer.
-        let mut kinds = Vec::with_capacity(resp.results.len());
-        for (i, result) in resp.results.iter().enumerate() {
-            let stmt_idx = result.statement_id.unwrap_or(i);
-            let Some(stmt) = plan.statements.get(stmt_idx) else {
-                return Err(InfluxError::Unexpected(format!(
-                    "result for unknown statement {stmt_idx}"
-                )));
-            };
-            if result.partial || result.series.iter().any(|s| s.partial) {
-                return Err(InfluxError::Query(format!(
-                    "the server truncated the {:?} result (max-row-limit); lower the pods per request or the window",
-                    stmt.kind
-                )));
-            }
-            kinds.push(stmt.kind);
-        }
-        for (result, kind) in resp.results.iter().zip(kinds) {
+        let answered = complete_results(plan, &resp, "lower the pods per request or the window")?;
+        for (result, i) in resp.results.iter().zip(answered) {
             for series in &result.series {
-                self.collect(kind, series, idx, out)?;
+                self.collect(plan.statements[i].kind, series, idx, out)?;
             }
         }
         Ok(())
+    }
+
+    /// The containers of a checked `containers_seen` answer to `plan`, whose
+    /// statements ask for `edges`.
+    fn seen_from(
+        &self,
+        plan: &RequestPlan,
+        edges: &[Edge],
+        resp: &QueryResponse,
+    ) -> Result<Vec<SeenContainer>, InfluxError> {
+        let answered = complete_results(
+            plan,
+            resp,
+            "the server's max-row-limit is below the number of series; raise it, or look back less far",
+        )?;
+        let mut containers: BTreeMap<(&str, &str, &str), Edges> = BTreeMap::new();
+        // (namespace, pod) → pod UID → what the block-I/O statements found.
+        let mut pods: HashMap<(&str, &str), BTreeMap<&str, UidSeen>> = HashMap::new();
+        for (result, i) in resp.results.iter().zip(answered) {
+            let (kind, edge) = (plan.statements[i].kind, edges[i]);
+            for series in &result.series {
+                let Some(t) = series_edge(series, edge)? else { continue };
+                // Names fetch could not ask for (empty, or with NUL) are left out.
+                let tag = |name: &str| {
+                    series
+                        .tags
+                        .get(name)
+                        .map(String::as_str)
+                        .filter(|v| !v.is_empty() && !v.contains('\0'))
+                };
+                match kind {
+                    StatementKind::Container => {
+                        let c = &self.schema.container;
+                        if let (Some(ns), Some(pod), Some(name)) =
+                            (tag(&c.namespace_tag), tag(&c.pod_tag), tag(&c.container_tag))
+                        {
+                            containers.entry((ns, pod, name)).or_default().add(edge, t);
+                        }
+                    }
+                    StatementKind::Blkio => {
+                        let Some(b) = &self.schema.blkio else { continue };
+                        let (Some(ns), Some(pod), Some(uid)) =
+                            (tag(&b.namespace_tag), tag(&b.pod_tag), tag(&b.pod_uid_tag))
+                        else {
+                            continue;
+                        };
+                        let seen = pods.entry((ns, pod)).or_default().entry(uid).or_default();
+                        seen.span.add(edge, t);
+                        let image = b.image_tag.as_deref().and_then(tag);
+                        if let (Edge::Last, Some(name), Some(image)) = (edge, tag(&b.container_tag), image) {
+                            let latest = seen.images.entry(name).or_insert((t, image));
+                            if t >= latest.0 {
+                                *latest = (t, image);
+                            }
+                        }
+                    }
+                    StatementKind::Network | StatementKind::Volume => {}
+                }
+            }
+        }
+        let pods: HashMap<(&str, &str), Vec<Incarnation<'_>>> = pods
+            .into_iter()
+            .map(|(pod, uids)| {
+                let incarnations = uids
+                    .into_iter()
+                    .filter_map(|(uid, seen)| {
+                        let (first, last) = seen.span.span()?;
+                        let images = seen.images.into_iter().map(|(c, (_, image))| (c, image)).collect();
+                        Some(Incarnation {
+                            uid,
+                            first,
+                            last,
+                            images,
+                        })
+                    })
+                    .collect();
+                (pod, incarnations)
+            })
+            .collect();
+        let containers = containers
+            .into_iter()
+            .filter_map(|(key, edges)| Some((key, edges.span()?)));
+        Ok(attribute(containers, &pods))
     }
 
     fn collect<'a>(
@@ -410,6 +491,162 @@ struct Collect {
     blkio: HashMap<usize, BTreeMap<(Timestamp, Metric), BlkioAcc>>,
 }
 
+/// Checks that `resp` answers every statement of `plan` once and in full;
+/// returns the statement each result answers, in the results' order. A
+/// truncated result is an error, with `hint` saying what to do about it.
+fn complete_results(plan: &RequestPlan, resp: &QueryResponse, hint: &str) -> Result<Vec<usize>, InfluxError> {
+    if resp.results.len() != plan.statements.len() {
+        return Err(InfluxError::Unexpected(format!(
+            "{} statement(s) sent, {} result(s) returned",
+            plan.statements.len(),
+            resp.results.len()
+        )));
+    }
+    let mut answered = Vec::with_capacity(resp.results.len());
+    for (i, result) in resp.results.iter().enumerate() {
+        let stmt_idx = result.statement_id.unwrap_or(i);
+        let Some(stmt) = plan.statements.get(stmt_idx) else {
+            return Err(InfluxError::Unexpected(format!(
+                "result for unknown statement {stmt_idx}"
+            )));
+        };
+        if answered.contains(&stmt_idx) {
+            return Err(InfluxError::Unexpected(format!("two results for statement {stmt_idx}")));
+        }
+        if result.partial || result.series.iter().any(|s| s.partial) {
+            return Err(InfluxError::Query(format!(
+                "the server truncated the {:?} result (max-row-limit); {hint}",
+                stmt.kind
+            )));
+        }
+        answered.push(stmt_idx);
+    }
+    Ok(answered)
+}
+
+/// The time of a series' earliest (`First`) or latest (`Last`) row; `None`
+/// for a series without rows.
+fn series_edge(series: &Series, edge: Edge) -> Result<Option<Timestamp>, InfluxError> {
+    let Some(time_col) = series.columns.iter().position(|c| c == "time") else {
+        return Err(InfluxError::Unexpected("series without a time column".into()));
+    };
+    let mut out: Option<i64> = None;
+    for row in &series.values {
+        let Some(t) = row.get(time_col).and_then(Value::as_i64) else {
+            return Err(InfluxError::Unexpected(
+                "a time that is not an integer (epoch=ms ignored?)".into(),
+            ));
+        };
+        out = Some(match (out, edge) {
+            (None, _) => t,
+            (Some(o), Edge::First) => o.min(t),
+            (Some(o), Edge::Last) => o.max(t),
+        });
+    }
+    Ok(out.map(Timestamp::from_millis))
+}
+
+/// The earliest and latest point of a series (or of several, merged), as
+/// the `first` and `last` statements found them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Edges {
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+impl Edges {
+    fn add(&mut self, edge: Edge, t: Timestamp) {
+        match edge {
+            Edge::First => self.first = Some(self.first.map_or(t, |f| f.min(t))),
+            Edge::Last => self.last = Some(self.last.map_or(t, |l| l.max(t))),
+        }
+    }
+
+    /// `(first, last)`. A series only one statement saw (points written
+    /// between the two) takes that time for both.
+    fn span(self) -> Option<(Timestamp, Timestamp)> {
+        match (self.first, self.last) {
+            (Some(f), Some(l)) => Some((f.min(l), f.max(l))),
+            (Some(t), None) | (None, Some(t)) => Some((t, t)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What the block-I/O statements found for one pod UID: its first and last
+/// point, and each container's image with the time of its latest point.
+#[derive(Default)]
+struct UidSeen<'a> {
+    span: Edges,
+    images: HashMap<&'a str, (Timestamp, &'a str)>,
+}
+
+/// One pod UID the block-I/O measurement has for a pod name: when its
+/// containers (the pause container included) have points, and their images.
+#[derive(Clone, Debug)]
+struct Incarnation<'a> {
+    uid: &'a str,
+    first: Timestamp,
+    last: Timestamp,
+    /// Container name → image.
+    images: HashMap<&'a str, &'a str>,
+}
+
+/// The [`SeenContainer`]s of the container measurement's series
+/// `((namespace, pod, container), (first, last))`, with pod UIDs and images
+/// from `pods`, the block-I/O incarnations of each pod name:
+///
+/// * none: the container is reported with an empty UID;
+/// * one: with that UID;
+/// * several, one after the other (each one's last point before the next
+///   one's first: a pod deleted and recreated under the same name): once
+///   per incarnation its series overlaps, the first incarnation's span
+///   running from the series' first point to its last block-I/O point, a
+///   middle one's within its block-I/O points, the last one's from its
+///   first block-I/O point to the series' last point;
+/// * several at once (they cannot be told apart): once, with an empty UID.
+fn attribute<'a>(
+    containers: impl IntoIterator<Item = ((&'a str, &'a str, &'a str), (Timestamp, Timestamp))>,
+    pods: &HashMap<(&'a str, &'a str), Vec<Incarnation<'a>>>,
+) -> Vec<SeenContainer> {
+    let mut out = Vec::new();
+    let mut sorted: HashMap<(&str, &str), Vec<&Incarnation>> = HashMap::new();
+    for ((ns, pod, name), (first, last)) in containers {
+        let incarnations = sorted.entry((ns, pod)).or_insert_with(|| {
+            let mut v: Vec<&Incarnation> = pods.get(&(ns, pod)).map(|v| v.iter().collect()).unwrap_or_default();
+            v.sort_by_key(|i| (i.first, i.last, i.uid));
+            v
+        });
+        let seen = |uid: &str, first, last, image: Option<&str>| {
+            let c = SeenContainer::new(PodId::new(ns, pod, uid).container(name), first, last);
+            match image {
+                Some(image) => c.with_image(image),
+                None => c,
+            }
+        };
+        match incarnations.as_slice() {
+            [] => out.push(seen("", first, last, None)),
+            [one] => out.push(seen(one.uid, first, last, one.images.get(name).copied())),
+            several if several.windows(2).all(|w| w[0].last < w[1].first) => {
+                let n = several.len();
+                for (k, inc) in several.iter().enumerate() {
+                    let from = if k == 0 { first } else { first.max(inc.first) };
+                    let to = if k + 1 == n { last } else { last.min(inc.last) };
+                    if from <= to {
+                        out.push(seen(inc.uid, from, to, inc.images.get(name).copied()));
+                    }
+                }
+            }
+            overlapping => {
+                let image = overlapping.iter().rev().find_map(|i| i.images.get(name).copied());
+                out.push(seen("", first, last, image));
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.id, a.first_sample).cmp(&(&b.id, b.first_sample)));
+    out
+}
+
 #[async_trait::async_trait]
 impl MetricSource for InfluxMetricSource {
     async fn fetch(&self, containers: &[ContainerId], window: TimeWindow) -> Result<MetricBatch, SourceError> {
@@ -523,6 +760,56 @@ impl MetricSource for InfluxMetricSource {
         batch.sort_by_time();
         Ok(batch)
     }
+
+    /// Every container of the container measurement (Telegraf's
+    /// `kubernetes_pod_container`) with points in `window`, gone pods
+    /// included, with its first and last point there, in one `POST /query`
+    /// of two statements, `SELECT first(…)` and `SELECT last(…)` of the field
+    /// mapped to [`Metric::MemoryUsageBytes`] (else the first field mapped)
+    /// `GROUP BY` namespace, pod name and container name: the answer holds
+    /// one row per container, whatever the window's length.
+    ///
+    /// Where the schema has a block-I/O measurement, the same request asks
+    /// it for the first and last point of every (namespace, pod name, pod
+    /// UID, container, image) from the Docker labels (Telegraf's `docker`
+    /// input), to give each container its pod UID, so that
+    /// [`fetch`](MetricSource::fetch) reads its block I/O too, and its image
+    /// ([`BlkioMeasurement::image_tag`](crate::BlkioMeasurement::image_tag)).
+    /// A pod name with several UIDs one after the other (deleted and
+    /// recreated) gives its containers once per UID, the boundaries between
+    /// them taken from the block-I/O points (to within a scrape interval);
+    /// UIDs that overlap in time cannot be told apart and give the container
+    /// once with an empty UID. A container with no block-I/O points (nodes
+    /// without Docker, no block-I/O measurement) has an empty UID: `fetch`
+    /// answers to it by names, without block I/O. No start time is given
+    /// (Telegraf does not write it).
+    ///
+    /// The answer is read like `fetch`'s, bounded by
+    /// [`max_response_bytes`](InfluxConfig::max_response_bytes); a truncated
+    /// or malformed answer is an error. A schema whose container measurement
+    /// maps no field answers [`SourceError::Unsupported`].
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        if window.duration().is_zero() {
+            return Ok(Vec::new());
+        }
+        let Some((plan, edges)) = seen_plan(&self.schema, self.retention_policy.as_deref(), window) else {
+            return Err(SourceError::Unsupported {
+                backend: self.backend().to_owned(),
+                what: "list the containers it has samples of (the container measurement maps no field)".into(),
+            });
+        };
+        let seen = match self.request(&plan, self.query_url()).await {
+            Ok(resp) => self.seen_from(&plan, &edges, &resp),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| e.into_source_error(self.backend()))?;
+        tracing::debug!(
+            containers = seen.len(),
+            with_uid = seen.iter().filter(|c| !c.id.pod.uid.is_empty()).count(),
+            "listed the containers InfluxDB has samples of"
+        );
+        Ok(seen)
+    }
 }
 
 /// The JSON of `/query`.
@@ -553,4 +840,136 @@ struct Series {
     values: Vec<Vec<Value>>,
     #[serde(default)]
     partial: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: i64) -> Timestamp {
+        Timestamp::from_secs(s)
+    }
+
+    fn inc<'a>(uid: &'a str, first: i64, last: i64, images: &[(&'a str, &'a str)]) -> Incarnation<'a> {
+        Incarnation {
+            uid,
+            first: t(first),
+            last: t(last),
+            images: images.iter().copied().collect(),
+        }
+    }
+
+    /// `(uid, container, first, last, image)` of each container, in order.
+    fn summary(seen: &[SeenContainer]) -> Vec<(String, String, i64, i64, Option<String>)> {
+        seen.iter()
+            .map(|c| {
+                (
+                    c.id.pod.uid.clone(),
+                    c.id.container.clone(),
+                    c.first_sample.as_millis() / 1000,
+                    c.last_sample.as_millis() / 1000,
+                    c.image.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn owned(v: &[(&str, &str, i64, i64, Option<&str>)]) -> Vec<(String, String, i64, i64, Option<String>)> {
+        v.iter()
+            .map(|(u, c, f, l, i)| (u.to_string(), c.to_string(), *f, *l, i.map(str::to_owned)))
+            .collect()
+    }
+
+    #[test]
+    fn containers_get_the_uid_and_image_of_their_pod() {
+        let pods = HashMap::from([(("ns", "web"), vec![inc("u-web", 98, 302, &[("nginx", "nginx")])])]);
+        let seen = attribute(
+            [
+                (("ns", "web", "nginx"), (t(100), t(300))),
+                (("ns", "web", "sidecar"), (t(100), t(290))),
+                (("ns", "bare", "app"), (t(150), t(160))),
+            ],
+            &pods,
+        );
+        assert_eq!(
+            summary(&seen),
+            owned(&[
+                ("", "app", 150, 160, None),
+                ("u-web", "nginx", 100, 300, Some("nginx")),
+                ("u-web", "sidecar", 100, 290, None),
+            ])
+        );
+        assert_eq!(seen[1].id, PodId::new("ns", "web", "u-web").container("nginx"));
+        assert!(seen.iter().all(|c| c.started.is_none()));
+    }
+
+    #[test]
+    fn a_recreated_pod_is_split_at_its_uids() {
+        // mysql-0 ran as u-a from 100 to 200 and as u-b from 260 to 400 (the
+        // block-I/O points 2 s after the container measurement's); a sidecar
+        // only in the second, a job container only in the first.
+        let pods = HashMap::from([(
+            ("db", "mysql-0"),
+            vec![
+                inc("u-b", 262, 402, &[("mysql", "mysql"), ("exporter", "mysqld-exporter")]),
+                inc("u-a", 102, 202, &[("mysql", "mariadb")]),
+            ],
+        )]);
+        let seen = attribute(
+            [
+                (("db", "mysql-0", "mysql"), (t(100), t(400))),
+                (("db", "mysql-0", "exporter"), (t(260), t(400))),
+                (("db", "mysql-0", "init"), (t(100), t(110))),
+            ],
+            &pods,
+        );
+        assert_eq!(
+            summary(&seen),
+            owned(&[
+                ("u-a", "init", 100, 110, None),
+                ("u-a", "mysql", 100, 202, Some("mariadb")),
+                ("u-b", "exporter", 262, 400, Some("mysqld-exporter")),
+                ("u-b", "mysql", 262, 400, Some("mysql")),
+            ])
+        );
+        // Three incarnations: the middle one within its own points.
+        let pods = HashMap::from([(
+            ("db", "p"),
+            vec![inc("1", 0, 10, &[]), inc("2", 20, 30, &[]), inc("3", 40, 50, &[])],
+        )]);
+        let seen = attribute([(("db", "p", "c"), (t(0), t(50)))], &pods);
+        assert_eq!(
+            summary(&seen),
+            owned(&[
+                ("1", "c", 0, 10, None),
+                ("2", "c", 20, 30, None),
+                ("3", "c", 40, 50, None)
+            ])
+        );
+    }
+
+    #[test]
+    fn uids_at_the_same_time_are_left_empty() {
+        let pods = HashMap::from([(
+            ("ns", "p"),
+            vec![
+                inc("u-1", 0, 100, &[("c", "img-1")]),
+                inc("u-2", 50, 150, &[("c", "img-2")]),
+            ],
+        )]);
+        let seen = attribute([(("ns", "p", "c"), (t(0), t(150)))], &pods);
+        assert_eq!(summary(&seen), owned(&[("", "c", 0, 150, Some("img-2"))]));
+    }
+
+    #[test]
+    fn edges_fill_in_what_one_statement_missed() {
+        let mut e = Edges::default();
+        assert_eq!(e.span(), None);
+        e.add(Edge::Last, t(5));
+        assert_eq!(e.span(), Some((t(5), t(5))));
+        e.add(Edge::First, t(2));
+        e.add(Edge::First, t(3));
+        e.add(Edge::Last, t(4));
+        assert_eq!(e.span(), Some((t(2), t(5))));
+    }
 }

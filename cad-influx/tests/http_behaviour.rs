@@ -261,3 +261,109 @@ async fn bad_query_is_a_protocol_error_and_bad_json_too() {
     }
     assert_eq!(source.request_count(), 3);
 }
+
+/// A `containers_seen` answer: container `shop/web-1/nginx` seen from 100 s
+/// to 190 s, and its pod's block-I/O series under `uid-web` with its image.
+const SEEN: &str = r#"{"results":[
+ {"statement_id":0,"series":[
+   {"name":"kubernetes_pod_container","tags":{"container_name":"nginx","namespace":"shop","pod_name":"web-1"},"columns":["time","first"],"values":[[100000,5]]},
+   {"name":"kubernetes_pod_container","tags":{"container_name":"","namespace":"shop","pod_name":"web-1"},"columns":["time","first"],"values":[[100000,5]]}]},
+ {"statement_id":1,"series":[
+   {"name":"kubernetes_pod_container","tags":{"container_name":"nginx","namespace":"shop","pod_name":"web-1"},"columns":["time","last"],"values":[[190000,6]]}]},
+ {"statement_id":2,"series":[
+   {"name":"docker_container_blkio","tags":{"container_image":"nginx","io.kubernetes.container.name":"nginx","io.kubernetes.pod.name":"web-1","io.kubernetes.pod.namespace":"shop","io.kubernetes.pod.uid":"uid-web"},"columns":["time","first"],"values":[[101000,1]]},
+   {"name":"docker_container_blkio","tags":{"container_image":"telegraf","io.kubernetes.container.name":"","io.kubernetes.pod.name":"","io.kubernetes.pod.namespace":"","io.kubernetes.pod.uid":""},"columns":["time","first"],"values":[[101000,1]]}]},
+ {"statement_id":3,"series":[
+   {"name":"docker_container_blkio","tags":{"container_image":"nginx","io.kubernetes.container.name":"nginx","io.kubernetes.pod.name":"web-1","io.kubernetes.pod.namespace":"shop","io.kubernetes.pod.uid":"uid-web"},"columns":["time","last"],"values":[[191000,1]]}]}
+]}"#;
+
+#[tokio::test]
+async fn containers_seen_sends_one_query_and_reads_the_answer() {
+    let (url, seen) = fake_server(vec![Some((503, r#"{"error":"busy"}"#)), Some((200, SEEN))]).await;
+    let source = InfluxMetricSource::new(config(&url, Arc::default())).unwrap();
+    let w = TimeWindow::new(Timestamp::from_secs(100), Timestamp::from_secs(200));
+    let got = source.containers_seen(w).await.unwrap();
+    assert_eq!(source.request_count(), 2, "a 503 is retried");
+    let want = cad_core::SeenContainer::new(
+        PodId::new("shop", "web-1", "uid-web").container("nginx"),
+        Timestamp::from_secs(100),
+        Timestamp::from_secs(190),
+    )
+    .with_image("nginx");
+    assert_eq!(got, vec![want], "series with empty names are left out");
+    let request = seen.lock().unwrap()[1].clone();
+    assert!(
+        request.starts_with("POST /query?db=telegraf&epoch=ms HTTP/1.1"),
+        "{request}"
+    );
+    let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let q: String = form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    assert!(
+        q.starts_with(
+            r#"SELECT first("memory_usage_bytes") FROM "kubernetes_pod_container" WHERE time >= 100000ms AND time < 200000ms GROUP BY "namespace", "pod_name", "container_name";"#
+        ),
+        "{q}"
+    );
+    assert_eq!(q.matches("SELECT").count(), 4, "{q}");
+}
+
+#[tokio::test]
+async fn containers_seen_refuses_answers_it_cannot_use() {
+    let series = |statement: usize, values: &str| {
+        let results: Vec<String> = (0..4)
+            .map(|i| {
+                if i == statement {
+                    format!(
+                        r#"{{"statement_id":{i},"series":[{{"name":"m","tags":{{"namespace":"a","pod_name":"b","container_name":"c"}},{values}}}]}}"#
+                    )
+                } else {
+                    format!(r#"{{"statement_id":{i}}}"#)
+                }
+            })
+            .collect();
+        format!(r#"{{"results":[{}]}}"#, results.join(","))
+    };
+    let answers: Vec<(&str, String)> = vec![
+        ("not InfluxDB's JSON", "<html>proxy</html>".into()),
+        ("not InfluxDB's JSON", r#"{"results":"#.into()),
+        ("4 statement(s) sent, 3 result(s)", r#"{"results":[{"statement_id":0},{"statement_id":1},{"statement_id":2}]}"#.into()),
+        ("two results for statement 1", r#"{"results":[{"statement_id":0},{"statement_id":1},{"statement_id":1},{"statement_id":3}]}"#.into()),
+        ("unknown statement 9", r#"{"results":[{"statement_id":0},{"statement_id":1},{"statement_id":2},{"statement_id":9}]}"#.into()),
+        ("truncated", r#"{"results":[{"statement_id":0,"partial":true},{"statement_id":1},{"statement_id":2},{"statement_id":3}]}"#.into()),
+        ("max-row-limit", series(1, r#""columns":["time","last"],"values":[[1,2]],"partial":true"#)),
+        ("not an integer", series(0, r#""columns":["time","first"],"values":[["1970-01-01T00:00:00Z",2]]"#)),
+        ("not an integer", series(3, r#""columns":["time","last"],"values":[[]]"#)),
+        ("without a time column", series(2, r#""columns":["first"],"values":[[2]]"#)),
+        ("max-series-limit exceeded", r#"{"results":[{"statement_id":0,"error":"max-series-limit exceeded"},{"statement_id":1},{"statement_id":2},{"statement_id":3}]}"#.into()),
+        ("query failed: boom", r#"{"error":"boom"}"#.into()),
+    ];
+    let bodies: Vec<String> = answers.iter().map(|(_, b)| b.clone()).collect();
+    let (url, _) = serve_with(move |n, _| bodies.get(n).map(|b| (200, b.clone()))).await;
+    let source = InfluxMetricSource::new(config(&url, Arc::default())).unwrap();
+    let w = TimeWindow::new(Timestamp::from_secs(100), Timestamp::from_secs(200));
+    for (expect, _) in &answers {
+        let err = source.containers_seen(w).await.unwrap_err();
+        assert!(matches!(err, SourceError::Protocol { .. }), "{expect}: {err:?}");
+        let chain = cad_core::ErrorChain(&err).to_string();
+        assert!(chain.contains(expect), "{expect}: {chain}");
+    }
+    assert_eq!(source.request_count(), answers.len() as u64, "none retried");
+
+    // An answer over max_response_bytes is refused, not read to the end.
+    let big = format!(
+        r#"{{"results":[{{"statement_id":0,"series":[{}]}}]}}"#,
+        "x".repeat(1 << 20)
+    );
+    let (url, _) = serve_with(move |_, _| Some((200, big.clone()))).await;
+    let mut cfg = config(&url, Arc::default());
+    cfg.max_response_bytes = 64 * 1024;
+    let err = InfluxMetricSource::new(cfg)
+        .unwrap()
+        .containers_seen(w)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_response_bytes"), "{err}");
+}

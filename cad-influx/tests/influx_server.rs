@@ -695,3 +695,350 @@ async fn https_with_a_private_ca() {
         assert!(clock.slept().is_empty(), "{what}");
     }
 }
+
+/// One container of one pod incarnation, written for intervals `ks` (each
+/// point at `T0 + k·STEP + 1 s`): `kubernetes_pod_container` always, and
+/// where `uid` is set `docker_container_blkio` (a device and the total) with
+/// the Docker labels Kubernetes sets.
+struct Run {
+    ns: &'static str,
+    pod: &'static str,
+    uid: Option<&'static str>,
+    container: &'static str,
+    image: &'static str,
+    ks: std::ops::Range<i64>,
+}
+
+impl Run {
+    fn time(k: i64) -> i64 {
+        T0 + k * STEP + 1_000
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for k in self.ks.clone() {
+            let t = Run::time(k);
+            if self.container != "POD" {
+                out.push(format!(
+                    "kubernetes_pod_container,container_name={},namespace={},node_name=n1,pod_name={} memory_usage_bytes={}i,cpu_usage_nanocores={}i {t}",
+                    self.container,
+                    self.ns,
+                    self.pod,
+                    50_000_000 + k,
+                    1_000_000 + k
+                ));
+            }
+            if let Some(uid) = self.uid {
+                for (dev, r) in [("8:0", 4096 * (k + 100)), ("total", 4096 * (k + 100) + 7)] {
+                    out.push(format!(
+                        "docker_container_blkio,container_image={img},container_name=k8s_{c}_{pod}_{ns}_{uid}_0,container_version=1.0,device={dev},io.kubernetes.container.name={c},io.kubernetes.pod.name={pod},io.kubernetes.pod.namespace={ns},io.kubernetes.pod.uid={uid} io_service_bytes_recursive_read={r}i,io_service_bytes_recursive_write={r}i {t}",
+                        img = self.image,
+                        c = self.container,
+                        pod = self.pod,
+                        ns = self.ns,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// The intervals of `ks` inside `window`.
+    fn in_window(&self, w: TimeWindow) -> Vec<i64> {
+        self.ks
+            .clone()
+            .filter(|k| w.contains(Timestamp(Run::time(*k))))
+            .collect()
+    }
+}
+
+/// `(namespace, pod, uid, container, first, last, image)` of each container seen.
+type SeenRow = (String, String, String, String, i64, i64, Option<String>);
+
+fn seen_rows(seen: &[cad_core::SeenContainer]) -> Vec<SeenRow> {
+    seen.iter()
+        .map(|c| {
+            (
+                c.id.pod.namespace.clone(),
+                c.id.pod.name.clone(),
+                c.id.pod.uid.clone(),
+                c.id.container.clone(),
+                c.first_sample.as_millis(),
+                c.last_sample.as_millis(),
+                c.image.clone(),
+            )
+        })
+        .collect()
+}
+
+fn row(ns: &str, pod: &str, uid: &str, c: &str, ks: (i64, i64), image: Option<&str>) -> SeenRow {
+    (
+        ns.into(),
+        pod.into(),
+        uid.into(),
+        c.into(),
+        Run::time(ks.0),
+        Run::time(ks.1),
+        image.map(str::to_owned),
+    )
+}
+
+#[tokio::test]
+async fn containers_seen_lists_past_pods_that_fetch_then_answers_to() {
+    let Some(server) = server_with_db().await else { return };
+    let run = |ns, pod, uid, container, image, ks| Run {
+        ns,
+        pod,
+        uid,
+        container,
+        image,
+        ks,
+    };
+    let nginx = "docker.io/library/nginx";
+    let runs = [
+        // Alive through the window, with a sidecar.
+        run("shop", "web-1", Some("uid-web"), "nginx", nginx, 0..30),
+        run(
+            "shop",
+            "web-1",
+            Some("uid-web"),
+            "istio-proxy",
+            "docker.io/istio/proxyv2",
+            0..30,
+        ),
+        run("shop", "web-1", Some("uid-web"), "POD", "registry.k8s.io/pause", 0..30),
+        // A batch pod long gone.
+        run(
+            "shop",
+            "batch-7",
+            Some("uid-batch"),
+            "worker",
+            "registry.local:5000/team/worker",
+            3..9,
+        ),
+        // A StatefulSet pod deleted and recreated under the same name.
+        run(
+            "data",
+            "mysql-0",
+            Some("uid-a"),
+            "mysql",
+            "docker.io/library/mariadb",
+            0..10,
+        ),
+        run("data", "mysql-0", Some("uid-a"), "POD", "registry.k8s.io/pause", 0..10),
+        run(
+            "data",
+            "mysql-0",
+            Some("uid-b"),
+            "mysql",
+            "docker.io/library/mysql",
+            14..30,
+        ),
+        run("data", "mysql-0", Some("uid-b"), "POD", "registry.k8s.io/pause", 13..30),
+        // On a node without Docker: no block I/O, no UID.
+        run("data", "old-0", None, "app", "", 2..6),
+        // Started before the window.
+        run("shop", "pre-1", Some("uid-pre"), "app", nginx, -5..4),
+        // Only before the window, only after it.
+        run("shop", "gone-0", Some("uid-gone"), "app", nginx, -10..-2),
+        run("shop", "later-0", Some("uid-later"), "app", nginx, 30..33),
+        // Two UIDs at the same time: cannot be told apart.
+        run("odd", "dup-0", Some("uid-x"), "c", nginx, 0..20),
+        run("odd", "dup-0", Some("uid-y"), "c", nginx, 10..30),
+    ];
+    let mut lines: Vec<String> = runs.iter().flat_map(Run::lines).collect();
+    // A container Docker runs outside Kubernetes: no pod labels.
+    lines.push(format!(
+        "docker_container_blkio,container_image=telegraf,container_name=telegraf,device=total io_service_bytes_recursive_read=1i {}",
+        Run::time(5)
+    ));
+    server.write(DB, &lines.join("\n")).await;
+
+    let w = window(30);
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let seen = source.containers_seen(w).await.unwrap();
+    assert_eq!(source.request_count(), 1, "one request");
+    let mut want = vec![
+        row(
+            "data",
+            "mysql-0",
+            "uid-a",
+            "mysql",
+            (0, 9),
+            Some("docker.io/library/mariadb"),
+        ),
+        row(
+            "data",
+            "mysql-0",
+            "uid-b",
+            "mysql",
+            (13, 29),
+            Some("docker.io/library/mysql"),
+        ),
+        row("data", "old-0", "", "app", (2, 5), None),
+        row("odd", "dup-0", "", "c", (0, 29), Some(nginx)),
+        row(
+            "shop",
+            "batch-7",
+            "uid-batch",
+            "worker",
+            (3, 8),
+            Some("registry.local:5000/team/worker"),
+        ),
+        row("shop", "pre-1", "uid-pre", "app", (0, 3), Some(nginx)),
+        row(
+            "shop",
+            "web-1",
+            "uid-web",
+            "istio-proxy",
+            (0, 29),
+            Some("docker.io/istio/proxyv2"),
+        ),
+        row("shop", "web-1", "uid-web", "nginx", (0, 29), Some(nginx)),
+    ];
+    // The recreated pod's second UID starts with its pause container (k = 13),
+    // a scrape before mysql's first point: the boundary comes from the
+    // block-I/O points, so mysql's first sample under uid-b is the pod's.
+    want.sort();
+    let mut got = seen_rows(&seen);
+    got.sort();
+    assert_eq!(got, want);
+    assert!(seen.iter().all(|c| c.started.is_none()));
+
+    // fetch answers to every id, block I/O included where the UID was found.
+    let ids: Vec<ContainerId> = seen.iter().map(|c| c.id.clone()).collect();
+    let batch = source.fetch(&ids, w).await.unwrap();
+    let count =
+        |b: &cad_core::MetricBatch, id: &ContainerId, m: Metric| b.samples(id).iter().filter(|s| s.metric == m).count();
+    for c in &seen {
+        let name_runs: Vec<&Run> = runs
+            .iter()
+            .filter(|r| r.ns == c.id.pod.namespace && r.pod == c.id.pod.name && r.container == c.id.container)
+            .collect();
+        // The container measurement is matched by names: every run of them.
+        // (Runs writing the same series at the same time are one point.)
+        let points = |w: TimeWindow| {
+            let ks: std::collections::BTreeSet<i64> = name_runs.iter().flat_map(|r| r.in_window(w)).collect();
+            ks.len()
+        };
+        let memory = points(w);
+        assert_eq!(count(&batch, &c.id, Metric::MemoryUsageBytes), memory, "{}", c.id);
+        // Block I/O by UID: only that run's, the total device once per time.
+        let blkio = name_runs
+            .iter()
+            .filter(|r| !c.id.pod.uid.is_empty() && r.uid == Some(c.id.pod.uid.as_str()))
+            .map(|r| r.in_window(w).len())
+            .sum::<usize>();
+        assert_eq!(count(&batch, &c.id, Metric::BlkioReadBytes), blkio, "{}", c.id);
+        if !c.id.pod.uid.is_empty() {
+            assert!(blkio > 0, "{}", c.id);
+        }
+        // Fetched over its own span, each incarnation gets its own samples.
+        let own = TimeWindow::new(c.first_sample, c.last_sample + Duration::from_millis(1));
+        let b = source.fetch(std::slice::from_ref(&c.id), own).await.unwrap();
+        let own_memory = points(own);
+        assert_eq!(count(&b, &c.id, Metric::MemoryUsageBytes), own_memory, "{}", c.id);
+        let first = b.samples(&c.id).iter().map(|s| s.time).min();
+        let last = b.samples(&c.id).iter().map(|s| s.time).max();
+        assert_eq!(last, Some(c.last_sample), "{}", c.id);
+        if c.id == PodId::new("data", "mysql-0", "uid-b").container("mysql") {
+            // Its span starts at the pod's first block-I/O point (the pause
+            // container's), a scrape before mysql's own first point.
+            assert_eq!(first, Some(Timestamp(Run::time(14))));
+        } else {
+            assert_eq!(first, Some(c.first_sample), "{}", c.id);
+        }
+    }
+    let mysql_b = PodId::new("data", "mysql-0", "uid-b").container("mysql");
+    assert_eq!(count(&batch, &mysql_b, Metric::BlkioReadBytes), 16);
+    let b = source
+        .fetch(
+            std::slice::from_ref(&mysql_b),
+            TimeWindow::new(Timestamp(Run::time(13)), Timestamp(Run::time(29) + 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&b, &mysql_b, Metric::MemoryUsageBytes),
+        16,
+        "mysql's own points only"
+    );
+
+    // A later window sees only what has points in it: the recreated pod has
+    // one UID there, the batch pod is gone.
+    let late = TimeWindow::new(Timestamp(T0 + 12 * STEP), w.end);
+    let mut got = seen_rows(&source.containers_seen(late).await.unwrap());
+    got.sort();
+    let mut want = vec![
+        row(
+            "data",
+            "mysql-0",
+            "uid-b",
+            "mysql",
+            (14, 29),
+            Some("docker.io/library/mysql"),
+        ),
+        row("odd", "dup-0", "", "c", (12, 29), Some(nginx)),
+        row(
+            "shop",
+            "web-1",
+            "uid-web",
+            "istio-proxy",
+            (12, 29),
+            Some("docker.io/istio/proxyv2"),
+        ),
+        row("shop", "web-1", "uid-web", "nginx", (12, 29), Some(nginx)),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+
+    // Without the block-I/O measurement in the schema: names only.
+    let mut cfg = server.config(DB, Arc::default());
+    cfg.schema.blkio = None;
+    let names_only = InfluxMetricSource::new(cfg).unwrap();
+    let seen = names_only.containers_seen(w).await.unwrap();
+    let mut got: Vec<(String, String, String, i64, i64)> = seen
+        .iter()
+        .map(|c| {
+            assert!(c.id.pod.uid.is_empty() && c.image.is_none(), "{c:?}");
+            (
+                c.id.pod.namespace.clone(),
+                c.id.pod.name.clone(),
+                c.id.container.clone(),
+                c.first_sample.as_millis(),
+                c.last_sample.as_millis(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got.iter()
+            .map(|g| format!("{}/{}/{}", g.0, g.1, g.2))
+            .collect::<Vec<_>>(),
+        [
+            "data/mysql-0/mysql",
+            "data/old-0/app",
+            "odd/dup-0/c",
+            "shop/batch-7/worker",
+            "shop/pre-1/app",
+            "shop/web-1/istio-proxy",
+            "shop/web-1/nginx",
+        ]
+    );
+    assert_eq!((got[0].3, got[0].4), (Run::time(0), Run::time(29)));
+
+    // An empty database has none; a missing one is an error, not retried; an
+    // empty window asks nothing.
+    server.create_database("empty").await;
+    let empty = InfluxMetricSource::new(server.config("empty", Arc::default())).unwrap();
+    assert!(empty.containers_seen(w).await.unwrap().is_empty());
+    let missing = InfluxMetricSource::new(server.config("no_such_db", Arc::default())).unwrap();
+    let err = missing.containers_seen(w).await.unwrap_err();
+    assert!(matches!(err, SourceError::Protocol { .. }), "{err:?}");
+    assert!(err.to_string().contains("no_such_db"), "{err}");
+    assert_eq!(missing.request_count(), 1);
+    let before = source.request_count();
+    let none = TimeWindow::new(w.start, w.start);
+    assert!(source.containers_seen(none).await.unwrap().is_empty());
+    assert_eq!(source.request_count(), before);
+}
