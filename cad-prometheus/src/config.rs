@@ -56,11 +56,11 @@ impl Auth {
 /// certificate. The same type as `cad-influx`'s.
 pub use cad_http::TlsConfig;
 
-/// The labels that name a container's namespace, pod and container.
+/// The labels that name a container's namespace, pod and container, and its image.
 ///
 /// cAdvisor in the kubelet uses `namespace`, `pod` and `container` since
 /// Kubernetes 1.16; before that `pod_name` and `container_name`
-/// ([`LabelNames::legacy`]).
+/// ([`LabelNames::legacy`]); `image` in both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabelNames {
     /// Label holding the namespace.
@@ -69,6 +69,9 @@ pub struct LabelNames {
     pub pod: String,
     /// Label holding the container name.
     pub container: String,
+    /// Label holding the container's image (read by
+    /// [`containers_seen`](cad_core::MetricSource::containers_seen) only).
+    pub image: String,
 }
 
 impl Default for LabelNames {
@@ -77,6 +80,7 @@ impl Default for LabelNames {
             namespace: "namespace".into(),
             pod: "pod".into(),
             container: "container".into(),
+            image: "image".into(),
         }
     }
 }
@@ -88,6 +92,7 @@ impl LabelNames {
             namespace: "namespace".into(),
             pod: "pod_name".into(),
             container: "container_name".into(),
+            image: "image".into(),
         }
     }
 }
@@ -261,6 +266,12 @@ pub struct Catalogue {
     pub derive_cpu_nanocores: bool,
     /// Persistent-volume usage; `None` reads none.
     pub volumes: Option<VolumeSeries>,
+    /// The series holding each container's start time in seconds since the
+    /// epoch, labelled like the per-container series (cAdvisor's
+    /// `container_start_time_seconds`), read by
+    /// [`containers_seen`](cad_core::MetricSource::containers_seen); `None`
+    /// reads none and leaves every start unknown.
+    pub start_time: Option<String>,
 }
 
 impl Default for Catalogue {
@@ -298,6 +309,7 @@ impl Default for Catalogue {
             pause_containers: vec![String::new(), "POD".into()],
             derive_cpu_nanocores: true,
             volumes: Some(VolumeSeries::default()),
+            start_time: Some("container_start_time_seconds".into()),
         }
     }
 }
@@ -340,7 +352,10 @@ impl Catalogue {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         let l = &self.labels;
-        let mut labels = vec![l.namespace.as_str(), &l.pod, &l.container];
+        let mut labels = vec![l.namespace.as_str(), &l.pod, &l.container, &l.image];
+        if self.start_time.as_ref().is_some_and(String::is_empty) {
+            return invalid("the start time series name is empty".into());
+        }
         let mut seen: Vec<Metric> = Vec::new();
         for (list, scope) in [(&self.container, MetricScope::Container), (&self.pod, MetricScope::Pod)] {
             for m in list {
@@ -425,6 +440,55 @@ impl Default for Chunking {
     }
 }
 
+/// How [`containers_seen`](cad_core::MetricSource::containers_seen) scans a
+/// window (see [`PrometheusMetricSource`](crate::PrometheusMetricSource)).
+///
+/// The window is cut into spans of at most `span`, each read by instant
+/// queries whose subqueries evaluate every series at each multiple of `step`:
+/// a query's work on the server is about `span / step` points per series, and
+/// its answer one value per container, whatever the window's length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeenQueries {
+    /// The subqueries' resolution: first and last samples are found within
+    /// one step. At least 1 s and at most 5 min (Prometheus' default
+    /// look-back: a longer step would miss containers between steps).
+    /// Whole seconds.
+    pub step: Duration,
+    /// The longest time one query covers; a longer window takes one query of
+    /// each kind per span. At least one step, at most 10 000 steps. Whole
+    /// multiples of the step. Prometheus refuses a query holding more than
+    /// `--query.max-samples` points (50 million by default): `span / step`
+    /// times the containers seen in a span must stay below it, so a cluster
+    /// with more than about 30 000 containers a day needs shorter spans.
+    pub span: Duration,
+}
+
+impl Default for SeenQueries {
+    /// A step of 1 min, spans of one day (1 440 points per series per query;
+    /// a 30-day window is 31 spans of 3 queries: 30 days, and the step
+    /// before the window).
+    fn default() -> Self {
+        SeenQueries {
+            step: Duration::from_secs(60),
+            span: Duration::from_secs(86_400),
+        }
+    }
+}
+
+impl SeenQueries {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let (step, span) = (self.step, self.span);
+        if step < Duration::from_secs(1) || step > Duration::from_secs(300) || step.subsec_nanos() != 0 {
+            return invalid("seen.step must be whole seconds from 1 s to 5 min");
+        }
+        if span < step || span > step * 10_000 || span.as_nanos() % step.as_nanos() != 0 {
+            return invalid("seen.span must be a whole multiple of seen.step, from 1 to 10 000 steps");
+        }
+        Ok(())
+    }
+}
+
 /// Everything [`PrometheusMetricSource`](crate::PrometheusMetricSource) needs.
 ///
 /// Build it with [`PrometheusConfig::new`] and set fields directly; the
@@ -461,6 +525,8 @@ pub struct PrometheusConfig {
     /// answer from the stores that are up. Prometheus and VictoriaMetrics
     /// ignore the parameter. Either way, an answer's `warnings` are logged.
     pub deny_partial_response: bool,
+    /// How [`containers_seen`](cad_core::MetricSource::containers_seen) scans a window.
+    pub seen: SeenQueries,
     /// Clock used for the waits between retries (tests pass one that does not sleep).
     pub clock: Arc<dyn Clock>,
 }
@@ -483,6 +549,7 @@ impl PrometheusConfig {
             retries: RetryPolicy::default(),
             max_response_bytes: 256 << 20,
             deny_partial_response: false,
+            seen: SeenQueries::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -524,6 +591,7 @@ impl PrometheusConfig {
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return invalid("a client certificate needs both cert_file and key_file");
         }
+        self.seen.validate()?;
         self.catalogue.validate()
     }
 }
@@ -542,6 +610,7 @@ impl fmt::Debug for PrometheusConfig {
             .field("retries", &self.retries)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("deny_partial_response", &self.deny_partial_response)
+            .field("seen", &self.seen)
             .finish_non_exhaustive()
     }
 }
@@ -627,6 +696,32 @@ mod tests {
         let mut c = PrometheusConfig::new("http://x");
         c.tls.cert_file = Some("c.pem".into());
         assert!(c.validate().unwrap_err().to_string().contains("key_file"));
+        for (step, span, ok) in [
+            (60, 86_400, true),
+            (1, 1, true),
+            (300, 3_000_000, true),
+            (0, 60, false),
+            (301, 602, false),
+            (60, 30, false),
+            (60, 90, false),
+            (1, 10_001, false),
+        ] {
+            let mut c = PrometheusConfig::new("http://x");
+            c.seen = SeenQueries {
+                step: Duration::from_secs(step),
+                span: Duration::from_secs(span),
+            };
+            assert_eq!(c.validate().is_ok(), ok, "step {step} s, span {span} s");
+        }
+        let mut c = PrometheusConfig::new("http://x");
+        c.seen.step = Duration::from_millis(1500);
+        assert!(c.validate().unwrap_err().to_string().contains("seen.step"));
+        let mut c = PrometheusConfig::new("http://x");
+        c.catalogue.start_time = Some(String::new());
+        assert!(c.validate().is_err());
+        let mut c = PrometheusConfig::new("http://x");
+        c.catalogue.labels.image = "image-name".into();
+        assert!(c.validate().is_err());
     }
 
     #[test]

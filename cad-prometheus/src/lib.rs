@@ -52,6 +52,16 @@
 //! The label names are configurable ([`LabelNames::legacy`] for clusters
 //! before Kubernetes 1.16), as is every mapping ([`SeriesMap`]).
 //!
+//! ## Past pods
+//!
+//! [`containers_seen`](cad_core::MetricSource::containers_seen) lists every
+//! container with samples in a window, deleted pods' included, with its
+//! image, first and last sample (within a step, 1 min by default) and, from
+//! `container_start_time_seconds`, its start: subqueries over the
+//! memory-usage series, three instant queries per span of at most a day
+//! ([`SeenQueries`]), each answering one value per container. The ids it
+//! gives have an empty pod UID: `fetch` matches by names.
+//!
 //! ## Batching
 //!
 //! The number of queries per fetch grows with pods ÷
@@ -86,8 +96,8 @@ mod response;
 mod source;
 
 pub use config::{
-    Auth, Catalogue, Chunking, ConfigError, LabelFilter, LabelNames, PrometheusConfig, SeriesMap, TlsConfig, Unit,
-    VolumeSeries,
+    Auth, Catalogue, Chunking, ConfigError, LabelFilter, LabelNames, PrometheusConfig, SeenQueries, SeriesMap,
+    TlsConfig, Unit, VolumeSeries,
 };
 pub use error::PrometheusError;
 pub use http::TOKEN_REREAD;

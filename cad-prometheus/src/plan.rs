@@ -21,9 +21,9 @@
 //! requested one in another of the chunk's namespaces comes back too; such
 //! series are dropped on arrival (sorting keeps most chunks in one namespace).
 
-use crate::config::{Catalogue, Chunking, SeriesMap};
+use crate::config::{Catalogue, Chunking, SeenQueries, SeriesMap};
 use crate::promql::{Matcher, form_len, quote, range, regex_escape, selector};
-use cad_core::{Metric, TimeWindow};
+use cad_core::{Metric, TimeWindow, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -99,6 +99,27 @@ pub(crate) enum QueryKind {
     Claims,
     /// The claims' used bytes.
     VolumeUsage,
+    /// A [`containers_seen`](cad_core::MetricSource::containers_seen) query.
+    Seen(Seen),
+}
+
+impl QueryKind {
+    /// Whether the query answers an instant vector (else a matrix of raw samples).
+    pub fn is_instant(self) -> bool {
+        matches!(self, QueryKind::Claims | QueryKind::Seen(_))
+    }
+}
+
+/// What a [`containers_seen`](cad_core::MetricSource::containers_seen) query
+/// gives per container of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// The time of the earliest sample seen at a step.
+    First,
+    /// The time of the latest sample seen at a step.
+    Last,
+    /// The earliest start time recorded.
+    Started,
 }
 
 /// One query: its PromQL and the form it is sent as.
@@ -124,6 +145,162 @@ pub(crate) struct Planner<'a> {
 /// `|` once form-encoded (`%7C`).
 const BAR: usize = 3;
 
+/// `query=…&time=…` for an instant query at `time`.
+fn form(promql: &str, time: Timestamp, deny_partial_response: bool) -> String {
+    let time = time.to_string();
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("query", promql).append_pair("time", &time);
+    if deny_partial_response {
+        s.append_pair("partial_response", "false");
+    }
+    s.finish()
+}
+
+/// Builds the queries of one [`containers_seen`](cad_core::MetricSource::containers_seen).
+///
+/// The window is widened to whole steps (and one step before its start) and
+/// cut into spans of at most [`SeenQueries::span`]; each span costs three
+/// instant queries at its end, over the per-container series without the
+/// pause containers' (`P` below):
+///
+/// ```text
+/// min_over_time(min by (namespace,pod,container,image) (timestamp(P))[86400000ms:60000ms])
+/// max_over_time(max by (namespace,pod,container,image) (timestamp(P))[86400000ms:60000ms])
+/// min by (namespace,pod,container) (min_over_time(container_start_time_seconds{…}[86400000ms]))
+/// ```
+///
+/// `timestamp` gives the time of the sample a selector finds at each step
+/// (the latest within the server's look-back), so the first two give, per
+/// container, the earliest and the latest such sample in the span: the last
+/// sample exactly (or up to a step early where the series went stale before
+/// the next step), the first within a step after the real one. Both
+/// Prometheus and VictoriaMetrics answer them alike.
+pub(crate) struct SeenPlanner<'a> {
+    pub catalogue: &'a Catalogue,
+    pub seen: SeenQueries,
+    pub deny_partial_response: bool,
+}
+
+impl SeenPlanner<'_> {
+    /// The series that shows a container was there: the mapping read as
+    /// memory usage (every container has it), else the first per-container
+    /// mapping; `None` for a catalogue without per-container series.
+    pub fn presence(&self) -> Option<&SeriesMap> {
+        let c = &self.catalogue.container;
+        c.iter().find(|m| m.metric == Metric::MemoryUsageBytes).or(c.first())
+    }
+
+    fn step_ms(&self) -> i64 {
+        i64::try_from(self.seen.step.as_millis()).unwrap_or(i64::MAX).max(1)
+    }
+
+    /// The spans covering `window` widened to whole steps, oldest first:
+    /// `(end, length in ms)`, every end a multiple of the step, each span
+    /// starting where the one before ends. None for an empty window.
+    ///
+    /// The first span starts a step before the last step at or before the
+    /// window's start, so that the step at or before the start is inside
+    /// whether the server's ranges are closed at the start (Prometheus 2) or
+    /// left-open (Prometheus 3, VictoriaMetrics): a container running when
+    /// the window starts is seen there (its first sample then reads as the
+    /// window's start), not a step later.
+    pub fn spans(&self, window: TimeWindow) -> Vec<(Timestamp, i64)> {
+        if window.duration().is_zero() {
+            return Vec::new();
+        }
+        let step = self.step_ms();
+        let span = (i64::try_from(self.seen.span.as_millis()).unwrap_or(i64::MAX) / step).max(1) * step;
+        let start = (window.start.as_millis().div_euclid(step) - 1) * step;
+        let end =
+            (window.end.as_millis().div_euclid(step) + i64::from(window.end.as_millis().rem_euclid(step) != 0)) * step;
+        let mut out = Vec::new();
+        let mut e = end;
+        while e > start {
+            let len = span.min(e - start);
+            out.push((Timestamp::from_millis(e), len));
+            e -= len;
+        }
+        out.reverse();
+        out
+    }
+
+    /// Matchers every containers_seen selector has: a pod, and no pause container.
+    fn container_matchers(&self) -> Vec<Matcher> {
+        let l = &self.catalogue.labels;
+        let mut m = vec![Matcher::not(l.pod.as_str(), [""])];
+        let pause: BTreeSet<&str> = self.catalogue.pause_containers.iter().map(String::as_str).collect();
+        if !pause.is_empty() {
+            m.push(Matcher::not(l.container.as_str(), pause));
+        }
+        m
+    }
+
+    /// `by (namespace,pod,container[,image])`.
+    fn by(&self, image: bool) -> String {
+        let l = &self.catalogue.labels;
+        let mut labels = vec![l.namespace.as_str(), &l.pod, &l.container];
+        if image {
+            labels.push(&l.image);
+        }
+        format!("by ({})", labels.join(","))
+    }
+
+    /// The PromQL of one kind of query over a span of `len` ms, if the
+    /// catalogue has the series it reads.
+    pub fn promql(&self, kind: Seen, len: i64) -> Option<String> {
+        let step = self.step_ms();
+        match kind {
+            Seen::First | Seen::Last => {
+                let p = self.presence()?;
+                let mut m = vec![Matcher::new("__name__", [p.series.as_str()])];
+                m.extend(self.container_matchers());
+                m.extend(
+                    p.filters
+                        .iter()
+                        .map(|f| Matcher::new(f.label.as_str(), f.values.iter())),
+                );
+                let agg = if kind == Seen::First { "min" } else { "max" };
+                Some(format!(
+                    "{agg}_over_time({agg} {} (timestamp({}))[{len}ms:{step}ms])",
+                    self.by(true),
+                    selector(&m)
+                ))
+            }
+            Seen::Started => {
+                let series = self.catalogue.start_time.as_deref()?;
+                let mut m = vec![Matcher::new("__name__", [series])];
+                m.extend(self.container_matchers());
+                Some(format!(
+                    "min {} (min_over_time({}))",
+                    self.by(false),
+                    range(&selector(&m), u64::try_from(len).unwrap_or(0))
+                ))
+            }
+        }
+    }
+
+    /// Every query over `window`, span by span, oldest first; none when the
+    /// catalogue has no per-container series.
+    pub fn queries(&self, window: TimeWindow) -> Vec<Query> {
+        if self.presence().is_none() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (end, len) in self.spans(window) {
+            for kind in [Seen::First, Seen::Last, Seen::Started] {
+                if let Some(promql) = self.promql(kind, len) {
+                    out.push(Query {
+                        kind: QueryKind::Seen(kind),
+                        form: form(&promql, end, self.deny_partial_response),
+                        promql,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Planner<'_> {
     /// The range of a query: the window, plus the lookbehind where asked,
     /// plus 1 ms so that a sample at the window's first instant is inside
@@ -136,13 +313,7 @@ impl Planner<'_> {
     }
 
     fn form(&self, promql: &str) -> String {
-        let time = self.window.end.to_string();
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        s.append_pair("query", promql).append_pair("time", &time);
-        if self.deny_partial_response {
-            s.append_pair("partial_response", "false");
-        }
-        s.finish()
+        form(promql, self.window.end, self.deny_partial_response)
     }
 
     fn query(&self, kind: QueryKind, promql: String) -> Query {
@@ -385,6 +556,116 @@ mod tests {
             Some(Metric::LogsfsUsedBytes)
         );
         assert!(cpu.mapping("container_cpu_usage_seconds_total", label).is_none());
+    }
+
+    fn seen_planner(catalogue: &Catalogue, step: u64, span: u64) -> SeenPlanner<'_> {
+        SeenPlanner {
+            catalogue,
+            seen: SeenQueries {
+                step: Duration::from_secs(step),
+                span: Duration::from_secs(span),
+            },
+            deny_partial_response: false,
+        }
+    }
+
+    #[test]
+    fn seen_queries_text() {
+        let c = Catalogue::default();
+        let p = seen_planner(&c, 60, 86_400);
+        // A window of 10 min and 6.5 s, neither end on a minute: widened to
+        // 11 whole minutes, and one more before.
+        let w = TimeWindow::new(
+            Timestamp::from_millis(1_700_000_010_500),
+            Timestamp::from_millis(1_700_000_617_000),
+        );
+        let q = p.queries(w);
+        let text: Vec<&str> = q.iter().map(|q| q.promql.as_str()).collect();
+        assert_eq!(
+            text,
+            [
+                r#"min_over_time(min by (namespace,pod,container,image) (timestamp({__name__="container_memory_usage_bytes",pod!="",container!~"|POD"}))[720000ms:60000ms])"#,
+                r#"max_over_time(max by (namespace,pod,container,image) (timestamp({__name__="container_memory_usage_bytes",pod!="",container!~"|POD"}))[720000ms:60000ms])"#,
+                r#"min by (namespace,pod,container) (min_over_time({__name__="container_start_time_seconds",pod!="",container!~"|POD"}[720000ms]))"#,
+            ]
+        );
+        assert_eq!(
+            q.iter().map(|q| q.kind).collect::<Vec<_>>(),
+            [Seen::First, Seen::Last, Seen::Started].map(QueryKind::Seen)
+        );
+        // Evaluated at the first whole minute at or after the window's end.
+        assert!(
+            q.iter().all(|q| q.form.ends_with("&time=1700000640.000")),
+            "{}",
+            q[0].form
+        );
+        assert!(q.iter().all(|q| q.kind.is_instant()));
+
+        // Legacy labels, no start series, a CPU-only catalogue with its filter.
+        let mut c = Catalogue::legacy();
+        c.start_time = None;
+        c.container.retain(|m| m.metric == Metric::CpuUsageCoreNanoseconds);
+        c.pause_containers = vec!["POD".into()];
+        let p = SeenPlanner {
+            deny_partial_response: true,
+            ..seen_planner(&c, 30, 3600)
+        };
+        let q = p.queries(w);
+        assert_eq!(q.len(), 2);
+        assert_eq!(
+            q[1].promql,
+            r#"max_over_time(max by (namespace,pod_name,container_name,image) (timestamp({__name__="container_cpu_usage_seconds_total",pod_name!="",container_name!="POD",cpu=~"total|"}))[660000ms:30000ms])"#
+        );
+        assert!(q[1].form.ends_with("&time=1700000640.000&partial_response=false"));
+        // Nothing to read, or nothing to read about.
+        let mut c = Catalogue::default();
+        c.container.clear();
+        let p = seen_planner(&c, 60, 86_400);
+        assert!(p.queries(w).is_empty() && p.presence().is_none());
+        let c = Catalogue::default();
+        let empty = TimeWindow::new(w.start, w.start);
+        assert!(seen_planner(&c, 60, 86_400).queries(empty).is_empty());
+    }
+
+    #[test]
+    fn seen_spans_cover_the_window_in_whole_steps() {
+        let c = Catalogue::default();
+        let day = 86_400_000;
+        // 30 days from an unaligned start: 31 spans (30 days and two steps).
+        let p = seen_planner(&c, 60, 86_400);
+        let start = 1_700_000_010_500;
+        let w = TimeWindow::new(Timestamp::from_millis(start), Timestamp::from_millis(start + 30 * day));
+        let spans = p.spans(w);
+        assert_eq!(spans.len(), 31);
+        assert_eq!(p.queries(w).len(), 3 * 31);
+        let first_start = spans[0].0.as_millis() - spans[0].1;
+        assert_eq!(first_start, 1_699_999_920_000);
+        assert_eq!(spans[0].1, 120_000);
+        assert_eq!(spans.last().unwrap().0.as_millis(), 1_702_592_040_000);
+        for pair in spans.windows(2) {
+            assert_eq!(pair[0].0.as_millis(), pair[1].0.as_millis() - pair[1].1, "spans abut");
+        }
+        assert!(
+            spans
+                .iter()
+                .all(|(e, len)| e.as_millis() % 60_000 == 0 && *len > 0 && *len <= day)
+        );
+        assert!(spans[1..].iter().all(|(_, len)| *len == day));
+        // Aligned ends stay where they are; a window inside one step is one step.
+        let w = TimeWindow::new(Timestamp::from_millis(600_000), Timestamp::from_millis(1_200_000));
+        assert_eq!(
+            seen_planner(&c, 60, 300).spans(w),
+            [
+                (Timestamp::from_millis(600_000), 60_000),
+                (Timestamp::from_millis(900_000), 300_000),
+                (Timestamp::from_millis(1_200_000), 300_000)
+            ]
+        );
+        let w = TimeWindow::new(Timestamp::from_millis(61_000), Timestamp::from_millis(62_000));
+        assert_eq!(
+            seen_planner(&c, 60, 300).spans(w),
+            [(Timestamp::from_millis(120_000), 120_000)]
+        );
     }
 
     #[test]

@@ -83,12 +83,15 @@ pub fn is_label_name(name: &str) -> bool {
 }
 
 /// A label matcher: `label="value"` when one value is allowed, else
-/// `label=~"v1|v2|…"` with each value escaped. An empty value matches series
+/// `label=~"v1|v2|…"` with each value escaped; negated, `label!="value"` or
+/// `label!~"v1|v2|…"`, the values refused. An empty value matches series
 /// without the label, as in PromQL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Matcher {
     pub label: String,
     pub values: Vec<String>,
+    /// Whether the values are refused rather than allowed.
+    pub negated: bool,
 }
 
 impl Matcher {
@@ -96,17 +99,29 @@ impl Matcher {
         Matcher {
             label: label.into(),
             values: values.into_iter().map(Into::into).collect(),
+            negated: false,
+        }
+    }
+
+    /// A matcher refusing `values`.
+    pub fn not(label: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Matcher {
+            negated: true,
+            ..Matcher::new(label, values)
         }
     }
 
     /// Appends the matcher's text to `out`.
     fn write(&self, out: &mut String) {
         out.push_str(&self.label);
+        out.push_str(if self.negated { "!" } else { "=" });
         if let [one] = self.values.as_slice() {
-            out.push('=');
+            if self.negated {
+                out.push('=');
+            }
             out.push_str(&quote(one));
         } else {
-            out.push_str("=~");
+            out.push('~');
             out.push_str(&quote(&alternation(self.values.iter().map(String::as_str))));
         }
     }
@@ -244,6 +259,14 @@ mod tests {
             r#"{__name__="container_memory_rss",pod=~"a\\.b|c",cpu=~"total|"}"#
         );
         assert_eq!(range("{a=\"b\"}", 600_000), "{a=\"b\"}[600000ms]");
+        assert_eq!(
+            selector(&[
+                Matcher::not("container", ["", "POD"]),
+                Matcher::not("pod", [""]),
+                Matcher::not("x", ["a.b"]),
+            ]),
+            r#"{container!~"|POD",pod!="",x!="a.b"}"#
+        );
     }
 
     #[test]

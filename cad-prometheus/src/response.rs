@@ -67,10 +67,12 @@ pub(crate) struct Series {
     /// Its labels, `__name__` included where the query keeps it.
     #[serde(default)]
     pub metric: BTreeMap<String, String>,
-    /// A matrix's points (a vector's single point is not needed: only the
-    /// labels of the info series are used).
+    /// A matrix's points.
     #[serde(default)]
     pub values: Vec<Point>,
+    /// A vector's point.
+    #[serde(default)]
+    pub value: Option<Point>,
 }
 
 impl Series {
@@ -195,7 +197,15 @@ mod tests {
             parse(vector, ResultType::Matrix),
             Err(PrometheusError::Unexpected(_))
         ));
-        assert_eq!(parse(vector, ResultType::Vector).unwrap().series.len(), 1);
+        let v = parse(vector, ResultType::Vector).unwrap();
+        assert_eq!(v.series.len(), 1);
+        assert_eq!(
+            v.series[0].value,
+            Some(Point {
+                millis: 1000,
+                value: 1.0
+            })
+        );
         for bad in [
             &br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}"#[..],
             br#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e300,"1"]]}]}}"#,

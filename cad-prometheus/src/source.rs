@@ -1,12 +1,15 @@
 //! [`PrometheusMetricSource`]: cad's [`MetricSource`] over `/api/v1/query`.
 
-use crate::config::{Catalogue, Chunking, ConfigError, PrometheusConfig, SeriesMap};
+use crate::config::{Catalogue, Chunking, ConfigError, PrometheusConfig, SeenQueries, SeriesMap};
 use crate::error::PrometheusError;
 use crate::http::Http;
-use crate::plan::{Group, Planner, PodKey, Query, QueryKind};
+use crate::plan::{Group, Planner, PodKey, Query, QueryKind, Seen, SeenPlanner};
 use crate::response::{Answer, ResultType, Series, parse};
-use cad_core::{ContainerId, Metric, MetricBatch, MetricSource, Sample, SourceError, TimeWindow, Timestamp};
+use cad_core::{
+    ContainerId, Metric, MetricBatch, MetricSource, PodId, Sample, SeenContainer, SourceError, TimeWindow, Timestamp,
+};
 use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +27,11 @@ use std::time::Duration;
 /// [`Chunking::concurrency`] at a time. Range selectors at the window's end
 /// return raw samples, so cad computes rates and windows itself, exactly as
 /// it does for InfluxDB.
+///
+/// [`containers_seen`](MetricSource::containers_seen) lists the containers
+/// of past pods too, from subqueries over the memory-usage series and
+/// cAdvisor's `container_start_time_seconds`, a bounded number per window
+/// ([`SeenQueries`]); see the method.
 pub struct PrometheusMetricSource {
     http: Arc<Http>,
     catalogue: Catalogue,
@@ -32,6 +40,7 @@ pub struct PrometheusMetricSource {
     chunking: Chunking,
     lookbehind: Duration,
     deny_partial_response: bool,
+    seen: SeenQueries,
     queries: AtomicU64,
 }
 
@@ -116,6 +125,7 @@ impl PrometheusMetricSource {
             chunking: config.chunking,
             lookbehind: config.counter_lookbehind,
             deny_partial_response: config.deny_partial_response,
+            seen: config.seen,
             queries: AtomicU64::new(0),
         })
     }
@@ -235,7 +245,7 @@ impl PrometheusMetricSource {
     async fn run(&self, q: &Query, sent: &AtomicU64) -> Result<Answer, SourceError> {
         sent.fetch_add(1, Ordering::Relaxed);
         self.queries.fetch_add(1, Ordering::Relaxed);
-        let want = if q.kind == QueryKind::Claims {
+        let want = if q.kind.is_instant() {
             ResultType::Vector
         } else {
             ResultType::Matrix
@@ -274,7 +284,7 @@ impl PrometheusMetricSource {
                 QueryKind::Container(i) => self.gather_container(&self.container_groups[i], answer, &mut g),
                 QueryKind::Pod(i) => self.gather_pod(&self.pod_groups[i], answer, &mut g),
                 QueryKind::Claims => self.gather_claims(answer, pods, &mut g),
-                QueryKind::VolumeUsage => {}
+                QueryKind::VolumeUsage | QueryKind::Seen(_) => {}
             }
         }
         let claims: BTreeSet<(String, String)> = g
@@ -364,6 +374,46 @@ impl PrometheusMetricSource {
         }
     }
 
+    /// [`MetricSource::containers_seen`]'s work: every query of the window,
+    /// [`Chunking::concurrency`] at a time, folded into [`SeenAll`] as they
+    /// answer (so at most that many answers are held at once).
+    async fn scan_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        let planner = SeenPlanner {
+            catalogue: &self.catalogue,
+            seen: self.seen,
+            deny_partial_response: self.deny_partial_response,
+        };
+        if planner.presence().is_none() {
+            return Err(SourceError::Unsupported {
+                backend: self.backend().to_owned(),
+                what: "list the containers it has samples of: the catalogue reads no per-container series".into(),
+            });
+        }
+        let queries = planner.queries(window);
+        let count = queries.len();
+        let sent = AtomicU64::new(0);
+        let sent = &sent;
+        let mut answers = stream::iter(queries)
+            .map(|q| async move {
+                let answer = self.run(&q, sent).await;
+                (q.kind, answer)
+            })
+            .buffer_unordered(self.chunking.concurrency.max(1));
+        let mut all = SeenAll::default();
+        while let Some((kind, answer)) = answers.next().await {
+            let QueryKind::Seen(kind) = kind else { continue };
+            // The first failure fails the call; the queries still running are dropped.
+            all.gather(kind, answer?, &self.catalogue);
+        }
+        let out = all.containers(window);
+        tracing::debug!(
+            queries = count,
+            containers = out.len(),
+            "listed the containers seen in the Prometheus API"
+        );
+        Ok(out)
+    }
+
     /// Turns one chunk's gathered points into samples of the requested containers.
     fn emit(&self, g: Gathered, index: &Index, window: TimeWindow, batch: &mut MetricBatch) {
         let derive = self.catalogue.derives_nanocores();
@@ -395,6 +445,101 @@ impl PrometheusMetricSource {
             }
             put(batch, ids, window, used);
         }
+    }
+}
+
+/// What [`MetricSource::containers_seen`]'s answers say of one container.
+#[derive(Debug, Default, PartialEq)]
+struct SeenOne {
+    /// Earliest sample time seen (ms).
+    first: Option<i64>,
+    /// Latest sample time seen (ms).
+    last: Option<i64>,
+    /// The image of the series with the latest sample, and that sample's time.
+    image: Option<(i64, String)>,
+}
+
+/// Every container of a [`MetricSource::containers_seen`] call, by
+/// (namespace, pod, container), and their earliest recorded starts.
+#[derive(Debug, Default)]
+struct SeenAll {
+    containers: BTreeMap<(String, String, String), SeenOne>,
+    started: HashMap<(String, String, String), i64>,
+}
+
+impl SeenAll {
+    /// Folds one answer in. Series without a usable value (not a finite time
+    /// in seconds, or a start at or before the epoch) or of a pause container
+    /// are skipped.
+    fn gather(&mut self, kind: Seen, answer: Answer, catalogue: &Catalogue) {
+        let l = &catalogue.labels;
+        for s in answer.series {
+            let Some(p) = s.value else { continue };
+            let (pod, container) = (s.label(&l.pod), s.label(&l.container));
+            if pod.is_empty() || catalogue.pause_containers.iter().any(|p| p == container) {
+                continue;
+            }
+            // Seconds (a `timestamp` or a start time) to ms; ±1e14 s is garbage.
+            if !p.value.is_finite() || p.value.abs() > 1e14 {
+                continue;
+            }
+            let ms = (p.value * 1000.0).round() as i64;
+            let key = (s.label(&l.namespace).to_owned(), pod.to_owned(), container.to_owned());
+            match kind {
+                Seen::First => {
+                    let one = self.containers.entry(key).or_default();
+                    one.first = Some(one.first.map_or(ms, |f| f.min(ms)));
+                }
+                Seen::Last => {
+                    let image = s.label(&l.image);
+                    let one = self.containers.entry(key).or_default();
+                    one.last = Some(one.last.map_or(ms, |t| t.max(ms)));
+                    if !image.is_empty() && one.image.as_ref().is_none_or(|(t, _)| ms > *t) {
+                        one.image = Some((ms, image.to_owned()));
+                    }
+                }
+                Seen::Started if ms > 0 => {
+                    let t = self.started.entry(key).or_insert(ms);
+                    *t = (*t).min(ms);
+                }
+                Seen::Started => {}
+            }
+        }
+    }
+
+    /// The containers with a sample inside `window`, sorted: first sample
+    /// raised to the window's start, last lowered to its last instant
+    /// (samples seen through the server's look-back before the window, or at
+    /// the step after its end).
+    fn containers(self, window: TimeWindow) -> Vec<SeenContainer> {
+        let (start, end) = (window.start.as_millis(), window.end.as_millis());
+        let mut out = Vec::new();
+        for (key, one) in self.containers {
+            let (first, last) = match (one.first, one.last) {
+                (Some(f), Some(l)) => (f.min(l), f.max(l)),
+                // A series that came or went between the two queries.
+                (Some(t), None) | (None, Some(t)) => (t, t),
+                (None, None) => continue,
+            };
+            if last < start || first >= end {
+                continue;
+            }
+            let first = first.max(start);
+            let last = last.min(end - 1).max(first);
+            let started = self.started.get(&key).copied();
+            let (namespace, pod, container) = key;
+            // cAdvisor's series carry no pod UID: fetch matches by names.
+            let id = PodId::new(namespace, pod, "").container(container);
+            let mut c = SeenContainer::new(id, Timestamp::from_millis(first), Timestamp::from_millis(last));
+            if let Some((_, image)) = one.image {
+                c = c.with_image(image);
+            }
+            if let Some(t) = started {
+                c = c.with_start(Timestamp::from_millis(t));
+            }
+            out.push(c);
+        }
+        out
     }
 }
 
@@ -524,6 +669,54 @@ impl MetricSource for PrometheusMetricSource {
         }
         Ok(batch)
     }
+
+    /// Every container with samples of the catalogue's memory-usage series
+    /// (else its first per-container series) within `window`, pause
+    /// containers (the catalogue's `pause_containers`, as
+    /// [`fetch`](MetricSource::fetch) skips them) and series without a pod
+    /// label left out. Ids carry the namespace, pod and container labels and
+    /// an empty pod UID (cAdvisor has none; `fetch` matches by names); the
+    /// image is the `image` label ([`LabelNames::image`](crate::LabelNames::image))
+    /// of the container's latest series; the start the earliest value of
+    /// [`Catalogue::start_time`] (cAdvisor's `container_start_time_seconds`;
+    /// a restarted container's first start), where that series exists.
+    /// Sorted by namespace, pod and container.
+    ///
+    /// The window, widened to whole [`SeenQueries::step`]s and one more
+    /// before its start (so that a container running at the start is seen
+    /// there, whether the server's ranges are closed at the start or not),
+    /// is cut into spans of at most [`SeenQueries::span`], so a query's work
+    /// and answer do not grow with the window; each span costs three instant
+    /// queries at its end, sent [`Chunking::concurrency`] at a time with the
+    /// source's timeouts, retries, credentials and answer-size limit, each
+    /// answering one value per container of the span (`P` is the
+    /// memory-usage selector with `pod!=""` and `container!~"|POD"`):
+    ///
+    /// ```text
+    /// min_over_time(min by (namespace,pod,container,image) (timestamp(P))[<span>ms:<step>ms])
+    /// max_over_time(max by (namespace,pod,container,image) (timestamp(P))[<span>ms:<step>ms])
+    /// min by (namespace,pod,container) (min_over_time(container_start_time_seconds{pod!="",container!~"|POD"}[<span>ms]))
+    /// ```
+    ///
+    /// Precision: `timestamp` gives the time of the sample the selector finds
+    /// at each step (the latest within the server's look-back, 5 min by
+    /// default), so the last sample is found exactly, or up to a step early
+    /// where the server marked the series stale before the next step; the
+    /// first is found up to a step late (60 s by default). A container
+    /// sampled before the window has its first sample at the window's start,
+    /// and one still sampled after the window's end its last sample at the
+    /// window's last millisecond. A container whose samples all lie
+    /// between two steps and that Prometheus marked stale before the next
+    /// (one that lived less than a step) may be missed. A pod deleted and
+    /// recreated under the same name within the window reads as one pod, as
+    /// in `fetch`.
+    ///
+    /// The first failed query fails the call ([`SourceError`] as for
+    /// `fetch`); a catalogue without per-container series answers
+    /// [`SourceError::Unsupported`].
+    async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
+        self.scan_seen(window).await
+    }
 }
 
 #[cfg(test)]
@@ -577,6 +770,85 @@ mod tests {
         );
         assert_eq!(choose_pod_source(s, &pause).unwrap().len(), 4);
         assert!(choose_pod_source(PodSources::new(), &pause).is_none());
+    }
+
+    fn answer(json: &str) -> Answer {
+        parse(json.as_bytes(), ResultType::Vector).expect("a vector")
+    }
+
+    #[test]
+    fn seen_answers_fold_into_containers_inside_the_window() {
+        let c = Catalogue::default();
+        let w = TimeWindow::new(Timestamp::from_secs(1000), Timestamp::from_secs(2000));
+        let mut all = SeenAll::default();
+        let series = |labels: &str, v: &str| format!(r#"{{"metric":{{{labels}}},"value":[2040,"{v}"]}}"#);
+        let vector = |s: &[String]| {
+            format!(
+                r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+                s.join(",")
+            )
+        };
+        let web = r#""namespace":"shop","pod":"web-1","container":"web""#;
+        let web_img = |i: &str| format!(r#"{web},"image":"{i}""#);
+        let side = r#""namespace":"shop","pod":"web-1","container":"istio-proxy","image":"proxy:1""#;
+        let early = r#""namespace":"shop","pod":"old","container":"c""#;
+        let late = r#""namespace":"shop","pod":"new","container":"c""#;
+        let pause = r#""namespace":"shop","pod":"web-1","container":"POD""#;
+        let no_pod = r#""container":"kubelet""#;
+        // Two spans' answers for web-1 (image changed in the second), a
+        // sidecar, a pod seen only before the window, one only after it.
+        all.gather(
+            Seen::First,
+            answer(&vector(&[
+                series(&web_img("web:1"), "1100.5"),
+                series(side, "990"),
+                series(early, "900"),
+                series(late, "2010"),
+                series(pause, "1000"),
+                series(no_pod, "1000"),
+                series(web, "NaN"),
+            ])),
+            &c,
+        );
+        all.gather(Seen::First, answer(&vector(&[series(&web_img("web:2"), "1500")])), &c);
+        all.gather(
+            Seen::Last,
+            answer(&vector(&[
+                series(&web_img("web:1"), "1400"),
+                series(side, "2030"),
+                series(early, "995.5"),
+                series(late, "2030"),
+                series(pause, "1900"),
+            ])),
+            &c,
+        );
+        all.gather(
+            Seen::Last,
+            answer(&vector(&[series(&web_img("web:2"), "1900.25"), series(web, "1800")])),
+            &c,
+        );
+        all.gather(
+            Seen::Started,
+            answer(&vector(&[
+                series(web, "1090"),
+                series(web, "1490"),
+                series(side, "0"),
+                series(r#""namespace":"shop","pod":"gone","container":"c""#, "10"),
+            ])),
+            &c,
+        );
+        let got = all.containers(w);
+        let id = |pod: &str, c: &str| PodId::new("shop", pod, "").container(c);
+        let t = Timestamp::from_millis;
+        assert_eq!(
+            got,
+            [
+                SeenContainer::new(id("web-1", "istio-proxy"), t(1_000_000), t(1_999_999)).with_image("proxy:1"),
+                SeenContainer::new(id("web-1", "web"), t(1_100_500), t(1_900_250))
+                    .with_image("web:2")
+                    .with_start(t(1_090_000)),
+            ]
+        );
     }
 
     #[test]
