@@ -19,6 +19,40 @@ pub struct PodId {
     pub uid: String,
 }
 
+/// The characters of the suffixes Kubernetes generates for pod names
+/// (`k8s.io/apimachinery/pkg/util/rand`: no vowels, no 0, 1 or 3).
+const GENERATED_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The workload a pod's name says it belongs to: the name without a
+/// StatefulSet's ordinal (`mysql-0` → `mysql`), or without the generated
+/// suffix of a ReplicaSet's, Job's or DaemonSet's pod (`worker-x7k2q` →
+/// `worker`) and then without a Deployment's pod-template hash
+/// (`nginx-7c5ddbdf54-x7k2q` → `nginx`). Other names are their own workload.
+///
+/// ```
+/// use cad_core::pod::workload_name;
+/// assert_eq!(workload_name("nginx-7c5ddbdf54-x7k2q"), "nginx");
+/// assert_eq!(workload_name("mysql-0"), "mysql");
+/// assert_eq!(workload_name("backup-28391234-b2v4z"), "backup-28391234");
+/// assert_eq!(workload_name("frontend"), "frontend");
+/// ```
+pub fn workload_name(name: &str) -> &str {
+    fn strip(s: &str, ok: impl Fn(&str) -> bool) -> Option<&str> {
+        let (base, last) = s.rsplit_once('-')?;
+        (!base.is_empty() && ok(last)).then_some(base)
+    }
+    let generated = |s: &str, lens: std::ops::RangeInclusive<usize>| {
+        lens.contains(&s.len()) && s.bytes().all(|b| GENERATED_NAME_CHARS.contains(&b))
+    };
+    if let Some(base) = strip(name, |s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())) {
+        return base;
+    }
+    match strip(name, |s| generated(s, 5..=5)) {
+        Some(base) => strip(base, |s| generated(s, 6..=10)).unwrap_or(base),
+        None => name,
+    }
+}
+
 impl PodId {
     /// A pod identity from its parts.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<String>) -> Self {

@@ -1160,11 +1160,14 @@ async fn collector_trains_on_past_pods_only_when_asked_and_the_source_can_list_t
         "{stats:?}"
     );
     assert_eq!(stats.containers_with_rows, 2);
-    let g = data
-        .group_names()
-        .iter()
-        .position(|n| n.contains(&gone.id.name))
-        .unwrap();
+    // One group per gone workload: `namespace/workload/container (past pods)`.
+    let name = format!(
+        "{}/{}/{} (past pods)",
+        gone.id.namespace,
+        cad_core::pod::workload_name(&gone.id.name),
+        gone.containers[0].name
+    );
+    let g = data.group_names().iter().position(|n| *n == name).unwrap();
     let ages: Vec<f64> = (0..data.n_rows())
         .filter(|&i| data.group(i) == g)
         .filter_map(|i| data.age(i))

@@ -182,11 +182,12 @@ impl State {
         s
     }
 
-    /// Creates [`SimConfig::past_pods`] earlier pods of the running pods'
-    /// workloads, as a Deployment's replaced pods: each is a copy of a
-    /// running pod (service, load, shape, sidecar, image; its own node,
-    /// times and noise) that ended as the next one of its chain began. A
-    /// StatefulSet's earlier pod has the same name as the running one. The
+    /// Creates [`SimConfig::past_pods`] ended pods: half of workloads since
+    /// removed ([`create_gone`](Self::create_gone)), half earlier pods of the
+    /// running pods' workloads, as a Deployment's replaced pods: each is a
+    /// copy of a running pod (service, load, shape, sidecar, image; its own
+    /// node, times and noise) that ended as the next one of its chain began.
+    /// A StatefulSet's earlier pod has the same name as the running one. The
     /// draws are their own: the running pods and the churn stay as without them.
     fn create_past(&mut self, config: &SimConfig, now: Timestamp) {
         let running: Vec<Arc<SimPod>> = self
@@ -203,7 +204,11 @@ impl State {
         let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
         // Each running pod's chain: when its earliest pod so far started.
         let mut chain: Vec<Timestamp> = running.iter().map(|p| p.info.start_time.unwrap_or(now)).collect();
-        for _ in 0..config.past_pods {
+        // Half of them (invented) are pods of workloads since removed:
+        // preview environments, deleted Deployments, finished Jobs.
+        let gone = config.past_pods / 2;
+        self.create_gone(config, now, gone, &mut rng);
+        for _ in gone..config.past_pods {
             let k = rng.random_range(0..running.len());
             let of = &running[k];
             let hours = services
@@ -217,6 +222,35 @@ impl State {
             chain[k] = start;
             self.create_earlier(config, of, start, end, &mut rng);
         }
+    }
+
+    /// `n` pods of workloads since removed, drawn as initial pods are, three
+    /// to a namespace since deleted (`preview-…`), each ended within the 30
+    /// days before `now` after a life drawn like an initial pod's age.
+    fn create_gone(&mut self, config: &SimConfig, now: Timestamp, n: usize, rng: &mut ChaCha8Rng) {
+        let services = config.services();
+        let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+        let churn = std::mem::replace(&mut self.churn_rng, ChaCha8Rng::seed_from_u64(rng.random()));
+        let churn_count = std::mem::replace(&mut self.churn_count, 1 << 40); // seeds of their own
+        for i in 0..n {
+            let mut plan = self.churn_plan(config, now);
+            plan.deletion = None;
+            plan.namespace = format!("preview-{}", i / 3 + 1);
+            let hours = services[plan.behaves_as].age_hours;
+            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
+            let life = Duration::from_secs_f64((range.draw(&mut self.churn_rng) * 3_600.0).clamp(60.0, 1e10));
+            let end = now - Duration::from_secs_f64(self.churn_rng.random::<f64>() * 30.0 * 86_400.0);
+            let pod = self.create(config, plan, end - life, STREAM_CHURN);
+            // gone before anyone watched: no event
+            if let Some(entry) = self.all.get_mut(&pod.info.id) {
+                entry.deleted_at = Some(end);
+                self.live.remove(&entry.serial);
+            }
+            self.names
+                .remove(&(pod.info.id.namespace.clone(), pod.info.id.name.clone()));
+        }
+        self.churn_rng = churn;
+        self.churn_count = churn_count;
     }
 
     /// An earlier pod of `of`'s workload, from `start` to `end` (deleted).

@@ -155,14 +155,15 @@ pub struct SimConfig {
     pub global: Global,
     /// Which image impostors run.
     pub impostor_image: ImpostorImage,
-    /// Earlier pods of the running pods' workloads, ended before the
-    /// cluster's creation (a Deployment's replaced pods): no pod source lists
-    /// them, but their metrics stay fetchable and
-    /// [`MetricSource::containers_seen`] finds them. Each copies a running
-    /// pod drawn at random (service, load, shape, sidecar, image; a
-    /// StatefulSet's keeps its name) with its own node, noise and times, and
-    /// ended as the next pod of its chain began, after a life drawn like an
-    /// initial pod's age.
+    /// Pods that ended before the cluster's creation, their metrics kept:
+    /// no pod source lists them, [`MetricSource::containers_seen`] finds
+    /// them. Half of them (invented share) are pods of workloads since
+    /// removed (drawn as initial pods are, three to a namespace since
+    /// deleted, `preview-…`, each ended within the 30 days before); the
+    /// others are earlier pods of the running pods' workloads (a
+    /// Deployment's replaced pods): each a copy of a running pod (service,
+    /// load, shape, sidecar, image; a StatefulSet's keeps its name) with its
+    /// own node, noise and times, ended as the next of its chain began.
     #[serde(default)]
     pub past_pods: usize,
 }

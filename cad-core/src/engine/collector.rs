@@ -21,7 +21,10 @@
 //! labeler labels them as listed pods but without pod labels, and each
 //! gives steady rows from the last window of its samples and young rows from
 //! its early history where its start is known ([`PAST_START_MARGIN`]). Pods
-//! are grouped by their last sample as by their start.
+//! are fetched in groups by their last sample as by their start. Only pods
+//! of workloads no longer running count: an earlier pod of a listed pod's
+//! workload ([`workload_name`]) is left out, and the past pods of one
+//! workload are one group (`namespace/workload/container (past pods)`).
 //!
 //! Every row keeps its pod's age as metadata ([`Dataset::age`]), not as a
 //! feature. Sidecar containers ([`Labeler::container_claims`]) are not
@@ -33,10 +36,10 @@ use crate::dataset::Dataset;
 use crate::features::{ContainerInput, FeatureSet};
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::Metric;
-use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo};
+use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, workload_name};
 use crate::source::{MetricSource, PodSource, SeenContainer, SourceError};
 use crate::time::{TimeWindow, Timestamp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -305,6 +308,10 @@ pub struct CollectStats {
     /// [`containers`](Self::containers).
     #[serde(default)]
     pub past_containers: usize,
+    /// Past pods left out as earlier pods of a listed pod's workload (same
+    /// namespace and [`workload_name`]), not part of [`pods`](Self::pods).
+    #[serde(default)]
+    pub past_pods_of_running: usize,
 }
 
 /// One fetch to make: which containers, over which window.
@@ -353,17 +360,38 @@ fn early_jobs(starts: &[(usize, Timestamp)], horizon: Duration, recent: Timestam
 /// start is unknown (its rows have no age and it gives no young rows).
 pub const PAST_START_MARGIN: Duration = Duration::from_secs(300);
 
-/// The past pods among `seen` (those not in `listed`, matched by namespace
-/// and name: a source may not know UIDs), each with its last sample, in pod order.
-fn past_pods(seen: Vec<SeenContainer>, listed: &[PodInfo], look_start: Timestamp) -> Vec<(PodInfo, Timestamp)> {
-    let live: HashSet<(&str, &str)> = listed
+/// The past pods among `seen` to train on, each with its last sample, in pod
+/// order, and how many were left out as earlier pods of a listed pod's
+/// workload ([`workload_name`], in the same namespace; a source may not know
+/// UIDs). Those run what the listed pod runs: as separate containers they
+/// would be near twins on both sides of every held-out split, and the
+/// calibration would take a new workload's distance for rare.
+fn past_pods(
+    seen: Vec<SeenContainer>,
+    listed: &[PodInfo],
+    look_start: Timestamp,
+) -> (Vec<(PodInfo, Timestamp)>, usize) {
+    let listed_uids: HashMap<(&str, &str), &str> = listed
         .iter()
-        .map(|p| (p.id.namespace.as_str(), p.id.name.as_str()))
+        .map(|p| ((p.id.namespace.as_str(), p.id.name.as_str()), p.id.uid.as_str()))
+        .collect();
+    let running: HashSet<(&str, &str)> = listed
+        .iter()
+        .map(|p| (p.id.namespace.as_str(), workload_name(&p.id.name)))
         .collect();
     // pod → (pod, last sample, whether every container's start is known)
     let mut pods: BTreeMap<PodId, (PodInfo, Timestamp, bool)> = BTreeMap::new();
+    let mut left_out: HashSet<PodId> = HashSet::new();
     for c in seen {
-        if live.contains(&(c.id.pod.namespace.as_str(), c.id.pod.name.as_str())) {
+        let ns = c.id.pod.namespace.as_str();
+        match listed_uids.get(&(ns, c.id.pod.name.as_str())) {
+            // the listed pod itself (without UIDs an earlier pod of the same
+            // name cannot be told from it)
+            Some(uid) if c.id.pod.uid.is_empty() || uid.is_empty() || *uid == c.id.pod.uid => continue,
+            _ => {}
+        }
+        if running.contains(&(ns, workload_name(&c.id.pod.name))) {
+            left_out.insert(c.id.pod);
             continue;
         }
         let start = c
@@ -385,7 +413,19 @@ fn past_pods(seen: Vec<SeenContainer>, listed: &[PodInfo], look_start: Timestamp
                 .push(ContainerInfo::new(c.id.container, c.image.unwrap_or_default()));
         }
     }
-    pods.into_values().map(|(pod, end, _)| (pod, end)).collect()
+    let pods = pods.into_values().map(|(pod, end, _)| (pod, end)).collect();
+    (pods, left_out.len())
+}
+
+/// The group of a past pod's container: its workload's, so that the pods
+/// of one gone workload are one group, as a listed pod's container is.
+fn past_group(id: &ContainerId) -> String {
+    format!(
+        "{}/{}/{} (past pods)",
+        id.pod.namespace,
+        workload_name(&id.pod.name),
+        id.container
+    )
 }
 
 /// Lists pods, labels their containers and builds the data set of their
@@ -477,10 +517,13 @@ pub async fn collect_dataset(
     let live = listed.len();
     // The last sample of each past pod (none for listed pods).
     let mut ends: Vec<Option<Timestamp>> = vec![None; live];
+    let mut past_of_running = 0;
     if !config.past.is_zero() {
         let look = TimeWindow::ending_at(now + Duration::from_millis(1), config.past);
         let seen = metrics.containers_seen(look).await?;
-        for (pod, end) in past_pods(seen, &listed, look.start) {
+        let (past, left_out) = past_pods(seen, &listed, look.start);
+        past_of_running = left_out;
+        for (pod, end) in past {
             listed.push(pod);
             ends.push(Some(end));
         }
@@ -488,6 +531,7 @@ pub async fn collect_dataset(
     let mut stats = CollectStats {
         pods: listed.len(),
         past_pods: listed.len() - live,
+        past_pods_of_running: past_of_running,
         ..Default::default()
     };
     let mut work: Vec<(&PodInfo, &ContainerInfo, String)> = Vec::new();
@@ -609,7 +653,11 @@ pub async fn collect_dataset(
                 }
                 has_rows[i] = true;
                 let c = data.class_index(class);
-                let g = data.group_index(&id.to_string());
+                let g = if work_ends[i].is_some() {
+                    data.group_index(&past_group(id))
+                } else {
+                    data.group_index(&id.to_string())
+                };
                 for (time, row) in rows {
                     let age = pod.start_time.map(|s| time.secs_since(s)).filter(|a| *a >= 0.0);
                     // Width always matches: the rows come from the same feature set.
@@ -666,7 +714,10 @@ mod tests {
         live.containers.push(ContainerInfo::new("mysql", "mysql:8"));
         let seen = vec![
             // the live pod's earlier incarnation: same name, other UID (or none)
-            SeenContainer::new(id("mysql-0", "", "mysql"), t(10), t(5_000)),
+            SeenContainer::new(id("mysql-0", "old-uid", "mysql"), t(10), t(5_000)),
+            // the live pod itself, or without a UID not to be told from it
+            SeenContainer::new(id("mysql-0", "new-uid", "mysql"), t(5_000), t(9_000)),
+            SeenContainer::new(id("mysql-0", "", "mysql"), t(10), t(9_000)),
             // started within the look-back, with a sidecar seen from a little later
             SeenContainer::new(id("nginx-a", "", "nginx"), t(4_000), t(9_000)).with_image("nginx:1.25"),
             SeenContainer::new(id("nginx-a", "", "istio-proxy"), t(4_010), t(9_010)),
@@ -678,9 +729,22 @@ mod tests {
             SeenContainer::new(id("web-d", "", "app"), t(3_000), t(4_000)),
             SeenContainer::new(id("web-d", "", "log"), t(30), t(4_000)),
         ];
-        let past = past_pods(seen, &[live], look);
+        let mut seen = seen;
+        // the live pod's workload: left out (an earlier StatefulSet pod, a
+        // Deployment's replaced pod); another Deployment's: kept
+        let mut web = PodInfo::new(PodId::new("shop", "web-6d4cf56db6-bcdfg", "w"));
+        web.containers.push(ContainerInfo::new("web", "web:2"));
+        seen.push(SeenContainer::new(id("mysql-1", "", "mysql"), t(10), t(50)));
+        seen.push(SeenContainer::new(id("web-5f7b9c8d4-x7k2q", "", "web"), t(10), t(50)));
+        seen.push(SeenContainer::new(id("worker-5f7b9c8d4-x7k2q", "", "w"), t(10), t(50)));
+        let (past, left_out) = past_pods(seen, &[live, web], look);
         let names: Vec<&str> = past.iter().map(|(p, _)| p.id.name.as_str()).collect();
-        assert_eq!(names, ["nginx-a", "nginx-b", "nginx-c", "web-d"]);
+        assert_eq!(
+            names,
+            ["nginx-a", "nginx-b", "nginx-c", "web-d", "worker-5f7b9c8d4-x7k2q"]
+        );
+        assert_eq!(left_out, 3);
+        assert_eq!(past_group(&past[4].0.id.container("w")), "shop/worker/w (past pods)");
         let (a, end) = &past[0];
         assert_eq!((a.start_time, *end), (Some(t(4_000)), t(9_010)));
         let containers: Vec<(&str, &str)> = a
