@@ -490,6 +490,11 @@ pub struct SimArgs {
     /// Share of simulated pods named like one class but behaving like another (0 to 1).
     #[arg(long, env = "CAD_SIM_IMPOSTORS", default_value_t = 0.1, value_parser = number_in(0.0, 1.0))]
     pub sim_impostors: f64,
+    /// Past pods of the simulated cluster, their metrics kept (0 to 100000;
+    /// see --past-pods): half of them earlier pods of the running pods'
+    /// workloads, half pods of workloads since removed.
+    #[arg(long, env = "CAD_SIM_PAST_PODS", default_value_t = 0, value_parser = number_in(0usize, 100_000))]
+    pub sim_past_pods: usize,
 }
 
 /// How to reach InfluxDB (where Telegraf writes the metrics).
@@ -754,6 +759,15 @@ pub struct CollectArgs {
     /// young rows).
     #[arg(long, env = "CAD_YOUNG_HORIZON", value_parser = duration_in(Duration::ZERO, HOUR), default_value = "5m")]
     pub young_horizon: Duration,
+    /// Also train on past pods (0s to 90d): containers the metric store has
+    /// samples of within this long whose pods are no longer listed, labelled
+    /// from their container name, image and pod name. Only pods of workloads
+    /// no longer running count (a removed Deployment, an old namespace, a
+    /// finished Job; an earlier pod of a running workload is left out); the
+    /// pods of one workload are one group. 0 (the default) trains on the
+    /// listed pods only.
+    #[arg(long, env = "CAD_PAST_PODS", value_parser = duration_in(Duration::ZERO, 90 * DAY), default_value = "0s")]
+    pub past_pods: Duration,
     /// Sidecar and infrastructure containers, neither trained on nor judged
     /// (comma-separated container or image names; empty: none). A name that
     /// is also in --classes is classified.
@@ -930,6 +944,13 @@ pub struct DemoArgs {
     /// training pods; 10 to 10000).
     #[arg(long, env = "CAD_SIM_PODS", default_value_t = 60, value_parser = number_in(10usize, 10_000))]
     pub sim_pods: usize,
+    /// Past pods, their metrics kept (0 to 10000): half of them earlier pods
+    /// of the running pods' workloads (left out, as twins of those), half
+    /// pods of workloads since removed (trained on), as `cad-collector
+    /// --past-pods 30d` finds them in a real cluster's metrics. 0, the
+    /// default: none.
+    #[arg(long, env = "CAD_SIM_PAST_PODS", default_value_t = 0, value_parser = number_in(0usize, 10_000))]
+    pub sim_past_pods: usize,
     /// Impostors spawned while watching (named like one class, behaving like
     /// another; 0 to 1000). All new pods are spawned in the first half of
     /// --watch-for, in a random order.
@@ -1227,6 +1248,9 @@ mod tests {
         (&["--feature-set", "bogus"], "--feature-set"),
         (&["--young-horizon", "2h"], "--young-horizon"),
         (&["--young-horizon", "soon"], "--young-horizon"),
+        (&["--past-pods", "91d"], "--past-pods"),
+        (&["--past-pods=-1s"], "--past-pods"),
+        (&["--sim-past-pods", "100001"], "--sim-past-pods"),
     ];
 
     const WATCHER_OUT_OF_RANGE: &[(&[&str], &str)] = &[
@@ -1267,6 +1291,7 @@ mod tests {
         for (args, flag) in [
             (&["demo", "--impostors", "1001"][..], "--impostors"),
             (&["demo", "--sim-pods", "5"], "--sim-pods"),
+            (&["demo", "--sim-past-pods", "10001"], "--sim-past-pods"),
             (&["demo", "--watch-for", "1s"], "--watch-for"),
         ] {
             refused::<Cli>("cad", args, flag);
@@ -1419,6 +1444,11 @@ mod tests {
             .args;
         assert_eq!(c.sidecars, ["envoy", "my-agent"]);
         assert_eq!(c.young_horizon, Duration::ZERO);
+        assert_eq!(c.past_pods, Duration::ZERO, "no past pods by default");
+        let c = CollectorCli::try_parse_from(["cad-collector", "--past-pods", "30d"])
+            .unwrap()
+            .args;
+        assert_eq!(c.past_pods, Duration::from_secs(30 * 86_400));
         let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", ""])
             .unwrap()
             .args;

@@ -437,6 +437,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             window: args.window,
             batch_size: args.query.collector_batch(),
             young_horizon: args.young_horizon,
+            past: args.past_pods,
             ..CollectConfig::default()
         };
         let bar = progress::bar(0, "collecting metrics");
@@ -456,6 +457,8 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
         bar.finish_and_clear();
         tracing::info!(
             pods = stats.pods,
+            past_pods = stats.past_pods,
+            past_pods_of_running = stats.past_pods_of_running,
             labelled = stats.labelled_pods,
             containers = stats.containers_with_rows,
             rows = stats.rows,

@@ -499,6 +499,11 @@ fn new_pods(args: &DemoArgs, sim: &SimCluster, seed: u64) -> Vec<PodSpec> {
 /// One demo run on the simulator with `sim_seed`: the outcomes of the new
 /// pods and the grouped accuracy. `verbose` prints everything and writes the
 /// output files; otherwise it prints nothing.
+/// How far back the demo looks for past pods (`--sim-past-pods`), as
+/// `cad-collector --past-pods 30d` would: the simulator's pods of removed
+/// workloads ended within 30 days.
+const PAST_LOOK_BACK: Duration = Duration::from_secs(30 * 86_400);
+
 async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, Option<f64>)> {
     let say = |line: &str| if verbose { output::println(line) } else { Ok(()) };
     // A start drawn from the seed, not the wall clock: where the simulator's
@@ -510,7 +515,9 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     // real cluster): no impostors and nothing else under a class's name
     // among them. Pods named like no class (redis-0, web-…) are there and
     // are not trained on. New pods only spawn once the watcher runs.
-    let sim = SimCluster::new(SimConfig::training(sim_seed, args.sim_pods), clock.clone());
+    let mut sim_config = SimConfig::training(sim_seed, args.sim_pods);
+    sim_config.past_pods = args.sim_past_pods;
+    let sim = SimCluster::new(sim_config, clock.clone());
     let pods = sim.pods();
     say(&format!(
         "== cad demo: a simulated cluster (seed {sim_seed}) with {} running pods of {} classes ({}) and {} other services ({})",
@@ -523,9 +530,25 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
 
     // 1. Collect.
     let features = FeatureSet::behaviour();
-    let (data, stats) = sim.collect_training_set(&features, &CollectConfig::default()).await?;
+    let collect = CollectConfig {
+        past: if args.sim_past_pods > 0 {
+            PAST_LOOK_BACK
+        } else {
+            Duration::ZERO
+        },
+        ..CollectConfig::default()
+    };
+    let (data, stats) = sim.collect_training_set(&features, &collect).await?;
+    let past = if stats.past_pods + stats.past_pods_of_running > 0 {
+        format!(
+            "; past pods: {} of removed workloads, {} earlier pods of running ones left out",
+            stats.past_pods, stats.past_pods_of_running
+        )
+    } else {
+        String::new()
+    };
     say(&format!(
-        "== collected {} rows from {} containers ({} pods named like a class, {} metric queries), feature set {}",
+        "== collected {} rows from {} containers ({} pods named like a class, {} metric queries{past}), feature set {}",
         stats.rows, stats.containers_with_rows, stats.labelled_pods, stats.fetches, features.name
     ))?;
 

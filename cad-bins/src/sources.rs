@@ -15,6 +15,7 @@ pub fn sim(args: &SimArgs, clock: Arc<dyn Clock>) -> SimCluster {
     let mut config = SimConfig::default().with_seed(args.sim_seed);
     config.initial_pods = args.sim_pods;
     config.impostor_fraction = args.sim_impostors;
+    config.past_pods = args.sim_past_pods;
     SimCluster::new(config, clock)
 }
 

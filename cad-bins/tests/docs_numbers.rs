@@ -225,6 +225,27 @@ fn the_numbers_in_the_docs_are_the_codes() {
                 cad_core::openset::MIN_CONTAINERS_FOR_RATE
             ),
         ),
+        (
+            "README.md",
+            format!(
+                "counts as the start when it comes more than {} minutes after the\nlook-back's start",
+                cad_core::engine::PAST_START_MARGIN.as_secs() / 60
+            ),
+        ),
+        (
+            "docs/writing-an-adapter.md",
+            format!(
+                "sample more than `PAST_START_MARGIN` ({} minutes) after",
+                cad_core::engine::PAST_START_MARGIN.as_secs() / 60
+            ),
+        ),
+        (
+            "README.md",
+            format!(
+                "(`CAD_PAST_PODS`, 0 s to 90 d;\ndefault {}, off)",
+                secs(&default(CollectorCli::command(), None, "past-pods"))
+            ),
+        ),
     ];
     let mut missing = Vec::new();
     for (file, claim) in &claims {

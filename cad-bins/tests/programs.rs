@@ -341,3 +341,43 @@ fn a_corrupt_model_file_is_a_clear_error() {
     assert!(stderr.contains("loading the model from"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn the_collector_trains_on_past_pods_of_removed_workloads_when_asked() {
+    let dir = tempdir("past");
+    let out = dir.to_str().unwrap();
+    let common = [
+        "--source",
+        "sim",
+        "--sim-past-pods",
+        "40",
+        "--eval",
+        "none",
+        "--curve-points",
+        "0",
+    ];
+    let (ok, _, stderr) = run(
+        env!("CARGO_BIN_EXE_cad-collector"),
+        &[&common[..], &["--out-dir", out, "--past-pods", "30d"]].concat(),
+    );
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let collected = &report["collected"];
+    let (past, of_running) = (
+        collected["past_pods"].as_u64().unwrap(),
+        collected["past_pods_of_running"].as_u64().unwrap(),
+    );
+    // Half of the 40 are pods of removed workloads (those ended within the
+    // 30 days, not silent), half earlier pods of running ones, left out.
+    assert!((5..=20).contains(&past), "{collected}");
+    assert!(of_running > 0 && past + of_running <= 40, "{collected}");
+    assert!(collected["past_containers"].as_u64().unwrap() > 0, "{collected}");
+    // Without the flag the same cluster's past pods are not read.
+    let (ok, _, stderr) = run(
+        env!("CARGO_BIN_EXE_cad-collector"),
+        &[&common[..], &["--out-dir", out]].concat(),
+    );
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["collected"]["past_pods"], 0);
+}
