@@ -1160,18 +1160,16 @@ async fn collector_trains_on_past_pods_only_when_asked_and_the_source_can_list_t
         "{stats:?}"
     );
     assert_eq!(stats.containers_with_rows, 2);
-    // One group per gone workload: `namespace/workload/container (past pods)`.
-    let name = format!(
-        "{}/{}/{} (past pods)",
-        gone.id.namespace,
-        cad_core::pod::workload_name(&gone.id.name),
-        gone.containers[0].name
-    );
+    let name = gone.id.container(gone.containers[0].name.clone()).to_string();
     let g = data.group_names().iter().position(|n| *n == name).unwrap();
     let ages: Vec<f64> = (0..data.n_rows())
         .filter(|&i| data.group(i) == g)
         .filter_map(|i| data.age(i))
         .collect();
+    let mut once = ages.clone();
+    once.sort_by(f64::total_cmp);
+    once.dedup();
+    assert_eq!(once.len(), ages.len(), "each row once: {ages:?}");
     // Young rows from its start (the first sample stands for it) and steady
     // rows from the last 10 minutes before its deletion, nothing after.
     assert!(ages.iter().any(|a| *a < 300.0), "{ages:?}");
@@ -1181,6 +1179,30 @@ async fn collector_trains_on_past_pods_only_when_asked_and_the_source_can_list_t
         ages.iter().all(|a| !(330.0..1_150.0).contains(a)),
         "middle of its life not read: {ages:?}"
     );
+
+    // A pod shorter than the window and the young horizon together: its
+    // early and last windows overlap, and each row still comes once.
+    let short = sim.spawn(PodSpec::new("apache"));
+    clock.sleep(Duration::from_secs(480)).await;
+    sim.delete(&short.id);
+    clock.sleep(Duration::from_secs(60)).await;
+    let (data, stats) = collect(past.clone()).await.unwrap();
+    assert_eq!(stats.past_pods, 2, "{stats:?}");
+    let name = short.id.container(short.containers[0].name.clone()).to_string();
+    let g = data.group_names().iter().position(|n| *n == name).unwrap();
+    let mut ages: Vec<f64> = (0..data.n_rows())
+        .filter(|&i| data.group(i) == g)
+        .filter_map(|i| data.age(i))
+        .collect();
+    let n = ages.len();
+    ages.sort_by(f64::total_cmp);
+    ages.dedup();
+    assert!(
+        n > 20 && ages.len() == n,
+        "each row once: {n} rows, {} ages",
+        ages.len()
+    );
+    assert!(ages.iter().all(|a| *a < 480.0), "{ages:?}");
 
     let flaky = Flaky::new(&sim, Vec::new(), 0);
     let err = collect_dataset(

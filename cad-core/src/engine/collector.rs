@@ -21,10 +21,11 @@
 //! labeler labels them as listed pods but without pod labels, and each
 //! gives steady rows from the last window of its samples and young rows from
 //! its early history where its start is known ([`PAST_START_MARGIN`]). Pods
-//! are fetched in groups by their last sample as by their start. Only pods
-//! of workloads no longer running count: an earlier pod of a listed pod's
-//! workload ([`workload_name`]) is left out, and the past pods of one
-//! workload are one group (`namespace/workload/container (past pods)`).
+//! are fetched in groups by their last sample as by their start, and each
+//! row comes once (a short life's early history and last window overlap).
+//! Only pods of workloads no longer running count, the latest of each: an
+//! earlier pod of a listed pod's workload ([`workload_name`]) or of a
+//! removed workload is left out.
 //!
 //! Every row keeps its pod's age as metadata ([`Dataset::age`]), not as a
 //! feature. Sidecar containers ([`Labeler::container_claims`]) are not
@@ -312,12 +313,25 @@ pub struct CollectStats {
     /// namespace and [`workload_name`]), not part of [`pods`](Self::pods).
     #[serde(default)]
     pub past_pods_of_running: usize,
+    /// Past pods left out as other pods of a removed workload (earlier ones,
+    /// or replicas beside it) whose latest pod is trained on; not part of
+    /// [`pods`](Self::pods).
+    #[serde(default)]
+    pub past_pods_same_workload: usize,
+    /// Rows without an age (of past pods whose start is unknown), part of
+    /// [`rows`](Self::rows) but of neither [`young_rows`](Self::young_rows)
+    /// nor [`steady_rows`](Self::steady_rows).
+    #[serde(default)]
+    pub rows_without_age: usize,
 }
 
 /// One fetch to make: which containers, over which window.
 struct Job {
     items: Vec<usize>,
     window: TimeWindow,
+    /// The last window of past pods: of its rows each keeps those from its
+    /// pod's last window, which other fetches of the pod leave out.
+    past_steady: bool,
 }
 
 /// The early-history fetches: containers whose start is before `recent`
@@ -337,6 +351,7 @@ fn early_jobs(starts: &[(usize, Timestamp)], horizon: Duration, recent: Timestam
             jobs.push(Job {
                 items: std::mem::take(group),
                 window: TimeWindow::new(first, end + Duration::from_millis(1)),
+                past_steady: false,
             });
         }
     };
@@ -360,17 +375,19 @@ fn early_jobs(starts: &[(usize, Timestamp)], horizon: Duration, recent: Timestam
 /// start is unknown (its rows have no age and it gives no young rows).
 pub const PAST_START_MARGIN: Duration = Duration::from_secs(300);
 
+/// How much earlier than a past pod's last window its fetch starts, per
+/// snapshot of the feature set's window (and one more): Telegraf's longest
+/// usual interval, so that the window's first row has the snapshots it spans.
+const PAST_CONTEXT_PER_SNAPSHOT: Duration = Duration::from_secs(60);
+
 /// The past pods among `seen` to train on, each with its last sample, in pod
-/// order, and how many were left out as earlier pods of a listed pod's
-/// workload ([`workload_name`], in the same namespace; a source may not know
-/// UIDs). Those run what the listed pod runs: as separate containers they
-/// would be near twins on both sides of every held-out split, and the
+/// order: the latest pod of each removed workload ([`workload_name`], in the
+/// same namespace; a source may not know UIDs). Earlier pods of a listed
+/// pod's workload, and earlier pods of a removed workload, are left out:
+/// they run what the pod kept runs, and as separate containers they would
+/// be near twins on both sides of every held-out split, so that the
 /// calibration would take a new workload's distance for rare.
-fn past_pods(
-    seen: Vec<SeenContainer>,
-    listed: &[PodInfo],
-    look_start: Timestamp,
-) -> (Vec<(PodInfo, Timestamp)>, usize) {
+fn past_pods(seen: Vec<SeenContainer>, listed: &[PodInfo], look_start: Timestamp) -> PastPods {
     let listed_uids: HashMap<(&str, &str), &str> = listed
         .iter()
         .map(|p| ((p.id.namespace.as_str(), p.id.name.as_str()), p.id.uid.as_str()))
@@ -413,19 +430,39 @@ fn past_pods(
                 .push(ContainerInfo::new(c.id.container, c.image.unwrap_or_default()));
         }
     }
-    let pods = pods.into_values().map(|(pod, end, _)| (pod, end)).collect();
-    (pods, left_out.len())
+    // One pod a removed workload, its latest: the others ran what it ran.
+    let mut latest: BTreeMap<(String, String), (PodInfo, Timestamp)> = BTreeMap::new();
+    let mut same_workload = 0;
+    for (pod, end, _) in pods.into_values() {
+        let key = (pod.id.namespace.clone(), workload_name(&pod.id.name).to_string());
+        match latest.get(&key) {
+            Some((_, kept)) if *kept >= end => same_workload += 1,
+            Some(_) => {
+                same_workload += 1;
+                latest.insert(key, (pod, end));
+            }
+            None => {
+                latest.insert(key, (pod, end));
+            }
+        }
+    }
+    let mut pods: Vec<(PodInfo, Timestamp)> = latest.into_values().collect();
+    pods.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    PastPods {
+        pods,
+        of_running: left_out.len(),
+        same_workload,
+    }
 }
 
-/// The group of a past pod's container: its workload's, so that the pods
-/// of one gone workload are one group, as a listed pod's container is.
-fn past_group(id: &ContainerId) -> String {
-    format!(
-        "{}/{}/{} (past pods)",
-        id.pod.namespace,
-        workload_name(&id.pod.name),
-        id.container
-    )
+/// What [`past_pods`] found.
+struct PastPods {
+    /// The pods to train on, each with its last sample.
+    pods: Vec<(PodInfo, Timestamp)>,
+    /// Left out as earlier pods of a listed pod's workload.
+    of_running: usize,
+    /// Left out as other pods of a removed workload whose latest is kept.
+    same_workload: usize,
 }
 
 /// Lists pods, labels their containers and builds the data set of their
@@ -517,13 +554,13 @@ pub async fn collect_dataset(
     let live = listed.len();
     // The last sample of each past pod (none for listed pods).
     let mut ends: Vec<Option<Timestamp>> = vec![None; live];
-    let mut past_of_running = 0;
+    let (mut past_of_running, mut past_same_workload) = (0, 0);
     if !config.past.is_zero() {
         let look = TimeWindow::ending_at(now + Duration::from_millis(1), config.past);
         let seen = metrics.containers_seen(look).await?;
-        let (past, left_out) = past_pods(seen, &listed, look.start);
-        past_of_running = left_out;
-        for (pod, end) in past {
+        let past = past_pods(seen, &listed, look.start);
+        (past_of_running, past_same_workload) = (past.of_running, past.same_workload);
+        for (pod, end) in past.pods {
             listed.push(pod);
             ends.push(Some(end));
         }
@@ -532,6 +569,7 @@ pub async fn collect_dataset(
         pods: listed.len(),
         past_pods: listed.len() - live,
         past_pods_of_running: past_of_running,
+        past_pods_same_workload: past_same_workload,
         ..Default::default()
     };
     let mut work: Vec<(&PodInfo, &ContainerInfo, String)> = Vec::new();
@@ -564,13 +602,34 @@ pub async fn collect_dataset(
         .map(|items| Job {
             items: items.to_vec(),
             window: recent,
+            past_steady: false,
         })
         .collect();
-    // A past container's steady rows: the last window of its samples.
+    // A past container's steady rows: the last window of its samples, up to
+    // the alignment tolerance after its last (the other measurements of its
+    // last scrape may be stamped a little later).
+    // The fetch starts `context` before the last window, so that the window's
+    // first rows have the snapshots before them, as one fetch of the whole
+    // life would give them; the rows before the window come from the early
+    // fetch (each row once, see the filter below).
+    let tolerance = Duration::from_millis(u64::try_from(features.align_tolerance_ms).unwrap_or(0));
+    let context = PAST_CONTEXT_PER_SNAPSHOT * (u32::try_from(features.window).unwrap_or(u32::MAX).saturating_add(1));
     let ends: Vec<(usize, Timestamp)> = (first_past..work.len())
-        .filter_map(|i| Some((i, work_ends[i]? - config.window)))
+        .filter_map(|i| Some((i, work_ends[i]? - config.window - context)))
         .collect();
-    jobs.extend(early_jobs(&ends, config.window, now + Duration::from_millis(1), batch));
+    jobs.extend(
+        early_jobs(
+            &ends,
+            config.window + context + tolerance,
+            now + Duration::from_millis(1),
+            batch,
+        )
+        .into_iter()
+        .map(|job| Job {
+            past_steady: true,
+            ..job
+        }),
+    );
     if !config.young_horizon.is_zero() {
         let starts: Vec<(usize, Timestamp)> = work
             .iter()
@@ -642,7 +701,13 @@ pub async fn collect_dataset(
                     container,
                     samples: batch.samples(id),
                 };
-                let rows = features.timed_rows(&input);
+                let mut rows = features.timed_rows(&input);
+                // A past pod's last window comes from its own fetch, its
+                // early rows from the others: each row once.
+                if let Some(end) = work_ends[i] {
+                    let from = end - config.window;
+                    rows.retain(|(time, _)| (*time >= from) == job.past_steady);
+                }
                 done += 1;
                 if rows.is_empty() {
                     tracing::debug!(container = %id, "no complete window of metrics in this fetch");
@@ -653,11 +718,7 @@ pub async fn collect_dataset(
                 }
                 has_rows[i] = true;
                 let c = data.class_index(class);
-                let g = if work_ends[i].is_some() {
-                    data.group_index(&past_group(id))
-                } else {
-                    data.group_index(&id.to_string())
-                };
+                let g = data.group_index(&id.to_string());
                 for (time, row) in rows {
                     let age = pod.start_time.map(|s| time.secs_since(s)).filter(|a| *a >= 0.0);
                     // Width always matches: the rows come from the same feature set.
@@ -669,7 +730,7 @@ pub async fn collect_dataset(
                                 has_young[i] = true;
                             }
                             Some(_) => stats.steady_rows += 1,
-                            None => {}
+                            None => stats.rows_without_age += 1,
                         }
                     }
                 }
@@ -678,6 +739,7 @@ pub async fn collect_dataset(
                 again.push(Job {
                     items: failed,
                     window: job.window,
+                    past_steady: job.past_steady,
                 });
             }
             progress.update(Fetched { done, total });
@@ -736,15 +798,18 @@ mod tests {
         web.containers.push(ContainerInfo::new("web", "web:2"));
         seen.push(SeenContainer::new(id("mysql-1", "", "mysql"), t(10), t(50)));
         seen.push(SeenContainer::new(id("web-5f7b9c8d4-x7k2q", "", "web"), t(10), t(50)));
+        // a removed workload: its latest pod only
         seen.push(SeenContainer::new(id("worker-5f7b9c8d4-x7k2q", "", "w"), t(10), t(50)));
-        let (past, left_out) = past_pods(seen, &[live, web], look);
+        seen.push(SeenContainer::new(id("worker-5f7b9c8d4-bcdfg", "", "w"), t(60), t(80)));
+        seen.push(SeenContainer::new(id("worker-6c8d5f7b9-zzzzz", "", "w"), t(20), t(70)));
+        let found = past_pods(seen, &[live, web], look);
+        let past = found.pods;
         let names: Vec<&str> = past.iter().map(|(p, _)| p.id.name.as_str()).collect();
         assert_eq!(
             names,
-            ["nginx-a", "nginx-b", "nginx-c", "web-d", "worker-5f7b9c8d4-x7k2q"]
+            ["nginx-a", "nginx-b", "nginx-c", "web-d", "worker-5f7b9c8d4-bcdfg"]
         );
-        assert_eq!(left_out, 3);
-        assert_eq!(past_group(&past[4].0.id.container("w")), "shop/worker/w (past pods)");
+        assert_eq!((found.of_running, found.same_workload), (3, 2));
         let (a, end) = &past[0];
         assert_eq!((a.start_time, *end), (Some(t(4_000)), t(9_010)));
         let containers: Vec<(&str, &str)> = a
