@@ -763,9 +763,8 @@ pub struct CollectArgs {
     /// samples of within this long whose pods are no longer listed, labelled
     /// from their container name, image and pod name. Only pods of workloads
     /// no longer running count (a removed Deployment, an old namespace, a
-    /// finished Job; an earlier pod of a running workload is left out); the
-    /// pods of one workload are one group. 0 (the default) trains on the
-    /// listed pods only.
+    /// finished Job; an earlier pod of a running workload is left out), the
+    /// latest pod of each. 0 (the default) trains on the listed pods only.
     #[arg(long, env = "CAD_PAST_PODS", value_parser = duration_in(Duration::ZERO, 90 * DAY), default_value = "0s")]
     pub past_pods: Duration,
     /// Sidecar and infrastructure containers, neither trained on nor judged

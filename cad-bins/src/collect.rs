@@ -459,6 +459,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             pods = stats.pods,
             past_pods = stats.past_pods,
             past_pods_of_running = stats.past_pods_of_running,
+            past_pods_same_workload = stats.past_pods_same_workload,
             labelled = stats.labelled_pods,
             containers = stats.containers_with_rows,
             rows = stats.rows,

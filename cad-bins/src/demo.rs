@@ -539,10 +539,11 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         ..CollectConfig::default()
     };
     let (data, stats) = sim.collect_training_set(&features, &collect).await?;
-    let past = if stats.past_pods + stats.past_pods_of_running > 0 {
+    let past = if stats.past_pods + stats.past_pods_of_running + stats.past_pods_same_workload > 0 {
         format!(
-            "; past pods: {} of removed workloads, {} earlier pods of running ones left out",
-            stats.past_pods, stats.past_pods_of_running
+            "; past pods: {} trained on (the latest of each removed workload), {} left out",
+            stats.past_pods,
+            stats.past_pods_of_running + stats.past_pods_same_workload
         )
     } else {
         String::new()

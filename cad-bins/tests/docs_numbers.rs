@@ -233,6 +233,13 @@ fn the_numbers_in_the_docs_are_the_codes() {
             ),
         ),
         (
+            "README.md",
+            format!(
+                "alignment tolerance ({} s) past its",
+                behaviour.align_tolerance_ms / 1000
+            ),
+        ),
+        (
             "docs/writing-an-adapter.md",
             format!(
                 "sample more than `PAST_START_MARGIN` ({} minutes) after",
