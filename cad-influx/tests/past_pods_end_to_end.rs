@@ -57,15 +57,12 @@ mod common;
 
 use cad_core::engine::{ActiveModel, CollectConfig, CollectStats, PAST_START_MARGIN, WatcherConfig, collect_dataset};
 use cad_core::openset::Kind;
-use cad_core::{
-    Dataset, FeatureSet, Labeler, Metric, MetricBatch, MetricSource, Outcome, PodInfo, Sample, StaticPods, TimeWindow,
-    Timestamp,
-};
+use cad_core::{Dataset, FeatureSet, Labeler, MetricSource, Outcome, PodInfo, StaticPods, TimeWindow, Timestamp};
 use cad_examples::recordings::rotation::{self, Counts, KNOWN, Role, RotatedPod as Pod, Starts, count};
 use cad_examples::recordings::{self, Instance};
 use cad_influx::InfluxMetricSource;
 use common::InfluxServer;
-use common::load::{ManualClock, telegraf_lines};
+use common::load::{ManualClock, stamped_apart, telegraf_lines, with_telegraf_zero};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,42 +117,6 @@ fn workload_of(p: &Pod) -> (String, String) {
         p.info.id.namespace.clone(),
         cad_core::pod::workload_name(&p.info.id.name).to_owned(),
     )
-}
-
-/// How much later than `kubernetes_pod_container` each measurement is
-/// stamped (as in `recordings_end_to_end.rs`).
-const STAMP_OFFSET_MS: [(&str, i64); 3] = [
-    ("kubernetes_pod_network", 3),
-    ("kubernetes_pod_volume", 5),
-    ("docker_container_blkio", 1_250),
-];
-
-fn stamped_apart(line: &str) -> String {
-    let offset = STAMP_OFFSET_MS
-        .iter()
-        .find(|(m, _)| line.starts_with(&format!("{m},")))
-        .map_or(0, |(_, o)| *o);
-    let (head, time) = line.rsplit_once(' ').expect("a line with a timestamp");
-    let time: i64 = time.parse().expect("a millisecond timestamp");
-    format!("{head} {}", time + offset)
-}
-
-/// Telegraf's `cpu_usage_nanocores=0` at each container's first scrape (see
-/// `recordings_end_to_end.rs`).
-fn with_telegraf_zero(recorded: &MetricBatch) -> MetricBatch {
-    let mut out = MetricBatch::new();
-    for (id, samples) in recorded.iter() {
-        let series = out.series_mut(id);
-        series.extend_from_slice(samples);
-        if let Some(first) = samples.iter().map(|s| s.time).min()
-            && !samples
-                .iter()
-                .any(|s| s.time == first && s.metric == Metric::CpuUsageNanocores)
-        {
-            series.push(Sample::new(first, Metric::CpuUsageNanocores, 0.0));
-        }
-    }
-    out
 }
 
 /// Instance `inst` (by pod name) as pod `name` of namespace `ns`, started at

@@ -54,12 +54,12 @@ mod common;
 
 use cad_core::engine::{CollectConfig, CollectStats, WatcherConfig};
 use cad_core::openset::Kind;
-use cad_core::{Dataset, FeatureSet, Metric, MetricBatch, MetricSource, Outcome, PodInfo, Sample, Timestamp};
+use cad_core::{Dataset, FeatureSet, MetricBatch, MetricSource, Outcome, PodInfo, Timestamp};
 use cad_examples::recordings::rotation::{self, Counts, InMemory, KNOWN, Role, RotatedPod as Pod, Starts, count};
 use cad_examples::recordings::{self, Instance};
 use cad_influx::InfluxMetricSource;
 use common::InfluxServer;
-use common::load::{ManualClock, telegraf_lines};
+use common::load::{ManualClock, stamped_apart, telegraf_lines, with_telegraf_zero};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -74,30 +74,6 @@ const STARTS: Starts = Starts::HOUR_APART;
 const COLLECT_AT: Timestamp = STARTS.training_plus(900);
 /// The judged pods' start.
 const NEW_START: Timestamp = STARTS.judged;
-
-/// How much later than `kubernetes_pod_container` each measurement is
-/// stamped: Telegraf's `kubernetes` input stamps each measurement when it
-/// adds it (milliseconds apart), the `docker` input with the time Docker read
-/// the container's stats, a moment of its own. The feature extractor aligns
-/// them into one snapshot (`FeatureSet::align_tolerance_ms`); the in-memory
-/// path keeps the recorded times, so a misalignment would show as a
-/// difference.
-const STAMP_OFFSET_MS: [(&str, i64); 3] = [
-    ("kubernetes_pod_network", 3),
-    ("kubernetes_pod_volume", 5),
-    ("docker_container_blkio", 1_250),
-];
-
-/// `line` with its timestamp moved by its measurement's [`STAMP_OFFSET_MS`].
-fn stamped_apart(line: &str) -> String {
-    let offset = STAMP_OFFSET_MS
-        .iter()
-        .find(|(m, _)| line.starts_with(&format!("{m},")))
-        .map_or(0, |(_, o)| *o);
-    let (head, time) = line.rsplit_once(' ').expect("a line with a timestamp");
-    let time: i64 = time.parse().expect("a millisecond timestamp");
-    format!("{head} {}", time + offset)
-}
 
 /// What one path gave: the collected data, and each watched pod's verdict.
 struct PathResult {
@@ -185,27 +161,6 @@ fn show(c: &Counts) -> String {
         get(Role::UnknownNamed),
         get(Role::Unknown)
     )
-}
-
-/// What Telegraf's `kubernetes` input writes at a container's first
-/// scrape: the kubelet has no CPU rate yet (it needs two readings) and omits
-/// `usageNanoCores`, which Telegraf reads into a plain `int64` and writes as
-/// `cpu_usage_nanocores=0i` (`plugins/inputs/kubernetes`, `CPUMetrics`).
-/// The recordings, like the kubelet, have no value there.
-fn with_telegraf_zero(recorded: &MetricBatch) -> MetricBatch {
-    let mut out = MetricBatch::new();
-    for (id, samples) in recorded.iter() {
-        let series = out.series_mut(id);
-        series.extend_from_slice(samples);
-        if let Some(first) = samples.iter().map(|s| s.time).min()
-            && !samples
-                .iter()
-                .any(|s| s.time == first && s.metric == Metric::CpuUsageNanocores)
-        {
-            series.push(Sample::new(first, Metric::CpuUsageNanocores, 0.0));
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

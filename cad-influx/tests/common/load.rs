@@ -742,3 +742,48 @@ impl WatchRun {
 pub fn mib(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "unknown".to_owned(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
 }
+
+/// How much later than `kubernetes_pod_container` each measurement is
+/// stamped: Telegraf's `kubernetes` input stamps each measurement when it
+/// adds it (milliseconds apart), the `docker` input with the time Docker read
+/// the container's stats, a moment of its own. The feature extractor aligns
+/// them into one snapshot (`FeatureSet::align_tolerance_ms`); the in-memory
+/// path keeps the recorded times, so a misalignment would show as a
+/// difference.
+pub const STAMP_OFFSET_MS: [(&str, i64); 3] = [
+    ("kubernetes_pod_network", 3),
+    ("kubernetes_pod_volume", 5),
+    ("docker_container_blkio", 1_250),
+];
+
+/// `line` with its timestamp moved by its measurement's [`STAMP_OFFSET_MS`].
+pub fn stamped_apart(line: &str) -> String {
+    let offset = STAMP_OFFSET_MS
+        .iter()
+        .find(|(m, _)| line.starts_with(&format!("{m},")))
+        .map_or(0, |(_, o)| *o);
+    let (head, time) = line.rsplit_once(' ').expect("a line with a timestamp");
+    let time: i64 = time.parse().expect("a millisecond timestamp");
+    format!("{head} {}", time + offset)
+}
+
+/// What Telegraf's `kubernetes` input writes at a container's first
+/// scrape: the kubelet has no CPU rate yet (it needs two readings) and omits
+/// `usageNanoCores`, which Telegraf reads into a plain `int64` and writes as
+/// `cpu_usage_nanocores=0i` (`plugins/inputs/kubernetes`, `CPUMetrics`).
+/// The recordings, like the kubelet, have no value there.
+pub fn with_telegraf_zero(recorded: &MetricBatch) -> MetricBatch {
+    let mut out = MetricBatch::new();
+    for (id, samples) in recorded.iter() {
+        let series = out.series_mut(id);
+        series.extend_from_slice(samples);
+        if let Some(first) = samples.iter().map(|s| s.time).min()
+            && !samples
+                .iter()
+                .any(|s| s.time == first && s.metric == Metric::CpuUsageNanocores)
+        {
+            series.push(Sample::new(first, Metric::CpuUsageNanocores, 0.0));
+        }
+    }
+    out
+}
