@@ -26,16 +26,26 @@ fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 120, 90s, 5m, 1h30m)"))
 }
 
+/// `90d`, `1h`, `10m`, `0s`: a bound as the help texts write it, in its
+/// largest whole unit (humantime would write 90 days as "2months 29days
+/// 2h 52m 48s": its month is 30.44 days).
+fn bound(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        return humantime::format_duration(d).to_string();
+    }
+    for (unit, n) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if s >= n && s.is_multiple_of(n) {
+            return format!("{}{unit}", s / n);
+        }
+    }
+    format!("{s}s")
+}
+
 /// A parser of durations from `min` to `max` (both included).
 fn duration_in(min: Duration, max: Duration) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync {
     move |s| {
-        let range = || {
-            format!(
-                "must be from {} to {}",
-                humantime::format_duration(min),
-                humantime::format_duration(max)
-            )
-        };
+        let range = || format!("must be from {} to {}", bound(min), bound(max));
         let d = duration(s).map_err(|e| format!("{e}; {}", range()))?;
         if d < min || d > max {
             return Err(range());
@@ -1448,6 +1458,14 @@ mod tests {
             .unwrap()
             .args;
         assert_eq!(c.past_pods, Duration::from_secs(30 * 86_400));
+        let err = CollectorCli::try_parse_from(["cad-collector", "--past-pods", "91d"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be from 0s to 90d"), "{err}");
+        let err = CollectorCli::try_parse_from(["cad-collector", "--window", "10s"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be from 1m to 30d"), "{err}");
         let c = CollectorCli::try_parse_from(["cad-collector", "--sidecars", ""])
             .unwrap()
             .args;
