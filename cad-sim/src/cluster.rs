@@ -93,6 +93,14 @@ pub(crate) struct State {
     nodes: Vec<NodeModel>,
 }
 
+/// A pod's age (or a past pod's life) drawn from its service's `age_hours`
+/// (log-uniform), at most the config's `initial_max_age`, at least `min_secs`.
+fn age_draw(config: &SimConfig, hours: super::Range, min_secs: f64, rng: &mut ChaCha8Rng) -> Duration {
+    let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
+    let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
+    Duration::from_secs_f64((range.draw(rng) * 3_600.0).clamp(min_secs, 1e10))
+}
+
 /// A draw from an exponential distribution with this mean, at least 1 ms.
 fn exp_draw(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
     let u: f64 = rng.random();
@@ -172,10 +180,7 @@ impl State {
         for _ in 0..config.initial_pods {
             let plan = s.churn_plan(config, now);
             // ages from the service's range (log-uniform), at most the configured maximum
-            let hours = services[plan.behaves_as].age_hours;
-            let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
-            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
-            let age = Duration::from_secs_f64((range.draw(&mut s.churn_rng) * 3_600.0).clamp(0.0, 1e10));
+            let age = age_draw(config, services[plan.behaves_as].age_hours, 0.0, &mut s.churn_rng);
             s.create(config, plan, now - age, STREAM_CHURN);
         }
         s.create_past(config, now);
@@ -201,7 +206,6 @@ impl State {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed ^ 0x9A57));
         let services = config.services();
-        let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
         // Each running pod's chain: when its earliest pod so far started.
         let mut chain: Vec<Timestamp> = running.iter().map(|p| p.info.start_time.unwrap_or(now)).collect();
         // Half of them (invented) are pods of workloads since removed:
@@ -215,8 +219,7 @@ impl State {
                 .iter()
                 .find(|s| s.name == of.truth.behaves_as)
                 .map_or(super::Range::new(1.0, 24.0), |s| s.age_hours);
-            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
-            let life = Duration::from_secs_f64((range.draw(&mut rng) * 3_600.0).clamp(60.0, 1e10));
+            let life = age_draw(config, hours, 60.0, &mut rng);
             let end = chain[k] - Duration::from_secs_f64(rng.random::<f64>() * 30.0);
             let start = end - life;
             chain[k] = start;
@@ -229,16 +232,13 @@ impl State {
     /// days before `now` after a life drawn like an initial pod's age.
     fn create_gone(&mut self, config: &SimConfig, now: Timestamp, n: usize, rng: &mut ChaCha8Rng) {
         let services = config.services();
-        let max_h = config.initial_max_age.as_secs_f64() / 3_600.0;
         let churn = std::mem::replace(&mut self.churn_rng, ChaCha8Rng::seed_from_u64(rng.random()));
         let churn_count = std::mem::replace(&mut self.churn_count, 1 << 40); // seeds of their own
         for i in 0..n {
             let mut plan = self.churn_plan(config, now);
             plan.deletion = None;
             plan.namespace = format!("preview-{}", i / 3 + 1);
-            let hours = services[plan.behaves_as].age_hours;
-            let range = super::Range::new(hours.min.min(max_h), hours.max.min(max_h));
-            let life = Duration::from_secs_f64((range.draw(&mut self.churn_rng) * 3_600.0).clamp(60.0, 1e10));
+            let life = age_draw(config, services[plan.behaves_as].age_hours, 60.0, &mut self.churn_rng);
             let end = now - Duration::from_secs_f64(self.churn_rng.random::<f64>() * 30.0 * 86_400.0);
             let pod = self.create(config, plan, end - life, STREAM_CHURN);
             // gone before anyone watched: no event

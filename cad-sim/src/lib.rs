@@ -706,15 +706,19 @@ impl MetricSource for SimCluster {
     /// Every container of a pod ever created (past pods included) with a
     /// sample in `window`, up to the clock's now and the pod's deletion.
     async fn containers_seen(&self, window: TimeWindow) -> Result<Vec<SeenContainer>, SourceError> {
-        let (s, now) = self.inner.state();
+        // As `fetch`: the pods out of the lock, their samples computed after it.
+        let (pods, now): (Vec<(Arc<SimPod>, Option<Timestamp>)>, Timestamp) = {
+            let (s, now) = self.inner.state();
+            (s.all.values().map(|e| (e.pod.clone(), e.deleted_at)).collect(), now)
+        };
         let horizon = Timestamp(now.0.saturating_add(1)).min(window.end);
         let mut seen = Vec::new();
-        for entry in s.all.values() {
-            let end = entry.deleted_at.map_or(horizon, |d| d.min(horizon));
-            for (info, (_, series)) in entry.pod.info.containers.iter().zip(&entry.pod.containers) {
+        for (pod, deleted_at) in &pods {
+            let end = deleted_at.map_or(horizon, |d| d.min(horizon));
+            for (info, (_, series)) in pod.info.containers.iter().zip(&pod.containers) {
                 if let Some((first, last)) = series.first_and_last(window.start, end) {
                     seen.push(
-                        SeenContainer::new(entry.pod.info.id.container(info.name.clone()), first, last)
+                        SeenContainer::new(pod.info.id.container(info.name.clone()), first, last)
                             .with_image(info.image.clone()),
                     );
                 }

@@ -40,6 +40,7 @@ use crate::metric::Metric;
 use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, workload_name};
 use crate::source::{MetricSource, PodSource, SeenContainer, SourceError};
 use crate::time::{TimeWindow, Timestamp};
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -435,14 +436,15 @@ fn past_pods(seen: Vec<SeenContainer>, listed: &[PodInfo], look_start: Timestamp
     let mut same_workload = 0;
     for (pod, end, _) in pods.into_values() {
         let key = (pod.id.namespace.clone(), workload_name(&pod.id.name).to_string());
-        match latest.get(&key) {
-            Some((_, kept)) if *kept >= end => same_workload += 1,
-            Some(_) => {
-                same_workload += 1;
-                latest.insert(key, (pod, end));
+        match latest.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert((pod, end));
             }
-            None => {
-                latest.insert(key, (pod, end));
+            Entry::Occupied(mut e) => {
+                same_workload += 1;
+                if e.get().1 < end {
+                    e.insert((pod, end));
+                }
             }
         }
     }
@@ -605,13 +607,13 @@ pub async fn collect_dataset(
             past_steady: false,
         })
         .collect();
-    // A past container's steady rows: the last window of its samples, up to
-    // the alignment tolerance after its last (the other measurements of its
-    // last scrape may be stamped a little later).
-    // The fetch starts `context` before the last window, so that the window's
-    // first rows have the snapshots before them, as one fetch of the whole
-    // life would give them; the rows before the window come from the early
-    // fetch (each row once, see the filter below).
+    // A past container's steady rows: the last window of its samples. Its
+    // fetch starts `context` before the window, so that the window's first
+    // rows have the snapshots before them, as one fetch of the whole life
+    // would give them (the rows before the window come from the early fetch:
+    // each row once, see the filter below), and ends the alignment tolerance
+    // after its last sample (the other measurements of its last scrape may be
+    // stamped a little later).
     let tolerance = Duration::from_millis(u64::try_from(features.align_tolerance_ms).unwrap_or(0));
     let context = PAST_CONTEXT_PER_SNAPSHOT * (u32::try_from(features.window).unwrap_or(u32::MAX).saturating_add(1));
     let ends: Vec<(usize, Timestamp)> = (first_past..work.len())
