@@ -296,17 +296,6 @@ fn repeats(data: &Dataset, g: &str) -> Vec<String> {
         .collect()
 }
 
-fn show(c: &Counts) -> String {
-    let get = |r| c.get(&r).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"));
-    format!(
-        "honest flagged {}, impostors flagged {}, unknowns named like a class flagged {}, unnamed unknowns judged unknown {}",
-        get(Role::Honest),
-        get(Role::Impostor),
-        get(Role::UnknownNamed),
-        get(Role::Unknown)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_pods_of_removed_workloads_through_influxdb() {
     let Some(server) = InfluxServer::start().await else {
@@ -690,8 +679,8 @@ async fn past_pods_of_removed_workloads_through_influxdb() {
         c
     };
     let (ca, cb) = (tally(&a.kinds), tally(&b.kinds));
-    println!("(a) trained on the listed pods only: {}", show(&ca));
-    println!("(b) trained on listed and past pods: {}", show(&cb));
+    println!("(a) trained on the listed pods only: {}", rotation::describe(&ca));
+    println!("(b) trained on listed and past pods: {}", rotation::describe(&cb));
     println!("all done at {:.1} s", started.elapsed().as_secs_f64());
     let differ: Vec<String> = watched
         .iter()

@@ -152,17 +152,6 @@ fn in_process(
         .collect()
 }
 
-fn show(c: &Counts) -> String {
-    let get = |r| c.get(&r).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"));
-    format!(
-        "honest flagged {}, impostors flagged {}, unknowns named like a class flagged {}, unnamed unknowns judged unknown {}",
-        get(Role::Honest),
-        get(Role::Impostor),
-        get(Role::UnknownNamed),
-        get(Role::Unknown)
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recordings_through_influxdb_collector_and_watcher() {
     let Some(server) = InfluxServer::start().await else {
@@ -237,10 +226,16 @@ async fn recordings_through_influxdb_collector_and_watcher() {
     let c_influx = tally(&kinds(&influx));
     let c_recorded = tally(&kinds(&as_recorded));
     let c_direct = tally(&direct);
-    println!("through InfluxDB:               {}", show(&c_influx));
-    println!("same engines, in memory:        {}", show(&tally(&kinds(&memory))));
-    println!("same engines, as recorded:      {}", show(&c_recorded));
-    println!("in-process (rotation {HELD_OUT}, as recorded): {}", show(&c_direct));
+    println!("through InfluxDB:               {}", rotation::describe(&c_influx));
+    println!(
+        "same engines, in memory:        {}",
+        rotation::describe(&tally(&kinds(&memory)))
+    );
+    println!("same engines, as recorded:      {}", rotation::describe(&c_recorded));
+    println!(
+        "in-process (rotation {HELD_OUT}, as recorded): {}",
+        rotation::describe(&c_direct)
+    );
     println!(
         "pod                          role         claims        InfluxDB (p)                    | as recorded (p)          | in-process"
     );
@@ -367,7 +362,7 @@ async fn telegraf_first_scrape_zero_across_rotations() {
         for (name, batch) in [("as recorded", &recorded), ("Telegraf's zero", &zero)] {
             let kinds = in_process(&watched, &training, &instances, batch);
             let c = counts(&kinds.iter().map(|(n, k)| (n.clone(), (role[n], *k))).collect());
-            println!("rotation {held} {name:<16} {}", show(&c));
+            println!("rotation {held} {name:<16} {}", rotation::describe(&c));
             for (r, (f, n)) in c {
                 let e = sums.entry((name, r)).or_default();
                 e.0 += f;
@@ -381,6 +376,6 @@ async fn telegraf_first_scrape_zero_across_rotations() {
             .filter(|((n, _), _)| *n == name)
             .map(|((_, r), v)| (*r, *v))
             .collect();
-        println!("all rotations {name:<16} {}", show(&c));
+        println!("all rotations {name:<16} {}", rotation::describe(&c));
     }
 }

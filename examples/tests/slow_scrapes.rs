@@ -66,13 +66,12 @@ impl Clock for At {
 }
 
 fn show(c: &Counts) -> String {
-    let get = |r| c.get(&r).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"));
     format!(
         "honest {:>5}  impostors {:>5}  unknown {:>5}  named {:>7}",
-        get(Role::Honest),
-        get(Role::Impostor),
-        get(Role::Unknown),
-        get(Role::UnknownNamed)
+        rotation::fraction(c, Role::Honest),
+        rotation::fraction(c, Role::Impostor),
+        rotation::fraction(c, Role::Unknown),
+        rotation::fraction(c, Role::UnknownNamed)
     )
 }
 

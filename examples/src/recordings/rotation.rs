@@ -72,6 +72,22 @@ impl Role {
 /// Per role: (flagged, judged), flagged as [`Role::flagged`] says.
 pub type Counts = BTreeMap<Role, (usize, usize)>;
 
+/// `flagged/judged` of `role`, or `-` where none was judged.
+pub fn fraction(counts: &Counts, role: Role) -> String {
+    counts.get(&role).map_or("-".to_owned(), |(f, n)| format!("{f}/{n}"))
+}
+
+/// The counts as one sentence: `honest flagged 0/4, impostors flagged …`.
+pub fn describe(counts: &Counts) -> String {
+    format!(
+        "honest flagged {}, impostors flagged {}, unknowns named like a class flagged {}, unnamed unknowns judged unknown {}",
+        fraction(counts, Role::Honest),
+        fraction(counts, Role::Impostor),
+        fraction(counts, Role::UnknownNamed),
+        fraction(counts, Role::Unknown)
+    )
+}
+
 /// Counts a verdict of `kind` on a pod of `role`.
 pub fn count(counts: &mut Counts, role: Role, kind: Kind) {
     let e = counts.entry(role).or_default();
