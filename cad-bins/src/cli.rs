@@ -505,6 +505,10 @@ pub struct SimArgs {
     /// workloads, half pods of workloads since removed.
     #[arg(long, env = "CAD_SIM_PAST_PODS", default_value_t = 0, value_parser = number_in(0usize, 100_000))]
     pub sim_past_pods: usize,
+    /// Pods of each Deployment present at the start (1 to 10): every initial
+    /// Deployment pod with this many near-twin replicas in all.
+    #[arg(long, env = "CAD_SIM_REPLICAS", default_value_t = 1, value_parser = number_in(1usize, 10))]
+    pub sim_replicas: usize,
 }
 
 /// How to reach InfluxDB (where Telegraf writes the metrics).
@@ -960,6 +964,13 @@ pub struct DemoArgs {
     /// default: none.
     #[arg(long, env = "CAD_SIM_PAST_PODS", default_value_t = 0, value_parser = number_in(0usize, 10_000))]
     pub sim_past_pods: usize,
+    /// Pods of each training Deployment (1 to 10): every training pod of a
+    /// Deployment (not of a StatefulSet) comes with near-twin replicas (same
+    /// service, load and image; own node, noise and start), as a
+    /// Deployment's replicas behind one Service are. --sim-pods counts the
+    /// independent pods. 1, the default: no replicas.
+    #[arg(long, env = "CAD_SIM_REPLICAS", default_value_t = 1, value_parser = number_in(1usize, 10))]
+    pub sim_replicas: usize,
     /// Impostors spawned while watching (named like one class, behaving like
     /// another; 0 to 1000). All new pods are spawned in the first half of
     /// --watch-for, in a random order.

@@ -462,6 +462,7 @@ pub async fn run(args: &CollectArgs) -> Result<()> {
             past_pods_same_workload = stats.past_pods_same_workload,
             labelled = stats.labelled_pods,
             containers = stats.containers_with_rows,
+            replicated_containers = stats.replicated_containers,
             rows = stats.rows,
             fetches = stats.fetches,
             early_fetches = stats.early_fetches,

@@ -517,6 +517,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     // are not trained on. New pods only spawn once the watcher runs.
     let mut sim_config = SimConfig::training(sim_seed, args.sim_pods);
     sim_config.past_pods = args.sim_past_pods;
+    sim_config.replicas = args.sim_replicas;
     let sim = SimCluster::new(sim_config, clock.clone());
     let pods = sim.pods();
     say(&format!(
@@ -547,6 +548,14 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         )
     } else {
         String::new()
+    };
+    let past = if stats.replicated_containers > 0 {
+        format!(
+            "{past}; {} of them replicas of a ReplicaSet, kept on one side of every split",
+            stats.replicated_containers
+        )
+    } else {
+        past
     };
     say(&format!(
         "== collected {} rows from {} containers ({} pods named like a class, {} metric queries{past}), feature set {}",

@@ -16,6 +16,7 @@ pub fn sim(args: &SimArgs, clock: Arc<dyn Clock>) -> SimCluster {
     config.initial_pods = args.sim_pods;
     config.impostor_fraction = args.sim_impostors;
     config.past_pods = args.sim_past_pods;
+    config.replicas = args.sim_replicas;
     SimCluster::new(config, clock)
 }
 

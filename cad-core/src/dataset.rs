@@ -40,6 +40,10 @@ pub struct Dataset {
     /// where unknown. Metadata, never a feature.
     #[serde(default)]
     ages: Vec<f64>,
+    /// Per group (as far as set): the replica set its container is one of,
+    /// empty where none. Metadata for the grouped splits.
+    #[serde(default)]
+    replica_sets: Vec<String>,
     #[serde(skip)]
     group_index: std::collections::HashMap<String, u32>,
 }
@@ -55,6 +59,7 @@ impl PartialEq for Dataset {
             && self.labels == other.labels
             && self.groups == other.groups
             && self.group_names == other.group_names
+            && (0..self.group_names.len()).all(|g| self.replica_set(g) == other.replica_set(g))
             && (0..self.n_rows()).all(|i| self.age(i) == other.age(i))
             && self.values.len() == other.values.len()
             && self
@@ -133,6 +138,33 @@ impl Dataset {
         self.group_names.push(group.to_string());
         self.group_index.insert(group.to_string(), i);
         i as usize
+    }
+
+    /// Records that group `group`'s container is one replica of `replica_set`
+    /// (for example `namespace/nginx-7c5ddbdf54/nginx`: see
+    /// [`replica_set_name`](crate::pod::replica_set_name)). Replicas of one
+    /// template are near twins: the grouped splits
+    /// ([`split`](crate::split)) keep a replica set's containers on one side,
+    /// so that a held-out container never has its twin in training. An empty
+    /// name clears it.
+    pub fn set_replica_set(&mut self, group: usize, replica_set: &str) -> Result<(), DatasetError> {
+        if group >= self.group_names.len() {
+            return Err(DatasetError::NoSuchGroup(group));
+        }
+        if self.replica_sets.len() <= group {
+            self.replica_sets.resize(group + 1, String::new());
+        }
+        self.replica_sets[group] = replica_set.to_string();
+        Ok(())
+    }
+
+    /// The replica set group `group`'s container is one of, if recorded
+    /// ([`Dataset::set_replica_set`]).
+    pub fn replica_set(&self, group: usize) -> Option<&str> {
+        self.replica_sets
+            .get(group)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// Adds a row of class `class` from group `group` (both added to their lists if new).
@@ -326,6 +358,13 @@ impl Dataset {
         rows.sort_unstable_by(|&a, &b| self.row_order(a, b));
         self.permute_rows(&rows);
         self.group_names = group_order.iter().map(|&g| self.group_names[g].clone()).collect();
+        if !self.replica_sets.is_empty() {
+            self.replica_sets.resize(group_order.len(), String::new());
+            self.replica_sets = group_order
+                .iter()
+                .map(|&g| std::mem::take(&mut self.replica_sets[g]))
+                .collect();
+        }
         self.group_index.clear();
         for g in &mut self.groups {
             *g = new_group[*g as usize];
@@ -376,6 +415,7 @@ impl Dataset {
             feature_names: self.feature_names.clone(),
             classes: self.classes.clone(),
             group_names: self.group_names.clone(),
+            replica_sets: self.replica_sets.clone(),
             ..Default::default()
         };
         out.values.reserve(rows.len() * w);
@@ -495,5 +535,31 @@ mod tests {
         for (i, (_, class, _)) in rows.iter().enumerate() {
             assert_eq!(s.classes()[s.label(i)], *class);
         }
+    }
+
+    #[test]
+    fn replica_sets_follow_their_groups() {
+        let mut d = Dataset::new(vec!["x".into()], vec!["a".into()]);
+        for g in ["g3", "g1", "g2"] {
+            d.push(&[Some(1.0)], "a", g).unwrap();
+        }
+        assert_eq!(d.set_replica_set(3, "s"), Err(DatasetError::NoSuchGroup(3)));
+        d.set_replica_set(0, "ns/web-7c5ddbdf54/web").unwrap();
+        assert_eq!(
+            (d.replica_set(0), d.replica_set(1), d.replica_set(2)),
+            (Some("ns/web-7c5ddbdf54/web"), None, None)
+        );
+        let mut plain = d.clone();
+        plain.set_replica_set(0, "").unwrap();
+        assert_ne!(plain, d);
+        assert_eq!(plain.replica_set(0), None);
+        assert_eq!(d.select(&[2]).replica_set(0), Some("ns/web-7c5ddbdf54/web"));
+        // Renumbered with the groups: g3 is the last by name.
+        let c = d.canonical();
+        assert_eq!(c.group_names(), ["g1", "g2", "g3"]);
+        assert_eq!(
+            (c.replica_set(0), c.replica_set(2)),
+            (None, Some("ns/web-7c5ddbdf54/web"))
+        );
     }
 }

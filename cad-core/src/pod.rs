@@ -23,6 +23,11 @@ pub struct PodId {
 /// (`k8s.io/apimachinery/pkg/util/rand`: no vowels, no 0, 1 or 3).
 const GENERATED_NAME_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
+/// Whether `s` could be a name part Kubernetes generated, of a length in `lens`.
+fn generated(s: &str, lens: std::ops::RangeInclusive<usize>) -> bool {
+    lens.contains(&s.len()) && s.bytes().all(|b| GENERATED_NAME_CHARS.contains(&b))
+}
+
 /// The workload a pod's name says it belongs to: the name without a
 /// StatefulSet's ordinal (`mysql-0` → `mysql`), or without the generated
 /// suffix of a ReplicaSet's, Job's or DaemonSet's pod (`worker-x7k2q` →
@@ -41,9 +46,6 @@ pub fn workload_name(name: &str) -> &str {
         let (base, last) = s.rsplit_once('-')?;
         (!base.is_empty() && ok(last)).then_some(base)
     }
-    let generated = |s: &str, lens: std::ops::RangeInclusive<usize>| {
-        lens.contains(&s.len()) && s.bytes().all(|b| GENERATED_NAME_CHARS.contains(&b))
-    };
     if let Some(base) = strip(name, |s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())) {
         return base;
     }
@@ -51,6 +53,26 @@ pub fn workload_name(name: &str) -> &str {
         Some(base) => strip(base, |s| generated(s, 6..=10)).unwrap_or(base),
         None => name,
     }
+}
+
+/// The ReplicaSet a pod's name says it is a replica of, when the name has
+/// the shape Kubernetes gives a Deployment's pods: `<deployment>-<pod-template
+/// hash>-<generated suffix>` (`nginx-7c5ddbdf54-x7k2q` → `nginx-7c5ddbdf54`).
+/// Replicas of one template run the same image, configuration and, behind
+/// one Service, the same share of the load: near twins. Other names
+/// (StatefulSet ordinals, bare names, a generated suffix alone) give `None`:
+/// their pods may well be configured apart.
+///
+/// ```
+/// use cad_core::pod::replica_set_name;
+/// assert_eq!(replica_set_name("nginx-7c5ddbdf54-x7k2q"), Some("nginx-7c5ddbdf54"));
+/// assert_eq!(replica_set_name("mysql-0"), None);
+/// assert_eq!(replica_set_name("worker-x7k2q"), None);
+/// ```
+pub fn replica_set_name(name: &str) -> Option<&str> {
+    let (set, suffix) = name.rsplit_once('-')?;
+    let (deployment, hash) = set.rsplit_once('-')?;
+    (!deployment.is_empty() && generated(suffix, 5..=5) && generated(hash, 6..=10)).then_some(set)
 }
 
 impl PodId {

@@ -6,6 +6,10 @@
 //! *new* container keeps all rows of a group on one side:
 //! [`grouped_split`] and [`grouped_k_fold`]. [`random_row_split`] does not
 //! and is kept only to compare with the old system.
+//!
+//! Containers recorded as replicas of one set
+//! ([`Dataset::set_replica_set`]: a Deployment's pods, near twins) are kept
+//! on one side together, where their class has other containers to train on.
 
 use crate::dataset::Dataset;
 use rand::SeedableRng;
@@ -124,6 +128,60 @@ fn shuffled_by_class(groups: &[GroupRows], n_classes: usize, rng: &mut ChaCha8Rn
     by_class
 }
 
+/// Per group of `groups` (an index into it): the unit the splits keep on
+/// one side. Groups recorded as replicas of one set
+/// ([`Dataset::set_replica_set`]) share a unit — unless the set is the only
+/// one of its class: a class of one unit could not be held out and trained on
+/// at once, so there its containers are split as they are. Every other group
+/// is a unit of its own.
+fn units(data: &Dataset, groups: &[GroupRows]) -> Vec<usize> {
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    // Per class, its units: replica sets by name, other groups by index.
+    let mut per_class: BTreeMap<usize, BTreeSet<Result<&str, usize>>> = BTreeMap::new();
+    let key = |i: usize| data.replica_set(groups[i].group).ok_or(i);
+    for (i, g) in groups.iter().enumerate() {
+        per_class.entry(g.class).or_default().insert(key(i));
+    }
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    (0..groups.len())
+        .map(|i| match key(i) {
+            Ok(set) if per_class[&groups[i].class].len() >= 2 => {
+                let next = groups.len() + ids.len();
+                *ids.entry(set).or_insert(next)
+            }
+            _ => i,
+        })
+        .collect()
+}
+
+/// How many units the grouped splits deal: the groups with rows, the
+/// replicas of one set counted once (see [`Dataset::set_replica_set`]). A
+/// grouped k-fold needs at least `k`.
+pub fn fold_units(data: &Dataset) -> usize {
+    let groups = groups_with_rows(data);
+    units(data, &groups)
+        .into_iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+/// Per class, how many units the grouped splits deal of it (its groups, the
+/// replicas of one set counted once): the independent containers the
+/// held-out calibration sees of the class.
+pub fn fold_units_per_class(data: &Dataset) -> Vec<usize> {
+    let groups = groups_with_rows(data);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = vec![0usize; data.classes().len()];
+    for (g, u) in groups.iter().zip(units(data, &groups)) {
+        if seen.insert((g.class, u))
+            && let Some(n) = out.get_mut(g.class)
+        {
+            *n += 1;
+        }
+    }
+    out
+}
+
 fn collect_rows(groups: &[GroupRows], chosen: impl Iterator<Item = usize>) -> Vec<usize> {
     let mut rows: Vec<usize> = chosen.flat_map(|g| groups[g].rows.iter().copied()).collect();
     rows.sort_unstable();
@@ -149,24 +207,31 @@ pub fn grouped_split(data: &Dataset, test_ratio: f64, seed: u64) -> Result<Train
             groups: groups.len(),
         });
     }
+    let unit = units(data, &groups);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let by_class = shuffled_by_class(&groups, data.classes().len(), &mut rng);
-    let mut is_test = vec![false; groups.len()];
+    let mut unit_is_test = std::collections::HashSet::new();
     for class_groups in &by_class {
-        let n = class_groups.len();
+        // The class's units in the order their first group was shuffled to.
+        let mut class_units: Vec<usize> = Vec::new();
+        for &g in class_groups {
+            if !class_units.contains(&unit[g]) {
+                class_units.push(unit[g]);
+            }
+        }
+        let n = class_units.len();
         if n < 2 {
             continue;
         }
         let n_test = ((n as f64 * test_ratio).round() as usize).clamp(1, n - 1);
-        for &g in &class_groups[..n_test] {
-            is_test[g] = true;
-        }
+        unit_is_test.extend(class_units[..n_test].iter().copied());
     }
-    if !is_test.iter().any(|&t| t) {
+    if unit_is_test.is_empty() {
         let mut all: Vec<usize> = (0..groups.len()).collect();
         all.shuffle(&mut rng);
-        is_test[all[0]] = true;
+        unit_is_test.insert(unit[all[0]]);
     }
+    let is_test: Vec<bool> = unit.iter().map(|u| unit_is_test.contains(u)).collect();
     let train = collect_rows(&groups, (0..groups.len()).filter(|&g| !is_test[g]));
     let test = collect_rows(&groups, (0..groups.len()).filter(|&g| is_test[g]));
     Ok((train, test))
@@ -194,20 +259,26 @@ fn grouped_folds(data: &Dataset, k: usize, seed: u64) -> Result<GroupedFolds, Sp
         return Err(SplitError::Empty);
     }
     let groups = groups_with_rows(data);
-    if groups.len() < k {
+    let unit = units(data, &groups);
+    let n_units = unit.iter().collect::<std::collections::HashSet<_>>().len();
+    if n_units < k {
         return Err(SplitError::TooFewGroups {
             needed: k,
-            groups: groups.len(),
+            groups: n_units,
         });
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let by_class = shuffled_by_class(&groups, data.classes().len(), &mut rng);
     let mut fold_of = vec![0usize; groups.len()];
+    let mut fold_of_unit = std::collections::HashMap::new();
     let mut next = 0usize;
     for class_groups in &by_class {
         for &g in class_groups {
-            fold_of[g] = next;
-            next = (next + 1) % k;
+            fold_of[g] = *fold_of_unit.entry(unit[g]).or_insert_with(|| {
+                let f = next;
+                next = (next + 1) % k;
+                f
+            });
         }
     }
     Ok(GroupedFolds { groups, fold_of, k })
@@ -363,6 +434,95 @@ mod tests {
             let g = groups_of(&d, &test);
             assert_eq!(g.len(), 2);
             assert_eq!(g.iter().filter(|&&g| g < 4).count(), 1);
+        }
+    }
+
+    /// `data(groups)` with group `g` recorded as a replica of `sets[g]`
+    /// (`None`: of no set).
+    fn with_sets(groups: &[(usize, usize)], sets: &[Option<&str>]) -> Dataset {
+        let mut d = data(groups);
+        for (g, set) in sets.iter().enumerate() {
+            if let Some(s) = set {
+                d.set_replica_set(g, s).unwrap();
+            }
+        }
+        d
+    }
+
+    proptest! {
+        #[test]
+        fn replica_sets_stay_on_one_side(
+            groups in groups_strategy(), set_of in proptest::collection::vec(0usize..4, 30), k in 2usize..5, seed: u64
+        ) {
+            // Sets named by class, so each set's containers are of one class.
+            let names: Vec<String> = groups.iter().zip(&set_of).map(|(g, s)| format!("c{}-s{s}", g.0)).collect();
+            let d = with_sets(&groups, &names.iter().map(|n| Some(n.as_str())).collect::<Vec<_>>());
+            let together = |rows: &[usize], other: &[usize]| {
+                let sets = |rows: &[usize]| rows.iter().map(|&r| names[d.group(r)].clone()).collect::<std::collections::HashSet<_>>();
+                sets(rows).is_disjoint(&sets(other))
+            };
+            // A class of one set is split as its containers are.
+            let split_alone = |class: usize| {
+                names.iter().zip(&groups).filter(|(_, g)| g.0 == class).map(|(n, _)| n).collect::<std::collections::HashSet<_>>().len() < 2
+            };
+            let of_classes_with_sets = |rows: &[usize]| rows.iter().copied().filter(|&r| !split_alone(d.label(r))).collect::<Vec<_>>();
+            if let Ok(folds) = grouped_k_fold(&d, k, seed) {
+                for (train, test) in &folds {
+                    prop_assert!(together(&of_classes_with_sets(train), &of_classes_with_sets(test)));
+                }
+            }
+            if let Ok((train, test)) = grouped_split(&d, 0.3, seed) {
+                prop_assert!(together(&of_classes_with_sets(&train), &of_classes_with_sets(&test)));
+                prop_assert_eq!(train.len() + test.len(), d.n_rows());
+            }
+        }
+
+        #[test]
+        fn a_set_of_one_container_each_changes_nothing(groups in groups_strategy(), k in 2usize..5, seed: u64) {
+            let plain = data(&groups);
+            let names: Vec<String> = (0..groups.len()).map(|g| format!("set{g}")).collect();
+            let d = with_sets(&groups, &names.iter().map(|n| Some(n.as_str())).collect::<Vec<_>>());
+            prop_assert_eq!(grouped_k_fold(&d, k, seed), grouped_k_fold(&plain, k, seed));
+            prop_assert_eq!(grouped_split(&d, 0.3, seed), grouped_split(&plain, 0.3, seed));
+            prop_assert_eq!(fold_units(&d), groups.len());
+        }
+    }
+
+    #[test]
+    fn replicas_are_dealt_as_one_unless_their_class_has_no_other() {
+        // Class a: three replicas of one set and two other containers; class
+        // b: three replicas of one set only.
+        let d = with_sets(
+            &[(0, 2), (0, 2), (0, 2), (0, 2), (0, 2), (1, 2), (1, 2), (1, 2)],
+            &[
+                Some("a/web"),
+                Some("a/web"),
+                Some("a/web"),
+                None,
+                None,
+                Some("b/db"),
+                Some("b/db"),
+                Some("b/db"),
+            ],
+        );
+        // a: 3 units (the set and two), b: its 3 containers.
+        assert_eq!(fold_units(&d), 6);
+        assert_eq!(fold_units_per_class(&d), [3, 3, 0]);
+        assert_eq!(
+            grouped_k_fold(&d, 7, 0),
+            Err(SplitError::TooFewGroups { needed: 7, groups: 6 })
+        );
+        for seed in 0..20 {
+            for (train, test) in grouped_k_fold(&d, 3, seed).unwrap() {
+                let (tr, te) = (groups_of(&d, &train), groups_of(&d, &test));
+                let web = [0, 1, 2];
+                assert!(web.iter().all(|g| te.contains(g)) || web.iter().all(|g| tr.contains(g)));
+                // b's replicas are dealt one to a fold.
+                assert_eq!(te.iter().filter(|&&g| g >= 5).count(), 1, "seed {seed}");
+            }
+            let (train, _) = grouped_split(&d, 0.5, seed).unwrap();
+            let tr = groups_of(&d, &train);
+            assert!([0, 1, 2].iter().all(|g| tr.contains(g)) || [0, 1, 2].iter().all(|g| !tr.contains(g)));
         }
     }
 }

@@ -504,6 +504,54 @@ async fn collector_builds_one_group_per_labelled_container_in_batches() {
     assert!(stats.rows >= stats.containers_with_rows * 20, "{stats:?}");
 }
 
+/// A Deployment's replicas are near twins: the collector records each
+/// ReplicaSet's containers as one set, which every grouped split keeps on
+/// one side (a held-out replica never has its twin in training).
+#[tokio::test(start_paused = true)]
+async fn collector_records_the_replicas_of_a_deployment_as_one_set() {
+    let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_700_000_000)));
+    let mut config = SimConfig::default().with_seed(5).without_churn();
+    config.initial_pods = 30;
+    config.replicas = 3;
+    config.sidecar_fraction = 0.0;
+    let sim = SimCluster::new(config, clock.clone());
+    clock.sleep(Duration::from_secs(600)).await;
+    let labeler = Labeler::new(sim.class_names());
+    let features = FeatureSet::behaviour();
+    let (data, stats) = collect_dataset(
+        &sim,
+        &sim,
+        clock.as_ref(),
+        &labeler,
+        &features,
+        &CollectConfig::default(),
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
+    let mut sets: HashMap<&str, usize> = HashMap::new();
+    for (g, name) in data.group_names().iter().enumerate() {
+        let mut parts = name.splitn(3, '/');
+        let (ns, pod, container) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+        let expected = cad_core::pod::replica_set_name(pod).map(|set| format!("{ns}/{set}/{container}"));
+        assert_eq!(data.replica_set(g), expected.as_deref(), "{name}");
+        if let Some(set) = data.replica_set(g) {
+            *sets.entry(set).or_default() += 1;
+        }
+    }
+    assert!(sets.values().all(|&n| n <= 3), "{sets:?}");
+    assert!(sets.values().any(|&n| n == 3), "{sets:?}");
+    assert_eq!(
+        stats.replicated_containers,
+        sets.values().filter(|&&n| n > 1).sum::<usize>()
+    );
+    let set_of =
+        |rows: &[usize]| -> HashSet<&str> { rows.iter().filter_map(|&r| data.replica_set(data.group(r))).collect() };
+    for (train, test) in cad_core::split::grouped_k_fold(&data, 5, 0).unwrap() {
+        assert!(set_of(&train).is_disjoint(&set_of(&test)));
+    }
+}
+
 /// Pods that have run for hours to weeks: the collector reads each one's
 /// first minutes too, in few, short fetches, and skips sidecars.
 #[tokio::test(start_paused = true)]

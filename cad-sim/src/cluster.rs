@@ -22,6 +22,12 @@ const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 /// separate streams, so explicit spawns do not change the churn.
 const STREAM_CHURN: u64 = 1;
 const STREAM_EXPLICIT: u64 = 2;
+/// Tags of the seeds of draws of their own: a pod's template hash, the
+/// copies that make the replicas of an initial pod.
+const TAG_TEMPLATE: u64 = 0x7E3A_9A7E;
+const TAG_REPLICAS: u64 = 0x2E91_1CA5;
+/// Replicas of one Deployment start within this many seconds of each other.
+const REPLICA_START_SPREAD_SECS: f64 = 150.0;
 
 /// One simulated pod: what sources show of it, the truth, its metrics.
 #[derive(Debug)]
@@ -47,6 +53,15 @@ pub(crate) struct Entry {
     pub serial: u64,
     pub pod: Arc<SimPod>,
     pub deleted_at: Option<Timestamp>,
+}
+
+/// Whether a pod added to the cluster is running or ended before it began.
+#[derive(Clone, Copy, Debug)]
+enum Life {
+    /// Listed, its name taken; deleted at this time, if any.
+    Running(Option<Timestamp>),
+    /// Ended at this time: never listed, its metrics kept.
+    Ended(Timestamp),
 }
 
 /// How a new pod is named.
@@ -177,14 +192,55 @@ impl State {
                 .collect(),
         };
         let services = config.services();
+        let mut initial = Vec::with_capacity(config.initial_pods);
         for _ in 0..config.initial_pods {
             let plan = s.churn_plan(config, now);
             // ages from the service's range (log-uniform), at most the configured maximum
             let age = age_draw(config, services[plan.behaves_as].age_hours, 0.0, &mut s.churn_rng);
-            s.create(config, plan, now - age, STREAM_CHURN);
+            initial.push(s.create(config, plan, now - age, STREAM_CHURN));
         }
         s.create_past(config, now);
+        // after the past: the initial pods and the past ones stay as without replicas
+        s.create_replicas(config, &initial, now);
         s
+    }
+
+    /// Makes each initial Deployment pod of `initial` one of
+    /// [`SimConfig::replicas`] replicas: `replicas - 1` copies of it (see
+    /// [`copy_of`](Self::copy_of)), running, each started within a few
+    /// minutes of it and with a lifetime of its own. StatefulSet pods are
+    /// not replicated. The copies' draws come from a generator of their own
+    /// per pod: the other pods, the past ones and the churn stay as with
+    /// one replica.
+    fn create_replicas(&mut self, config: &SimConfig, initial: &[Arc<SimPod>], now: Timestamp) {
+        if config.replicas <= 1 {
+            return;
+        }
+        for of in initial {
+            if of.info.labels.contains_key("statefulset.kubernetes.io/pod-name") {
+                continue;
+            }
+            let Some(seed) = of.containers.first().map(|(_, s)| s.pod.seed) else {
+                continue;
+            };
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(seed ^ TAG_REPLICAS));
+            let of_start = of.info.start_time.unwrap_or(now);
+            for _ in 1..config.replicas {
+                let offset = (rng.random::<f64>() * 2.0 - 1.0) * REPLICA_START_SPREAD_SECS;
+                let start = if offset < 0.0 {
+                    of_start - Duration::from_secs_f64(-offset)
+                } else {
+                    (of_start + Duration::from_secs_f64(offset)).min(now)
+                };
+                let Some(copy) = self.copy_of(config, of, start, PodPhase::Running, &mut rng) else {
+                    break;
+                };
+                // lifetimes are memoryless: counted from now, as an initial pod's
+                let deletion =
+                    (!config.mean_lifetime.is_zero()).then(|| now + exp_draw(&mut rng, config.mean_lifetime));
+                self.add(copy, Life::Running(deletion));
+            }
+        }
     }
 
     /// Creates [`SimConfig::past_pods`] ended pods: half of workloads since
@@ -262,9 +318,26 @@ impl State {
         end: Timestamp,
         rng: &mut ChaCha8Rng,
     ) {
-        let Some(shared) = of.containers.first().map(|(_, s)| s.pod.clone()) else {
-            return;
-        };
+        if let Some(pod) = self.copy_of(config, of, start, PodPhase::Succeeded, rng) {
+            self.add(pod, Life::Ended(end));
+        }
+    }
+
+    /// A pod of `of`'s workload starting at `start`, not yet added: the same
+    /// containers (their models, app and sidecar), labels, image and truth;
+    /// its own uid, node, noise and metrics delay, drawn from `rng`. A
+    /// StatefulSet's pod keeps `of`'s name; a Deployment's is of the same
+    /// ReplicaSet (`prefix-template-` and a fresh suffix). `None` for a pod
+    /// without containers.
+    fn copy_of(
+        &self,
+        config: &SimConfig,
+        of: &SimPod,
+        start: Timestamp,
+        phase: PodPhase,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<SimPod> {
+        let shared = of.containers.first().map(|(_, s)| s.pod.clone())?;
         let ns = of.info.id.namespace.clone();
         let stateful = of.info.labels.contains_key("statefulset.kubernetes.io/pod-name");
         let name = if stateful {
@@ -326,29 +399,48 @@ impl State {
             labels.insert("statefulset.kubernetes.io/pod-name".to_string(), id.name.clone());
         }
         let info = PodInfo {
-            id: id.clone(),
+            id,
             node: config.nodes.get(node_index).map(|n| n.name.clone()),
             start_time: Some(start),
-            phase: PodPhase::Succeeded,
+            phase,
             labels,
             containers: of.info.containers.clone(),
             annotations: Default::default(),
         };
-        let serial = self.serial;
-        self.serial += 1;
-        let pod = Arc::new(SimPod {
+        Some(SimPod {
             info,
             truth: of.truth.clone(),
             containers,
-        });
+        })
+    }
+
+    /// Adds a pod to the cluster with the next serial: running (listed, its
+    /// name taken, its deletion scheduled) or ended.
+    fn add(&mut self, pod: SimPod, life: Life) -> Arc<SimPod> {
+        let serial = self.serial;
+        self.serial += 1;
+        let id = pod.info.id.clone();
+        let pod = Arc::new(pod);
+        let deleted_at = match life {
+            Life::Running(deletion) => {
+                self.names.insert((id.namespace.clone(), id.name.clone()));
+                self.live.insert(serial, id.clone());
+                if let Some(d) = deletion {
+                    self.deletions.insert((d, serial));
+                }
+                None
+            }
+            Life::Ended(end) => Some(end),
+        };
         self.all.insert(
             id,
             Entry {
                 serial,
-                pod,
-                deleted_at: Some(end),
+                pod: pod.clone(),
+                deleted_at,
             },
         );
+        pod
     }
 
     /// The next scheduled spawn or deletion.
@@ -593,9 +685,13 @@ impl State {
         pod.info.clone()
     }
 
+    /// A free name for a pod of `prefix` in `ns` and its labels: a
+    /// StatefulSet's next free ordinal, or a Deployment's
+    /// `prefix-template-xxxxx`, the template hash from `pod_seed` (the pod's
+    /// own: independent pods are not replicas of one Deployment).
     fn unique_name(
         &mut self,
-        config: &SimConfig,
+        pod_seed: u64,
         ns: &str,
         prefix: &str,
         stateful: bool,
@@ -614,7 +710,9 @@ impl State {
                 }
             }
         }
-        let h = str_hash(config.seed, &[ns, prefix]);
+        // each independent pod is a Deployment of its own: its own template
+        // hash, from its seed (no draw of `rng`)
+        let h = str_hash(mix(pod_seed ^ TAG_TEMPLATE), &[ns, prefix]);
         let template = suffix_from_hash(h, 9 + (h % 2) as usize);
         labels.insert("pod-template-hash".to_string(), template.clone());
         loop {
@@ -649,7 +747,7 @@ impl State {
                 l.insert("app.kubernetes.io/name".to_string(), prefix.clone());
                 (n, l)
             }
-            None => self.unique_name(config, &plan.namespace, &prefix, stateful, &mut rng),
+            None => self.unique_name(pod_seed, &plan.namespace, &prefix, stateful, &mut rng),
         };
         let id = PodId::new(plan.namespace.clone(), name.clone(), uid(&mut rng));
         let image_class = match (named_class, config.impostor_image) {
@@ -719,7 +817,7 @@ impl State {
             model,
         });
         let info = PodInfo {
-            id: id.clone(),
+            id,
             node: config.nodes.get(plan.node).map(|n| n.name.clone()),
             start_time: Some(start),
             phase: PodPhase::Running,
@@ -727,27 +825,12 @@ impl State {
             containers,
             annotations: Default::default(),
         };
-        let serial = self.serial;
-        self.serial += 1;
-        let pod = Arc::new(SimPod {
+        let pod = SimPod {
             info,
             truth,
             containers: truths.into_iter().zip(series).collect(),
-        });
-        self.names.insert((id.namespace.clone(), id.name.clone()));
-        self.live.insert(serial, id.clone());
-        if let Some(d) = plan.deletion {
-            self.deletions.insert((d, serial));
-        }
-        self.all.insert(
-            id,
-            Entry {
-                serial,
-                pod: pod.clone(),
-                deleted_at: None,
-            },
-        );
-        pod
+        };
+        self.add(pod, Life::Running(plan.deletion))
     }
 }
 

@@ -45,6 +45,9 @@
 //!   spawn every [`SimConfig::spawn_every`] on average and live
 //!   [`SimConfig::mean_lifetime`] on average. Tests add and remove pods with
 //!   [`SimCluster::spawn`] and [`SimCluster::delete`].
+//! * Deployments: every independent pod is a Deployment of its own (its own
+//!   pod-template hash); [`SimConfig::replicas`] gives each initial
+//!   Deployment pod near-twin replicas of its ReplicaSet.
 //!
 //! ```
 //! use cad_sim::{PodSpec, SimCluster, SimConfig};
@@ -95,6 +98,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+/// The most [`SimConfig::replicas`] allows.
+const MAX_REPLICAS: usize = 10;
+
 /// Which image an impostor pod runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ImpostorImage {
@@ -112,7 +118,9 @@ pub enum ImpostorImage {
 pub struct SimConfig {
     /// Everything random derives from this.
     pub seed: u64,
-    /// Pods running when the cluster is created.
+    /// Pods running when the cluster is created: independent draws (with
+    /// [`replicas`](Self::replicas) above 1, their Deployments' other
+    /// replicas come on top).
     pub initial_pods: usize,
     /// The initial pods' ages come from their service's `age_hours`
     /// (minutes to weeks), at most this.
@@ -166,6 +174,22 @@ pub struct SimConfig {
     /// own node, noise and times, ended as the next of its chain began.
     #[serde(default)]
     pub past_pods: usize,
+    /// Replicas of each initial Deployment pod, 1 to 10; 1 (the default):
+    /// every pod is a Deployment of its own. With `n > 1` each of the
+    /// [`initial_pods`](Self::initial_pods) that is a Deployment's (not a
+    /// StatefulSet's) comes with `n - 1` more running pods of its
+    /// ReplicaSet: near twins that share its name up to the suffix
+    /// (`nginx-7c5ddbdf54-…`), labels, image, truth and drawn behaviour
+    /// (service, shape, load, sidecar), each with its own uid, node, noise,
+    /// metrics delay and lifetime, started within a few minutes of it. The
+    /// copies' draws are their own: every other pod, the past pods and the
+    /// churn are as with one replica. Spawned pods are never replicated.
+    #[serde(default = "one")]
+    pub replicas: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for SimConfig {
@@ -196,6 +220,7 @@ impl Default for SimConfig {
             global: p.global,
             impostor_image: ImpostorImage::Claimed,
             past_pods: 0,
+            replicas: 1,
         }
     }
 }
@@ -257,7 +282,7 @@ impl SimConfig {
 
     /// Checks the config: at least one class, unique non-empty names, valid
     /// profiles, a namespace and a node, a non-zero sample interval,
-    /// fractions in `[0, 1]`, and an ordered metrics delay.
+    /// fractions in `[0, 1]`, an ordered metrics delay, and 1 to 10 replicas.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |m: &str| Err(SimError::InvalidConfig(m.to_string()));
         if self.classes.is_empty() || self.classes.iter().any(|c| !c.class) {
@@ -289,6 +314,9 @@ impl SimConfig {
         }
         if self.metrics_delay.0 > self.metrics_delay.1 {
             return bad("metrics_delay must be (min, max) with min <= max");
+        }
+        if !(1..=MAX_REPLICAS).contains(&self.replicas) {
+            return bad("replicas must be from 1 to 10");
         }
         Ok(())
     }
@@ -332,6 +360,7 @@ impl SimConfig {
         if self.metrics_delay.0 > self.metrics_delay.1 {
             self.metrics_delay = (self.metrics_delay.1, self.metrics_delay.0);
         }
+        self.replicas = self.replicas.clamp(1, MAX_REPLICAS);
         self
     }
 }
@@ -527,7 +556,7 @@ impl std::fmt::Debug for SimCluster {
 impl SimCluster {
     /// A cluster following `clock`, with the initial pods of `config`.
     /// A config that fails [`SimConfig::validate`] is repaired (defaults for
-    /// empty lists and a zero interval, fractions clamped) with a warning.
+    /// empty lists and a zero interval, fractions and replicas clamped) with a warning.
     pub fn new(config: SimConfig, clock: Arc<dyn Clock>) -> SimCluster {
         if let Err(e) = config.validate() {
             tracing::warn!(error = %e, "repairing simulator config");

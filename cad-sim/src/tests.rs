@@ -892,3 +892,199 @@ async fn past_pods_are_not_listed_but_seen_fetched_and_trained_on() {
     assert!(stats.young_rows > without.young_rows, "{stats:?} {without:?}");
     assert_eq!(data.n_rows(), stats.rows);
 }
+
+/// A Deployment pod's ReplicaSet (`nginx-7c5ddbdf54` of
+/// `nginx-7c5ddbdf54-x7k2q`) and its template hash; `None` for a StatefulSet's.
+fn replica_set(p: &PodInfo) -> Option<(String, String)> {
+    if p.labels.contains_key("statefulset.kubernetes.io/pod-name") {
+        return None;
+    }
+    let (set, suffix) = p.id.name.rsplit_once('-').unwrap();
+    let (_, hash) = set.rsplit_once('-').unwrap();
+    assert_eq!(suffix.len(), 5, "{}", p.id.name);
+    assert_eq!(p.labels["pod-template-hash"], hash, "{}", p.id.name);
+    Some((format!("{}/{set}", p.id.namespace), hash.to_string()))
+}
+
+/// Independent pods are Deployments of their own: no two share a template
+/// hash, not even two of one class in one namespace.
+#[tokio::test(start_paused = true)]
+async fn independent_pods_have_templates_of_their_own() {
+    let c = clock();
+    let sim = SimCluster::new(
+        SimConfig {
+            initial_pods: 200,
+            ..quiet(21)
+        },
+        c.clone(),
+    );
+    let spawned = [
+        sim.spawn(PodSpec::new("nginx").in_namespace("default")),
+        sim.spawn(PodSpec::new("nginx").in_namespace("default")),
+    ];
+    let pods = sim.pods();
+    let mut sets: HashMap<String, usize> = HashMap::new();
+    let mut per_prefix: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for p in &pods {
+        if let Some((set, hash)) = replica_set(p) {
+            *sets.entry(set).or_default() += 1;
+            let prefix = p.labels["app.kubernetes.io/name"].clone();
+            per_prefix
+                .entry((p.id.namespace.clone(), prefix))
+                .or_default()
+                .insert(hash);
+        }
+    }
+    assert!(sets.len() > 50, "{}", sets.len());
+    assert!(sets.values().all(|n| *n == 1), "{sets:?}");
+    // one (namespace, class) with many pods, each its own template
+    assert!(per_prefix.values().any(|h| h.len() >= 5), "{per_prefix:?}");
+    assert_ne!(replica_set(&spawned[0]), replica_set(&spawned[1]));
+}
+
+/// With `replicas = 3` every initial Deployment pod comes with two near
+/// twins of its ReplicaSet; the pods of `replicas = 1` (the default, and a
+/// config file without the field), the past pods and the churn stay as they
+/// are; StatefulSet pods and spawned pods are not replicated.
+#[tokio::test(start_paused = true)]
+async fn replicas_are_near_twins_of_the_initial_deployment_pods() {
+    let c = clock();
+    let base = SimConfig {
+        past_pods: 20,
+        spawn_every: Duration::from_secs(120),
+        restart_probability: 0.0,
+        ..SimConfig::training(22, 40)
+    };
+    let plain = SimCluster::new(base.clone(), c.clone());
+    let sim = SimCluster::new(
+        SimConfig {
+            replicas: 3,
+            ..base.clone()
+        },
+        c.clone(),
+    );
+    // the default is 1, also for a config written without the field
+    let mut table = toml::Table::try_from(&base).unwrap();
+    assert_eq!(table.remove("replicas"), Some(toml::Value::Integer(1)));
+    let without: SimConfig = table.try_into().unwrap();
+    assert_eq!(without, base);
+
+    let (before, pods) = (plain.pods(), sim.pods());
+    let deployments = before.iter().filter(|p| replica_set(p).is_some()).count();
+    assert!(
+        deployments >= 20 && deployments < before.len(),
+        "{deployments} of {}",
+        before.len()
+    );
+    assert_eq!(pods.len(), before.len() + 2 * deployments);
+    // The original pods come first, as they are with one replica.
+    assert_eq!(pods[..before.len()], before[..]);
+    let by_id: HashMap<&PodId, &PodInfo> = pods.iter().map(|p| (&p.id, p)).collect();
+    let mut sets: HashMap<String, Vec<&PodInfo>> = HashMap::new();
+    for p in &pods {
+        match replica_set(p) {
+            Some((set, _)) => sets.entry(set).or_default().push(p),
+            None => assert!(before.contains(p), "a StatefulSet pod copied: {}", p.id),
+        }
+    }
+    assert_eq!(sets.len(), deployments);
+    let mut other_nodes = 0;
+    let window = TimeWindow::ending_at(c.now(), Duration::from_secs(1800));
+    c.sleep(Duration::from_secs(1)).await; // past the copies' start at the latest
+    let batch = sim.fetch(&all_containers(&pods), window).await.unwrap();
+    // bytes received a second over the window: a pod-level rate, for a
+    // pod that ran all of it
+    let rx = |p: &PodInfo| {
+        let s = series(&batch, &p.container_ids().next().unwrap(), Metric::RxBytes);
+        let (a, b) = (s.first()?, s.last()?);
+        (s.len() > 150).then(|| (b.value - a.value) / b.time.secs_since(a.time))
+    };
+    let (mut compared, mut close) = (0, 0);
+    for group in sets.values() {
+        assert_eq!(group.len(), 3, "{group:?}");
+        let first = group[0];
+        assert!(by_id.contains_key(&first.id) && before.contains(first));
+        let uids: HashSet<&str> = group.iter().map(|p| p.id.uid.as_str()).collect();
+        assert_eq!(uids.len(), 3);
+        for p in &group[1..] {
+            assert!(!before.contains(p));
+            assert_eq!((&p.labels, &p.containers), (&first.labels, &first.containers));
+            assert_eq!(sim.truth(&p.id), sim.truth(&first.id));
+            for (a, b) in p.container_ids().zip(first.container_ids()) {
+                assert_eq!(sim.container_truth(&a), sim.container_truth(&b));
+            }
+            let apart = p.start_time.unwrap().secs_since(first.start_time.unwrap()).abs();
+            assert!(apart <= 150.0, "{apart} s apart");
+            other_nodes += usize::from(p.node != first.node);
+        }
+        let rates: Vec<f64> = group.iter().filter_map(|p| rx(p)).collect();
+        if rates.len() == 3 {
+            let (lo, hi) = rates
+                .iter()
+                .fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+            // the same load; the swings and bursts run from each one's start
+            assert!(hi <= 1.5 * lo, "{} rx {rates:?}", first.id);
+            compared += 1;
+            close += usize::from(hi <= 1.05 * lo);
+        }
+    }
+    assert!(other_nodes > 0);
+    assert!(compared >= 10 && close * 3 >= compared * 2, "{close} of {compared}");
+
+    // The past pods are the same: every container seen of `plain` is seen
+    // alike of `sim`, whose others are the copies'.
+    let all_time = TimeWindow::ending_at(c.now(), Duration::from_secs(90 * 86_400));
+    let (seen_plain, seen) = (
+        plain.containers_seen(all_time).await.unwrap(),
+        sim.containers_seen(all_time).await.unwrap(),
+    );
+    let copies: HashSet<&PodId> = pods[before.len()..].iter().map(|p| &p.id).collect();
+    let not_copies: Vec<_> = seen.iter().filter(|s| !copies.contains(&s.id.pod)).cloned().collect();
+    assert_eq!(not_copies, seen_plain);
+    let originals = all_containers(&before);
+    assert_eq!(
+        sorted(&plain.fetch(&originals, window).await.unwrap()),
+        sorted(&sim.fetch(&originals, window).await.unwrap())
+    );
+
+    // Neither spawned nor churned pods are replicated.
+    let spawned = sim.spawn(PodSpec::new("nginx"));
+    c.sleep(Duration::from_secs(1200)).await;
+    let (now_plain, now) = (plain.pods(), sim.pods());
+    let churned: Vec<_> = now
+        .iter()
+        .filter(|p| p.start_time.unwrap() > Timestamp::from_secs(T0))
+        .collect();
+    assert!(churned.len() >= 3, "{}", churned.len());
+    assert!(churned.iter().any(|p| p.id == spawned.id));
+    for p in churned.iter().filter(|p| p.id != spawned.id) {
+        assert!(now_plain.contains(p), "{} is not as with one replica", p.id);
+    }
+    for p in churned {
+        if let Some((set, _)) = replica_set(p) {
+            let n = now
+                .iter()
+                .filter(|q| replica_set(q).is_some_and(|(s, _)| s == set))
+                .count();
+            assert_eq!(n, 1, "{set}");
+        }
+    }
+}
+
+#[test]
+fn replicas_from_one_to_ten() {
+    let with = |replicas: usize| SimConfig {
+        replicas,
+        ..SimConfig::default()
+    };
+    assert_eq!(SimConfig::default().replicas, 1);
+    for ok in [1, 3, 10] {
+        assert_eq!(with(ok).validate(), Ok(()));
+    }
+    for bad in [0, 11] {
+        assert!(matches!(with(bad).validate(), Err(SimError::InvalidConfig(m)) if m.contains("replicas")));
+        assert!(SimCluster::try_new(with(bad), clock()).is_err());
+    }
+    assert_eq!(SimCluster::new(with(0), clock()).config().replicas, 1);
+    assert_eq!(SimCluster::new(with(11), clock()).config().replicas, 10);
+}

@@ -37,7 +37,7 @@ use crate::dataset::Dataset;
 use crate::features::{ContainerInput, FeatureSet};
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::Metric;
-use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, workload_name};
+use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, replica_set_name, workload_name};
 use crate::source::{MetricSource, PodSource, SeenContainer, SourceError};
 use crate::time::{TimeWindow, Timestamp};
 use std::collections::btree_map::Entry;
@@ -324,6 +324,14 @@ pub struct CollectStats {
     /// nor [`steady_rows`](Self::steady_rows).
     #[serde(default)]
     pub rows_without_age: usize,
+    /// Containers with rows that are replicas of one ReplicaSet with another
+    /// such container (pods `name-<hash>-xxxxx`,
+    /// [`replica_set_name`](crate::pod::replica_set_name)): near twins, kept
+    /// on one side of every calibration and evaluation split
+    /// ([`Dataset::set_replica_set`]), part of
+    /// [`containers_with_rows`](Self::containers_with_rows).
+    #[serde(default)]
+    pub replicated_containers: usize,
 }
 
 /// One fetch to make: which containers, over which window.
@@ -721,6 +729,10 @@ pub async fn collect_dataset(
                 has_rows[i] = true;
                 let c = data.class_index(class);
                 let g = data.group_index(&id.to_string());
+                if let Some(set) = replica_set_name(&id.pod.name) {
+                    // The index is the one just made.
+                    let _ = data.set_replica_set(g, &format!("{}/{set}/{}", id.pod.namespace, id.container));
+                }
                 for (time, row) in rows {
                     let age = pod.start_time.map(|s| time.secs_since(s)).filter(|a| *a >= 0.0);
                     // Width always matches: the rows come from the same feature set.
@@ -750,6 +762,14 @@ pub async fn collect_dataset(
     }
     stats.containers_with_rows = has_rows.iter().filter(|h| **h).count();
     stats.containers_with_young_rows = has_young.iter().filter(|h| **h).count();
+    // Groups are made only for containers with rows.
+    let mut sets: HashMap<&str, usize> = HashMap::new();
+    for g in 0..data.group_names().len() {
+        if let Some(set) = data.replica_set(g) {
+            *sets.entry(set).or_default() += 1;
+        }
+    }
+    stats.replicated_containers = sets.values().filter(|&&n| n > 1).sum();
     if data.is_empty() {
         let names = work
             .iter()

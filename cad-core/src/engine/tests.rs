@@ -233,6 +233,21 @@ fn training_warns_of_classes_with_few_containers_for_the_open_set() {
 
     let enough = train(&two_classes(2 * min, 2), &features, &cfg, Timestamp(1), ()).unwrap();
     assert_eq!(few(&enough), None, "{:?}", enough.warnings);
+    // As many containers, nginx's in pairs of replicas of one ReplicaSet:
+    // half as many independent ones.
+    let mut paired = two_classes(2 * min, 2);
+    for g in (0..2 * min).step_by(2) {
+        paired.set_replica_set(g, &format!("shop/web-{}/app", g / 4)).unwrap();
+    }
+    let w = few(&train(&paired, &features, &cfg, Timestamp(1), ()).unwrap()).expect("replicas count once");
+    assert!(
+        w.contains(&format!(
+            "nginx {} ({min} containers, the replicas of a ReplicaSet counted once)",
+            min / 2
+        )),
+        "{w}"
+    );
+    assert!(!w.contains("mysql"), "{w}");
 
     let no_open_set = TrainConfig {
         open_set: None,

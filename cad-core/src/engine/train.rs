@@ -400,13 +400,20 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
 /// claims are not judged by [`unjudged_warning`].
 fn few_containers_warning(data: &Dataset) -> Option<String> {
     use crate::openset::{MIN_CONTAINERS_FOR_RATE, MIN_CONTAINERS_PER_CLASS, MIN_CONTAINERS_TO_JUDGE};
-    let counts = eval::groups_per_class(data);
+    // Replicas of one ReplicaSet are near twins: counted once, as the
+    // calibration's folds deal them.
+    let counts = crate::split::fold_units_per_class(data);
+    let containers = eval::groups_per_class(data);
     let named = |range: std::ops::Range<usize>| -> Vec<String> {
         counts
             .iter()
+            .zip(&containers)
             .zip(data.classes())
-            .filter(|(g, _)| range.contains(*g))
-            .map(|(g, name)| format!("{name} {g}"))
+            .filter(|((g, _), _)| range.contains(*g))
+            .map(|((g, all), name)| match all > g {
+                true => format!("{name} {g} ({all} containers, the replicas of a ReplicaSet counted once)"),
+                false => format!("{name} {g}"),
+            })
             .collect()
     };
     let few = named(1..MIN_CONTAINERS_PER_CLASS);

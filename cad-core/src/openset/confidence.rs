@@ -495,7 +495,7 @@ pub fn out_of_fold_with<F: Fit>(
     k: usize,
     seed: u64,
 ) -> Result<Vec<HeldOut>, CalibrationError> {
-    let groups = split::groups_with_rows(data).len();
+    let groups = split::fold_units(data);
     // One fold's row lists at a time, the training side fitted in place and
     // the test side predicted a block of rows at a time: no copy of the
     // data set's rows beyond one block.

@@ -156,6 +156,9 @@ fn without_class(data: &Dataset, x: usize) -> Dataset {
         let g = out.group_index(&data.group_names()[data.group(i)]);
         // The width and the indices come from `data` itself.
         let _ = out.push_indexed(&data.row(i), c, g);
+        if let Some(set) = data.replica_set(data.group(i)).filter(|_| out.replica_set(g).is_none()) {
+            let _ = out.set_replica_set(g, set);
+        }
     }
     out
 }
@@ -190,7 +193,7 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
             ));
             continue;
         }
-        let folds = split::grouped_k_fold(&known, config.folds.min(known_groups.len()), config.seed)
+        let folds = split::grouped_k_fold(&known, config.folds.min(split::fold_units(&known)), config.seed)
             .map_err(OpenSetError::Split)?;
         let rounds = folds.len() as f64;
         for (train, test) in &folds {

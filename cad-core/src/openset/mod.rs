@@ -574,8 +574,8 @@ impl NoveltyParams {
         let spreads: Vec<(Vec<f64>, Option<Vec<f64>>)> = spreads.into_iter().map(|s| (s, weights.clone())).collect();
         let mut references = self.references(data, &groups, &all, &space, &spreads);
         // One fold's row lists at a time (see `split::GroupedFolds`).
-        let folds =
-            split::GroupedFolds::new(data, self.folds.min(groups.len()), self.seed).map_err(OpenSetError::Split)?;
+        let folds = split::GroupedFolds::new(data, self.folds.min(split::fold_units(data)), self.seed)
+            .map_err(OpenSetError::Split)?;
         let group_pos: std::collections::HashMap<usize, usize> =
             groups.iter().enumerate().map(|(i, g)| (g.group, i)).collect();
         let n_classes = data.classes().len();
