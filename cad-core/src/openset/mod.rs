@@ -58,10 +58,10 @@ pub const DEFAULT_FALSE_ANOMALY_RATE: f64 = 0.01;
 /// The fewest training containers per class below which training warns
 /// that the open-set calibration is coarse. Measured with `cad demo --sweep
 /// 100` (α = 0.01, README "How many training containers"): about 10
-/// containers a class (`--sim-pods 60`) flag 94.6 % of impostors and 79 % of
+/// containers a class (`--sim-pods 60`) flag 94.2 % of impostors and 77 % of
 /// services outside the class list, about 20 (`--sim-pods 120`) 98.6 % and
-/// 91 %, at fewer honest pods flagged; with 4–7 a class (`--sim-pods 30`)
-/// 3.5 % of honest pods are flagged at α = 0.01.
+/// 90 %, at fewer honest pods flagged; with 4–7 a class (`--sim-pods 30`)
+/// 3.4 % of honest pods are flagged at α = 0.01.
 pub const MIN_CONTAINERS_PER_CLASS: usize = 20;
 
 /// The fewest training containers of a class whose claims the watcher
