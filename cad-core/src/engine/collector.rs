@@ -326,7 +326,7 @@ pub struct CollectStats {
     pub rows_without_age: usize,
     /// Containers with rows that are replicas of one ReplicaSet with another
     /// such container (pods `name-<hash>-xxxxx`,
-    /// [`replica_set_name`](crate::pod::replica_set_name)): near twins, kept
+    /// [`replica_set_name`]): near twins, kept
     /// on one side of every calibration and evaluation split
     /// ([`Dataset::set_replica_set`]), part of
     /// [`containers_with_rows`](Self::containers_with_rows).
