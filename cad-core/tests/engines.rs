@@ -1252,6 +1252,17 @@ async fn collector_trains_on_past_pods_only_when_asked_and_the_source_can_list_t
     );
     assert!(ages.iter().all(|a| *a < 480.0), "{ages:?}");
 
+    // A library caller's largest durations are read as "everything", not
+    // an overflow.
+    let endless = CollectConfig {
+        window: Duration::MAX,
+        past: Duration::MAX,
+        young_horizon: Duration::MAX,
+        ..past.clone()
+    };
+    let (_, stats) = collect(endless).await.unwrap();
+    assert_eq!(stats.past_pods, 2, "{stats:?}");
+
     let flaky = Flaky::new(&sim, Vec::new(), 0);
     let err = collect_dataset(
         &sim,

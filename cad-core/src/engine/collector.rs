@@ -630,7 +630,7 @@ pub async fn collect_dataset(
     jobs.extend(
         early_jobs(
             &ends,
-            config.window + context + tolerance,
+            config.window.saturating_add(context).saturating_add(tolerance),
             now + Duration::from_millis(1),
             batch,
         )
