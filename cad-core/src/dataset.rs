@@ -158,6 +158,23 @@ impl Dataset {
         Ok(())
     }
 
+    /// Records the replica set of every group named `namespace/pod/container`
+    /// whose pod is a Deployment's
+    /// ([`replica_set_of`](crate::pod::replica_set_of)), as the collector
+    /// records them: rows collected, written with their group names and read
+    /// back keep their sets. Returns how many groups got one.
+    pub fn infer_replica_sets(&mut self) -> usize {
+        let mut n = 0;
+        for g in 0..self.group_names.len() {
+            if let Some(set) = crate::pod::replica_set_of(&self.group_names[g]) {
+                // `g` is a group of this data set.
+                let _ = self.set_replica_set(g, &set);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// The replica set group `group`'s container is one of, if recorded
     /// ([`Dataset::set_replica_set`]).
     pub fn replica_set(&self, group: usize) -> Option<&str> {
@@ -560,6 +577,22 @@ mod tests {
         assert_eq!(
             (c.replica_set(0), c.replica_set(2)),
             (None, Some("ns/web-7c5ddbdf54/web"))
+        );
+        // Inferred from the collector's group names.
+        let mut named = Dataset::new(vec!["x".into()], vec!["a".into()]);
+        for g in [
+            "ns/web-7c5ddbdf54-x7k2q/web",
+            "ns/web-7c5ddbdf54-b2v4z/web",
+            "ns/db-0/db",
+            "run1-a",
+        ] {
+            named.push(&[Some(1.0)], "a", g).unwrap();
+        }
+        assert_eq!(named.infer_replica_sets(), 2);
+        let sets: Vec<Option<&str>> = (0..4).map(|g| named.replica_set(g)).collect();
+        assert_eq!(
+            sets,
+            [Some("ns/web-7c5ddbdf54/web"), Some("ns/web-7c5ddbdf54/web"), None, None]
         );
     }
 }

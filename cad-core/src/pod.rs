@@ -75,6 +75,26 @@ pub fn replica_set_name(name: &str) -> Option<&str> {
     (!deployment.is_empty() && generated(suffix, 5..=5) && generated(hash, 6..=10)).then_some(set)
 }
 
+/// The replica set of the container a group name `namespace/pod/container`
+/// stands for (how the collector names a container's rows, the display of
+/// [`ContainerId`]): `namespace/<deployment>-<hash>/container` when the pod's
+/// name is a Deployment pod's ([`replica_set_name`]), else `None`.
+///
+/// ```
+/// use cad_core::pod::replica_set_of;
+/// assert_eq!(replica_set_of("shop/nginx-7c5ddbdf54-x7k2q/nginx").as_deref(), Some("shop/nginx-7c5ddbdf54/nginx"));
+/// assert_eq!(replica_set_of("shop/mysql-0/mysql"), None);
+/// assert_eq!(replica_set_of("nginx-7c5ddbdf54-x7k2q"), None);
+/// ```
+pub fn replica_set_of(group: &str) -> Option<String> {
+    let mut parts = group.split('/');
+    let (namespace, pod, container) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || namespace.is_empty() || container.is_empty() {
+        return None;
+    }
+    replica_set_name(pod).map(|set| format!("{namespace}/{set}/{container}"))
+}
+
 impl PodId {
     /// A pod identity from its parts.
     pub fn new(namespace: impl Into<String>, name: impl Into<String>, uid: impl Into<String>) -> Self {

@@ -37,7 +37,7 @@ use crate::dataset::Dataset;
 use crate::features::{ContainerInput, FeatureSet};
 use crate::label::{ContainerClaim, Labeler};
 use crate::metric::Metric;
-use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, replica_set_name, workload_name};
+use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo, replica_set_of, workload_name};
 use crate::source::{MetricSource, PodSource, SeenContainer, SourceError};
 use crate::time::{TimeWindow, Timestamp};
 use std::collections::btree_map::Entry;
@@ -326,7 +326,7 @@ pub struct CollectStats {
     pub rows_without_age: usize,
     /// Containers with rows that are replicas of one ReplicaSet with another
     /// such container (pods `name-<hash>-xxxxx`,
-    /// [`replica_set_name`]): near twins, kept
+    /// [`replica_set_name`](crate::pod::replica_set_name)): near twins, kept
     /// on one side of every calibration and evaluation split
     /// ([`Dataset::set_replica_set`]), part of
     /// [`containers_with_rows`](Self::containers_with_rows).
@@ -728,10 +728,11 @@ pub async fn collect_dataset(
                 }
                 has_rows[i] = true;
                 let c = data.class_index(class);
-                let g = data.group_index(&id.to_string());
-                if let Some(set) = replica_set_name(&id.pod.name) {
+                let name = id.to_string();
+                let g = data.group_index(&name);
+                if let Some(set) = replica_set_of(&name) {
                     // The index is the one just made.
-                    let _ = data.set_replica_set(g, &format!("{}/{set}/{}", id.pod.namespace, id.container));
+                    let _ = data.set_replica_set(g, &set);
                 }
                 for (time, row) in rows {
                     let age = pod.start_time.map(|s| time.secs_since(s)).filter(|a| *a >= 0.0);

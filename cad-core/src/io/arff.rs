@@ -644,7 +644,8 @@ pub fn read<R: Read>(reader: R) -> Result<Arff, ArffError> {
             lines: line_list(&no_group_lines, no_group),
         });
     }
-    let (layout, data) = state.ok_or(ArffError::NoData)?;
+    let (layout, mut data) = state.ok_or(ArffError::NoData)?;
+    data.infer_replica_sets();
     Ok(Arff {
         relation: relation.unwrap_or_default(),
         data,

@@ -273,6 +273,7 @@ pub fn read<R: Read>(reader: R) -> Result<Csv, CsvError> {
         });
     }
     data.sort_classes();
+    data.infer_replica_sets();
     Ok(Csv { data, group_rule: rule })
 }
 
@@ -328,6 +329,24 @@ mod tests {
         assert_eq!(d.row(2), [Some(3.5), Some(4.0)]);
         assert_eq!(d.labels(), [0, 1, 0]);
         assert_eq!(d.groups(), [0, 1, 0]);
+    }
+
+    /// Groups named as the collector names them keep a Deployment's
+    /// replicas together, as collected data does.
+    #[test]
+    fn a_deployment_pods_groups_are_replicas_of_its_replica_set() {
+        let text = "cpu,class,group\n1,nginx,shop/web-7c5ddbdf54-x7k2q/nginx\n2,nginx,shop/web-7c5ddbdf54-b2v4z/nginx\n\
+                    3,mysql,shop/db-0/mysql\n";
+        let d = read(text.as_bytes()).unwrap().data;
+        let sets: Vec<Option<&str>> = (0..3).map(|g| d.replica_set(g)).collect();
+        assert_eq!(
+            sets,
+            [
+                Some("shop/web-7c5ddbdf54/nginx"),
+                Some("shop/web-7c5ddbdf54/nginx"),
+                None
+            ]
+        );
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub const MAX_TIME_GAP_SECONDS: f64 = 60.0;
 ///    column this is one group per contiguous run of a class. Groups are
 ///    named `run<N>-<class>`, `N` counting from 1.
 ///
+/// A group named `namespace/pod/container` (as the collector names a
+/// container's rows) whose pod is a Deployment's is recorded as a replica of
+/// its ReplicaSet ([`Dataset::infer_replica_sets`](crate::Dataset::infer_replica_sets)):
+/// the grouped splits keep replicas together.
+///
 /// On the old system's files rules 2 and 3 agree: 19 containers (mysql 3,
 /// nginx 11, mongodb 3, postgresql 1, apache 1), see the tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
