@@ -73,6 +73,14 @@ INSTANCES = {
     "rabbitmq-0": ("rabbitmq", "rabbitmq", "steady", 5),
     "rabbitmq-1": ("rabbitmq", "rabbitmq", "bursty", 5),
     "rabbitmq-2": ("rabbitmq", "rabbitmq", "idle", 5),
+    # batch 6: the replicas of two Deployments (same server, same configuration, each with its
+    # own client at the steady intensity, as a Service splits one load evenly over them)
+    "nginx-r0": ("nginx", "nginx", "steady", 6),
+    "nginx-r1": ("nginx", "nginx", "steady", 6),
+    "nginx-r2": ("nginx", "nginx", "steady", 6),
+    "apache-r0": ("apache", "httpd", "steady", 6),
+    "apache-r1": ("apache", "httpd", "steady", 6),
+    "apache-r2": ("apache", "httpd", "steady", 6),
 }
 # Load intensity of the steady-type shapes: one unit of work every 5 s whose
 # size (requests, queries, rate) is scaled by this factor and whose client
