@@ -37,7 +37,8 @@ pub enum SplitError {
     TooFewGroups {
         /// Groups needed.
         needed: usize,
-        /// Groups present in the rows.
+        /// Groups present in the rows, the containers of one replica set
+        /// counted once ([`fold_units`]).
         groups: usize,
     },
 }
