@@ -366,6 +366,11 @@ pub struct Report {
     pub rows: usize,
     /// Groups (containers) with rows in the data set.
     pub groups: usize,
+    /// The units the grouped splits dealt: the groups, the containers of
+    /// one replica set counted once ([`split::fold_units`]; 0 in reports
+    /// written before it was counted).
+    #[serde(default)]
+    pub fold_units: usize,
     /// For each class, the number of groups with a row of that class.
     pub groups_per_class: Vec<usize>,
     /// Number of train/test rounds (1, or k).
@@ -413,9 +418,17 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "=== Evaluation: {} ===", self.method)?;
         writeln!(f)?;
+        let together = if self.method.is_grouped() && (1..self.groups).contains(&self.fold_units) {
+            format!(
+                ", split as {} (the replicas of a ReplicaSet on one side)",
+                self.fold_units
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             f,
-            "Data:      {} rows in {} groups (containers); {} test predictions in {} round(s)",
+            "Data:      {} rows in {} groups (containers){together}; {} test predictions in {} round(s)",
             self.rows,
             self.groups,
             self.matrix.total(),
@@ -556,6 +569,7 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
         }
     }
     let groups = split::groups_with_rows(data).len();
+    let fold_units = split::fold_units(data);
     Ok(Report {
         method,
         accuracy: matrix.accuracy(),
@@ -564,6 +578,7 @@ pub fn evaluate<F: Fit>(params: &F, data: &Dataset, method: Method) -> Result<Re
         matrix,
         rows: data.n_rows(),
         groups,
+        fold_units,
         groups_per_class: gpc,
         rounds: splits.len(),
         train_rows,
@@ -804,6 +819,26 @@ mod tests {
             }
         }
         d
+    }
+
+    /// The report says how many units the folds dealt when replicas of one
+    /// set were kept together, and nothing more when none were.
+    #[test]
+    fn the_report_counts_replica_sets_once() {
+        let mut d = data(&[(0, 4), (0, 4), (0, 4), (0, 4), (1, 4), (1, 4), (1, 4)]);
+        let plain = evaluate(&OneNn, &d, Method::GroupedKFold { k: 2, seed: 7 }).unwrap();
+        assert_eq!((plain.groups, plain.fold_units), (7, 7));
+        assert!(!plain.to_string().contains("split as"), "{plain}");
+        for g in 0..3 {
+            d.set_replica_set(g, "ns/web-7c5ddbdf54/web").unwrap();
+        }
+        let r = evaluate(&OneNn, &d, Method::GroupedKFold { k: 2, seed: 7 }).unwrap();
+        assert_eq!((r.groups, r.fold_units), (7, 5));
+        assert!(
+            r.to_string()
+                .contains("in 7 groups (containers), split as 5 (the replicas of a ReplicaSet on one side);"),
+            "{r}"
+        );
     }
 
     #[test]
