@@ -381,3 +381,39 @@ fn the_collector_trains_on_past_pods_of_removed_workloads_when_asked() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["collected"]["past_pods"], 0);
 }
+
+/// A simulated cluster with 3 replicas a Deployment: the collector keeps
+/// each ReplicaSet's containers together (report.json, report.txt); the
+/// flag is range-checked from the variable too.
+#[test]
+fn the_collector_keeps_a_deployments_replicas_together() {
+    let dir = tempdir("replicas");
+    let out = dir.to_str().unwrap();
+    let collector = env!("CARGO_BIN_EXE_cad-collector");
+    let common = ["--source", "sim", "--curve-points", "0", "--out-dir", out];
+    let collected = |extra: &[&str]| {
+        let (ok, _, stderr) = run(collector, &[&common[..], extra].concat());
+        assert!(ok, "{stderr}");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+        let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+        (report["collected"]["replicated_containers"].as_u64().unwrap(), text)
+    };
+    let (replicated, text) = collected(&["--sim-replicas", "3"]);
+    assert!(replicated > 0, "{text}");
+    assert!(text.contains("(the replicas of a ReplicaSet on one side)"), "{text}");
+    let (replicated, text) = collected(&[]);
+    assert_eq!(replicated, 0);
+    assert!(!text.contains("ReplicaSet on one side"), "{text}");
+    let out = Command::new(collector)
+        .args(common)
+        .env("CAD_SIM_REPLICAS", "11")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--sim-replicas") && err.contains("must be from 1 to 10"),
+        "{err}"
+    );
+}
