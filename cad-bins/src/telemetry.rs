@@ -18,7 +18,12 @@ pub fn init(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colours())
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a closed pipe: `cad demo
+        // 2>&1 | head`) is dropped. With internal errors on, the subscriber
+        // reports the failed write with eprintln!, which panics on that same
+        // closed stderr.
+        .log_internal_errors(false);
     // A second call (tests) keeps the first subscriber.
     let _ = if json {
         builder.json().try_init()

@@ -139,6 +139,22 @@ fn a_closed_pipe_ends_the_programs_quietly_with_success() {
             text(&out)
         );
     }
+    // The logs meet a closed pipe too (`cad demo 2>&1 | head -3` when the
+    // first write after `head` leaves is a log line; here the logs alone
+    // are piped so that one is). tracing's subscriber reported its failed
+    // write with eprintln!, which panics when stderr is the closed pipe:
+    // exit code 101.
+    let status = Command::new("bash")
+        .args([
+            "-c",
+            "set -o pipefail; \"$0\" demo --out-dir \"$1\" 2>&1 > /dev/null | head -1 > /dev/null",
+            CAD,
+            s(&dir),
+        ])
+        .env("RUST_LOG", "info")
+        .status()
+        .unwrap();
+    assert!(status.success(), "cad demo 2>&1 > /dev/null | head -1: {status}");
 }
 
 #[test]
