@@ -248,6 +248,18 @@ fn training_warns_of_classes_with_few_containers_for_the_open_set() {
         "{w}"
     );
     assert!(!w.contains("mysql"), "{w}");
+    // Three containers of one class, all replicas of one set: split by
+    // container, and said to be twins.
+    let mut one_set = two_classes(6, 8);
+    for g in (0..6).step_by(2) {
+        one_set.set_replica_set(g, "shop/web-7c5ddbdf54/app").unwrap();
+    }
+    let w = few(&train(&one_set, &features, &cfg, Timestamp(1), ()).unwrap()).expect("a warning");
+    assert!(
+        w.contains("nginx 3 (all replicas of one ReplicaSet: near twins)"),
+        "{w}"
+    );
+    assert!(w.contains("mysql 3"), "{w}");
 
     let no_open_set = TrainConfig {
         open_set: None,

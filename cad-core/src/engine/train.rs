@@ -397,22 +397,44 @@ fn windows_warning(open_set: &OpenSetModel, confirm: usize) -> Option<String> {
 /// than [`MIN_CONTAINERS_FOR_RATE`](crate::openset::MIN_CONTAINERS_FOR_RATE),
 /// whose honest pods are flagged several times more often than the rate.
 /// Classes without rows are warned of by the evaluation, classes whose
-/// claims are not judged by [`unjudged_warning`].
+/// claims are not judged by [`unjudged_warning`]. The replicas of one
+/// ReplicaSet count once, and a class whose containers are all replicas of
+/// one set is named as such (its calibration is made of twins).
 fn few_containers_warning(data: &Dataset) -> Option<String> {
     use crate::openset::{MIN_CONTAINERS_FOR_RATE, MIN_CONTAINERS_PER_CLASS, MIN_CONTAINERS_TO_JUDGE};
     // Replicas of one ReplicaSet are near twins: counted once, as the
     // calibration's folds deal them.
     let counts = crate::split::fold_units_per_class(data);
     let containers = eval::groups_per_class(data);
+    // A class whose containers are all one set is split by container (see
+    // `split`): counted so, but its calibration is made of twins.
+    let mut sets: Vec<std::collections::HashSet<&str>> = vec![Default::default(); counts.len()];
+    let mut unset = vec![false; counts.len()];
+    for g in crate::split::groups_with_rows(data) {
+        if let (Some(s), Some(u)) = (sets.get_mut(g.class), unset.get_mut(g.class)) {
+            match data.replica_set(g.group) {
+                Some(set) => {
+                    s.insert(set);
+                }
+                None => *u = true,
+            }
+        }
+    }
     let named = |range: std::ops::Range<usize>| -> Vec<String> {
         counts
             .iter()
             .zip(&containers)
             .zip(data.classes())
-            .filter(|((g, _), _)| range.contains(*g))
-            .map(|((g, all), name)| match all > g {
-                true => format!("{name} {g} ({all} containers, the replicas of a ReplicaSet counted once)"),
-                false => format!("{name} {g}"),
+            .enumerate()
+            .filter(|(_, ((g, _), _))| range.contains(*g))
+            .map(|(c, ((g, all), name))| {
+                if all > g {
+                    format!("{name} {g} ({all} containers, the replicas of a ReplicaSet counted once)")
+                } else if *g > 1 && sets[c].len() == 1 && !unset[c] {
+                    format!("{name} {g} (all replicas of one ReplicaSet: near twins)")
+                } else {
+                    format!("{name} {g}")
+                }
             })
             .collect()
     };
