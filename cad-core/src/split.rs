@@ -136,14 +136,9 @@ fn shuffled_by_class(groups: &[GroupRows], n_classes: usize, rng: &mut ChaCha8Rn
 /// at once, so there its containers are split as they are. Every other group
 /// is a unit of its own.
 fn units(data: &Dataset, groups: &[GroupRows]) -> Vec<usize> {
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
-    // Per class, its units: replica sets by name, other groups by index.
-    let mut per_class: BTreeMap<usize, BTreeSet<Result<&str, usize>>> = BTreeMap::new();
+    let per_class = class_units(data, groups);
     let key = |i: usize| data.replica_set(groups[i].group).ok_or(i);
-    for (i, g) in groups.iter().enumerate() {
-        per_class.entry(g.class).or_default().insert(key(i));
-    }
-    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut ids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     (0..groups.len())
         .map(|i| match key(i) {
             Ok(set) if per_class[&groups[i].class].len() >= 2 => {
@@ -155,15 +150,53 @@ fn units(data: &Dataset, groups: &[GroupRows]) -> Vec<usize> {
         .collect()
 }
 
+/// Per class with groups (by class index), the units it would have if
+/// every replica set were one: the sets by name, the other groups by their
+/// index into `groups`.
+type ClassUnits<'a> = std::collections::BTreeMap<usize, std::collections::BTreeSet<Result<&'a str, usize>>>;
+
+fn class_units<'a>(data: &'a Dataset, groups: &[GroupRows]) -> ClassUnits<'a> {
+    let mut per_class = ClassUnits::new();
+    for (i, g) in groups.iter().enumerate() {
+        per_class
+            .entry(g.class)
+            .or_default()
+            .insert(data.replica_set(g.group).ok_or(i));
+    }
+    per_class
+}
+
+/// How many distinct units `unit` holds.
+fn distinct(unit: &[usize]) -> usize {
+    unit.iter().collect::<std::collections::HashSet<_>>().len()
+}
+
 /// How many units the grouped splits deal: the groups with rows, the
 /// replicas of one set counted once (see [`Dataset::set_replica_set`]). A
 /// grouped k-fold needs at least `k`.
 pub fn fold_units(data: &Dataset) -> usize {
     let groups = groups_with_rows(data);
-    units(data, &groups)
-        .into_iter()
-        .collect::<std::collections::HashSet<_>>()
-        .len()
+    distinct(&units(data, &groups))
+}
+
+/// Per class: whether its containers, two or more, are all replicas of one
+/// set. The splits deal those one by one (see [`fold_units`]), so the
+/// class's held-out containers have their twins in training.
+pub fn classes_of_one_replica_set(data: &Dataset) -> Vec<bool> {
+    let groups = groups_with_rows(data);
+    let mut containers = vec![0usize; data.classes().len()];
+    for g in &groups {
+        if let Some(n) = containers.get_mut(g.class) {
+            *n += 1;
+        }
+    }
+    let mut out = vec![false; containers.len()];
+    for (class, keys) in class_units(data, &groups) {
+        if let (Some(one), Some(&n)) = (out.get_mut(class), containers.get(class)) {
+            *one = n > 1 && keys.len() == 1 && keys.iter().all(Result::is_ok);
+        }
+    }
+    out
 }
 
 /// Per class, how many units the grouped splits deal of it (its groups, the
@@ -261,7 +294,7 @@ fn grouped_folds(data: &Dataset, k: usize, seed: u64) -> Result<GroupedFolds, Sp
     }
     let groups = groups_with_rows(data);
     let unit = units(data, &groups);
-    let n_units = unit.iter().collect::<std::collections::HashSet<_>>().len();
+    let n_units = distinct(&unit);
     if n_units < k {
         return Err(SplitError::TooFewGroups {
             needed: k,
@@ -509,6 +542,7 @@ mod tests {
         // a: 3 units (the set and two), b: its 3 containers.
         assert_eq!(fold_units(&d), 6);
         assert_eq!(fold_units_per_class(&d), [3, 3, 0]);
+        assert_eq!(classes_of_one_replica_set(&d), [false, true, false]);
         assert_eq!(
             grouped_k_fold(&d, 7, 0),
             Err(SplitError::TooFewGroups { needed: 7, groups: 6 })

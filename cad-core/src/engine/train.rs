@@ -408,18 +408,7 @@ fn few_containers_warning(data: &Dataset) -> Option<String> {
     let containers = eval::groups_per_class(data);
     // A class whose containers are all one set is split by container (see
     // `split`): counted so, but its calibration is made of twins.
-    let mut sets: Vec<std::collections::HashSet<&str>> = vec![Default::default(); counts.len()];
-    let mut unset = vec![false; counts.len()];
-    for g in crate::split::groups_with_rows(data) {
-        if let (Some(s), Some(u)) = (sets.get_mut(g.class), unset.get_mut(g.class)) {
-            match data.replica_set(g.group) {
-                Some(set) => {
-                    s.insert(set);
-                }
-                None => *u = true,
-            }
-        }
-    }
+    let one_set = crate::split::classes_of_one_replica_set(data);
     let named = |range: std::ops::Range<usize>| -> Vec<String> {
         counts
             .iter()
@@ -430,7 +419,7 @@ fn few_containers_warning(data: &Dataset) -> Option<String> {
             .map(|(c, ((g, all), name))| {
                 if all > g {
                     format!("{name} {g} ({all} containers, the replicas of a ReplicaSet counted once)")
-                } else if *g > 1 && sets[c].len() == 1 && !unset[c] {
+                } else if one_set.get(c).copied().unwrap_or(false) {
                     format!("{name} {g} (all replicas of one ReplicaSet: near twins)")
                 } else {
                     format!("{name} {g}")
