@@ -338,7 +338,8 @@ fn sweep_line(seeds: u64, t: &Tally, accuracy: &[f64]) -> String {
 
 /// Honest pods and impostors flagged of judged, by how many training
 /// containers the class they claim had (`None` without a judged one): the
-/// README's table "How many training containers" comes from this line.
+/// table of docs/measurements.md, "How many training containers", comes
+/// from this line.
 fn by_containers_line(t: &Tally) -> Option<String> {
     let each: Vec<String> = t
         .by_containers

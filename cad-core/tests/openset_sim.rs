@@ -158,7 +158,7 @@ async fn methods(seeds: u64, alpha: f64) -> Vec<Tally> {
     // `TRIMMED=1,2,3`: also the combined score with those trimmed metrics
     // (`Metric::TrimmedRms`). Measured over 100 seeds (α = 0.01): default
     // honest 27/3000, impostors 479/500, unknown 355/500; m = 1: 31, 482,
-    // 378; m = 2: 33, 479, 369; m = 3: 36, 472, 361 (not adopted: README).
+    // 378; m = 2: 33, 479, 369; m = 3: 36, 472, 361 (not adopted: docs/measurements.md).
     let trimmed: Vec<u8> = std::env::var("TRIMMED")
         .unwrap_or_default()
         .split(',')

@@ -57,7 +57,7 @@ pub const DEFAULT_ALIGN_TOLERANCE_MS: i64 = 5_000;
 /// like a class 33 against 31 of 48, unnamed unknowns 1 against 0 of 12,
 /// impostors 35 of 36 and honest 0 of 12 either way. Not better: one row
 /// of 6 snapshots (decided at ≈ 60 s; recordings 30/48 and 34/36), of 5
-/// or 9, and windows that overlap (README, "Open set and calibration").
+/// or 9, and windows that overlap (docs/measurements.md, "The sweep").
 pub const BEHAVIOUR_WINDOW: usize = 4;
 
 /// The names of the built-in sets, as [`FeatureSet::by_name`] accepts them.

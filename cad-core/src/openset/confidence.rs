@@ -19,7 +19,7 @@
 //! containers says about what its raw score says, never 1.00 or 0.00
 //! exactly. (Shrunk toward the pooled accuracy instead, as before, the
 //! forest's probability gave ECE up to 0.059 on the simulator, 0.060 on the
-//! ARFF; see the README.)
+//! ARFF; see docs/measurements.md, "Open set and calibration".)
 //!
 //! The expected calibration error (ECE, 10 equal-width bins of confidence:
 //! the row-weighted mean of |accuracy − mean confidence| per bin, so per

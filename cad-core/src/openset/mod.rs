@@ -25,8 +25,8 @@
 //!
 //! [`Score`] chooses the nonconformity score: the novelty score above (the
 //! default), or `1 − p̂_y(x)` of a random forest calibrated the same way on
-//! held-out containers, or both (Bonferroni). The README compares them on
-//! recordings of real servers.
+//! held-out containers, or both (Bonferroni). docs/measurements.md ("Open
+//! set and calibration") compares them on recordings of real servers.
 //!
 //! [`confidence`] calibrates the classifier's own confidence (a map fitted on
 //! out-of-fold predictions of held-out containers) and measures the expected
@@ -69,14 +69,14 @@ pub const MIN_CONTAINERS_PER_CLASS: usize = 20;
 /// The calibration learns how far an honest container lies from its class
 /// by holding containers out: a class with one container has none to hold
 /// out (its p-values are not calibrated), and with none nothing can behave
-/// like it. Measured with `cad demo --sweep 100 --sim-pods 30` (README, "How
-/// many training containers"): of the honest pods claiming a class of one
+/// like it. Measured with `cad demo --sweep 100 --sim-pods 30` (README,
+/// "Watching"): of the honest pods claiming a class of one
 /// training container, 31 of 72 were flagged.
 pub const MIN_CONTAINERS_TO_JUDGE: usize = 2;
 
 /// The fewest training containers of a class for which the false-anomaly
-/// rate held for its claims in the README's measurements ("How many training
-/// containers": `cad demo --sweep 100` at `--sim-pods` 30, 40 and 60, α =
+/// rate held for its claims in the measurements of docs/measurements.md ("How
+/// many training containers": `cad demo --sweep 100` at `--sim-pods` 30, 40 and 60, α =
 /// 0.01, whose line `honest pods and impostors flagged, by the training
 /// containers of the class they claim` groups the honest pods by how many
 /// training containers their claimed class had). With 2–4 containers a class 3–15 % of honest pods claiming it
@@ -130,8 +130,8 @@ pub enum Score {
     /// calibrated on held-out containers of all classes together (the class
     /// scaling makes their scores comparable; pooling gives the tail of the
     /// calibration ~5× more containers than one class has). The default:
-    /// see the README's comparison on the simulator and on recordings of
-    /// real servers.
+    /// see the comparison on the simulator and on recordings of real servers
+    /// in docs/measurements.md ("Open set and calibration").
     #[default]
     Combined,
 }
