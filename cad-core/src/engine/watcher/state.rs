@@ -32,7 +32,7 @@ use crate::pod::{ContainerId, ContainerInfo, PodId, PodInfo};
 use crate::source::{PodEvent, SourceError};
 use crate::time::{TimeWindow, Timestamp};
 use crate::verdict::{ANNOTATION_PREDICTED, Outcome, SkipReason, Verdict};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// What a change of state gives the sinks.
@@ -136,7 +136,9 @@ pub struct WatchState {
     /// When the watcher started: pods started before are "at start".
     started: Timestamp,
     known: HashMap<String, PodState>,
-    waiting: HashMap<ContainerId, Waiting>,
+    /// Ordered, so that the outcomes of one tick come in the same order on
+    /// every run (by namespace, pod, container).
+    waiting: BTreeMap<ContainerId, Waiting>,
     stats: WatchStats,
 }
 
@@ -159,7 +161,7 @@ impl WatchState {
             config,
             started,
             known: HashMap::new(),
-            waiting: HashMap::new(),
+            waiting: BTreeMap::new(),
             stats: WatchStats::default(),
         }
     }
