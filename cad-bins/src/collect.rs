@@ -583,7 +583,10 @@ pub fn calibration_text(c: &CalibrationReport) -> String {
         f(c.ece_raw),
         f(c.ece),
         c.ece_bootstrap
-            .map(|[lo, hi]| format!(" (5–95 % over bootstrap samples of the containers: {lo:.3}–{hi:.3})"))
+            .map(|[lo, hi]| format!(
+                " (ECE of bootstrap samples of the containers, 5th–95th percentile: {lo:.3}–{hi:.3}; \
+                 resampling adds noise that the absolute gaps do not cancel, so it reads above the ECE measured)"
+            ))
             .unwrap_or_default()
     )
 }

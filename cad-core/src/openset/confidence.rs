@@ -438,7 +438,9 @@ pub struct CalibrationReport {
     /// The 5th and 95th percentile of [`ece`](Self::ece) over
     /// [`BOOTSTRAP_SAMPLES`] bootstrap samples of the containers (the
     /// mapped confidences fixed): how much it depends on which containers
-    /// were measured.
+    /// were measured. The ECE is biased upward by noise (each bin's gap is
+    /// an absolute value), and a resample adds more, so the interval can lie
+    /// above [`ece`](Self::ece) itself when that is small.
     pub ece_bootstrap: Option<[f64; 2]>,
     /// Reliability diagram of the raw confidences.
     pub raw_bins: Vec<ReliabilityBin>,
