@@ -644,6 +644,14 @@ pub struct TrainArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
+    /// The rate for containers that claim no class (0.0001 to 0.5): the share
+    /// of containers of a known class, claiming none, that may be judged
+    /// "behaves like no known class". The open-set evaluation judges the
+    /// left-out class's containers and `false_unknown_rate` at this rate.
+    #[arg(long, env = "CAD_UNCLAIMED_FALSE_UNKNOWN_RATE",
+          default_value_t = cad_core::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub unclaimed_false_unknown_rate: f64,
     /// The open-set nonconformity score: combined (the novelty in units of
     /// the class's typical score times 1 + 4·(1 − the forest's probability
     /// of the class), calibrated over all classes), novelty (distance to the
@@ -853,6 +861,15 @@ pub struct WatchArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
+    /// The rate a container that claims no class is judged at, instead of
+    /// --false-anomaly-rate (0.0001 to 0.5): the share of containers of a
+    /// known class, claiming none, that may be judged "behaves like no known
+    /// class". A container's class comes from --label-key, its container name
+    /// or image, or the pod name, so one that claims none is seldom a class.
+    #[arg(long, env = "CAD_UNCLAIMED_FALSE_UNKNOWN_RATE",
+          default_value_t = cad_core::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub unclaimed_false_unknown_rate: f64,
     /// Consecutive windows that must all be anomalies for a verdict to be
     /// an anomaly (1 to 10; 1: judge each container on its first window
     /// alone). A container whose first verdict is an anomaly waits for the
@@ -984,6 +1001,12 @@ pub struct DemoArgs {
     /// (redis, kafka, …; named after themselves or like a class; 0 to 1000).
     #[arg(long, env = "CAD_DEMO_UNKNOWN", default_value_t = 5, value_parser = number_in(0usize, 1000))]
     pub unknown: usize,
+    /// Pods of a class that claim none, spawned while watching (0 to 1000):
+    /// named like no class (`web-…`), with an in-house image that names no
+    /// class. They measure what --unclaimed-false-unknown-rate costs: the
+    /// summary counts those judged "behaves like no known class".
+    #[arg(long, env = "CAD_DEMO_UNCLAIMED", default_value_t = 0, value_parser = number_in(0usize, 1000))]
+    pub unclaimed: usize,
     /// Run the demo for simulator seeds 1 to N (1 to 1000) instead of one
     /// run with --sim-seed: one line per seed, then the totals as the last
     /// line. A sweep writes no files.
@@ -994,6 +1017,13 @@ pub struct DemoArgs {
     #[arg(long, env = "CAD_FALSE_ANOMALY_RATE", default_value_t = cad_core::openset::DEFAULT_FALSE_ANOMALY_RATE,
           value_parser = number_in(0.0001, 0.5))]
     pub false_anomaly_rate: f64,
+    /// The watcher's rate for containers that claim no class (0.0001 to 0.5):
+    /// the share of containers of a known class, claiming none, that may be
+    /// judged "behaves like no known class".
+    #[arg(long, env = "CAD_UNCLAIMED_FALSE_UNKNOWN_RATE",
+          default_value_t = cad_core::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE,
+          value_parser = number_in(0.0001, 0.5))]
+    pub unclaimed_false_unknown_rate: f64,
     /// The watcher's windows that must all be anomalies for a verdict to be
     /// an anomaly (1 to 10; see `cad watch --confirm-windows`).
     #[arg(long, env = "CAD_CONFIRM_WINDOWS", default_value_t = cad_core::engine::DEFAULT_CONFIRM_WINDOWS,

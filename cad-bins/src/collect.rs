@@ -300,6 +300,7 @@ fn open_set_json(o: &OpenSetReport) -> serde_json::Value {
     };
     json!({
         "false_anomaly_rate": o.overall.alpha,
+        "unclaimed_false_unknown_rate": o.overall.unclaimed_alpha,
         "unknown_recall": {"overall": o.overall.unknown_recall, "per_class": per_class(|c| c.unknown_recall)},
         "false_unknown_rate": {"overall": o.overall.false_unknown_rate, "per_class": per_class(|c| c.false_unknown_rate)},
         "honest_flag_rate": {"overall": o.overall.honest_flag_rate, "per_class": per_class(|c| c.honest_flag_rate)},
@@ -551,6 +552,7 @@ pub fn open_set_outputs(
             folds: k,
             seed,
             alpha: args.false_anomaly_rate,
+            unclaimed_alpha: args.unclaimed_false_unknown_rate,
             params: cad_core::openset::NoveltyParams {
                 window_gap,
                 ..config.open_set.clone().unwrap_or(cad_core::openset::NoveltyParams {

@@ -71,6 +71,9 @@ enum Kind {
     Impostor,
     /// Runs a service outside the class list, whatever its name.
     Unknown,
+    /// Behaves like a class, named like none, with an image of its own: it
+    /// claims no class (an in-house image of nginx, say).
+    Unclaimed,
     /// A sidecar container.
     Sidecar,
 }
@@ -83,6 +86,8 @@ impl Kind {
             Kind::Unknown
         } else if truth.impostor {
             Kind::Impostor
+        } else if truth.named_as.is_none() {
+            Kind::Unclaimed
         } else {
             Kind::Honest
         }
@@ -121,6 +126,7 @@ struct Tally {
     honest: Count,
     impostors: Count,
     unknown: Count,
+    unclaimed: Count,
     sidecars: Count,
     /// Why honest pods were flagged: impostor (claimed, judged like),
     /// unknown, or low confidence (a model without calibration).
@@ -141,6 +147,7 @@ impl Tally {
             Kind::Honest => &mut self.honest,
             Kind::Impostor => &mut self.impostors,
             Kind::Unknown => &mut self.unknown,
+            Kind::Unclaimed => &mut self.unclaimed,
             Kind::Sidecar => &mut self.sidecars,
         }
     }
@@ -155,6 +162,7 @@ impl Tally {
         self.honest.add(o.honest);
         self.impostors.add(o.impostors);
         self.unknown.add(o.unknown);
+        self.unclaimed.add(o.unclaimed);
         self.sidecars.add(o.sidecars);
         for (k, v) in o.honest_causes {
             *self.honest_causes.entry(k).or_default() += v;
@@ -196,6 +204,7 @@ fn describe(truth: &Truth) -> String {
             Some(n) => format!("{} (not a class), named like {n}", truth.behaves_as),
             None => format!("{} (not a class)", truth.behaves_as),
         },
+        Kind::Unclaimed => format!("behaves like {}, claims no class", truth.behaves_as),
         Kind::Sidecar => format!("sidecar {}", truth.behaves_as),
     }
 }
@@ -244,8 +253,8 @@ impl VerdictSink for DemoSink {
             if kind == Kind::Honest { &mut e.0 } else { &mut e.1 }.add(one);
         }
         let mark = match (kind, flagged) {
-            (Kind::Honest, false) => "ok      ",
-            (Kind::Honest, true) => "flagged ",
+            (Kind::Honest | Kind::Unclaimed, false) => "ok      ",
+            (Kind::Honest | Kind::Unclaimed, true) => "flagged ",
             (Kind::Impostor | Kind::Unknown, true) => "caught  ",
             (Kind::Impostor | Kind::Unknown, false) => "MISSED  ",
             (Kind::Sidecar, true) => "sidecar!",
@@ -355,6 +364,17 @@ fn by_containers_line(t: &Tally) -> Option<String> {
     })
 }
 
+/// Pods of a class that claim none, judged like no known class (`None`
+/// without any): the cost of `--unclaimed-false-unknown-rate`.
+fn unclaimed_line(c: &Count) -> Option<String> {
+    (c.judged > 0).then(|| {
+        format!(
+            "pods of a class claiming no class (a name and an image of their own), judged like no known class: {}/{}",
+            c.flagged, c.judged
+        )
+    })
+}
+
 /// What became of the sidecar containers: skipped, as they should be, or
 /// judged (a mistake of the labels).
 fn sidecar_line(c: &Count) -> String {
@@ -455,6 +475,9 @@ async fn sweep(args: &DemoArgs, seeds: u64) -> Result<()> {
     if let Some(line) = by_containers_line(&total) {
         output::println(&line)?;
     }
+    if let Some(line) = unclaimed_line(&total.unclaimed) {
+        output::println(&line)?;
+    }
     output::println(&sidecar_line(&total.sidecars))?;
     output::println(&sweep_line(seeds, &total, &accuracy))
 }
@@ -494,6 +517,19 @@ fn new_pods(args: &DemoArgs, sim: &SimCluster, seed: u64) -> Vec<PodSpec> {
         }
     }
     specs.shuffle(&mut rng);
+    // From a stream of their own, so that without them (the default) the
+    // other pods are exactly those of before.
+    let mut own = ChaCha8Rng::seed_from_u64(seed ^ 0x0C1A_1AED);
+    for i in 0..args.unclaimed {
+        let class = classes[own.random_range(0..classes.len())].clone();
+        let image = format!(
+            "registry.example.com/team-{}/service-{i}:{}",
+            own.random_range(1..10),
+            own.random_range(1..30)
+        );
+        let at = own.random_range(0..=specs.len());
+        specs.insert(at, PodSpec::unnamed(class).with_image(image));
+    }
     specs
 }
 
@@ -619,6 +655,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     let watcher_config = WatcherConfig {
         existing_pods: ExistingPods::None,
         false_anomaly_rate: args.false_anomaly_rate,
+        unclaimed_false_unknown_rate: args.unclaimed_false_unknown_rate,
         confirm_windows: args.confirm_windows,
         normal_at_once: args.normal_at_once,
         ..WatcherConfig::default()
@@ -639,13 +676,19 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         .map(|s| match (&s.named_as, sim.class_names().contains(&s.behaves_as)) {
             (_, false) => Kind::Unknown,
             (Some(n), true) if *n != s.behaves_as => Kind::Impostor,
+            (None, true) => Kind::Unclaimed,
             _ => Kind::Honest,
         })
         .collect();
     let n_of = |k: Kind| spawned.iter().filter(|x| **x == k).count();
+    let unclaimed = match n_of(Kind::Unclaimed) {
+        0 => String::new(),
+        n => format!(", {n} of a class claiming none"),
+    };
     say(&format!(
-        "== watching {} new pods ({} honest, {} impostors, {} of services outside the class list; {} with a sidecar) \
-         spawned over {} of simulated time, until each has an outcome (a verdict needs {} complete metric snapshots):",
+        "== watching {} new pods ({} honest, {} impostors, {} of services outside the class list{unclaimed}; {} with a \
+         sidecar) spawned over {} of simulated time, until each has an outcome (a verdict needs {} complete metric \
+         snapshots):",
         specs.len(),
         n_of(Kind::Honest),
         n_of(Kind::Impostor),
@@ -685,6 +728,7 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     let impostors_judged = t.impostors.judged;
     t.impostors.judged = n_of(Kind::Impostor);
     t.unknown.judged = n_of(Kind::Unknown);
+    t.unclaimed.judged = n_of(Kind::Unclaimed);
     if verbose {
         let mut line = format!(
             "\n== {} outcomes for the new pods' containers: {} classified ({} behave as predicted), {} timed out without metrics, {} deleted first, {} skipped",
@@ -717,6 +761,9 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
         if let Some(skipped) = unjudged_line(&t) {
             line.push_str(&format!("\n== {skipped}"));
         }
+        if let Some(unclaimed) = unclaimed_line(&t.unclaimed) {
+            line.push_str(&format!("\n== {unclaimed}"));
+        }
         output::println(&line)?;
         output::println(&format!("== {}", sidecar_line(&t.sidecars)))?;
         output::println(&format!(
@@ -730,6 +777,34 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn pods_claiming_no_class_leave_the_others_as_they_were() {
+        use clap::Parser;
+        let args = |extra: &[&str]| {
+            let argv = [&["cad", "demo"], extra].concat();
+            match crate::cli::Cli::parse_from(argv).command {
+                crate::cli::Command::Demo(a) => a,
+                _ => unreachable!("a demo command"),
+            }
+        };
+        let sim = SimCluster::new(
+            SimConfig::training(7, 60),
+            Arc::new(TokioClock::starting_at(demo_start(7))),
+        );
+        let before = new_pods(&args(&[]), &sim, 7);
+        let with = new_pods(&args(&["--unclaimed", "4"]), &sim, 7);
+        let (unclaimed, others): (Vec<_>, Vec<_>) = with
+            .into_iter()
+            .partition(|s| s.named_as.is_none() && s.image.is_some());
+        assert_eq!(others, before);
+        assert_eq!(unclaimed.len(), 4);
+        for s in &unclaimed {
+            assert!(sim.class_names().contains(&s.behaves_as), "{s:?}");
+            let image = s.image.as_deref().unwrap_or_default();
+            assert!(sim.class_names().iter().all(|c| !image.contains(c.as_str())), "{image}");
+        }
+    }
 
     #[test]
     fn the_sweep_line_has_the_issues_format() {

@@ -329,6 +329,7 @@ mod tests {
             .iter()
             .map(|&alpha| cad_core::openset::evaluate::Rates {
                 alpha,
+                unclaimed_alpha: alpha,
                 unknown_recall: Some(0.5 + alpha),
                 false_unknown_rate: Some(alpha),
                 honest_flag_rate: Some(alpha),

@@ -31,6 +31,7 @@ pub fn watcher_config(args: &WatchArgs) -> WatcherConfig {
         min_snapshots: args.min_snapshots,
         confidence_threshold: args.confidence_threshold,
         false_anomaly_rate: args.false_anomaly_rate,
+        unclaimed_false_unknown_rate: args.unclaimed_false_unknown_rate,
         confirm_windows: args.confirm_windows,
         normal_at_once: args.normal_at_once,
         late_data: args.poll_interval,
@@ -45,6 +46,7 @@ fn describe(model: &ActiveModel, config: &WatcherConfig) {
     tracing::info!(
         model = %model.description,
         false_anomaly_rate = config.false_anomaly_rate,
+        unclaimed_false_unknown_rate = config.unclaimed_false_unknown_rate,
         confirm_windows = config.confirm_windows,
         confidence_threshold = config.confidence_threshold,
         "model loaded"

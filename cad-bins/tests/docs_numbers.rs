@@ -64,6 +64,15 @@ fn the_numbers_in_the_docs_are_the_codes() {
     let window = default(CollectorCli::command(), None, "window");
     let ratio = default(CollectorCli::command(), None, "training-ratio");
     let threshold = default(WatcherCli::command(), None, "confidence-threshold");
+    let unclaimed = default(WatcherCli::command(), None, "unclaimed-false-unknown-rate");
+    assert_eq!(
+        unclaimed.parse::<f64>().unwrap(),
+        cad_core::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE
+    );
+    assert_eq!(
+        engine.unclaimed_false_unknown_rate,
+        cad_core::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE
+    );
     let listen = default(WatcherCli::command(), None, "listen");
     let db = default(WatcherCli::command(), None, "influx-db");
     let max_classes = default(CollectorCli::command(), None, "max-classes");
@@ -103,6 +112,14 @@ fn the_numbers_in_the_docs_are_the_codes() {
             format!("timed out without metrics (default {} s)", secs(&timeout)),
         ),
         ("README.md", format!("`--confidence-threshold` (default {threshold})")),
+        (
+            "README.md",
+            format!("(`--unclaimed-false-unknown-rate`, default {unclaimed})"),
+        ),
+        (
+            "docs/operations.md",
+            format!("(`--unclaimed-false-unknown-rate`, default {unclaimed}, 0.0001 to 0.5)"),
+        ),
         ("README.md", format!("`--listen`, default `{listen}`")),
         ("README.md", format!("`--influx-db` (default `{db}`)")),
         ("README.md", format!("`--max-classes` (default {max_classes};")),

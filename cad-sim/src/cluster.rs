@@ -80,6 +80,7 @@ struct Plan {
     behaves_as: usize,
     naming: Naming,
     exact_name: Option<String>,
+    exact_image: Option<String>,
     namespace: String,
     /// Index into [`SimConfig::nodes`].
     node: usize,
@@ -604,6 +605,7 @@ impl State {
             behaves_as,
             naming,
             exact_name: None,
+            exact_image: None,
             namespace,
             node,
             silent,
@@ -666,6 +668,7 @@ impl State {
             behaves_as,
             naming,
             exact_name: spec.name.clone(),
+            exact_image: spec.image.clone(),
             namespace,
             node,
             silent: spec.silent,
@@ -754,10 +757,11 @@ impl State {
             (Some(i), ImpostorImage::Claimed) => &config.classes[i],
             _ => behaves,
         };
+        // Drawn even for an exact image: the pod's other draws stay the same.
         let image = image_class.image(rng.random());
         let mut containers = vec![ContainerInfo {
             name: prefix.clone(),
-            image: image.reference,
+            image: plan.exact_image.clone().unwrap_or(image.reference),
             image_size_bytes: (image.size_bytes > 0).then_some(image.size_bytes),
         }];
         let (d0, d1) = config.metrics_delay;

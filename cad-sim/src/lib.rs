@@ -376,6 +376,9 @@ pub struct PodSpec {
     pub named_as: Option<String>,
     /// An exact pod name; `None`: generated (`nginx-7f9c4d8b6-xk2lp`, `mysql-0`).
     pub name: Option<String>,
+    /// An exact image reference for the app container (an in-house image
+    /// that names no class, say); `None`: one of the service's images.
+    pub image: Option<String>,
     /// The namespace; `None`: one of the configured ones.
     pub namespace: Option<String>,
     /// The node; `None`: one of the configured ones.
@@ -401,6 +404,7 @@ impl PodSpec {
             named_as: Some(class.clone()),
             behaves_as: class,
             name: None,
+            image: None,
             namespace: None,
             node: None,
             silent: false,
@@ -431,6 +435,12 @@ impl PodSpec {
     /// With this exact name.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// With this exact image reference for the app container.
+    pub fn with_image(mut self, image: impl Into<String>) -> Self {
+        self.image = Some(image.into());
         self
     }
 

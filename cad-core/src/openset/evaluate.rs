@@ -35,6 +35,10 @@ pub struct OpenSetConfig {
     pub seed: u64,
     /// The false-anomaly rate the figures are given at.
     pub alpha: f64,
+    /// The rate containers are judged at without a claim (the left-out
+    /// class's, and the known ones' for the false unknown rate), as the
+    /// watcher's [`unclaimed_false_unknown_rate`](crate::engine::watcher::WatcherConfig::unclaimed_false_unknown_rate).
+    pub unclaimed_alpha: f64,
     /// Rows judged per container (evenly spaced over its rows).
     pub rows_per_container: usize,
     /// Consecutive windows judged together, as the watcher's
@@ -56,6 +60,7 @@ impl Default for OpenSetConfig {
             folds: 5,
             seed: 42,
             alpha: super::DEFAULT_FALSE_ANOMALY_RATE,
+            unclaimed_alpha: super::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE,
             rows_per_container: 32,
             windows: 1,
             normal_at_once: false,
@@ -88,6 +93,10 @@ pub struct ClassFigures {
 pub struct Rates {
     /// The false-anomaly rate α.
     pub alpha: f64,
+    /// The rate containers without a claim are judged at (the unknown
+    /// recall and the false unknown rate); α in the trade-off.
+    #[serde(default)]
+    pub unclaimed_alpha: f64,
     /// Unknown services judged unknown.
     pub unknown_recall: Option<f64>,
     /// Known held-out containers judged unknown.
@@ -294,10 +303,10 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
         }
     }
     let undecided_rows = judged.iter().filter(|j| j.p.is_none()).count();
-    let rates_at = |alpha: f64, class: Option<usize>| rates(&judged, alpha, class);
+    let rates_at = |alpha: f64, unclaimed: f64, class: Option<usize>| rates(&judged, alpha, unclaimed, class);
     let per_class = (0..n_classes)
         .map(|c| {
-            let r = rates_at(config.alpha, Some(c));
+            let r = rates_at(config.alpha, config.unclaimed_alpha, Some(c));
             ClassFigures {
                 class: data.classes()[c].clone(),
                 containers: per_class_groups[c].len(),
@@ -325,9 +334,9 @@ pub fn open_set(data: &Dataset, config: &OpenSetConfig) -> Result<OpenSetReport,
         }
     }
     Ok(OpenSetReport {
-        overall: rates_at(config.alpha, None),
+        overall: rates_at(config.alpha, config.unclaimed_alpha, None),
         per_class,
-        tradeoff: TRADEOFF_ALPHAS.iter().map(|&a| rates_at(a, None)).collect(),
+        tradeoff: TRADEOFF_ALPHAS.iter().map(|&a| rates_at(a, a, None)).collect(),
         undecided_rows,
         judged_rows: judged.len(),
         containers: groups.len(),
@@ -342,8 +351,9 @@ fn runs(n: usize, windows: usize, gap: usize) -> usize {
     n.saturating_sub((windows.max(1) - 1) * gap).max(n.min(1))
 }
 
-/// The weighted rates at `alpha`, over all classes or one.
-fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
+/// The weighted rates at `alpha` (claims) and `unclaimed` (no claim), over
+/// all classes or one.
+fn rates(judged: &[Judged], alpha: f64, unclaimed: f64, class: Option<usize>) -> Rates {
     #[derive(Default)]
     struct Share(f64, f64);
     impl Share {
@@ -363,6 +373,7 @@ fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
         // once, the first window's normal verdict stands.
         let (novelty, first_novelty, test) = &j.novelty;
         let kind = |claimed: Option<usize>| {
+            let alpha = if claimed.is_some() { alpha } else { unclaimed };
             let k = judge_with(p, novelty.as_deref(), *test, claimed, alpha).kind;
             match &j.first {
                 Some(first) => {
@@ -387,6 +398,7 @@ fn rates(judged: &[Judged], alpha: f64, class: Option<usize>) -> Rates {
     }
     Rates {
         alpha,
+        unclaimed_alpha: unclaimed,
         unknown_recall: unknown.get(),
         false_unknown_rate: false_unknown.get(),
         honest_flag_rate: honest.get(),
@@ -403,8 +415,8 @@ impl fmt::Display for OpenSetReport {
         let o = &self.overall;
         writeln!(
             f,
-            "=== Open-set evaluation: leave one class out, false-anomaly rate α = {} ===",
-            o.alpha
+            "=== Open-set evaluation: leave one class out, false-anomaly rate α = {}, without a claim {} ===",
+            o.alpha, o.unclaimed_alpha
         )?;
         writeln!(f)?;
         writeln!(
@@ -412,8 +424,16 @@ impl fmt::Display for OpenSetReport {
             "Data:      {} containers; {} rows judged ({} undecided: too few usable features)",
             self.containers, self.judged_rows, self.undecided_rows
         )?;
-        writeln!(f, "Unknown services judged unknown:      {}", pct(o.unknown_recall))?;
-        writeln!(f, "Known containers judged unknown:      {}", pct(o.false_unknown_rate))?;
+        writeln!(
+            f,
+            "Unknown services judged unknown:      {} (claiming no class)",
+            pct(o.unknown_recall)
+        )?;
+        writeln!(
+            f,
+            "Known containers judged unknown:      {} (claiming no class)",
+            pct(o.false_unknown_rate)
+        )?;
         writeln!(f, "Honest containers flagged:            {}", pct(o.honest_flag_rate))?;
         writeln!(f, "Impostors (claiming another) flagged: {}", pct(o.impostor_recall))?;
         writeln!(f)?;
@@ -442,7 +462,10 @@ impl fmt::Display for OpenSetReport {
             )?;
         }
         writeln!(f)?;
-        writeln!(f, "Trade-off (α: unknown recall / impostors flagged / honest flagged):")?;
+        writeln!(
+            f,
+            "Trade-off (α, with and without a claim: unknown recall / impostors flagged / honest flagged):"
+        )?;
         for r in &self.tradeoff {
             writeln!(
                 f,

@@ -55,6 +55,15 @@ use std::fmt;
 /// operator accepts to see flagged.
 pub const DEFAULT_FALSE_ANOMALY_RATE: f64 = 0.01;
 
+/// The default rate for containers that claim no class: the share of
+/// containers of a known class, claiming none, that the operator accepts
+/// to see judged "like no known class". A container's class comes from a
+/// pod label, its container name or image, or the pod name, so on a real
+/// cluster a container that claims none is seldom one of the classes, and
+/// calling one "unknown" accuses no honest claim: the bar for "recognised
+/// as a class" is set higher than for "behaves as claimed".
+pub const DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE: f64 = 0.05;
+
 /// The fewest training containers per class below which training warns
 /// that the open-set calibration is coarse. Measured with `cad demo --sweep
 /// 100` (α = 0.01, README "How many training containers"): about 10

@@ -130,6 +130,12 @@ pub struct WatcherConfig {
     /// (default [`DEFAULT_FALSE_ANOMALY_RATE`](crate::openset::DEFAULT_FALSE_ANOMALY_RATE)).
     /// A class is in a verdict's prediction set when its p-value exceeds α.
     pub false_anomaly_rate: f64,
+    /// For a model with open-set calibration, the rate at which a container
+    /// that claims no class is judged instead of [`false_anomaly_rate`](Self::false_anomaly_rate):
+    /// the share of containers of a known class, claiming none, the operator
+    /// accepts to see judged "like no known class" (default
+    /// [`DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE`](crate::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE)).
+    pub unclaimed_false_unknown_rate: f64,
     /// Consecutive windows that must all be anomalies for a verdict to be
     /// an anomaly (1 to [`MAX_CONFIRM_WINDOWS`]; default
     /// [`DEFAULT_CONFIRM_WINDOWS`]). With 1, each container is judged on its
@@ -196,6 +202,16 @@ impl WatcherConfig {
     pub(crate) fn needed_timeout(&self, age: Duration) -> Duration {
         age.saturating_add(self.poll_interval.saturating_mul(2))
     }
+
+    /// The rate a container is judged at: [`false_anomaly_rate`](Self::false_anomaly_rate)
+    /// when it claims a class, else [`unclaimed_false_unknown_rate`](Self::unclaimed_false_unknown_rate).
+    pub fn rate_for(&self, claims_a_class: bool) -> f64 {
+        if claims_a_class {
+            self.false_anomaly_rate
+        } else {
+            self.unclaimed_false_unknown_rate
+        }
+    }
 }
 
 /// The default of [`WatcherConfig::confirm_windows`].
@@ -229,6 +245,7 @@ impl Default for WatcherConfig {
             min_snapshots: None,
             confidence_threshold: 0.6,
             false_anomaly_rate: crate::openset::DEFAULT_FALSE_ANOMALY_RATE,
+            unclaimed_false_unknown_rate: crate::openset::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE,
             confirm_windows: DEFAULT_CONFIRM_WINDOWS,
             normal_at_once: false,
             late_data: Duration::from_secs(5),

@@ -533,13 +533,14 @@ impl ActiveModel {
             };
             m.calibrated(p.confidence, forest)
         });
+        let alpha = config.rate_for(claimed.is_some());
         let judgement = self.open_set.as_ref().map(|o| {
             if windows.len() >= 2 && o.judges_windows(windows.len()) {
-                o.judge_windows(windows, claimed, config.false_anomaly_rate)
+                o.judge_windows(windows, claimed, alpha)
             } else if let Some(s) = scored {
-                o.judge_scored(s, claimed, config.false_anomaly_rate)
+                o.judge_scored(s, claimed, alpha)
             } else {
-                o.judge(row, claimed, config.false_anomaly_rate)
+                o.judge(row, claimed, alpha)
             }
         });
         let mut kind = decision::decide(p.class, confidence, judgement.as_ref(), claimed);
@@ -701,7 +702,7 @@ mod tests {
                     assert_eq!(after, before);
                     if old.len() >= 2 {
                         let c = claimed.and_then(|c| m.classes.iter().position(|k| k == c));
-                        let j = o.judge_windows(&old, c, watcher.false_anomaly_rate);
+                        let j = o.judge_windows(&old, c, watcher.rate_for(c.is_some()));
                         let kind = decision::decide(m.classifier.predict(row).class, 0.0, Some(&j), c);
                         assert_eq!((after.kind, after.p_value), (kind, j.p_value), "{after}");
                         by_windows += 1;
@@ -782,5 +783,57 @@ mod tests {
         assert_eq!(v.p_value, None);
         let v = m.verdict(&row, subject(Some("c1")), &config);
         assert_eq!((v.kind, v.p_value), (Kind::Impostor, None), "{v}");
+    }
+
+    #[test]
+    fn a_container_without_a_claim_is_judged_at_its_own_rate() {
+        // Overlapping classes: many rows lie between the two rates.
+        let d = make(900, 4, 3, 15, 1.0, 0.05, 3);
+        let classifier = Algorithm::default().fit(&d).unwrap();
+        let mut m = ActiveModel::new(Arc::new(classifier), d.classes().to_vec(), features(4));
+        m.open_set = Some(NoveltyParams::default().fit(&d).unwrap());
+        let o = m.open_set.clone().unwrap();
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let subject = |claimed: Option<&str>| Subject {
+            pod: &pod,
+            container: "c",
+            claimed: claimed.map(Into::into),
+            time: Timestamp::EPOCH,
+            time_to_verdict: Duration::ZERO,
+            at_start: false,
+        };
+        let strict = WatcherConfig {
+            unclaimed_false_unknown_rate: 0.01,
+            ..WatcherConfig::default()
+        };
+        let wide = WatcherConfig {
+            unclaimed_false_unknown_rate: 0.3,
+            ..strict.clone()
+        };
+        let mut moved = 0;
+        for i in 0..d.n_rows() {
+            let row = d.row(i);
+            let class = m.classifier.predict(&row).class;
+            // A claim is judged at the false-anomaly rate whatever the other.
+            let c = d.classes()[d.label(i)].as_str();
+            let (a, b) = (
+                m.verdict(&row, subject(Some(c)), &strict),
+                m.verdict(&row, subject(Some(c)), &wide),
+            );
+            assert_eq!((a.kind, a.p_value), (b.kind, b.p_value));
+            // No claim: judged at the unclaimed rate.
+            for config in [&strict, &wide] {
+                let v = m.verdict(&row, subject(None), config);
+                let j = o.judge(&row, None, config.unclaimed_false_unknown_rate);
+                assert_eq!(v.kind, decision::decide(class, 0.0, Some(&j), None), "{v}");
+            }
+            let (a, b) = (
+                m.verdict(&row, subject(None), &strict),
+                m.verdict(&row, subject(None), &wide),
+            );
+            assert!(a.kind != Kind::Unknown || b.kind == Kind::Unknown, "{a} / {b}");
+            moved += usize::from(a.kind != Kind::Unknown && b.kind == Kind::Unknown);
+        }
+        assert!(moved > 0, "no row between the rates");
     }
 }
