@@ -720,23 +720,34 @@ mod tests {
         assert!(anomalies > 0 && by_windows > 100, "{anomalies} {by_windows}");
     }
 
-    #[test]
-    fn calibrated_verdicts_say_their_kind_and_evidence() {
-        // Three well separated classes, 60 containers of 20 rows.
-        let d = make(1200, 4, 3, 20, 8.0, 0.0, 5);
-        let classifier = Algorithm::default().fit(&d).unwrap();
+    /// The default classifier and open-set model fitted on `d`.
+    fn calibrated(d: &crate::Dataset) -> ActiveModel {
+        let classifier = Algorithm::default().fit(d).unwrap();
         let mut m = ActiveModel::new(Arc::new(classifier), d.classes().to_vec(), features(4));
-        m.open_set = Some(NoveltyParams::default().fit(&d).unwrap());
-        assert!(m.is_calibrated());
-        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
-        let subject = |claimed: Option<&str>| Subject {
-            pod: &pod,
+        m.open_set = Some(NoveltyParams::default().fit(d).unwrap());
+        m
+    }
+
+    /// A container `c` of `pod` claiming `claimed`.
+    fn claiming<'a>(pod: &'a PodInfo, claimed: Option<&str>) -> Subject<'a> {
+        Subject {
+            pod,
             container: "c",
             claimed: claimed.map(Into::into),
             time: Timestamp::EPOCH,
             time_to_verdict: Duration::ZERO,
             at_start: false,
-        };
+        }
+    }
+
+    #[test]
+    fn calibrated_verdicts_say_their_kind_and_evidence() {
+        // Three well separated classes, 60 containers of 20 rows.
+        let d = make(1200, 4, 3, 20, 8.0, 0.0, 5);
+        let mut m = calibrated(&d);
+        assert!(m.is_calibrated());
+        let pod = PodInfo::new(PodId::new("ns", "p", "u"));
+        let subject = |claimed: Option<&str>| claiming(&pod, claimed);
         let config = WatcherConfig::default();
         let i = (0..d.n_rows()).find(|&i| d.label(i) == 0).unwrap();
         let row = d.row(i);
@@ -789,19 +800,10 @@ mod tests {
     fn a_container_without_a_claim_is_judged_at_its_own_rate() {
         // Overlapping classes: many rows lie between the two rates.
         let d = make(900, 4, 3, 15, 1.0, 0.05, 3);
-        let classifier = Algorithm::default().fit(&d).unwrap();
-        let mut m = ActiveModel::new(Arc::new(classifier), d.classes().to_vec(), features(4));
-        m.open_set = Some(NoveltyParams::default().fit(&d).unwrap());
+        let m = calibrated(&d);
         let o = m.open_set.clone().unwrap();
         let pod = PodInfo::new(PodId::new("ns", "p", "u"));
-        let subject = |claimed: Option<&str>| Subject {
-            pod: &pod,
-            container: "c",
-            claimed: claimed.map(Into::into),
-            time: Timestamp::EPOCH,
-            time_to_verdict: Duration::ZERO,
-            at_start: false,
-        };
+        let subject = |claimed: Option<&str>| claiming(&pod, claimed);
         let strict = WatcherConfig {
             unclaimed_false_unknown_rate: 0.01,
             ..WatcherConfig::default()
