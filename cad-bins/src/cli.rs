@@ -746,7 +746,9 @@ pub enum PrintAs {
 }
 
 /// The default of `--sidecars`: [`cad_core::label::DEFAULT_SIDECARS`], joined.
-const DEFAULT_SIDECARS_ARG: &str = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd";
+const DEFAULT_SIDECARS_ARG: &str = "istio-proxy,linkerd-proxy,envoy,vault-agent,cloud-sql-proxy,fluent-bit,fluentd,*exporter,\
+                                    *config-reloader,configmap-reload,kube-rbac-proxy,oauth2-proxy,gce-proxy,promtail,\
+                                    filebeat,jaeger-agent";
 
 /// `cad-collector`: collect data from a cluster (or read a file), train,
 /// evaluate, write the model.
@@ -790,8 +792,9 @@ pub struct CollectArgs {
     #[arg(long, env = "CAD_PAST_PODS", value_parser = duration_in(Duration::ZERO, 90 * DAY), default_value = "0s")]
     pub past_pods: Duration,
     /// Sidecar and infrastructure containers, neither trained on nor judged
-    /// (comma-separated container or image names; empty: none). A name that
-    /// is also in --classes is classified.
+    /// (comma-separated container or image names, `*` for any run of
+    /// characters; empty: none). A name that is also in --classes is
+    /// classified.
     #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
     pub sidecars: Vec<String>,
     #[command(flatten)]
@@ -904,8 +907,9 @@ pub struct WatchArgs {
     #[arg(long, env = "CAD_LABEL_KEY")]
     pub label_key: Option<String>,
     /// Sidecar and infrastructure containers, not judged: each ends as
-    /// "skipped: sidecar" (comma-separated container or image names; empty:
-    /// none). A name that is one of the model's classes is classified. The
+    /// "skipped: sidecar" (comma-separated container or image names, `*` for
+    /// any run of characters; empty: none). A name that is one of the
+    /// model's classes is classified. The
     /// model does not record the collector's list: give both the same one.
     #[arg(long, env = "CAD_SIDECARS", value_delimiter = ',', default_value = DEFAULT_SIDECARS_ARG)]
     pub sidecars: Vec<String>,

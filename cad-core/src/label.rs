@@ -32,14 +32,22 @@
 //! list given to [`Labeler::with_sidecars`]) claim nothing and are neither
 //! trained on nor judged: [`ContainerClaim::Sidecar`]. A container is one
 //! when its name, or its image's name, is one of the list (ASCII case
-//! ignored). A sidecar that is also a configured class is not one: the user
-//! asked for it to be classified.
+//! ignored; `*` in an entry stands for any run of characters, so
+//! `*exporter` is every Prometheus exporter: `mysqld-exporter`,
+//! `postgres-exporter`, `nginx-prometheus-exporter`, whose image names
+//! contain a class and would otherwise claim it). A sidecar that is also a
+//! configured class is not one — an entry that is a class, or a container
+//! whose own name or image name is one: the user asked for it to be
+//! classified.
 
 use crate::pod::{ContainerInfo, PodInfo};
 use serde::{Deserialize, Serialize};
 
 /// The sidecar and infrastructure containers that are neither trained on
-/// nor judged by default (`--sidecars`).
+/// nor judged by default (`--sidecars`): service-mesh proxies, secret and
+/// database proxies, log shippers, Prometheus exporters (`*exporter`: a
+/// database's exporter sidecar, `mysqld-exporter`, would otherwise claim
+/// the database's class by its image name) and config reloaders.
 pub const DEFAULT_SIDECARS: &[&str] = &[
     "istio-proxy",
     "linkerd-proxy",
@@ -48,7 +56,46 @@ pub const DEFAULT_SIDECARS: &[&str] = &[
     "cloud-sql-proxy",
     "fluent-bit",
     "fluentd",
+    "*exporter",
+    "*config-reloader",
+    "configmap-reload",
+    "kube-rbac-proxy",
+    "oauth2-proxy",
+    "gce-proxy",
+    "promtail",
+    "filebeat",
+    "jaeger-agent",
 ];
+
+/// Whether `text` matches `pattern`, ASCII case ignored, where `*` in the
+/// pattern stands for any run of characters (none included).
+///
+/// Hand-written rather than `globset`/`wildmatch`: a sidecar entry needs
+/// only `*`, and the labeler keeps its list as plain strings that it can
+/// compare, clone and serialise.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    // Where the last `*` was, and the text position it is matched up to.
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && p[i] == b'*' {
+            star = Some((i, j));
+            i += 1;
+        } else if i < p.len() && p[i].eq_ignore_ascii_case(&t[j]) {
+            i += 1;
+            j += 1;
+        } else if let Some((si, sj)) = star {
+            // Let the last `*` take one more character and try again.
+            star = Some((si, sj + 1));
+            i = si + 1;
+            j = sj + 1;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|&b| b == b'*')
+}
 
 /// What one container of a pod claims to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -195,10 +242,14 @@ impl Labeler {
     /// is not a configured class.
     pub fn sidecar_of(&self, container: &ContainerInfo) -> Option<&str> {
         let image = image_name(&container.image);
+        let is_class = |x: &str| self.classes.iter().any(|c| c.eq_ignore_ascii_case(x));
+        if is_class(&container.name) || is_class(image) {
+            return None;
+        }
         self.sidecars
             .iter()
-            .find(|s| s.eq_ignore_ascii_case(&container.name) || s.eq_ignore_ascii_case(image))
-            .filter(|s| !self.classes.iter().any(|c| c.eq_ignore_ascii_case(s)))
+            .find(|s| wildcard_match(s, &container.name) || wildcard_match(s, image))
+            .filter(|s| !is_class(s))
             .map(String::as_str)
     }
 
@@ -338,7 +389,7 @@ mod tests {
         let p = with_containers(
             "mysql-0",
             &[],
-            &[("exporter", "prom/exporter"), ("db", "bitnami/mysql:8")],
+            &[("backup", "team/backup-agent"), ("db", "bitnami/mysql:8")],
         );
         assert_eq!(l.container_claims(&p), [Nothing, Class("mysql")]);
         // Two applications, each with its own name.
@@ -380,6 +431,62 @@ mod tests {
         assert_eq!(custom.sidecars(), ["Envoy"]);
         assert_eq!(custom.container_claims(&p), [Class("nginx"), Sidecar("Envoy")]);
         assert_eq!(Labeler::from_list("a").sidecars().len(), DEFAULT_SIDECARS.len());
+    }
+
+    #[test]
+    fn exporters_and_other_infrastructure_are_sidecars_by_their_pattern() {
+        use ContainerClaim::*;
+        let l = Labeler::from_list("mysql,postgresql,nginx,apache,mongodb");
+        // Bitnami's charts name the exporter container `metrics`: its image
+        // names the database, which it would otherwise claim.
+        let p = with_containers(
+            "mysql-0",
+            &[],
+            &[
+                ("mysql", "docker.io/bitnami/mysql:8.4"),
+                ("metrics", "docker.io/bitnami/mysqld-exporter:0.15"),
+            ],
+        );
+        assert_eq!(l.container_claims(&p), [Class("mysql"), Sidecar("*exporter")]);
+        for (name, image) in [
+            ("exporter", "quay.io/prometheuscommunity/postgres-exporter:v0.15"),
+            ("nginx-exporter", "nginx/nginx-prometheus-exporter:1.1"),
+            ("metrics", "percona/mongodb_exporter:0.40"),
+            ("Apache_Exporter", "lusotycoon/apache-exporter"),
+            (
+                "reloader",
+                "quay.io/prometheus-operator/prometheus-config-reloader:v0.7",
+            ),
+        ] {
+            let c = ContainerInfo::new(name, image);
+            assert!(l.sidecar_of(&c).is_some(), "{name} {image}");
+        }
+        // Not an exporter: the word must end the name.
+        let c = ContainerInfo::new("exporter-api", "team/exporter-api:1");
+        assert_eq!(l.sidecar_of(&c), None);
+        // A class the user lists is classified, pattern or not.
+        let l = Labeler::from_list("mysql,mysqld-exporter");
+        let c = ContainerInfo::new("metrics", "bitnami/mysqld-exporter:0.15");
+        assert_eq!(l.sidecar_of(&c), None);
+    }
+
+    #[test]
+    fn a_star_stands_for_any_run_of_characters() {
+        for (pattern, text, matched) in [
+            ("*exporter", "mysqld-exporter", true),
+            ("*exporter", "EXPORTER", true),
+            ("*exporter", "exporter-x", false),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("a**", "a", true),
+            ("*", "", true),
+            ("", "", true),
+            ("", "x", false),
+            ("envoy", "Envoy", true),
+            ("*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", false),
+        ] {
+            assert_eq!(wildcard_match(pattern, text), matched, "{pattern} {text}");
+        }
     }
 
     proptest! {

@@ -79,9 +79,18 @@ pub use profile::{
     Rates, ServiceProfile, Shape, Shapes, SidecarProfile, Tail, Volume,
 };
 
-/// The sidecar container names the simulator gives its sidecars: cad-core's
-/// default sidecar list, so that the labels skip them as they would in a cluster.
-pub use cad_core::label::DEFAULT_SIDECARS;
+/// The sidecar container names the simulator gives its sidecars (those of
+/// `profiles.toml`): each is on cad-core's default sidecar list, so that the
+/// labels skip them as they would in a cluster.
+pub const DEFAULT_SIDECARS: &[&str] = &[
+    "istio-proxy",
+    "linkerd-proxy",
+    "envoy",
+    "vault-agent",
+    "cloud-sql-proxy",
+    "fluent-bit",
+    "fluentd",
+];
 
 use async_trait::async_trait;
 use cad_core::clock::Clock;

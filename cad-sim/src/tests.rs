@@ -1088,3 +1088,17 @@ fn replicas_from_one_to_ten() {
     assert_eq!(SimCluster::new(with(0), clock()).config().replicas, 1);
     assert_eq!(SimCluster::new(with(11), clock()).config().replicas, 10);
 }
+
+#[test]
+fn the_simulated_sidecars_are_the_profiles_and_on_the_default_sidecar_list() {
+    let mut profiles: Vec<String> = Profiles::builtin().sidecar.iter().map(|s| s.name.clone()).collect();
+    let mut listed: Vec<String> = DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect();
+    profiles.sort();
+    listed.sort();
+    assert_eq!(profiles, listed);
+    let labeler = cad_core::label::Labeler::new(["nginx", "mysql"]);
+    for name in DEFAULT_SIDECARS {
+        let c = cad_core::pod::ContainerInfo::new(*name, format!("registry.example/{name}:1"));
+        assert!(labeler.sidecar_of(&c).is_some(), "{name}");
+    }
+}
