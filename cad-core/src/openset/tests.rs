@@ -262,6 +262,36 @@ fn leave_one_class_out_finds_each_left_out_class_unknown() {
 }
 
 #[test]
+fn containers_without_a_claim_are_evaluated_at_their_own_rate() {
+    // Classes close enough that the two rates judge differently.
+    let d = data(8, 7);
+    let at = |alpha: f64, unclaimed_alpha: f64| {
+        let config = evaluate::OpenSetConfig {
+            alpha,
+            unclaimed_alpha,
+            ..Default::default()
+        };
+        evaluate::open_set(&d, &config).unwrap().overall
+    };
+    let (a, b) = (at(0.001, 0.001), at(0.001, 0.5));
+    assert_eq!((b.alpha, b.unclaimed_alpha), (0.001, 0.5));
+    // Claims are judged at α whatever the other rate …
+    assert_eq!(
+        (a.honest_flag_rate, a.impostor_recall),
+        (b.honest_flag_rate, b.impostor_recall)
+    );
+    // … and the unclaimed at theirs: more of both kinds are called unknown.
+    assert!(b.false_unknown_rate > a.false_unknown_rate, "{a:?} {b:?}");
+    assert!(b.unknown_recall >= a.unknown_recall, "{a:?} {b:?}");
+    // The same as judging everything at the other rate, for the unclaimed.
+    let c = at(0.5, 0.5);
+    assert_eq!(
+        (b.unknown_recall, b.false_unknown_rate),
+        (c.unknown_recall, c.false_unknown_rate)
+    );
+}
+
+#[test]
 fn the_classifier_score_flags_impostors_and_keeps_honest_containers() {
     let d = data(8, 8);
     let alpha = 0.2;
