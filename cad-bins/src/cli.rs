@@ -764,6 +764,8 @@ pub struct CollectArgs {
     #[arg(long, env = "CAD_FROM_FILE")]
     pub from_file: Option<PathBuf>,
     /// Classes, in priority order (old `data.aggregator.decision.tree.classifier.list`).
+    /// A well-known server's class also matches its other names (apache:
+    /// httpd, apache2; mysql: mariadb; postgresql: postgres; mongodb: mongo).
     #[arg(long, env = "CAD_CLASSES", default_value = "mysql,nginx,apache,postgres,mongo")]
     pub classes: String,
     /// Take the class from this pod label where present (e.g. app.kubernetes.io/name).

@@ -550,8 +550,9 @@ async fn demo(args: &DemoArgs, sim_seed: u64, verbose: bool) -> Result<(Tally, O
     let clock = Arc::new(TokioClock::starting_at(demo_start(sim_seed)));
     // The training pods are trusted (as with scripts/training-pods.sh on a
     // real cluster): no impostors and nothing else under a class's name
-    // among them. Pods named like no class (redis-0, web-…) are there and
-    // are not trained on. New pods only spawn once the watcher runs.
+    // among them. Pods named like no class (redis-0, web-…) are there: those
+    // whose image names a class (web-… running httpd) are trained on as that
+    // class, the others are not. New pods only spawn once the watcher runs.
     let mut sim_config = SimConfig::training(sim_seed, args.sim_pods);
     sim_config.past_pods = args.sim_past_pods;
     sim_config.replicas = args.sim_replicas;

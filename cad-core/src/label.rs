@@ -5,6 +5,12 @@
 //! classes `[sql, mysql]`, `mysql-0` → `sql`, because list order wins). A name
 //! that contains none claims nothing. Matching ignores ASCII case.
 //!
+//! A class of a well-known server is also matched by the other names its
+//! software goes by ([`CLASS_ALIASES`]): `apache` by `httpd` (the official
+//! image), `mysql` by `mariadb`, `postgresql` by `postgres`, `mongodb` by
+//! `mongo`. An alias that overlaps another configured class (a list with
+//! both `mysql` and `mariadb`) is not used.
+//!
 //! Operators who label their workloads can prefer a pod label instead
 //! ([`Labeler::with_label_key`], for example `app.kubernetes.io/name`): when
 //! the pod has that label and its value is one of the classes, that class is
@@ -65,6 +71,16 @@ pub const DEFAULT_SIDECARS: &[&str] = &[
     "promtail",
     "filebeat",
     "jaeger-agent",
+];
+
+/// Families of names of one server's software: a class named like one of
+/// a family is also matched by the family's other names (see the
+/// [module documentation](self)).
+pub const CLASS_ALIASES: &[&[&str]] = &[
+    &["apache", "apache2", "httpd"],
+    &["mysql", "mariadb"],
+    &["postgresql", "postgres"],
+    &["mongodb", "mongo"],
 ];
 
 /// Whether `text` matches `pattern`, ASCII case ignored, where `*` in the
@@ -208,21 +224,45 @@ impl Labeler {
         &self.sidecars
     }
 
+    /// The names class `i` is matched by, lowercase: its own, then its
+    /// [aliases](CLASS_ALIASES) that overlap no other configured class.
+    pub fn names_of(&self, i: usize) -> Vec<&str> {
+        let Some(own) = self.lower.get(i) else {
+            return Vec::new();
+        };
+        let overlaps = |a: &str| {
+            self.lower
+                .iter()
+                .enumerate()
+                .any(|(j, c)| j != i && (c.contains(a) || a.contains(c.as_str())))
+        };
+        let family = CLASS_ALIASES.iter().find(|f| f.contains(&own.as_str())).copied();
+        std::iter::once(own.as_str())
+            .chain(
+                family
+                    .unwrap_or_default()
+                    .iter()
+                    .copied()
+                    .filter(|a| a != own && !overlaps(a)),
+            )
+            .collect()
+    }
+
     /// The class a pod name claims under the name rule.
     pub fn class_of_name(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.lower
-            .iter()
-            .position(|c| name.contains(c.as_str()))
+        (0..self.classes.len())
+            .find(|&i| self.names_of(i).iter().any(|n| name.contains(n)))
             .map(|i| self.classes[i].as_str())
     }
 
-    /// The class a label value names, if it is one of the classes (ASCII case ignored).
+    /// The class a label value names, if it is one of the classes or
+    /// their aliases (ASCII case ignored).
     pub fn class_of_label_value(&self, value: &str) -> Option<&str> {
-        self.classes
-            .iter()
-            .find(|c| c.eq_ignore_ascii_case(value.trim()))
-            .map(String::as_str)
+        let value = value.trim().to_ascii_lowercase();
+        (0..self.classes.len())
+            .find(|&i| self.names_of(i).contains(&value.as_str()))
+            .map(|i| self.classes[i].as_str())
     }
 
     /// The class `pod` claims: from its label if configured and valid, else
@@ -468,6 +508,37 @@ mod tests {
         let l = Labeler::from_list("mysql,mysqld-exporter");
         let c = ContainerInfo::new("metrics", "bitnami/mysqld-exporter:0.15");
         assert_eq!(l.sidecar_of(&c), None);
+    }
+
+    #[test]
+    fn well_known_servers_are_also_claimed_by_their_other_names() {
+        use ContainerClaim::*;
+        let l = Labeler::from_list("nginx,apache,postgresql,mysql,mongodb");
+        for (name, class) in [
+            ("httpd-7f9c4d8b6-xk2lp", "apache"),
+            ("apache2-0", "apache"),
+            ("mariadb-0", "mysql"),
+            ("postgres-0", "postgresql"),
+            ("mongo-0", "mongodb"),
+            ("MariaDB-primary-0", "mysql"),
+        ] {
+            assert_eq!(l.class_of_name(name), Some(class), "{name}");
+        }
+        // By image, in a pod named like no class.
+        let p = with_containers("web-1", &[], &[("app", "docker.io/library/httpd:2.4")]);
+        assert_eq!(l.container_claims(&p), [Class("apache")]);
+        // By label value.
+        let p = pod("x-1", &[("app", "MariaDB")]);
+        assert_eq!(l.clone().with_label_key("app").claimed_class(&p), Some("mysql"));
+        // An alias that is a class of its own is not used for another.
+        let both = Labeler::from_list("mysql,mariadb");
+        assert_eq!(both.class_of_name("mariadb-0"), Some("mariadb"));
+        assert_eq!(both.names_of(0), ["mysql"]);
+        // The default list's prefixes keep matching as before.
+        let old = Labeler::from_list("mysql,nginx,apache,postgres,mongo");
+        assert_eq!(old.class_of_name("postgresql-0"), Some("postgres"));
+        assert_eq!(old.class_of_name("httpd-0"), Some("apache"));
+        assert_eq!(old.class_of_name("redis-0"), None);
     }
 
     #[test]
