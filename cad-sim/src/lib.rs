@@ -80,17 +80,10 @@ pub use profile::{
 };
 
 /// The sidecar container names the simulator gives its sidecars (those of
-/// `profiles.toml`): each is on cad-core's default sidecar list, so that the
-/// labels skip them as they would in a cluster.
-pub const DEFAULT_SIDECARS: &[&str] = &[
-    "istio-proxy",
-    "linkerd-proxy",
-    "envoy",
-    "vault-agent",
-    "cloud-sql-proxy",
-    "fluent-bit",
-    "fluentd",
-];
+/// `profiles.toml`): the first seven of cad-core's default sidecar list, its
+/// named entries before the patterns, so that the labels skip them as they
+/// would in a cluster (a test holds the two lists together).
+pub const DEFAULT_SIDECARS: &[&str] = cad_core::label::DEFAULT_SIDECARS.split_at(7).0;
 
 use async_trait::async_trait;
 use cad_core::clock::Clock;
