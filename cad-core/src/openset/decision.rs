@@ -42,6 +42,18 @@ pub fn decide(predicted: usize, confidence: f64, judgement: Option<&Judgement>, 
     }
 }
 
+/// The rate a container is judged at: `false_anomaly_rate` when it claims a
+/// class, else `unclaimed_false_unknown_rate` (see
+/// [`DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE`](super::DEFAULT_UNCLAIMED_FALSE_UNKNOWN_RATE)).
+/// The watcher and the open-set evaluation both choose it here.
+pub fn rate(claims_a_class: bool, false_anomaly_rate: f64, unclaimed_false_unknown_rate: f64) -> f64 {
+    if claims_a_class {
+        false_anomaly_rate
+    } else {
+        unclaimed_false_unknown_rate
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -373,7 +373,7 @@ fn rates(judged: &[Judged], alpha: f64, unclaimed: f64, class: Option<usize>) ->
         // once, the first window's normal verdict stands.
         let (novelty, first_novelty, test) = &j.novelty;
         let kind = |claimed: Option<usize>| {
-            let alpha = if claimed.is_some() { alpha } else { unclaimed };
+            let alpha = super::decision::rate(claimed.is_some(), alpha, unclaimed);
             let k = judge_with(p, novelty.as_deref(), *test, claimed, alpha).kind;
             match &j.first {
                 Some(first) => {

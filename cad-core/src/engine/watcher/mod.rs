@@ -206,11 +206,11 @@ impl WatcherConfig {
     /// The rate a container is judged at: [`false_anomaly_rate`](Self::false_anomaly_rate)
     /// when it claims a class, else [`unclaimed_false_unknown_rate`](Self::unclaimed_false_unknown_rate).
     pub fn rate_for(&self, claims_a_class: bool) -> f64 {
-        if claims_a_class {
-            self.false_anomaly_rate
-        } else {
-            self.unclaimed_false_unknown_rate
-        }
+        crate::openset::decision::rate(
+            claims_a_class,
+            self.false_anomaly_rate,
+            self.unclaimed_false_unknown_rate,
+        )
     }
 }
 

@@ -824,15 +824,12 @@ mod tests {
             );
             assert_eq!((a.kind, a.p_value), (b.kind, b.p_value));
             // No claim: judged at the unclaimed rate.
-            for config in [&strict, &wide] {
+            let [a, b] = [&strict, &wide].map(|config| {
                 let v = m.verdict(&row, subject(None), config);
                 let j = o.judge(&row, None, config.unclaimed_false_unknown_rate);
                 assert_eq!(v.kind, decision::decide(class, 0.0, Some(&j), None), "{v}");
-            }
-            let (a, b) = (
-                m.verdict(&row, subject(None), &strict),
-                m.verdict(&row, subject(None), &wide),
-            );
+                v
+            });
             assert!(a.kind != Kind::Unknown || b.kind == Kind::Unknown, "{a} / {b}");
             moved += usize::from(a.kind != Kind::Unknown && b.kind == Kind::Unknown);
         }
