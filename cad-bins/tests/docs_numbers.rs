@@ -100,20 +100,26 @@ fn the_numbers_in_the_docs_are_the_codes() {
         ("README.md", format!("the {} s timeout", secs(&timeout))),
         ("README.md", format!("The {demo_pods} pods it trained on")),
         (
-            "README.md",
+            "docs/method.md",
             format!(
                 "samples less than {} s apart",
                 cad_core::features::DEFAULT_ALIGN_TOLERANCE_MS / 1000
             ),
         ),
-        ("README.md", format!("over a window of {} snapshots", behaviour.window)),
         (
-            "README.md",
+            "docs/method.md",
+            format!("over a window of {} snapshots", behaviour.window),
+        ),
+        (
+            "docs/method.md",
             format!("timed out without metrics (default {} s)", secs(&timeout)),
         ),
-        ("README.md", format!("`--confidence-threshold` (default {threshold})")),
         (
-            "README.md",
+            "docs/method.md",
+            format!("`--confidence-threshold` (default {threshold})"),
+        ),
+        (
+            "docs/method.md",
             format!("(`--unclaimed-false-unknown-rate`, default {unclaimed})"),
         ),
         (
@@ -150,15 +156,15 @@ fn the_numbers_in_the_docs_are_the_codes() {
             format!("at most {} bytes", cad_k8s::MAX_BLOB_BYTES),
         ),
         (
-            "README.md",
+            "docs/method.md",
             format!(
-                "read header first and up to\n  {} MiB, its content inflated up to {} GiB",
+                "read header first and up to\n{} MiB, its content inflated up to {} GiB",
                 cad_core::bundle::MAX_BUNDLE_BYTES >> 20,
                 cad_core::bundle::MAX_MODEL_BYTES >> 30
             ),
         ),
         (
-            "README.md",
+            "docs/method.md",
             format!("trees have at most {leaves} leaves by default (`--max-leaves`"),
         ),
         (

@@ -500,8 +500,8 @@ fn calibrate(
         // A tree's confidence is its leaf's class share, 1.0 for nearly
         // every row: the open-set forest's probability of the predicted
         // class is calibrated instead, when the bundle carries that forest.
-        // A forest's own vote share is kept (README, "Open set and
-        // calibration").
+        // A forest's own vote share is kept (docs/method.md, "The
+        // confidence shown").
         let forest = config
             .open_set
             .as_ref()
