@@ -204,7 +204,8 @@ impl fmt::Display for Verdict {
     /// `nginx1239841 got classified by the model as nginx (confidence 0.97)`,
     /// then ` — as claimed (p = 0.412)`,
     /// ` — ANOMALY: named as nginx, behaves like mysql (p = 0.001)`,
-    /// ` — ANOMALY: behaves like no known class (p = 0.003)`, …. Without
+    /// ` — ANOMALY: behaves like no known class (p = 0.003)` (` — ANOMALY:
+    /// claims no class, behaves like no known class …` without a claim), …. Without
     /// open-set calibration a verdict that is not an anomaly keeps the old
     /// line exactly.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -222,6 +223,11 @@ impl fmt::Display for Verdict {
             },
             Kind::Unknown if self.anomaly == Some(AnomalyReason::LowConfidence) => {
                 f.write_str(" — ANOMALY: low confidence")
+            }
+            // Without a claim it was judged at the rate for pods that claim
+            // none (`--unclaimed-false-unknown-rate`): say so, as "recognised" does.
+            Kind::Unknown if self.claimed.is_none() => {
+                write!(f, " — ANOMALY: claims no class, behaves like no known class{p}")
             }
             Kind::Unknown => write!(f, " — ANOMALY: behaves like no known class{p}"),
             Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => Ok(()),
@@ -460,7 +466,7 @@ mod tests {
         );
         assert_eq!(
             line(None, "redis", Kind::Unknown, Some(0.0001), None),
-            " — ANOMALY: behaves like no known class (p < 0.001)"
+            " — ANOMALY: claims no class, behaves like no known class (p < 0.001)"
         );
         assert_eq!(
             line(Some("nginx"), "nginx", Kind::AsClaimed, Some(0.41), Some("nginx")),

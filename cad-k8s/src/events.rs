@@ -55,7 +55,8 @@ impl VerdictNote {
     /// (`nginx-1 got classified by the model as nginx (confidence 0.97,
     /// container nginx)`), then the kind and its evidence:
     /// `; ANOMALY (impostor): it claims to be nginx and behaves like mysql (p = 0.001)`,
-    /// `; ANOMALY (unknown): it behaves like no known class (p = 0.003)`,
+    /// `; ANOMALY (unknown): it behaves like no known class (p = 0.003)`
+    /// (`; ANOMALY (unknown): it claims no class and behaves like …` without a claim),
     /// `; as claimed (p = 0.412)`, …. A verdict without open-set evidence
     /// that is not an anomaly keeps the old line exactly.
     pub fn message(&self) -> String {
@@ -73,6 +74,9 @@ impl VerdictNote {
         let rest = match self.kind {
             Kind::Impostor => format!("; ANOMALY (impostor): it claims to be {claimed} and behaves like {like}{p}"),
             Kind::Unknown if self.p_value.is_none() => "; ANOMALY (unknown): the confidence is too low".to_owned(),
+            Kind::Unknown if self.claimed.is_none() => {
+                format!("; ANOMALY (unknown): it claims no class and behaves like no known class{p}")
+            }
             Kind::Unknown => format!("; ANOMALY (unknown): it behaves like no known class{p}"),
             Kind::AsClaimed | Kind::Recognised if self.p_value.is_none() => String::new(),
             Kind::AsClaimed => format!("; as claimed{p}"),
@@ -292,6 +296,13 @@ mod tests {
         assert!(
             u.message()
                 .ends_with("; ANOMALY (unknown): it behaves like no known class (p < 0.001)"),
+            "{}",
+            u.message()
+        );
+        u.claimed = None;
+        assert!(
+            u.message()
+                .ends_with("; ANOMALY (unknown): it claims no class and behaves like no known class (p < 0.001)"),
             "{}",
             u.message()
         );
