@@ -19,7 +19,7 @@ use cad_influx::{InfluxConfig, InfluxMetricSource, Traffic};
 use cad_sim::{PodSpec, SimCluster, SimConfig};
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, StreamExt};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -182,6 +182,11 @@ pub struct Written {
     pub lines: usize,
     /// The first sample time of every container.
     pub first_sample: HashMap<ContainerId, Timestamp>,
+    /// The first and last memory sample of every container (the field of
+    /// the container measurement `containers_seen` reads).
+    pub memory: HashMap<ContainerId, (Timestamp, Timestamp)>,
+    /// The containers with block-I/O samples (their pod's node has them).
+    pub blkio: HashSet<ContainerId>,
 }
 
 /// Writes the samples of `pods` between `from` and `to` to `db` through
@@ -212,6 +217,13 @@ where
         for (id, samples) in batch.iter() {
             if let Some(first) = samples.iter().map(|s| s.time).min() {
                 written.first_sample.insert(id.clone(), first);
+            }
+            let memory = samples.iter().filter(|s| s.metric == Metric::MemoryUsageBytes);
+            if let (Some(first), Some(last)) = (memory.clone().map(|s| s.time).min(), memory.map(|s| s.time).max()) {
+                written.memory.insert(id.clone(), (first, last));
+            }
+            if samples.iter().any(|s| s.metric == Metric::BlkioReadBytes) {
+                written.blkio.insert(id.clone());
             }
         }
         lines.clear();
@@ -293,6 +305,8 @@ pub async fn write_to(
     for w in results {
         written.lines += w.lines;
         written.first_sample.extend(w.first_sample);
+        written.memory.extend(w.memory);
+        written.blkio.extend(w.blkio);
     }
     written
 }
@@ -401,6 +415,10 @@ impl VerdictSink for Outcomes {
 
 /// What the collector did at scale.
 pub struct CollectRun {
+    /// The pods written and collected.
+    pub pods: Vec<PodInfo>,
+    /// What was written of them.
+    pub written: Written,
     pub data: Dataset,
     pub stats: CollectStats,
     pub polls: Vec<Poll>,
@@ -450,7 +468,7 @@ pub async fn collect_at_scale(
     let started = Instant::now();
     clock.set(end);
     let (data, stats) = collect_dataset(
-        &FixedPods(pods),
+        &FixedPods(pods.clone()),
         &source,
         clock.as_ref(),
         &labeler,
@@ -460,11 +478,13 @@ pub async fn collect_at_scale(
     )
     .await?;
     Ok(CollectRun {
+        pods,
+        lines: written.lines,
+        written,
         data,
         stats,
         polls: source.polls(),
         traffic: source.inner.traffic(),
-        lines: written.lines,
         write,
         collect: started.elapsed(),
         cpu_s: own_cpu_seconds() - cpu0,

@@ -20,6 +20,7 @@ use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -469,4 +470,81 @@ pub fn chain(e: &dyn std::error::Error) -> String {
         next = s.source();
     }
     out
+}
+
+/// A TCP relay in front of a server that counts the bytes each way
+/// (requests and answers, their HTTP headers included).
+pub struct Relay {
+    addr: std::net::SocketAddr,
+    sent: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// A relay to the server at `url` (`http://127.0.0.1:PORT`).
+    pub async fn start(url: &str) -> Relay {
+        let upstream: std::net::SocketAddr = url.trim_start_matches("http://").parse().expect("host:port");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (sent, received) = (Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
+        let task = tokio::spawn({
+            let (sent, received) = (sent.clone(), received.clone());
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        continue;
+                    };
+                    let ((client_r, client_w), (server_r, server_w)) = (client.into_split(), server.into_split());
+                    tokio::spawn(pipe(client_r, server_w, sent.clone()));
+                    tokio::spawn(pipe(server_r, client_w, received.clone()));
+                }
+            }
+        });
+        Relay {
+            addr,
+            sent,
+            received,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Bytes so far from the clients to the server, and back.
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.sent.load(Ordering::Relaxed), self.received.load(Ordering::Relaxed))
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, counting the bytes.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    count: Arc<AtomicU64>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => {
+                count.fetch_add(n as u64, Ordering::Relaxed);
+                if to.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
