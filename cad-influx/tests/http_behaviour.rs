@@ -126,7 +126,7 @@ async fn server_errors_are_retried_with_backoff_then_succeed() {
     );
     let request = seen.lock().unwrap()[0].clone();
     assert!(
-        request.starts_with("POST /query?db=telegraf&epoch=ms HTTP/1.1"),
+        request.starts_with("POST /query?db=telegraf&epoch=ms&chunked=true&chunk_size=10000 HTTP/1.1"),
         "{request}"
     );
     assert!(
@@ -293,7 +293,7 @@ async fn containers_seen_sends_one_query_and_reads_the_answer() {
     assert_eq!(got, vec![want], "series with empty names are left out");
     let request = seen.lock().unwrap()[1].clone();
     assert!(
-        request.starts_with("POST /query?db=telegraf&epoch=ms HTTP/1.1"),
+        request.starts_with("POST /query?db=telegraf&epoch=ms&chunked=true&chunk_size=10000 HTTP/1.1"),
         "{request}"
     );
     let body = request.split("\r\n\r\n").nth(1).unwrap_or_default();
