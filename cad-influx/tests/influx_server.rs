@@ -813,6 +813,71 @@ fn row(ns: &str, pod: &str, uid: &str, c: &str, ks: (i64, i64), image: Option<&s
     )
 }
 
+/// A look-back of several days is asked for a day at a time
+/// (`cad_influx::SEEN_SPAN`); a container with points on several days is
+/// listed once, its first and last point joined across the requests, and a
+/// pod recreated under the same name on another day keeps its UIDs apart.
+#[tokio::test]
+async fn containers_seen_joins_the_days_of_a_long_look_back() {
+    let Some(server) = server_with_db().await else { return };
+    assert_eq!(cad_influx::SEEN_SPAN, Duration::from_secs(86_400));
+    let at = |days: f64| T0 + (days * 86_400_000.0) as i64;
+    let (nginx, mariadb, mysql) = (
+        "docker.io/library/nginx",
+        "docker.io/library/mariadb",
+        "docker.io/library/mysql",
+    );
+    // (namespace, pod, UID (None: no block I/O), container, image, days of its points)
+    type DayRun<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, &'a str, &'a [f64]);
+    let runs: [DayRun; 4] = [
+        ("shop", "web-1", Some("uid-web"), "nginx", nginx, &[0.2, 1.5, 2.7]),
+        ("data", "mysql-0", Some("uid-a"), "mysql", mariadb, &[0.1, 0.9]),
+        ("data", "mysql-0", Some("uid-b"), "mysql", mysql, &[1.2, 2.5]),
+        ("data", "old-0", None, "app", "", &[0.5, 2.5]),
+    ];
+    let mut lines = Vec::new();
+    for (ns, pod, uid, c, image, days) in runs {
+        for &d in days {
+            let t = at(d);
+            lines.push(format!(
+                "kubernetes_pod_container,container_name={c},namespace={ns},node_name=n1,pod_name={pod} memory_usage_bytes=5i {t}"
+            ));
+            if let Some(uid) = uid {
+                for dev in ["8:0", "total"] {
+                    lines.push(format!(
+                        "docker_container_blkio,container_image={image},container_name=k8s_{c}_{pod}_{ns}_{uid}_0,device={dev},io.kubernetes.container.name={c},io.kubernetes.pod.name={pod},io.kubernetes.pod.namespace={ns},io.kubernetes.pod.uid={uid} io_service_bytes_recursive_read=4096i {t}"
+                    ));
+                }
+            }
+        }
+    }
+    server.write(DB, &lines.join("\n")).await;
+    let source = InfluxMetricSource::new(server.config(DB, Arc::default())).unwrap();
+    let look = TimeWindow::new(Timestamp(T0), Timestamp(at(3.0)));
+    let mut got = seen_rows(&source.containers_seen(look).await.unwrap());
+    assert_eq!(source.request_count(), 3, "a request a day");
+    got.sort();
+    let row = |ns: &str, pod: &str, uid: &str, c: &str, from: f64, to: f64, image: Option<&str>| -> SeenRow {
+        (
+            ns.into(),
+            pod.into(),
+            uid.into(),
+            c.into(),
+            at(from),
+            at(to),
+            image.map(Into::into),
+        )
+    };
+    let mut want = vec![
+        row("shop", "web-1", "uid-web", "nginx", 0.2, 2.7, Some(nginx)),
+        row("data", "mysql-0", "uid-a", "mysql", 0.1, 0.9, Some(mariadb)),
+        row("data", "mysql-0", "uid-b", "mysql", 1.2, 2.5, Some(mysql)),
+        row("data", "old-0", "", "app", 0.5, 2.5, None),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
+
 #[tokio::test]
 async fn containers_seen_lists_past_pods_that_fetch_then_answers_to() {
     let Some(server) = server_with_db().await else { return };
