@@ -48,5 +48,5 @@ pub use config::{
 pub use error::InfluxError;
 pub use http::Traffic;
 pub use influxql::{quote, quote_ident, quote_literal};
-pub use source::{InfluxMetricSource, MIN_REQUEST_BYTES, SEEN_SPAN};
+pub use source::{InfluxMetricSource, MAX_SEEN_REQUESTS, MIN_REQUEST_BYTES, SEEN_SPAN};
 pub use verdict::{InfluxVerdictWriter, VerdictPoint, to_line_protocol};

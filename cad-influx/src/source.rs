@@ -786,7 +786,7 @@ impl MetricSource for InfluxMetricSource {
     /// [`Metric::MemoryUsageBytes`] (else the first field mapped) `GROUP BY`
     /// namespace, pod name and container name: an answer holds one row per
     /// container, whatever the window's length. One `POST /query` per
-    /// [`SEEN_SPAN`] (a day) of the window, up to
+    /// [`SEEN_SPAN`] (a day) of the window (at most [`MAX_SEEN_REQUESTS`]), up to
     /// [`concurrency`](InfluxConfig::concurrency) at a time, their edges
     /// joined: InfluxDB reads every point of the span for `first()` and
     /// `last()`, so a month in one request could outlast the timeout.
@@ -851,12 +851,19 @@ impl MetricSource for InfluxMetricSource {
 /// about 26 million).
 pub const SEEN_SPAN: std::time::Duration = std::time::Duration::from_secs(86_400);
 
-/// `window` cut into consecutive spans of at most [`SEEN_SPAN`].
+/// The most requests one `containers_seen` call makes: a look-back of more
+/// than this many [`SEEN_SPAN`]s is cut into as many longer spans (a library
+/// caller's window may be centuries long; the plans are held at once).
+pub const MAX_SEEN_REQUESTS: u32 = 400;
+
+/// `window` cut into consecutive spans of [`SEEN_SPAN`] (the last one
+/// shorter), or into at most [`MAX_SEEN_REQUESTS`] longer ones.
 fn seen_spans(window: TimeWindow) -> impl Iterator<Item = TimeWindow> {
+    let span = SEEN_SPAN.max(window.duration() / MAX_SEEN_REQUESTS + std::time::Duration::from_millis(1));
     let mut start = window.start;
     std::iter::from_fn(move || {
         (start < window.end).then(|| {
-            let end = (start + SEEN_SPAN).min(window.end);
+            let end = (start + span).min(window.end);
             let span = TimeWindow::new(start, end);
             start = end;
             span
@@ -992,6 +999,18 @@ mod tests {
         assert_eq!(month.len(), 30);
         assert!(month.windows(2).all(|w| w[0].1 == w[1].0), "consecutive, no gap");
         assert!(spans(200, 200).is_empty());
+        // However long the window, at most MAX_SEEN_REQUESTS spans, abutting.
+        for end in [401 * day, 10_000 * day, i64::MAX / 1000] {
+            let all = spans(0, end);
+            assert!(
+                all.len() <= MAX_SEEN_REQUESTS as usize && all.len() >= 400,
+                "{}",
+                all.len()
+            );
+            assert_eq!((all[0].0, all.last().unwrap().1), (0, end));
+            assert!(all.windows(2).all(|w| w[0].1 == w[1].0));
+        }
+        assert_eq!(spans(0, 400 * day).len(), 400);
     }
 
     #[test]

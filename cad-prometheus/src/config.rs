@@ -459,7 +459,8 @@ pub struct SeenQueries {
     /// multiples of the step. Prometheus refuses a query holding more than
     /// `--query.max-samples` points (50 million by default): `span / step`
     /// times the containers seen in a span must stay below it, so a cluster
-    /// with more than about 30 000 containers a day needs shorter spans.
+    /// with more than about 30 000 containers a day needs shorter spans. A
+    /// window of more than 400 spans is cut into 400 longer ones.
     pub span: Duration,
 }
 

@@ -156,6 +156,11 @@ fn form(promql: &str, time: Timestamp, deny_partial_response: bool) -> String {
     s.finish()
 }
 
+/// The most spans (each 3 queries) one `containers_seen` call plans: a
+/// window longer than this many `SeenQueries::span`s is cut into as many
+/// longer ones.
+pub(crate) const MAX_SEEN_SPANS: i64 = 400;
+
 /// Builds the queries of one [`containers_seen`](cad_core::MetricSource::containers_seen).
 ///
 /// The window is widened to whole steps (and one step before its start) and
@@ -194,7 +199,9 @@ impl SeenPlanner<'_> {
         i64::try_from(self.seen.step.as_millis()).unwrap_or(i64::MAX).max(1)
     }
 
-    /// The spans covering `window` widened to whole steps, oldest first:
+    /// The spans covering `window` widened to whole steps, oldest first
+    /// (at most [`MAX_SEEN_SPANS`]: a library caller's window may be
+    /// centuries long, and the queries are planned at once):
     /// `(end, length in ms)`, every end a multiple of the step, each span
     /// starting where the one before ends. None for an empty window.
     ///
@@ -209,10 +216,12 @@ impl SeenPlanner<'_> {
             return Vec::new();
         }
         let step = self.step_ms();
-        let span = (i64::try_from(self.seen.span.as_millis()).unwrap_or(i64::MAX) / step).max(1) * step;
         let start = (window.start.as_millis().div_euclid(step) - 1) * step;
         let end =
             (window.end.as_millis().div_euclid(step) + i64::from(window.end.as_millis().rem_euclid(step) != 0)) * step;
+        // At most MAX_SEEN_SPANS: a longer window gets longer spans.
+        let longest = end.saturating_sub(start) / MAX_SEEN_SPANS / step + 1;
+        let span = (i64::try_from(self.seen.span.as_millis()).unwrap_or(i64::MAX) / step).max(longest) * step;
         let mut out = Vec::new();
         let mut e = end;
         while e > start {
@@ -666,6 +675,23 @@ mod tests {
             seen_planner(&c, 60, 300).spans(w),
             [(Timestamp::from_millis(120_000), 120_000)]
         );
+        // However long the window, at most MAX_SEEN_SPANS spans of whole steps, abutting.
+        for end in [start + 500 * day, i64::MAX / 2] {
+            let w = TimeWindow::new(Timestamp::from_millis(start), Timestamp::from_millis(end));
+            let spans = p.spans(w);
+            assert!((2..=MAX_SEEN_SPANS as usize).contains(&spans.len()), "{}", spans.len());
+            assert!(
+                spans
+                    .windows(2)
+                    .all(|s| s[0].0.as_millis() == s[1].0.as_millis() - s[1].1)
+            );
+            assert!(
+                spans
+                    .iter()
+                    .all(|(e, len)| e.as_millis() % 60_000 == 0 && len % 60_000 == 0)
+            );
+            assert!(spans.last().unwrap().0 >= w.end && spans[0].0.as_millis() - spans[0].1 < start);
+        }
     }
 
     #[test]
