@@ -270,6 +270,17 @@ fn the_numbers_in_the_docs_are_the_codes() {
             ),
         ),
         (
+            "docs/writing-an-adapter.md",
+            format!("at most {} spans however long", cad_influx::MAX_SEEN_REQUESTS),
+        ),
+        (
+            "README.md",
+            format!(
+                "Listing a month's containers is {} requests to InfluxDB",
+                30 * 86_400 / cad_influx::SEEN_SPAN.as_secs()
+            ),
+        ),
+        (
             "README.md",
             format!(
                 "(`CAD_PAST_PODS`, 0 s to 90 d;\ndefault {}, off)",
