@@ -145,7 +145,9 @@ impl<'a> ContainerClaim<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Labeler {
     classes: Vec<String>,
-    lower: Vec<String>,
+    /// Each class's names, lowercase: its own, then its usable aliases
+    /// ([`Labeler::names_of`]), found once here rather than at each lookup.
+    names: Vec<Vec<String>>,
     label_key: Option<String>,
     #[serde(default = "default_sidecars")]
     sidecars: Vec<String>,
@@ -153,6 +155,28 @@ pub struct Labeler {
 
 fn default_sidecars() -> Vec<String> {
     DEFAULT_SIDECARS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The names class `i` of the lowercase class list `lower` is matched by:
+/// its own, then its [aliases](CLASS_ALIASES) that overlap no other class.
+fn names_of_class(lower: &[String], i: usize) -> Vec<String> {
+    let own = &lower[i];
+    let overlaps = |a: &str| {
+        lower
+            .iter()
+            .enumerate()
+            .any(|(j, c)| j != i && (c.contains(a) || a.contains(c.as_str())))
+    };
+    let family = CLASS_ALIASES.iter().find(|f| f.contains(&own.as_str())).copied();
+    std::iter::once(own.clone())
+        .chain(
+            family
+                .unwrap_or_default()
+                .iter()
+                .filter(|a| **a != own.as_str() && !overlaps(a))
+                .map(|a| (*a).to_owned()),
+        )
+        .collect()
 }
 
 /// The name of an image reference: its last path segment without tag or
@@ -173,10 +197,11 @@ impl Labeler {
         S: Into<String>,
     {
         let classes: Vec<String> = classes.into_iter().map(Into::into).filter(|c| !c.is_empty()).collect();
-        let lower = classes.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let lower: Vec<String> = classes.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let names = (0..lower.len()).map(|i| names_of_class(&lower, i)).collect();
         Labeler {
             classes,
-            lower,
+            names,
             label_key: None,
             sidecars: default_sidecars(),
         }
@@ -225,34 +250,17 @@ impl Labeler {
     }
 
     /// The names class `i` is matched by, lowercase: its own, then its
-    /// [aliases](CLASS_ALIASES) that overlap no other configured class.
-    pub fn names_of(&self, i: usize) -> Vec<&str> {
-        let Some(own) = self.lower.get(i) else {
-            return Vec::new();
-        };
-        let overlaps = |a: &str| {
-            self.lower
-                .iter()
-                .enumerate()
-                .any(|(j, c)| j != i && (c.contains(a) || a.contains(c.as_str())))
-        };
-        let family = CLASS_ALIASES.iter().find(|f| f.contains(&own.as_str())).copied();
-        std::iter::once(own.as_str())
-            .chain(
-                family
-                    .unwrap_or_default()
-                    .iter()
-                    .copied()
-                    .filter(|a| a != own && !overlaps(a)),
-            )
-            .collect()
+    /// [aliases](CLASS_ALIASES) that overlap no other configured class
+    /// (empty for an index out of range).
+    pub fn names_of(&self, i: usize) -> &[String] {
+        self.names.get(i).map_or(&[], Vec::as_slice)
     }
 
     /// The class a pod name claims under the name rule.
     pub fn class_of_name(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         (0..self.classes.len())
-            .find(|&i| self.names_of(i).iter().any(|n| name.contains(n)))
+            .find(|&i| self.names_of(i).iter().any(|n| name.contains(n.as_str())))
             .map(|i| self.classes[i].as_str())
     }
 
@@ -261,7 +269,7 @@ impl Labeler {
     pub fn class_of_label_value(&self, value: &str) -> Option<&str> {
         let value = value.trim().to_ascii_lowercase();
         (0..self.classes.len())
-            .find(|&i| self.names_of(i).contains(&value.as_str()))
+            .find(|&i| self.names_of(i).contains(&value))
             .map(|i| self.classes[i].as_str())
     }
 
