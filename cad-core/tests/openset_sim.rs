@@ -218,25 +218,30 @@ async fn methods(seeds: u64, alpha: f64) -> Vec<Tally> {
 }
 
 /// Three seeds of the demo's setting: the default method flags few honest
-/// pods and most impostors. Measured (seeds 1–3, α = 0.01): honest 4/90,
-/// impostors 14/15, unknown services 9/15 with the `behaviour` set of issue
-/// 17 (2/90, 12/15, 7/15 with `behaviour-v2`; over 20 seeds of the sweep
-/// 9/600 against 8/600); novelty alone 0/90, 5/15, 3/15 (`behaviour-v2`).
+/// pods and most impostors, each judged on one window. Measured (seeds 1–3,
+/// α = 0.01): honest 6/90, impostors 14/15, unknown services 13/15 on the
+/// simulator of session 20, whose nginx and apache memory is as recorded
+/// (over 20 seeds, `open_set_methods_on_the_simulator`: 12/600, 97/100,
+/// 76/100; seeds 1–3 are the sweep's unlucky ones for honest pods too).
+/// Before: 4/90, 14/15, 9/15 with the `behaviour` set of issue 17 (2/90,
+/// 12/15, 7/15 with `behaviour-v2`); novelty alone 0/90, 5/15, 3/15
+/// (`behaviour-v2`).
 #[tokio::test(start_paused = true)]
 async fn the_combined_score_flags_impostors_and_few_honest_pods() {
     let t = methods(3, 0.01).await;
     let d = t[0];
     assert_eq!((d.honest.1, d.impostor.1, d.unknown.1), (90, 15, 15), "{d:?}");
-    assert!(d.honest.0 <= 4, "{d:?}");
+    assert!(d.honest.0 <= 6, "{d:?}");
     assert!(d.impostor.0 >= 12, "{d:?}");
     assert!(d.unknown.0 >= 5, "{d:?}");
     // Mondrian novelty p-values alone find far fewer impostors.
     assert!(t[2].impostor.0 < d.impostor.0, "{t:?}");
 }
 
-/// The sweep's size (`SEEDS`, default 20). Measured (α = 0.01): honest
-/// 12/600, impostors 91/100, unknown services 57/100 (issue 17's targets:
-/// ≤ 2 %, ≥ 95 %, ≥ 90 %).
+/// The sweep's size (`SEEDS`, default 20). Measured (α = 0.01, one window
+/// each): honest 12/600, impostors 97/100, unknown services 76/100 on the
+/// simulator of session 20 (before it: 12/600, 91/100, 57/100; issue 17's
+/// targets, for the watcher's verdicts: ≤ 2 %, ≥ 95 %, ≥ 90 %).
 #[tokio::test(start_paused = true)]
 #[ignore = "a measurement of 20 seeds (minutes in a debug build)"]
 async fn open_set_methods_on_the_simulator() {

@@ -293,8 +293,17 @@ pub struct Tail {
 pub struct Memory {
     /// RSS once started, MiB.
     pub rss_mib: Range,
-    /// RSS / usage (the rest of usage is page cache).
-    pub rss_ratio: Range,
+    /// RSS / usage (the rest of usage is page cache), for a service whose
+    /// page cache grows with its RSS (a database's pages); give this or
+    /// `cache_mib`.
+    #[serde(default)]
+    pub rss_ratio: Option<Range>,
+    /// Page cache beside the RSS, MiB, for a service whose page cache is its
+    /// program's files and stays put while its RSS grows (a web server's:
+    /// RSS / usage then rises with the RSS, as recorded); usage = RSS + this.
+    /// Give this or `rss_ratio`.
+    #[serde(default)]
+    pub cache_mib: Option<Range>,
     /// Working set / usage.
     pub ws_ratio: Range,
     /// How much RSS can grow with use (a buffer pool, a cache), MiB.
@@ -559,7 +568,6 @@ impl Profiles {
                 s.rootfs_kib,
                 s.logs_start_kib,
                 s.memory.rss_mib,
-                s.memory.rss_ratio,
                 s.memory.ws_ratio,
                 s.memory.grow_mib,
                 s.memory.grow_mib_per_core_s,
@@ -594,8 +602,15 @@ impl Profiles {
             {
                 return bad(format!("service {n}: tail ranges must be valid, its secs positive"));
             }
-            if s.memory.rss_ratio.min <= 0.0 || s.memory.rss_ratio.max > 1.0 || s.memory.ws_ratio.max > 1.0 {
-                return bad(format!("service {n}: ratios must lie in (0, 1]"));
+            match (s.memory.rss_ratio, s.memory.cache_mib) {
+                (Some(r), None) if r.is_valid() && r.min > 0.0 && r.max <= 1.0 => {}
+                (None, Some(c)) if c.is_valid() => {}
+                (Some(_), None) => return bad(format!("service {n}: rss_ratio must lie in (0, 1]")),
+                (None, Some(c)) => return bad(format!("service {n}: range {c:?}")),
+                _ => return bad(format!("service {n}: memory needs one of rss_ratio and cache_mib")),
+            }
+            if s.memory.ws_ratio.max > 1.0 {
+                return bad(format!("service {n}: ws_ratio must lie in (0, 1]"));
             }
             if s.memory.rss_mib.min <= 0.0 {
                 return bad(format!("service {n}: rss_mib must be positive"));
@@ -945,7 +960,10 @@ pub(crate) struct ContainerModel {
     /// fast: bytes per core-second.
     pub first: f64,
     pub first_per_core_s: f64,
+    /// RSS / usage, where the page cache follows the RSS (`cache` 0).
     pub rss_ratio: f64,
+    /// Page cache beside the RSS, bytes (0: `rss_ratio` makes the usage).
+    pub cache: f64,
     pub ws_ratio: f64,
     pub rootfs: f64,
     pub logs: f64,
@@ -1048,9 +1066,21 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         at += secs;
     }
     let m = &s.memory;
-    let rss_ratio = m.rss_ratio.draw(rng).clamp(1e-3, 1.0);
-    let ws_ratio = m.ws_ratio.draw(rng).clamp(rss_ratio, 1.0);
+    // Drawn in this order, the services with `rss_ratio` draw as before
+    // `cache_mib` was added.
+    let share_or_cache = match (m.rss_ratio, m.cache_mib) {
+        (_, Some(c)) => Err(pos(c.draw(rng)) * MIB),
+        (Some(r), None) => Ok(r.draw(rng).clamp(1e-3, 1.0)),
+        (None, None) => Ok(1.0),
+    };
+    let ws_ratio = m.ws_ratio.draw(rng);
     let grow = pos(m.grow_mib.draw(rng)) * MIB;
+    let rss = pos(m.rss_mib.draw(rng)) * MIB;
+    let (rss_ratio, cache) = match share_or_cache {
+        Ok(r) => (r, 0.0),
+        Err(cache) => (rss / (rss + cache), cache),
+    };
+    let ws_ratio = ws_ratio.clamp(rss_ratio, 1.0);
     let mut container = ContainerModel {
         base,
         act,
@@ -1060,12 +1090,13 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         logs_in_rootfs: false,
         cpu_bound: matches!(shape, Shape::Bursty | Shape::Batch),
         phases,
-        rss: pos(m.rss_mib.draw(rng)) * MIB,
+        rss,
         grow,
         grow_per_core_s: pos(m.grow_mib_per_core_s.draw(rng)) * MIB,
         first: 0.0,
         first_per_core_s: 0.0,
         rss_ratio,
+        cache,
         ws_ratio,
         rootfs: pos(s.rootfs_kib.draw(rng)) * KIB,
         logs: pos(s.logs_start_kib.draw(rng)) * KIB,
@@ -1148,6 +1179,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         first: 0.0,
         first_per_core_s: 0.0,
         rss_ratio,
+        cache: 0.0,
         ws_ratio: (rss_ratio + 0.05).min(1.0),
         rootfs: (4.0 + 16.0 * rng.random::<f64>()) * KIB,
         logs: (1.0 + 7.0 * rng.random::<f64>()) * KIB,
@@ -1214,7 +1246,16 @@ mod tests {
     #[test]
     fn bad_profiles_are_errors_not_panics() {
         assert!(matches!(Profiles::parse("nope = ["), Err(ProfileError::Parse(_))));
-        let bad = PROFILES_TOML.replacen("rss_ratio = [0.61, 0.79]", "rss_ratio = [0.79, 0.61]", 1);
+        let bad = PROFILES_TOML.replacen("cache_mib = [0.35, 1.0]", "cache_mib = [1.0, 0.35]", 1);
+        assert!(
+            matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
+            "{bad:.0}"
+        );
+        let bad = PROFILES_TOML.replacen(
+            "cache_mib = [0.35, 1.0]",
+            "cache_mib = [0.35, 1.0], rss_ratio = [0.5, 0.6]",
+            1,
+        );
         assert!(
             matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
             "{bad:.0}"
