@@ -960,14 +960,30 @@ pub(crate) struct ContainerModel {
     /// fast: bytes per core-second.
     pub first: f64,
     pub first_per_core_s: f64,
-    /// RSS / usage, where the page cache follows the RSS (`cache` 0).
-    pub rss_ratio: f64,
-    /// Page cache beside the RSS, bytes (0: `rss_ratio` makes the usage).
-    pub cache: f64,
+    pub page_cache: PageCache,
     pub ws_ratio: f64,
     pub rootfs: f64,
     pub logs: f64,
     pub major_fault_ratio: f64,
+}
+
+/// How a container's page cache makes its memory usage from its RSS.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum PageCache {
+    /// A share of usage: RSS / usage is this (the cache grows with the RSS).
+    Share(f64),
+    /// A size of its own beside the RSS, bytes.
+    Fixed(f64),
+}
+
+impl PageCache {
+    /// The usage of a container with `rss` bytes of RSS, and its RSS / usage.
+    pub(crate) fn usage_and_share(self, rss: f64) -> (f64, f64) {
+        match self {
+            PageCache::Share(r) => (rss / r, r),
+            PageCache::Fixed(c) => (rss + c, rss / (rss + c)),
+        }
+    }
 }
 
 impl ContainerModel {
@@ -1068,19 +1084,16 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     let m = &s.memory;
     // Drawn in this order, the services with `rss_ratio` draw as before
     // `cache_mib` was added.
-    let share_or_cache = match (m.rss_ratio, m.cache_mib) {
-        (_, Some(c)) => Err(pos(c.draw(rng)) * MIB),
-        (Some(r), None) => Ok(r.draw(rng).clamp(1e-3, 1.0)),
-        (None, None) => Ok(1.0),
+    let page_cache = match (m.rss_ratio, m.cache_mib) {
+        (_, Some(c)) => PageCache::Fixed(pos(c.draw(rng)) * MIB),
+        (Some(r), None) => PageCache::Share(r.draw(rng).clamp(1e-3, 1.0)),
+        (None, None) => PageCache::Share(1.0),
     };
     let ws_ratio = m.ws_ratio.draw(rng);
     let grow = pos(m.grow_mib.draw(rng)) * MIB;
     let rss = pos(m.rss_mib.draw(rng)) * MIB;
-    let (rss_ratio, cache) = match share_or_cache {
-        Ok(r) => (r, 0.0),
-        Err(cache) => (rss / (rss + cache), cache),
-    };
-    let ws_ratio = ws_ratio.clamp(rss_ratio, 1.0);
+    // The working set is at least the RSS's share of usage at the start.
+    let ws_ratio = ws_ratio.clamp(page_cache.usage_and_share(rss).1, 1.0);
     let mut container = ContainerModel {
         base,
         act,
@@ -1095,8 +1108,7 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
         grow_per_core_s: pos(m.grow_mib_per_core_s.draw(rng)) * MIB,
         first: 0.0,
         first_per_core_s: 0.0,
-        rss_ratio,
-        cache,
+        page_cache,
         ws_ratio,
         rootfs: pos(s.rootfs_kib.draw(rng)) * KIB,
         logs: pos(s.logs_start_kib.draw(rng)) * KIB,
@@ -1178,8 +1190,7 @@ pub(crate) fn draw_sidecar<R: Rng + ?Sized>(s: &SidecarProfile, app: &ContainerM
         grow_per_core_s: 0.0,
         first: 0.0,
         first_per_core_s: 0.0,
-        rss_ratio,
-        cache: 0.0,
+        page_cache: PageCache::Share(rss_ratio),
         ws_ratio: (rss_ratio + 0.05).min(1.0),
         rootfs: (4.0 + 16.0 * rng.random::<f64>()) * KIB,
         logs: (1.0 + 7.0 * rng.random::<f64>()) * KIB,

@@ -513,11 +513,7 @@ impl Series {
         };
         let rss = (m.rss + grown) * ramp * (1.0 + 0.002 * noise(hash(seed, tag::RSS, k)));
         // usage: RSS and page cache, the cache a share of usage or a fixed size
-        let (full, ratio) = if m.cache > 0.0 {
-            (rss + m.cache, rss / (rss + m.cache))
-        } else {
-            (rss / m.rss_ratio, m.rss_ratio)
-        };
+        let (full, ratio) = m.page_cache.usage_and_share(rss);
         // page cache comes and goes: usage swings slowly by up to a tenth of the cache
         let cache = 0.1 * (1.0 - ratio);
         let h = hash(seed, tag::CACHE, 0);
