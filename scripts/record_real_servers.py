@@ -81,6 +81,9 @@ INSTANCES = {
     "apache-r0": ("apache", "httpd", "steady", 6),
     "apache-r1": ("apache", "httpd", "steady", 6),
     "apache-r2": ("apache", "httpd", "steady", 6),
+    "apache-5": ("apache", "httpd", "light", 7),
+    "apache-6": ("apache", "httpd", "steady", 7),
+    "nginx-5": ("nginx", "nginx", "light", 7),
 }
 # Load intensity of the steady-type shapes: one unit of work every 5 s whose
 # size (requests, queries, rate) is scaled by this factor and whose client
