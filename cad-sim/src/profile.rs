@@ -300,10 +300,17 @@ pub struct Memory {
     pub rss_ratio: Option<Range>,
     /// Page cache beside the RSS, MiB, for a service whose page cache is its
     /// program's files and stays put while its RSS grows (a web server's:
-    /// RSS / usage then rises with the RSS, as recorded); usage = RSS + this.
-    /// Give this or `rss_ratio`.
+    /// RSS / usage then rises with the RSS, as recorded); usage is the RSS,
+    /// this and `inactive_mib`, and this is in the working set. Give this or
+    /// `rss_ratio`.
     #[serde(default)]
     pub cache_mib: Option<Range>,
+    /// Page cache beside `cache_mib` that is not in the working set (files
+    /// read once, on the inactive list: what the first container of an image
+    /// on a node is charged for its libraries), MiB; 0 when left out. Only
+    /// with `cache_mib`.
+    #[serde(default)]
+    pub inactive_mib: Option<Range>,
     /// Working set / usage.
     pub ws_ratio: Range,
     /// How much RSS can grow with use (a buffer pool, a cache), MiB.
@@ -608,6 +615,12 @@ impl Profiles {
                 (Some(_), None) => return bad(format!("service {n}: rss_ratio must lie in (0, 1]")),
                 (None, Some(c)) => return bad(format!("service {n}: range {c:?}")),
                 _ => return bad(format!("service {n}: memory needs one of rss_ratio and cache_mib")),
+            }
+            match (s.memory.inactive_mib, s.memory.cache_mib) {
+                (None, _) => {}
+                (Some(i), Some(_)) if i.is_valid() => {}
+                (Some(i), Some(_)) => return bad(format!("service {n}: range {i:?}")),
+                (Some(_), None) => return bad(format!("service {n}: inactive_mib needs cache_mib")),
             }
             if s.memory.ws_ratio.max > 1.0 {
                 return bad(format!("service {n}: ws_ratio must lie in (0, 1]"));
@@ -972,16 +985,18 @@ pub(crate) struct ContainerModel {
 pub(crate) enum PageCache {
     /// A share of usage: RSS / usage is this (the cache grows with the RSS).
     Share(f64),
-    /// A size of its own beside the RSS, bytes.
-    Fixed(f64),
+    /// Sizes of their own beside the RSS, bytes: the cache in the working
+    /// set, and the cache outside it (read once, inactive).
+    Fixed { active: f64, inactive: f64 },
 }
 
 impl PageCache {
-    /// The usage of a container with `rss` bytes of RSS, and its RSS / usage.
-    pub(crate) fn usage_and_share(self, rss: f64) -> (f64, f64) {
+    /// The usage of a container with `rss` bytes of RSS, and the part of it
+    /// that may be working set (all but the inactive cache).
+    pub(crate) fn usage_and_active(self, rss: f64) -> (f64, f64) {
         match self {
-            PageCache::Share(r) => (rss / r, r),
-            PageCache::Fixed(c) => (rss + c, rss / (rss + c)),
+            PageCache::Share(r) => (rss / r, rss / r),
+            PageCache::Fixed { active, inactive } => (rss + active + inactive, rss + active),
         }
     }
 }
@@ -1085,15 +1100,18 @@ pub(crate) fn draw_app<R: Rng + ?Sized>(
     // Drawn in this order, the services with `rss_ratio` draw as before
     // `cache_mib` was added.
     let page_cache = match (m.rss_ratio, m.cache_mib) {
-        (_, Some(c)) => PageCache::Fixed(pos(c.draw(rng)) * MIB),
+        (_, Some(c)) => PageCache::Fixed {
+            active: pos(c.draw(rng)) * MIB,
+            inactive: m.inactive_mib.map_or(0.0, |i| pos(i.draw(rng)) * MIB),
+        },
         (Some(r), None) => PageCache::Share(r.draw(rng).clamp(1e-3, 1.0)),
         (None, None) => PageCache::Share(1.0),
     };
     let ws_ratio = m.ws_ratio.draw(rng);
     let grow = pos(m.grow_mib.draw(rng)) * MIB;
     let rss = pos(m.rss_mib.draw(rng)) * MIB;
-    // The working set is at least the RSS's share of usage at the start.
-    let ws_ratio = ws_ratio.clamp(page_cache.usage_and_share(rss).1, 1.0);
+    // The working set is at least the RSS at the start.
+    let ws_ratio = ws_ratio.clamp(rss / page_cache.usage_and_active(rss).1, 1.0);
     let mut container = ContainerModel {
         base,
         act,
@@ -1267,6 +1285,18 @@ mod tests {
             "cache_mib = [0.35, 1.0], rss_ratio = [0.5, 0.6]",
             1,
         );
+        assert!(
+            matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
+            "{bad:.0}"
+        );
+        // a page cache outside the working set needs one beside the RSS
+        let bad = PROFILES_TOML.replacen("rss_ratio = [", "inactive_mib = [0.0, 1.0], rss_ratio = [", 1);
+        assert!(
+            matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
+            "{bad:.0}"
+        );
+        let bad = PROFILES_TOML.replacen("inactive_mib = [0.0, 1.2]", "inactive_mib = [1.2, 0.0]", 1);
+        assert_ne!(bad, PROFILES_TOML);
         assert!(
             matches!(Profiles::parse(&bad), Err(ProfileError::Invalid(_))),
             "{bad:.0}"

@@ -512,15 +512,17 @@ impl Series {
             1.0
         };
         let rss = (m.rss + grown) * ramp * (1.0 + 0.002 * noise(hash(seed, tag::RSS, k)));
-        // usage: RSS and page cache, the cache a share of usage or a fixed size
-        let (full, ratio) = m.page_cache.usage_and_share(rss);
+        // usage: RSS and page cache, the cache a share of usage or a fixed
+        // size; the working set all of it but the inactive cache
+        let (full, active) = m.page_cache.usage_and_active(rss);
         // page cache comes and goes: usage swings slowly by up to a tenth of the cache
-        let cache = 0.1 * (1.0 - ratio);
+        let cache = 0.1 * (1.0 - rss / full);
         let h = hash(seed, tag::CACHE, 0);
         let w = std::f64::consts::TAU / (600.0 + 3_000.0 * unit(h));
         let swing = cache * (w * t.secs_since(pod.start) + unit(mix(h)) * std::f64::consts::TAU).sin();
         let usage = full * (1.0 + swing) * (1.0 + 0.003 * noise(hash(seed, tag::MEMORY, k)));
-        let ws = (usage * m.ws_ratio * (1.0 + 0.002 * noise(hash(seed, tag::WORKING_SET, k)))).max(rss);
+        let ws =
+            (usage * (active / full) * m.ws_ratio * (1.0 + 0.002 * noise(hash(seed, tag::WORKING_SET, k)))).max(rss);
         let usage = usage.max(ws);
         let mut faults = self.counter(|o| o.faults, c0, t, tag::FAULTS, k);
         if m.growth_faults {

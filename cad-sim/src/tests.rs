@@ -106,8 +106,12 @@ async fn classes_follow_their_profiles_on_average() {
             // the smallest cache.
             let want = m.rss_ratio.unwrap_or_else(|| {
                 let c = m.cache_mib.expect("rss_ratio or cache_mib");
+                let i = m.inactive_mib.unwrap_or(Range::from([0.0, 0.0]));
                 let top = m.rss_mib.max + m.grow_mib.max;
-                Range::from([m.rss_mib.min / (m.rss_mib.min + c.max), top / (top + c.min)])
+                Range::from([
+                    m.rss_mib.min / (m.rss_mib.min + c.max + i.max),
+                    top / (top + c.min + i.min),
+                ])
             });
             assert!(
                 want.min * 0.85 <= ratio && ratio <= want.max * 1.15,

@@ -1,6 +1,6 @@
 //! The simulator against real servers: for every recorded instance in
 //! `data/recordings/` (nginx, apache, MariaDB, PostgreSQL, redis, memcached,
-//! Tomcat and RabbitMQ;
+//! Tomcat and RabbitMQ), `replicas/` and `batch7/` (nginx and apache;
 //! 15 minutes from a fresh start, one workload shape each), simulated pods of
 //! the same service and shape at the recorded load (scale 1; 0.25 and 4 for the
 //! recorder's `light` and `heavy` steady loads) must show the
@@ -16,9 +16,10 @@
 mod common;
 
 use cad_core::{Clock, Metric, MetricSource, PodInfo, Sample, TimeWindow, Timestamp, TokioClock};
+use cad_examples::recordings;
 use cad_sim::{PodSpec, Shape, SimCluster, SimConfig};
-use common::{Instance, by_metric, fetch_all, instances};
-use std::collections::BTreeMap;
+use common::{Instance, by_metric, dir};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -211,16 +212,38 @@ fn shape(name: &str) -> (Shape, f64) {
     }
 }
 
+/// The recorded sets compared: the main set, a Deployment's replicas
+/// (batch 6) and batch 7 (apache2 below its steady load, and the page cache
+/// of the first to read a server's files, on an idle host).
+fn recorded_sets() -> [std::path::PathBuf; 3] {
+    [dir(), dir().join("replicas"), dir().join("batch7")]
+}
+
+/// Every recorded instance of every set, with its statistics over `ages`;
+/// none failed while recording.
+async fn recorded(ages: (i64, i64)) -> Vec<(Instance, Stats)> {
+    let mut out = Vec::new();
+    for set in recorded_sets() {
+        let instances = recordings::instances(&set).expect("instances.csv");
+        let batch = recordings::samples(&set, &instances).await.expect("samples.csv parses");
+        for i in instances {
+            assert_eq!(i.failed, "", "{} failed while recording: {}", i.pod, i.failed);
+            let stats = stats(batch.samples(&i.id()), i.start_ms, ages);
+            out.push((i, stats));
+        }
+    }
+    out
+}
+
 /// Simulated pods like each recorded instance, run for its duration: the
 /// statistics of each, by the instance's pod name.
-async fn simulated(ages: (i64, i64)) -> BTreeMap<String, Vec<Stats>> {
-    let instances = instances();
+async fn simulated(instances: &[Instance], ages: (i64, i64)) -> BTreeMap<String, Vec<Stats>> {
     let clock = Arc::new(TokioClock::starting_at(Timestamp::from_secs(1_800_000_000)));
     let mut config = SimConfig::default().with_seed(16).without_churn();
     config.restart_probability = 0.0;
     let sim = SimCluster::new(config, clock.clone());
     let mut pods: Vec<(String, PodInfo)> = Vec::new();
-    for inst in &instances {
+    for inst in instances {
         for _ in 0..SIM_PODS {
             let (shape, scale) = shape(&inst.shape);
             let spec = PodSpec::new(sim_service(&inst.class))
@@ -366,13 +389,10 @@ struct Compared {
 
 impl Compared {
     async fn at(ages: (i64, i64)) -> Compared {
-        let instances = instances();
-        let batch = fetch_all(&instances).await;
-        let recorded = instances
-            .iter()
-            .map(|i| (i.pod.clone(), stats(batch.samples(&i.id()), i.start_ms, ages)))
-            .collect();
-        let sim = simulated(ages).await;
+        let (instances, stats): (Vec<Instance>, Vec<Stats>) = recorded(ages).await.into_iter().unzip();
+        let recorded: BTreeMap<String, Stats> = instances.iter().map(|i| i.pod.clone()).zip(stats).collect();
+        assert_eq!(recorded.len(), instances.len(), "pod names are unique across the sets");
+        let sim = simulated(&instances, ages).await;
         Compared {
             instances,
             recorded,
@@ -382,8 +402,7 @@ impl Compared {
 
     /// The [`LEVELS`] checks, per class.
     fn levels(&self, report: &mut Report) {
-        let mut classes: Vec<&str> = self.instances.iter().map(|i| i.class.as_str()).collect();
-        classes.dedup();
+        let classes: BTreeSet<&str> = self.instances.iter().map(|i| i.class.as_str()).collect();
         for class in classes {
             let of_class: Vec<&Instance> = self.instances.iter().filter(|i| i.class == class).collect();
             for check in LEVELS {
