@@ -81,9 +81,16 @@ INSTANCES = {
     "apache-r0": ("apache", "httpd", "steady", 6),
     "apache-r1": ("apache", "httpd", "steady", 6),
     "apache-r2": ("apache", "httpd", "steady", 6),
+    # batch 7: apache2 below its steady load, on an idle host
     "apache-5": ("apache", "httpd", "light", 7),
     "apache-6": ("apache", "httpd", "steady", 7),
     "nginx-5": ("nginx", "nginx", "light", 7),
+    # batch 8: one steady instance of each class, each the first to read its
+    # server's files (the page cache dropped before the batch)
+    "nginx-6": ("nginx", "nginx", "steady", 8),
+    "apache-7": ("apache", "httpd", "steady", 8),
+    "mysql-5": ("mysql", "mariadb", "steady", 8),
+    "postgresql-5": ("postgresql", "postgres", "steady", 8),
 }
 # Load intensity of the steady-type shapes: one unit of work every 5 s whose
 # size (requests, queries, rate) is scaled by this factor and whose client

@@ -1,6 +1,6 @@
 //! The simulator against real servers: for every recorded instance in
 //! `data/recordings/` (nginx, apache, MariaDB, PostgreSQL, redis, memcached,
-//! Tomcat and RabbitMQ), `replicas/` and `batch7/` (nginx and apache;
+//! Tomcat and RabbitMQ), `replicas/`, `batch7/` and `batch8/` (the classes;
 //! 15 minutes from a fresh start, one workload shape each), simulated pods of
 //! the same service and shape at the recorded load (scale 1; 0.25 and 4 for the
 //! recorder's `light` and `heavy` steady loads) must show the
@@ -213,10 +213,16 @@ fn shape(name: &str) -> (Shape, f64) {
 }
 
 /// The recorded sets compared: the main set, a Deployment's replicas
-/// (batch 6) and batch 7 (apache2 below its steady load, and the page cache
-/// of the first to read a server's files, on an idle host).
-fn recorded_sets() -> [std::path::PathBuf; 3] {
-    [dir(), dir().join("replicas"), dir().join("batch7")]
+/// (batch 6), batch 7 (apache2 below its steady load, and the page cache
+/// of the first to read a server's files, on an idle host) and batch 8 (a
+/// steady instance of each class, each the first to read its files).
+fn recorded_sets() -> [std::path::PathBuf; 4] {
+    [
+        dir(),
+        dir().join("replicas"),
+        dir().join("batch7"),
+        dir().join("batch8"),
+    ]
 }
 
 /// Every recorded instance of every set, with its statistics over `ages`;
