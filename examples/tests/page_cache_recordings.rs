@@ -24,11 +24,8 @@
 
 use cad_core::openset::{Kind, NoveltyParams, OpenSetModel};
 use cad_core::{Dataset, FeatureRow, FeatureSet};
-use cad_examples::recordings::rotation::KNOWN;
+use cad_examples::recordings::rotation::{KNOWN, judge_first_windows};
 use cad_examples::recordings::{self, Instance};
-
-/// Windows of the watcher's multi-window statistic.
-const CONFIRM: usize = cad_core::engine::DEFAULT_CONFIRM_WINDOWS;
 
 /// The watcher's false-anomaly rate.
 const ALPHA: f64 = 0.01;
@@ -54,18 +51,6 @@ const EXPECTED: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
 ];
-
-/// The watcher's statistic of the first [`CONFIRM`] windows sharing no
-/// snapshot (the first window alone where the model cannot).
-fn judge_k(model: &OpenSetModel, rows: &[FeatureRow], window: usize, claimed: Option<usize>) -> Kind {
-    let ws: Vec<&FeatureRow> = (0..CONFIRM).filter_map(|j| rows.get(j * window)).collect();
-    if ws.len() >= 2 && model.judges_windows(ws.len()) {
-        let scores: Vec<_> = ws.iter().filter_map(|r| model.window_scores(r)).collect();
-        model.judge_windows(&scores, claimed, ALPHA).kind
-    } else {
-        model.judge(&rows[0], claimed, ALPHA).kind
-    }
-}
 
 /// The range of column `k` over `rows`.
 fn range<'a>(rows: impl Iterator<Item = &'a FeatureRow>, k: usize) -> (f64, f64) {
@@ -111,7 +96,7 @@ fn judge(
 ) {
     assert_eq!(&inst.pod, pod);
     let c = KNOWN.iter().position(|k| *k == inst.class).expect("a class");
-    let kind = judge_k(model, rows, window, Some(c));
+    let kind = judge_first_windows(model, rows, window, Some(c), ALPHA);
     let own_p = model.p_values(&rows[0]).map_or(f64::NAN, |p| p[c]);
     println!(
         "{} ({}): {kind:?}, own class's p-value {own_p:.3} (first window)",
@@ -134,7 +119,7 @@ fn judge(
     // Whatever its own verdict, claiming another class it is flagged.
     for other in (0..KNOWN.len()).filter(|&o| o != c) {
         assert!(
-            judge_k(model, rows, window, Some(other)).is_anomaly(),
+            judge_first_windows(model, rows, window, Some(other), ALPHA).is_anomaly(),
             "{} claiming {}",
             inst.pod,
             KNOWN[other]

@@ -32,9 +32,9 @@
 
 use cad_core::openset::reference::{ClassReference, Metric, inverse_spread};
 use cad_core::openset::space::RobustSpace;
-use cad_core::openset::{Kind, NoveltyParams, OpenSetModel, ScoredRow};
+use cad_core::openset::{Kind, NoveltyParams, ScoredRow};
 use cad_core::{Dataset, FeatureRow, FeatureSet};
-use cad_examples::recordings::rotation::{KNOWN, instance_no};
+use cad_examples::recordings::rotation::{KNOWN, instance_no, judge_first_windows};
 use cad_examples::recordings::{self, Instance};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -228,18 +228,6 @@ fn add(t: &mut (usize, usize), flagged: bool) {
     t.1 += 1;
 }
 
-/// The watcher's statistic of the first [`CONFIRM`] windows sharing no
-/// snapshot (the first window alone where the model cannot).
-fn judge_k(model: &OpenSetModel, rows: &[FeatureRow], window: usize, claimed: Option<usize>, alpha: f64) -> Kind {
-    let ws: Vec<&FeatureRow> = (0..CONFIRM).filter_map(|j| rows.get(j * window)).collect();
-    if ws.len() >= 2 && model.judges_windows(ws.len()) {
-        let scores: Vec<_> = ws.iter().filter_map(|r| model.window_scores(r)).collect();
-        model.judge_windows(&scores, claimed, alpha).kind
-    } else {
-        model.judge(&rows[0], claimed, alpha).kind
-    }
-}
-
 fn tally(main: &Recorded, replicas: &Recorded, set: &FeatureSet, naming: Naming) -> Tally {
     let names = set.column_names();
     let window = set.window.max(1);
@@ -297,7 +285,7 @@ fn tally(main: &Recorded, replicas: &Recorded, set: &FeatureSet, naming: Naming)
                         add(&mut v.honest, model.judge(&rows[0], Some(c), alpha).kind.is_anomaly());
                         add(
                             &mut v.honest_k,
-                            judge_k(&model, rows, window, Some(c), alpha).is_anomaly(),
+                            judge_first_windows(&model, rows, window, Some(c), alpha).is_anomaly(),
                         );
                         for r in rows {
                             let flagged = model.judge(r, Some(c), alpha).kind.is_anomaly();

@@ -235,6 +235,29 @@ impl MetricSource for InMemory {
     }
 }
 
+/// The watcher's verdict on a container from its rows (one starting at
+/// every snapshot, windows of `window` snapshots): the statistic of its first
+/// [`DEFAULT_CONFIRM_WINDOWS`](cad_core::engine::DEFAULT_CONFIRM_WINDOWS)
+/// windows sharing no snapshot, or the first window alone where the model
+/// cannot judge several.
+pub fn judge_first_windows(
+    model: &OpenSetModel,
+    rows: &[FeatureRow],
+    window: usize,
+    claimed: Option<usize>,
+    alpha: f64,
+) -> Kind {
+    let ws: Vec<&FeatureRow> = (0..cad_core::engine::DEFAULT_CONFIRM_WINDOWS)
+        .filter_map(|j| rows.get(j * window))
+        .collect();
+    if ws.len() >= 2 && model.judges_windows(ws.len()) {
+        let scores: Vec<_> = ws.iter().filter_map(|r| model.window_scores(r)).collect();
+        model.judge_windows(&scores, claimed, alpha).kind
+    } else {
+        model.judge(&rows[0], claimed, alpha).kind
+    }
+}
+
 /// The feature rows under `set` of a pod's recording as recorded in
 /// `batch` (at its recorded time, under its recorded name), oldest first.
 pub fn rows(pod: &RotatedPod, instances: &[Instance], batch: &MetricBatch, set: &FeatureSet) -> Vec<FeatureRow> {
