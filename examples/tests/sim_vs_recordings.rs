@@ -16,9 +16,8 @@
 mod common;
 
 use cad_core::{Clock, Metric, MetricSource, PodInfo, Sample, TimeWindow, Timestamp, TokioClock};
-use cad_examples::recordings;
 use cad_sim::{PodSpec, Shape, SimCluster, SimConfig};
-use common::{Instance, by_metric, dir};
+use common::{Instance, by_metric, dir, fetch_all, instances_in};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -230,10 +229,9 @@ fn recorded_sets() -> [std::path::PathBuf; 4] {
 async fn recorded(ages: (i64, i64)) -> Vec<(Instance, Stats)> {
     let mut out = Vec::new();
     for set in recorded_sets() {
-        let instances = recordings::instances(&set).expect("instances.csv");
-        let batch = recordings::samples(&set, &instances).await.expect("samples.csv parses");
+        let instances = instances_in(&set);
+        let batch = fetch_all(&set, &instances).await;
         for i in instances {
-            assert_eq!(i.failed, "", "{} failed while recording: {}", i.pod, i.failed);
             let stats = stats(batch.samples(&i.id()), i.start_ms, ages);
             out.push((i, stats));
         }

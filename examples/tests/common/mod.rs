@@ -6,23 +6,30 @@
 use cad_core::{Metric, MetricBatch, Sample};
 use cad_examples::recordings;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub use recordings::{Instance, dir};
 
 /// Every instance of `instances.csv`, in its order; none failed while recording.
 pub fn instances() -> Vec<Instance> {
-    let all = recordings::instances(&dir()).expect("data/recordings/instances.csv");
+    instances_in(&dir())
+}
+
+/// Every instance of `<set>/instances.csv` (the main set, `replicas/`,
+/// `batch7/`, …), in its order; none failed while recording.
+pub fn instances_in(set: &Path) -> Vec<Instance> {
+    let all = recordings::instances(set).unwrap_or_else(|e| panic!("{}: {e}", set.display()));
     for i in &all {
         assert_eq!(i.failed, "", "{} failed while recording: {}", i.pod, i.failed);
     }
     all
 }
 
-/// Every sample of every instance, through the CSV metric source.
-pub async fn fetch_all(instances: &[Instance]) -> MetricBatch {
-    recordings::samples(&dir(), instances)
+/// Every sample of every instance of `set`, through the CSV metric source.
+pub async fn fetch_all(set: &Path, instances: &[Instance]) -> MetricBatch {
+    recordings::samples(set, instances)
         .await
-        .expect("samples.csv parses")
+        .unwrap_or_else(|e| panic!("{}: samples: {e}", set.display()))
 }
 
 /// Samples by metric, each series in time order, as `(ms, value)`.
